@@ -1,0 +1,197 @@
+/*
+ * odoo-relay: the configuration file.
+ *
+ * One JSON file, validated strictly: unknown keys, wrong types, missing
+ * required keys and out-of-range values are errors that name the file, the
+ * line and the column of the offending value (1-based), and what is wrong.
+ * Secrets are never inline: every secret is a "*_file" path, read at load
+ * time. A relative secret path is resolved against $CREDENTIALS_DIRECTORY
+ * when that is set (systemd LoadCredential=), else against the directory of
+ * the configuration file. One trailing newline of a secret file is dropped.
+ * Secret bytes are never copied into error messages or logs.
+ *
+ * The schema (defaults in brackets) is documented in odoo-relay.conf(5) and
+ * packaging/odoo-relay.json; the structs below mirror it.
+ *
+ * Ownership: relay_config_load() returns a struct the caller owns and frees
+ * with relay_config_free(); every pointer inside it lives as long as the
+ * struct. Once loaded, a config is immutable and may be read from any thread.
+ * A reload builds a new struct and swaps it in; the old one is freed only
+ * when nothing refers to it any more.
+ */
+#ifndef ODOO_RELAY_CONFIG_H
+#define ODOO_RELAY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* Where a value comes from in an incoming webhook. */
+enum relay_ref_kind {
+	RELAY_REF_NONE = 0,  /* not configured */
+	RELAY_REF_HEADER,    /* a request header, matched case-insensitively */
+	RELAY_REF_POINTER,   /* an RFC 6901 JSON pointer into the body */
+};
+
+struct relay_ref {
+	enum relay_ref_kind kind;
+	char *name;          /* header name or JSON pointer ("/id", "/data/object/id") */
+};
+
+enum relay_sig_scheme {
+	RELAY_SIG_NONE = 0,  /* explicit "none": accepted, warned about at start */
+	RELAY_SIG_SHOPIFY,   /* X-Shopify-Hmac-Sha256: base64 HMAC-SHA256(body) */
+	RELAY_SIG_WOOCOMMERCE, /* X-WC-Webhook-Signature: base64 HMAC-SHA256(body) */
+	RELAY_SIG_GITHUB,    /* X-Hub-Signature-256: "sha256=" hex HMAC-SHA256(body) */
+	RELAY_SIG_STRIPE,    /* Stripe-Signature: t=..,v1=.. over "t.body" */
+	RELAY_SIG_HMAC_SHA256, /* configurable header, hex or base64, optional prefix */
+	RELAY_SIG_TOKEN,     /* shared secret in a header or Authorization: Bearer */
+};
+
+enum relay_sig_encoding { RELAY_ENC_HEX = 0, RELAY_ENC_BASE64 };
+
+struct relay_secret {
+	unsigned char *data; /* secret bytes, not NUL-terminated for callers' use */
+	size_t len;
+};
+
+struct relay_verify_conf {
+	enum relay_sig_scheme scheme;
+	/* One or more secrets ("secret_file" or "secret_files"): a signature
+	 * that verifies under any of them is good, which is how secrets rotate. */
+	struct relay_secret *secrets;
+	size_t n_secrets;
+	char *header;        /* hmac-sha256, token: header name [token: Authorization] */
+	enum relay_sig_encoding encoding; /* hmac-sha256 [hex] */
+	char *prefix;        /* hmac-sha256: text before the digest, e.g. "sha256=" [none] */
+	int64_t tolerance_s; /* stripe: max age of the signed timestamp [300] */
+};
+
+enum relay_unrouted { RELAY_UNROUTED_DEAD = 0, RELAY_UNROUTED_DROP };
+
+struct relay_source_conf {
+	char *name;                 /* URL path segment: POST /hooks/<name> */
+	struct relay_verify_conf verify;
+	struct relay_ref dedup;     /* required: the sender's event id */
+	int64_t dedup_window_s;     /* [259200 = 72 h] */
+	struct relay_ref topic;     /* optional: event type [none: topic ""] */
+	struct relay_ref lane;      /* optional: ordering key [none: no lane] */
+	char **keep_headers;        /* request headers stored with the event */
+	size_t n_keep_headers;
+	int require_json;           /* 415 unless Content-Type is application/json;
+	                               defaults to 1 when any ref is a pointer */
+	enum relay_unrouted unrouted; /* an event no route matches ["dead"] */
+	unsigned line, column;      /* where the source is defined */
+};
+
+struct relay_limits {
+	size_t max_body_bytes;      /* [1048576] */
+	int64_t header_timeout_ms;  /* read of the request line and headers [10000] */
+	int64_t body_timeout_ms;    /* read of the body [30000] */
+	unsigned max_connections;   /* [1024] */
+};
+
+enum relay_odoo_protocol { RELAY_PROTO_AUTO = 0, RELAY_PROTO_JSONRPC, RELAY_PROTO_JSON2 };
+
+struct relay_odoo_conf {
+	int configured;             /* 0 when the file has no "odoo" object */
+	char *url;                  /* base URL, no trailing slash: http://127.0.0.1:8069 */
+	char *database;
+	char *login;
+	struct relay_secret api_key; /* from api_key_file or password_file */
+	enum relay_odoo_protocol protocol; /* ["auto"] */
+	int64_t connect_timeout_ms; /* [10000] */
+	int64_t timeout_ms;         /* total, above Odoo's limit_time_real [180000] */
+	unsigned max_in_flight;     /* [4] */
+	double rate_per_s;          /* calls per second, 0 = unlimited [0] */
+	char *module;               /* external-ID module prefix ["odoo_relay"] */
+	size_t max_response_bytes;  /* [16777216] */
+};
+
+struct relay_backoff_conf {
+	int64_t base_ms;            /* [1000] */
+	int64_t cap_ms;             /* [3600000] */
+	unsigned max_attempts;      /* [25] */
+	int64_t max_age_s;          /* [259200] */
+};
+
+struct relay_delivery_conf {
+	struct relay_backoff_conf backoff;   /* defaults for every route */
+	unsigned circuit_failures;  /* consecutive transient failures (across events) that open the circuit [5] */
+	int64_t probe_base_ms;      /* first probe after the circuit opens [1000] */
+	int64_t probe_cap_ms;       /* [60000] */
+	int64_t drain_timeout_ms;   /* SIGTERM: wait for in-flight calls [10000] */
+	int64_t retention_s;        /* keep delivered events this long, 0 = delete at once [0] */
+};
+
+struct relay_config {
+	char *path;                 /* the file it was loaded from */
+	char **listen;              /* "host:port" ("127.0.0.1:8080", "[::1]:0") */
+	size_t n_listen;
+	char *admin_listen;         /* optional separate address for /healthz /readyz /metrics */
+	char *state_dir;            /* ["/var/lib/odoo-relay"] */
+	size_t map_size;            /* bytes; the file says "map_size_mb" [1024 MiB] */
+	struct relay_limits limits;
+	struct relay_source_conf *sources;
+	size_t n_sources;
+	struct relay_odoo_conf odoo;
+	struct relay_delivery_conf delivery;
+	/* The "routes" array as parsed, for route.c to compile; NULL if absent.
+	 * Borrowed from the config: valid while the config lives. */
+	json_t *routes;
+	/* Opaque: the parsed document and the positions of its values. */
+	struct relay_config_doc *doc;
+};
+
+/* A configuration error: where, and what. */
+struct relay_config_error {
+	char file[256];
+	unsigned line, column;      /* 1-based; 0 when not tied to a place */
+	char text[512];             /* lower case, says what is wrong */
+};
+
+/*
+ * relay_config_load - read, parse and validate the file at path.
+ *
+ * On success returns 0 and *out holds a new config (free with
+ * relay_config_free). On failure *out is NULL, err (if not NULL) says where
+ * and what, and the result is -RELAY_ECONFIG for an invalid file, or an
+ * errno (ENOENT, EACCES, ...) when the file or a secret file cannot be read
+ * (err then names the path). Thread-safe; does no other I/O.
+ */
+int relay_config_load(const char *path, struct relay_config **out,
+                      struct relay_config_error *err);
+
+/* relay_config_loadb - as relay_config_load, from a buffer; name is used in
+ * errors and as the base for relative secret paths (its directory). */
+int relay_config_loadb(const char *name, const char *text, size_t len,
+                       struct relay_config **out, struct relay_config_error *err);
+
+/* relay_config_free - free a config and everything in it; NULL is a no-op.
+ * Secret bytes are wiped before they are freed. */
+void relay_config_free(struct relay_config *cfg);
+
+/*
+ * relay_config_where - line and column (1-based) where node, a value inside
+ * cfg->routes or any other part of the parsed document, begins. Returns 0,
+ * or -RELAY_ENOTFOUND for a node that is not part of this config.
+ * For modules that validate parts of the document themselves (route.c).
+ */
+int relay_config_where(const struct relay_config *cfg, const json_t *node,
+                       unsigned *line, unsigned *column);
+
+/* relay_config_error_set - fill err for node of cfg (position looked up) with
+ * a printf-style text. Returns -RELAY_ECONFIG, for `return relay_config_error_set(...)`. */
+int relay_config_error_set(struct relay_config_error *err, const struct relay_config *cfg,
+                           const json_t *node, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* relay_config_error_format - "file:line:column: text" into buf (size n). */
+void relay_config_error_format(const struct relay_config_error *err, char *buf, size_t n);
+
+/* relay_config_source - the source named name, or NULL. */
+const struct relay_source_conf *relay_config_source(const struct relay_config *cfg,
+                                                    const char *name, size_t name_len);
+
+#endif
