@@ -1,0 +1,588 @@
+/* Unit tests for lib/config.c; run in test/fixtures (fixtures in config/). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "odoo_relay/config.h"
+#include "odoo_relay/error.h"
+
+/* Every secret byte string the fixtures hold: no error text may contain one. */
+static const char *const all_secrets[] = {
+	"shop-secret-5f2b9c", "old-secret-a1d7", "gh-secret-77e1", "stripe-secret-4d0f",
+	"odoo-key-0c4e9a", "tok-secret-9b9b", "cred-secret-3a3a", "cred-odoo-key-e5e5", NULL,
+};
+
+static int
+secret_is(const struct relay_secret *s, const char *want)
+{
+	return s->data && s->len == strlen(want) && memcmp(s->data, want, s->len) == 0;
+}
+
+static void
+check_no_secret(const struct relay_config_error *err)
+{
+	char line[1024];
+	const char *const *s;
+
+	relay_config_error_format(err, line, sizeof line);
+	for (s = all_secrets; *s; s++) {
+		CHECK(strstr(err->text, *s) == NULL);
+		CHECK(strstr(line, *s) == NULL);
+	}
+}
+
+static void
+test_full(void)
+{
+	struct relay_config *cfg = NULL;
+	struct relay_config_error err;
+	const struct relay_source_conf *s;
+	int rc = relay_config_load("config/good-full.json", &cfg, &err);
+
+	CHECK_INT(rc, 0);
+	if (rc) {
+		fprintf(stderr, "unexpected error: %s:%u:%u: %s\n", err.file, err.line, err.column, err.text);
+		return;
+	}
+	CHECK_STR(cfg->path, "config/good-full.json");
+	CHECK_INT(cfg->n_listen, 3);
+	CHECK_STR(cfg->listen[0], "127.0.0.1:8080");
+	CHECK_STR(cfg->listen[1], "[::1]:8081");
+	CHECK_STR(cfg->listen[2], "localhost:0");
+	CHECK_STR(cfg->admin_listen, "127.0.0.1:9090");
+	CHECK_STR(cfg->state_dir, "/tmp/odoo-relay-test");
+	CHECK_INT(cfg->map_size, 64 << 20);
+	CHECK_INT(cfg->limits.max_body_bytes, 262144);
+	CHECK_INT(cfg->limits.header_timeout_ms, 5000);
+	CHECK_INT(cfg->limits.body_timeout_ms, 15000);
+	CHECK_INT(cfg->limits.max_connections, 200);
+	CHECK_INT(cfg->n_sources, 6);
+
+	/* sources keep document order */
+	s = &cfg->sources[0];
+	CHECK_STR(s->name, "shop");
+	CHECK_INT(s->line, 13);
+	CHECK_INT(s->column, 5);
+	CHECK_INT(s->verify.scheme, RELAY_SIG_SHOPIFY);
+	CHECK_INT(s->verify.n_secrets, 2);
+	CHECK(secret_is(&s->verify.secrets[0], "shop-secret-5f2b9c"));
+	CHECK(secret_is(&s->verify.secrets[1], "old-secret-a1d7")); /* "\r\n" dropped */
+	CHECK(s->verify.header == NULL);
+	CHECK_INT(s->dedup.kind, RELAY_REF_HEADER);
+	CHECK_STR(s->dedup.name, "X-Shopify-Webhook-Id");
+	CHECK_INT(s->dedup_window_s, 172800);
+	CHECK_INT(s->topic.kind, RELAY_REF_HEADER);
+	CHECK_STR(s->topic.name, "X-Shopify-Topic");
+	CHECK_INT(s->lane.kind, RELAY_REF_POINTER);
+	CHECK_STR(s->lane.name, "/id");
+	CHECK_INT(s->n_keep_headers, 2);
+	CHECK_STR(s->keep_headers[0], "X-Shopify-Topic");
+	CHECK_STR(s->keep_headers[1], "X-Shopify-Shop-Domain");
+	CHECK_INT(s->require_json, 1);
+	CHECK_INT(s->unrouted, RELAY_UNROUTED_DROP);
+
+	s = &cfg->sources[1];
+	CHECK_STR(s->name, "gh");
+	CHECK_INT(s->verify.scheme, RELAY_SIG_GITHUB);
+	CHECK_INT(s->verify.n_secrets, 1);
+	/* only one trailing newline is dropped */
+	CHECK(secret_is(&s->verify.secrets[0], "gh-secret-77e1\n"));
+	CHECK_INT(s->dedup_window_s, 259200);
+	CHECK_INT(s->lane.kind, RELAY_REF_NONE);
+	CHECK(s->lane.name == NULL);
+	CHECK_INT(s->n_keep_headers, 0);
+	CHECK_INT(s->require_json, 0); /* headers only */
+	CHECK_INT(s->unrouted, RELAY_UNROUTED_DEAD);
+
+	s = &cfg->sources[2];
+	CHECK_STR(s->name, "pay");
+	CHECK_INT(s->verify.scheme, RELAY_SIG_STRIPE);
+	CHECK(secret_is(&s->verify.secrets[0], "stripe-secret-4d0f")); /* no newline at all */
+	CHECK_INT(s->verify.tolerance_s, 120);
+	CHECK_INT(s->dedup.kind, RELAY_REF_POINTER);
+	CHECK_STR(s->topic.name, "/type");
+	CHECK_STR(s->lane.name, "/data/object/customer");
+	CHECK_INT(s->require_json, 1); /* pointers imply JSON */
+
+	s = &cfg->sources[3];
+	CHECK_STR(s->name, "erp.legacy-1");
+	CHECK_INT(s->line, 34);
+	CHECK_INT(s->column, 5);
+	CHECK_INT(s->verify.scheme, RELAY_SIG_HMAC_SHA256);
+	CHECK_STR(s->verify.header, "X-Signature");
+	CHECK_INT(s->verify.encoding, RELAY_ENC_BASE64);
+	CHECK_STR(s->verify.prefix, "sha256=");
+	CHECK_INT(s->verify.tolerance_s, 300);
+	CHECK_INT(s->require_json, 0);
+
+	s = &cfg->sources[4];
+	CHECK_STR(s->name, "forms");
+	CHECK_INT(s->verify.scheme, RELAY_SIG_TOKEN);
+	CHECK_STR(s->verify.header, "Authorization");
+	CHECK(secret_is(&s->verify.secrets[0], "tok-secret-9b9b"));
+	CHECK_STR(s->dedup.name, "/submission~1id");
+
+	s = &cfg->sources[5];
+	CHECK_STR(s->name, "lab");
+	CHECK_INT(s->verify.scheme, RELAY_SIG_NONE);
+	CHECK_INT(s->verify.n_secrets, 0);
+	CHECK(s->verify.secrets == NULL);
+
+	CHECK_INT(cfg->odoo.configured, 1);
+	CHECK_STR(cfg->odoo.url, "https://odoo.example.com:8069"); /* slashes stripped */
+	CHECK_STR(cfg->odoo.database, "prod");
+	CHECK_STR(cfg->odoo.login, "relaybot");
+	CHECK(secret_is(&cfg->odoo.api_key, "odoo-key-0c4e9a"));
+	CHECK_INT(cfg->odoo.protocol, RELAY_PROTO_JSON2);
+	CHECK_INT(cfg->odoo.connect_timeout_ms, 3000);
+	CHECK_INT(cfg->odoo.timeout_ms, 240000);
+	CHECK_INT(cfg->odoo.max_in_flight, 8);
+	CHECK(cfg->odoo.rate_per_s == 2.5);
+	CHECK_STR(cfg->odoo.module, "shop_sync");
+	CHECK_INT(cfg->odoo.max_response_bytes, 1048576);
+
+	CHECK_INT(cfg->delivery.backoff.base_ms, 500);
+	CHECK_INT(cfg->delivery.backoff.cap_ms, 600000);
+	CHECK_INT(cfg->delivery.backoff.max_attempts, 12);
+	CHECK_INT(cfg->delivery.backoff.max_age_s, 86400);
+	CHECK_INT(cfg->delivery.circuit_failures, 3);
+	CHECK_INT(cfg->delivery.probe_base_ms, 2000);
+	CHECK_INT(cfg->delivery.probe_cap_ms, 30000);
+	CHECK_INT(cfg->delivery.drain_timeout_ms, 5000);
+	CHECK_INT(cfg->delivery.retention_s, 3600);
+
+	CHECK(json_is_array(cfg->routes));
+	CHECK_INT(json_array_size(cfg->routes), 1);
+
+	CHECK(relay_config_source(cfg, "shop", 4) == &cfg->sources[0]);
+	CHECK(relay_config_source(cfg, "labX", 3) == &cfg->sources[5]); /* not NUL-terminated */
+	CHECK(relay_config_source(cfg, "sho", 3) == NULL);
+	CHECK(relay_config_source(cfg, "shopping", 8) == NULL);
+	relay_config_free(cfg);
+}
+
+static void
+test_minimal_defaults(void)
+{
+	struct relay_config *cfg = NULL;
+	struct relay_config_error err;
+	const struct relay_source_conf *s;
+	int rc = relay_config_load("config/minimal.json", &cfg, &err);
+
+	CHECK_INT(rc, 0);
+	if (rc)
+		return;
+	CHECK_INT(cfg->n_listen, 1); /* a single string is accepted */
+	CHECK_STR(cfg->listen[0], "127.0.0.1:8080");
+	CHECK(cfg->admin_listen == NULL);
+	CHECK_STR(cfg->state_dir, "/var/lib/odoo-relay");
+	CHECK_INT(cfg->map_size, (size_t)1024 << 20);
+	CHECK_INT(cfg->limits.max_body_bytes, 1048576);
+	CHECK_INT(cfg->limits.header_timeout_ms, 10000);
+	CHECK_INT(cfg->limits.body_timeout_ms, 30000);
+	CHECK_INT(cfg->limits.max_connections, 1024);
+	CHECK_INT(cfg->n_sources, 1);
+	s = &cfg->sources[0];
+	CHECK_STR(s->name, "shop");
+	CHECK_INT(s->line, 4);
+	CHECK_INT(s->column, 5);
+	CHECK_INT(s->verify.n_secrets, 1);
+	CHECK(secret_is(&s->verify.secrets[0], "shop-secret-5f2b9c"));
+	CHECK_INT(s->dedup_window_s, 259200);
+	CHECK_INT(s->topic.kind, RELAY_REF_NONE);
+	CHECK_INT(s->lane.kind, RELAY_REF_NONE);
+	CHECK_INT(s->require_json, 0);
+	CHECK_INT(s->unrouted, RELAY_UNROUTED_DEAD);
+	CHECK_INT(cfg->odoo.configured, 0);
+	CHECK_INT(cfg->odoo.protocol, RELAY_PROTO_AUTO);
+	CHECK_INT(cfg->odoo.connect_timeout_ms, 10000);
+	CHECK_INT(cfg->odoo.timeout_ms, 180000);
+	CHECK_INT(cfg->odoo.max_in_flight, 4);
+	CHECK(cfg->odoo.rate_per_s == 0);
+	CHECK_STR(cfg->odoo.module, "odoo_relay");
+	CHECK_INT(cfg->odoo.max_response_bytes, 16777216);
+	CHECK_INT(cfg->delivery.backoff.base_ms, 1000);
+	CHECK_INT(cfg->delivery.backoff.cap_ms, 3600000);
+	CHECK_INT(cfg->delivery.backoff.max_attempts, 25);
+	CHECK_INT(cfg->delivery.backoff.max_age_s, 259200);
+	CHECK_INT(cfg->delivery.circuit_failures, 5);
+	CHECK_INT(cfg->delivery.probe_base_ms, 1000);
+	CHECK_INT(cfg->delivery.probe_cap_ms, 60000);
+	CHECK_INT(cfg->delivery.drain_timeout_ms, 10000);
+	CHECK_INT(cfg->delivery.retention_s, 0);
+	CHECK(cfg->routes == NULL);
+	relay_config_free(cfg);
+}
+
+struct bad_case {
+	const char *file;
+	int rc;
+	unsigned line, column;
+	const char *text;       /* exact, or a substring when it starts with '~' */
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "bad-syntax.json", -RELAY_ECONFIG, 3, 11, "~'}' expected" },
+	{ "bad-duplicate.json", -RELAY_ECONFIG, 4, 10, "~duplicate object key" },
+	{ "bad-top-array.json", -RELAY_ECONFIG, 1, 1, "expected an object at the top level, got an array" },
+	{ "bad-unknown-top.json", -RELAY_ECONFIG, 2, 3, "unknown key \"lisen\"" },
+	{ "bad-unknown-nested.json", -RELAY_ECONFIG, 5, 40, "sources.shop.verify: unknown key \"secrt_file\"" },
+	{ "bad-type.json", -RELAY_ECONFIG, 3, 18, "map_size_mb: expected an integer, got a string" },
+	{ "bad-missing.json", -RELAY_ECONFIG, 4, 13, "sources.shop: missing required key \"dedup\"" },
+	{ "bad-enum.json", -RELAY_ECONFIG, 5, 29,
+	  "sources.shop.verify.scheme: unknown scheme \"shopfy\" (expected one of shopify, woocommerce, "
+	  "github, stripe, hmac-sha256, token, none)" },
+	{ "bad-range.json", -RELAY_ECONFIG, 14, 22, "odoo.max_in_flight: 300 is out of range (1..256)" },
+	{ "bad-both-secrets.json", -RELAY_ECONFIG, 8, 9,
+	  "sources.shop.verify.secret_files: use either \"secret_file\" or \"secret_files\", not both" },
+	{ "bad-secret-missing.json", ENOENT, 5, 80,
+	  "sources.shop.verify.secret_files[1]: cannot read secret file "
+	  "config/secrets/does-not-exist.secret: no such file or directory" },
+	{ "bad-secret-empty.json", -RELAY_ECONFIG, 5, 55,
+	  "sources.shop.verify.secret_file: secret file config/secrets/empty.secret is empty" },
+	{ "bad-secret-newline.json", -RELAY_ECONFIG, 5, 55,
+	  "sources.shop.verify.secret_file: secret file config/secrets/newline.secret is empty" },
+	{ "bad-address.json", -RELAY_ECONFIG, 2, 32,
+	  "listen[1]: invalid address \"127.0.0.1:70000\": port must be a number from 0 to 65535" },
+	{ "bad-url.json", -RELAY_ECONFIG, 10, 12, "~must not contain credentials" },
+	{ "bad-module.json", -RELAY_ECONFIG, 14, 15, "~odoo.module: invalid module name \"sale\"" },
+	{ "bad-backoff.json", -RELAY_ECONFIG, 10, 45,
+	  "delivery.backoff.cap_ms: base_ms (5000) must not exceed cap_ms (1000)" },
+	{ "bad-after-secret.json", -RELAY_ECONFIG, 14, 17,
+	  "odoo.protocol: unknown protocol \"xmlrpc\" (expected one of auto, jsonrpc, json2)" },
+	{ "bad-header-scheme.json", -RELAY_ECONFIG, 5, 78,
+	  "sources.shop.verify.header: allowed only with scheme hmac-sha256 and token, not \"shopify\"" },
+	{ "bad-source-name.json", -RELAY_ECONFIG, 4, 5, "~sources: invalid source name \"my shop\"" },
+	{ "bad-pointer.json", -RELAY_ECONFIG, 6, 29,
+	  "sources.lab.dedup.pointer: invalid json pointer \"id\": must start with \"/\"" },
+	{ "bad-ref-both.json", -RELAY_ECONFIG, 6, 36,
+	  "sources.lab.dedup.pointer: use either \"header\" or \"pointer\", not both" },
+	{ "bad-none-secret.json", -RELAY_ECONFIG, 5, 37,
+	  "sources.lab.verify.secret_file: not allowed with scheme \"none\"" },
+	{ "bad-routes.json", -RELAY_ECONFIG, 4, 13, "routes: expected an array, got an object" },
+	/* null is a shared node in jansson: placed by its key, not its address */
+	{ "bad-bool.json", -RELAY_ECONFIG, 7, 23, "sources.lab.require_json: expected a boolean, got null" },
+	{ "does-not-exist.json", ENOENT, 0, 0, "cannot read configuration file: no such file or directory" },
+};
+
+static void
+test_bad_files(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+		const struct bad_case *b = &bad_cases[i];
+		struct relay_config *cfg = (struct relay_config *)&cfg; /* must be reset to NULL */
+		struct relay_config_error err;
+		char path[128], want_file[128];
+		int rc;
+
+		snprintf(path, sizeof path, "config/%s", b->file);
+		snprintf(want_file, sizeof want_file, "config/%s", b->file);
+		fprintf(stderr, "   %s\n", b->file);
+		rc = relay_config_load(path, &cfg, &err);
+		CHECK_INT(rc, b->rc);
+		CHECK(cfg == NULL);
+		CHECK_STR(err.file, want_file);
+		CHECK_INT(err.line, b->line);
+		CHECK_INT(err.column, b->column);
+		if (b->text[0] == '~') {
+			CHECK(strstr(err.text, b->text + 1) != NULL);
+			if (!strstr(err.text, b->text + 1))
+				fprintf(stderr, "   text was: %s\n", err.text);
+		} else {
+			CHECK_STR(err.text, b->text);
+		}
+		check_no_secret(&err);
+	}
+}
+
+static void
+test_error_format(void)
+{
+	struct relay_config *cfg = (struct relay_config *)&cfg;
+	struct relay_config_error err;
+	char line[1024];
+
+	CHECK_INT(relay_config_load("config/bad-unknown-top.json", &cfg, &err), -RELAY_ECONFIG);
+	relay_config_error_format(&err, line, sizeof line);
+	CHECK_STR(line, "config/bad-unknown-top.json:2:3: unknown key \"lisen\"");
+	CHECK_INT(relay_config_load("config/nope.json", &cfg, &err), ENOENT);
+	relay_config_error_format(&err, line, sizeof line);
+	CHECK_STR(line, "config/nope.json: cannot read configuration file: no such file or directory");
+	/* truncation is safe */
+	relay_config_error_format(&err, line, 8);
+	CHECK_STR(line, "config/");
+}
+
+static void
+test_credentials_directory(void)
+{
+	struct relay_config *cfg = NULL;
+	struct relay_config_error err;
+	char abs[4096], text[8192];
+	int rc;
+
+	/* without it, "shop.secret" is looked up next to the file, where there is none */
+	unsetenv("CREDENTIALS_DIRECTORY");
+	rc = relay_config_load("config/creds.json", &cfg, &err);
+	CHECK_INT(rc, ENOENT);
+	CHECK(strstr(err.text, "config/shop.secret") != NULL);
+	CHECK_INT(err.line, 5);
+	CHECK_INT(err.column, 55);
+
+	setenv("CREDENTIALS_DIRECTORY", "config/creds/", 1);
+	rc = relay_config_load("config/creds.json", &cfg, &err);
+	CHECK_INT(rc, 0);
+	if (rc == 0) {
+		CHECK(secret_is(&cfg->sources[0].verify.secrets[0], "cred-secret-3a3a"));
+		CHECK(secret_is(&cfg->odoo.api_key, "cred-odoo-key-e5e5")); /* password_file */
+		relay_config_free(cfg);
+	}
+
+	/* relative paths resolve against it, not the file's directory, and a
+	 * missing credential is named by its full path */
+	setenv("CREDENTIALS_DIRECTORY", "config/secrets", 1);
+	rc = relay_config_load("config/minimal.json", &cfg, &err);
+	CHECK_INT(rc, ENOENT);
+	CHECK(strstr(err.text, "cannot read secret file config/secrets/secrets/shop.secret: ") != NULL);
+
+	/* an absolute path ignores it */
+	setenv("CREDENTIALS_DIRECTORY", "/nonexistent", 1);
+	CHECK(realpath("config/secrets/shop.secret", abs) != NULL);
+	snprintf(text, sizeof text,
+	         "{\"sources\": {\"s\": {\"verify\": {\"scheme\": \"github\", \"secret_file\": \"%s\"},"
+	         " \"dedup\": {\"header\": \"X\"}}}}", abs);
+	rc = relay_config_loadb("/nonexistent/x.json", text, strlen(text), &cfg, &err);
+	CHECK_INT(rc, 0);
+	if (rc == 0) {
+		CHECK(secret_is(&cfg->sources[0].verify.secrets[0], "shop-secret-5f2b9c"));
+		relay_config_free(cfg);
+	}
+	unsetenv("CREDENTIALS_DIRECTORY");
+}
+
+static void
+test_where(void)
+{
+	struct relay_config *cfg = NULL, *other = NULL;
+	struct relay_config_error err;
+	unsigned line = 0, column = 0;
+	json_t *route, *fields, *stray;
+	char text[1024];
+
+	CHECK_INT(relay_config_load("config/good-full.json", &cfg, &err), 0);
+	CHECK_INT(relay_config_load("config/minimal.json", &other, &err), 0);
+	if (!cfg || !other)
+		goto out;
+	route = json_array_get(cfg->routes, 0);
+	CHECK_INT(relay_config_where(cfg, cfg->routes, &line, &column), 0);
+	CHECK_INT(line, 75);
+	CHECK_INT(column, 13);
+	CHECK_INT(relay_config_where(cfg, route, &line, &column), 0);
+	CHECK_INT(line, 76);
+	CHECK_INT(column, 5);
+	CHECK_INT(relay_config_where(cfg, json_object_get(route, "model"), &line, &column), 0);
+	CHECK_INT(line, 79);
+	CHECK_INT(column, 16);
+	fields = json_object_get(route, "fields");
+	CHECK_INT(relay_config_where(cfg, fields, &line, &column), 0);
+	CHECK_INT(line, 81);
+	CHECK_INT(column, 17);
+	CHECK_INT(relay_config_where(cfg, json_object_get(fields, "name"), &line, &column), 0);
+	CHECK_INT(line, 81);
+	CHECK_INT(column, 27);
+
+	/* jansson shares true/false/null: "true" occurs several times here, and
+	 * a wrong place is worse than none */
+	CHECK_INT(relay_config_where(cfg, json_object_get(route, "create"), &line, &column), -RELAY_ENOTFOUND);
+	/* "null" occurs once: unambiguous */
+	CHECK_INT(relay_config_where(cfg, json_object_get(fields, "ref"), &line, &column), 0);
+	CHECK_INT(line, 81);
+	CHECK_INT(column, 49);
+
+	/* nodes that are not this config's */
+	stray = json_string("res.partner");
+	CHECK_INT(relay_config_where(cfg, stray, &line, &column), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_config_where(other, route, &line, &column), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_config_where(cfg, NULL, &line, &column), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_config_where(NULL, route, &line, &column), -RELAY_ENOTFOUND);
+	json_decref(stray);
+
+	/* as route.c will report its errors */
+	CHECK_INT(relay_config_error_set(&err, cfg, json_object_get(route, "model"), "unknown model %s", "\"x\""),
+	          -RELAY_ECONFIG);
+	relay_config_error_format(&err, text, sizeof text);
+	CHECK_STR(text, "config/good-full.json:79:16: unknown model \"x\"");
+	CHECK_INT(relay_config_error_set(&err, cfg, NULL, "routes: none match"), -RELAY_ECONFIG);
+	relay_config_error_format(&err, text, sizeof text);
+	CHECK_STR(text, "config/good-full.json: routes: none match");
+	CHECK_INT(relay_config_error_set(NULL, cfg, route, "ignored"), -RELAY_ECONFIG);
+out:
+	relay_config_free(cfg);
+	relay_config_free(other);
+}
+
+static void
+test_loadb(void)
+{
+	static const char good[] =
+		"{\"listen\": [\"0.0.0.0:8080\"],\n"
+		" \"sources\": {\"lab\": {\"verify\": {\"scheme\": \"none\"},\n"
+		"                      \"dedup\": {\"pointer\": \"/id\"}}},\n"
+		" \"routes\": [ {\"m\\u00e9t\\u00e9o\": \"caf\xc3\xa9\", \"k\": \"v\"} ]}";
+	static const char bad_utf8[] =
+		"{\"sources\": {\"lab\": {\"verify\": {\"scheme\": \"none\"}, \"dedup\": {\"header\": \"X\"},\n"
+		"  \"café\": 1, \"unrouted\": \"dead\"}}}";
+	struct relay_config *cfg = NULL;
+	struct relay_config_error err;
+	unsigned line = 0, column = 0;
+	json_t *r;
+	int rc;
+
+	rc = relay_config_loadb("mem/test.json", good, strlen(good), &cfg, &err);
+	CHECK_INT(rc, 0);
+	if (rc == 0) {
+		CHECK_STR(cfg->path, "mem/test.json");
+		CHECK_INT(cfg->n_listen, 1);
+		CHECK_INT(cfg->sources[0].require_json, 1);
+		CHECK_INT(cfg->sources[0].line, 2);
+		CHECK_INT(cfg->sources[0].column, 14);
+		/* escaped keys are matched to their jansson nodes; "café" (UTF-8)
+		 * before "v" counts as 4 columns, as in jansson's own errors */
+		r = json_array_get(cfg->routes, 0);
+		CHECK_INT(relay_config_where(cfg, json_object_get(r, "k"), &line, &column), 0);
+		CHECK_INT(line, 4);
+		CHECK_INT(column, 47);
+		CHECK_INT(relay_config_where(cfg, json_object_get(r, "m\xc3\xa9t\xc3\xa9o"), &line, &column), 0);
+		CHECK_INT(column, 34);
+		relay_config_free(cfg);
+	}
+
+	/* columns count characters, not bytes: "café" puts the unknown key at 3 */
+	rc = relay_config_loadb("mem/utf8.json", bad_utf8, strlen(bad_utf8), &cfg, &err);
+	CHECK_INT(rc, -RELAY_ECONFIG);
+	CHECK_INT(err.line, 2);
+	CHECK_INT(err.column, 3);
+	CHECK_STR(err.text, "sources.lab: unknown key \"caf\\xc3\\xa9\"");
+
+	/* a buffer need not be NUL-terminated; jansson's syntax errors carry places */
+	rc = relay_config_loadb("buf", "{\"listen\": [1,]}XXXX", 16, &cfg, &err);
+	CHECK_INT(rc, -RELAY_ECONFIG);
+	CHECK(cfg == NULL);
+	CHECK_STR(err.file, "buf");
+	CHECK_INT(err.line, 1);
+	CHECK(err.column > 0);
+	rc = relay_config_loadb(NULL, "", 0, &cfg, &err);
+	CHECK_INT(rc, -RELAY_ECONFIG);
+	CHECK_STR(err.file, "");
+	CHECK_INT(relay_config_loadb("x", NULL, 5, &cfg, &err), -RELAY_EINVAL);
+	CHECK_INT(relay_config_loadb("x", "{}", 2, NULL, &err), -RELAY_EINVAL);
+	/* no error struct is fine too */
+	CHECK_INT(relay_config_loadb("x", "{}", 2, &cfg, NULL), -RELAY_ECONFIG);
+	relay_config_free(NULL);
+}
+
+/* Values quoted into messages are escaped, so they cannot forge log lines. */
+static void
+test_quoting(void)
+{
+	static const char text[] =
+		"{\"sources\": {\"lab\": {\"verify\": {\"scheme\": \"none\\nFAKE\"}, \"dedup\": {\"header\": \"X\"}}}}";
+	struct relay_config *cfg = NULL;
+	struct relay_config_error err;
+
+	CHECK_INT(relay_config_loadb("q.json", text, strlen(text), &cfg, &err), -RELAY_ECONFIG);
+	CHECK(strchr(err.text, '\n') == NULL);
+	CHECK(strstr(err.text, "\"none\\x0aFAKE\"") != NULL);
+
+	/* and long ones are cut short, marked with "..." */
+	{
+		char big[600], key[301];
+
+		memset(key, 'k', 300);
+		key[300] = '\0';
+		snprintf(big, sizeof big, "{\"%s\": 1}", key);
+		CHECK_INT(relay_config_loadb("q.json", big, strlen(big), &cfg, &err), -RELAY_ECONFIG);
+		CHECK(strlen(err.text) < 100);
+		CHECK(strstr(err.text, "kkk...\"") != NULL);
+	}
+}
+
+/* The shipped example must stay valid: its secret names are credentials. */
+static void
+test_packaged_example(void)
+{
+	struct relay_config *cfg = NULL;
+	struct relay_config_error err;
+	int rc;
+
+	setenv("CREDENTIALS_DIRECTORY", "config/example-creds", 1);
+	rc = relay_config_load("../../packaging/odoo-relay.json", &cfg, &err);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	CHECK_INT(rc, 0);
+	if (rc) {
+		fprintf(stderr, "   %s:%u:%u: %s\n", err.file, err.line, err.column, err.text);
+		return;
+	}
+	CHECK_INT(cfg->n_sources, 6);
+	CHECK_INT(cfg->sources[0].verify.n_secrets, 2);
+	CHECK(secret_is(&cfg->sources[0].verify.secrets[1], "example-shopify-old.secret-value"));
+	CHECK(secret_is(&cfg->odoo.api_key, "example-odoo-api.key-value"));
+	CHECK_INT(cfg->odoo.configured, 1);
+	CHECK(json_array_size(cfg->routes) >= 1);
+	relay_config_free(cfg);
+}
+
+static void
+test_listen_shapes(void)
+{
+	static const struct { const char *addr; int ok; } cases[] = {
+		{ "127.0.0.1:0", 1 }, { "0.0.0.0:65535", 1 }, { "[::]:8080", 1 }, { "[::1]:1", 1 },
+		{ "relay.example.com:443", 1 }, { "127.0.0.1", 0 }, { "::1:8080", 0 }, { "[::1]8080", 0 },
+		{ "[zz]:80", 0 }, { ":8080", 0 }, { "127.0.0.1:", 0 }, { "127.0.0.1:65536", 0 },
+		{ "127.0.0.1:80x", 0 }, { "300.1.1.1:80", 0 }, { "-bad-.com:80", 0 }, { "a b:80", 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct relay_config *cfg = NULL;
+		struct relay_config_error err;
+		char text[512];
+		int rc;
+
+		snprintf(text, sizeof text,
+		         "{\"admin_listen\": \"%s\", \"sources\": {\"l\": {\"verify\": {\"scheme\": \"none\"},"
+		         " \"dedup\": {\"header\": \"X\"}}}}", cases[i].addr);
+		rc = relay_config_loadb("l.json", text, strlen(text), &cfg, &err);
+		CHECK_INT(rc, cases[i].ok ? 0 : -RELAY_ECONFIG);
+		if (rc != (cases[i].ok ? 0 : -RELAY_ECONFIG))
+			fprintf(stderr, "   address %s: %s\n", cases[i].addr, rc ? err.text : "accepted");
+		if (!rc) {
+			CHECK_INT(cfg->n_listen, 0); /* "listen" left out: socket activation */
+			CHECK_STR(cfg->admin_listen, cases[i].addr);
+		} else {
+			CHECK_INT(err.line, 1);
+			CHECK_INT(err.column, 18);
+		}
+		relay_config_free(cfg);
+	}
+}
+
+int
+main(void)
+{
+	unsetenv("CREDENTIALS_DIRECTORY");
+	RUN(test_full);
+	RUN(test_minimal_defaults);
+	RUN(test_bad_files);
+	RUN(test_error_format);
+	RUN(test_credentials_directory);
+	RUN(test_where);
+	RUN(test_loadb);
+	RUN(test_quoting);
+	RUN(test_packaged_example);
+	RUN(test_listen_shapes);
+	return check_done();
+}
