@@ -1,0 +1,119 @@
+/*
+ * odoo-relay: a small HTTP/1.1 server on a libevent loop, for webhooks.
+ *
+ * Why not evhttp: libevent 2.1's evhttp answers an over-long body with its
+ * own HTML page, closes a slow client without a 408, has only inactivity
+ * timeouts (a client sending one byte every few seconds keeps a connection
+ * forever) and no limit on connections. A webhook receiver must answer every
+ * rejection with a JSON body, bound each request's total read time and the
+ * number of connections. So this module keeps the connection life cycle
+ * itself, on libevent's listener and bufferevents, and reads lines with
+ * evbuffer_readln. It speaks the part of HTTP/1.1 that senders use:
+ * Content-Length bodies (a chunked body is refused with 411), keep-alive,
+ * Expect: 100-continue, one request at a time per connection.
+ *
+ * Threading: everything runs on the loop thread of the event_base given to
+ * relay_http_server_new(); no function here may be called from another
+ * thread.
+ *
+ * Life of a request: the server reads the request line and headers (within
+ * header_timeout_ms of the first byte), then calls on_headers. That callback
+ * may answer at once (404, 413, 415 ...), in which case the body is never
+ * read and the connection is closed after the answer. Otherwise the server
+ * reads Content-Length bytes (within body_timeout_ms) and calls on_request.
+ * The handler answers, now or later, with relay_http_respond(). Until it
+ * does, the connection reads nothing more. If the client goes away before the
+ * answer, the request stays valid until answered: relay_http_respond() then
+ * only frees it. Every request is answered exactly once.
+ */
+#ifndef ODOO_RELAY_HTTP_SERVER_H
+#define ODOO_RELAY_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct relay_http_server;
+struct relay_http_request;
+
+struct relay_http_limits {
+	size_t max_body_bytes;       /* larger Content-Length: 413 before the body is read */
+	size_t max_header_bytes;     /* request line + headers [16384]: 431 */
+	unsigned max_headers;        /* [100]: 431 */
+	int64_t header_timeout_ms;   /* total, from the first byte of a request: 408 */
+	int64_t body_timeout_ms;     /* total, from the end of the headers: 408 */
+	int64_t idle_timeout_ms;     /* keep-alive connection with no request: closed quietly */
+	unsigned max_connections;    /* past it, accepting pauses until one closes */
+};
+
+/* Called when the request line and headers are in. Return 0 to read the body
+ * and go on to on_request, or answer with relay_http_respond() and return 1. */
+typedef int (*relay_http_headers_fn)(struct relay_http_request *req, void *arg);
+/* Called with the whole request. Must answer, now or later. */
+typedef void (*relay_http_request_fn)(struct relay_http_request *req, void *arg);
+
+/*
+ * relay_http_server_new - a server with no listener yet. limits is copied.
+ * Returns 0, or ENOMEM.
+ */
+int relay_http_server_new(struct event_base *base, const struct relay_http_limits *limits,
+                          relay_http_headers_fn on_headers, relay_http_request_fn on_request,
+                          void *arg, struct relay_http_server **out);
+
+/*
+ * relay_http_server_listen - bind and listen on "host:port" (IPv6 as
+ * "[addr]:port"; port 0 picks a free port). Returns 0, -RELAY_EINVAL for a
+ * malformed address, or the errno of getaddrinfo/bind/listen.
+ */
+int relay_http_server_listen(struct relay_http_server *srv, const char *hostport);
+
+/* relay_http_server_adopt - serve an already listening socket (socket
+ * activation). The server owns fd from then on. Returns 0 or ENOMEM. */
+int relay_http_server_adopt(struct relay_http_server *srv, int fd);
+
+/* relay_http_server_port - the local port of listener i (in the order they
+ * were added), or -1. Writes "host:port" into buf when buf is not NULL. */
+int relay_http_server_port(const struct relay_http_server *srv, size_t i, char *buf, size_t n);
+
+/* relay_http_server_stop_listening - close the listeners, keep connections. */
+void relay_http_server_stop_listening(struct relay_http_server *srv);
+
+/* relay_http_server_connections - connections open now. */
+unsigned relay_http_server_connections(const struct relay_http_server *srv);
+
+/* relay_http_server_free - close listeners and connections. Requests still
+ * waiting for an answer are detached: their later relay_http_respond() only
+ * frees them. NULL is a no-op. */
+void relay_http_server_free(struct relay_http_server *srv);
+
+/* Accessors: valid until the request is answered. Strings are NUL-terminated. */
+const char *relay_http_request_method(const struct relay_http_request *req);
+const char *relay_http_request_path(const struct relay_http_request *req);   /* without the query */
+/* Case-insensitive; the first header of that name, or NULL. */
+const char *relay_http_request_header(const struct relay_http_request *req, const char *name);
+/* The body (NUL-terminated after len bytes for convenience), valid in on_request. */
+const unsigned char *relay_http_request_body(const struct relay_http_request *req, size_t *len);
+/* Declared Content-Length (0 when absent). */
+uint64_t relay_http_request_content_length(const struct relay_http_request *req);
+/* Iterate headers: i from 0 until it returns -1. */
+int relay_http_request_header_at(const struct relay_http_request *req, size_t i,
+                                 const char **name, const char **value);
+/* Monotonic ms when the request's first byte arrived. */
+int64_t relay_http_request_started_ms(const struct relay_http_request *req);
+
+/*
+ * relay_http_respond - answer req with status and body (content_type may be
+ * NULL for no body type; extra_headers is "Name: value\r\n..." or NULL), then
+ * free req. The connection is kept alive when the client allows it and the
+ * body was read; otherwise it is closed once the answer is written.
+ * Never fails from the caller's point of view: a client that went away is
+ * simply not written to.
+ */
+void relay_http_respond(struct relay_http_request *req, int status, const char *content_type,
+                        const void *body, size_t len, const char *extra_headers);
+
+/* relay_http_respond_json_error - {"error": error, "detail": detail} with status. */
+void relay_http_respond_error(struct relay_http_request *req, int status, const char *error,
+                              const char *detail, const char *extra_headers);
+
+#endif

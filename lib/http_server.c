@@ -1,0 +1,878 @@
+/*
+ * A small HTTP/1.1 server for webhooks: see include/odoo_relay/http_server.h
+ * for why this is not evhttp, and for the life of a request.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "odoo_relay/error.h"
+#include "odoo_relay/http_server.h"
+
+#define MAX_LISTENERS 16
+/* After an early answer (the body was not read), keep draining what the
+ * client still sends for this long, so that closing the socket with unread
+ * data does not reset the connection before the client reads the answer. */
+#define LINGER_MS 2000
+#define LINGER_MAX_BYTES (1u << 20)
+
+enum conn_state {
+	CONN_IDLE,      /* between requests */
+	CONN_HEADERS,   /* reading the request line and headers */
+	CONN_BODY,      /* reading Content-Length bytes */
+	CONN_WAIT,      /* the handler has the request */
+	CONN_WRITING,   /* the answer is being written */
+	CONN_LINGER,    /* answered early, draining before close */
+};
+
+struct http_header {
+	char *name;
+	char *value;
+};
+
+struct relay_http_request {
+	struct http_conn *conn;    /* NULL once the client is gone */
+	char *method;
+	char *path;
+	int minor;                 /* HTTP/1.<minor> */
+	struct http_header *headers;
+	size_t n_headers, cap_headers;
+	uint64_t content_length;
+	int has_length;
+	unsigned char *body;
+	size_t body_len;
+	int keep_alive;
+	int body_read;
+	int answered;
+	int64_t started_ms;
+};
+
+struct http_conn {
+	struct relay_http_server *srv;
+	struct bufferevent *bev;
+	struct event *timer;
+	enum conn_state state;
+	struct relay_http_request *req;
+	size_t header_bytes;
+	size_t lingered;
+	int close_after;
+	LIST_ENTRY(http_conn) link;
+};
+
+struct relay_http_server {
+	struct event_base *base;
+	struct relay_http_limits lim;
+	relay_http_headers_fn on_headers;
+	relay_http_request_fn on_request;
+	void *arg;
+	struct evconnlistener *listeners[MAX_LISTENERS];
+	size_t n_listeners;
+	struct event *resume;      /* re-enables accepting after EMFILE */
+	unsigned n_conns;
+	int paused;
+	LIST_HEAD(, http_conn) conns;
+};
+
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_process(struct http_conn *c);
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+arm_timer(struct http_conn *c, int64_t ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	evtimer_add(c->timer, &tv);
+}
+
+static void
+request_free(struct relay_http_request *req)
+{
+	if (!req)
+		return;
+	for (size_t i = 0; i < req->n_headers; i++) {
+		free(req->headers[i].name);
+		free(req->headers[i].value);
+	}
+	free(req->headers);
+	free(req->method);
+	free(req->path);
+	free(req->body);
+	free(req);
+}
+
+static void
+listeners_enable(struct relay_http_server *srv, int on)
+{
+	for (size_t i = 0; i < srv->n_listeners; i++) {
+		if (!srv->listeners[i])
+			continue;
+		if (on)
+			evconnlistener_enable(srv->listeners[i]);
+		else
+			evconnlistener_disable(srv->listeners[i]);
+	}
+}
+
+static void
+conn_free(struct http_conn *c)
+{
+	struct relay_http_server *srv = c->srv;
+
+	if (c->req) {
+		if (c->state == CONN_WAIT) {
+			/* the handler still holds it: it will answer into the void */
+			c->req->conn = NULL;
+		} else {
+			request_free(c->req);
+		}
+		c->req = NULL;
+	}
+	LIST_REMOVE(c, link);
+	bufferevent_free(c->bev);
+	event_free(c->timer);
+	free(c);
+	srv->n_conns--;
+	if (srv->paused && srv->n_conns < srv->lim.max_connections) {
+		srv->paused = 0;
+		listeners_enable(srv, 1);
+	}
+}
+
+static const char *
+status_text(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Unknown";
+	}
+}
+
+/* The Date header, formatted once a second. */
+static const char *
+http_date(void)
+{
+	static __thread time_t last;
+	static __thread char buf[64];
+	time_t now = time(NULL);
+	if (now != last) {
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		last = now;
+	}
+	return buf;
+}
+
+void
+relay_http_respond(struct relay_http_request *req, int status, const char *content_type,
+                   const void *body, size_t len, const char *extra_headers)
+{
+	struct http_conn *c = req->conn;
+
+	if (!c || req->answered) {
+		if (!c)
+			request_free(req);
+		return;
+	}
+	req->answered = 1;
+	c->close_after = !req->keep_alive || !req->body_read;
+
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Length: %zu\r\n",
+	                    status, status_text(status), http_date(), len);
+	if (content_type)
+		evbuffer_add_printf(out, "Content-Type: %s\r\n", content_type);
+	if (c->close_after)
+		evbuffer_add(out, "Connection: close\r\n", 19);
+	if (extra_headers)
+		evbuffer_add(out, extra_headers, strlen(extra_headers));
+	evbuffer_add(out, "\r\n", 2);
+	if (len)
+		evbuffer_add(out, body, len);
+
+	evtimer_del(c->timer);
+	c->state = CONN_WRITING;
+	c->req = NULL;
+	request_free(req);
+	/* Bound the write: a client that never reads its answer is dropped. */
+	arm_timer(c, c->srv->lim.body_timeout_ms);
+	bufferevent_enable(c->bev, EV_WRITE);
+}
+
+static void
+json_escape_into(char *dst, size_t n, const char *s)
+{
+	size_t o = 0;
+	for (; s && *s && o + 7 < n; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\') {
+			dst[o++] = '\\';
+			dst[o++] = (char)ch;
+		} else if (ch < 0x20) {
+			o += (size_t)snprintf(dst + o, n - o, "\\u%04x", ch);
+		} else {
+			dst[o++] = (char)ch;
+		}
+	}
+	dst[o] = '\0';
+}
+
+void
+relay_http_respond_error(struct relay_http_request *req, int status, const char *error,
+                         const char *detail, const char *extra_headers)
+{
+	char e[256], d[1024], body[1400];
+	json_escape_into(e, sizeof(e), error);
+	json_escape_into(d, sizeof(d), detail ? detail : "");
+	int len = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"detail\":\"%s\"}\n", e, d);
+	relay_http_respond(req, status, "application/json", body, (size_t)len, extra_headers);
+}
+
+/* An answer the server gives on its own, before the handler saw the request. */
+static void
+conn_fail(struct http_conn *c, int status, const char *error, const char *detail)
+{
+	if (!c->req) {
+		c->req = calloc(1, sizeof(*c->req));
+		if (!c->req) {
+			conn_free(c);
+			return;
+		}
+		c->req->conn = c;
+	}
+	c->req->keep_alive = 0;
+	relay_http_respond_error(c->req, status, error, detail, NULL);
+}
+
+static int
+parse_request_line(struct relay_http_request *req, char *line)
+{
+	char *sp1 = strchr(line, ' ');
+	if (!sp1)
+		return -1;
+	char *sp2 = strchr(sp1 + 1, ' ');
+	if (!sp2 || strchr(sp2 + 1, ' '))
+		return -1;
+	*sp1 = *sp2 = '\0';
+	const char *target = sp1 + 1, *version = sp2 + 1;
+	if (!*line || *target != '/')
+		return -1;
+	if (strncmp(version, "HTTP/1.", 7) != 0 || (version[7] != '0' && version[7] != '1') ||
+	    version[8] != '\0')
+		return -2;
+	for (const char *m = line; *m; m++)
+		if (*m < 'A' || *m > 'Z')
+			return -1;
+	req->minor = version[7] - '0';
+	req->method = strdup(line);
+	size_t plen = strcspn(target, "?#");
+	req->path = strndup(target, plen);
+	if (!req->method || !req->path)
+		return ENOMEM;
+	return 0;
+}
+
+static int
+add_header(struct relay_http_request *req, char *line)
+{
+	char *colon = strchr(line, ':');
+	if (!colon || colon == line)
+		return -1;
+	for (char *p = line; p < colon; p++)
+		if (*p == ' ' || *p == '\t')
+			return -1; /* no white space before the colon (RFC 9112 5.1) */
+	*colon = '\0';
+	char *v = colon + 1;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	size_t vl = strlen(v);
+	while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+		v[--vl] = '\0';
+	if (req->n_headers == req->cap_headers) {
+		size_t cap = req->cap_headers ? req->cap_headers * 2 : 16;
+		struct http_header *h = realloc(req->headers, cap * sizeof(*h));
+		if (!h)
+			return ENOMEM;
+		req->headers = h;
+		req->cap_headers = cap;
+	}
+	struct http_header *h = &req->headers[req->n_headers];
+	h->name = strdup(line);
+	h->value = strdup(v);
+	if (!h->name || !h->value) {
+		free(h->name);
+		free(h->value);
+		return ENOMEM;
+	}
+	req->n_headers++;
+	return 0;
+}
+
+static int
+has_token(const char *value, const char *token)
+{
+	size_t tl = strlen(token);
+	for (const char *p = value; p && *p;) {
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		size_t n = strcspn(p, ", \t");
+		if (n == tl && strncasecmp(p, token, tl) == 0)
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+/* The headers are in: check framing, then let the handler look. Returns 0 to
+ * read the body, 1 when the request was answered. */
+static int
+headers_done(struct http_conn *c)
+{
+	struct relay_http_request *req = c->req;
+	const char *te = relay_http_request_header(req, "Transfer-Encoding");
+	const char *conn = relay_http_request_header(req, "Connection");
+
+	req->keep_alive = req->minor >= 1 ? !(conn && has_token(conn, "close"))
+	                                  : (conn && has_token(conn, "keep-alive"));
+	if (te) {
+		conn_fail(c, 411, "length required",
+		          "chunked request bodies are not accepted; send Content-Length");
+		return 1;
+	}
+	for (size_t i = 0; i < req->n_headers; i++) {
+		if (strcasecmp(req->headers[i].name, "Content-Length") != 0)
+			continue;
+		const char *v = req->headers[i].value;
+		char *end;
+		if (*v < '0' || *v > '9') {
+			conn_fail(c, 400, "bad request", "malformed Content-Length");
+			return 1;
+		}
+		errno = 0;
+		unsigned long long n = strtoull(v, &end, 10);
+		if (errno || *end || (req->has_length && n != req->content_length)) {
+			conn_fail(c, 400, "bad request", "malformed or conflicting Content-Length");
+			return 1;
+		}
+		req->content_length = n;
+		req->has_length = 1;
+	}
+
+	c->state = CONN_WAIT; /* the handler may keep the request from here */
+	if (c->srv->on_headers(req, c->srv->arg))
+		return 1;
+	c->state = CONN_HEADERS;
+
+	if (req->content_length > c->srv->lim.max_body_bytes) {
+		char d[128];
+		snprintf(d, sizeof(d), "body of %llu bytes is over the limit of %zu bytes",
+		         (unsigned long long)req->content_length, c->srv->lim.max_body_bytes);
+		relay_http_respond_error(req, 413, "payload too large", d, NULL);
+		return 1;
+	}
+	req->body = malloc((size_t)req->content_length + 1);
+	if (!req->body) {
+		relay_http_respond_error(req, 503, "out of memory", "cannot buffer the body",
+		                         "Retry-After: 5\r\n");
+		return 1;
+	}
+	const char *expect = relay_http_request_header(req, "Expect");
+	if (expect && strcasecmp(expect, "100-continue") == 0 && req->minor >= 1 &&
+	    req->content_length > evbuffer_get_length(bufferevent_get_input(c->bev)))
+		bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	c->state = CONN_BODY;
+	evtimer_del(c->timer);
+	arm_timer(c, c->srv->lim.body_timeout_ms);
+	return 0;
+}
+
+static void
+read_headers(struct http_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	for (;;) {
+		size_t len;
+		char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
+		if (!line) {
+			if (c->header_bytes + evbuffer_get_length(in) > c->srv->lim.max_header_bytes)
+				conn_fail(c, 431, "request header fields too large",
+				          "request line and headers are over the limit");
+			return;
+		}
+		c->header_bytes += len + 2;
+		if (c->header_bytes > c->srv->lim.max_header_bytes) {
+			free(line);
+			conn_fail(c, 431, "request header fields too large",
+			          "request line and headers are over the limit");
+			return;
+		}
+		int rc = 0;
+		if (!c->req->method) {
+			if (len == 0) { /* tolerate empty lines before a request (RFC 9112 2.2) */
+				free(line);
+				continue;
+			}
+			rc = parse_request_line(c->req, line);
+			free(line);
+			if (rc == -2) {
+				conn_fail(c, 505, "http version not supported", "only HTTP/1.0 and 1.1");
+				return;
+			}
+		} else if (len == 0) {
+			free(line);
+			if (headers_done(c))
+				return;
+			conn_process(c);
+			return;
+		} else if (line[0] == ' ' || line[0] == '\t') {
+			free(line);
+			rc = -1; /* obsolete line folding */
+		} else if (c->req->n_headers >= c->srv->lim.max_headers) {
+			free(line);
+			conn_fail(c, 431, "request header fields too large", "too many headers");
+			return;
+		} else {
+			rc = add_header(c->req, line);
+			free(line);
+		}
+		if (rc == ENOMEM) {
+			conn_free(c);
+			return;
+		}
+		if (rc) {
+			conn_fail(c, 400, "bad request", "malformed request line or header");
+			return;
+		}
+	}
+}
+
+static void
+read_body(struct http_conn *c)
+{
+	struct relay_http_request *req = c->req;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t want = (size_t)req->content_length - req->body_len;
+	if (want) {
+		int n = evbuffer_remove(in, req->body + req->body_len, want);
+		if (n > 0)
+			req->body_len += (size_t)n;
+	}
+	if (req->body_len < req->content_length)
+		return;
+	req->body[req->body_len] = '\0';
+	req->body_read = 1;
+	evtimer_del(c->timer);
+	c->state = CONN_WAIT;
+	/* Read nothing more until answered: pipelined data waits in the socket. */
+	bufferevent_disable(c->bev, EV_READ);
+	c->srv->on_request(req, c->srv->arg);
+}
+
+static void
+conn_process(struct http_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	for (;;) {
+		switch (c->state) {
+		case CONN_IDLE:
+			if (evbuffer_get_length(in) == 0)
+				return;
+			c->req = calloc(1, sizeof(*c->req));
+			if (!c->req) {
+				conn_free(c);
+				return;
+			}
+			c->req->conn = c;
+			c->req->started_ms = mono_ms();
+			c->header_bytes = 0;
+			c->state = CONN_HEADERS;
+			evtimer_del(c->timer);
+			arm_timer(c, c->srv->lim.header_timeout_ms);
+			break;
+		case CONN_HEADERS:
+			read_headers(c);
+			return;
+		case CONN_BODY:
+			read_body(c);
+			return;
+		case CONN_LINGER: {
+			size_t n = evbuffer_get_length(in);
+			evbuffer_drain(in, n);
+			c->lingered += n;
+			if (c->lingered > LINGER_MAX_BYTES)
+				conn_free(c);
+			return;
+		}
+		default:
+			return;
+		}
+	}
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	conn_process(arg);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct http_conn *c = arg;
+	if (c->state != CONN_WRITING)
+		return;
+	evtimer_del(c->timer);
+	if (c->close_after) {
+		/* Half-close and drain, so unread request bytes do not turn the
+		 * close into a reset that could destroy the answer in flight. */
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		c->state = CONN_LINGER;
+		c->lingered = 0;
+		arm_timer(c, LINGER_MS);
+		bufferevent_enable(bev, EV_READ);
+		conn_process(c);
+		return;
+	}
+	c->state = CONN_IDLE;
+	arm_timer(c, c->srv->lim.idle_timeout_ms);
+	bufferevent_enable(bev, EV_READ);
+	conn_process(c);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct http_conn *c = arg;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		conn_free(c);
+}
+
+static void
+conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+	switch (c->state) {
+	case CONN_HEADERS:
+		conn_fail(c, 408, "request timeout", "request headers not received in time");
+		break;
+	case CONN_BODY:
+		conn_fail(c, 408, "request timeout", "request body not received in time");
+		break;
+	case CONN_WAIT:
+		break; /* the handler's business */
+	default:
+		conn_free(c);
+		break;
+	}
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+          void *arg)
+{
+	struct relay_http_server *srv = arg;
+	struct http_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		goto fail;
+	c->srv = srv;
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev)
+		goto fail_conn;
+	fd = -1;
+	c->timer = evtimer_new(srv->base, conn_timer_cb, c);
+	if (!c->timer)
+		goto fail_bev;
+	int one = 1;
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
+		setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Output is written only when an answer is ready; the write callback
+	 * fires when it has drained. */
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ);
+	c->state = CONN_IDLE;
+	arm_timer(c, srv->lim.header_timeout_ms);
+	LIST_INSERT_HEAD(&srv->conns, c, link);
+	if (++srv->n_conns >= srv->lim.max_connections) {
+		srv->paused = 1;
+		listeners_enable(srv, 0);
+	}
+	return;
+
+fail_bev:
+	bufferevent_free(c->bev);
+fail_conn:
+	free(c);
+fail:
+	if (fd >= 0)
+		close(fd);
+}
+
+static void
+resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay_http_server *srv = arg;
+	if (!srv->paused)
+		listeners_enable(srv, 1);
+}
+
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct relay_http_server *srv = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+		/* Out of descriptors: stop accepting for a moment instead of
+		 * spinning on a listener that stays readable. */
+		struct timeval tv = { 0, 100 * 1000 };
+		listeners_enable(srv, 0);
+		evtimer_add(srv->resume, &tv);
+	}
+}
+
+int
+relay_http_server_new(struct event_base *base, const struct relay_http_limits *limits,
+                      relay_http_headers_fn on_headers, relay_http_request_fn on_request,
+                      void *arg, struct relay_http_server **out)
+{
+	struct relay_http_server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return ENOMEM;
+	srv->base = base;
+	srv->lim = *limits;
+	if (!srv->lim.max_header_bytes)
+		srv->lim.max_header_bytes = 16384;
+	if (!srv->lim.max_headers)
+		srv->lim.max_headers = 100;
+	if (srv->lim.header_timeout_ms <= 0)
+		srv->lim.header_timeout_ms = 10000;
+	if (srv->lim.body_timeout_ms <= 0)
+		srv->lim.body_timeout_ms = 30000;
+	if (srv->lim.idle_timeout_ms <= 0)
+		srv->lim.idle_timeout_ms = 60000;
+	if (!srv->lim.max_connections)
+		srv->lim.max_connections = 1024;
+	srv->on_headers = on_headers;
+	srv->on_request = on_request;
+	srv->arg = arg;
+	LIST_INIT(&srv->conns);
+	srv->resume = evtimer_new(base, resume_cb, srv);
+	if (!srv->resume) {
+		free(srv);
+		return ENOMEM;
+	}
+	*out = srv;
+	return 0;
+}
+
+static int
+add_listener(struct relay_http_server *srv, struct evconnlistener *l)
+{
+	if (!l)
+		return errno ? errno : EIO;
+	evconnlistener_set_error_cb(l, accept_error_cb);
+	if (srv->paused)
+		evconnlistener_disable(l);
+	srv->listeners[srv->n_listeners++] = l;
+	return 0;
+}
+
+int
+relay_http_server_listen(struct relay_http_server *srv, const char *hostport)
+{
+	char host[256];
+	const char *port, *h = hostport;
+	size_t hl;
+
+	if (srv->n_listeners == MAX_LISTENERS)
+		return -RELAY_EINVAL;
+	if (*h == '[') {
+		const char *close = strchr(h, ']');
+		if (!close || close[1] != ':')
+			return -RELAY_EINVAL;
+		hl = (size_t)(close - h - 1);
+		h++;
+		port = close + 2;
+	} else {
+		const char *colon = strrchr(h, ':');
+		if (!colon)
+			return -RELAY_EINVAL;
+		hl = (size_t)(colon - h);
+		port = colon + 1;
+	}
+	if (hl == 0 || hl >= sizeof(host) || !*port)
+		return -RELAY_EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	                          .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *ai;
+	int rc = getaddrinfo(host, port, &hints, &ai);
+	if (rc)
+		return rc == EAI_SYSTEM ? errno : -RELAY_EINVAL;
+	errno = 0;
+	struct evconnlistener *l = evconnlistener_new_bind(
+		srv->base, accept_cb, srv,
+		LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 511,
+		ai->ai_addr, (int)ai->ai_addrlen);
+	freeaddrinfo(ai);
+	return add_listener(srv, l);
+}
+
+int
+relay_http_server_adopt(struct relay_http_server *srv, int fd)
+{
+	if (srv->n_listeners == MAX_LISTENERS)
+		return -RELAY_EINVAL;
+	evutil_make_socket_nonblocking(fd);
+	errno = 0;
+	struct evconnlistener *l = evconnlistener_new(srv->base, accept_cb, srv,
+	                                              LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	return add_listener(srv, l);
+}
+
+int
+relay_http_server_port(const struct relay_http_server *srv, size_t i, char *buf, size_t n)
+{
+	if (i >= srv->n_listeners || !srv->listeners[i])
+		return -1;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(evconnlistener_get_fd(srv->listeners[i]), (struct sockaddr *)&ss, &sl))
+		return -1;
+	char host[INET6_ADDRSTRLEN] = "";
+	int port;
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		evutil_inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		port = ntohs(s6->sin6_port);
+		if (buf)
+			snprintf(buf, n, "[%s]:%d", host, port);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		evutil_inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		port = ntohs(s4->sin_port);
+		if (buf)
+			snprintf(buf, n, "%s:%d", host, port);
+	}
+	return port;
+}
+
+void
+relay_http_server_stop_listening(struct relay_http_server *srv)
+{
+	for (size_t i = 0; i < srv->n_listeners; i++) {
+		if (srv->listeners[i])
+			evconnlistener_free(srv->listeners[i]);
+		srv->listeners[i] = NULL;
+	}
+}
+
+unsigned
+relay_http_server_connections(const struct relay_http_server *srv)
+{
+	return srv->n_conns;
+}
+
+void
+relay_http_server_free(struct relay_http_server *srv)
+{
+	if (!srv)
+		return;
+	relay_http_server_stop_listening(srv);
+	while (!LIST_EMPTY(&srv->conns))
+		conn_free(LIST_FIRST(&srv->conns));
+	event_free(srv->resume);
+	free(srv);
+}
+
+const char *
+relay_http_request_method(const struct relay_http_request *req)
+{
+	return req->method ? req->method : "";
+}
+
+const char *
+relay_http_request_path(const struct relay_http_request *req)
+{
+	return req->path ? req->path : "";
+}
+
+const char *
+relay_http_request_header(const struct relay_http_request *req, const char *name)
+{
+	for (size_t i = 0; i < req->n_headers; i++)
+		if (strcasecmp(req->headers[i].name, name) == 0)
+			return req->headers[i].value;
+	return NULL;
+}
+
+const unsigned char *
+relay_http_request_body(const struct relay_http_request *req, size_t *len)
+{
+	*len = req->body_len;
+	return req->body ? req->body : (const unsigned char *)"";
+}
+
+uint64_t
+relay_http_request_content_length(const struct relay_http_request *req)
+{
+	return req->content_length;
+}
+
+int
+relay_http_request_header_at(const struct relay_http_request *req, size_t i, const char **name,
+                             const char **value)
+{
+	if (i >= req->n_headers)
+		return -1;
+	*name = req->headers[i].name;
+	*value = req->headers[i].value;
+	return 0;
+}
+
+int64_t
+relay_http_request_started_ms(const struct relay_http_request *req)
+{
+	return req->started_ms;
+}
