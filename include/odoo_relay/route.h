@@ -1,0 +1,134 @@
+/*
+ * odoo-relay: routes, what an event becomes in Odoo.
+ *
+ * A route matches a source and a topic pattern and names one operation on one
+ * Odoo model. The "routes" array of the configuration is compiled once into a
+ * struct relay_routes; mapping an event is then a pure function from (route,
+ * payload) to a struct relay_plan: what to call in Odoo. The delivery engine
+ * executes the plan (looking up external IDs where the plan says so).
+ *
+ * Configuration schema of one route (odoo-relay.conf(5) documents it):
+ *   "name":       required, unique, [A-Za-z0-9_.-]{1,64}
+ *   "source":     required, a configured source name
+ *   "topics":     ["orders*", "customers/create"] glob patterns ('*' any run of
+ *                 characters, '?' one); default ["*"]
+ *   "operation":  "upsert" | "write" | "delete" | "call"
+ *   "model":      required, e.g. "res.partner"
+ *   "external_id": template of the record's external ID name, e.g.
+ *                 "shop_customer_{/id}"; required for upsert, write, delete.
+ *                 The module prefix of the Odoo target is prepended:
+ *                 "odoo_relay.shop_customer_42".
+ *   "fields":     object, Odoo field (or "field/id" for a relation by external
+ *                 ID) -> value spec; required for upsert and write:
+ *                   "literal text with {/json/pointer} parts"   a template (string)
+ *                   {"pointer": "/email"}                      the JSON value
+ *                   {"template": "..."}                        as the string form
+ *                   {"const": <any JSON>}                      a constant
+ *                   {"lookup": {"BE": "base.be", ...}, "pointer": "/country", "default": ...}
+ *                                                             a table over the value
+ *                   {"external": true, "template": "shop_company_{/company_id}"}
+ *                                                             an external ID of ours:
+ *                                                             module prefix prepended
+ *                 any spec may add "optional": true (absent path: the field is left
+ *                 out) or "default": <JSON> (absent path: this value).
+ *   "lines":      upsert only, nested arrays as sub-rows (order lines):
+ *                 {"field": "order_line", "pointer": "/line_items", "fields": {...}}
+ *                 where the inner value specs are evaluated against each array item.
+ *   "owns":       the Odoo fields this route may write (source of truth);
+ *                 default: every field in "fields". A field in "fields" that is not
+ *                 owned is a configuration error.
+ *   "create", "update": booleans, may the route create / update records [true, true]
+ *   "missing":    write only: "create" (create it, as upsert would) | "fail" ["fail"]
+ *   "method", "args": call only: method name (public: no leading '_') and the
+ *                 named arguments as value specs (object), or "args": {"pointer": "/x"}
+ *                 for a part of the payload as is.
+ *   "backoff":    {"base_ms","cap_ms","max_attempts","max_age_s"} overriding the defaults
+ *   "permanent_retries": N delayed retries of a permanent failure (for events that
+ *                 may arrive before the record they refer to) [0]
+ *   "permanent_retry_delay_ms": [60000]
+ *   "dead_lane":  "continue" | "hold": what a dead event does to its lane ["continue"]
+ *
+ * Threading: a compiled struct relay_routes is immutable and may be read from
+ * any thread. relay_route_map is pure and thread-safe.
+ */
+#ifndef ODOO_RELAY_ROUTE_H
+#define ODOO_RELAY_ROUTE_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "odoo_relay/config.h"
+
+struct relay_routes;  /* opaque: the compiled routes */
+struct relay_route;   /* opaque: one route */
+
+enum relay_op { RELAY_OP_UPSERT = 0, RELAY_OP_WRITE, RELAY_OP_DELETE, RELAY_OP_CALL };
+enum relay_dead_lane { RELAY_DEAD_CONTINUE = 0, RELAY_DEAD_HOLD };
+
+/* What to do in Odoo for one event. */
+struct relay_plan {
+	enum relay_op op;
+	char *model;
+	char *xmlid_module;      /* upsert/write/delete: "odoo_relay" */
+	char *xmlid_name;        /* upsert/write/delete: "shop_customer_42" */
+	/* upsert: the load() call, ready to send: fields (array of column names,
+	 * "id" first) and data (array of rows of strings). Also used by write when
+	 * the record is missing and "missing" is "create". */
+	json_t *load_fields;
+	json_t *load_data;
+	/* write: the values for write() (JSON types kept). */
+	json_t *values;
+	/* call: method and named arguments. */
+	char *method;
+	json_t *named;
+	int may_create, may_update;
+	int missing_create;      /* write: create when the record is missing */
+};
+
+/*
+ * relay_routes_compile - compile cfg->routes (may be NULL: no routes).
+ * Checks every route against the sources of cfg. On failure returns
+ * -RELAY_ECONFIG and err names the route and the field, with the line and
+ * column of the offending value (via relay_config_where). ENOMEM otherwise.
+ * The result refers to nothing in cfg: it may outlive it.
+ */
+int relay_routes_compile(const struct relay_config *cfg, struct relay_routes **out,
+                         struct relay_config_error *err);
+
+void relay_routes_free(struct relay_routes *routes);
+
+/* relay_routes_match - the first route for this source whose topic patterns
+ * match topic, or NULL. */
+const struct relay_route *relay_routes_match(const struct relay_routes *routes,
+                                             const char *source, const char *topic);
+
+/* relay_routes_find - the route called name, or NULL. */
+const struct relay_route *relay_routes_find(const struct relay_routes *routes, const char *name);
+
+size_t relay_routes_count(const struct relay_routes *routes);
+const struct relay_route *relay_routes_at(const struct relay_routes *routes, size_t i);
+
+const char *relay_route_name(const struct relay_route *r);
+const char *relay_route_model(const struct relay_route *r);
+enum relay_op relay_route_op(const struct relay_route *r);
+const struct relay_backoff_conf *relay_route_backoff(const struct relay_route *r);
+unsigned relay_route_permanent_retries(const struct relay_route *r);
+int64_t relay_route_permanent_retry_delay_ms(const struct relay_route *r);
+enum relay_dead_lane relay_route_dead_lane(const struct relay_route *r);
+
+/*
+ * relay_route_map - the plan for one event. payload is the parsed body;
+ * module is the external-ID module prefix of the target. On success returns 0
+ * and *plan is filled (free with relay_plan_clear). A payload that lacks a
+ * required path returns -RELAY_EPATH and why names the path
+ * ("missing /customer/email"); a value of the wrong kind (an object where
+ * text is needed, a lookup with no entry and no default) returns
+ * -RELAY_EINVAL with why saying so. why is a buffer of whysz bytes.
+ */
+int relay_route_map(const struct relay_route *r, const json_t *payload, const char *module,
+                    struct relay_plan *plan, char *why, size_t whysz);
+
+void relay_plan_clear(struct relay_plan *plan);
+
+#endif
