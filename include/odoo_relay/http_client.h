@@ -1,0 +1,92 @@
+/*
+ * odoo-relay: asynchronous HTTP requests on the libevent loop (libcurl multi).
+ *
+ * The plumbing under the Odoo client: curl's multi interface driven by the
+ * loop through CURLMOPT_SOCKETFUNCTION and CURLMOPT_TIMERFUNCTION and
+ * curl_multi_socket_action(), so nothing ever blocks the loop (name
+ * resolution uses curl's threaded resolver). It knows nothing of Odoo.
+ *
+ * Every transfer: only http and https, no redirects followed, no
+ * "Expect: 100-continue", no signals (CURLOPT_NOSIGNAL), the connect and
+ * total timeouts and the response size limit of its request, connection
+ * reuse (keep-alive) where the server allows it.
+ *
+ * Threading: a struct relay_http and everything about it belongs to the
+ * thread running its event_base; no function may be called from another.
+ */
+#ifndef ODOO_RELAY_HTTP_CLIENT_H
+#define ODOO_RELAY_HTTP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "odoo_relay/classify.h"
+
+struct relay_http;
+
+struct relay_http_call {
+	const char *method;            /* "GET" or "POST" */
+	const char *url;
+	const char *const *headers;    /* NULL-terminated "Name: value" lines, or NULL */
+	const char *body;              /* POST body, or NULL for none */
+	size_t body_len;
+	int64_t connect_timeout_ms;    /* <= 0: curl's default */
+	int64_t timeout_ms;            /* whole transfer; <= 0: none */
+	size_t max_response_bytes;     /* 0: no limit */
+};
+
+/* What came back. Every pointer is valid only during the callback. */
+struct relay_http_reply {
+	enum relay_transport transport; /* RELAY_TRANSPORT_OK: status and body are set */
+	const char *error;             /* curl's text for a failed transport, else "" */
+	long status;                   /* HTTP status, 0 if none arrived */
+	const char *content_type;      /* or NULL */
+	const char *retry_after;       /* the Retry-After header, or NULL */
+	const char *body;              /* NUL-terminated (the NUL not counted); never NULL */
+	size_t body_len;
+	int64_t duration_ms;           /* from relay_http_send to completion */
+};
+
+/* Called once per accepted request, always from the loop, never from inside
+ * relay_http_send. It may send new requests, and it may free the client. */
+typedef void (*relay_http_cb)(const struct relay_http_reply *resp, void *arg);
+
+/*
+ * relay_http_new - a client on base (borrowed: it must outlive the client).
+ * Returns 0 with *out set, ENOMEM, or -RELAY_ETRANSPORT when libcurl cannot
+ * be initialised. Call from the loop's thread; the first call also runs
+ * curl_global_init, which is not thread-safe, so make it before starting
+ * other threads that use curl.
+ */
+int relay_http_new(struct event_base *base, struct relay_http **out);
+
+/*
+ * relay_http_free - cancel every transfer and free the client. The callback
+ * of each transfer not yet completed is called, from within this function,
+ * with transport RELAY_TRANSPORT_CANCELLED; from then on relay_http_send
+ * returns -RELAY_ECLOSED. May be called from a callback of the same client:
+ * the memory is then released when the loop leaves the client's handler,
+ * and h must not be used after this call either way. NULL is a no-op.
+ */
+void relay_http_free(struct relay_http *h);
+
+/*
+ * relay_http_send - start a request. Everything in req is copied; the POST
+ * body copy is wiped before it is freed (it may carry credentials).
+ * Returns 0 (cb will be called exactly once, later, from the loop),
+ * -RELAY_EINVAL for a missing method or url, -RELAY_ECLOSED while the client
+ * is being freed, ENOMEM, or -RELAY_ETRANSPORT if curl refuses the transfer.
+ * On error cb is never called.
+ */
+int relay_http_send(struct relay_http *h, const struct relay_http_call *req,
+                    relay_http_cb cb, void *arg);
+
+/* relay_http_active - transfers started and not yet completed. */
+unsigned relay_http_active(const struct relay_http *h);
+
+/* relay_http_clock_ms - the monotonic clock in milliseconds (durations). */
+int64_t relay_http_clock_ms(void);
+
+#endif

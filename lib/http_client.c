@@ -1,0 +1,542 @@
+/* Asynchronous HTTP on the loop: see include/odoo_relay/http_client.h. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <openssl/crypto.h>
+
+#include "odoo_relay/error.h"
+#include "odoo_relay/http_client.h"
+
+#ifndef RELAY_VERSION
+#define RELAY_VERSION "0"
+#endif
+
+/* One socket curl asked us to watch. */
+struct http_sock {
+	LIST_ENTRY(http_sock) link;
+	curl_socket_t fd;
+	struct event *ev;
+};
+
+/* One transfer: the easy handle and what it has received so far. */
+struct http_xfer {
+	TAILQ_ENTRY(http_xfer) link;
+	CURL *easy;
+	struct curl_slist *headers;
+	char *body;
+	size_t body_len;
+	char *resp;
+	size_t resp_len, resp_cap, max;
+	int too_big, nomem;
+	char *retry_after;
+	char errbuf[CURL_ERROR_SIZE];
+	relay_http_cb cb;
+	void *arg;
+	int64_t start_ms;
+};
+
+struct relay_http {
+	struct event_base *base;
+	CURLM *multi;
+	struct event *timer;
+	TAILQ_HEAD(, http_xfer) xfers;
+	LIST_HEAD(, http_sock) socks;
+	unsigned active;
+	int closing;
+	/* Callbacks may free the client: while the loop is inside one of
+	 * our event handlers (depth > 0) destruction waits for it to unwind. */
+	int depth;
+	int free_pending;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_FAILED_INIT;
+
+static void
+global_init(void)
+{
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int64_t
+relay_http_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+xfer_free(struct http_xfer *x)
+{
+	if (!x)
+		return;
+	if (x->easy)
+		curl_easy_cleanup(x->easy);
+	curl_slist_free_all(x->headers);
+	if (x->body) {
+		/* A JSON-RPC body carries the API key. */
+		OPENSSL_cleanse(x->body, x->body_len);
+		free(x->body);
+	}
+	free(x->resp);
+	free(x->retry_after);
+	free(x);
+}
+
+static size_t
+on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct http_xfer *x = userdata;
+	size_t n = size * nmemb, cap;
+	char *p;
+
+	if (x->max && (n > x->max || x->resp_len > x->max - n)) {
+		/* Returning short makes curl abort with CURLE_WRITE_ERROR; the
+		 * flag tells that apart from running out of memory. */
+		x->too_big = 1;
+		return 0;
+	}
+	if (x->resp_len + n + 1 > x->resp_cap) {
+		cap = x->resp_cap ? x->resp_cap : 4096;
+		while (cap < x->resp_len + n + 1)
+			cap *= 2;
+		if (!(p = realloc(x->resp, cap))) {
+			x->nomem = 1;
+			return 0;
+		}
+		x->resp = p;
+		x->resp_cap = cap;
+	}
+	memcpy(x->resp + x->resp_len, ptr, n);
+	x->resp_len += n;
+	x->resp[x->resp_len] = '\0';
+	return n;
+}
+
+static size_t
+on_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+	struct http_xfer *x = userdata;
+	size_t len = size * nitems, vlen;
+	const char *v;
+
+	if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+		/* A new response (after a 1xx): forget the previous headers. */
+		free(x->retry_after);
+		x->retry_after = NULL;
+	} else if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
+		v = buf + 12;
+		vlen = len - 12;
+		while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+			v++;
+			vlen--;
+		}
+		while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' ||
+		                    v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+			vlen--;
+		free(x->retry_after);
+		x->retry_after = strndup(v, vlen); /* NULL on ENOMEM: header lost, no harm */
+	}
+	return len;
+}
+
+static enum relay_transport
+transport_of(CURLcode rc, struct http_xfer *x)
+{
+	curl_off_t pre = 0;
+
+	switch (rc) {
+	case CURLE_OK:
+		return RELAY_TRANSPORT_OK;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+		return RELAY_TRANSPORT_CONNECT;
+	case CURLE_OPERATION_TIMEDOUT:
+		/* Before the request went out it is a connect failure: nothing
+		 * was sent, so the outcome is known. */
+		if (curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre) == CURLE_OK &&
+		    pre == 0)
+			return RELAY_TRANSPORT_CONNECT;
+		return RELAY_TRANSPORT_TIMEOUT;
+	case CURLE_WRITE_ERROR:
+		return x->too_big ? RELAY_TRANSPORT_TOO_BIG : RELAY_TRANSPORT_ERROR;
+	case CURLE_FILESIZE_EXCEEDED:
+		return RELAY_TRANSPORT_TOO_BIG;
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_HTTP3:
+		return RELAY_TRANSPORT_RESET;
+	default:
+		return RELAY_TRANSPORT_ERROR;
+	}
+}
+
+/* Hand x's result to its owner and free it. x is already off the multi
+ * handle and the list. */
+static void
+deliver(struct http_xfer *x, enum relay_transport t, const char *error)
+{
+	struct relay_http_reply r;
+	char *ct = NULL;
+
+	memset(&r, 0, sizeof r);
+	r.transport = t;
+	r.error = t == RELAY_TRANSPORT_OK ? "" : error ? error : "";
+	if (t == RELAY_TRANSPORT_OK) {
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r.status);
+		if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK)
+			r.content_type = ct;
+		r.retry_after = x->retry_after;
+	}
+	r.body = x->resp && t == RELAY_TRANSPORT_OK ? x->resp : "";
+	r.body_len = t == RELAY_TRANSPORT_OK ? x->resp_len : 0;
+	r.duration_ms = relay_http_clock_ms() - x->start_ms;
+	x->cb(&r, x->arg);
+	xfer_free(x);
+}
+
+static void
+complete(struct relay_http *h, struct http_xfer *x, CURLcode rc)
+{
+	enum relay_transport t = transport_of(rc, x);
+	const char *error = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+
+	if (x->nomem)
+		error = "out of memory for the response";
+	curl_multi_remove_handle(h->multi, x->easy);
+	TAILQ_REMOVE(&h->xfers, x, link);
+	h->active--;
+	deliver(x, t, error);
+}
+
+static void http_destroy(struct relay_http *h);
+
+/* Leave an event handler; destroy the client if a callback freed it. */
+static void
+leave(struct relay_http *h)
+{
+	if (--h->depth == 0 && h->free_pending)
+		http_destroy(h);
+}
+
+/* Collect finished transfers after curl made progress. */
+static void
+drain(struct relay_http *h)
+{
+	struct http_xfer *x;
+	CURLMsg *msg;
+	CURLcode rc;
+	CURL *easy;
+	int left;
+
+	while (!h->closing && (msg = curl_multi_info_read(h->multi, &left))) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		easy = msg->easy_handle;
+		rc = msg->data.result;
+		x = NULL;
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+		if (x)
+			complete(h, x, rc);
+	}
+}
+
+static void
+on_event(evutil_socket_t fd, short kind, void *arg)
+{
+	struct relay_http *h = arg;
+	int action = 0, running;
+
+	if (kind & EV_READ)
+		action |= CURL_CSELECT_IN;
+	if (kind & EV_WRITE)
+		action |= CURL_CSELECT_OUT;
+	h->depth++;
+	curl_multi_socket_action(h->multi, fd, action, &running);
+	drain(h);
+	leave(h);
+}
+
+static void
+on_timer_event(evutil_socket_t fd, short kind, void *arg)
+{
+	struct relay_http *h = arg;
+	int running;
+
+	h->depth++;
+	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	drain(h);
+	leave(h);
+}
+
+/* CURLMOPT_TIMERFUNCTION: curl wants to be called back after timeout_ms.
+ * We never call curl from here, only arm the loop's timer. */
+static int
+on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct relay_http *h = userp;
+	struct timeval tv;
+
+	if (timeout_ms < 0)
+		return evtimer_del(h->timer);
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	return evtimer_add(h->timer, &tv);
+}
+
+static void
+sock_free(struct http_sock *s)
+{
+	if (s->ev)
+		event_free(s->ev);
+	LIST_REMOVE(s, link);
+	free(s);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch fd for what curl asks. */
+static int
+on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct relay_http *h = userp;
+	struct http_sock *s = socketp;
+	short kind;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (s)
+			sock_free(s);
+		return 0;
+	}
+	if (!s) {
+		if (!(s = calloc(1, sizeof *s)))
+			return -1;
+		s->fd = fd;
+		LIST_INSERT_HEAD(&h->socks, s, link);
+		curl_multi_assign(h->multi, fd, s);
+	}
+	kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
+	       ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+	if (s->ev) {
+		if (event_get_events(s->ev) == kind)
+			return 0;
+		/* Safe even while s->ev's own callback runs (libevent 2.1
+		 * touches no event after its callback returns). */
+		event_free(s->ev);
+	}
+	if (!(s->ev = event_new(h->base, fd, kind, on_event, h)) || event_add(s->ev, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+int
+relay_http_new(struct event_base *base, struct relay_http **out)
+{
+	struct relay_http *h;
+	int rc = ENOMEM;
+
+	*out = NULL;
+	if (!base)
+		return -RELAY_EINVAL;
+	pthread_once(&global_once, global_init);
+	if (global_rc != CURLE_OK)
+		return -RELAY_ETRANSPORT;
+	if (!(h = calloc(1, sizeof *h)))
+		return ENOMEM;
+	h->base = base;
+	TAILQ_INIT(&h->xfers);
+	LIST_INIT(&h->socks);
+	if (!(h->timer = evtimer_new(base, on_timer_event, h)))
+		goto fail;
+	if (!(h->multi = curl_multi_init())) {
+		rc = -RELAY_ETRANSPORT;
+		goto fail;
+	}
+	if (curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+	    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h) != CURLM_OK ||
+	    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
+	    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h) != CURLM_OK) {
+		rc = -RELAY_ETRANSPORT;
+		goto fail;
+	}
+	*out = h;
+	return 0;
+fail:
+	if (h->multi)
+		curl_multi_cleanup(h->multi);
+	if (h->timer)
+		event_free(h->timer);
+	free(h);
+	return rc;
+}
+
+static void
+http_destroy(struct relay_http *h)
+{
+	struct http_sock *s;
+
+	/* Closing cached connections may still call on_socket and on_timer,
+	 * so the sockets' events and the timer outlive the multi handle.
+	 * Freeing the event whose handler is running is safe: libevent 2.1
+	 * touches no event after its callback returns. */
+	curl_multi_cleanup(h->multi);
+	while ((s = LIST_FIRST(&h->socks)))
+		sock_free(s);
+	event_free(h->timer);
+	free(h);
+}
+
+void
+relay_http_free(struct relay_http *h)
+{
+	struct http_xfer *x;
+
+	/* A second call, from a callback of the cancellation below, has
+	 * nothing left to do: the first finishes the job. */
+	if (!h || h->closing)
+		return;
+	h->closing = 1;
+	h->depth++;
+	while ((x = TAILQ_FIRST(&h->xfers))) {
+		curl_multi_remove_handle(h->multi, x->easy);
+		TAILQ_REMOVE(&h->xfers, x, link);
+		h->active--;
+		deliver(x, RELAY_TRANSPORT_CANCELLED, "cancelled");
+	}
+	h->free_pending = 1;
+	leave(h);
+}
+
+unsigned
+relay_http_active(const struct relay_http *h)
+{
+	return h ? h->active : 0;
+}
+
+static int
+setopt_failed(CURLcode c, int *rc)
+{
+	if (c == CURLE_OK)
+		return 0;
+	*rc = c == CURLE_OUT_OF_MEMORY ? ENOMEM : -RELAY_ETRANSPORT;
+	return 1;
+}
+
+int
+relay_http_send(struct relay_http *h, const struct relay_http_call *req,
+                relay_http_cb cb, void *arg)
+{
+	struct curl_slist *l;
+	struct http_xfer *x;
+	CURL *e;
+	const char *const *hd;
+	int rc = ENOMEM;
+
+	if (!h || !req || !req->method || !req->url || !cb)
+		return -RELAY_EINVAL;
+	if (h->closing)
+		return -RELAY_ECLOSED;
+	if (!(x = calloc(1, sizeof *x)))
+		return ENOMEM;
+	x->cb = cb;
+	x->arg = arg;
+	x->max = req->max_response_bytes;
+	if (!(x->easy = e = curl_easy_init())) {
+		rc = -RELAY_ETRANSPORT;
+		goto fail;
+	}
+	for (hd = req->headers; hd && *hd; hd++) {
+		if (!(l = curl_slist_append(x->headers, *hd)))
+			goto fail;
+		x->headers = l;
+	}
+	/* An empty Expect: keeps curl from waiting for 100-continue on large
+	 * bodies, which Odoo's server never sends. */
+	if (!(l = curl_slist_append(x->headers, "Expect:")))
+		goto fail;
+	x->headers = l;
+
+	if (setopt_failed(curl_easy_setopt(e, CURLOPT_URL, req->url), &rc) ||
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https"), &rc) ||
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"), &rc) ||
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L), &rc) ||
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L), &rc) ||
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L), &rc) ||
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_USERAGENT, "odoo-relay/" RELAY_VERSION), &rc) ||
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers), &rc) ||
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf), &rc) ||
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write), &rc) ||
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_WRITEDATA, x), &rc) ||
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header), &rc) ||
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_HEADERDATA, x), &rc) ||
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x), &rc))
+		goto fail;
+	if (req->connect_timeout_ms > 0 &&
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	                                   (long)req->connect_timeout_ms), &rc))
+		goto fail;
+	if (req->timeout_ms > 0 &&
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms), &rc))
+		goto fail;
+	/* Refuse an announced Content-Length over the limit before reading it. */
+	if (x->max > 0 &&
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max), &rc))
+		goto fail;
+
+	if (strcmp(req->method, "GET") == 0) {
+		if (setopt_failed(curl_easy_setopt(e, CURLOPT_HTTPGET, 1L), &rc))
+			goto fail;
+	} else {
+		x->body_len = req->body ? req->body_len : 0;
+		if (!(x->body = malloc(x->body_len + 1)))
+			goto fail;
+		if (x->body_len)
+			memcpy(x->body, req->body, x->body_len);
+		x->body[x->body_len] = '\0';
+		if (setopt_failed(curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+		                                   (curl_off_t)x->body_len), &rc) ||
+		    setopt_failed(curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body), &rc))
+			goto fail;
+		if (strcmp(req->method, "POST") != 0 &&
+		    setopt_failed(curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method), &rc))
+			goto fail;
+	}
+
+	x->start_ms = relay_http_clock_ms();
+	/* Adding only arms the timer (on_timer): the transfer starts from the
+	 * loop, so cb can never run inside this function. */
+	if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+		rc = -RELAY_ETRANSPORT;
+		goto fail;
+	}
+	TAILQ_INSERT_TAIL(&h->xfers, x, link);
+	h->active++;
+	return 0;
+fail:
+	xfer_free(x);
+	return rc;
+}
