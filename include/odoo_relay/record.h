@@ -91,7 +91,7 @@ struct relay_event {
 
 /*
  * relay_record_encode - encode ev into a new malloc'd buffer.
- * Returns 0 with *buf/*len set (caller frees *buf), or ENOMEM,
+ * Returns 0 with *buf and *len set (caller frees *buf), or ENOMEM,
  * or -RELAY_ETOOBIG if a field exceeds 4 GiB.
  */
 int relay_record_encode(const struct relay_event *ev, unsigned char **buf, size_t *len);

@@ -1,0 +1,318 @@
+/*
+ * odoo-relay: the durable store, one LMDB environment in the state directory.
+ *
+ * Databases (all integers big-endian, so that byte order is numeric order):
+ *   events     u64 id -> record (record.h)
+ *   due        (u64 due_ms, u64 id) -> empty: exactly the deliverable events,
+ *              those with no lane and the head (lowest id) of each lane
+ *   lanes      (source "\0" lane "\0" u64 id) -> empty: each lane's ids in
+ *              arrival order; events behind the head are "parked"
+ *   dedup      (source "\0" dedup_key) -> (u64 id, u64 expiry_ms)
+ *   dedup_exp  (u64 expiry_ms, source "\0" dedup_key) -> empty: sweep index
+ *   dead       u64 id -> record with dead_ms, dead_reason, request set
+ *   meta       "schema" u32 (1), "next_id" u64, "paused" u8,
+ *              "pause:<route>" u8 (present = paused)
+ *
+ * Invariants kept by every write below: an event in due has a due key equal
+ * to (its record's due_ms, id); a lane entry whose id is in dead (lane held)
+ * blocks its lane until the dead letter is replayed or dropped. An event with
+ * lane NULL or "" has no lane.
+ *
+ * Durability: the environment is opened without MDB_NOSYNC and without
+ * MDB_WRITEMAP, so a successful commit is on disk.
+ *
+ * Transactions. Every write function takes an `MDB_txn *txn`:
+ *   - a write transaction from relay_store_txn_begin() (possibly nested), so
+ *     that the writer thread can batch many operations under one commit. On
+ *     failure the operation may have written part of its work: abort that
+ *     transaction (the writer runs each operation in a nested one for this);
+ *   - or NULL: the function runs in a short write transaction of its own and
+ *     commits it (used by odoo-relayctl). On failure nothing was written.
+ * Read functions take a transaction to read through (a write transaction
+ * sees its own uncommitted writes) or NULL for a short read transaction.
+ * Every value read is copied before its transaction ends.
+ *
+ * Threads: a store may be used from any number of threads (MDB_NOTLS: a read
+ * transaction is not tied to a thread). LMDB admits one write transaction at
+ * a time per environment, across processes: a write blocks until the other
+ * writer (the daemon's writer thread, or odoo-relayctl) commits. A thread
+ * must not begin a write transaction while it holds another one.
+ *
+ * Errors follow include/odoo_relay/error.h, with one mapping at this
+ * boundary: MDB_MAP_FULL, ENOSPC and EDQUOT are all returned as -RELAY_EFULL
+ * ("the store is full; nothing of this operation was kept" once the caller
+ * aborts). Other LMDB codes and errnos pass through; -RELAY_ECORRUPT and
+ * -RELAY_EVERSION come from records that do not decode.
+ *
+ * Processes: the daemon and odoo-relayctl open the same environment with
+ * the same map size (the configuration's); a process must not open the same
+ * environment twice.
+ */
+#ifndef ODOO_RELAY_STORE_H
+#define ODOO_RELAY_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lmdb.h>
+
+#include "odoo_relay/record.h"
+
+#define RELAY_STORE_SCHEMA 1
+
+/* relay_store_open flags */
+#define RELAY_STORE_RDONLY 0x1u /* read only (MDB_RDONLY); never creates anything */
+#define RELAY_STORE_CREATE 0x2u /* create the directory (0750; its parent must exist) */
+
+/* What burying an event does to the rest of its lane. */
+enum relay_lane_policy {
+	RELAY_LANE_CONTINUE = 0, /* the lane moves on to its next event */
+	RELAY_LANE_HOLD = 1,     /* the lane waits until the dead letter is replayed or dropped */
+};
+
+struct relay_store;
+
+/* One entry of the due index. */
+struct relay_due {
+	int64_t due_ms;
+	uint64_t id;
+};
+
+struct relay_store_stats {
+	uint64_t events;            /* queued events, parked ones included */
+	uint64_t due;               /* deliverable events (entries of due) */
+	uint64_t due_now;           /* of those, due at or before now_ms */
+	uint64_t dead;              /* dead letters */
+	uint64_t dedup;             /* dedup keys remembered */
+	uint64_t next_id;           /* the id the next event will get */
+	int64_t oldest_received_ms; /* received_ms of the lowest id; 0 when empty */
+	int64_t next_due_ms;        /* earliest due time; 0 when due is empty */
+	size_t map_size;            /* bytes mapped: the most the file may grow to */
+	size_t map_used;            /* bytes of the file in use (high-water page) */
+};
+
+/*
+ * relay_store_open - open (and if need be initialise) the store in dir.
+ *
+ * dir: the state directory; the environment is dir/data.mdb and dir/lock.mdb
+ * (files 0640). map_size: the map size in bytes, rounded up to the page size;
+ * if the existing data file is bigger, its size is used instead, and 0 means
+ * "the file's size, or LMDB's default for a new store". flags: see above.
+ *
+ * Read-write: a directory without a store gets a new one (schema 1,
+ * next_id 1). Read-only: nothing is ever created; a missing directory or
+ * data file is ENOENT, one this user cannot read is EACCES, and a data file
+ * without our databases is ENOENT as well.
+ *
+ * Returns 0 with *out set (close with relay_store_close), or: ENOENT;
+ * EACCES; -RELAY_EVERSION for a store whose schema is newer than
+ * RELAY_STORE_SCHEMA (the store is left untouched); -RELAY_ECORRUPT for a
+ * malformed schema value; ENOMEM; any LMDB or errno code from mdb_env_open
+ * (e.g. MDB_INVALID for a file that is not LMDB, MDB_VERSION_MISMATCH).
+ * *out is NULL on failure. Thread-safe (it shares nothing).
+ */
+int relay_store_open(const char *dir, size_t map_size, unsigned flags, struct relay_store **out);
+
+/* relay_store_close - close the store; NULL is a no-op. No transaction may
+ * be open and no other thread may be using st. */
+void relay_store_close(struct relay_store *st);
+
+/* relay_store_dir - the directory st was opened on (owned by st). */
+const char *relay_store_dir(const struct relay_store *st);
+
+/*
+ * relay_store_set_fault - test seam: fault(arg, op) is called before each
+ * write operation and before each top-level commit, with op one of "ingest",
+ * "complete", "reschedule", "bury", "replay", "drop", "sweep", "pause",
+ * "commit". A nonzero return becomes that operation's error (after the
+ * mapping above: MDB_MAP_FULL or ENOSPC come back as -RELAY_EFULL) and the
+ * operation writes nothing; a failed "commit" aborts its transaction.
+ * fault NULL removes the hook. Set it while no other thread uses st; the hook
+ * itself runs on whichever thread writes and must be thread-safe.
+ */
+void relay_store_set_fault(struct relay_store *st, int (*fault)(void *arg, const char *op),
+                           void *arg);
+
+/*
+ * relay_store_txn_begin - begin a write transaction: top-level when parent is
+ * NULL (blocks while another writer holds the environment), else nested in
+ * parent (parent must not be used until the child ends). Returns 0 with *txn
+ * set, EACCES on a read-only store, ENOMEM, or an LMDB code.
+ *
+ * relay_store_txn_commit - commit txn (and free it, whatever the result). For
+ * a top-level transaction the fault hook is consulted ("commit") first, and
+ * success means durable on disk. Returns 0, -RELAY_EFULL, EIO, or an LMDB
+ * code; on failure nothing of txn was written.
+ *
+ * relay_store_txn_abort - abort txn and free it. NULL is a no-op.
+ */
+int relay_store_txn_begin(struct relay_store *st, MDB_txn *parent, MDB_txn **txn);
+int relay_store_txn_commit(struct relay_store *st, MDB_txn *txn);
+void relay_store_txn_abort(struct relay_store *st, MDB_txn *txn);
+
+/*
+ * relay_store_ingest - store a new event, unless its dedup key was seen.
+ *
+ * ev: source (required, non-empty), topic, lane, dedup_key, headers, body as
+ * received; attempts and history normally zero. If (source, dedup_key) is in
+ * dedup with an expiry after now_ms, nothing is written and the result is a
+ * duplicate carrying the first event's id. Otherwise a new id is allocated
+ * (ids start at 1), ev->id is set to it, ev->due_ms to now_ms and
+ * ev->received_ms to now_ms if it was 0; the event is put in events, in lanes
+ * (when it has a lane) and in due only if it is its lane's head (otherwise it
+ * is parked); the dedup key is remembered until now_ms + dedup_window_ms. A
+ * NULL or empty dedup_key, or a window <= 0, records no dedup key.
+ * ev stays owned by the caller.
+ *
+ * Ingest alone keeps a reserve: it is refused with -RELAY_EFULL once less
+ * than 1/64 of the map (at least 256 KiB, at most 8 MiB) would stay free, so
+ * that deliveries and dead-lettering, which must copy pages before they
+ * free any, can always run and make room again.
+ *
+ * *id receives the new or the first id, *duplicate 1 or 0 (either may be
+ * NULL). Returns 0; -RELAY_EINVAL (no source); -RELAY_ETOOBIG if source plus
+ * lane or dedup key is too long for an LMDB key (about 490 bytes) or a field
+ * is over 4 GiB; -RELAY_EFULL; ENOMEM; an LMDB code.
+ */
+int relay_store_ingest(struct relay_store *st, MDB_txn *txn, struct relay_event *ev,
+                       int64_t dedup_window_ms, int64_t now_ms, uint64_t *id, int *duplicate);
+
+/*
+ * relay_store_complete - the event was delivered: delete it from events, due
+ * and its lane, and promote the next event of the lane (due at the later of
+ * its due_ms and now_ms). Dedup entries stay until they expire.
+ * Returns 0, -RELAY_ENOTFOUND if id is not in events (e.g. dropped by
+ * odoo-relayctl meanwhile), -RELAY_EFULL, or an LMDB or decode error.
+ */
+int relay_store_complete(struct relay_store *st, MDB_txn *txn, uint64_t id, int64_t now_ms);
+
+/*
+ * relay_store_reschedule - replace the record of ev->id with ev (attempts,
+ * history, last_error, route, due_ms, ...) and move its due entry to
+ * ev->due_ms. With due_ms unchanged this is a plain update. An event that is
+ * parked behind its lane head stays parked (its record is updated, no due
+ * entry is made). ev is not modified and stays owned by the caller; its
+ * source and lane must be those stored.
+ * Returns 0, -RELAY_ENOTFOUND if the id is not in events, -RELAY_EINVAL if
+ * source or lane differ from the stored ones, -RELAY_EFULL, or an LMDB,
+ * encode or decode error.
+ */
+int relay_store_reschedule(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev);
+
+/*
+ * relay_store_bury - move ev->id from events (and due) to dead, storing ev as
+ * given (its dead_reason, request, history, ...; dead_ms = now_ms if ev's is
+ * 0). policy says what happens to its lane: CONTINUE removes its lane entry
+ * and promotes the next event, HOLD keeps the entry so that the rest of the
+ * lane stays parked. ev is not modified and stays owned by the caller.
+ * Returns 0, -RELAY_ENOTFOUND if the id is not in events, -RELAY_EINVAL if
+ * source or lane differ from the stored ones, -RELAY_EFULL, or an LMDB,
+ * encode or decode error.
+ */
+int relay_store_bury(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev,
+                     enum relay_lane_policy policy, int64_t now_ms);
+
+/*
+ * relay_store_replay - move dead letter id back into events: attempts and
+ * first_attempt_ms reset to 0, dead_ms, dead_reason and request cleared,
+ * history and last_error kept, due at now_ms. In a lane, it takes its place
+ * by id again: if it is (or becomes) the lane head it is put in due and the
+ * event it displaced as head is parked; otherwise it is parked.
+ * Returns 0, -RELAY_ENOTFOUND if id is not in dead, -RELAY_EEXIST if id is
+ * also in events (the store was damaged; nothing is changed), -RELAY_EFULL,
+ * or an LMDB or decode error.
+ */
+int relay_store_replay(struct relay_store *st, MDB_txn *txn, uint64_t id, int64_t now_ms);
+
+/*
+ * relay_store_drop - delete dead letter id. If it held its lane, its lane
+ * entry goes too and the next event of the lane is promoted (due at the later
+ * of its due_ms and now_ms).
+ * Returns 0, -RELAY_ENOTFOUND if id is not in dead, -RELAY_EFULL, or an LMDB
+ * or decode error.
+ */
+int relay_store_drop(struct relay_store *st, MDB_txn *txn, uint64_t id, int64_t now_ms);
+
+/*
+ * relay_store_sweep_dedup - forget dedup keys whose expiry is <= now_ms, at
+ * most max of them (oldest first); *swept (may be NULL) gets how many.
+ * Returns 0, -RELAY_EFULL, or an LMDB code.
+ */
+int relay_store_sweep_dedup(struct relay_store *st, MDB_txn *txn, int64_t now_ms, size_t max,
+                            size_t *swept);
+
+/*
+ * relay_store_set_paused - pause (paused != 0) or resume delivery, for all
+ * routes when route is NULL, else for the named route (meta "pause:<route>").
+ * Returns 0, -RELAY_ETOOBIG for a route name too long for a key,
+ * -RELAY_EFULL, or an LMDB code.
+ */
+int relay_store_set_paused(struct relay_store *st, MDB_txn *txn, const char *route, int paused);
+
+/* relay_store_get_paused - *paused = 1 if delivery is paused (globally when
+ * route is NULL, else for that route alone), else 0. Returns 0 or an LMDB
+ * code. */
+int relay_store_get_paused(struct relay_store *st, MDB_txn *txn, const char *route, int *paused);
+
+/* relay_store_foreach_paused - cb(arg, route) for each route paused by name,
+ * in byte order (not the global flag); a nonzero return from cb stops and is
+ * returned. The route string is valid during the call only. */
+int relay_store_foreach_paused(struct relay_store *st, int (*cb)(void *arg, const char *route),
+                               void *arg);
+
+/*
+ * relay_store_get_event / relay_store_get_dead - decode the record of id
+ * from events / dead into *ev (caller frees with relay_event_clear).
+ * Returns 0, -RELAY_ENOTFOUND, -RELAY_ECORRUPT, -RELAY_EVERSION, ENOMEM, or
+ * an LMDB code; *ev is zeroed on failure.
+ */
+int relay_store_get_event(struct relay_store *st, MDB_txn *txn, uint64_t id,
+                          struct relay_event *ev);
+int relay_store_get_dead(struct relay_store *st, MDB_txn *txn, uint64_t id,
+                         struct relay_event *ev);
+
+/*
+ * relay_store_scan_due - up to max entries of due with due_ms <= now_ms, in
+ * due order (due_ms, then id), starting after *after (exclusive; NULL: from
+ * the start), into out[]. *n gets how many. In one read transaction.
+ * Returns 0 or an LMDB code.
+ */
+int relay_store_scan_due(struct relay_store *st, int64_t now_ms, const struct relay_due *after,
+                         struct relay_due *out, size_t max, size_t *n);
+
+/* relay_store_next_due - the earliest due_ms in due. Returns 0,
+ * -RELAY_ENOTFOUND when nothing is deliverable, or an LMDB code. */
+int relay_store_next_due(struct relay_store *st, int64_t *due_ms);
+
+/*
+ * relay_store_stats - counts and sizes, in one read transaction. due_now
+ * walks the due entries that are due, so its cost grows with the backlog.
+ * Returns 0 or an LMDB code.
+ */
+int relay_store_stats(struct relay_store *st, int64_t now_ms, struct relay_store_stats *out);
+
+/*
+ * relay_store_foreach_event / relay_store_foreach_dead - cb(arg, ev) for
+ * each record of events / dead with id >= from_id, in id order, in one read
+ * transaction (a consistent snapshot). ev is valid during the call only. A
+ * nonzero return from cb stops the walk and is returned; a record that does
+ * not decode stops it with -RELAY_ECORRUPT or -RELAY_EVERSION. cb must not
+ * write to the store: collect ids, then act on them.
+ */
+int relay_store_foreach_event(struct relay_store *st, uint64_t from_id,
+                              int (*cb)(void *arg, const struct relay_event *ev), void *arg);
+int relay_store_foreach_dead(struct relay_store *st, uint64_t from_id,
+                             int (*cb)(void *arg, const struct relay_event *ev), void *arg);
+
+/*
+ * relay_store_compact - write a compacted copy of the store in dir to
+ * dest_dir/data.mdb (mdb_env_copy2 with MDB_CP_COMPACT: free pages left out).
+ * dest_dir must exist and hold no data.mdb. Opens dir read-only on its own,
+ * so it may run while the daemon writes (the copy is a consistent snapshot),
+ * but not in a process that has dir open already.
+ * Returns 0, ENOENT, EACCES, EEXIST (dest_dir/data.mdb exists), ENOSPC, or an
+ * LMDB code.
+ */
+int relay_store_compact(const char *dir, const char *dest_dir);
+
+#endif

@@ -1,0 +1,1567 @@
+/*
+ * The durable store: every LMDB transaction of odoo-relay lives here. The
+ * layout and the contracts are in include/odoo_relay/store.h.
+ *
+ * Each write operation is written against an open transaction (the do_*
+ * functions) and wrapped by a public function that either uses the caller's
+ * transaction or runs one of its own. Operations re-read what they change
+ * from the store instead of trusting the caller's copy, because
+ * odoo-relayctl may have replayed, dropped or buried an event since the
+ * daemon last read it: an id that vanished is -RELAY_ENOTFOUND, not damage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "odoo_relay/error.h"
+#include "odoo_relay/store.h"
+
+#define STORE_MAX_READERS 126
+#define STORE_MAX_DBS 8
+#define STORE_FILE_MODE 0640
+#define STORE_DIR_MODE 0750
+#define KEY_BUF 512
+#define PAUSE_PREFIX "pause:"
+
+struct relay_store {
+	MDB_env *env;
+	MDB_dbi events, due, lanes, dedup, dedup_exp, dead, meta;
+	unsigned flags;
+	size_t maxkey;
+	char *dir;
+	int (*fault)(void *arg, const char *op);
+	void *fault_arg;
+	/* The top-level write transaction this process holds, to tell it from
+	 * nested ones at commit. Only touched by the thread holding LMDB's
+	 * writer lock, which orders the accesses. */
+	MDB_txn *top;
+	/* Ingest's view of the free space during one top-level transaction:
+	 * measured at its first ingest, then reduced by an estimate of each
+	 * ingest's pages (LMDB does not show a live transaction's usage). */
+	uint64_t top_gen;  /* counts top-level write transactions */
+	uint64_t room_gen; /* the transaction room was measured in */
+	size_t room;       /* bytes believed free, less the reserve */
+	size_t psize;
+};
+
+/* A key under construction. */
+struct key {
+	unsigned char b[KEY_BUF];
+	size_t len;
+};
+
+/* ---- small helpers ---- */
+
+static void
+put_be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static uint64_t
+get_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Due times before the epoch sort as the epoch: they are all "due now". */
+static uint64_t
+ms_key(int64_t ms)
+{
+	return ms < 0 ? 0 : (uint64_t)ms;
+}
+
+static int
+map_err(int rc)
+{
+	if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT)
+		return -RELAY_EFULL;
+	return rc;
+}
+
+static int
+fault(struct relay_store *st, const char *op)
+{
+	return st->fault ? st->fault(st->fault_arg, op) : 0;
+}
+
+static int
+has_lane(const struct relay_event *ev)
+{
+	return ev->lane && ev->lane[0];
+}
+
+static int
+same_str(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* source "\0" lane "\0", leaving room for a u64 id after it. */
+static int
+lane_prefix(struct relay_store *st, const char *source, const char *lane, struct key *k)
+{
+	size_t ls = strlen(source), ll = strlen(lane);
+
+	if (ls + 1 + ll + 1 + 8 > st->maxkey)
+		return -RELAY_ETOOBIG;
+	memcpy(k->b, source, ls + 1);
+	memcpy(k->b + ls + 1, lane, ll + 1);
+	k->len = ls + 1 + ll + 1;
+	return 0;
+}
+
+/* k->b = u64 expiry (filled in later) + source "\0" dedup_key: the dedup
+ * key proper starts at k->b + 8, the dedup_exp key is all of it. */
+static int
+dedup_key(struct relay_store *st, const char *source, const char *dkey, struct key *k)
+{
+	size_t ls = strlen(source), ld = strlen(dkey);
+
+	if (8 + ls + 1 + ld > st->maxkey)
+		return -RELAY_ETOOBIG;
+	memset(k->b, 0, 8);
+	memcpy(k->b + 8, source, ls + 1);
+	memcpy(k->b + 8 + ls + 1, dkey, ld);
+	k->len = 8 + ls + 1 + ld;
+	return 0;
+}
+
+static MDB_val
+val_of(void *p, size_t len)
+{
+	MDB_val v = { len, p };
+
+	return v;
+}
+
+/* Deletes key, treating "not there" as done. */
+static int
+del_key(MDB_txn *txn, MDB_dbi dbi, void *p, size_t len)
+{
+	MDB_val k = val_of(p, len);
+	int rc = mdb_del(txn, dbi, &k, NULL);
+
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* 0 if key is present, MDB_NOTFOUND if not, else an error. */
+static int
+has_key(MDB_txn *txn, MDB_dbi dbi, void *p, size_t len)
+{
+	MDB_val k = val_of(p, len), v;
+
+	return mdb_get(txn, dbi, &k, &v);
+}
+
+static int
+put_empty(MDB_txn *txn, MDB_dbi dbi, void *p, size_t len)
+{
+	MDB_val k = val_of(p, len), v = { 0, NULL };
+
+	return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+/* ---- records ---- */
+
+static int
+rec_get(MDB_txn *txn, MDB_dbi dbi, uint64_t id, struct relay_event *ev)
+{
+	unsigned char kb[8];
+	MDB_val k = val_of(kb, 8), v;
+	int rc;
+
+	memset(ev, 0, sizeof(*ev));
+	put_be64(kb, id);
+	if ((rc = mdb_get(txn, dbi, &k, &v)))
+		return rc == MDB_NOTFOUND ? -RELAY_ENOTFOUND : rc;
+	return relay_record_decode(v.mv_data, v.mv_size, ev);
+}
+
+static int
+rec_put(MDB_txn *txn, MDB_dbi dbi, const struct relay_event *ev, unsigned flags)
+{
+	unsigned char kb[8], *buf;
+	size_t len;
+	MDB_val k = val_of(kb, 8), v;
+	int rc;
+
+	if ((rc = relay_record_encode(ev, &buf, &len)))
+		return rc;
+	put_be64(kb, ev->id);
+	v = val_of(buf, len);
+	rc = mdb_put(txn, dbi, &k, &v, flags);
+	free(buf);
+	return rc;
+}
+
+static int
+rec_del(MDB_txn *txn, MDB_dbi dbi, uint64_t id)
+{
+	unsigned char kb[8];
+
+	put_be64(kb, id);
+	return del_key(txn, dbi, kb, 8);
+}
+
+static int
+rec_has(MDB_txn *txn, MDB_dbi dbi, uint64_t id)
+{
+	unsigned char kb[8];
+
+	put_be64(kb, id);
+	return has_key(txn, dbi, kb, 8);
+}
+
+/* ---- due ---- */
+
+static void
+due_keyb(unsigned char *kb, int64_t due_ms, uint64_t id)
+{
+	put_be64(kb, ms_key(due_ms));
+	put_be64(kb + 8, id);
+}
+
+static int
+due_put(struct relay_store *st, MDB_txn *txn, int64_t due_ms, uint64_t id)
+{
+	unsigned char kb[16];
+
+	due_keyb(kb, due_ms, id);
+	return put_empty(txn, st->due, kb, 16);
+}
+
+static int
+due_del(struct relay_store *st, MDB_txn *txn, int64_t due_ms, uint64_t id)
+{
+	unsigned char kb[16];
+
+	due_keyb(kb, due_ms, id);
+	return del_key(txn, st->due, kb, 16);
+}
+
+static int
+due_has(struct relay_store *st, MDB_txn *txn, int64_t due_ms, uint64_t id)
+{
+	unsigned char kb[16];
+
+	due_keyb(kb, due_ms, id);
+	return has_key(txn, st->due, kb, 16);
+}
+
+/* ---- lanes ---- */
+
+static void
+lane_with_id(const struct key *prefix, uint64_t id, struct key *k)
+{
+	memcpy(k->b, prefix->b, prefix->len);
+	put_be64(k->b + prefix->len, id);
+	k->len = prefix->len + 8;
+}
+
+static int
+lane_put(struct relay_store *st, MDB_txn *txn, const struct key *prefix, uint64_t id)
+{
+	struct key k;
+
+	lane_with_id(prefix, id, &k);
+	return put_empty(txn, st->lanes, k.b, k.len);
+}
+
+static int
+lane_del(struct relay_store *st, MDB_txn *txn, const struct key *prefix, uint64_t id)
+{
+	struct key k;
+
+	lane_with_id(prefix, id, &k);
+	return del_key(txn, st->lanes, k.b, k.len);
+}
+
+static int
+lane_has(struct relay_store *st, MDB_txn *txn, const struct key *prefix, uint64_t id)
+{
+	struct key k;
+
+	lane_with_id(prefix, id, &k);
+	return has_key(txn, st->lanes, k.b, k.len);
+}
+
+/* The lowest id >= from_id in the lane: 0, -RELAY_ENOTFOUND or an error.
+ * Keys of one lane are exactly prefix + 8 bytes, and since neither source
+ * nor lane contains a NUL no other lane's keys share the prefix. */
+static int
+lane_first_from(struct relay_store *st, MDB_txn *txn, const struct key *prefix, uint64_t from_id,
+                uint64_t *id)
+{
+	MDB_cursor *cur;
+	struct key k;
+	MDB_val kv, v;
+	int rc;
+
+	lane_with_id(prefix, from_id, &k);
+	kv = val_of(k.b, k.len);
+	if ((rc = mdb_cursor_open(txn, st->lanes, &cur)))
+		return rc;
+	rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
+	if (rc == 0) {
+		if (kv.mv_size == prefix->len + 8 && memcmp(kv.mv_data, prefix->b, prefix->len) == 0)
+			*id = get_be64((const unsigned char *)kv.mv_data + prefix->len);
+		else
+			rc = -RELAY_ENOTFOUND;
+	} else if (rc == MDB_NOTFOUND) {
+		rc = -RELAY_ENOTFOUND;
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+/* Makes the queued event ev deliverable: a due entry at the later of its
+ * due_ms and now_ms (the record follows, so that the invariant "due key ==
+ * record's due_ms" holds). Nothing to do if it is in due already. */
+static int
+make_due(struct relay_store *st, MDB_txn *txn, struct relay_event *ev, int64_t now_ms)
+{
+	int rc = due_has(st, txn, ev->due_ms, ev->id);
+
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	if (ev->due_ms < now_ms) {
+		ev->due_ms = now_ms;
+		if ((rc = rec_put(txn, st->events, ev, 0)))
+			return rc;
+	}
+	return due_put(st, txn, ev->due_ms, ev->id);
+}
+
+/* Removes the due entry of queued event id, if it has one: it is no longer
+ * its lane's head. */
+static int
+park(struct relay_store *st, MDB_txn *txn, uint64_t id)
+{
+	struct relay_event ev;
+	int rc = rec_get(txn, st->events, id, &ev);
+
+	if (rc == -RELAY_ENOTFOUND)
+		return 0;
+	if (rc == 0)
+		rc = due_del(st, txn, ev.due_ms, id);
+	relay_event_clear(&ev);
+	return rc;
+}
+
+/* Makes the head of the lane deliverable, whatever happened before:
+ * idempotent. A head that is a dead letter holds the lane; a lane entry
+ * with neither an event nor a dead letter behind it can only be left over
+ * from damage, and is removed so that the lane does not stall forever. */
+static int
+promote(struct relay_store *st, MDB_txn *txn, const struct key *prefix, int64_t now_ms)
+{
+	struct relay_event ev;
+	uint64_t head;
+	int rc;
+
+	for (;;) {
+		rc = lane_first_from(st, txn, prefix, 0, &head);
+		if (rc == -RELAY_ENOTFOUND)
+			return 0;
+		if (rc)
+			return rc;
+		rc = rec_get(txn, st->events, head, &ev);
+		if (rc == 0) {
+			rc = make_due(st, txn, &ev, now_ms);
+			relay_event_clear(&ev);
+			return rc;
+		}
+		if (rc != -RELAY_ENOTFOUND)
+			return rc;
+		rc = rec_has(txn, st->dead, head);
+		if (rc != MDB_NOTFOUND)
+			return rc; /* 0: held by a dead letter */
+		if ((rc = lane_del(st, txn, prefix, head)))
+			return rc;
+	}
+}
+
+/* ---- meta ---- */
+
+static int
+meta_get_u64(struct relay_store *st, MDB_txn *txn, const char *name, uint64_t *v)
+{
+	MDB_val k = val_of((void *)name, strlen(name)), d;
+	int rc = mdb_get(txn, st->meta, &k, &d);
+
+	if (rc)
+		return rc;
+	if (d.mv_size != 8)
+		return -RELAY_ECORRUPT;
+	*v = get_be64(d.mv_data);
+	return 0;
+}
+
+static int
+meta_put_u64(struct relay_store *st, MDB_txn *txn, const char *name, uint64_t v)
+{
+	unsigned char b[8];
+	MDB_val k = val_of((void *)name, strlen(name)), d = val_of(b, 8);
+
+	put_be64(b, v);
+	return mdb_put(txn, st->meta, &k, &d, 0);
+}
+
+static int
+pause_key(struct relay_store *st, const char *route, struct key *k)
+{
+	size_t lp = strlen(PAUSE_PREFIX), lr;
+
+	if (!route) {
+		memcpy(k->b, "paused", 6);
+		k->len = 6;
+		return 0;
+	}
+	lr = strlen(route);
+	if (lp + lr > st->maxkey)
+		return -RELAY_ETOOBIG;
+	memcpy(k->b, PAUSE_PREFIX, lp);
+	memcpy(k->b + lp, route, lr);
+	k->len = lp + lr;
+	return 0;
+}
+
+/* ---- transactions ---- */
+
+int
+relay_store_txn_begin(struct relay_store *st, MDB_txn *parent, MDB_txn **txn)
+{
+	int rc;
+
+	*txn = NULL;
+	if (st->flags & RELAY_STORE_RDONLY)
+		return EACCES;
+	if ((rc = mdb_txn_begin(st->env, parent, 0, txn)))
+		return map_err(rc);
+	if (!parent) {
+		st->top = *txn;
+		st->top_gen++;
+	}
+	return 0;
+}
+
+int
+relay_store_txn_commit(struct relay_store *st, MDB_txn *txn)
+{
+	int rc;
+
+	if (txn == st->top) {
+		st->top = NULL;
+		if ((rc = fault(st, "commit"))) {
+			mdb_txn_abort(txn);
+			return map_err(rc);
+		}
+	}
+	return map_err(mdb_txn_commit(txn));
+}
+
+void
+relay_store_txn_abort(struct relay_store *st, MDB_txn *txn)
+{
+	if (!txn)
+		return;
+	if (txn == st->top)
+		st->top = NULL;
+	mdb_txn_abort(txn);
+}
+
+/* For the public write functions: use the caller's txn, or begin our own. */
+static int
+write_begin(struct relay_store *st, MDB_txn *txn, MDB_txn **use, MDB_txn **own)
+{
+	int rc = 0;
+
+	*own = NULL;
+	if (!txn)
+		rc = relay_store_txn_begin(st, NULL, own);
+	*use = txn ? txn : *own;
+	return rc;
+}
+
+/* Ends our own txn (commit on success, abort on failure); a caller's txn is
+ * left to the caller. Returns the operation's result, mapped. */
+static int
+write_end(struct relay_store *st, MDB_txn *own, int rc)
+{
+	if (own) {
+		if (rc)
+			relay_store_txn_abort(st, own);
+		else
+			rc = relay_store_txn_commit(st, own);
+	}
+	return map_err(rc);
+}
+
+static int
+read_begin(struct relay_store *st, MDB_txn *txn, MDB_txn **use, MDB_txn **own)
+{
+	int rc = 0;
+
+	*own = NULL;
+	if (!txn)
+		rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, own);
+	*use = txn ? txn : *own;
+	return rc;
+}
+
+/* ---- open and close ---- */
+
+static int
+open_dbs(struct relay_store *st)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} dbs[] = {
+		{ "events", offsetof(struct relay_store, events) },
+		{ "due", offsetof(struct relay_store, due) },
+		{ "lanes", offsetof(struct relay_store, lanes) },
+		{ "dedup", offsetof(struct relay_store, dedup) },
+		{ "dedup_exp", offsetof(struct relay_store, dedup_exp) },
+		{ "dead", offsetof(struct relay_store, dead) },
+		{ "meta", offsetof(struct relay_store, meta) },
+	};
+	int rdonly = (st->flags & RELAY_STORE_RDONLY) != 0;
+	MDB_txn *txn;
+	MDB_val k = val_of("schema", 6), v;
+	unsigned char b[4];
+	int rc;
+
+	if ((rc = mdb_txn_begin(st->env, NULL, rdonly ? MDB_RDONLY : 0, &txn)))
+		return rc;
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		MDB_dbi *dbi = (MDB_dbi *)((char *)st + dbs[i].off);
+
+		rc = mdb_dbi_open(txn, dbs[i].name, rdonly ? 0 : MDB_CREATE, dbi);
+		if (rc == MDB_NOTFOUND)
+			rc = ENOENT; /* read-only, and never initialised: no store here */
+		if (rc)
+			goto fail;
+	}
+
+	rc = mdb_get(txn, st->meta, &k, &v);
+	if (rc == 0) {
+		const unsigned char *p = v.mv_data;
+		uint32_t schema;
+
+		if (v.mv_size != 4) {
+			rc = -RELAY_ECORRUPT;
+			goto fail;
+		}
+		schema = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+		if (schema > RELAY_STORE_SCHEMA)
+			rc = -RELAY_EVERSION;
+		else if (schema == 0)
+			rc = -RELAY_ECORRUPT;
+		if (rc)
+			goto fail;
+	} else if (rc == MDB_NOTFOUND && rdonly) {
+		rc = ENOENT;
+		goto fail;
+	} else if (rc == MDB_NOTFOUND) {
+		b[0] = b[1] = b[2] = 0;
+		b[3] = RELAY_STORE_SCHEMA;
+		v = val_of(b, 4);
+		if ((rc = mdb_put(txn, st->meta, &k, &v, 0)) ||
+		    (rc = meta_put_u64(st, txn, "next_id", 1)))
+			goto fail;
+	} else {
+		goto fail;
+	}
+	/* Committing keeps the database handles, read-only or not. */
+	return mdb_txn_commit(txn);
+fail:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static size_t
+round_up(size_t n, size_t unit)
+{
+	if (n % unit == 0)
+		return n;
+	if (n > SIZE_MAX - unit)
+		return n;
+	return n + unit - n % unit;
+}
+
+int
+relay_store_open(const char *dir, size_t map_size, unsigned flags, struct relay_store **out)
+{
+	struct relay_store *st;
+	struct stat sb;
+	char *path = NULL;
+	size_t psize = (size_t)sysconf(_SC_PAGESIZE);
+	off_t file_size = 0;
+	int rdonly = (flags & RELAY_STORE_RDONLY) != 0;
+	int rc, fd;
+
+	*out = NULL;
+	if (!(st = calloc(1, sizeof(*st))))
+		return ENOMEM;
+	st->flags = flags;
+	if (!(st->dir = strdup(dir)) || !(path = malloc(strlen(dir) + sizeof("/data.mdb")))) {
+		rc = ENOMEM;
+		goto fail;
+	}
+	sprintf(path, "%s/data.mdb", dir);
+
+	if (rdonly) {
+		/* Checked before LMDB sees the directory, because mdb_env_open
+		 * creates lock.mdb even read-only: a CLI pointed at the wrong
+		 * place must leave no files behind. */
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+			rc = errno;
+			goto fail;
+		}
+		rc = fstat(fd, &sb) ? errno : 0;
+		close(fd);
+		if (rc)
+			goto fail;
+		file_size = sb.st_size;
+	} else {
+		if (stat(dir, &sb) != 0) {
+			rc = errno;
+			if (rc != ENOENT || !(flags & RELAY_STORE_CREATE))
+				goto fail;
+			if (mkdir(dir, STORE_DIR_MODE) != 0 && errno != EEXIST) {
+				rc = errno;
+				goto fail;
+			}
+		} else if (!S_ISDIR(sb.st_mode)) {
+			rc = ENOTDIR;
+			goto fail;
+		}
+		if (stat(path, &sb) == 0)
+			file_size = sb.st_size;
+	}
+
+	if ((rc = mdb_env_create(&st->env)))
+		goto fail;
+	if ((rc = mdb_env_set_maxreaders(st->env, STORE_MAX_READERS)) ||
+	    (rc = mdb_env_set_maxdbs(st->env, STORE_MAX_DBS)))
+		goto fail;
+	/* A map smaller than the file would refuse data that is already there
+	 * (say the configured size was lowered): the file's size wins. */
+	if ((size_t)file_size > map_size)
+		map_size = (size_t)file_size;
+	if (map_size && (rc = mdb_env_set_mapsize(st->env, round_up(map_size, psize))))
+		goto fail;
+	if ((rc = mdb_env_open(st->env, dir, MDB_NOTLS | (rdonly ? MDB_RDONLY : 0),
+	                       STORE_FILE_MODE)))
+		goto fail;
+	/* Reader slots left by a crashed process would pin old pages. */
+	mdb_reader_check(st->env, NULL);
+	{
+		MDB_stat ms;
+
+		if ((rc = mdb_env_stat(st->env, &ms)))
+			goto fail;
+		st->psize = ms.ms_psize;
+	}
+	st->maxkey = (size_t)mdb_env_get_maxkeysize(st->env);
+	if (st->maxkey > KEY_BUF)
+		st->maxkey = KEY_BUF;
+	if ((rc = open_dbs(st)))
+		goto fail;
+
+	free(path);
+	*out = st;
+	return 0;
+fail:
+	free(path);
+	relay_store_close(st);
+	return rc;
+}
+
+void
+relay_store_close(struct relay_store *st)
+{
+	if (!st)
+		return;
+	if (st->env)
+		mdb_env_close(st->env);
+	free(st->dir);
+	free(st);
+}
+
+const char *
+relay_store_dir(const struct relay_store *st)
+{
+	return st->dir;
+}
+
+void
+relay_store_set_fault(struct relay_store *st, int (*fn)(void *arg, const char *op), void *arg)
+{
+	st->fault = fn;
+	st->fault_arg = arg;
+}
+
+/* ---- space ---- */
+
+/*
+ * Why ingest keeps a reserve: a delivery, a reschedule or a dead-lettering
+ * must copy every page it changes before it can free any (copy-on-write),
+ * and pages freed by the last commit are not reusable yet. A map filled to
+ * its last pages by ingests would refuse those too, and with no delivery
+ * nothing would ever be freed again: the relay would be wedged until
+ * someone raised the map size. So ingests (only they) stop short of the end
+ * by 1/64 of the map, between 256 KiB and 8 MiB (measured: 64 KiB was not
+ * enough for a run of single deliveries in many lanes).
+ */
+static size_t
+reserve_pages(size_t map_pages, size_t psize)
+{
+	size_t r = map_pages / 64, lo = (256 * 1024) / psize, hi = (8u << 20) / psize;
+
+	return r < lo ? lo : r > hi ? hi : r;
+}
+
+/* Free pages as of the last commit: never-used pages at the end of the map
+ * plus the free list. Read in a read transaction of its own, because LMDB
+ * does not let a write transaction open a cursor on its free list. */
+static int
+measure_room(struct relay_store *st, size_t *pages, size_t *map_pages)
+{
+	MDB_envinfo info;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t n, free_pages = 0;
+	int rc;
+
+	if ((rc = mdb_env_info(st->env, &info)))
+		return rc;
+	*map_pages = info.me_mapsize / st->psize;
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)))
+		return rc;
+	if ((rc = mdb_cursor_open(txn, 0 /* the free list */, &cur)) == 0) {
+		while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+			/* An IDL: a count of page numbers, then the numbers. */
+			if (v.mv_size >= sizeof(n)) {
+				memcpy(&n, v.mv_data, sizeof(n));
+				free_pages += n;
+			}
+		}
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+		mdb_cursor_close(cur);
+	}
+	mdb_txn_abort(txn);
+	if (rc)
+		return rc;
+	n = (size_t)info.me_last_pgno + 1;
+	*pages = (n < *map_pages ? *map_pages - n : 0) + free_pages;
+	return 0;
+}
+
+/* About the encoded size of ev: the body and headers dominate. */
+static size_t
+ingest_size(const struct relay_event *ev)
+{
+	size_t n = ev->body_len + 128;
+
+	for (size_t i = 0; i < ev->n_headers; i++)
+		n += 8 + (ev->headers[i].name ? strlen(ev->headers[i].name) : 0) +
+		     (ev->headers[i].value ? strlen(ev->headers[i].value) : 0);
+	return n;
+}
+
+/* Takes room for an ingest of about len encoded bytes out of the current
+ * top-level transaction's estimate, or says MDB_MAP_FULL if that would eat
+ * into the reserve. Estimates: a big record gets overflow pages of its own;
+ * a small one shares leaf pages, which splits leave about half full; the
+ * four index entries add a little. */
+static int
+take_room(struct relay_store *st, size_t len)
+{
+	size_t map_pages, pages, need;
+	int rc;
+
+	if (len > st->psize / 2)
+		need = (len / st->psize + 1) * st->psize + 512;
+	else
+		need = 2 * (len + 256);
+	if (st->room_gen != st->top_gen || !st->top) {
+		if ((rc = measure_room(st, &pages, &map_pages)))
+			return rc;
+		map_pages = reserve_pages(map_pages, st->psize);
+		st->room = pages > map_pages ? (pages - map_pages) * st->psize : 0;
+		st->room_gen = st->top_gen;
+	}
+	if (st->room < need)
+		return MDB_MAP_FULL;
+	st->room -= need;
+	return 0;
+}
+
+/* ---- write operations ---- */
+
+static int
+do_ingest(struct relay_store *st, MDB_txn *txn, struct relay_event *ev, int64_t window_ms,
+          int64_t now_ms, uint64_t *idp, int *dupp)
+{
+	int use_dedup = ev->dedup_key && ev->dedup_key[0] && window_ms > 0;
+	struct key dk, lk;
+	MDB_val k, v;
+	uint64_t id, head;
+	int64_t expiry;
+	int parked = 0, rc;
+
+	if (!ev->source || !ev->source[0])
+		return -RELAY_EINVAL;
+	if (use_dedup) {
+		if ((rc = dedup_key(st, ev->source, ev->dedup_key, &dk)))
+			return rc;
+		k = val_of(dk.b + 8, dk.len - 8);
+		rc = mdb_get(txn, st->dedup, &k, &v);
+		if (rc == 0) {
+			if (v.mv_size != 16)
+				return -RELAY_ECORRUPT;
+			id = get_be64(v.mv_data);
+			expiry = (int64_t)get_be64((const unsigned char *)v.mv_data + 8);
+			if (expiry > now_ms) {
+				*idp = id;
+				*dupp = 1;
+				return 0;
+			}
+			/* Expired but not swept yet: replaced below. */
+			put_be64(dk.b, (uint64_t)expiry);
+			if ((rc = del_key(txn, st->dedup_exp, dk.b, dk.len)))
+				return rc;
+		} else if (rc != MDB_NOTFOUND) {
+			return rc;
+		}
+	}
+	if (has_lane(ev)) {
+		if ((rc = lane_prefix(st, ev->source, ev->lane, &lk)))
+			return rc;
+		rc = lane_first_from(st, txn, &lk, 0, &head);
+		if (rc == 0)
+			parked = 1;
+		else if (rc != -RELAY_ENOTFOUND)
+			return rc;
+	}
+
+	if ((rc = take_room(st, ingest_size(ev))))
+		return rc;
+	rc = meta_get_u64(st, txn, "next_id", &id);
+	if (rc == MDB_NOTFOUND)
+		id = 1;
+	else if (rc)
+		return rc;
+	if ((rc = meta_put_u64(st, txn, "next_id", id + 1)))
+		return rc;
+
+	struct relay_event saved = *ev;
+
+	ev->id = id;
+	ev->due_ms = now_ms;
+	if (!ev->received_ms)
+		ev->received_ms = now_ms;
+	rc = rec_put(txn, st->events, ev, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST)
+		rc = -RELAY_ECORRUPT; /* next_id behind the events: damage */
+	if (!rc && has_lane(ev))
+		rc = lane_put(st, txn, &lk, id);
+	if (!rc && !parked)
+		rc = due_put(st, txn, now_ms, id);
+	if (!rc && use_dedup) {
+		unsigned char vb[16];
+
+		expiry = now_ms > INT64_MAX - window_ms ? INT64_MAX : now_ms + window_ms;
+		put_be64(vb, id);
+		put_be64(vb + 8, (uint64_t)expiry);
+		k = val_of(dk.b + 8, dk.len - 8);
+		v = val_of(vb, 16);
+		if (!(rc = mdb_put(txn, st->dedup, &k, &v, 0))) {
+			put_be64(dk.b, (uint64_t)expiry);
+			rc = put_empty(txn, st->dedup_exp, dk.b, dk.len);
+		}
+	}
+	if (rc) {
+		ev->id = saved.id;
+		ev->due_ms = saved.due_ms;
+		ev->received_ms = saved.received_ms;
+		return rc;
+	}
+	*idp = id;
+	*dupp = 0;
+	return 0;
+}
+
+int
+relay_store_ingest(struct relay_store *st, MDB_txn *txn, struct relay_event *ev,
+                   int64_t dedup_window_ms, int64_t now_ms, uint64_t *id, int *duplicate)
+{
+	MDB_txn *use, *own;
+	uint64_t got_id = 0;
+	int dup = 0, rc;
+
+	if ((rc = fault(st, "ingest")))
+		return map_err(rc);
+	if ((rc = write_begin(st, txn, &use, &own)))
+		return rc;
+	rc = do_ingest(st, use, ev, dedup_window_ms, now_ms, &got_id, &dup);
+	if ((rc = write_end(st, own, rc)))
+		return rc;
+	if (id)
+		*id = got_id;
+	if (duplicate)
+		*duplicate = dup;
+	return 0;
+}
+
+static int
+do_complete(struct relay_store *st, MDB_txn *txn, uint64_t id, int64_t now_ms)
+{
+	struct relay_event ev;
+	struct key lk;
+	int rc;
+
+	if ((rc = rec_get(txn, st->events, id, &ev)))
+		return rc;
+	if ((rc = rec_del(txn, st->events, id)) || (rc = due_del(st, txn, ev.due_ms, id)))
+		goto out;
+	if (has_lane(&ev)) {
+		if (!(rc = lane_prefix(st, ev.source, ev.lane, &lk)) &&
+		    !(rc = lane_del(st, txn, &lk, id)))
+			rc = promote(st, txn, &lk, now_ms);
+	}
+out:
+	relay_event_clear(&ev);
+	return rc;
+}
+
+int
+relay_store_complete(struct relay_store *st, MDB_txn *txn, uint64_t id, int64_t now_ms)
+{
+	MDB_txn *use, *own;
+	int rc;
+
+	if ((rc = fault(st, "complete")))
+		return map_err(rc);
+	if ((rc = write_begin(st, txn, &use, &own)))
+		return rc;
+	return write_end(st, own, do_complete(st, use, id, now_ms));
+}
+
+/* Whether queued event ev (as stored) may be in due: no lane, or its head.
+ * A lane with no entries at all is damage; the event is then treated as
+ * having no lane rather than being parked forever. */
+static int
+is_deliverable(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev, int *yes)
+{
+	struct key lk;
+	uint64_t head;
+	int rc;
+
+	*yes = 1;
+	if (!has_lane(ev))
+		return 0;
+	if ((rc = lane_prefix(st, ev->source, ev->lane, &lk)))
+		return rc;
+	rc = lane_first_from(st, txn, &lk, 0, &head);
+	if (rc == -RELAY_ENOTFOUND)
+		return 0;
+	if (rc == 0)
+		*yes = head == ev->id;
+	return rc;
+}
+
+static int
+do_reschedule(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev)
+{
+	struct relay_event old;
+	int deliverable, rc;
+
+	if ((rc = rec_get(txn, st->events, ev->id, &old)))
+		return rc;
+	if (!same_str(old.source, ev->source) || !same_str(old.lane, ev->lane)) {
+		rc = -RELAY_EINVAL;
+		goto out;
+	}
+	if ((rc = due_del(st, txn, old.due_ms, ev->id)) || (rc = rec_put(txn, st->events, ev, 0)) ||
+	    (rc = is_deliverable(st, txn, &old, &deliverable)))
+		goto out;
+	if (deliverable)
+		rc = due_put(st, txn, ev->due_ms, ev->id);
+out:
+	relay_event_clear(&old);
+	return rc;
+}
+
+int
+relay_store_reschedule(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev)
+{
+	MDB_txn *use, *own;
+	int rc;
+
+	if ((rc = fault(st, "reschedule")))
+		return map_err(rc);
+	if ((rc = write_begin(st, txn, &use, &own)))
+		return rc;
+	return write_end(st, own, do_reschedule(st, use, ev));
+}
+
+static int
+do_bury(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev,
+        enum relay_lane_policy policy, int64_t now_ms)
+{
+	struct relay_event old, d;
+	struct key lk;
+	int rc;
+
+	if ((rc = rec_get(txn, st->events, ev->id, &old)))
+		return rc;
+	if (!same_str(old.source, ev->source) || !same_str(old.lane, ev->lane)) {
+		rc = -RELAY_EINVAL;
+		goto out;
+	}
+	d = *ev; /* shallow: only read by the encoder */
+	if (!d.dead_ms)
+		d.dead_ms = now_ms;
+	if ((rc = rec_del(txn, st->events, ev->id)) || (rc = due_del(st, txn, old.due_ms, ev->id)) ||
+	    (rc = rec_put(txn, st->dead, &d, 0)))
+		goto out;
+	if (has_lane(&old) && policy == RELAY_LANE_CONTINUE) {
+		if (!(rc = lane_prefix(st, old.source, old.lane, &lk)) &&
+		    !(rc = lane_del(st, txn, &lk, ev->id)))
+			rc = promote(st, txn, &lk, now_ms);
+	}
+out:
+	relay_event_clear(&old);
+	return rc;
+}
+
+int
+relay_store_bury(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev,
+                 enum relay_lane_policy policy, int64_t now_ms)
+{
+	MDB_txn *use, *own;
+	int rc;
+
+	if ((rc = fault(st, "bury")))
+		return map_err(rc);
+	if ((rc = write_begin(st, txn, &use, &own)))
+		return rc;
+	return write_end(st, own, do_bury(st, use, ev, policy, now_ms));
+}
+
+static int
+do_replay(struct relay_store *st, MDB_txn *txn, uint64_t id, int64_t now_ms)
+{
+	struct relay_event ev;
+	struct key lk;
+	uint64_t head, next;
+	int rc;
+
+	if ((rc = rec_get(txn, st->dead, id, &ev)))
+		return rc;
+	rc = rec_has(txn, st->events, id);
+	if (rc != MDB_NOTFOUND) {
+		rc = rc ? rc : -RELAY_EEXIST;
+		goto out;
+	}
+	ev.attempts = 0;
+	ev.first_attempt_ms = 0;
+	ev.dead_ms = 0;
+	free(ev.dead_reason);
+	free(ev.request);
+	ev.dead_reason = ev.request = NULL;
+	ev.due_ms = now_ms;
+	if ((rc = rec_del(txn, st->dead, id)) || (rc = rec_put(txn, st->events, &ev, 0)))
+		goto out;
+	if (!has_lane(&ev)) {
+		rc = due_put(st, txn, now_ms, id);
+		goto out;
+	}
+	if ((rc = lane_prefix(st, ev.source, ev.lane, &lk)))
+		goto out;
+	rc = lane_has(st, txn, &lk, id);
+	if (rc == MDB_NOTFOUND)
+		rc = lane_put(st, txn, &lk, id);
+	if (rc || (rc = lane_first_from(st, txn, &lk, 0, &head)))
+		goto out;
+	if (head != id)
+		goto out; /* parked behind an earlier event */
+	/* It may have displaced a head that is in due: park that one, the lane
+	 * delivers in id order. */
+	rc = lane_first_from(st, txn, &lk, id + 1, &next);
+	if (rc == 0)
+		rc = park(st, txn, next);
+	else if (rc == -RELAY_ENOTFOUND)
+		rc = 0;
+	if (!rc)
+		rc = due_put(st, txn, now_ms, id);
+out:
+	relay_event_clear(&ev);
+	return rc;
+}
+
+int
+relay_store_replay(struct relay_store *st, MDB_txn *txn, uint64_t id, int64_t now_ms)
+{
+	MDB_txn *use, *own;
+	int rc;
+
+	if ((rc = fault(st, "replay")))
+		return map_err(rc);
+	if ((rc = write_begin(st, txn, &use, &own)))
+		return rc;
+	return write_end(st, own, do_replay(st, use, id, now_ms));
+}
+
+static int
+do_drop(struct relay_store *st, MDB_txn *txn, uint64_t id, int64_t now_ms)
+{
+	struct relay_event ev;
+	struct key lk;
+	int rc;
+
+	if ((rc = rec_get(txn, st->dead, id, &ev)))
+		return rc;
+	if ((rc = rec_del(txn, st->dead, id)) || !has_lane(&ev))
+		goto out;
+	if ((rc = lane_prefix(st, ev.source, ev.lane, &lk)))
+		goto out;
+	rc = lane_has(st, txn, &lk, id);
+	if (rc == MDB_NOTFOUND) {
+		rc = 0; /* it did not hold its lane */
+		goto out;
+	}
+	if (!rc && !(rc = lane_del(st, txn, &lk, id)))
+		rc = promote(st, txn, &lk, now_ms);
+out:
+	relay_event_clear(&ev);
+	return rc;
+}
+
+int
+relay_store_drop(struct relay_store *st, MDB_txn *txn, uint64_t id, int64_t now_ms)
+{
+	MDB_txn *use, *own;
+	int rc;
+
+	if ((rc = fault(st, "drop")))
+		return map_err(rc);
+	if ((rc = write_begin(st, txn, &use, &own)))
+		return rc;
+	return write_end(st, own, do_drop(st, use, id, now_ms));
+}
+
+static int
+do_sweep(struct relay_store *st, MDB_txn *txn, int64_t now_ms, size_t max, size_t *swept)
+{
+	MDB_cursor *cur;
+	MDB_val k, v, dk, dv;
+	int rc = 0;
+
+	*swept = 0;
+	if ((rc = mdb_cursor_open(txn, st->dedup_exp, &cur)))
+		return rc;
+	while (*swept < max) {
+		/* The first entry each time: the one before it was just deleted. */
+		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST))) {
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+			break;
+		}
+		if (k.mv_size < 8) {
+			rc = -RELAY_ECORRUPT;
+			break;
+		}
+		uint64_t expiry = get_be64(k.mv_data);
+
+		if (expiry > ms_key(now_ms))
+			break;
+		/* Only if dedup still says this expiry: a newer ingest of the
+		 * same key replaced it (and its index entry) otherwise. */
+		dk = val_of((unsigned char *)k.mv_data + 8, k.mv_size - 8);
+		rc = mdb_get(txn, st->dedup, &dk, &dv);
+		if (rc == 0 && dv.mv_size == 16 &&
+		    get_be64((const unsigned char *)dv.mv_data + 8) == expiry)
+			rc = mdb_del(txn, st->dedup, &dk, NULL);
+		else if (rc == 0 || rc == MDB_NOTFOUND)
+			rc = 0;
+		if (rc || (rc = mdb_cursor_del(cur, 0)))
+			break;
+		(*swept)++;
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+int
+relay_store_sweep_dedup(struct relay_store *st, MDB_txn *txn, int64_t now_ms, size_t max,
+                        size_t *swept)
+{
+	MDB_txn *use, *own;
+	size_t n = 0;
+	int rc;
+
+	if (swept)
+		*swept = 0;
+	if ((rc = fault(st, "sweep")))
+		return map_err(rc);
+	if ((rc = write_begin(st, txn, &use, &own)))
+		return rc;
+	if ((rc = write_end(st, own, do_sweep(st, use, now_ms, max, &n))))
+		return rc;
+	if (swept)
+		*swept = n;
+	return 0;
+}
+
+static int
+do_set_paused(struct relay_store *st, MDB_txn *txn, const char *route, int paused)
+{
+	struct key k;
+	unsigned char one = 1, flag = paused ? 1 : 0;
+	MDB_val kv, v;
+	int rc;
+
+	if ((rc = pause_key(st, route, &k)))
+		return rc;
+	kv = val_of(k.b, k.len);
+	if (!route) {
+		v = val_of(&flag, 1);
+		return mdb_put(txn, st->meta, &kv, &v, 0);
+	}
+	if (!paused)
+		return del_key(txn, st->meta, k.b, k.len);
+	v = val_of(&one, 1);
+	return mdb_put(txn, st->meta, &kv, &v, 0);
+}
+
+int
+relay_store_set_paused(struct relay_store *st, MDB_txn *txn, const char *route, int paused)
+{
+	MDB_txn *use, *own;
+	int rc;
+
+	if ((rc = fault(st, "pause")))
+		return map_err(rc);
+	if ((rc = write_begin(st, txn, &use, &own)))
+		return rc;
+	return write_end(st, own, do_set_paused(st, use, route, paused));
+}
+
+/* ---- reads ---- */
+
+int
+relay_store_get_paused(struct relay_store *st, MDB_txn *txn, const char *route, int *paused)
+{
+	MDB_txn *use, *own;
+	struct key k;
+	MDB_val kv, v;
+	int rc;
+
+	*paused = 0;
+	if ((rc = pause_key(st, route, &k)))
+		return rc;
+	if ((rc = read_begin(st, txn, &use, &own)))
+		return rc;
+	kv = val_of(k.b, k.len);
+	rc = mdb_get(use, st->meta, &kv, &v);
+	if (rc == 0)
+		*paused = route ? 1 : (v.mv_size >= 1 && ((unsigned char *)v.mv_data)[0] != 0);
+	else if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (own)
+		mdb_txn_abort(own);
+	return rc;
+}
+
+int
+relay_store_foreach_paused(struct relay_store *st, int (*cb)(void *arg, const char *route),
+                           void *arg)
+{
+	size_t lp = strlen(PAUSE_PREFIX);
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k = val_of(PAUSE_PREFIX, lp), v;
+	char name[KEY_BUF + 1];
+	MDB_cursor_op op = MDB_SET_RANGE;
+	int rc;
+
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)))
+		return rc;
+	if ((rc = mdb_cursor_open(txn, st->meta, &cur)))
+		goto out;
+	while (!(rc = mdb_cursor_get(cur, &k, &v, op))) {
+		op = MDB_NEXT;
+		if (k.mv_size < lp || memcmp(k.mv_data, PAUSE_PREFIX, lp) != 0 ||
+		    k.mv_size - lp > KEY_BUF)
+			break;
+		memcpy(name, (char *)k.mv_data + lp, k.mv_size - lp);
+		name[k.mv_size - lp] = '\0';
+		if ((rc = cb(arg, name)))
+			break;
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	mdb_cursor_close(cur);
+out:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static int
+get_rec(struct relay_store *st, MDB_txn *txn, MDB_dbi dbi, uint64_t id, struct relay_event *ev)
+{
+	MDB_txn *use, *own;
+	int rc;
+
+	memset(ev, 0, sizeof(*ev));
+	if ((rc = read_begin(st, txn, &use, &own)))
+		return rc;
+	rc = rec_get(use, dbi, id, ev);
+	if (own)
+		mdb_txn_abort(own);
+	return rc;
+}
+
+int
+relay_store_get_event(struct relay_store *st, MDB_txn *txn, uint64_t id, struct relay_event *ev)
+{
+	return get_rec(st, txn, st->events, id, ev);
+}
+
+int
+relay_store_get_dead(struct relay_store *st, MDB_txn *txn, uint64_t id, struct relay_event *ev)
+{
+	return get_rec(st, txn, st->dead, id, ev);
+}
+
+int
+relay_store_scan_due(struct relay_store *st, int64_t now_ms, const struct relay_due *after,
+                     struct relay_due *out, size_t max, size_t *n)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	unsigned char kb[16];
+	MDB_val k, v;
+	MDB_cursor_op op = MDB_FIRST;
+	int rc;
+
+	*n = 0;
+	if (max == 0)
+		return 0;
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)))
+		return rc;
+	if ((rc = mdb_cursor_open(txn, st->due, &cur)))
+		goto out;
+	if (after) {
+		due_keyb(kb, after->due_ms, after->id);
+		k = val_of(kb, 16);
+		op = MDB_SET_RANGE;
+	}
+	while (*n < max && !(rc = mdb_cursor_get(cur, &k, &v, op))) {
+		op = MDB_NEXT;
+		if (k.mv_size != 16) {
+			rc = -RELAY_ECORRUPT;
+			break;
+		}
+		if (after && memcmp(k.mv_data, kb, 16) == 0)
+			continue; /* exclusive */
+		uint64_t due = get_be64(k.mv_data);
+
+		if (due > ms_key(now_ms))
+			break;
+		out[*n].due_ms = (int64_t)due;
+		out[*n].id = get_be64((const unsigned char *)k.mv_data + 8);
+		(*n)++;
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	mdb_cursor_close(cur);
+out:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static int
+first_due(struct relay_store *st, MDB_txn *txn, int64_t *due_ms)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, st->due, &cur)))
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	if (rc == 0 && k.mv_size != 16)
+		rc = -RELAY_ECORRUPT;
+	else if (rc == 0)
+		*due_ms = (int64_t)get_be64(k.mv_data);
+	else if (rc == MDB_NOTFOUND)
+		rc = -RELAY_ENOTFOUND;
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+int
+relay_store_next_due(struct relay_store *st, int64_t *due_ms)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)))
+		return rc;
+	rc = first_due(st, txn, due_ms);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static int
+db_count(MDB_txn *txn, MDB_dbi dbi, uint64_t *n)
+{
+	MDB_stat s;
+	int rc = mdb_stat(txn, dbi, &s);
+
+	if (!rc)
+		*n = s.ms_entries;
+	return rc;
+}
+
+int
+relay_store_stats(struct relay_store *st, int64_t now_ms, struct relay_store_stats *out)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_envinfo info;
+	MDB_stat est;
+	MDB_val k, v;
+	MDB_cursor_op op = MDB_FIRST;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)))
+		return rc;
+	if ((rc = db_count(txn, st->events, &out->events)) ||
+	    (rc = db_count(txn, st->due, &out->due)) || (rc = db_count(txn, st->dead, &out->dead)) ||
+	    (rc = db_count(txn, st->dedup, &out->dedup)))
+		goto out;
+	rc = meta_get_u64(st, txn, "next_id", &out->next_id);
+	if (rc && rc != MDB_NOTFOUND)
+		goto out;
+	rc = first_due(st, txn, &out->next_due_ms);
+	if (rc && rc != -RELAY_ENOTFOUND)
+		goto out;
+
+	if ((rc = mdb_cursor_open(txn, st->due, &cur)))
+		goto out;
+	while (!(rc = mdb_cursor_get(cur, &k, &v, op))) {
+		op = MDB_NEXT;
+		if (k.mv_size != 16 || get_be64(k.mv_data) > ms_key(now_ms))
+			break;
+		out->due_now++;
+	}
+	/* Arrival order is id order, so the lowest id is the oldest event
+	 * (unless the clock went back). A record that does not decode leaves
+	 * the figure at 0 rather than failing the whole report. */
+	if (rc == 0 || rc == MDB_NOTFOUND) {
+		mdb_cursor_close(cur);
+		if ((rc = mdb_cursor_open(txn, st->events, &cur)))
+			goto out;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		if (rc == 0) {
+			struct relay_event ev;
+
+			if (relay_record_decode(v.mv_data, v.mv_size, &ev) == 0)
+				out->oldest_received_ms = ev.received_ms;
+			relay_event_clear(&ev);
+		}
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	mdb_cursor_close(cur);
+	if (rc)
+		goto out;
+
+	if ((rc = mdb_env_info(st->env, &info)) || (rc = mdb_env_stat(st->env, &est)))
+		goto out;
+	out->map_size = info.me_mapsize;
+	out->map_used = (size_t)(info.me_last_pgno + 1) * est.ms_psize;
+out:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static int
+foreach_rec(struct relay_store *st, MDB_dbi dbi, uint64_t from_id,
+            int (*cb)(void *arg, const struct relay_event *ev), void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	unsigned char kb[8];
+	MDB_val k = val_of(kb, 8), v;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	struct relay_event ev;
+	int rc;
+
+	put_be64(kb, from_id);
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)))
+		return rc;
+	if ((rc = mdb_cursor_open(txn, dbi, &cur)))
+		goto out;
+	while (!(rc = mdb_cursor_get(cur, &k, &v, op))) {
+		op = MDB_NEXT;
+		if ((rc = relay_record_decode(v.mv_data, v.mv_size, &ev)))
+			break;
+		rc = cb(arg, &ev);
+		relay_event_clear(&ev);
+		if (rc)
+			break;
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	mdb_cursor_close(cur);
+out:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int
+relay_store_foreach_event(struct relay_store *st, uint64_t from_id,
+                          int (*cb)(void *arg, const struct relay_event *ev), void *arg)
+{
+	return foreach_rec(st, st->events, from_id, cb, arg);
+}
+
+int
+relay_store_foreach_dead(struct relay_store *st, uint64_t from_id,
+                         int (*cb)(void *arg, const struct relay_event *ev), void *arg)
+{
+	return foreach_rec(st, st->dead, from_id, cb, arg);
+}
+
+int
+relay_store_compact(const char *dir, const char *dest_dir)
+{
+	struct relay_store *st;
+	int rc;
+
+	if ((rc = relay_store_open(dir, 0, RELAY_STORE_RDONLY, &st)))
+		return rc;
+	rc = mdb_env_copy2(st->env, dest_dir, MDB_CP_COMPACT);
+	relay_store_close(st);
+	return rc;
+}

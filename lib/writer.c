@@ -1,0 +1,413 @@
+/*
+ * The group-commit writer thread: see include/odoo_relay/writer.h.
+ *
+ * Two lists under one mutex: pending (filled by submitters, emptied whole by
+ * the thread) and done (filled by the thread after each commit, emptied by
+ * the loop's callback). The thread never calls user callbacks; it only
+ * activates an event on the loop's base, which is what makes completions run
+ * on the loop thread.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "odoo_relay/error.h"
+#include "odoo_relay/writer.h"
+
+enum wop_kind { WOP_INGEST, WOP_COMPLETE, WOP_RESCHEDULE, WOP_BURY, WOP_CALL };
+
+struct wop {
+	struct wop *next;
+	enum wop_kind kind;
+	struct relay_event *ev; /* owned; freed once applied */
+	uint64_t id;
+	int64_t window_ms;
+	int64_t now_ms;
+	enum relay_lane_policy policy;
+	int (*fn)(void *fn_arg, struct relay_store *st, MDB_txn *txn,
+	          struct relay_write_result *r);
+	void *fn_arg;
+	relay_write_cb *cb;
+	void *arg;
+	int rc;
+	struct relay_write_result res;
+};
+
+struct wop_list {
+	struct wop *head, *tail;
+};
+
+struct relay_writer {
+	struct relay_store *st;
+	struct event *ev_done;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct wop_list pending; /* under mu */
+	struct wop_list done;    /* under mu */
+	int closing;             /* under mu */
+	uint64_t commits, ops;   /* under mu */
+};
+
+static void
+list_append(struct wop_list *l, struct wop *first, struct wop *last)
+{
+	if (l->tail)
+		l->tail->next = first;
+	else
+		l->head = first;
+	l->tail = last;
+}
+
+static void
+wop_free_event(struct wop *op)
+{
+	if (op->ev) {
+		relay_event_clear(op->ev);
+		free(op->ev);
+		op->ev = NULL;
+	}
+}
+
+/* Runs op in txn; 0 or an error, after which the caller aborts txn. */
+static int
+wop_apply(struct relay_store *st, MDB_txn *txn, struct wop *op)
+{
+	memset(&op->res, 0, sizeof(op->res));
+	switch (op->kind) {
+	case WOP_INGEST:
+		return relay_store_ingest(st, txn, op->ev, op->window_ms, op->now_ms, &op->res.id,
+		                          &op->res.duplicate);
+	case WOP_COMPLETE:
+		op->res.id = op->id;
+		return relay_store_complete(st, txn, op->id, op->now_ms);
+	case WOP_RESCHEDULE:
+		op->res.id = op->ev->id;
+		return relay_store_reschedule(st, txn, op->ev);
+	case WOP_BURY:
+		op->res.id = op->ev->id;
+		return relay_store_bury(st, txn, op->ev, op->policy, op->now_ms);
+	case WOP_CALL:
+		return op->fn(op->fn_arg, st, txn, &op->res);
+	}
+	return -RELAY_EINVAL;
+}
+
+/* Runs op nested in parent; the nested transaction is rolled back on error,
+ * leaving parent as it was. */
+static int
+wop_apply_nested(struct relay_store *st, MDB_txn *parent, struct wop *op)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = relay_store_txn_begin(st, parent, &txn)))
+		return rc;
+	if ((rc = wop_apply(st, txn, op))) {
+		relay_store_txn_abort(st, txn);
+		return rc;
+	}
+	return relay_store_txn_commit(st, txn);
+}
+
+/* Runs op in a top-level transaction of its own. Returns 1 if it committed. */
+static int
+wop_apply_alone(struct relay_store *st, struct wop *op)
+{
+	MDB_txn *txn;
+
+	if ((op->rc = relay_store_txn_begin(st, NULL, &txn)))
+		return 0;
+	if ((op->rc = wop_apply(st, txn, op))) {
+		relay_store_txn_abort(st, txn);
+		return 0;
+	}
+	return (op->rc = relay_store_txn_commit(st, txn)) == 0;
+}
+
+/* Applies a group; sets every op's rc. Returns the number of commits. */
+static uint64_t
+apply_group(struct relay_store *st, struct wop *group)
+{
+	MDB_txn *top;
+	struct wop *op;
+	uint64_t commits = 0;
+	int ok = 0, rc;
+
+	if ((rc = relay_store_txn_begin(st, NULL, &top))) {
+		for (op = group; op; op = op->next)
+			op->rc = rc;
+		return 0;
+	}
+	for (op = group; op; op = op->next)
+		if ((op->rc = wop_apply_nested(st, top, op)) == 0)
+			ok++;
+	if (!ok) {
+		relay_store_txn_abort(st, top);
+		return 0;
+	}
+	if ((rc = relay_store_txn_commit(st, top)) == 0)
+		return 1;
+
+	if (rc == -RELAY_EFULL) {
+		/* The commit itself needed pages the map no longer had (the
+		 * free list grows with the group). Smaller transactions may
+		 * still fit: keep what does, fail only the rest. */
+		for (op = group; op; op = op->next)
+			if (op->rc == 0)
+				commits += (uint64_t)wop_apply_alone(st, op);
+		return commits;
+	}
+	for (op = group; op; op = op->next)
+		if (op->rc == 0)
+			op->rc = rc;
+	return 0;
+}
+
+static void *
+writer_main(void *p)
+{
+	struct relay_writer *w = p;
+	struct wop *group, *last, *op;
+	uint64_t commits, n;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->pending.head && !w->closing)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (!w->pending.head)
+			break; /* closing, and everything queued is done */
+		group = w->pending.head;
+		last = w->pending.tail;
+		w->pending.head = w->pending.tail = NULL;
+		pthread_mutex_unlock(&w->mu);
+
+		commits = apply_group(w->st, group);
+		n = 0;
+		for (op = group; op; op = op->next) {
+			/* An id allocated in a transaction that did not commit
+			 * was never given out. */
+			if (op->rc != 0 && op->kind == WOP_INGEST)
+				memset(&op->res, 0, sizeof(op->res));
+			wop_free_event(op);
+			n++;
+		}
+
+		pthread_mutex_lock(&w->mu);
+		w->commits += commits;
+		w->ops += n;
+		list_append(&w->done, group, last);
+		pthread_mutex_unlock(&w->mu);
+		event_active(w->ev_done, EV_READ, 0);
+		pthread_mutex_lock(&w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* On the loop thread: run the callbacks of everything committed so far. */
+static void
+deliver_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay_writer *w = arg;
+	struct wop *op, *next;
+
+	pthread_mutex_lock(&w->mu);
+	op = w->done.head;
+	w->done.head = w->done.tail = NULL;
+	pthread_mutex_unlock(&w->mu);
+	for (; op; op = next) {
+		next = op->next;
+		if (op->cb)
+			op->cb(op->arg, op->rc, &op->res);
+		free(op);
+	}
+}
+
+int
+relay_writer_start(struct relay_store *st, struct event_base *base, struct relay_writer **out)
+{
+	struct relay_writer *w;
+	sigset_t all, old;
+	int rc;
+
+	*out = NULL;
+	if (!(w = calloc(1, sizeof(*w))))
+		return ENOMEM;
+	w->st = st;
+	if ((rc = pthread_mutex_init(&w->mu, NULL)))
+		goto fail_free;
+	if ((rc = pthread_cond_init(&w->cv, NULL)))
+		goto fail_mutex;
+	if (!(w->ev_done = event_new(base, -1, 0, deliver_done, w))) {
+		rc = ENOMEM;
+		goto fail_cond;
+	}
+	/* Signals are the loop's business: the thread starts with all of them
+	 * blocked so that none interrupts it or runs a handler on it. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&w->thread, NULL, writer_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		goto fail_event;
+	*out = w;
+	return 0;
+
+fail_event:
+	event_free(w->ev_done);
+fail_cond:
+	pthread_cond_destroy(&w->cv);
+fail_mutex:
+	pthread_mutex_destroy(&w->mu);
+fail_free:
+	free(w);
+	return rc;
+}
+
+static int
+submit(struct relay_writer *w, struct wop *op)
+{
+	int was_empty;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->closing) {
+		pthread_mutex_unlock(&w->mu);
+		wop_free_event(op);
+		free(op);
+		return -RELAY_ECLOSED;
+	}
+	was_empty = w->pending.head == NULL;
+	list_append(&w->pending, op, op);
+	if (was_empty)
+		pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+/* A new op, or NULL (and ev freed) when out of memory. */
+static struct wop *
+wop_new(enum wop_kind kind, struct relay_event *ev, relay_write_cb *cb, void *arg)
+{
+	struct wop *op = calloc(1, sizeof(*op));
+
+	if (!op) {
+		if (ev) {
+			relay_event_clear(ev);
+			free(ev);
+		}
+		return NULL;
+	}
+	op->kind = kind;
+	op->ev = ev;
+	op->cb = cb;
+	op->arg = arg;
+	return op;
+}
+
+int
+relay_writer_ingest(struct relay_writer *w, struct relay_event *ev, int64_t dedup_window_ms,
+                    int64_t now_ms, relay_write_cb *cb, void *arg)
+{
+	struct wop *op;
+
+	if (!ev)
+		return -RELAY_EINVAL;
+	if (!(op = wop_new(WOP_INGEST, ev, cb, arg)))
+		return ENOMEM;
+	op->window_ms = dedup_window_ms;
+	op->now_ms = now_ms;
+	return submit(w, op);
+}
+
+int
+relay_writer_complete(struct relay_writer *w, uint64_t id, int64_t now_ms, relay_write_cb *cb,
+                      void *arg)
+{
+	struct wop *op = wop_new(WOP_COMPLETE, NULL, cb, arg);
+
+	if (!op)
+		return ENOMEM;
+	op->id = id;
+	op->now_ms = now_ms;
+	return submit(w, op);
+}
+
+int
+relay_writer_reschedule(struct relay_writer *w, struct relay_event *ev, relay_write_cb *cb,
+                        void *arg)
+{
+	struct wop *op;
+
+	if (!ev)
+		return -RELAY_EINVAL;
+	if (!(op = wop_new(WOP_RESCHEDULE, ev, cb, arg)))
+		return ENOMEM;
+	return submit(w, op);
+}
+
+int
+relay_writer_bury(struct relay_writer *w, struct relay_event *ev, enum relay_lane_policy policy,
+                  int64_t now_ms, relay_write_cb *cb, void *arg)
+{
+	struct wop *op;
+
+	if (!ev)
+		return -RELAY_EINVAL;
+	if (!(op = wop_new(WOP_BURY, ev, cb, arg)))
+		return ENOMEM;
+	op->policy = policy;
+	op->now_ms = now_ms;
+	return submit(w, op);
+}
+
+int
+relay_writer_call(struct relay_writer *w,
+                  int (*fn)(void *fn_arg, struct relay_store *st, MDB_txn *txn,
+                            struct relay_write_result *r),
+                  void *fn_arg, relay_write_cb *cb, void *arg)
+{
+	struct wop *op;
+
+	if (!fn)
+		return -RELAY_EINVAL;
+	if (!(op = wop_new(WOP_CALL, NULL, cb, arg)))
+		return ENOMEM;
+	op->fn = fn;
+	op->fn_arg = fn_arg;
+	return submit(w, op);
+}
+
+void
+relay_writer_stop(struct relay_writer *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->closing = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	/* The loop may not run again: whatever it has not delivered yet is
+	 * delivered here. */
+	deliver_done(-1, 0, w);
+	event_free(w->ev_done);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+}
+
+void
+relay_writer_stats(struct relay_writer *w, uint64_t *commits, uint64_t *ops)
+{
+	pthread_mutex_lock(&w->mu);
+	if (commits)
+		*commits = w->commits;
+	if (ops)
+		*ops = w->ops;
+	pthread_mutex_unlock(&w->mu);
+}
