@@ -1,0 +1,193 @@
+/*
+ * odoo-emulator: the parts shared by its files.
+ *
+ * The emulator is a test program, not part of lib/: it answers like an Odoo
+ * 16-19 server (JSON-RPC, JSON-2, the web session calls the API key flow
+ * needs) from records held in memory. Everything runs on one libevent loop,
+ * so nothing here is thread-safe and nothing needs to be.
+ *
+ * Errors inside a call are Python exceptions in spirit: a function that
+ * fails sets emu->err with emu_raise() and returns -1; the protocol layer
+ * turns the pending error into a JSON-RPC error object or a JSON-2 status.
+ */
+#ifndef ODOO_EMU_H
+#define ODOO_EMU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct emu_db;
+
+/* The protocol a call arrived by: some Odoo behaviour depends on it. */
+enum emu_proto {
+	EMU_JSONRPC, /* POST /jsonrpc, object.execute_kw */
+	EMU_WEB,     /* POST /web/dataset/call_kw with a session cookie */
+	EMU_JSON2    /* POST /json/2/<model>/<method> (version 19) */
+};
+
+/* The pending exception of the call being served. */
+struct emu_error {
+	char *name;        /* Python class, e.g. "odoo.exceptions.ValidationError" */
+	char *message;     /* str(exception) */
+	json_t *arguments; /* NULL: [message] */
+	int status;        /* JSON-2 status; 0: derived from name */
+};
+
+/* Injected faults, set through the control API (README.md). */
+struct emu_faults {
+	bool down;           /* the Odoo listener is closed */
+	int delay_ms;        /* "slow": added to every answer */
+	int http_status;     /* 0: none; else answer with it, like a proxy */
+	int http_count;      /* answers left with http_status; -1: all */
+	int retry_after;     /* -1: no Retry-After header */
+	int serialization;   /* calls left to fail; -1: all */
+	int lock;            /* calls left to fail with a lock error; -1: all */
+	int access_denied;   /* calls left to be refused; -1: all */
+	json_t *validation;  /* [{model?, field, value, message}], independent of the rest */
+};
+
+struct emu_stats {
+	long calls;          /* requests answered on the Odoo port */
+	long writes;         /* committed calls that changed records */
+	long records_written;/* records created, updated or deleted by them */
+	long faults;         /* answers decided by an injected fault */
+	json_t *by_method;   /* "res.partner.load" / "common.login" -> count */
+};
+
+struct emu {
+	int version;              /* 16..19 */
+	char *db;
+	char *admin_login;
+	char *admin_password;
+	json_t *api_keys;         /* [[login, key], ...] from the command line */
+	int latency_ms;
+	bool keep_alive;          /* false: Connection: close, as Odoo does */
+	struct emu_faults faults;
+	struct emu_stats stats;
+	struct emu_db *data;
+	json_t *sessions;         /* session id -> {"uid", "identity"} */
+	struct emu_error err;
+};
+
+/* What a model method needs to know about its caller. */
+struct emu_call {
+	long uid;
+	enum emu_proto proto;
+	json_t *session;          /* EMU_WEB: the session object (borrowed), else NULL */
+	json_t *context;          /* the call's context (borrowed, may be NULL) */
+};
+
+/* --- emu_util.c -------------------------------------------------------- */
+
+/* Sets the pending error (replacing any) and returns -1. */
+int emu_raise(struct emu *e, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Same, with a JSON-2 status that the name would not give. */
+int emu_raise_status(struct emu *e, int status, const char *name,
+		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void emu_error_clear(struct emu *e);
+/* The JSON-2 status for the pending error. */
+int emu_error_status(const struct emu *e);
+/* {"name", "debug", "message", "arguments", "context"}: new reference. */
+json_t *emu_error_data(const struct emu *e);
+
+/* asprintf that aborts on out of memory: the emulator is a test tool. */
+char *emu_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *emu_strdup(const char *s);
+/* Python's repr() of a JSON value ('x', 1, True, None, [..], {..}). */
+char *emu_repr(const json_t *v);
+/* Python's type name of a JSON value: str, int, float, bool, list, dict, NoneType. */
+const char *emu_pytype(const json_t *v);
+/* Python truthiness. */
+bool emu_truthy(const json_t *v);
+/* 'a', "'a' and 'b'", "'a', 'b', and 'c'": as Python lists missing arguments. */
+char *emu_name_list(const char *const *names, int n);
+/* A fresh 40 hex digit secret. */
+void emu_random_hex(char *out, size_t nhex);
+/* "YYYY-MM-DD HH:MM:SS" in UTC, now. */
+void emu_now(char out[20]);
+/* Converts v to an array the way Python's f(*v) would; -1: TypeError. */
+int emu_py_iter(struct emu *e, const json_t *v, const char *callee,
+		json_t **out);
+
+/*
+ * A Python signature, to bind positional and keyword arguments the way a
+ * call would and to fail with Python's own messages.
+ */
+#define EMU_MAX_PARAMS 6
+struct emu_sig {
+	const char *params[EMU_MAX_PARAMS + 1]; /* NULL-terminated, after self */
+	int required;                           /* leading params with no default */
+	bool varkw;                             /* accepts **kwargs */
+};
+/*
+ * Binds args (array) and kwargs (object, may be NULL) to out[] (borrowed,
+ * NULL for an absent optional). Unknown keywords land in *extra when the
+ * signature has varkw. json2: no positional arguments and inspect.bind()'s
+ * messages; the error is werkzeug's UnprocessableEntity then.
+ */
+int emu_bind(struct emu *e, const char *qualname, const struct emu_sig *sig,
+	     json_t *args, json_t *kwargs, bool json2, json_t **out);
+
+/* --- emu_orm.c --------------------------------------------------------- */
+
+struct emu_db *emu_db_new(void);
+void emu_db_free(struct emu_db *db);
+/* Forgets every record and loads the seed data again. 0 or -1 (err set). */
+int emu_db_seed(struct emu *e);
+
+/* uid of an active user whose password or API key is secret; 0: none. */
+long emu_login(struct emu *e, const char *login, const char *secret,
+	       bool allow_key);
+/* Checks what execute_kw checks of (uid, secret): MissingError, AccessDenied. */
+int emu_check_uid(struct emu *e, long uid, const json_t *secret);
+/* uid owning an API key; 0: none. */
+long emu_key_uid(struct emu *e, const char *key);
+/* {"name", "login", "partner_id", "partner_name", "admin"} of a user, or NULL. */
+json_t *emu_user_info(struct emu *e, long uid);
+bool emu_model_exists(struct emu *e, const char *model);
+
+/*
+ * Runs model.method as Odoo's call_kw would (args positional, ids first for
+ * record methods; kwargs may be NULL). *result: new reference, NULL for a
+ * Python None. Runs in its own transaction: on error nothing stays written.
+ */
+int emu_call_kw(struct emu *e, const struct emu_call *c, const char *model,
+		const char *method, json_t *args, json_t *kwargs,
+		json_t **result);
+/* Same for JSON-2: body holds ids, context and the named arguments. */
+int emu_call_json2(struct emu *e, const struct emu_call *c, const char *model,
+		   const char *method, json_t *body, json_t **result);
+
+/* All records of a model for the control API, or NULL for an unknown model. */
+json_t *emu_records_dump(struct emu *e, const char *model);
+
+/* --- emu_rpc.c --------------------------------------------------------- */
+
+/* One answer, built before it is sent (and maybe delayed). */
+struct emu_reply {
+	int status;
+	const char *reason;
+	const char *content_type;
+	char *body;               /* owned */
+	size_t len;
+	json_t *headers;          /* extra headers: name -> value (owned) */
+};
+
+/*
+ * Serves one request on the Odoo port. method: "GET", "POST", ...; body may
+ * be NULL. The reply is filled in all cases.
+ */
+void emu_rpc_serve(struct emu *e, const char *method, const char *path,
+		   const char *content_type, const char *authorization,
+		   const char *database, const char *cookie,
+		   const char *body, size_t len, struct emu_reply *out);
+void emu_reply_free(struct emu_reply *r);
+/* Sets a reply to a JSON document (steals doc). */
+void emu_reply_json(struct emu_reply *r, int status, json_t *doc);
+void emu_reply_text(struct emu_reply *r, int status, const char *ctype,
+		    const char *text);
+
+#endif

@@ -1,0 +1,318 @@
+#!/usr/bin/env python3
+"""The emulator's control API: faults, records, stats, reset, keep-alive.
+
+usage: test_control.py ODOO_EMULATOR
+"""
+
+import http.client
+import socket
+import sys
+import threading
+import time
+
+import emutest
+
+DB = "relaytest"
+DEADLINE = 10.0
+
+
+def execute(emu, model, method, args, kwargs=None, secret="admin"):
+    return emu.jsonrpc("object", "execute_kw", DB, 2, secret, model, method,
+                       args, kwargs or {})
+
+
+def err_name(doc):
+    return ((doc or {}).get("error") or {}).get("data", {}).get("name")
+
+
+def err_message(doc):
+    return ((doc or {}).get("error") or {}).get("data", {}).get("message")
+
+
+def refused(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def poll(cond):
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_down_up(res, emu):
+    port = emu.port
+    status, doc = emu.jsonrpc("common", "version")
+    res.check("version before down", status == 200 and "result" in doc)
+    status, doc = emu.fault(mode="down")
+    res.check("down accepted", status == 200 and doc["faults"]["down"] is True, doc)
+    res.check("down refuses connects", refused(port))
+    status, doc = emu.fault(mode="none")
+    res.check("none accepted", status == 200 and doc["faults"]["down"] is False, doc)
+    status, doc = emu.jsonrpc("common", "version")
+    res.check("same port answers again", status == 200 and
+              doc["result"]["server_version"] == "18.0", doc)
+
+
+def test_down_with_held_reply(res, emu):
+    """A reply held by "slow" when the listener goes must not crash it."""
+    emu.fault(mode="slow", delay_ms=60000)
+    before = emu.control_get("/control/stats")[1]["calls"]
+    outcome = {}
+
+    def call():
+        try:
+            outcome["status"] = emu.jsonrpc("common", "version")[0]
+        except (OSError, http.client.HTTPException) as exc:
+            outcome["error"] = exc
+
+    t = threading.Thread(target=call)
+    t.start()
+    arrived = poll(lambda: emu.control_get("/control/stats")[1]["calls"] > before)
+    res.check("held request arrived", arrived)
+    emu.fault(mode="down")
+    t.join(DEADLINE)
+    res.check("held request ends when down", not t.is_alive() and "error" in outcome,
+              outcome)
+    emu.fault(mode="none")
+    status, doc = emu.jsonrpc("common", "version")
+    res.check("answers after held reply was dropped", status == 200, status)
+
+
+def test_http_status(res, emu):
+    status, doc = emu.fault(mode="http_status", status=503, retry_after=5, count=2)
+    res.check("http_status accepted", status == 200, doc)
+    for i in range(2):
+        status, hdrs, body = emu.request("POST", "/jsonrpc", b"{}",
+                                         {"Content-Type": "application/json"})
+        res.check("503 #%d status" % i, status == 503, status)
+        res.check("503 #%d retry-after" % i, hdrs.get("retry-after") == "5", hdrs)
+        res.check("503 #%d html" % i, hdrs.get("content-type", "").startswith("text/html")
+                  and b"503" in body, body[:80])
+    status, doc = emu.jsonrpc("common", "version")
+    res.check("after count, 200 again", status == 200, status)
+
+    emu.fault(mode="http_status", status=502)
+    statuses = [emu.request("GET", "/web/version")[0] for _ in range(3)]
+    res.check("no count: every answer", statuses == [502, 502, 502], statuses)
+    hdrs = emu.request("GET", "/web/version")[1]
+    res.check("no retry_after: no header", "retry-after" not in hdrs, hdrs)
+    emu.fault(mode="none")
+    res.check("none clears http_status", emu.request("GET", "/web/version")[0] == 200)
+
+
+def test_serialization_and_lock(res, emu):
+    emu.fault(mode="serialization", count=1)
+    status, doc = emu.jsonrpc("common", "version")
+    res.check("serialization spares common", "result" in doc, doc)
+    status, doc = execute(emu, "res.partner", "search_count", [[]])
+    res.check("serialization fault", status == 200 and
+              err_name(doc) == "psycopg2.errors.SerializationFailure", doc)
+    status, doc = execute(emu, "res.partner", "search_count", [[]])
+    res.check("serialization count spent", isinstance(doc.get("result"), int), doc)
+
+    emu.fault(mode="lock", count=1)
+    status, doc = execute(emu, "res.partner", "write", [[3], {"phone": "1"}])
+    res.check("lock fault", err_name(doc) == "psycopg2.errors.LockNotAvailable", doc)
+    status, doc = execute(emu, "res.partner", "read", [[3], ["phone"]])
+    res.check("lock fault wrote nothing", doc["result"][0]["phone"] is False, doc)
+    status, doc = execute(emu, "res.partner", "write", [[3], {"phone": "1"}])
+    res.check("lock count spent", doc.get("result") is True, doc)
+
+    emu.fault(mode="serialization")
+    names = [err_name(execute(emu, "res.partner", "search_count", [[]])[1])
+             for _ in range(3)]
+    res.check("serialization without count", names ==
+              ["psycopg2.errors.SerializationFailure"] * 3, names)
+    emu.fault(mode="none")
+    status, doc = execute(emu, "res.partner", "search_count", [[]])
+    res.check("none clears serialization", "result" in doc, doc)
+
+
+def test_access_denied(res, emu):
+    emu.fault(mode="access_denied", count=2)
+    status, doc = execute(emu, "res.partner", "search_count", [[]])
+    res.check("access_denied on execute_kw",
+              err_name(doc) == "odoo.exceptions.AccessDenied", doc)
+    status, doc = emu.jsonrpc("common", "login", DB, "admin", "admin")
+    res.check("access_denied on login", doc.get("result") is False, doc)
+    status, doc = emu.jsonrpc("common", "login", DB, "admin", "admin")
+    res.check("access_denied count spent", doc.get("result") == 2, doc)
+
+
+def test_validation(res, emu):
+    status, doc = emu.fault(mode="validation", field="email", value="bad@x",
+                            message="email bad@x is refused")
+    res.check("validation accepted", status == 200 and
+              len(doc["faults"]["validation"]) == 1, doc)
+    status, doc = execute(emu, "res.partner", "create",
+                          [{"name": "V1", "email": "bad@x"}])
+    res.check("validation on create",
+              err_name(doc) == "odoo.exceptions.ValidationError" and
+              err_message(doc) == "email bad@x is refused", doc)
+    status, doc = execute(emu, "res.partner", "create",
+                          [{"name": "V2", "email": "good@x"}])
+    res.check("other values pass", isinstance(doc.get("result"), int), doc)
+    pid = doc.get("result")
+    status, doc = execute(emu, "res.partner", "write", [[pid], {"email": "bad@x"}])
+    res.check("validation on write",
+              err_name(doc) == "odoo.exceptions.ValidationError", doc)
+    status, doc = execute(emu, "res.partner", "load",
+                          [["id", "name", "email"],
+                           [["odoo_relay.v3", "V3", "ok@x"],
+                            ["odoo_relay.v4", "V4", "bad@x"]]])
+    r = doc.get("result") or {}
+    res.check("validation on load: ids false", r.get("ids") is False, doc)
+    msgs = r.get("messages") or [{}]
+    res.check("validation on load: row message",
+              msgs[0].get("type") == "error" and msgs[0].get("record") == 1 and
+              msgs[0].get("message") == "email bad@x is refused", msgs)
+    status, doc = execute(emu, "ir.model.data", "search_count",
+                          [[["name", "=", "v3"]]])
+    res.check("load wrote nothing", doc.get("result") == 0, doc)
+    emu.fault(mode="none")
+    status, doc = execute(emu, "res.partner", "create",
+                          [{"name": "V5", "email": "bad@x"}])
+    res.check("none keeps the validation rule",
+              err_name(doc) == "odoo.exceptions.ValidationError", doc)
+    status, doc = emu.fault(mode="clear_validation")
+    res.check("clear_validation", doc["faults"]["validation"] == [], doc)
+    status, doc = execute(emu, "res.partner", "create",
+                          [{"name": "V6", "email": "bad@x"}])
+    res.check("after clear_validation", isinstance(doc.get("result"), int), doc)
+
+
+def test_slow(res, emu):
+    status, doc = emu.fault(mode="slow", delay_ms=50)
+    res.check("slow accepted", doc["faults"]["delay_ms"] == 50, doc)
+    emu.fault(mode="serialization", count=1)
+    status, doc = execute(emu, "res.partner", "search_count", [[]])
+    res.check("slow combines with serialization",
+              err_name(doc) == "psycopg2.errors.SerializationFailure", doc)
+    status, doc = emu.jsonrpc("common", "version")
+    res.check("slow still answers", status == 200 and "result" in doc)
+    status, doc = emu.fault(mode="none")
+    res.check("none clears slow", doc["faults"]["delay_ms"] == 0, doc)
+
+
+def test_records_stats_reset(res, emu):
+    status, doc = execute(emu, "res.partner", "load",
+                          [["id", "name", "country_id/id"],
+                           [["odoo_relay.shop_customer_1", "Shop Customer", "base.be"]]])
+    pid = (doc.get("result") or {}).get("ids", [None])[0]
+    res.check("load for records", isinstance(pid, int), doc)
+    status, recs = emu.control_get("/control/records?model=res.partner")
+    mine = [r for r in recs if r.get("id") == pid]
+    res.check("records lists the record", status == 200 and len(mine) == 1, status)
+    if mine:
+        res.check("records carry xmlids",
+                  mine[0].get("xmlids") == ["odoo_relay.shop_customer_1"], mine[0])
+        status, countries = emu.control_get("/control/records?model=res.country")
+        be = [c for c in countries if "base.be" in c.get("xmlids", [])]
+        res.check("relation by external id",
+                  len(be) == 1 and mine[0].get("country_id") == be[0]["id"], mine[0])
+    status, users = emu.control_get("/control/records?model=res.users")
+    res.check("records hide passwords",
+              status == 200 and all("password" not in u for u in users))
+    status, doc = emu.control_get("/control/records?model=no.such")
+    res.check("records of an unknown model", status == 404, status)
+
+    status, stats = emu.control_get("/control/stats")
+    res.check("stats shape", set(stats) >= {"calls", "calls_by_method", "writes"}, stats)
+    res.check("stats count calls", stats["calls"] > 10 and
+              stats["calls_by_method"].get("res.partner.load", 0) >= 2, stats)
+    res.check("stats count writes", stats["writes"] >= 3, stats)
+
+    status, doc = emu.control_post("/control/reset", {})
+    res.check("reset", status == 200, doc)
+    status, stats = emu.control_get("/control/stats")
+    res.check("reset forgets stats", stats["calls"] == 0 and
+              stats["calls_by_method"] == {} and stats["writes"] == 0, stats)
+    status, recs = emu.control_get("/control/records?model=res.partner")
+    res.check("reset forgets records", all(r["id"] != pid for r in recs))
+    res.check("reset seeds again", any(r["name"] == "My Company" for r in recs))
+    status, doc = execute(emu, "res.partner", "create", [{"name": "after reset"}])
+    res.check("ids start again after reset", doc.get("result") == 7, doc)
+
+
+def test_none_envelope(res, emu):
+    status, doc = execute(emu, "ir.model.data", "toggle_noupdate",
+                          ["res.country", 1])
+    res.check("None: neither result nor error",
+              status == 200 and set(doc) == {"jsonrpc", "id"}, doc)
+
+
+def test_keepalive(res, emu):
+    hdrs = emu.request("GET", "/web/version")[1]
+    res.check("connection close by default", hdrs.get("connection") == "close", hdrs)
+    status, doc = emu.control_post("/control/keepalive", {"enabled": True})
+    res.check("keepalive on", doc.get("keep_alive") is True, doc)
+    conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=10)
+    try:
+        answers = []
+        for _ in range(3):
+            conn.request("GET", "/web/version")
+            resp = conn.getresponse()
+            answers.append((resp.status, resp.getheader("Connection")))
+            resp.read()
+        res.check("three answers on one connection",
+                  answers == [(200, None)] * 3, answers)
+    except (OSError, http.client.HTTPException) as exc:
+        res.check("three answers on one connection", False, exc)
+    finally:
+        conn.close()
+    emu.control_post("/control/keepalive", {"enabled": False})
+    hdrs = emu.request("GET", "/web/version")[1]
+    res.check("keepalive off again", hdrs.get("connection") == "close", hdrs)
+
+
+def test_bad_control(res, emu):
+    status, doc = emu.fault(mode="bogus")
+    res.check("unknown mode", status == 400 and "error" in doc, doc)
+    status, doc = emu.fault(mode="http_status", status=42)
+    res.check("bad status", status == 400, doc)
+    status, _, body = emutest.http_request(emu.control, "POST", "/control/fault",
+                                           b"[1", {"Content-Type": "application/json"})
+    res.check("bad body", status == 400, body)
+    status, _, body = emutest.http_request(emu.control, "GET", "/control/nothing")
+    res.check("unknown endpoint", status == 404, body)
+
+
+def main():
+    binary = emutest.binary_from_argv()
+    res = emutest.Results("emulator_control")
+    emu = emutest.Emulator(binary, "--db", DB)
+    emu.start()
+    try:
+        for test in (test_down_up, test_down_with_held_reply, test_http_status,
+                     test_serialization_and_lock, test_access_denied,
+                     test_validation, test_slow, test_none_envelope,
+                     test_records_stats_reset, test_keepalive, test_bad_control):
+            before = len(res.failed)
+            try:
+                test(res, emu)
+            except Exception as exc:  # report and go on to the next test
+                res.check(test.__name__, False, "raised %r" % exc)
+            print("%s %s" % ("ok  " if len(res.failed) == before else "FAIL",
+                             test.__name__))
+    finally:
+        code = emu.stop()
+    res.check("exits cleanly on SIGTERM", code == 0, code)
+    return res.finish()
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (RuntimeError, OSError) as exc:  # the emulator did not start
+        print("FAIL %s" % exc)
+        print("0 passed, 1 failed")
+        sys.exit(1)
