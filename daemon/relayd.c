@@ -1,0 +1,491 @@
+/*
+ * odoo-relayd: process glue. Arguments, signals, systemd notification and the
+ * wiring of the lib/ modules on one libevent loop:
+ *
+ *   ingest (HTTP) -> writer thread -> store <- delivery (scheduler, Odoo client)
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <systemd/sd-daemon.h>
+
+#include "odoo_relay/config.h"
+#include "odoo_relay/delivery.h"
+#include "odoo_relay/error.h"
+#include "odoo_relay/ingest.h"
+#include "odoo_relay/log.h"
+#include "odoo_relay/metrics.h"
+#include "odoo_relay/route.h"
+#include "odoo_relay/store.h"
+#include "odoo_relay/writer.h"
+
+#include "relayd_demo.h"
+
+/* Dedup keys past their window are forgotten this often, this many at a time. */
+#define SWEEP_INTERVAL_S 60
+#define SWEEP_BATCH 10000
+#define STATUS_INTERVAL_S 2
+
+struct relayd {
+	const char *config_path;
+	const char *listen_file;
+	struct relay_config *cfg;
+	struct relay_routes *routes;
+	struct event_base *base;
+	struct relay_store *store;
+	struct relay_writer *writer;
+	struct relay_metrics *metrics;
+	struct relay_ingest *ingest;
+	struct relay_delivery *delivery;
+	struct event *sig_term, *sig_int, *sig_hup;
+	struct event *watchdog, *status, *sweep, *drain;
+	int stopping;
+	int64_t drain_deadline_ms;
+};
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: odoo-relayd --config FILE [--listen-file FILE] [--debug]\n"
+	        "       odoo-relayd --check-config FILE\n"
+	        "       odoo-relayd --demo [DIR] [--odoo-url URL]\n"
+	        "       odoo-relayd --version | --help\n"
+	        "\n"
+	        "Receives webhooks, stores each durably before answering, and delivers\n"
+	        "them into Odoo. See odoo-relayd(8) and odoo-relay.conf(5).\n"
+	        "\n"
+	        "  --config FILE        run with this configuration\n"
+	        "  --check-config FILE  validate the configuration and its routes, then exit\n"
+	        "  --demo [DIR]         run a demo configuration kept in DIR\n"
+	        "                       (default /tmp/odoo-relay-demo)\n"
+	        "  --odoo-url URL       with --demo: the Odoo to deliver to\n"
+	        "                       (default http://127.0.0.1:8069)\n"
+	        "  --listen-file FILE   write the bound addresses to FILE once listening\n"
+	        "  --debug              log debug messages too\n");
+}
+
+/* Load a configuration and compile its routes: both or neither. */
+static int
+load_config(const char *path, struct relay_config **cfg, struct relay_routes **routes,
+            char *msg, size_t n)
+{
+	struct relay_config_error err = { 0 };
+	int rc = relay_config_load(path, cfg, &err);
+	if (rc == 0)
+		rc = relay_routes_compile(*cfg, routes, &err);
+	if (rc) {
+		if (rc == -RELAY_ECONFIG || err.text[0])
+			relay_config_error_format(&err, msg, n);
+		else
+			snprintf(msg, n, "%s: %s", path, relay_strerror(rc));
+		relay_config_free(*cfg);
+		*cfg = NULL;
+		*routes = NULL;
+	}
+	return rc;
+}
+
+static void
+notify_status(struct relayd *d)
+{
+	struct relay_delivery_status ds = { 0 };
+	if (d->delivery)
+		relay_delivery_status(d->delivery, &ds);
+	sd_notifyf(0, "STATUS=queued %" PRIu64 ", in flight %u, dead %" PRIu64 ", circuit %s%s",
+	           ds.queued, ds.in_flight, ds.dead, ds.circuit, ds.paused ? ", paused" : "");
+}
+
+static void
+status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	notify_status(arg);
+}
+
+static void
+watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	/* Sent from the loop itself: a loop that is stuck stops the pings and
+	 * systemd restarts the service. */
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static void
+swept(void *arg, int rc, const struct relay_write_result *r)
+{
+	if (rc)
+		relay_log(LOG_WARNING, "cannot sweep expired dedup keys: %s", relay_strerror(rc));
+}
+
+static int
+sweep_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
+{
+	size_t n = 0;
+	int rc = relay_store_sweep_dedup(st, txn, wall_ms(), SWEEP_BATCH, &n);
+	r->id = n;
+	return rc;
+}
+
+static void
+sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relayd *d = arg;
+	relay_writer_call(d->writer, sweep_fn, NULL, swept, NULL);
+}
+
+static void
+metrics_hook(void *arg, struct relay_metrics *m)
+{
+	struct relayd *d = arg;
+	if (d->delivery)
+		relay_delivery_metrics(d->delivery, m);
+}
+
+static void
+reload(struct relayd *d)
+{
+	char usec[64], msg[1024];
+	struct relay_config *cfg;
+	struct relay_routes *routes;
+
+	snprintf(usec, sizeof(usec), "RELOADING=1\nMONOTONIC_USEC=%" PRId64, mono_ms() * 1000);
+	sd_notify(0, usec);
+	if (load_config(d->config_path, &cfg, &routes, msg, sizeof(msg))) {
+		struct relay_log_fields f = { .message_id = RELAY_MSGID_RELOAD_REFUSED };
+		relay_log_with(LOG_ERR, &f, "configuration reload refused, keeping the old one: %s",
+		               msg);
+		sd_notify(0, "READY=1");
+		return;
+	}
+	/* What cannot change without a restart is kept, and said so. */
+	if (strcmp(cfg->state_dir, d->cfg->state_dir) != 0)
+		relay_log(LOG_WARNING, "state_dir changed in %s: takes effect at the next restart",
+		          d->config_path);
+	relay_ingest_set_config(d->ingest, cfg);
+	if (d->delivery)
+		relay_delivery_set_config(d->delivery, cfg, routes);
+	relay_routes_free(d->routes);
+	relay_config_free(d->cfg);
+	d->cfg = cfg;
+	d->routes = routes;
+	struct relay_log_fields f = { .message_id = RELAY_MSGID_RELOADED };
+	relay_log_with(LOG_NOTICE, &f, "configuration reloaded from %s", d->config_path);
+	sd_notify(0, "READY=1");
+	notify_status(d);
+}
+
+static void
+drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relayd *d = arg;
+	unsigned busy = relay_ingest_pending(d->ingest) +
+	                (d->delivery ? relay_delivery_in_flight(d->delivery) : 0);
+	if (busy == 0 || mono_ms() >= d->drain_deadline_ms) {
+		if (busy)
+			relay_log(LOG_WARNING, "stopping with %u calls unfinished: they stay queued", busy);
+		event_base_loopbreak(d->base);
+		return;
+	}
+	struct timeval tv = { 0, 20 * 1000 };
+	evtimer_add(d->drain, &tv);
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct relayd *d = arg;
+	if (sig == SIGHUP) {
+		if (d->config_path)
+			reload(d);
+		return;
+	}
+	if (d->stopping) {
+		relay_log(LOG_WARNING, "second stop signal: stopping now");
+		event_base_loopbreak(d->base);
+		return;
+	}
+	d->stopping = 1;
+	sd_notify(0, "STOPPING=1");
+	relay_log(LOG_INFO, "stopping: no new work, waiting for calls in flight");
+	relay_ingest_set_ready(d->ingest, 0);
+	relay_ingest_stop_listening(d->ingest);
+	if (d->delivery)
+		relay_delivery_stop_taking(d->delivery);
+	d->drain_deadline_ms = mono_ms() + d->cfg->delivery.drain_timeout_ms;
+	drain_cb(-1, 0, d);
+}
+
+static int
+write_listen_file(struct relayd *d)
+{
+	char buf[1024], tmp[4096];
+	relay_ingest_addresses(d->ingest, buf, sizeof(buf));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", d->listen_file);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return errno;
+	fputs(buf, f);
+	if (fclose(f) || rename(tmp, d->listen_file))
+		return errno;
+	return 0;
+}
+
+static int
+open_listeners(struct relayd *d)
+{
+	int n = sd_listen_fds(1);
+	if (n > 0) {
+		for (int i = 0; i < n; i++) {
+			int rc = relay_ingest_adopt(d->ingest, SD_LISTEN_FDS_START + i);
+			if (rc) {
+				relay_log(LOG_ERR, "cannot use socket passed by systemd: %s",
+				          relay_strerror(rc));
+				return rc;
+			}
+		}
+		relay_log(LOG_INFO, "serving %d socket(s) passed by systemd", n);
+	} else {
+		for (size_t i = 0; i < d->cfg->n_listen; i++) {
+			int rc = relay_ingest_listen(d->ingest, d->cfg->listen[i], 0);
+			if (rc) {
+				relay_log(LOG_ERR, "cannot listen on %s: %s", d->cfg->listen[i],
+				          relay_strerror(rc));
+				return rc;
+			}
+		}
+		if (d->cfg->n_listen == 0) {
+			relay_log(LOG_ERR, "no listen address configured and no socket passed by systemd");
+			return -RELAY_ECONFIG;
+		}
+	}
+	if (d->cfg->admin_listen) {
+		int rc = relay_ingest_listen(d->ingest, d->cfg->admin_listen, 1);
+		if (rc) {
+			relay_log(LOG_ERR, "cannot listen on %s: %s", d->cfg->admin_listen,
+			          relay_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static struct event *
+every(struct relayd *d, int64_t ms, event_callback_fn cb)
+{
+	struct event *ev = event_new(d->base, -1, EV_PERSIST, cb, d);
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	if (ev)
+		event_add(ev, &tv);
+	return ev;
+}
+
+static int
+run(struct relayd *d)
+{
+	char addrs[1024];
+	uint64_t wd_usec = 0;
+	int rc;
+
+	if (evthread_use_pthreads()) {
+		relay_log(LOG_ERR, "cannot enable libevent threading");
+		return 1;
+	}
+	d->base = event_base_new();
+	d->metrics = relay_metrics_new();
+	if (!d->base || !d->metrics) {
+		relay_log(LOG_ERR, "cannot start: out of memory");
+		return 1;
+	}
+	rc = relay_store_open(d->cfg->state_dir, d->cfg->map_size, RELAY_STORE_CREATE, &d->store);
+	if (rc) {
+		relay_log(LOG_ERR, "cannot open store %s: %s", d->cfg->state_dir, relay_strerror(rc));
+		return 1;
+	}
+	rc = relay_writer_start(d->store, d->base, &d->writer);
+	if (rc == 0)
+		rc = relay_ingest_new(d->base, d->cfg, d->writer, d->metrics, &d->ingest);
+	if (rc) {
+		relay_log(LOG_ERR, "cannot start: %s", relay_strerror(rc));
+		return 1;
+	}
+	relay_ingest_set_metrics_hook(d->ingest, metrics_hook, d);
+	if (open_listeners(d))
+		return 1;
+	if (d->cfg->odoo.configured) {
+		rc = relay_delivery_start(d->base, d->store, d->writer, d->metrics, d->cfg, d->routes,
+		                          &d->delivery);
+		if (rc) {
+			relay_log(LOG_ERR, "cannot start delivery: %s", relay_strerror(rc));
+			return 1;
+		}
+	} else {
+		relay_log(LOG_WARNING, "no odoo target configured: events are stored, not delivered");
+	}
+	for (size_t i = 0; i < d->cfg->n_sources; i++)
+		if (d->cfg->sources[i].verify.scheme == RELAY_SIG_NONE)
+			relay_log(LOG_WARNING, "source %s verifies no signature: anyone who can reach "
+			          "the listener can queue events", d->cfg->sources[i].name);
+
+	d->sig_term = evsignal_new(d->base, SIGTERM, signal_cb, d);
+	d->sig_int = evsignal_new(d->base, SIGINT, signal_cb, d);
+	d->sig_hup = evsignal_new(d->base, SIGHUP, signal_cb, d);
+	d->drain = evtimer_new(d->base, drain_cb, d);
+	if (!d->sig_term || !d->sig_int || !d->sig_hup || !d->drain) {
+		relay_log(LOG_ERR, "cannot start: out of memory");
+		return 1;
+	}
+	event_add(d->sig_term, NULL);
+	event_add(d->sig_int, NULL);
+	event_add(d->sig_hup, NULL);
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0)
+		d->watchdog = every(d, (int64_t)(wd_usec / 2000), watchdog_cb);
+	d->status = every(d, STATUS_INTERVAL_S * 1000, status_cb);
+	d->sweep = every(d, SWEEP_INTERVAL_S * 1000, sweep_cb);
+
+	relay_ingest_addresses(d->ingest, addrs, sizeof(addrs));
+	for (char *s = addrs, *nl; (nl = strchr(s, '\n')); s = nl + 1) {
+		*nl = '\0';
+		relay_log(LOG_INFO, "listening on %s", s);
+	}
+	if (d->listen_file && (rc = write_listen_file(d)) != 0) {
+		relay_log(LOG_ERR, "cannot write %s: %s", d->listen_file, relay_strerror(rc));
+		return 1;
+	}
+	relay_ingest_set_ready(d->ingest, 1);
+	struct relay_log_fields f = { .message_id = RELAY_MSGID_STARTED };
+	relay_log_with(LOG_NOTICE, &f, "odoo-relayd %s started, store %s", RELAY_VERSION,
+	               d->cfg->state_dir);
+	sd_notify(0, "READY=1");
+	notify_status(d);
+
+	event_base_loop(d->base, 0);
+	return 0;
+}
+
+static void
+teardown(struct relayd *d)
+{
+	/* The order matters: delivery first (it submits to the writer), then the
+	 * writer (its last completions answer pending webhooks), then ingest. */
+	relay_delivery_free(d->delivery);
+	if (d->writer)
+		relay_writer_stop(d->writer);
+	relay_ingest_free(d->ingest);
+	relay_store_close(d->store);
+	struct event *evs[] = { d->sig_term, d->sig_int, d->sig_hup, d->watchdog,
+	                        d->status, d->sweep, d->drain };
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		if (evs[i])
+			event_free(evs[i]);
+	relay_metrics_free(d->metrics);
+	if (d->base)
+		event_base_free(d->base);
+	relay_routes_free(d->routes);
+	relay_config_free(d->cfg);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", required_argument, NULL, 'C' },
+		{ "demo", optional_argument, NULL, 'D' },
+		{ "odoo-url", required_argument, NULL, 'u' },
+		{ "listen-file", required_argument, NULL, 'l' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct relayd d = { 0 };
+	const char *check = NULL, *demo = NULL, *odoo_url = "http://127.0.0.1:8069";
+	char demo_path[4096], msg[1024];
+	int c, debug = 0, want_demo = 0, status = 1;
+
+	while ((c = getopt_long(argc, argv, "c:C:l:dVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': d.config_path = optarg; break;
+		case 'C': check = optarg; break;
+		case 'D':
+			want_demo = 1;
+			/* "--demo DIR" as well as "--demo=DIR" */
+			if (!optarg && optind < argc && argv[optind][0] != '-')
+				optarg = argv[optind++];
+			demo = optarg ? optarg : "/tmp/odoo-relay-demo";
+			break;
+		case 'u': odoo_url = optarg; break;
+		case 'l': d.listen_file = optarg; break;
+		case 'd': debug = 1; break;
+		case 'V': printf("odoo-relayd %s\n", RELAY_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 64;
+		}
+	}
+	if (optind != argc || (!!d.config_path + !!check + want_demo) != 1) {
+		usage(stderr);
+		return 64;
+	}
+	relay_log_init(-1, debug ? LOG_DEBUG : LOG_INFO);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (check) {
+		struct relay_config *cfg;
+		struct relay_routes *routes;
+		if (load_config(check, &cfg, &routes, msg, sizeof(msg))) {
+			fprintf(stderr, "%s\n", msg);
+			return 1;
+		}
+		printf("%s: configuration ok (%zu sources, %zu routes)\n", check, cfg->n_sources,
+		       relay_routes_count(routes));
+		relay_routes_free(routes);
+		relay_config_free(cfg);
+		return 0;
+	}
+	if (want_demo) {
+		int rc = relayd_demo_prepare(demo, odoo_url, demo_path, sizeof(demo_path));
+		if (rc) {
+			fprintf(stderr, "cannot prepare demo in %s: %s\n", demo, relay_strerror(rc));
+			return 1;
+		}
+		d.config_path = demo_path;
+	}
+	if (load_config(d.config_path, &d.cfg, &d.routes, msg, sizeof(msg))) {
+		relay_log(LOG_ERR, "%s", msg);
+		return 1;
+	}
+	if (run(&d) == 0)
+		status = 0;
+	teardown(&d);
+	if (status == 0) {
+		struct relay_log_fields f = { .message_id = RELAY_MSGID_STOPPED };
+		relay_log_with(LOG_NOTICE, &f, "odoo-relayd stopped");
+	}
+	return status;
+}

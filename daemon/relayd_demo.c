@@ -1,0 +1,79 @@
+/* The built-in demo configuration: see relayd_demo.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "relayd_demo.h"
+
+static const char demo_config[] =
+	"{\n"
+	"  \"listen\": [\"127.0.0.1:8080\"],\n"
+	"  \"admin_listen\": \"127.0.0.1:8081\",\n"
+	"  \"state_dir\": \"%s/state\",\n"
+	"  \"map_size_mb\": 64,\n"
+	"  \"sources\": {\n"
+	"    \"shop\": {\n"
+	"      \"verify\": {\"scheme\": \"shopify\", \"secret_file\": \"shop.secret\"},\n"
+	"      \"dedup\": {\"header\": \"X-Shopify-Webhook-Id\"},\n"
+	"      \"topic\": {\"header\": \"X-Shopify-Topic\"},\n"
+	"      \"lane\": {\"pointer\": \"/id\"},\n"
+	"      \"keep_headers\": [\"X-Shopify-Topic\", \"X-Shopify-Shop-Domain\"],\n"
+	"      \"require_json\": true\n"
+	"    }\n"
+	"  },\n"
+	"  \"odoo\": {\n"
+	"    \"url\": \"%s\",\n"
+	"    \"database\": \"demo\",\n"
+	"    \"login\": \"admin\",\n"
+	"    \"api_key_file\": \"odoo.key\",\n"
+	"    \"protocol\": \"jsonrpc\"\n"
+	"  },\n"
+	"  \"delivery\": {\"backoff\": {\"base_ms\": 500, \"cap_ms\": 10000}},\n"
+	"  \"routes\": [\n"
+	"    {\n"
+	"      \"name\": \"shop-customers\",\n"
+	"      \"source\": \"shop\",\n"
+	"      \"topics\": [\"customers/*\"],\n"
+	"      \"operation\": \"upsert\",\n"
+	"      \"model\": \"res.partner\",\n"
+	"      \"external_id\": \"shop_customer_{/id}\",\n"
+	"      \"fields\": {\n"
+	"        \"name\": \"{/first_name} {/last_name}\",\n"
+	"        \"email\": {\"pointer\": \"/email\"},\n"
+	"        \"phone\": {\"pointer\": \"/phone\", \"optional\": true}\n"
+	"      }\n"
+	"    }\n"
+	"  ]\n"
+	"}\n";
+
+static int
+write_file(const char *dir, const char *name, const char *text, mode_t mode)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return errno;
+	fputs(text, f);
+	if (fclose(f))
+		return errno;
+	return chmod(path, mode) ? errno : 0;
+}
+
+int
+relayd_demo_prepare(const char *dir, const char *odoo_url, char *path, size_t n)
+{
+	char cfg[sizeof(demo_config) + 8192];
+	int rc;
+
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return errno;
+	snprintf(cfg, sizeof(cfg), demo_config, dir, odoo_url);
+	if ((rc = write_file(dir, "odoo-relay.json", cfg, 0644)) ||
+	    (rc = write_file(dir, "shop.secret", "demo-secret\n", 0600)) ||
+	    (rc = write_file(dir, "odoo.key", "admin\n", 0600)))
+		return rc;
+	snprintf(path, n, "%s/odoo-relay.json", dir);
+	return 0;
+}

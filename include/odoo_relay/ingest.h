@@ -1,0 +1,81 @@
+/*
+ * odoo-relay: the HTTP face of the daemon.
+ *
+ *   POST /hooks/<source>  verify, deduplicate and store durably, then answer:
+ *                         202 {"id":"…","status":"queued"} once the commit
+ *                         holding the event is on disk, or
+ *                         200 {"status":"duplicate","id":"<first id>"}
+ *   GET  /healthz         200 while the process serves
+ *   GET  /readyz          200 when the store is open and not full, else 503
+ *   GET  /metrics         Prometheus text format
+ *
+ * Every rejection is a JSON body {"error": …, "detail": …}: 400 malformed,
+ * 401 signature, 404 unknown source or path, 405 method, 408 slow client,
+ * 411 chunked body, 413 body over the limit (answered from the headers), 415
+ * content type, 431 headers too large, 503 store full or failing (with
+ * Retry-After). Nothing is stored unless the answer is 202.
+ *
+ * Threading: all functions run on the loop thread of the event_base given to
+ * relay_ingest_new(). Completions from the writer arrive on the same thread.
+ */
+#ifndef ODOO_RELAY_INGEST_H
+#define ODOO_RELAY_INGEST_H
+
+#include "odoo_relay/config.h"
+
+struct event_base;
+struct relay_ingest;
+struct relay_writer;
+struct relay_metrics;
+
+/* Called before /metrics is rendered, to refresh gauges. */
+typedef void (*relay_ingest_metrics_fn)(void *arg, struct relay_metrics *m);
+
+/*
+ * relay_ingest_new - the handlers, with no listener yet. cfg, writer and
+ * metrics are borrowed and must outlive the ingest (cfg until replaced with
+ * relay_ingest_set_config). Returns 0 or ENOMEM.
+ */
+int relay_ingest_new(struct event_base *base, const struct relay_config *cfg,
+                     struct relay_writer *writer, struct relay_metrics *metrics,
+                     struct relay_ingest **out);
+
+/*
+ * relay_ingest_listen - serve on "host:port". admin != 0: only the GET
+ * endpoints (health, readiness, metrics) are served there. Returns 0,
+ * -RELAY_EINVAL for a malformed address, or the errno of bind/listen.
+ */
+int relay_ingest_listen(struct relay_ingest *in, const char *hostport, int admin);
+
+/* relay_ingest_adopt - serve a listening socket passed by systemd. */
+int relay_ingest_adopt(struct relay_ingest *in, int fd);
+
+/* relay_ingest_addresses - write the bound addresses, one "host:port" per
+ * line, into buf. Returns how many listeners there are. */
+int relay_ingest_addresses(const struct relay_ingest *in, char *buf, size_t n);
+
+/* relay_ingest_set_config - use cfg for requests from now on (reload). A
+ * request already past its headers finishes under the old one, which the
+ * caller frees only after relay_ingest_pending() has dropped to 0 or when
+ * the ingest is freed. Listeners and limits of connections are unchanged. */
+void relay_ingest_set_config(struct relay_ingest *in, const struct relay_config *cfg);
+
+/* relay_ingest_pending - requests handed to the writer and not yet answered. */
+unsigned relay_ingest_pending(const struct relay_ingest *in);
+
+/* relay_ingest_set_metrics_hook - fn(arg, metrics) runs before /metrics renders. */
+void relay_ingest_set_metrics_hook(struct relay_ingest *in, relay_ingest_metrics_fn fn, void *arg);
+
+/* relay_ingest_set_ready - what /readyz reports besides the store's state
+ * (0 while starting or draining). */
+void relay_ingest_set_ready(struct relay_ingest *in, int ready);
+
+/* relay_ingest_stop_listening - close the listeners (drain on SIGTERM):
+ * connections already open are served until they close. */
+void relay_ingest_stop_listening(struct relay_ingest *in);
+
+/* relay_ingest_free - close everything. Requests waiting for the writer are
+ * detached and answered into the void. NULL is a no-op. */
+void relay_ingest_free(struct relay_ingest *in);
+
+#endif

@@ -1,0 +1,465 @@
+/* The HTTP handlers: see include/odoo_relay/ingest.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "odoo_relay/error.h"
+#include "odoo_relay/http_server.h"
+#include "odoo_relay/ingest.h"
+#include "odoo_relay/log.h"
+#include "odoo_relay/metrics.h"
+#include "odoo_relay/record.h"
+#include "odoo_relay/source.h"
+#include "odoo_relay/writer.h"
+
+#define MAX_SERVERS 8
+#define HOOKS_PREFIX "/hooks/"
+/* How long a sender should wait before retrying after a 503. */
+#define RETRY_AFTER "Retry-After: 30\r\n"
+
+struct relay_ingest {
+	struct event_base *base;
+	const struct relay_config *cfg;
+	struct relay_writer *writer;
+	struct relay_metrics *metrics;
+	struct relay_http_server *servers[MAX_SERVERS];
+	int admin[MAX_SERVERS];   /* serves only health, readiness and metrics */
+	size_t n_servers;
+	unsigned pending;
+	int ready;
+	int store_full;          /* the last write failed for space */
+	relay_ingest_metrics_fn metrics_hook;
+	void *metrics_arg;
+	struct server_ctx {
+		struct relay_ingest *in;
+		int admin;
+	} ctx[MAX_SERVERS];       /* each server's handler argument */
+};
+
+/* One request waiting for its commit. */
+struct pending {
+	struct relay_ingest *in;
+	struct relay_http_request *req;
+	int64_t started_ms;
+	char source[]; /* for metrics and logs: the config may be reloaded meanwhile */
+};
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+rejected(struct relay_ingest *in, const char *reason)
+{
+	relay_metrics_add(in->metrics, "relay_rejected_total",
+	                  "webhook requests refused, by reason", "reason", reason, 1);
+}
+
+static const struct relay_source_conf *
+source_of(const struct relay_ingest *in, const char *path)
+{
+	if (strncmp(path, HOOKS_PREFIX, sizeof(HOOKS_PREFIX) - 1) != 0)
+		return NULL;
+	const char *name = path + sizeof(HOOKS_PREFIX) - 1;
+	size_t len = strlen(name);
+	if (len && name[len - 1] == '/')
+		len--;
+	return relay_config_source(in->cfg, name, len);
+}
+
+static int
+is_json_type(const char *ct)
+{
+	if (!ct)
+		return 0;
+	size_t n = strcspn(ct, "; \t");
+	return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+static int
+on_headers(struct relay_http_request *req, void *arg)
+{
+	struct server_ctx *sx = arg;
+	struct relay_ingest *in = sx->in;
+	const char *path = relay_http_request_path(req);
+	const char *method = relay_http_request_method(req);
+
+	if (strncmp(path, HOOKS_PREFIX, sizeof(HOOKS_PREFIX) - 1) != 0 || sx->admin) {
+		if (strcmp(path, "/healthz") && strcmp(path, "/readyz") && strcmp(path, "/metrics")) {
+			rejected(in, "not_found");
+			relay_http_respond_error(req, 404, "not found", "no such endpoint", NULL);
+			return 1;
+		}
+		if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+			rejected(in, "method");
+			relay_http_respond_error(req, 405, "method not allowed", "use GET",
+			                         "Allow: GET, HEAD\r\n");
+			return 1;
+		}
+		return 0;
+	}
+	const struct relay_source_conf *sc = source_of(in, path);
+	if (!sc) {
+		char d[160];
+		snprintf(d, sizeof(d), "no source is configured for %.100s", path);
+		rejected(in, "unknown_source");
+		relay_http_respond_error(req, 404, "unknown source", d, NULL);
+		return 1;
+	}
+	if (strcmp(method, "POST") != 0) {
+		rejected(in, "method");
+		relay_http_respond_error(req, 405, "method not allowed", "webhooks are POSTed",
+		                         "Allow: POST\r\n");
+		return 1;
+	}
+	if (sc->require_json && !is_json_type(relay_http_request_header(req, "Content-Type"))) {
+		rejected(in, "content_type");
+		relay_http_respond_error(req, 415, "unsupported media type",
+		                         "this source takes Content-Type: application/json", NULL);
+		return 1;
+	}
+	if (relay_http_request_content_length(req) > in->cfg->limits.max_body_bytes)
+		rejected(in, "too_large"); /* the server answers 413 */
+	return 0;
+}
+
+static void
+serve_get(struct relay_ingest *in, struct relay_http_request *req)
+{
+	const char *path = relay_http_request_path(req);
+	if (strcmp(path, "/healthz") == 0) {
+		relay_http_respond(req, 200, "application/json", "{\"status\":\"ok\"}\n", 16, NULL);
+	} else if (strcmp(path, "/readyz") == 0) {
+		if (in->ready && !in->store_full)
+			relay_http_respond(req, 200, "application/json", "{\"status\":\"ready\"}\n", 19,
+			                   NULL);
+		else
+			relay_http_respond_error(req, 503, "not ready",
+			                         in->store_full ? "the store is full" : "starting or stopping",
+			                         RETRY_AFTER);
+	} else {
+		struct evbuffer *b = evbuffer_new();
+		if (b && in->metrics_hook)
+			in->metrics_hook(in->metrics_arg, in->metrics);
+		if (!b || relay_metrics_render(in->metrics, b)) {
+			relay_http_respond_error(req, 503, "out of memory", "cannot render metrics",
+			                         RETRY_AFTER);
+		} else {
+			size_t len = evbuffer_get_length(b);
+			relay_http_respond(req, 200, "text/plain; version=0.0.4", evbuffer_pullup(b, -1),
+			                   len, NULL);
+		}
+		if (b)
+			evbuffer_free(b);
+	}
+}
+
+static const char *
+header_of(void *ctx, const char *name)
+{
+	return relay_http_request_header(ctx, name);
+}
+
+static void
+event_free_partial(struct relay_event *ev)
+{
+	relay_event_clear(ev);
+	free(ev);
+}
+
+/* The headers the source keeps, copied into the event. */
+static int
+keep_headers(const struct relay_source_conf *sc, struct relay_http_request *req,
+             struct relay_event *ev)
+{
+	if (!sc->n_keep_headers)
+		return 0;
+	ev->headers = calloc(sc->n_keep_headers, sizeof(*ev->headers));
+	if (!ev->headers)
+		return ENOMEM;
+	for (size_t i = 0; i < sc->n_keep_headers; i++) {
+		const char *v = relay_http_request_header(req, sc->keep_headers[i]);
+		if (!v)
+			continue;
+		struct relay_header *h = &ev->headers[ev->n_headers];
+		h->name = strdup(sc->keep_headers[i]);
+		h->value = strdup(v);
+		ev->n_headers++;
+		if (!h->name || !h->value)
+			return ENOMEM;
+	}
+	return 0;
+}
+
+static void
+stored(void *arg, int rc, const struct relay_write_result *res)
+{
+	struct pending *p = arg;
+	struct relay_ingest *in = p->in;
+	char body[160];
+
+	in->pending--;
+	if (rc == 0 && res->duplicate) {
+		in->store_full = 0;
+		int n = snprintf(body, sizeof(body), "{\"status\":\"duplicate\",\"id\":\"%" PRIu64 "\"}\n",
+		                 res->id);
+		relay_metrics_add(in->metrics, "relay_duplicates_total",
+		                  "webhooks recognised as duplicates, by source", "source", p->source, 1);
+		relay_http_respond(p->req, 200, "application/json", body, (size_t)n, NULL);
+	} else if (rc == 0) {
+		in->store_full = 0;
+		int n = snprintf(body, sizeof(body), "{\"id\":\"%" PRIu64 "\",\"status\":\"queued\"}\n",
+		                 res->id);
+		relay_metrics_add(in->metrics, "relay_received_total",
+		                  "webhooks stored durably, by source", "source", p->source, 1);
+		relay_metrics_observe(in->metrics, "relay_ack_seconds",
+		                      "time from the first byte of a webhook to its durable answer",
+		                      (double)(mono_ms() - p->started_ms) / 1000.0);
+		relay_http_respond(p->req, 202, "application/json", body, (size_t)n, NULL);
+	} else {
+		if (rc == -RELAY_EFULL && !in->store_full) {
+			struct relay_log_fields f = { .message_id = RELAY_MSGID_STORE_FULL,
+			                              .source = p->source };
+			relay_log_with(LOG_ERR, &f,
+			               "store full: refusing webhooks with 503 until space returns");
+		} else if (rc != -RELAY_EFULL) {
+			relay_log(LOG_ERR, "cannot store webhook from %s: %s", p->source,
+			          relay_strerror(rc));
+		}
+		in->store_full = rc == -RELAY_EFULL;
+		rejected(in, rc == -RELAY_EFULL ? "store_full" : "store_error");
+		relay_http_respond_error(p->req, 503, rc == -RELAY_EFULL ? "store full" : "store error",
+		                         "the event was not stored; retry later", RETRY_AFTER);
+	}
+	free(p);
+}
+
+static void
+serve_hook(struct relay_ingest *in, struct relay_http_request *req)
+{
+	const struct relay_source_conf *sc = source_of(in, relay_http_request_path(req));
+	struct relay_extract ex = { 0 };
+	struct relay_event *ev = NULL;
+	struct pending *p = NULL;
+	const char *why = NULL;
+	int status = 0, rc;
+	size_t len;
+	const unsigned char *body = relay_http_request_body(req, &len);
+
+	if (!sc) { /* the configuration was reloaded between headers and body */
+		rejected(in, "unknown_source");
+		relay_http_respond_error(req, 404, "unknown source", "source no longer configured", NULL);
+		return;
+	}
+	rc = relay_source_extract(sc, header_of, req, body, len, wall_ms() / 1000, &ex, &status,
+	                          &why);
+	if (rc) {
+		const char *error = status == 401 ? "unauthorized" : status == 400 ? "bad request"
+		                  : status == 503 ? "out of memory" : "internal error";
+		rejected(in, status == 401 ? "signature" : status == 400 ? "malformed" : "internal");
+		if (status == 401)
+			relay_log(LOG_WARNING, "rejected webhook for source %s: %s", sc->name, why);
+		relay_http_respond_error(req, status ? status : 500, error, why,
+		                         status == 503 ? RETRY_AFTER : NULL);
+		goto out;
+	}
+
+	ev = calloc(1, sizeof(*ev));
+	p = calloc(1, sizeof(*p) + strlen(sc->name) + 1);
+	if (!ev || !p)
+		goto nomem;
+	ev->received_ms = wall_ms();
+	ev->source = strdup(sc->name);
+	ev->topic = ex.topic, ex.topic = NULL;
+	ev->lane = ex.lane, ex.lane = NULL;
+	ev->dedup_key = ex.dedup_key, ex.dedup_key = NULL;
+	ev->body = malloc(len ? len : 1);
+	if (!ev->source || !ev->body || keep_headers(sc, req, ev))
+		goto nomem;
+	memcpy(ev->body, body, len);
+	ev->body_len = len;
+
+	p->in = in;
+	p->req = req;
+	p->started_ms = relay_http_request_started_ms(req);
+	strcpy(p->source, sc->name);
+	rc = relay_writer_ingest(in->writer, ev, sc->dedup_window_s * 1000, wall_ms(), stored, p);
+	ev = NULL; /* the writer owns it now, whatever rc says */
+	if (rc) {
+		free(p);
+		rejected(in, "store_error");
+		relay_http_respond_error(req, 503, "unavailable", relay_strerror(rc), RETRY_AFTER);
+		goto out;
+	}
+	in->pending++;
+	goto out;
+
+nomem:
+	free(p);
+	if (ev)
+		event_free_partial(ev);
+	rejected(in, "internal");
+	relay_http_respond_error(req, 503, "out of memory", "retry later", RETRY_AFTER);
+out:
+	relay_extract_clear(&ex);
+}
+
+static void
+on_request(struct relay_http_request *req, void *arg)
+{
+	struct server_ctx *sx = arg;
+	if (strncmp(relay_http_request_path(req), HOOKS_PREFIX, sizeof(HOOKS_PREFIX) - 1) == 0 &&
+	    !sx->admin)
+		serve_hook(sx->in, req);
+	else
+		serve_get(sx->in, req);
+}
+
+int
+relay_ingest_new(struct event_base *base, const struct relay_config *cfg,
+                 struct relay_writer *writer, struct relay_metrics *metrics,
+                 struct relay_ingest **out)
+{
+	struct relay_ingest *in = calloc(1, sizeof(*in));
+	if (!in)
+		return ENOMEM;
+	in->base = base;
+	in->cfg = cfg;
+	in->writer = writer;
+	in->metrics = metrics;
+	*out = in;
+	return 0;
+}
+
+static int
+add_server(struct relay_ingest *in, int admin, struct relay_http_server **srv)
+{
+	if (in->n_servers == MAX_SERVERS)
+		return -RELAY_EINVAL;
+	const struct relay_limits *l = &in->cfg->limits;
+	struct relay_http_limits hl = {
+		.max_body_bytes = admin ? 0 : l->max_body_bytes,
+		.header_timeout_ms = l->header_timeout_ms,
+		.body_timeout_ms = l->body_timeout_ms,
+		.idle_timeout_ms = 60000,
+		.max_connections = l->max_connections,
+	};
+	struct server_ctx *sx = &in->ctx[in->n_servers];
+	sx->in = in;
+	sx->admin = admin;
+	int rc = relay_http_server_new(in->base, &hl, on_headers, on_request, sx, srv);
+	if (rc)
+		return rc;
+	in->servers[in->n_servers++] = *srv;
+	return 0;
+}
+
+int
+relay_ingest_listen(struct relay_ingest *in, const char *hostport, int admin)
+{
+	struct relay_http_server *srv;
+	int rc = add_server(in, admin, &srv);
+	if (rc)
+		return rc;
+	rc = relay_http_server_listen(srv, hostport);
+	if (rc) {
+		relay_http_server_free(srv);
+		in->n_servers--;
+	}
+	return rc;
+}
+
+int
+relay_ingest_adopt(struct relay_ingest *in, int fd)
+{
+	struct relay_http_server *srv;
+	int rc = add_server(in, 0, &srv);
+	if (rc)
+		return rc;
+	rc = relay_http_server_adopt(srv, fd);
+	if (rc) {
+		relay_http_server_free(srv);
+		in->n_servers--;
+	}
+	return rc;
+}
+
+int
+relay_ingest_addresses(const struct relay_ingest *in, char *buf, size_t n)
+{
+	size_t off = 0;
+	if (n)
+		buf[0] = '\0';
+	for (size_t i = 0; i < in->n_servers; i++) {
+		char a[128];
+		if (relay_http_server_port(in->servers[i], 0, a, sizeof(a)) < 0)
+			continue;
+		int w = snprintf(buf + off, n > off ? n - off : 0, "%s%s\n", a,
+		                 in->admin[i] ? " admin" : "");
+		if (w > 0 && off + (size_t)w < n)
+			off += (size_t)w;
+	}
+	return (int)in->n_servers;
+}
+
+void
+relay_ingest_set_config(struct relay_ingest *in, const struct relay_config *cfg)
+{
+	in->cfg = cfg;
+}
+
+unsigned
+relay_ingest_pending(const struct relay_ingest *in)
+{
+	return in->pending;
+}
+
+void
+relay_ingest_set_metrics_hook(struct relay_ingest *in, relay_ingest_metrics_fn fn, void *arg)
+{
+	in->metrics_hook = fn;
+	in->metrics_arg = arg;
+}
+
+void
+relay_ingest_set_ready(struct relay_ingest *in, int ready)
+{
+	in->ready = ready;
+}
+
+void
+relay_ingest_stop_listening(struct relay_ingest *in)
+{
+	for (size_t i = 0; i < in->n_servers; i++)
+		if (!in->admin[i])
+			relay_http_server_stop_listening(in->servers[i]);
+}
+
+void
+relay_ingest_free(struct relay_ingest *in)
+{
+	if (!in)
+		return;
+	for (size_t i = 0; i < in->n_servers; i++)
+		relay_http_server_free(in->servers[i]);
+	free(in);
+}

@@ -1,0 +1,206 @@
+"""Durable ingest through the real odoo-relayd: accept, duplicate, every
+rejection status, restart, and kill -9 during a burst of concurrent senders."""
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+
+from harness import (RELAYD, Relay, Results, TempDir, base_config, shopify_sig, store_ids,
+                     wait_for)
+
+
+def test_accept_and_duplicate(t):
+    with TempDir() as tmp:
+        r = Relay(tmp, base_config(os.path.join(tmp, "state")))
+        try:
+            status, hdrs, js = r.post_shop({"id": 42, "email": "a@example.com"}, "wh-1")
+            t.eq(status, 202, "first delivery accepted")
+            t.eq(js.get("status"), "queued", "status queued")
+            first = js.get("id")
+            t.check(first and first.isdigit(), "id is a decimal string")
+            t.check(hdrs.get("Content-Type", "").startswith("application/json"), "json answer")
+            status, _, js = r.post_shop({"id": 42, "email": "a@example.com"}, "wh-1")
+            t.eq(status, 200, "same webhook id again")
+            t.eq(js, {"status": "duplicate", "id": first}, "duplicate names the first id")
+            status, _, js = r.post_shop({"id": 42, "email": "b@example.com"}, "wh-2")
+            t.eq(status, 202, "new webhook id accepted")
+            t.check(js["id"] != first, "new id")
+            ids = store_ids(r.cfg["state_dir"])
+            t.eq(len(ids), 2, "stored once per webhook id")
+            ev = [e for e in ids if str(e["id"]) == first][0]
+            t.eq(ev["source"], "shop", "source kept")
+            t.eq(ev["topic"], "customers/create", "topic from header")
+            t.eq(ev["lane"], "42", "lane from JSON pointer")
+            t.eq(ev["dedup_key"], "wh-1", "dedup key from header")
+            t.eq(r.metric("relay_received_total", 'source="shop"'), 2.0, "received counter")
+            t.eq(r.metric("relay_duplicates_total", 'source="shop"'), 1.0, "duplicate counter")
+            # a source with the dedup key in the body and no signature
+            body = json.dumps({"id": "evt_1", "type": "invoice.paid"}).encode()
+            status, _, data = r.request("POST", "/hooks/open", body, {"Content-Type": "application/json"})
+            t.eq(status, 202, "pointer dedup source accepted")
+            status, _, data = r.request("POST", "/hooks/open", body, {"Content-Type": "application/json"})
+            t.eq(status, 200, "pointer dedup duplicate")
+            status, _, data = r.request("GET", "/healthz")
+            t.eq(status, 200, "healthz")
+            status, _, data = r.request("GET", "/readyz")
+            t.eq(status, 200, "readyz")
+        finally:
+            t.eq(r.stop(), 0, "clean exit on SIGTERM")
+
+
+def expect_error(t, r, status, what, method="POST", path="/hooks/shop", body=b"{}", headers=None):
+    got, hdrs, data = r.request(method, path, body, headers or {})
+    t.eq(got, status, what)
+    try:
+        js = json.loads(data)
+    except ValueError:
+        js = None
+    t.check(isinstance(js, dict) and "error" in js and "detail" in js,
+            "%s: json error body (%r)" % (what, data[:100]))
+    return hdrs, js
+
+
+def test_rejections(t):
+    with TempDir() as tmp:
+        r = Relay(tmp, base_config(os.path.join(tmp, "state")))
+        try:
+            body = json.dumps({"id": 1}).encode()
+            good = {"Content-Type": "application/json", "X-Shopify-Webhook-Id": "x1",
+                    "X-Shopify-Topic": "customers/create", "X-Shopify-Hmac-Sha256": shopify_sig(body)}
+            expect_error(t, r, 404, "unknown source", path="/hooks/nosuch", body=body, headers=good)
+            expect_error(t, r, 404, "unknown path", path="/other", body=body, headers=good)
+            expect_error(t, r, 405, "GET on a hook", method="GET", path="/hooks/shop", body=b"")
+            bad = dict(good, **{"X-Shopify-Hmac-Sha256": shopify_sig(body, b"wrong")})
+            expect_error(t, r, 401, "wrong secret", body=body, headers=bad)
+            nosig = {k: v for k, v in good.items() if k != "X-Shopify-Hmac-Sha256"}
+            expect_error(t, r, 401, "missing signature", body=body, headers=nosig)
+            expect_error(t, r, 401, "tampered body", body=body + b" ", headers=good)
+            text = dict(good, **{"Content-Type": "text/plain"})
+            expect_error(t, r, 415, "wrong content type", body=body, headers=text)
+            junk = b"{not json"
+            expect_error(t, r, 400, "malformed json", body=junk,
+                         headers=dict(good, **{"X-Shopify-Hmac-Sha256": shopify_sig(junk)}))
+            nodedup = {k: v for k, v in good.items() if k != "X-Shopify-Webhook-Id"}
+            expect_error(t, r, 400, "missing dedup key", body=body, headers=nodedup)
+            big = b"{\"id\": 1, \"pad\": \"" + b"a" * 70000 + b"\"}"
+            expect_error(t, r, 413, "body over the limit", body=big,
+                         headers=dict(good, **{"X-Shopify-Hmac-Sha256": shopify_sig(big)}))
+            # 413 is answered from the headers alone: no body is ever sent here
+            s = socket.create_connection(("127.0.0.1", r.port), timeout=5)
+            s.sendall(b"POST /hooks/shop HTTP/1.1\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 100000000\r\n\r\n")
+            t.check(s.recv(4096).startswith(b"HTTP/1.1 413"), "413 before the body")
+            s.close()
+            # slow client: headers never finish
+            s = socket.create_connection(("127.0.0.1", r.port), timeout=5)
+            s.sendall(b"POST /hooks/shop HTTP/1.1\r\nContent-Type: application/json\r\n")
+            data = s.recv(4096)
+            t.check(data.startswith(b"HTTP/1.1 408"), "408 for a slow client (%r)" % data[:40])
+            t.check(b'"error"' in data, "408 has a json body")
+            s.close()
+            t.eq(store_ids(r.cfg["state_dir"]), [], "nothing stored for any rejection")
+            t.check(r.metric("relay_rejected_total", 'reason="signature"') >= 3, "signature rejections counted")
+            # still serving
+            status, _, js = r.post_shop({"id": 1}, "after-errors")
+            t.eq(status, 202, "accepts after errors")
+        finally:
+            t.eq(r.stop(), 0, "clean exit")
+
+
+def test_restart_keeps_events(t):
+    with TempDir() as tmp:
+        state = os.path.join(tmp, "state")
+        r = Relay(tmp, base_config(state))
+        ids = set()
+        for i in range(50):
+            status, _, js = r.post_shop({"id": i % 7, "n": i}, "restart-%d" % i)
+            t.eq(status, 202, "accepted %d" % i)
+            ids.add(js["id"])
+        t.eq(r.stop(), 0, "clean exit")
+        r.start()
+        try:
+            stored = {str(e["id"]) for e in store_ids(state)}
+            t.eq(stored, ids, "every event present after restart")
+            status, _, js = r.post_shop({"id": 1, "n": 3}, "restart-3")
+            t.eq(status, 200, "dedup survives restart")
+            status, _, js = r.post_shop({"id": 1}, "restart-new")
+            t.eq(status, 202, "accepts after restart")
+            t.check(js["id"] not in ids, "ids are not reused")
+        finally:
+            r.stop()
+
+
+def test_kill9_during_burst(t):
+    with TempDir() as tmp:
+        state = os.path.join(tmp, "state")
+        r = Relay(tmp, base_config(state))
+        acked = set()
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def sender(n):
+            for i in range(400):
+                if stop.is_set():
+                    return
+                try:
+                    status, _, js = r.post_shop({"id": n, "i": i}, "burst-%d-%d" % (n, i))
+                except Exception:
+                    continue  # the daemon died under us: that send was not acknowledged
+                if status == 202:
+                    with lock:
+                        acked.add(js["id"])
+
+        threads = [threading.Thread(target=sender, args=(n,)) for n in range(8)]
+        for th in threads:
+            th.start()
+        wait_for(lambda: len(acked) >= 200, timeout=60, what="200 acknowledged events")
+        r.kill9()
+        stop.set()
+        for th in threads:
+            th.join(30)
+        t.check(len(acked) >= 200, "burst acknowledged events before the kill (%d)" % len(acked))
+        stored = {str(e["id"]) for e in store_ids(state)}
+        missing = acked - stored
+        t.eq(sorted(missing), [], "every acknowledged id is in the store after kill -9")
+        r.start()
+        try:
+            status, _, _ = r.post_shop({"id": 1}, "after-kill")
+            t.eq(status, 202, "accepts after restart")
+        finally:
+            r.stop()
+
+
+def test_check_config(t):
+    with TempDir() as tmp:
+        good = os.path.join(tmp, "good.json")
+        with open(os.path.join(tmp, "shop.secret"), "w") as f:
+            f.write("s\n")
+        with open(good, "w") as f:
+            json.dump(base_config(os.path.join(tmp, "state")), f, indent=2)
+        p = subprocess.run([RELAYD, "--check-config", good], capture_output=True, text=True)
+        t.eq(p.returncode, 0, "valid configuration: exit 0 (%s)" % p.stderr.strip())
+        bad = os.path.join(tmp, "bad.json")
+        with open(bad, "w") as f:
+            f.write('{\n  "listen": ["127.0.0.1:0"],\n  "lisen": 1\n}\n')
+        p = subprocess.run([RELAYD, "--check-config", bad], capture_output=True, text=True)
+        t.check(p.returncode != 0, "invalid configuration: non-zero exit")
+        t.check(p.stderr.startswith(bad + ":3:3:"), "file:line:column first (%s)" % p.stderr.strip())
+        t.check("lisen" in p.stderr, "names the unknown key")
+        p = subprocess.run([RELAYD, "--version"], capture_output=True, text=True)
+        t.check(p.returncode == 0 and p.stdout.startswith("odoo-relayd "), "--version")
+        p = subprocess.run([RELAYD, "--help"], capture_output=True, text=True)
+        t.check(p.returncode == 0 and "--check-config" in p.stdout, "--help")
+        p = subprocess.run([RELAYD, "--bogus"], capture_output=True, text=True)
+        t.eq(p.returncode, 64, "unknown option: usage exit")
+
+
+if __name__ == "__main__":
+    t = Results()
+    t.run(test_check_config)
+    t.run(test_accept_and_duplicate)
+    t.run(test_rejections)
+    t.run(test_restart_keeps_events)
+    t.run(test_kill9_during_burst)
+    t.done()
