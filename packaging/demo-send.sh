@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Sends a few signed Shopify-style customer webhooks to the demo odoo-relayd
+# (packaging/bootstrap.sh demo), once it listens, and shows what happened.
+set -u
+dir=${1:-/tmp/odoo-relay-demo}
+url=http://127.0.0.1:8080/hooks/shop
+for _ in $(seq 100); do
+	curl -fs http://127.0.0.1:8081/readyz >/dev/null 2>&1 && break
+	sleep 0.1
+done
+send() { # send WEBHOOK_ID TOPIC BODY
+	local sig
+	sig=$(printf '%s' "$3" | openssl dgst -sha256 -hmac demo-secret -binary | base64)
+	printf 'demo: POST %s (%s) -> ' "$1" "$2" >&2
+	curl -s -X POST "$url" -H 'Content-Type: application/json' -H "X-Shopify-Topic: $2" \
+		-H "X-Shopify-Webhook-Id: $1" -H "X-Shopify-Hmac-Sha256: $sig" --data-binary "$3" >&2
+}
+send demo-1 customers/create '{"id":1001,"first_name":"Ada","last_name":"Lovelace","email":"ada@example.com"}'
+send demo-2 customers/create '{"id":1002,"first_name":"Grace","last_name":"Hopper","email":"grace@example.com"}'
+send demo-2 customers/create '{"id":1002,"first_name":"Grace","last_name":"Hopper","email":"grace@example.com"}'
+send demo-3 customers/update '{"id":1001,"first_name":"Ada","last_name":"King","email":"ada@example.com"}'
+sleep 2
+ports=$(cat "$dir/emulator.ports" 2>/dev/null)
+printf 'demo: partners in the Odoo emulator now:\n' >&2
+curl -s "http://127.0.0.1:${ports#* }/control/records?model=res.partner" | python3 -c '
+import json, sys
+for r in json.load(sys.stdin):
+    if any(x.startswith("odoo_relay.") for x in r.get("xmlids", [])):
+        print("  ", r.get("xmlids"), r.get("name"), r.get("email"))' >&2
