@@ -98,6 +98,11 @@ log_emit(int prio, const struct relay_log_fields *f, const char *fmt, va_list ap
 		return;
 	if ((size_t)len >= sizeof(line) - 1)
 		len = (int)sizeof(line) - 2;
+	/* One message, one line: a newline inside (Odoo's messages end with
+	 * one) would split it and could forge a second line. */
+	for (int i = 0; i < len; i++)
+		if ((unsigned char)line[i] < 0x20)
+			line[i] = ' ';
 	line[len++] = '\n';
 	ssize_t w = write(STDERR_FILENO, line, (size_t)len);
 	(void)w;
