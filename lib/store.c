@@ -1565,3 +1565,69 @@ relay_store_compact(const char *dir, const char *dest_dir)
 	relay_store_close(st);
 	return rc;
 }
+
+/* ---- notes: small named texts the daemon leaves for odoo-relayctl ---- */
+
+#define NOTE_PREFIX "note:"
+
+static int
+note_key(const char *name, char *buf, size_t n, size_t *len)
+{
+	int w = snprintf(buf, n, NOTE_PREFIX "%s", name ? name : "");
+	if (!name || !*name || w < 0 || (size_t)w >= n)
+		return -RELAY_EINVAL;
+	*len = (size_t)w;
+	return 0;
+}
+
+int
+relay_store_note_put(struct relay_store *st, MDB_txn *txn, const char *name, const char *text)
+{
+	char kb[128];
+	size_t kl;
+	MDB_txn *use, *own;
+	int rc;
+
+	if ((rc = note_key(name, kb, sizeof(kb), &kl)))
+		return rc;
+	if ((rc = fault(st, "note")))
+		return map_err(rc);
+	if ((rc = write_begin(st, txn, &use, &own)))
+		return rc;
+	MDB_val k = val_of(kb, kl), v = val_of((void *)(text ? text : ""), text ? strlen(text) : 0);
+	rc = text ? mdb_put(use, st->meta, &k, &v, 0) : mdb_del(use, st->meta, &k, NULL);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	return write_end(st, own, map_err(rc));
+}
+
+int
+relay_store_note_get(struct relay_store *st, MDB_txn *txn, const char *name, char **text)
+{
+	char kb[128];
+	size_t kl;
+	MDB_txn *use, *own;
+	MDB_val k, v;
+	int rc;
+
+	*text = NULL;
+	if ((rc = note_key(name, kb, sizeof(kb), &kl)))
+		return rc;
+	if ((rc = read_begin(st, txn, &use, &own)))
+		return rc;
+	k = val_of(kb, kl);
+	rc = mdb_get(use, st->meta, &k, &v);
+	if (rc == 0) {
+		if (!(*text = malloc(v.mv_size + 1)))
+			rc = ENOMEM;
+		else {
+			memcpy(*text, v.mv_data, v.mv_size);
+			(*text)[v.mv_size] = '\0';
+		}
+	} else if (rc == MDB_NOTFOUND) {
+		rc = -RELAY_ENOTFOUND;
+	}
+	if (own)
+		mdb_txn_abort(own);
+	return rc;
+}

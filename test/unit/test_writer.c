@@ -1,0 +1,643 @@
+/*
+ * Unit tests for lib/writer.c: the group-commit thread. Ordering between
+ * threads is forced with a "gate" operation that holds the writer inside a
+ * group until the test lets it go, never with sleeps.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <lmdb.h>
+
+#include "check.h"
+#include "odoo_relay/error.h"
+#include "odoo_relay/store.h"
+#include "odoo_relay/writer.h"
+
+#define MAP (64u << 20)
+#define GUARD_S 120 /* only against a hang: no test waits for time to pass */
+
+static char base_dir[256];
+static struct event_base *base;
+static pthread_t loop_thread;
+static int done_count, done_target;
+
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static struct relay_store *
+store_new(const char *name, size_t map)
+{
+	char dir[512];
+	struct relay_store *st = NULL;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/%s", base_dir, name);
+	if ((rc = relay_store_open(dir, map, RELAY_STORE_CREATE, &st)))
+		fprintf(stderr, "open %s: %s\n", dir, relay_strerror(rc));
+	return st;
+}
+
+static struct relay_event *
+ev_new(const char *lane, const char *dkey)
+{
+	struct relay_event *ev = calloc(1, sizeof(*ev));
+
+	ev->source = strdup("src");
+	ev->topic = strdup("t");
+	ev->lane = lane ? strdup(lane) : NULL;
+	ev->dedup_key = dkey ? strdup(dkey) : NULL;
+	ev->body = (unsigned char *)strdup("{}");
+	ev->body_len = 2;
+	return ev;
+}
+
+/* ---- completions ---- */
+
+struct res {
+	int called;
+	int rc;
+	uint64_t id;
+	int dup;
+	int on_loop; /* called on the loop thread */
+};
+
+static void
+count_done(void)
+{
+	if (++done_count >= done_target)
+		event_base_loopbreak(base);
+}
+
+static void
+res_cb(void *arg, int rc, const struct relay_write_result *r)
+{
+	struct res *x = arg;
+
+	x->called++;
+	x->rc = rc;
+	x->id = r->id;
+	x->dup = r->duplicate;
+	x->on_loop = pthread_equal(pthread_self(), loop_thread);
+	count_done();
+}
+
+static void
+guard_cb(evutil_socket_t fd, short what, void *arg)
+{
+	fprintf(stderr, "guard: loop still waiting after %d s\n", GUARD_S);
+	event_base_loopbreak(base);
+}
+
+/* Runs the loop until `target` completions (counted from 0 by the caller). */
+static void
+run_until(int target)
+{
+	struct timeval tv = { GUARD_S, 0 };
+	struct event *guard;
+
+	done_target = target;
+	if (done_count >= target)
+		return;
+	guard = evtimer_new(base, guard_cb, NULL);
+	evtimer_add(guard, &tv);
+	event_base_dispatch(base);
+	event_free(guard);
+}
+
+/* ---- the gate: a writer op that waits for the test ---- */
+
+struct gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int entered, released;
+};
+
+static void
+gate_init(struct gate *g)
+{
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->cv, NULL);
+	g->entered = g->released = 0;
+}
+
+static int
+gate_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
+{
+	struct gate *g = arg;
+
+	pthread_mutex_lock(&g->mu);
+	g->entered = 1;
+	pthread_cond_broadcast(&g->cv);
+	while (!g->released)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+	r->id = 4242;
+	return 0;
+}
+
+/* Waits until the writer thread is inside gate_fn, i.e. holding a group. */
+static int
+gate_wait_entered(struct gate *g)
+{
+	struct timespec until;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += GUARD_S;
+	pthread_mutex_lock(&g->mu);
+	while (!g->entered && rc == 0)
+		rc = pthread_cond_timedwait(&g->cv, &g->mu, &until);
+	pthread_mutex_unlock(&g->mu);
+	return g->entered;
+}
+
+static void
+gate_release(struct gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	g->released = 1;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* ---- tests ---- */
+
+#define N_HALF 500
+
+struct submitter {
+	struct relay_writer *w;
+	struct res *res;
+	int failed;
+};
+
+static void *
+submit_half(void *arg)
+{
+	struct submitter *s = arg;
+	char key[32];
+
+	for (int i = 0; i < N_HALF; i++) {
+		snprintf(key, sizeof(key), "thread-%d", i);
+		if (relay_writer_ingest(s->w, ev_new(i % 3 ? "lane" : NULL, key), 60000, 1000,
+		                        res_cb, &s->res[i]))
+			s->failed++;
+	}
+	return NULL;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+test_many_ingests(void)
+{
+	static struct res res[2 * N_HALF];
+	static uint64_t ids[2 * N_HALF];
+	struct relay_store *st = store_new("many", MAP);
+	struct relay_writer *w = NULL;
+	struct relay_store_stats s;
+	struct submitter sub;
+	pthread_t th;
+	uint64_t commits = 0, ops = 0;
+	int bad = 0, off_loop = 0, distinct = 1, failed = 0;
+	char key[32];
+
+	if (!st)
+		return;
+	memset(res, 0, sizeof(res));
+	done_count = 0;
+	CHECK_INT(relay_writer_start(st, base, &w), 0);
+	if (!w)
+		return;
+	sub.w = w;
+	sub.res = res + N_HALF;
+	sub.failed = 0;
+	CHECK_INT(pthread_create(&th, NULL, submit_half, &sub), 0);
+	for (int i = 0; i < N_HALF; i++) {
+		snprintf(key, sizeof(key), "loop-%d", i);
+		if (relay_writer_ingest(w, ev_new(i % 2 ? "lane" : NULL, key), 60000, 1000, res_cb,
+		                        &res[i]))
+			failed++;
+	}
+	pthread_join(th, NULL);
+	CHECK_INT(failed, 0);
+	CHECK_INT(sub.failed, 0);
+	run_until(2 * N_HALF);
+	CHECK_INT(done_count, 2 * N_HALF);
+
+	for (int i = 0; i < 2 * N_HALF; i++) {
+		if (res[i].called != 1 || res[i].rc != 0 || res[i].dup || res[i].id == 0)
+			bad++;
+		if (!res[i].on_loop)
+			off_loop++;
+		ids[i] = res[i].id;
+	}
+	CHECK_INT(bad, 0);
+	CHECK_INT(off_loop, 0);
+	qsort(ids, 2 * N_HALF, sizeof(ids[0]), cmp_u64);
+	for (int i = 1; i < 2 * N_HALF; i++)
+		if (ids[i] == ids[i - 1])
+			distinct = 0;
+	CHECK(distinct);
+	CHECK(ids[0] == 1 && ids[2 * N_HALF - 1] == 2 * N_HALF);
+	relay_writer_stats(w, &commits, &ops);
+	CHECK_INT(ops, 2 * N_HALF);
+	CHECK(commits >= 1 && commits <= ops);
+	relay_writer_stop(w);
+
+	CHECK_INT(relay_store_stats(st, 0, &s), 0);
+	CHECK_INT(s.events, 2 * N_HALF);
+	CHECK_INT(s.dedup, 2 * N_HALF);
+	relay_store_close(st);
+}
+
+/* Everything submitted while the writer is held in one group goes into the
+ * next one: two commits for 1001 operations, in submission order. */
+static void
+test_grouping(void)
+{
+	static struct res res[1000];
+	struct relay_store *st = store_new("group", MAP);
+	struct relay_writer *w = NULL;
+	struct res gate_res = { 0 }, dup_res = { 0 };
+	struct gate g;
+	uint64_t commits = 0, ops = 0;
+	int in_order = 1;
+	char key[32];
+
+	if (!st)
+		return;
+	memset(res, 0, sizeof(res));
+	done_count = 0;
+	gate_init(&g);
+	CHECK_INT(relay_writer_start(st, base, &w), 0);
+	if (!w)
+		return;
+	CHECK_INT(relay_writer_call(w, gate_fn, &g, res_cb, &gate_res), 0);
+	CHECK(gate_wait_entered(&g));
+	for (int i = 0; i < 1000; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		relay_writer_ingest(w, ev_new(NULL, key), 60000, 1000, res_cb, &res[i]);
+	}
+	/* A duplicate of an event of the same group: seen, thanks to the
+	 * nested transactions reading their parent's writes. */
+	relay_writer_ingest(w, ev_new(NULL, "k7"), 60000, 1000, res_cb, &dup_res);
+	gate_release(&g);
+	run_until(1002);
+
+	CHECK_INT(gate_res.rc, 0);
+	CHECK_INT(gate_res.id, 4242);
+	for (int i = 0; i < 1000; i++)
+		if (res[i].rc != 0 || res[i].id != (uint64_t)i + 1)
+			in_order = 0;
+	CHECK(in_order);
+	CHECK_INT(dup_res.rc, 0);
+	CHECK_INT(dup_res.dup, 1);
+	CHECK_INT(dup_res.id, 8);
+	relay_writer_stats(w, &commits, &ops);
+	CHECK_INT(commits, 2);
+	CHECK_INT(ops, 1002);
+	CHECK(commits < ops);
+	relay_writer_stop(w);
+	relay_store_close(st);
+}
+
+struct fault {
+	pthread_mutex_t mu;
+	int ingest_calls;
+	int fail_commit; /* the number of the top-level commit to fail, 0: none */
+	int commits;
+};
+
+static int
+fault_hook(void *arg, const char *op)
+{
+	struct fault *f = arg;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->mu);
+	if (strcmp(op, "ingest") == 0) {
+		f->ingest_calls++;
+		if (f->ingest_calls == 3 || f->ingest_calls == 7)
+			rc = MDB_MAP_FULL;
+	}
+	/* Nested commits do not consult the hook: only the group's does. */
+	if (strcmp(op, "commit") == 0 && ++f->commits == f->fail_commit)
+		rc = EIO;
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
+/* Writes an event, then fails: its write must not survive. */
+static int
+write_then_fail(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
+{
+	struct relay_event *ev = ev_new(NULL, "rolled-back");
+	int rc = relay_store_ingest(st, txn, ev, 60000, 1000, &r->id, &r->duplicate);
+
+	relay_event_clear(ev);
+	free(ev);
+	return rc ? rc : EPROTO;
+}
+
+/* Asks LMDB itself for more than the map has: a real MDB_MAP_FULL inside
+ * a nested transaction. */
+static int
+overfill(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
+{
+	MDB_dbi dbi;
+	MDB_val k = { 3, "big" }, v = { (size_t)arg, NULL };
+	int rc;
+
+	if ((rc = mdb_dbi_open(txn, "meta", 0, &dbi)))
+		return rc;
+	rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE);
+	return rc == MDB_MAP_FULL ? -RELAY_EFULL : rc;
+}
+
+static void
+test_faults(void)
+{
+	struct res res[10], extra[4], gate_res = { 0 };
+	struct relay_store *st = store_new("fault", 2u << 20);
+	struct relay_writer *w = NULL;
+	struct relay_store_stats s;
+	struct relay_event ev;
+	struct fault f;
+	struct gate g;
+	int bad = 0;
+
+	if (!st)
+		return;
+	memset(res, 0, sizeof(res));
+	memset(extra, 0, sizeof(extra));
+	memset(&f, 0, sizeof(f));
+	pthread_mutex_init(&f.mu, NULL);
+	relay_store_set_fault(st, fault_hook, &f);
+	done_count = 0;
+	gate_init(&g);
+	CHECK_INT(relay_writer_start(st, base, &w), 0);
+	if (!w)
+		return;
+
+	/* Group 2: ten ingests (two fail), an op that writes and fails, one
+	 * that hits a real map-full, one after them. Held together by the
+	 * gate in group 1. */
+	relay_writer_call(w, gate_fn, &g, res_cb, &gate_res);
+	CHECK(gate_wait_entered(&g));
+	for (int i = 0; i < 10; i++)
+		relay_writer_ingest(w, ev_new(i < 5 ? "L" : NULL, NULL), 0, 1000, res_cb, &res[i]);
+	relay_writer_call(w, write_then_fail, NULL, res_cb, &extra[0]);
+	relay_writer_call(w, overfill, (void *)(size_t)(4u << 20), res_cb, &extra[1]);
+	relay_writer_ingest(w, ev_new(NULL, NULL), 0, 1000, res_cb, &extra[2]);
+	gate_release(&g);
+	run_until(14);
+
+	for (int i = 0; i < 10; i++) {
+		int want = (i == 2 || i == 6) ? -RELAY_EFULL : 0;
+
+		if (res[i].called != 1 || res[i].rc != want || (want == 0) != (res[i].id != 0))
+			bad++;
+	}
+	CHECK_INT(bad, 0);
+	CHECK_INT(res[2].rc, -RELAY_EFULL);
+	CHECK_INT(extra[0].rc, EPROTO);
+	CHECK_INT(extra[1].rc, -RELAY_EFULL);
+	CHECK_INT(extra[2].rc, 0);
+	CHECK_INT(relay_store_stats(st, 0, &s), 0);
+	CHECK_INT(s.events, 9); /* 8 + the last; not the rolled-back one */
+	CHECK_INT(relay_store_get_event(st, NULL, extra[2].id, &ev), 0);
+	relay_event_clear(&ev);
+	CHECK_INT(extra[2].id, 9);
+
+	/* A failing commit fails exactly the ops of its group. */
+	pthread_mutex_lock(&f.mu);
+	f.fail_commit = f.commits + 2;
+	pthread_mutex_unlock(&f.mu);
+	gate_init(&g);
+	done_count = 0;
+	relay_writer_call(w, gate_fn, &g, res_cb, &gate_res);
+	CHECK(gate_wait_entered(&g));
+	memset(res, 0, sizeof(res));
+	relay_writer_complete(w, 1, 2000, res_cb, &res[0]);
+	relay_writer_ingest(w, ev_new(NULL, NULL), 0, 2000, res_cb, &res[1]);
+	relay_writer_ingest(w, ev_new(NULL, NULL), 0, 2000, res_cb, &res[2]);
+	gate_release(&g);
+	run_until(4);
+	CHECK_INT(gate_res.rc, 0);
+	CHECK_INT(res[0].rc, EIO);
+	CHECK_INT(res[0].id, 1);
+	CHECK_INT(res[1].rc, EIO);
+	CHECK_INT(res[1].id, 0);
+	CHECK_INT(res[2].rc, EIO);
+	CHECK_INT(relay_store_get_event(st, NULL, 1, &ev), 0); /* not completed */
+	relay_event_clear(&ev);
+	CHECK_INT(relay_store_stats(st, 0, &s), 0);
+	CHECK_INT(s.events, 9);
+
+	/* And then it works again. */
+	done_count = 0;
+	memset(res, 0, sizeof(res));
+	relay_writer_complete(w, 1, 3000, res_cb, &res[0]);
+	relay_writer_ingest(w, ev_new(NULL, NULL), 0, 3000, res_cb, &res[1]);
+	relay_writer_complete(w, 424242, 3000, res_cb, &res[2]);
+	run_until(3);
+	CHECK_INT(res[0].rc, 0);
+	CHECK_INT(res[1].rc, 0);
+	CHECK_INT(res[1].id, 10);
+	CHECK_INT(res[2].rc, -RELAY_ENOTFOUND);
+	relay_writer_stop(w);
+	relay_store_set_fault(st, NULL, NULL);
+	relay_store_close(st);
+}
+
+/* Reschedule, bury and complete through the writer. */
+static void
+test_ops(void)
+{
+	struct res r[6];
+	struct relay_store *st = store_new("ops", MAP);
+	struct relay_writer *w = NULL;
+	struct relay_event *ev, got;
+	struct relay_due d[4];
+	size_t n = 0;
+
+	if (!st)
+		return;
+	memset(r, 0, sizeof(r));
+	done_count = 0;
+	CHECK_INT(relay_writer_start(st, base, &w), 0);
+	if (!w)
+		return;
+	relay_writer_ingest(w, ev_new("L", "a"), 60000, 100, res_cb, &r[0]);
+	relay_writer_ingest(w, ev_new("L", "b"), 60000, 100, res_cb, &r[1]);
+	relay_writer_ingest(w, ev_new(NULL, "c"), 60000, 100, res_cb, &r[2]);
+	run_until(3);
+	CHECK(r[0].id == 1 && r[1].id == 2 && r[2].id == 3);
+
+	ev = calloc(1, sizeof(*ev));
+	CHECK_INT(relay_store_get_event(st, NULL, 3, ev), 0);
+	ev->due_ms = 5000;
+	ev->attempts = 1;
+	relay_writer_reschedule(w, ev, res_cb, &r[3]);
+	ev = calloc(1, sizeof(*ev));
+	CHECK_INT(relay_store_get_event(st, NULL, 1, ev), 0);
+	ev->dead_reason = strdup("permanent");
+	relay_writer_bury(w, ev, RELAY_LANE_HOLD, 200, res_cb, &r[4]);
+	relay_writer_complete(w, 2, 300, res_cb, &r[5]);
+	run_until(6);
+	CHECK_INT(r[3].rc, 0);
+	CHECK_INT(r[3].id, 3);
+	CHECK_INT(r[4].rc, 0);
+	CHECK_INT(r[4].id, 1);
+	CHECK_INT(r[5].rc, 0);
+	CHECK_INT(relay_store_scan_due(st, 10000, NULL, d, 4, &n), 0);
+	CHECK(n == 1 && d[0].id == 3 && d[0].due_ms == 5000);
+	CHECK_INT(relay_store_get_dead(st, NULL, 1, &got), 0);
+	CHECK_STR(got.dead_reason, "permanent");
+	CHECK_INT(got.dead_ms, 200);
+	relay_event_clear(&got);
+	relay_writer_stop(w);
+	relay_store_close(st);
+}
+
+static int
+noop_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
+{
+	return 0;
+}
+
+struct stopper {
+	struct relay_writer *w;
+};
+
+static void *
+stop_thread(void *arg)
+{
+	struct stopper *s = arg;
+
+	relay_writer_stop(s->w);
+	return NULL;
+}
+
+/* Stop while work is queued: all of it is committed and called back. */
+static void
+test_stop(void)
+{
+	enum { QUEUED = 20, MAX_PROBES = 1000000 };
+	static struct res res[QUEUED], probes[MAX_PROBES];
+	struct relay_store *st = store_new("stop", MAP);
+	struct relay_writer *w = NULL;
+	struct relay_store_stats s;
+	struct res gate_res = { 0 };
+	struct stopper sp;
+	struct gate g;
+	pthread_t th;
+	int accepted = 0, closed = 0, bad = 0, i;
+
+	if (!st)
+		return;
+	memset(res, 0, sizeof(res));
+
+	/* Without the loop ever running: stop delivers the completions. */
+	done_count = 0;
+	done_target = 1 << 30;
+	CHECK_INT(relay_writer_start(st, base, &w), 0);
+	if (!w)
+		return;
+	for (i = 0; i < 5; i++)
+		relay_writer_ingest(w, ev_new(NULL, NULL), 0, 100, res_cb, &res[i]);
+	relay_writer_stop(w);
+	for (i = 0; i < 5; i++)
+		if (res[i].called != 1 || res[i].rc != 0)
+			bad++;
+	CHECK_INT(bad, 0);
+	CHECK_INT(done_count, 5);
+
+	/* Stop while the writer is busy and more is queued; submits race the
+	 * stop until one is refused. */
+	memset(res, 0, sizeof(res));
+	done_count = 0;
+	gate_init(&g);
+	CHECK_INT(relay_writer_start(st, base, &w), 0);
+	if (!w)
+		return;
+	relay_writer_call(w, gate_fn, &g, res_cb, &gate_res);
+	CHECK(gate_wait_entered(&g));
+	for (i = 0; i < QUEUED; i++)
+		relay_writer_ingest(w, ev_new(NULL, NULL), 0, 100, res_cb, &res[i]);
+	sp.w = w;
+	CHECK_INT(pthread_create(&th, NULL, stop_thread, &sp), 0);
+	for (i = 0; i < MAX_PROBES && !closed; i++) {
+		int rc = relay_writer_call(w, noop_fn, NULL, res_cb, &probes[accepted]);
+
+		if (rc == -RELAY_ECLOSED)
+			closed = 1;
+		else if (rc == 0)
+			accepted++;
+		else
+			break;
+		sched_yield();
+	}
+	CHECK(closed);
+	{
+		/* Refused submits still take the event and free it. */
+		struct relay_event *late = ev_new("x", "y");
+
+		CHECK_INT(relay_writer_ingest(w, late, 0, 100, res_cb, NULL), -RELAY_ECLOSED);
+	}
+	gate_release(&g);
+	pthread_join(th, NULL);
+
+	CHECK_INT(gate_res.called, 1);
+	for (i = 0; i < QUEUED; i++)
+		if (res[i].called != 1 || res[i].rc != 0 || res[i].id == 0)
+			bad++;
+	for (i = 0; i < accepted; i++)
+		if (probes[i].called != 1 || probes[i].rc != 0)
+			bad++;
+	CHECK_INT(bad, 0);
+	CHECK_INT(done_count, 1 + QUEUED + accepted);
+	CHECK_INT(relay_store_stats(st, 0, &s), 0);
+	CHECK_INT(s.events, 5 + QUEUED);
+	relay_store_close(st);
+}
+
+int
+main(void)
+{
+	snprintf(base_dir, sizeof(base_dir), "%s/relay-writer-XXXXXX",
+	         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(base_dir)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	evthread_use_pthreads();
+	base = event_base_new();
+	loop_thread = pthread_self();
+	RUN(test_many_ingests);
+	RUN(test_grouping);
+	RUN(test_faults);
+	RUN(test_ops);
+	RUN(test_stop);
+	event_base_free(base);
+	nftw(base_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return check_done();
+}
