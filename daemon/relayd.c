@@ -17,6 +17,7 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <jansson.h>
 #include <systemd/sd-daemon.h>
 
 #include "odoo_relay/config.h"
@@ -167,6 +168,42 @@ metrics_hook(void *arg, struct relay_metrics *m)
 		relay_delivery_metrics(d->delivery, m);
 }
 
+static int
+config_note_fn(void *fn_arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
+{
+	return relay_store_note_put(st, txn, "config", fn_arg);
+}
+
+static void
+config_noted(void *arg, int rc, const struct relay_write_result *r)
+{
+	free(arg);
+}
+
+/* Leave the last configuration error (or none) for odoo-relayctl status. */
+static void
+note_config_error(struct relayd *d, const char *msg)
+{
+	char *text = NULL;
+	if (msg) {
+		json_t *o = json_pack("{s:I,s:s}", "at_ms", (json_int_t)wall_ms(), "error", msg);
+		text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+		if (!text)
+			return;
+	}
+	if (relay_writer_call(d->writer, config_note_fn, text, config_noted, text))
+		free(text);
+}
+
+static void
+stored_hook(void *arg)
+{
+	struct relayd *d = arg;
+	if (d->delivery)
+		relay_delivery_kick(d->delivery);
+}
+
 static void
 reload(struct relayd *d)
 {
@@ -180,6 +217,7 @@ reload(struct relayd *d)
 		struct relay_log_fields f = { .message_id = RELAY_MSGID_RELOAD_REFUSED };
 		relay_log_with(LOG_ERR, &f, "configuration reload refused, keeping the old one: %s",
 		               msg);
+		note_config_error(d, msg);
 		sd_notify(0, "READY=1");
 		return;
 	}
@@ -194,6 +232,7 @@ reload(struct relayd *d)
 	relay_config_free(d->cfg);
 	d->cfg = cfg;
 	d->routes = routes;
+	note_config_error(d, NULL);
 	struct relay_log_fields f = { .message_id = RELAY_MSGID_RELOADED };
 	relay_log_with(LOG_NOTICE, &f, "configuration reloaded from %s", d->config_path);
 	sd_notify(0, "READY=1");
@@ -335,6 +374,7 @@ run(struct relayd *d)
 		return 1;
 	}
 	relay_ingest_set_metrics_hook(d->ingest, metrics_hook, d);
+	relay_ingest_set_stored_hook(d->ingest, stored_hook, d);
 	if (open_listeners(d))
 		return 1;
 	if (d->cfg->odoo.configured) {
@@ -378,6 +418,7 @@ run(struct relayd *d)
 		return 1;
 	}
 	relay_ingest_set_ready(d->ingest, 1);
+	note_config_error(d, NULL);
 	struct relay_log_fields f = { .message_id = RELAY_MSGID_STARTED };
 	relay_log_with(LOG_NOTICE, &f, "odoo-relayd %s started, store %s", RELAY_VERSION,
 	               d->cfg->state_dir);

@@ -90,9 +90,11 @@ struct relay_delivery {
 	struct event *tick, *kick, *probe_timer;
 	enum circuit circuit;
 	int64_t circuit_since_ms;
+	char circuit_error[512];    /* why it opened */
 	int64_t probe_delay_ms;
 	unsigned transient_run;
 	int stopping;
+	int starting;               /* first probe after start or reload: logs nothing */
 	int freeing;                /* callbacks from cancelled calls write nothing */
 	int paused;
 	double tokens;
@@ -173,11 +175,44 @@ job_done(struct job *j)
 
 /* ---- circuit ---- */
 
+static int
+note_fn(void *fn_arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
+{
+	return relay_store_note_put(st, txn, "delivery", fn_arg);
+}
+
+static void
+note_done(void *arg, int rc, const struct relay_write_result *r)
+{
+	if (rc)
+		relay_log(LOG_WARNING, "cannot record the delivery state for odoo-relayctl: %s",
+		          relay_strerror(rc));
+	free(arg);
+}
+
+/* Leave the circuit's state in the store, for odoo-relayctl status. */
+static void
+note_state(struct relay_delivery *d)
+{
+	json_t *o = json_pack("{s:s,s:I,s:s?}", "circuit", circuit_names[d->circuit],
+	                      "since_ms", (json_int_t)d->circuit_since_ms,
+	                      "error", d->circuit_error[0] ? d->circuit_error : NULL);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (text && relay_writer_call(d->writer, note_fn, text, note_done, text))
+		free(text);
+}
+
 static void
 circuit_set(struct relay_delivery *d, enum circuit c)
 {
+	int changed = d->circuit != c;
 	d->circuit = c;
 	d->circuit_since_ms = wall_ms();
+	if (c == CIRCUIT_CLOSED)
+		d->circuit_error[0] = '\0';
+	if (changed && (c == CIRCUIT_OPEN || c == CIRCUIT_CLOSED))
+		note_state(d);
 }
 
 static void
@@ -186,14 +221,24 @@ circuit_open(struct relay_delivery *d, const struct relay_outcome *o, const char
 	int was = d->circuit;
 	if (was == CIRCUIT_OPEN)
 		return;
-	if (was == CIRCUIT_CLOSED)
+	snprintf(d->circuit_error, sizeof(d->circuit_error), "%s%s%s%s%s", why,
+	         o && o->error_name ? ": " : "", o && o->error_name ? o->error_name : "",
+	         o && o->message ? ": " : "", o && o->message ? o->message : "");
+	/* Opening from normal delivery, or at start or after a reload: the
+	 * first probe comes soon and the change is logged. A failed probe
+	 * backs off further, quietly. */
+	int first = was == CIRCUIT_CLOSED || d->starting;
+	if (first)
 		d->probe_delay_ms = d->cfg->delivery.probe_base_ms;
-	else /* a failed probe: back off further */
+	else
 		d->probe_delay_ms = d->probe_delay_ms * 2 > d->cfg->delivery.probe_cap_ms
 			? d->cfg->delivery.probe_cap_ms : d->probe_delay_ms * 2;
+	if (d->probe_delay_ms <= 0)
+		d->probe_delay_ms = 1000;
+	d->starting = 0;
 	circuit_set(d, CIRCUIT_OPEN);
 	d->transient_run = 0;
-	if (was == CIRCUIT_CLOSED) {
+	if (first) {
 		struct relay_log_fields f = {
 			.message_id = RELAY_MSGID_CIRCUIT_OPEN,
 			.error_class = relay_class_name(o ? (int)o->klass : RELAY_CLASS_TRANSIENT),
@@ -227,51 +272,129 @@ struct probe_ctx {
 };
 
 static void
-probe_done(struct relay_odoo_result *res, void *arg)
+probe_failed(struct relay_delivery *d, const struct relay_outcome *o, const char *why)
+{
+	if (!d->starting)
+		relay_log(LOG_INFO, "probe of %s failed: %s%s%s", d->cfg->odoo.url,
+		          o->error_name ? o->error_name : "error", o->message ? ": " : "",
+		          o->message ? o->message : "");
+	circuit_open(d, o, why);
+}
+
+/* The probe succeeded: close at once after a start or reload, else let one
+ * real event through before closing the circuit. */
+static void
+probe_passed(struct relay_delivery *d)
+{
+	if (d->starting) {
+		d->starting = 0;
+		circuit_set(d, CIRCUIT_CLOSED);
+	} else {
+		circuit_set(d, CIRCUIT_HALF_OPEN);
+	}
+	relay_delivery_kick(d);
+}
+
+/* Second step: our external-ID module must not be a module installed in
+ * that database, or upgrading it would delete the records we made. */
+static void
+module_checked(struct relay_odoo_result *res, void *arg)
 {
 	struct probe_ctx *p = arg;
 	struct relay_delivery *d = p->d;
 	struct client *c = p->c;
+	const struct relay_outcome *o = &res->outcome;
 	free(p);
 	if (d->freeing)
 		return;
 	client_release(d, c);
 	if (d->circuit != CIRCUIT_PROBING)
 		return;
-	if (res->outcome.klass == RELAY_CLASS_DONE) {
-		/* The target answers and takes our credentials: let one real
-		 * event through before closing the circuit. */
-		circuit_set(d, CIRCUIT_HALF_OPEN);
-		relay_delivery_kick(d);
+	if (o->klass == RELAY_CLASS_DONE) {
+		if (json_integer_value(o->result) > 0) {
+			struct relay_outcome bad = { 0 };
+			char msg[300];
+			snprintf(msg, sizeof(msg), "the external-ID module \"%s\" is a module installed in "
+			         "database %s: set odoo.module to a name of our own", d->cfg->odoo.module,
+			         d->cfg->odoo.database);
+			relay_outcome_set(&bad, RELAY_CLASS_CONFIG, RELAY_SCOPE_TARGET, "relay.module", msg,
+			                  NULL);
+			circuit_open(d, &bad, "refusing the configuration");
+			relay_outcome_clear(&bad);
+			return;
+		}
+		probe_passed(d);
 		return;
 	}
-	relay_log(LOG_INFO, "probe of %s failed: %s%s%s", d->cfg->odoo.url,
-	          res->outcome.error_name ? res->outcome.error_name : "error",
-	          res->outcome.message ? ": " : "", res->outcome.message ? res->outcome.message : "");
-	circuit_open(d, &res->outcome, "probe failed");
+	if (o->klass == RELAY_CLASS_TRANSIENT) {
+		probe_failed(d, o, "probe failed");
+		return;
+	}
+	/* The API user may not read ir.module.module: say so, and go on. */
+	relay_log(LOG_WARNING, "cannot check that module %s is not installed in %s: %s",
+	          d->cfg->odoo.module, d->cfg->odoo.database,
+	          o->message ? o->message : o->error_name ? o->error_name : "error");
+	probe_passed(d);
 }
 
 static void
-probe_cb(evutil_socket_t fd, short what, void *arg)
+probe_done(struct relay_odoo_result *res, void *arg)
 {
-	struct relay_delivery *d = arg;
-	struct probe_ctx *p;
-	if (d->stopping || d->circuit != CIRCUIT_OPEN)
+	struct probe_ctx *p = arg;
+	struct relay_delivery *d = p->d;
+	if (d->freeing) {
+		free(p);
 		return;
-	if (!(p = malloc(sizeof(*p)))) {
-		circuit_set(d, CIRCUIT_PROBING);
+	}
+	if (d->circuit != CIRCUIT_PROBING) {
+		client_release(d, p->c);
+		free(p);
+		return;
+	}
+	if (res->outcome.klass != RELAY_CLASS_DONE) {
+		client_release(d, p->c);
+		free(p);
+		probe_failed(d, &res->outcome, "probe failed");
+		return;
+	}
+	json_t *named = json_pack("{s:[[s,s,s],[s,s,s]]}", "domain", "name", "=",
+	                          d->cfg->odoo.module, "state", "=", "installed");
+	int rc = named ? relay_odoo_call(p->c->odoo, "ir.module.module", "search_count", NULL,
+	                                 named, module_checked, p) : ENOMEM;
+	json_decref(named);
+	if (rc) { /* the client reference passes on to module_checked otherwise */
+		client_release(d, p->c);
+		free(p);
+		probe_passed(d);
+	}
+}
+
+/* Start a probe: version and credentials, then the module check. */
+static void
+probe_start(struct relay_delivery *d)
+{
+	struct probe_ctx *p = malloc(sizeof(*p));
+	circuit_set(d, CIRCUIT_PROBING);
+	if (!p) {
 		circuit_open(d, NULL, "out of memory for a probe");
 		return;
 	}
 	p->d = d;
 	p->c = d->client;
-	circuit_set(d, CIRCUIT_PROBING);
 	d->client->users++;
 	if (relay_odoo_probe(d->client->odoo, probe_done, p)) {
 		client_release(d, p->c);
 		free(p);
 		circuit_open(d, NULL, "cannot start a probe");
 	}
+}
+
+static void
+probe_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay_delivery *d = arg;
+	if (!d->stopping && d->circuit == CIRCUIT_OPEN)
+		probe_start(d);
 }
 
 /* ---- routes suspended by a configuration failure of their own ---- */
@@ -934,8 +1057,7 @@ relay_delivery_start(struct event_base *base, struct relay_store *store,
 	LIST_INIT(&d->retired);
 	LIST_INIT(&d->jobs);
 	LIST_INIT(&d->suspended);
-	circuit_set(d, CIRCUIT_CLOSED);
-	d->circuit_since_ms = 0;
+	d->circuit = CIRCUIT_CLOSED;
 	d->tick = evtimer_new(base, tick_cb, d);
 	d->kick = event_new(base, -1, 0, tick_cb, d);
 	d->probe_timer = evtimer_new(base, probe_cb, d);
@@ -944,7 +1066,9 @@ relay_delivery_start(struct event_base *base, struct relay_store *store,
 		relay_delivery_free(d);
 		return rc;
 	}
-	relay_delivery_kick(d);
+	/* Nothing is sent before the target answered a probe. */
+	d->starting = 1;
+	probe_start(d);
 	*out = d;
 	return 0;
 }
@@ -975,14 +1099,10 @@ relay_delivery_set_config(struct relay_delivery *d, const struct relay_config *c
 		free(s->route);
 		free(s);
 	}
-	if (d->circuit != CIRCUIT_CLOSED) {
-		/* Probe the new configuration soon. */
-		d->probe_delay_ms = 0;
-		evtimer_del(d->probe_timer);
-		circuit_set(d, CIRCUIT_OPEN);
-		struct timeval tv = { 0, 0 };
-		evtimer_add(d->probe_timer, &tv);
-	}
+	/* Check the new target (and its module prefix) before using it. */
+	evtimer_del(d->probe_timer);
+	d->starting = 1;
+	probe_start(d);
 	relay_delivery_kick(d);
 	return 0;
 }

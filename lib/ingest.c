@@ -37,6 +37,8 @@ struct relay_ingest {
 	int store_full;          /* the last write failed for space */
 	relay_ingest_metrics_fn metrics_hook;
 	void *metrics_arg;
+	void (*stored_hook)(void *arg);
+	void *stored_arg;
 	struct server_ctx {
 		struct relay_ingest *in;
 		int admin;
@@ -235,6 +237,8 @@ stored(void *arg, int rc, const struct relay_write_result *res)
 		                      "time from the first byte of a webhook to its durable answer",
 		                      (double)(mono_ms() - p->started_ms) / 1000.0);
 		relay_http_respond(p->req, 202, "application/json", body, (size_t)n, NULL);
+		if (in->stored_hook)
+			in->stored_hook(in->stored_arg);
 	} else {
 		if (rc == -RELAY_EFULL && !in->store_full) {
 			struct relay_log_fields f = { .message_id = RELAY_MSGID_STORE_FULL,
@@ -438,6 +442,13 @@ relay_ingest_set_metrics_hook(struct relay_ingest *in, relay_ingest_metrics_fn f
 {
 	in->metrics_hook = fn;
 	in->metrics_arg = arg;
+}
+
+void
+relay_ingest_set_stored_hook(struct relay_ingest *in, void (*fn)(void *arg), void *arg)
+{
+	in->stored_hook = fn;
+	in->stored_arg = arg;
 }
 
 void

@@ -66,6 +66,10 @@ unsigned relay_ingest_pending(const struct relay_ingest *in);
 /* relay_ingest_set_metrics_hook - fn(arg, metrics) runs before /metrics renders. */
 void relay_ingest_set_metrics_hook(struct relay_ingest *in, relay_ingest_metrics_fn fn, void *arg);
 
+/* relay_ingest_set_stored_hook - fn(arg) runs after each new event is
+ * stored and answered (delivery looks for work then, not at its next poll). */
+void relay_ingest_set_stored_hook(struct relay_ingest *in, void (*fn)(void *arg), void *arg);
+
 /* relay_ingest_set_ready - what /readyz reports besides the store's state
  * (0 while starting or draining). */
 void relay_ingest_set_ready(struct relay_ingest *in, int ready);

@@ -1053,6 +1053,19 @@ int emu_db_seed(struct emu *e)
 		seed_xmlid(e, "base", countries[i][1], M_COUNTRY, id);
 	}
 
+	{
+		static const char *const modules[][3] = {
+			{ "base", "Base", "installed" }, { "web", "Web", "installed" },
+			{ "mail", "Discuss", "installed" }, { "contacts", "Contacts", "installed" },
+			{ "product", "Products & Pricelists", "installed" },
+			{ "sale", "Sales", "installed" }, { "crm", "CRM", "uninstalled" },
+			{ "shop_sync", "Shop Sync (a custom module)", "installed" },
+		};
+		for (i = 0; i < sizeof(modules) / sizeof(modules[0]); i++)
+			seed(e, M_MODULE, json_pack("{s:s, s:s, s:s}", "name", modules[i][0],
+						    "shortdesc", modules[i][1], "state", modules[i][2]));
+	}
+
 	/* API keys given on the command line; a login nobody has gets a user */
 	json_array_foreach(e->api_keys, i, pair) {
 		const char *login = json_string_value(json_array_get(pair, 0));

@@ -197,6 +197,20 @@ static const struct field_def idcheck_fields[] = {
 	MAGIC
 };
 
+static const char *const module_state_sel[] = {
+	"uninstallable", "Uninstallable", "uninstalled", "Not Installed",
+	"installed", "Installed", "to upgrade", "To be upgraded",
+	"to remove", "To be removed", "to install", "To be installed", NULL
+};
+
+/* Installed modules: the relay refuses an external-ID prefix that names one. */
+static const struct field_def module_fields[] = {
+	FLD("name", F_CHAR, "Technical Name", FF_REQUIRED),
+	FLD("shortdesc", F_CHAR, "Module Name", 0),
+	SEL("state", "Status", module_state_sel, 0),
+	MAGIC
+};
+
 #define ACCESS_RIGHTS "Administration/Access Rights"
 #define SETTINGS "Administration/Settings"
 
@@ -231,6 +245,8 @@ static const struct model_def model_defs[NMODELS] = {
 	[M_IDCHECK] = {"res.users.identitycheck", "Password Check",
 		       "CheckIdentity", "id", SETTINGS, ACL_ALL, ACL_ALL,
 		       idcheck_fields},
+	[M_MODULE] = {"ir.module.module", "Module", "IrModuleModule", "name",
+		      SETTINGS, ACL_READ, ACL_READ, module_fields},
 };
 
 /* ---- storage and transactions ------------------------------------------ */

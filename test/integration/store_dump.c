@@ -13,11 +13,20 @@
 static int
 print_one(void *arg, const struct relay_event *ev)
 {
-	json_t *o = json_pack("{s:I,s:s?,s:s?,s:s?,s:s?,s:I,s:s?,s:s?,s:I}", "id", (json_int_t)ev->id,
-	                      "source", ev->source, "topic", ev->topic, "lane", ev->lane,
-	                      "dedup_key", ev->dedup_key, "attempts", (json_int_t)ev->attempts,
+	json_t *hist = json_array();
+	for (size_t i = 0; hist && i < ev->n_history; i++) {
+		const struct relay_attempt *a = &ev->history[i];
+		json_array_append_new(hist, json_pack("{s:I,s:s,s:i,s:s?,s:s?,s:s?}", "at_ms",
+		                                      (json_int_t)a->at_ms, "class", relay_class_name(a->klass),
+		                                      "http_status", a->http_status, "error_name", a->error_name,
+		                                      "message", a->message, "detail", a->detail));
+	}
+	json_t *o = json_pack("{s:I,s:s?,s:s?,s:s?,s:s?,s:I,s:s?,s:s?,s:I,s:s?,s:s?,s:o*}", "id",
+	                      (json_int_t)ev->id, "source", ev->source, "topic", ev->topic, "lane",
+	                      ev->lane, "dedup_key", ev->dedup_key, "attempts", (json_int_t)ev->attempts,
 	                      "last_error", ev->last_error, "dead_reason", ev->dead_reason,
-	                      "due_ms", (json_int_t)ev->due_ms);
+	                      "due_ms", (json_int_t)ev->due_ms, "route", ev->route, "request",
+	                      ev->request, "history", hist);
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (s)
 		puts(s);

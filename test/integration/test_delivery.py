@@ -194,6 +194,26 @@ def test_thousand_events_fifty_lanes(t):
             emu.stop()
 
 
+def test_module_prefix_refused(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        cfg = delivery_config(tmp, emu)
+        cfg["odoo"]["module"] = "shop_sync"  # a module installed in that database
+        r = Relay(tmp, cfg)
+        try:
+            st, _, _ = r.post_shop(customer(5), "mod-1")
+            t.eq(st, 202, "ingest goes on")
+            wait_for(lambda: "shop_sync" in r.logs(), what="refusal logged")
+            t.eq(r.metric("relay_circuit_open"), 1.0, "delivery paused")
+            t.check("installed" in r.logs(), "the log says why")
+            t.eq(partners(emu), [], "nothing written under an installed module's name")
+            evs = store_ids(r.cfg["state_dir"])
+            t.eq([e["attempts"] for e in evs], [0], "the event waits, uncharged")
+        finally:
+            r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_upsert_is_idempotent)
@@ -201,4 +221,5 @@ if __name__ == "__main__":
     t.run(test_failure_classes)
     t.run(test_lane_order)
     t.run(test_thousand_events_fifty_lanes)
+    t.run(test_module_prefix_refused)
     t.done()
