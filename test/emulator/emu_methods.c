@@ -616,6 +616,18 @@ static int m_run_check(struct emu *e, const struct emu_call *c,
 	return rc;
 }
 
+/* res.users.context_get: the caller's context; a cheap authenticated call
+ * that JSON-2 clients use to check their key. */
+static int m_context_get(struct emu *e, const struct emu_call *c,
+			 struct model *m, json_t *ids, json_t **argv,
+			 json_t **result)
+{
+	(void)e; (void)m; (void)ids; (void)argv;
+	*result = json_pack("{s:s, s:s, s:I}", "lang", "en_US", "tz", "Europe/Brussels",
+			    "uid", (json_int_t)c->uid);
+	return 0;
+}
+
 #define SIG0 {.params = {NULL}}
 static const struct method_def methods[] = {
 	/* not @api.model_create_multi: call_kw takes the dict for ids */
@@ -628,6 +640,7 @@ static const struct method_def methods[] = {
 	 m_check_object_reference},
 	{"toggle_noupdate", M_IMD, MK_MODEL, {{"model", "res_id"}, 2, false},
 	 m_toggle_noupdate},
+	{"context_get", M_USERS, MK_MODEL, SIG0, m_context_get},
 	{"action_confirm", M_SO, MK_RECORDS, SIG0, m_action_confirm},
 	{"action_cancel", M_SO, MK_RECORDS, SIG0, m_action_cancel},
 	{"action_draft", M_SO, MK_RECORDS, SIG0, m_action_draft},

@@ -243,6 +243,11 @@ class Relay:
                 return float(line.split()[-1])
         return 0.0
 
+    def wait_delivering(self, timeout=10):
+        """Wait until delivery has probed Odoo and the circuit is closed."""
+        wait_for(lambda: self.metric("relay_circuit_open") == 0.0, timeout=timeout,
+                 what="delivery to start")
+
     def ctl(self, *args, check=True):
         p = subprocess.run([RELAYCTL, "--config", self.config_path] + list(args),
                            capture_output=True, text=True, timeout=60)

@@ -106,6 +106,7 @@ def test_failure_classes(t):
         r = Relay(tmp, delivery_config(tmp, emu))
         state = r.cfg["state_dir"]
         try:
+            r.wait_delivering()
             # a ValidationError goes to the dead-letter queue with Odoo's message
             emu.fault(mode="validation", field="email", value="bad@example.com",
                       message="Invalid email address")
@@ -144,6 +145,7 @@ def test_lane_order(t):
         emu = Emulator(tmp)
         r = Relay(tmp, delivery_config(tmp, emu))
         try:
+            r.wait_delivering()
             emu.fault(mode="serialization", count=3)
             st1, _, _ = r.post_shop(customer(7, first="Old"), "lane-1", topic="customers/create")
             st2, _, _ = r.post_shop(customer(7, first="New"), "lane-2", topic="customers/update")
