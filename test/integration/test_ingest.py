@@ -62,10 +62,17 @@ def expect_error(t, r, status, what, method="POST", path="/hooks/shop", body=b"{
     return hdrs, js
 
 
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
 def test_rejections(t):
     with TempDir() as tmp:
         r = Relay(tmp, base_config(os.path.join(tmp, "state")))
         try:
+            # warm up (lazily opened descriptors), then count
+            r.post_shop({"id": 0}, "warm-up")
+            fds_before = open_fds(r.proc.pid)
             body = json.dumps({"id": 1}).encode()
             good = {"Content-Type": "application/json", "X-Shopify-Webhook-Id": "x1",
                     "X-Shopify-Topic": "customers/create", "X-Shopify-Hmac-Sha256": shopify_sig(body)}
@@ -100,7 +107,8 @@ def test_rejections(t):
             t.check(data.startswith(b"HTTP/1.1 408"), "408 for a slow client (%r)" % data[:40])
             t.check(b'"error"' in data, "408 has a json body")
             s.close()
-            t.eq(store_ids(r.cfg["state_dir"]), [], "nothing stored for any rejection")
+            t.eq(len(store_ids(r.cfg["state_dir"])), 1, "nothing stored for any rejection")
+            wait_for(lambda: open_fds(r.proc.pid) <= fds_before, what="no descriptor leaked")
             t.check(r.metric("relay_rejected_total", 'reason="signature"') >= 3, "signature rejections counted")
             # still serving
             status, _, js = r.post_shop({"id": 1}, "after-errors")
@@ -196,6 +204,51 @@ def test_check_config(t):
         t.eq(p.returncode, 64, "unknown option: usage exit")
 
 
+def test_store_full(t):
+    from harness import Emulator
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        cfg = base_config(os.path.join(tmp, "state"), map_size_mb=1,
+                          odoo={"url": emu.url, "database": "test", "login": "admin",
+                                "api_key_file": "odoo.key", "protocol": "jsonrpc"},
+                          delivery={"probe_base_ms": 100, "probe_cap_ms": 200},
+                          routes=[{"name": "c", "source": "shop", "topics": ["*"], "operation": "upsert",
+                                   "model": "res.partner", "external_id": "c_{/id}",
+                                   "fields": {"name": "C {/id}"}}])
+        r = Relay(tmp, cfg)
+        try:
+            emu.fault(mode="down")  # nothing leaves the store for now
+            acked, full = set(), None
+            pad = "p" * 8000
+            for i in range(400):
+                st, hdrs, js = r.post_shop({"id": i, "pad": pad}, "full-%d" % i)
+                if st == 202:
+                    acked.add(js["id"])
+                else:
+                    full = (st, hdrs, js)
+                    break
+            t.check(full is not None, "the 1 MiB map filled up")
+            if full:
+                st, hdrs, js = full
+                t.eq(st, 503, "store full answers 503")
+                t.check("Retry-After" in hdrs, "with Retry-After")
+                t.eq(js.get("error"), "store full", "json error body")
+            status, _, _ = r.request("GET", "/readyz")
+            t.eq(status, 503, "not ready while full")
+            t.check(r.proc.poll() is None, "the daemon stays up")
+            stored = {str(e["id"]) for e in store_ids(r.cfg["state_dir"])}
+            t.eq(acked - stored, set(), "nothing accepted was lost")
+            emu.fault(mode="none")  # deliveries free the space
+            st = wait_for(lambda: r.post_shop({"id": 999}, "after-full")[0] == 202, timeout=30,
+                          what="ingest resumes by itself")
+            t.check(st, "accepted again once space returned")
+            status, _, _ = r.request("GET", "/readyz")
+            t.eq(status, 200, "ready again")
+        finally:
+            r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_check_config)
@@ -203,4 +256,5 @@ if __name__ == "__main__":
     t.run(test_rejections)
     t.run(test_restart_keeps_events)
     t.run(test_kill9_during_burst)
+    t.run(test_store_full)
     t.done()
