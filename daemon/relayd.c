@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <systemd/sd-daemon.h>
 
+#include "odoo_relay/clock.h"
 #include "odoo_relay/config.h"
 #include "odoo_relay/delivery.h"
 #include "odoo_relay/error.h"
@@ -53,22 +54,6 @@ struct relayd {
 	int stopping;
 	int64_t drain_deadline_ms;
 };
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 usage(FILE *f)
@@ -148,7 +133,7 @@ static int
 sweep_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
 {
 	size_t n = 0;
-	int rc = relay_store_sweep_dedup(st, txn, wall_ms(), SWEEP_BATCH, &n);
+	int rc = relay_store_sweep_dedup(st, txn, relay_wall_ms(), SWEEP_BATCH, &n);
 	r->id = n;
 	return rc;
 }
@@ -186,7 +171,7 @@ note_config_error(struct relayd *d, const char *msg)
 {
 	char *text = NULL;
 	if (msg) {
-		json_t *o = json_pack("{s:I,s:s}", "at_ms", (json_int_t)wall_ms(), "error", msg);
+		json_t *o = json_pack("{s:I,s:s}", "at_ms", (json_int_t)relay_wall_ms(), "error", msg);
 		text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		json_decref(o);
 		if (!text)
@@ -211,7 +196,7 @@ reload(struct relayd *d)
 	struct relay_config *cfg;
 	struct relay_routes *routes;
 
-	snprintf(usec, sizeof(usec), "RELOADING=1\nMONOTONIC_USEC=%" PRId64, mono_ms() * 1000);
+	snprintf(usec, sizeof(usec), "RELOADING=1\nMONOTONIC_USEC=%" PRId64, relay_mono_ms() * 1000);
 	sd_notify(0, usec);
 	if (load_config(d->config_path, &cfg, &routes, msg, sizeof(msg))) {
 		struct relay_log_fields f = { .message_id = RELAY_MSGID_RELOAD_REFUSED };
@@ -245,7 +230,7 @@ drain_cb(evutil_socket_t fd, short what, void *arg)
 	struct relayd *d = arg;
 	unsigned busy = relay_ingest_pending(d->ingest) +
 	                (d->delivery ? relay_delivery_in_flight(d->delivery) : 0);
-	if (busy == 0 || mono_ms() >= d->drain_deadline_ms) {
+	if (busy == 0 || relay_mono_ms() >= d->drain_deadline_ms) {
 		if (busy)
 			relay_log(LOG_WARNING, "stopping with %u calls unfinished: they stay queued", busy);
 		event_base_loopbreak(d->base);
@@ -276,7 +261,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	relay_ingest_stop_listening(d->ingest);
 	if (d->delivery)
 		relay_delivery_stop_taking(d->delivery);
-	d->drain_deadline_ms = mono_ms() + d->cfg->delivery.drain_timeout_ms;
+	d->drain_deadline_ms = relay_mono_ms() + d->cfg->delivery.drain_timeout_ms;
 	drain_cb(-1, 0, d);
 }
 

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "odoo_relay/clock.h"
 #include "odoo_relay/backoff.h"
 #include "odoo_relay/classify.h"
 #include "odoo_relay/delivery.h"
@@ -107,22 +108,6 @@ struct relay_delivery {
 static void job_step(struct job *j);
 static void schedule_tick(struct relay_delivery *d, int64_t ms);
 
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct relay_log_fields
 fields_of(const struct job *j)
 {
@@ -208,7 +193,7 @@ circuit_set(struct relay_delivery *d, enum circuit c)
 {
 	int changed = d->circuit != c;
 	d->circuit = c;
-	d->circuit_since_ms = wall_ms();
+	d->circuit_since_ms = relay_wall_ms();
 	if (c == CIRCUIT_CLOSED)
 		d->circuit_error[0] = '\0';
 	if (changed && (c == CIRCUIT_OPEN || c == CIRCUIT_CLOSED))
@@ -413,7 +398,7 @@ static void
 route_suspend(struct relay_delivery *d, struct job *j, const struct relay_outcome *o)
 {
 	struct suspended *s = suspended_find(d, j->route);
-	int64_t now = mono_ms();
+	int64_t now = relay_mono_ms();
 	if (!s) {
 		if (!(s = calloc(1, sizeof(*s))) || !(s->route = strdup(j->route))) {
 			free(s);
@@ -499,7 +484,7 @@ add_attempt(struct job *j, const struct relay_outcome *o, int64_t now)
 {
 	struct relay_attempt a = {
 		.at_ms = now, .klass = (uint8_t)o->klass, .http_status = (uint16_t)o->http_status,
-		.duration_ms = mono_ms() - j->started_ms, .error_name = o->error_name,
+		.duration_ms = relay_mono_ms() - j->started_ms, .error_name = o->error_name,
 		.message = o->message, .detail = o->detail,
 	};
 	relay_event_add_attempt(&j->ev, &a);
@@ -517,7 +502,7 @@ bury(struct job *j, const char *reason, const char *request)
 {
 	struct relay_delivery *d = j->d;
 	struct relay_event *copy;
-	int64_t now = wall_ms();
+	int64_t now = relay_wall_ms();
 
 	free(j->ev.dead_reason);
 	j->ev.dead_reason = strdup(reason);
@@ -556,7 +541,7 @@ static void
 complete(struct job *j, const char *how)
 {
 	struct relay_delivery *d = j->d;
-	int64_t now = wall_ms();
+	int64_t now = relay_wall_ms();
 	d->delivered++;
 	relay_metrics_add(d->metrics, "relay_delivered_total", "events applied in Odoo, by route",
 	                  "route", j->route ? j->route : "(none)", 1);
@@ -565,7 +550,7 @@ complete(struct job *j, const char *how)
 	                      (double)(now - j->ev.received_ms) / 1000.0);
 	struct relay_log_fields f = fields_of(j);
 	relay_log_with(LOG_INFO, &f, "event %" PRIu64 " %s in %" PRId64 " ms", j->ev.id, how,
-	               mono_ms() - j->started_ms);
+	               relay_mono_ms() - j->started_ms);
 	submit(j, relay_writer_complete(d->writer, j->ev.id, now, written, j));
 }
 
@@ -573,7 +558,7 @@ complete(struct job *j, const char *how)
 static void
 charge(struct job *j, const struct relay_outcome *o, const char *request)
 {
-	int64_t now = wall_ms(), due;
+	int64_t now = relay_wall_ms(), due;
 	if (!j->ev.first_attempt_ms)
 		j->ev.first_attempt_ms = now;
 	j->ev.attempts++;
@@ -843,7 +828,7 @@ job_new(struct relay_delivery *d)
 	j->d = d;
 	j->client = d->client;
 	d->client->users++;
-	j->started_ms = mono_ms();
+	j->started_ms = relay_mono_ms();
 	j->backoff = d->cfg->delivery.backoff;
 	LIST_INSERT_HEAD(&d->jobs, j, link);
 	d->n_jobs++;
@@ -895,12 +880,12 @@ start_event(struct relay_delivery *d, uint64_t id, int half_open)
 	int paused = 0;
 	struct suspended *s = suspended_find(d, relay_route_name(r));
 	relay_store_get_paused(d->store, NULL, relay_route_name(r), &paused);
-	if (paused || (s && (s->until_ms > mono_ms() || half_open))) {
+	if (paused || (s && (s->until_ms > relay_mono_ms() || half_open))) {
 		job_free(j);
 		return 0;
 	}
 	if (s)
-		s->until_ms = mono_ms() + s->delay_ms; /* this event is the route's probe */
+		s->until_ms = relay_mono_ms() + s->delay_ms; /* this event is the route's probe */
 	j->half_open = half_open;
 	j->route = strdup(relay_route_name(r));
 	j->model = strdup(relay_route_model(r));
@@ -939,7 +924,7 @@ take_token(struct relay_delivery *d, int64_t *wait_ms)
 	double rate = d->cfg->odoo.rate_per_s;
 	if (rate <= 0)
 		return 1;
-	int64_t now = mono_ms();
+	int64_t now = relay_mono_ms();
 	double burst = rate < 1 ? 1 : rate;
 	d->tokens += (double)(now - d->tokens_ms) * rate / 1000.0;
 	if (d->tokens > burst)
@@ -969,7 +954,7 @@ dispatch(struct relay_delivery *d)
 	unsigned max_jobs = d->circuit == CIRCUIT_HALF_OPEN ? 1 : limit * JOBS_PER_CALL;
 	struct relay_due due[SCAN_BATCH], after;
 	int have_after = 0;
-	int64_t now = wall_ms();
+	int64_t now = relay_wall_ms();
 	for (int batch = 0; batch < SCAN_MAX_BATCHES && d->n_calls < limit && d->n_jobs < max_jobs;
 	     batch++) {
 		size_t n = 0;
@@ -1052,7 +1037,7 @@ relay_delivery_start(struct event_base *base, struct relay_store *store,
 	d->metrics = metrics;
 	d->cfg = cfg;
 	d->routes = routes;
-	d->tokens_ms = mono_ms();
+	d->tokens_ms = relay_mono_ms();
 	d->tokens = cfg->odoo.rate_per_s < 1 ? 1 : cfg->odoo.rate_per_s;
 	LIST_INIT(&d->retired);
 	LIST_INIT(&d->jobs);
@@ -1125,7 +1110,7 @@ void
 relay_delivery_status(struct relay_delivery *d, struct relay_delivery_status *st)
 {
 	struct relay_store_stats ss = { 0 };
-	relay_store_stats(d->store, wall_ms(), &ss);
+	relay_store_stats(d->store, relay_wall_ms(), &ss);
 	st->queued = ss.events;
 	st->dead = ss.dead;
 	st->in_flight = d->n_calls;
@@ -1141,7 +1126,7 @@ void
 relay_delivery_metrics(struct relay_delivery *d, struct relay_metrics *m)
 {
 	struct relay_store_stats ss = { 0 };
-	int64_t now = wall_ms();
+	int64_t now = relay_wall_ms();
 	relay_store_stats(d->store, now, &ss);
 	relay_metrics_set(m, "relay_queue_depth", "events queued, delayed and parked ones included",
 	                  NULL, NULL, (double)ss.events);

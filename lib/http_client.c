@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
+#include "odoo_relay/clock.h"
 #include "odoo_relay/error.h"
 #include "odoo_relay/http_client.h"
 
@@ -63,15 +64,6 @@ static void
 global_init(void)
 {
 	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-int64_t
-relay_http_clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -216,7 +208,7 @@ deliver(struct http_xfer *x, enum relay_transport t, const char *error)
 	}
 	r.body = x->resp && t == RELAY_TRANSPORT_OK ? x->resp : "";
 	r.body_len = t == RELAY_TRANSPORT_OK ? x->resp_len : 0;
-	r.duration_ms = relay_http_clock_ms() - x->start_ms;
+	r.duration_ms = relay_mono_ms() - x->start_ms;
 	x->cb(&r, x->arg);
 	xfer_free(x);
 }
@@ -526,7 +518,7 @@ relay_http_send(struct relay_http *h, const struct relay_http_call *req,
 			goto fail;
 	}
 
-	x->start_ms = relay_http_clock_ms();
+	x->start_ms = relay_mono_ms();
 	/* Adding only arms the timer (on_timer): the transfer starts from the
 	 * loop, so cb can never run inside this function. */
 	if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {

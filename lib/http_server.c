@@ -21,6 +21,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include "odoo_relay/clock.h"
 #include "odoo_relay/error.h"
 #include "odoo_relay/http_server.h"
 
@@ -90,14 +91,6 @@ struct relay_http_server {
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_process(struct http_conn *c);
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 arm_timer(struct http_conn *c, int64_t ms)
@@ -522,7 +515,7 @@ conn_process(struct http_conn *c)
 				return;
 			}
 			c->req->conn = c;
-			c->req->started_ms = mono_ms();
+			c->req->started_ms = relay_mono_ms();
 			c->header_bytes = 0;
 			c->state = CONN_HEADERS;
 			evtimer_del(c->timer);

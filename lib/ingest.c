@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "odoo_relay/clock.h"
 #include "odoo_relay/error.h"
 #include "odoo_relay/http_server.h"
 #include "odoo_relay/ingest.h"
@@ -52,22 +53,6 @@ struct pending {
 	int64_t started_ms;
 	char source[]; /* for metrics and logs: the config may be reloaded meanwhile */
 };
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 rejected(struct relay_ingest *in, const char *reason)
@@ -235,7 +220,7 @@ stored(void *arg, int rc, const struct relay_write_result *res)
 		                  "webhooks stored durably, by source", "source", p->source, 1);
 		relay_metrics_observe(in->metrics, "relay_ack_seconds",
 		                      "time from the first byte of a webhook to its durable answer",
-		                      (double)(mono_ms() - p->started_ms) / 1000.0);
+		                      (double)(relay_mono_ms() - p->started_ms) / 1000.0);
 		relay_http_respond(p->req, 202, "application/json", body, (size_t)n, NULL);
 		if (in->stored_hook)
 			in->stored_hook(in->stored_arg);
@@ -274,7 +259,7 @@ serve_hook(struct relay_ingest *in, struct relay_http_request *req)
 		relay_http_respond_error(req, 404, "unknown source", "source no longer configured", NULL);
 		return;
 	}
-	rc = relay_source_extract(sc, header_of, req, body, len, wall_ms() / 1000, &ex, &status,
+	rc = relay_source_extract(sc, header_of, req, body, len, relay_wall_ms() / 1000, &ex, &status,
 	                          &why);
 	if (rc) {
 		const char *error = status == 401 ? "unauthorized" : status == 400 ? "bad request"
@@ -291,7 +276,7 @@ serve_hook(struct relay_ingest *in, struct relay_http_request *req)
 	p = calloc(1, sizeof(*p) + strlen(sc->name) + 1);
 	if (!ev || !p)
 		goto nomem;
-	ev->received_ms = wall_ms();
+	ev->received_ms = relay_wall_ms();
 	ev->source = strdup(sc->name);
 	ev->topic = ex.topic, ex.topic = NULL;
 	ev->lane = ex.lane, ex.lane = NULL;
@@ -306,7 +291,7 @@ serve_hook(struct relay_ingest *in, struct relay_http_request *req)
 	p->req = req;
 	p->started_ms = relay_http_request_started_ms(req);
 	strcpy(p->source, sc->name);
-	rc = relay_writer_ingest(in->writer, ev, sc->dedup_window_s * 1000, wall_ms(), stored, p);
+	rc = relay_writer_ingest(in->writer, ev, sc->dedup_window_s * 1000, relay_wall_ms(), stored, p);
 	ev = NULL; /* the writer owns it now, whatever rc says */
 	if (rc) {
 		free(p);

@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include "odoo_relay/clock.h"
 #include "odoo_relay/error.h"
 #include "odoo_relay/http_client.h"
 #include "odoo_relay/odoo_client.h"
@@ -131,15 +132,6 @@ relay_odoo_parse_major(const json_t *version)
 	return 0;
 }
 
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Classify an answer; an outcome is always produced (a local failure to
  * classify becomes transient). */
 static void
@@ -151,7 +143,7 @@ classify_resp(const struct relay_http_reply *resp, enum relay_odoo_protocol prot
 		.transport_detail = resp->error,
 		.http_status = resp->status,
 		.retry_after = resp->retry_after,
-		.now_ms = wall_ms(),
+		.now_ms = relay_wall_ms(),
 		.content_type = resp->content_type,
 		.body = resp->body,
 		.body_len = resp->body_len,
@@ -207,7 +199,7 @@ finish(struct odoo_call *c, struct relay_outcome *out)
 	r.outcome = *out;
 	memset(out, 0, sizeof *out);
 	r.request = c->request;
-	r.duration_ms = relay_http_clock_ms() - c->start_ms;
+	r.duration_ms = relay_mono_ms() - c->start_ms;
 	r.protocol = c->probe || c->sent_proto == RELAY_PROTO_AUTO ? o->proto : c->sent_proto;
 	r.server_major = o->server_major;
 	r.relogins = c->relogins;
@@ -870,7 +862,7 @@ call_new(struct relay_odoo *o, relay_odoo_cb cb, void *arg)
 	c->o = o;
 	c->cb = cb;
 	c->arg = arg;
-	c->start_ms = relay_http_clock_ms();
+	c->start_ms = relay_mono_ms();
 	return c;
 }
 

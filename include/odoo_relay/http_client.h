@@ -86,7 +86,5 @@ int relay_http_send(struct relay_http *h, const struct relay_http_call *req,
 /* relay_http_active - transfers started and not yet completed. */
 unsigned relay_http_active(const struct relay_http *h);
 
-/* relay_http_clock_ms - the monotonic clock in milliseconds (durations). */
-int64_t relay_http_clock_ms(void);
 
 #endif
