@@ -31,6 +31,8 @@
  * data does not reset the connection before the client reads the answer. */
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES (1u << 20)
+/* Input buffered beyond the headers' limit before reading pauses. */
+#define READ_AHEAD (64u * 1024)
 
 enum conn_state {
 	CONN_IDLE,      /* between requests */
@@ -67,7 +69,9 @@ struct http_conn {
 	struct relay_http_server *srv;
 	struct bufferevent *bev;
 	struct event *timer;
+	struct event *deferred;    /* runs conn_deferred_cb on the next loop turn */
 	enum conn_state state;
+	int broken;                /* a write failed: free at the next loop turn */
 	struct relay_http_request *req;
 	size_t header_bytes;
 	size_t lingered;
@@ -91,6 +95,7 @@ struct relay_http_server {
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_process(struct http_conn *c);
+static void conn_flush(struct http_conn *c);
 
 static void
 arm_timer(struct http_conn *c, int64_t ms)
@@ -145,6 +150,7 @@ conn_free(struct http_conn *c)
 	LIST_REMOVE(c, link);
 	bufferevent_free(c->bev);
 	event_free(c->timer);
+	event_free(c->deferred);
 	free(c);
 	srv->n_conns--;
 	if (srv->paused && srv->n_conns < srv->lim.max_connections) {
@@ -228,7 +234,7 @@ relay_http_respond(struct relay_http_request *req, int status, const char *conte
 	request_free(req);
 	/* Bound the write: a client that never reads its answer is dropped. */
 	arm_timer(c, c->srv->lim.body_timeout_ms);
-	bufferevent_enable(c->bev, EV_WRITE);
+	conn_flush(c);
 }
 
 static void
@@ -410,8 +416,10 @@ headers_done(struct http_conn *c)
 	}
 	const char *expect = relay_http_request_header(req, "Expect");
 	if (expect && strcasecmp(expect, "100-continue") == 0 && req->minor >= 1 &&
-	    req->content_length > evbuffer_get_length(bufferevent_get_input(c->bev)))
-		bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	    req->content_length > evbuffer_get_length(bufferevent_get_input(c->bev))) {
+		evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		conn_flush(c);
+	}
 	c->state = CONN_BODY;
 	evtimer_del(c->timer);
 	arm_timer(c, c->srv->lim.body_timeout_ms);
@@ -495,8 +503,8 @@ read_body(struct http_conn *c)
 	req->body_read = 1;
 	evtimer_del(c->timer);
 	c->state = CONN_WAIT;
-	/* Read nothing more until answered: pipelined data waits in the socket. */
-	bufferevent_disable(c->bev, EV_READ);
+	/* Nothing more is parsed until this request is answered: pipelined
+	 * bytes wait in the input, which the read watermark bounds. */
 	c->srv->on_request(req, c->srv->arg);
 }
 
@@ -547,28 +555,81 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	conn_process(arg);
 }
 
+/* The answer is written: close, or wait for the next request. */
 static void
-conn_write_cb(struct bufferevent *bev, void *arg)
+conn_written(struct http_conn *c)
 {
-	struct http_conn *c = arg;
-	if (c->state != CONN_WRITING)
-		return;
 	evtimer_del(c->timer);
 	if (c->close_after) {
 		/* Half-close and drain, so unread request bytes do not turn the
 		 * close into a reset that could destroy the answer in flight. */
-		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 		c->state = CONN_LINGER;
 		c->lingered = 0;
 		arm_timer(c, LINGER_MS);
-		bufferevent_enable(bev, EV_READ);
 		conn_process(c);
 		return;
 	}
 	c->state = CONN_IDLE;
 	arm_timer(c, c->srv->lim.idle_timeout_ms);
-	bufferevent_enable(bev, EV_READ);
 	conn_process(c);
+}
+
+/*
+ * Write what is pending straight to the socket. Most answers fit at once,
+ * which spares the two epoll changes and the loop turn of a write event; the
+ * rest, if any, goes out through the bufferevent's write event. What comes
+ * after the write (the next request, the close) runs at the next loop turn,
+ * never inside the caller, which may be deep in parsing this connection.
+ */
+static void
+conn_flush(struct http_conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	int failed = 0;
+	/* A socket bufferevent keeps its output's front frozen so that only
+	 * it drains it; it is idle here (EV_WRITE off), so drain it ourselves
+	 * the way it would. */
+	evbuffer_unfreeze(out, 1);
+	while (evbuffer_get_length(out) > 0) {
+		int n = evbuffer_write(out, fd);
+		if (n > 0 || (n < 0 && errno == EINTR))
+			continue;
+		failed = !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+		break;
+	}
+	evbuffer_freeze(out, 1);
+	if (failed) {
+		c->broken = 1; /* the peer is gone */
+		event_active(c->deferred, EV_TIMEOUT, 0);
+		return;
+	}
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(c->bev, EV_WRITE);
+	else if (c->state == CONN_WRITING)
+		event_active(c->deferred, EV_TIMEOUT, 0);
+}
+
+static void
+conn_deferred_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+	if (c->broken)
+		conn_free(c);
+	else if (c->state == CONN_WRITING &&
+	         evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_written(c);
+}
+
+/* The bufferevent wrote the rest of an answer that did not fit at once. */
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct http_conn *c = arg;
+	bufferevent_disable(bev, EV_WRITE);
+	if (c->state == CONN_WRITING)
+		conn_written(c);
 }
 
 static void
@@ -612,15 +673,20 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		goto fail_conn;
 	fd = -1;
 	c->timer = evtimer_new(srv->base, conn_timer_cb, c);
-	if (!c->timer)
+	c->deferred = event_new(srv->base, -1, 0, conn_deferred_cb, c);
+	if (!c->timer || !c->deferred)
 		goto fail_bev;
 	int one = 1;
 	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
 		setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* Output is written only when an answer is ready; the write callback
-	 * fires when it has drained. */
+	/* Reading stays on for the connection's life (toggling it costs two
+	 * epoll changes a request); what a pipelining client sends ahead waits
+	 * in the input, bounded by the high watermark. Writing is enabled only
+	 * while an answer did not fit into the socket at once. */
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, srv->lim.max_header_bytes + READ_AHEAD);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_disable(c->bev, EV_WRITE);
 	bufferevent_enable(c->bev, EV_READ);
 	c->state = CONN_IDLE;
 	arm_timer(c, srv->lim.header_timeout_ms);
@@ -632,6 +698,10 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	return;
 
 fail_bev:
+	if (c->timer)
+		event_free(c->timer);
+	if (c->deferred)
+		event_free(c->deferred);
 	bufferevent_free(c->bev);
 fail_conn:
 	free(c);
