@@ -732,15 +732,9 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	}
 }
 
-int
-relay_http_server_new(struct event_base *base, const struct relay_http_limits *limits,
-                      relay_http_headers_fn on_headers, relay_http_request_fn on_request,
-                      void *arg, struct relay_http_server **out)
+void
+relay_http_server_set_limits(struct relay_http_server *srv, const struct relay_http_limits *limits)
 {
-	struct relay_http_server *srv = calloc(1, sizeof(*srv));
-	if (!srv)
-		return ENOMEM;
-	srv->base = base;
 	srv->lim = *limits;
 	if (!srv->lim.max_header_bytes)
 		srv->lim.max_header_bytes = 16384;
@@ -754,6 +748,18 @@ relay_http_server_new(struct event_base *base, const struct relay_http_limits *l
 		srv->lim.idle_timeout_ms = 60000;
 	if (!srv->lim.max_connections)
 		srv->lim.max_connections = 1024;
+}
+
+int
+relay_http_server_new(struct event_base *base, const struct relay_http_limits *limits,
+                      relay_http_headers_fn on_headers, relay_http_request_fn on_request,
+                      void *arg, struct relay_http_server **out)
+{
+	struct relay_http_server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return ENOMEM;
+	srv->base = base;
+	relay_http_server_set_limits(srv, limits);
 	srv->on_headers = on_headers;
 	srv->on_request = on_request;
 	srv->arg = arg;

@@ -22,6 +22,11 @@
 
 #define MAX_SERVERS 8
 #define HOOKS_PREFIX "/hooks/"
+/* A keep-alive connection with no request is closed after this long. */
+#define IDLE_TIMEOUT_MS 60000
+/* Signature failures are logged at most once per this many ms and source:
+ * a misconfigured secret needs a human, a scanner must not flood the log. */
+#define SIG_LOG_INTERVAL_MS 10000
 /* How long a sender should wait before retrying after a 503. */
 #define RETRY_AFTER "Retry-After: 30\r\n"
 
@@ -36,6 +41,8 @@ struct relay_ingest {
 	unsigned pending;
 	int ready;
 	int store_full;          /* the last write failed for space */
+	int64_t sig_logged_ms;   /* when a signature failure was last logged */
+	unsigned sig_suppressed; /* failures not logged since */
 	relay_ingest_metrics_fn metrics_hook;
 	void *metrics_arg;
 	void (*stored_hook)(void *arg);
@@ -167,6 +174,25 @@ header_of(void *ctx, const char *name)
 }
 
 static void
+log_signature_failure(struct relay_ingest *in, const char *source, const char *why)
+{
+	int64_t now = relay_mono_ms();
+	if (in->sig_logged_ms && now - in->sig_logged_ms < SIG_LOG_INTERVAL_MS) {
+		in->sig_suppressed++;
+		return;
+	}
+	struct relay_log_fields f = { .source = source };
+	if (in->sig_suppressed)
+		relay_log_with(LOG_WARNING, &f, "rejected a webhook for source %s: %s "
+		               "(and %u more signature failures in the last %d s)", source, why,
+		               in->sig_suppressed, SIG_LOG_INTERVAL_MS / 1000);
+	else
+		relay_log_with(LOG_WARNING, &f, "rejected a webhook for source %s: %s", source, why);
+	in->sig_logged_ms = now;
+	in->sig_suppressed = 0;
+}
+
+static void
 event_free_partial(struct relay_event *ev)
 {
 	relay_event_clear(ev);
@@ -266,7 +292,7 @@ serve_hook(struct relay_ingest *in, struct relay_http_request *req)
 		                  : status == 503 ? "out of memory" : "internal error";
 		rejected(in, status == 401 ? "signature" : status == 400 ? "malformed" : "internal");
 		if (status == 401)
-			relay_log(LOG_WARNING, "rejected webhook for source %s: %s", sc->name, why);
+			log_signature_failure(in, sc->name, why);
 		relay_http_respond_error(req, status ? status : 500, error, why,
 		                         status == 503 ? RETRY_AFTER : NULL);
 		goto out;
@@ -339,19 +365,25 @@ relay_ingest_new(struct event_base *base, const struct relay_config *cfg,
 	return 0;
 }
 
+static struct relay_http_limits
+limits_of(const struct relay_config *cfg, int admin)
+{
+	const struct relay_limits *l = &cfg->limits;
+	return (struct relay_http_limits){
+		.max_body_bytes = admin ? 0 : l->max_body_bytes,
+		.header_timeout_ms = l->header_timeout_ms,
+		.body_timeout_ms = l->body_timeout_ms,
+		.idle_timeout_ms = IDLE_TIMEOUT_MS,
+		.max_connections = l->max_connections,
+	};
+}
+
 static int
 add_server(struct relay_ingest *in, int admin, struct relay_http_server **srv)
 {
 	if (in->n_servers == MAX_SERVERS)
 		return -RELAY_EINVAL;
-	const struct relay_limits *l = &in->cfg->limits;
-	struct relay_http_limits hl = {
-		.max_body_bytes = admin ? 0 : l->max_body_bytes,
-		.header_timeout_ms = l->header_timeout_ms,
-		.body_timeout_ms = l->body_timeout_ms,
-		.idle_timeout_ms = 60000,
-		.max_connections = l->max_connections,
-	};
+	struct relay_http_limits hl = limits_of(in->cfg, admin);
 	struct server_ctx *sx = &in->ctx[in->n_servers];
 	sx->in = in;
 	sx->admin = admin;
@@ -414,6 +446,10 @@ void
 relay_ingest_set_config(struct relay_ingest *in, const struct relay_config *cfg)
 {
 	in->cfg = cfg;
+	for (size_t i = 0; i < in->n_servers; i++) {
+		struct relay_http_limits hl = limits_of(cfg, in->admin[i]);
+		relay_http_server_set_limits(in->servers[i], &hl);
+	}
 }
 
 unsigned

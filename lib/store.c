@@ -1631,3 +1631,41 @@ relay_store_note_get(struct relay_store *st, MDB_txn *txn, const char *name, cha
 		mdb_txn_abort(own);
 	return rc;
 }
+
+/* ---- space: what a compacted copy would take ---- */
+
+static int
+add_pages(MDB_txn *txn, MDB_dbi dbi, size_t *pages)
+{
+	MDB_stat s;
+	int rc = mdb_stat(txn, dbi, &s);
+
+	if (!rc)
+		*pages += s.ms_branch_pages + s.ms_leaf_pages + s.ms_overflow_pages;
+	return rc;
+}
+
+int
+relay_store_live_bytes(struct relay_store *st, size_t *bytes)
+{
+	MDB_dbi dbis[] = { st->events, st->due, st->lanes, st->dedup, st->dedup_exp, st->dead,
+	                   st->meta };
+	MDB_txn *txn;
+	MDB_dbi main_dbi;
+	size_t pages = 2; /* the two meta pages every LMDB file starts with */
+	int rc;
+
+	*bytes = 0;
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)))
+		return rc;
+	/* The main database holds the named databases' roots: it is live too. */
+	if ((rc = mdb_dbi_open(txn, NULL, 0, &main_dbi)) || (rc = add_pages(txn, main_dbi, &pages)))
+		goto out;
+	for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++)
+		if ((rc = add_pages(txn, dbis[i], &pages)))
+			goto out;
+	*bytes = pages * st->psize;
+out:
+	mdb_txn_abort(txn);
+	return rc;
+}

@@ -75,6 +75,11 @@ int relay_http_server_adopt(struct relay_http_server *srv, int fd);
  * were added), or -1. Writes "host:port" into buf when buf is not NULL. */
 int relay_http_server_port(const struct relay_http_server *srv, size_t i, char *buf, size_t n);
 
+/* relay_http_server_set_limits - use limits (copied) for requests that start
+ * from now on; max_connections applies to accepting from now on. */
+void relay_http_server_set_limits(struct relay_http_server *srv,
+                                  const struct relay_http_limits *limits);
+
 /* relay_http_server_stop_listening - close the listeners, keep connections. */
 void relay_http_server_stop_listening(struct relay_http_server *srv);
 

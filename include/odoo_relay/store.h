@@ -327,4 +327,15 @@ int relay_store_compact(const char *dir, const char *dest_dir);
 int relay_store_note_put(struct relay_store *st, MDB_txn *txn, const char *name, const char *text);
 int relay_store_note_get(struct relay_store *st, MDB_txn *txn, const char *name, char **text);
 
+/*
+ * relay_store_live_bytes - the bytes a compacted copy of the store would
+ * take, about: its two meta pages plus every branch, leaf and overflow page
+ * of its databases, counted in one read transaction. Pages on LMDB's free
+ * list (which relay_store_compact leaves out) are not counted, so
+ * stats.map_used minus this is what compacting would save.
+ * Returns 0 with *bytes set, or an LMDB code (*bytes is then 0).
+ * Thread-safe like the other read functions.
+ */
+int relay_store_live_bytes(struct relay_store *st, size_t *bytes);
+
 #endif
