@@ -24,7 +24,8 @@
 #define HOOKS_PREFIX "/hooks/"
 /* A keep-alive connection with no request is closed after this long. */
 #define IDLE_TIMEOUT_MS 60000
-/* Signature failures are logged at most once per this many ms and source:
+/* Signature failures are logged at most once per this many ms (the count of
+ * the others goes with the next line):
  * a misconfigured secret needs a human, a scanner must not flood the log. */
 #define SIG_LOG_INTERVAL_MS 10000
 /* How long a sender should wait before retrying after a 503. */
