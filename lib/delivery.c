@@ -259,8 +259,10 @@ struct probe_ctx {
 static void
 probe_failed(struct relay_delivery *d, const struct relay_outcome *o, const char *why)
 {
+	/* The opening was logged; each failed probe only at debug level, so
+	 * that an outage is one line when it starts and one when it ends. */
 	if (!d->starting)
-		relay_log(LOG_INFO, "probe of %s failed: %s%s%s", d->cfg->odoo.url,
+		relay_log(LOG_DEBUG, "probe of %s failed: %s%s%s", d->cfg->odoo.url,
 		          o->error_name ? o->error_name : "error", o->message ? ": " : "",
 		          o->message ? o->message : "");
 	circuit_open(d, o, why);

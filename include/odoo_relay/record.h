@@ -39,8 +39,10 @@
 #include <stdint.h>
 
 #define RELAY_RECORD_VERSION 1
-/* The attempt history keeps the first and the most recent attempts. */
-#define RELAY_RECORD_MAX_HISTORY 16
+/* The attempt history keeps the first and the most recent attempts: every
+ * attempt under the default max_attempts (25). Not part of the format: a
+ * decoder accepts any count. */
+#define RELAY_RECORD_MAX_HISTORY 32
 
 /* The outcome classes of one delivery attempt. */
 enum relay_class {
