@@ -1468,7 +1468,8 @@ relay_store_stats(struct relay_store *st, int64_t now_ms, struct relay_store_sta
 
 	if ((rc = mdb_cursor_open(txn, st->due, &cur)))
 		goto out;
-	while (!(rc = mdb_cursor_get(cur, &k, &v, op))) {
+	/* Bounded: the daemon calls this from its event loop. */
+	while (out->due_now < RELAY_STATS_DUE_NOW_MAX && !(rc = mdb_cursor_get(cur, &k, &v, op))) {
 		op = MDB_NEXT;
 		if (k.mv_size != 16 || get_be64(k.mv_data) > ms_key(now_ms))
 			break;

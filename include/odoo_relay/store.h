@@ -286,9 +286,11 @@ int relay_store_next_due(struct relay_store *st, int64_t *due_ms);
 
 /*
  * relay_store_stats - counts and sizes, in one read transaction. due_now
- * walks the due entries that are due, so its cost grows with the backlog.
- * Returns 0 or an LMDB code.
+ * walks the due entries that are due, so it stops counting at
+ * RELAY_STATS_DUE_NOW_MAX (a larger figure reads as that); everything else
+ * costs the same whatever the backlog. Returns 0 or an LMDB code.
  */
+#define RELAY_STATS_DUE_NOW_MAX 100000
 int relay_store_stats(struct relay_store *st, int64_t now_ms, struct relay_store_stats *out);
 
 /*
