@@ -196,7 +196,7 @@ circuit_set(struct relay_delivery *d, enum circuit c)
 	d->circuit_since_ms = relay_wall_ms();
 	if (c == CIRCUIT_CLOSED)
 		d->circuit_error[0] = '\0';
-	if (changed && (c == CIRCUIT_OPEN || c == CIRCUIT_CLOSED))
+	if (changed)
 		note_state(d);
 }
 

@@ -388,22 +388,74 @@ send_context(struct relay_odoo *o, struct odoo_call *c)
 	return send_op(o, OP_CONTEXT, c, "/json/2/res.users/context_get", "{}", 1);
 }
 
+/*
+ * The leading parameters of the ORM methods the relay calls, in order.
+ * execute_kw passes kwargs through, but @api.model_create_multi create()
+ * takes its records positionally only (IndexError otherwise, as Odoo 18
+ * answers), and positional arguments are what Odoo's own clients send: so
+ * these are sent positionally, whatever else stays a keyword.
+ */
+static const struct {
+	const char *method;
+	const char *params[3];
+} positional[] = {
+	{ "load", { "fields", "data" } },
+	{ "create", { "vals_list" } },
+	{ "write", { "vals" } },
+	{ "search", { "domain" } },
+	{ "search_count", { "domain" } },
+	{ "search_read", { "domain", "fields" } },
+	{ "read", { "fields" } },
+};
+
+/* args (ids first, if any) and kwargs for execute_kw from the named
+ * arguments. Returns the new kwargs object, or NULL for ENOMEM. */
+static json_t *
+split_named(const char *method, json_t *named, json_t *args)
+{
+	json_t *kw = named ? json_copy(named) : json_object();
+	if (!kw)
+		return NULL;
+	for (size_t i = 0; i < sizeof(positional) / sizeof(positional[0]); i++) {
+		if (strcmp(positional[i].method, method) != 0)
+			continue;
+		for (size_t p = 0; p < 3 && positional[i].params[p]; p++) {
+			json_t *v = json_object_get(kw, positional[i].params[p]);
+			if (!v)
+				break; /* the rest stay keywords, in order */
+			if (json_array_append(args, v) ||
+			    json_object_del(kw, positional[i].params[p])) {
+				json_decref(kw);
+				return NULL;
+			}
+		}
+		break;
+	}
+	return kw;
+}
+
 static int
 call_send_jsonrpc(struct odoo_call *c)
 {
 	struct relay_odoo *o = c->o;
-	json_t *args;
+	json_t *args, *pos, *kw;
 	char *real, *masked;
 	int rc;
 
 	/* execute_kw(db, uid, key, model, method, args, kwargs); the key's
-	 * place is filled by rpc_texts. "o" steals the kwargs reference. */
-	args = json_pack("[s,I,n,s,s,[],o]", o->db, (json_int_t)o->uid, c->model, c->method,
-	                 c->named ? json_incref(c->named) : json_object());
-	if (args && c->ids && json_array_append(json_array_get(args, 5), c->ids) != 0) {
-		json_decref(args);
+	 * place is filled by rpc_texts. */
+	pos = json_array();
+	if (!pos || (c->ids && json_array_append(pos, c->ids))) {
+		json_decref(pos);
 		return ENOMEM;
 	}
+	if (!(kw = split_named(c->method, c->named, pos))) {
+		json_decref(pos);
+		return ENOMEM;
+	}
+	args = json_pack("[s,I,n,s,s,o,o]", o->db, (json_int_t)o->uid, c->model, c->method, pos, kw);
+	if (!args)
+		return ENOMEM;
 	if ((rc = rpc_texts(o, "object", "execute_kw", args, 2, &real, &masked)))
 		return rc;
 	rc = send_op(o, OP_CALL, c, "/jsonrpc", real, 0);
