@@ -171,6 +171,9 @@ CONTACT_ROUTE=',
 note "install the package"
 check "dpkg -i installs the package" dpkg -i "$IN"/odoo-relay_*.deb
 check "odoo-relayd runs" /usr/sbin/odoo-relayd --version
+verify=$(systemd-analyze verify --man=no odoo-relay.service odoo-relay.socket 2>&1)
+check "systemd-analyze verify: the units load without a complaint${verify:+ ($verify)}" \
+	test -z "$verify"
 check "sysusers created the system user odoo-relay" getent passwd odoo-relay
 check "the user has no login shell" \
 	bash -c '[[ "$(getent passwd odoo-relay | cut -d: -f7)" == */nologin ]]'
@@ -368,6 +371,12 @@ if [ -x /usr/sbin/odoo-relayctl ]; then
 		odoo-relayctl --config "$CONF" status
 	check "odoo-relayctl dead list shows event $dead_id" \
 		bash -c "odoo-relayctl --config $CONF dead list | grep -qw $dead_id"
+	check "as the service user, with --state-dir (the secrets are root's)" \
+		runuser -u odoo-relay -- odoo-relayctl --state-dir "$STATE" status
+	# The ValidationError is gone (clear_validation above): replaying the
+	# dead letter now delivers it, with the service running.
+	check "odoo-relayctl dead replay $dead_id" odoo-relayctl --config "$CONF" dead replay "$dead_id"
+	check "the replayed event is delivered" wait_for 15 has_partner shop_customer_2
 	check "odoo-relayctl leaves the store owned by odoo-relay" \
 		bash -c "[ -z \"\$(find $STATE ! -user odoo-relay)\" ]"
 else
@@ -387,7 +396,15 @@ check "delivered" wait_for 15 has_partner shop_customer_21
 systemctl disable --now odoo-relay.socket >/dev/null 2>&1
 systemctl stop "$UNIT"
 
-# ==== 11. sandbox ==========================================================
+# ==== 11. what the log must not hold =====================================
+note "secrets and payloads stay out of the journal"
+journalctl -u "$UNIT" -o json --no-pager > /tmp/unit-journal.json
+check "no secret in the unit's journal" \
+	bash -c "! grep -q -e '$API_KEY' -e '$SHOP_SECRET' /tmp/unit-journal.json"
+check "no payload in the unit's journal (an email address sent in one)" \
+	bash -c "! grep -q 'ada1@example.com' /tmp/unit-journal.json"
+
+# ==== 12. sandbox ==========================================================
 note "systemd-analyze security"
 systemd-analyze security --no-pager "$UNIT" > "$OUT/security.txt" 2>&1
 score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$OUT/security.txt")
@@ -395,12 +412,12 @@ echo "     overall exposure level: ${score:-?}"
 check "systemd-analyze security scores ${score:-?} <= 2.0" \
 	awk -v s="${score:-99}" 'BEGIN { exit !(s <= 2.0) }'
 
-# ==== 12. removal ==========================================================
+# ==== 13. removal ==========================================================
 note "remove the package"
 systemctl start "$UNIT"
 check "dpkg -r stops the service" \
 	bash -c "dpkg -r odoo-relay >/dev/null && [ \"\$(systemctl show -P ActiveState $UNIT)\" != active ]"
 
-journalctl -u "$UNIT" -o json --no-pager > "$OUT/odoo-relay.json" 2>/dev/null
+journalctl -u "$UNIT" -o json --no-pager > "$OUT/odoo-relay.journal.json" 2>/dev/null
 echo "$passed passed, $failed failed"
 [ $failed = 0 ]

@@ -64,8 +64,9 @@ else
 	fail "lintian: no errors or warnings"
 fi
 if [ -e "$top/packaging/odoo-relayctl.8" ] && [ -e "$top/daemon/relayctl.c" ]; then
-	if dpkg -c "$deb" | grep -q 'usr/sbin/odoo-relayctl$' &&
-	   dpkg -c "$deb" | grep -q 'man8/odoo-relayctl.8.gz$'; then
+	contents=$(dpkg -c "$deb")
+	if grep -q 'usr/sbin/odoo-relayctl$' <<<"$contents" &&
+	   grep -q 'man8/odoo-relayctl.8.gz$' <<<"$contents"; then
 		pass "package holds odoo-relayctl and its man page"
 	else
 		fail "package holds odoo-relayctl and its man page"
