@@ -321,7 +321,9 @@ load_config(struct ctl *c)
 
 	if (c->cfg || !c->config_path)
 		return 0;
-	rc = relay_config_load(c->config_path, &c->cfg, &err);
+	/* The secrets are the daemon's business: an operator in the group
+	 * odoo-relay may inspect the queue without being able to read them. */
+	rc = relay_config_load_flags(c->config_path, RELAY_CONFIG_NO_SECRETS, &c->cfg, &err);
 	if (rc) {
 		relay_config_error_format(&err, msg, sizeof(msg));
 		if (rc == ENOENT && strcmp(err.file, c->config_path) == 0)
@@ -453,6 +455,16 @@ ctl_open(struct ctl *c, int write)
 		return EX_IOERR;
 	}
 	lock_existed = access(lock, F_OK) == 0;
+	/* LMDB has no checksums: a damaged page can crash a reader. The store
+	 * is walked once in a child first, as odoo-relayd does at start. */
+	rc = relay_store_verify(c->state_dir);
+	if (rc == -RELAY_ECORRUPT || rc == MDB_INVALID || rc == MDB_CORRUPTED ||
+	    rc == MDB_PAGE_NOTFOUND) {
+		ctl_err("cannot open store %s: the store is damaged or not a store (%s): restore "
+		        "it from a backup, or move the directory away",
+		        c->state_dir, ctl_strerror(rc));
+		return EX_DATAERR;
+	}
 	rc = relay_store_open(c->state_dir, c->map_size, write ? 0 : RELAY_STORE_RDONLY, &c->st);
 	switch (rc) {
 	case 0:

@@ -163,6 +163,16 @@ struct relay_config_error {
 int relay_config_load(const char *path, struct relay_config **out,
                       struct relay_config_error *err);
 
+/* relay_config_load flags */
+#define RELAY_CONFIG_NO_SECRETS 0x1u /* do not read secret files: every secret is
+                                        left empty (for odoo-relayctl, which needs
+                                        only the state directory, sources and routes
+                                        and may run without access to the secrets) */
+
+/* relay_config_load_flags - relay_config_load with flags (above). */
+int relay_config_load_flags(const char *path, unsigned flags, struct relay_config **out,
+                            struct relay_config_error *err);
+
 /* relay_config_loadb - as relay_config_load, from a buffer; name is used in
  * errors and as the base for relative secret paths (its directory). */
 int relay_config_loadb(const char *name, const char *text, size_t len,

@@ -484,6 +484,28 @@ test_loadb(void)
 	relay_config_free(NULL);
 }
 
+/* jansson skips a NUL byte after a number; the position scanner used to
+ * loop on it forever, growing its table until memory ran out (fuzz_config). */
+static void
+test_nul_byte(void)
+{
+	static const char text[] =
+		"{\"listen\": \"127.0.0.1:0\", \"map_size_mb\": 64\0,\n"
+		" \"sources\": {\"lab\": {\"verify\": {\"scheme\": \"none\"}, \"dedup\": {\"header\": \"X\"},\n"
+		"  \"bogus\": 1}}}";
+	struct relay_config *cfg = NULL;
+	struct relay_config_error err;
+	int rc;
+
+	rc = relay_config_loadb("nul.json", text, sizeof(text) - 1, &cfg, &err);
+	CHECK_INT(rc, -RELAY_ECONFIG);
+	CHECK(cfg == NULL);
+	/* the places after the NUL are still right */
+	CHECK_INT(err.line, 3);
+	CHECK_INT(err.column, 3);
+	CHECK_STR(err.text, "sources.lab: unknown key \"bogus\"");
+}
+
 /* Values quoted into messages are escaped, so they cannot forge log lines. */
 static void
 test_quoting(void)
@@ -581,6 +603,7 @@ main(void)
 	RUN(test_credentials_directory);
 	RUN(test_where);
 	RUN(test_loadb);
+	RUN(test_nul_byte);
 	RUN(test_quoting);
 	RUN(test_packaged_example);
 	RUN(test_listen_shapes);
