@@ -189,6 +189,20 @@ stored_hook(void *arg)
 		relay_delivery_kick(d->delivery);
 }
 
+/* Whether a reloaded configuration listens where the running one does. */
+static int
+same_addresses(const struct relay_config *a, const struct relay_config *b)
+{
+	if (a->n_listen != b->n_listen ||
+	    !!a->admin_listen != !!b->admin_listen ||
+	    (a->admin_listen && strcmp(a->admin_listen, b->admin_listen) != 0))
+		return 0;
+	for (size_t i = 0; i < a->n_listen; i++)
+		if (strcmp(a->listen[i], b->listen[i]) != 0)
+			return 0;
+	return 1;
+}
+
 static void
 reload(struct relayd *d)
 {
@@ -210,6 +224,12 @@ reload(struct relayd *d)
 	if (strcmp(cfg->state_dir, d->cfg->state_dir) != 0)
 		relay_log(LOG_WARNING, "state_dir changed in %s: takes effect at the next restart",
 		          d->config_path);
+	if (cfg->map_size != d->cfg->map_size)
+		relay_log(LOG_WARNING, "map_size_mb changed in %s: takes effect at the next restart",
+		          d->config_path);
+	if (!same_addresses(cfg, d->cfg))
+		relay_log(LOG_WARNING, "listen or admin_listen changed in %s: takes effect at the next "
+		          "restart", d->config_path);
 	relay_ingest_set_config(d->ingest, cfg);
 	if (d->delivery)
 		relay_delivery_set_config(d->delivery, cfg, routes);
@@ -329,6 +349,27 @@ every(struct relayd *d, int64_t ms, event_callback_fn cb)
 	return ev;
 }
 
+/* What an operator can do about a store that does not open: it is never
+ * replaced or repaired behind their back. */
+static const char *
+store_hint(int rc)
+{
+	switch (rc) {
+	case -RELAY_EVERSION:
+		return " (written by a newer odoo-relay: run that version, or move the directory "
+		       "away to start with an empty store)";
+	case -RELAY_ECORRUPT:
+	case MDB_INVALID:
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_VERSION_MISMATCH:
+		return " (the store is damaged or not a store: restore it from a backup, or move "
+		       "the directory away to start with an empty store)";
+	default:
+		return "";
+	}
+}
+
 static int
 run(struct relayd *d)
 {
@@ -346,9 +387,15 @@ run(struct relayd *d)
 		relay_log(LOG_ERR, "cannot start: out of memory");
 		return 1;
 	}
-	rc = relay_store_open(d->cfg->state_dir, d->cfg->map_size, RELAY_STORE_CREATE, &d->store);
+	/* Read all of it once, in a child, before trusting it: a damaged page
+	 * would otherwise crash the daemon later, and again at every restart. */
+	rc = relay_store_verify(d->cfg->state_dir);
+	if (rc == 0)
+		rc = relay_store_open(d->cfg->state_dir, d->cfg->map_size, RELAY_STORE_CREATE,
+		                      &d->store);
 	if (rc) {
-		relay_log(LOG_ERR, "cannot open store %s: %s", d->cfg->state_dir, relay_strerror(rc));
+		relay_log(LOG_ERR, "cannot open store %s: %s%s", d->cfg->state_dir, relay_strerror(rc),
+		          store_hint(rc));
 		return 1;
 	}
 	rc = relay_writer_start(d->store, d->base, &d->writer);

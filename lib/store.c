@@ -10,11 +10,14 @@
  * daemon last read it: an id that vanished is -RELAY_ENOTFOUND, not damage.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "odoo_relay/error.h"
@@ -23,6 +26,7 @@
 #define STORE_MAX_READERS 126
 #define STORE_MAX_DBS 8
 #define STORE_FILE_MODE 0640
+#define LOCK_FILE_MODE 0660
 #define STORE_DIR_MODE 0750
 #define KEY_BUF 512
 #define PAUSE_PREFIX "pause:"
@@ -590,6 +594,31 @@ fail:
 	return rc;
 }
 
+/*
+ * A data file shorter than the pages its meta page says are in use was cut
+ * short (copied half, a full disk while restoring a backup): LMDB does not
+ * check, and the first read of a page past the end of the file is a SIGBUS,
+ * not an error. Every committed page has been written (we never use
+ * MDB_WRITEMAP, and the meta page is written after the pages it refers to),
+ * so a healthy file is never shorter.
+ */
+static int
+check_file_length(struct relay_store *st)
+{
+	MDB_envinfo info;
+	mdb_filehandle_t fd;
+	struct stat sb;
+	int rc;
+
+	if ((rc = mdb_env_info(st->env, &info)) || (rc = mdb_env_get_fd(st->env, &fd)))
+		return rc;
+	if (fstat(fd, &sb) != 0)
+		return errno;
+	if ((uint64_t)sb.st_size < ((uint64_t)info.me_last_pgno + 1) * st->psize)
+		return -RELAY_ECORRUPT;
+	return 0;
+}
+
 static size_t
 round_up(size_t n, size_t unit)
 {
@@ -665,6 +694,14 @@ relay_store_open(const char *dir, size_t map_size, unsigned flags, struct relay_
 	if ((rc = mdb_env_open(st->env, dir, MDB_NOTLS | (rdonly ? MDB_RDONLY : 0),
 	                       STORE_FILE_MODE)))
 		goto fail;
+	if (!rdonly) {
+		/* Every reader, odoo-relayctl's read-only ones too, takes a slot
+		 * in the lock file: members of the store's group may read the
+		 * queue, while data.mdb stays writable by its owner alone. */
+		char lock[PATH_MAX];
+		if (snprintf(lock, sizeof(lock), "%s/lock.mdb", dir) < (int)sizeof(lock))
+			(void)chmod(lock, LOCK_FILE_MODE);
+	}
 	/* Reader slots left by a crashed process would pin old pages. */
 	mdb_reader_check(st->env, NULL);
 	{
@@ -674,6 +711,8 @@ relay_store_open(const char *dir, size_t map_size, unsigned flags, struct relay_
 			goto fail;
 		st->psize = ms.ms_psize;
 	}
+	if ((rc = check_file_length(st)))
+		goto fail;
 	st->maxkey = (size_t)mdb_env_get_maxkeysize(st->env);
 	if (st->maxkey > KEY_BUF)
 		st->maxkey = KEY_BUF;
@@ -734,8 +773,9 @@ reserve_pages(size_t map_pages, size_t psize)
 }
 
 /* Free pages as of the last commit: never-used pages at the end of the map
- * plus the free list. Read in a read transaction of its own, because LMDB
- * does not let a write transaction open a cursor on its free list. */
+ * (as many as the disk has room for) plus the free list. Read in a read
+ * transaction of its own, because LMDB does not let a write transaction open
+ * a cursor on its free list. */
 static int
 measure_room(struct relay_store *st, size_t *pages, size_t *map_pages)
 {
@@ -743,7 +783,10 @@ measure_room(struct relay_store *st, size_t *pages, size_t *map_pages)
 	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val k, v;
-	size_t n, free_pages = 0;
+	mdb_filehandle_t fd;
+	struct stat sb;
+	struct statvfs vfs;
+	size_t n, tail, free_pages = 0;
 	int rc;
 
 	if ((rc = mdb_env_info(st->env, &info)))
@@ -767,7 +810,21 @@ measure_room(struct relay_store *st, size_t *pages, size_t *map_pages)
 	if (rc)
 		return rc;
 	n = (size_t)info.me_last_pgno + 1;
-	*pages = (n < *map_pages ? *map_pages - n : 0) + free_pages;
+	tail = n < *map_pages ? *map_pages - n : 0;
+	/* The map's tail is room only as far as the disk lets the file grow
+	 * into it: on a disk that fills before the map, deliveries would find
+	 * no page to record their outcome in, and nothing would ever be freed
+	 * (found by test/reliability/test_full_disk.py). Pages the file holds
+	 * already past the last one in use need no more disk. */
+	if (mdb_env_get_fd(st->env, &fd) == 0 && fstat(fd, &sb) == 0 && fstatvfs(fd, &vfs) == 0) {
+		size_t file_pages = (size_t)sb.st_size / st->psize;
+		size_t disk = (size_t)((uint64_t)vfs.f_bavail * vfs.f_frsize / st->psize);
+
+		disk += file_pages > n ? file_pages - n : 0;
+		if (disk < tail)
+			tail = disk;
+	}
+	*pages = tail + free_pages;
 	return 0;
 }
 
@@ -1669,4 +1726,132 @@ relay_store_live_bytes(struct relay_store *st, size_t *bytes)
 out:
 	mdb_txn_abort(txn);
 	return rc;
+}
+
+/* ---- verification: every reachable page read, in a child process ---- */
+
+/* Reads one byte of every page v spans, and its last byte: a value whose
+ * page number is garbage points outside the file or the map. */
+static unsigned
+touch_val(const struct relay_store *st, const MDB_val *v)
+{
+	const volatile unsigned char *p = v->mv_data;
+	unsigned sum = 0;
+
+	for (size_t i = 0; i < v->mv_size; i += st->psize)
+		sum += p[i];
+	if (v->mv_size)
+		sum += p[v->mv_size - 1];
+	return sum;
+}
+
+static int
+verify_db(struct relay_store *st, MDB_txn *txn, MDB_dbi dbi, int records, unsigned *sum)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct relay_event ev;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, dbi, &cur)))
+		return rc;
+	while (!(rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))) {
+		*sum += touch_val(st, &k) + touch_val(st, &v);
+		if (records) {
+			if ((rc = relay_record_decode(v.mv_data, v.mv_size, &ev)))
+				break;
+			relay_event_clear(&ev);
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Past the end of the file, so much of the map is left that a node offset
+ * gone wrong (16 bits, from its page) lands in it: a read there is a SIGBUS,
+ * never a read of whatever else happens to be mapped after the file. */
+#define VERIFY_MAP_SLACK (1u << 20)
+
+/* The child's work: open read-only, walk the free list, the main database
+ * and each of ours, decode every record. */
+static int
+verify_here(const char *dir, size_t file_size)
+{
+	struct relay_store *st;
+	MDB_txn *txn;
+	MDB_dbi main_dbi;
+	unsigned sum = 0;
+	int rc;
+
+	if ((rc = relay_store_open(dir, file_size + VERIFY_MAP_SLACK, RELAY_STORE_RDONLY, &st)))
+		return rc;
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
+		const struct {
+			MDB_dbi dbi;
+			int records;
+		} dbs[] = {
+			{ 0 /* the free list */, 0 }, { st->events, 1 }, { st->due, 0 },
+			{ st->lanes, 0 }, { st->dedup, 0 }, { st->dedup_exp, 0 }, { st->dead, 1 },
+			{ st->meta, 0 },
+		};
+		rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
+		if (rc == 0)
+			rc = verify_db(st, txn, main_dbi, 0, &sum);
+		for (size_t i = 0; rc == 0 && i < sizeof(dbs) / sizeof(dbs[0]); i++)
+			rc = verify_db(st, txn, dbs[i].dbi, dbs[i].records, &sum);
+		mdb_txn_abort(txn);
+	}
+	relay_store_close(st);
+	/* LMDB's own findings mean the same to the caller as ours. */
+	if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND)
+		rc = -RELAY_ECORRUPT;
+	return rc;
+}
+
+int
+relay_store_verify(const char *dir)
+{
+	char *path;
+	struct stat sb;
+	int fds[2], rc, status;
+	ssize_t n;
+	pid_t pid;
+
+	if (!(path = malloc(strlen(dir) + sizeof("/data.mdb"))))
+		return ENOMEM;
+	sprintf(path, "%s/data.mdb", dir);
+	rc = stat(path, &sb) == 0 ? 0 : errno;
+	free(path);
+	if (rc == ENOENT)
+		return 0; /* nothing to read: opening it makes a new store */
+	if (rc)
+		return rc;
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return errno;
+	if ((pid = fork()) < 0) {
+		rc = errno;
+		close(fds[0]);
+		close(fds[1]);
+		return rc;
+	}
+	if (pid == 0) {
+		/* Whatever kills the child (SIGBUS, SIGSEGV, a sanitizer's report
+		 * of the same) is the finding, not a message for the caller's log. */
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (null >= 0)
+			dup2(null, STDERR_FILENO);
+		close(fds[0]);
+		rc = verify_here(dir, (size_t)sb.st_size);
+		n = write(fds[1], &rc, sizeof(rc));
+		_exit(n == (ssize_t)sizeof(rc) ? 0 : 1);
+	}
+	close(fds[1]);
+	do
+		n = read(fds[0], &rc, sizeof(rc));
+	while (n < 0 && errno == EINTR);
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	/* No answer: the walk died on a page that is not what it claims. */
+	return n == (ssize_t)sizeof(rc) ? rc : -RELAY_ECORRUPT;
 }

@@ -167,7 +167,9 @@ void relay_store_txn_abort(struct relay_store *st, MDB_txn *txn);
  * Ingest alone keeps a reserve: it is refused with -RELAY_EFULL once less
  * than 1/64 of the map (at least 256 KiB, at most 8 MiB) would stay free, so
  * that deliveries and dead-lettering, which must copy pages before they
- * free any, can always run and make room again.
+ * free any, can always run and make room again. Free means free in the map
+ * and, for the part of the map the file has not grown into yet, on the
+ * filesystem too (statvfs: the space an unprivileged process may use).
  *
  * *id receives the new or the first id, *duplicate 1 or 0 (either may be
  * NULL). Returns 0; -RELAY_EINVAL (no source); -RELAY_ETOOBIG if source plus
@@ -339,5 +341,27 @@ int relay_store_note_get(struct relay_store *st, MDB_txn *txn, const char *name,
  * Thread-safe like the other read functions.
  */
 int relay_store_live_bytes(struct relay_store *st, size_t *bytes);
+
+/*
+ * relay_store_verify - read the whole store in dir before trusting it: walk
+ * LMDB's free list, its main database and each of ours, touching every page
+ * a reader can reach, and decode every event and dead-letter record.
+ *
+ * LMDB keeps no checksums: a damaged page whose page numbers are garbage
+ * makes a reader touch memory outside the file (SIGBUS) or the map
+ * (SIGSEGV) instead of returning an error. So the walk runs in a child
+ * process (fork), and a child that dies counts as a damaged store. The
+ * child opens the store read-only on its own and writes nothing.
+ *
+ * Call it before opening dir in this process, and before starting threads
+ * (it forks). It blocks for as long as reading the file takes.
+ *
+ * Returns 0 (readable, or no data file yet: nothing to check); -RELAY_ECORRUPT
+ * (a record that does not decode, a page LMDB finds malformed, a file
+ * shorter than its pages, or a walk that died); -RELAY_EVERSION (a newer
+ * schema or record version); MDB_INVALID (not an LMDB file);
+ * MDB_VERSION_MISMATCH; EACCES; ENOMEM; or the errno of pipe2/fork.
+ */
+int relay_store_verify(const char *dir);
 
 #endif
