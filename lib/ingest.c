@@ -99,7 +99,11 @@ on_headers(struct relay_http_request *req, void *arg)
 	const char *method = relay_http_request_method(req);
 
 	if (strncmp(path, HOOKS_PREFIX, sizeof(HOOKS_PREFIX) - 1) != 0 || sx->admin) {
-		if (strcmp(path, "/healthz") && strcmp(path, "/readyz") && strcmp(path, "/metrics")) {
+		/* With an admin address, metrics are served there alone: they
+		 * name sources and routes, which the webhook side need not tell. */
+		int metrics_here = sx->admin || !in->cfg->admin_listen;
+		if (strcmp(path, "/healthz") && strcmp(path, "/readyz") &&
+		    (strcmp(path, "/metrics") || !metrics_here)) {
 			rejected(in, "not_found");
 			relay_http_respond_error(req, 404, "not found", "no such endpoint", NULL);
 			return 1;
@@ -251,6 +255,14 @@ stored(void *arg, int rc, const struct relay_write_result *res)
 		relay_http_respond(p->req, 202, "application/json", body, (size_t)n, NULL);
 		if (in->stored_hook)
 			in->stored_hook(in->stored_arg);
+	} else if (rc == -RELAY_ETOOBIG) {
+		/* The dedup key or lane is within source.c's limit but, with the
+		 * source name, over LMDB's key size: this request can never be
+		 * stored, and a 503 would have the sender retry it forever
+		 * (found by fuzz_http). */
+		rejected(in, "malformed");
+		relay_http_respond_error(p->req, 400, "bad request",
+		                         "dedup key or lane too long to store", NULL);
 	} else {
 		if (rc == -RELAY_EFULL && !in->store_full) {
 			struct relay_log_fields f = { .message_id = RELAY_MSGID_STORE_FULL,
