@@ -9,7 +9,7 @@
  *
  *   clang -fsanitize=fuzzer,address,undefined -Iinclude test/fuzz/fuzz_route.c \
  *       lib/route.c lib/config.c lib/jsonptr.c lib/error.c -ljansson -lcrypto -llmdb
- * Seeds: test/fixtures/route/customer.json, order.json.
+ * Seeds: test/fuzz/corpus/route/ (with test/fixtures/route/customer.json, order.json).
  */
 #include <errno.h>
 #include <stdint.h>

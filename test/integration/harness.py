@@ -11,6 +11,7 @@ import hmac
 import http.client
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -27,6 +28,13 @@ EMULATOR = os.environ.get("ODOO_EMULATOR", os.path.join(BUILD, "test", "emulator
 STORE_DUMP = os.environ.get("STORE_DUMP", os.path.join(BUILD, "test", "integration", "store-dump"))
 
 SECRET = b"test-shop-secret"
+
+
+def wrapped(program, env_name):
+    """program, behind the command in $env_name if set: RELAYD_WRAPPER="valgrind
+    --log-file=..." runs every odoo-relayd under valgrind (test/reliability/valgrind.sh),
+    RELAYCTL_WRAPPER likewise odoo-relayctl."""
+    return shlex.split(os.environ.get(env_name, "")) + [program]
 
 
 def wait_for(cond, timeout=10.0, what="condition", interval=0.02):
@@ -177,8 +185,8 @@ class Relay:
         if self.env:
             env.update(self.env)
         self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([RELAYD, "--config", self.config_path,
-                                      "--listen-file", self.listen_file],
+        self.proc = subprocess.Popen(wrapped(RELAYD, "RELAYD_WRAPPER") +
+                                     ["--config", self.config_path, "--listen-file", self.listen_file],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env)
         wait_for(lambda: os.path.exists(self.listen_file) or self.proc.poll() is not None,
                  what="relayd to listen")
@@ -249,7 +257,7 @@ class Relay:
                  what="delivery to start")
 
     def ctl(self, *args, check=True):
-        p = subprocess.run([RELAYCTL, "--config", self.config_path] + list(args),
+        p = subprocess.run(wrapped(RELAYCTL, "RELAYCTL_WRAPPER") + ["--config", self.config_path] + list(args),
                            capture_output=True, text=True, timeout=60)
         if check and p.returncode not in (0, 1):
             raise AssertionError("odoo-relayctl %s: exit %d: %s" % (" ".join(args), p.returncode, p.stderr))
