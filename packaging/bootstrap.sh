@@ -5,7 +5,9 @@
 #                                 foreground on its built-in demo configuration, against the
 #                                 bundled Odoo emulator, with a few sample webhooks sent
 #   packaging/bootstrap.sh test   install what is missing, build with warnings as errors and run
-#                                 the whole test suite, then again under AddressSanitizer+UBSan
+#                                 the whole test suite: the package under systemd (as root), a
+#                                 short run of every fuzz target, ctest, then ctest again under
+#                                 AddressSanitizer+UBSan
 #   packaging/bootstrap.sh bench  install wrk and nginx too, build, and run the benchmarks
 #   packaging/bootstrap.sh deps   only install the Debian packages
 set -euo pipefail
@@ -15,6 +17,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 deps=(build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev
       liblmdb-dev libsystemd-dev libssl-dev python3 curl openssl)
+test_deps=(clang libclang-rt-14-dev debhelper dpkg-dev fakeroot lintian systemd-container
+           debootstrap util-linux)
 
 apt_install() {
 	local missing=()
@@ -72,7 +76,16 @@ bench)
 	;;
 test)
 	install_deps
+	# what the fuzz targets (clang, libFuzzer) and the systemd test (a Debian
+	# package booted in a systemd guest) need besides the build
+	apt_install "${test_deps[@]}"
 	build "$top/build-ci" -DRELAY_WERROR=ON
+	if [ "$(id -u)" -eq 0 ]; then
+		RELAY_BUILD_DIR="$top/build-ci" "$top/test/systemd/run.sh" -o "$top/build-ci/systemd-test"
+	else
+		echo "bootstrap: the systemd test needs root; skipped" >&2
+	fi
+	"$top/test/fuzz/run.sh" "${FUZZ_SECONDS:-10}"
 	(cd "$top/build-ci" && ctest --output-on-failure -j "$jobs")
 	build "$top/build-asan" -DRELAY_WERROR=ON -DRELAY_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 	(cd "$top/build-asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
