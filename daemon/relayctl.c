@@ -27,6 +27,7 @@
 
 #include <lmdb.h>
 
+#include "odoo_relay/clock.h"
 #include "odoo_relay/error.h"
 
 #include "relayctl.h"
@@ -542,15 +543,6 @@ ctl_holder(const char *dir, pid_t *pid, char *name, size_t namesz)
 
 /* ---- main ---- */
 
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 run(struct ctl *c, int argc, char **argv)
 {
@@ -635,7 +627,7 @@ main(int argc, char **argv)
 	int rc;
 
 	tzset();
-	c.now_ms = wall_ms();
+	c.now_ms = relay_wall_ms();
 	rc = run(&c, argc, argv);
 	ctl_close(&c);
 	relay_routes_free(c.routes);

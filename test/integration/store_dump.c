@@ -43,7 +43,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: store-dump STATE_DIR [events|dead]\n");
 		return 64;
 	}
-	int rc = relay_store_open(argv[1], 0, RELAY_STORE_RDONLY, &st);
+	/* A damaged page can crash a reader: walk it in a child first. */
+	int rc = relay_store_verify(argv[1]);
+	if (rc == 0)
+		rc = relay_store_open(argv[1], 0, RELAY_STORE_RDONLY, &st);
 	if (rc) {
 		fprintf(stderr, "cannot open store %s: %s\n", argv[1], relay_strerror(rc));
 		return 1;
