@@ -36,6 +36,9 @@ relay_log_init(int journal, int max_priority)
 
 #define MAX_FIELDS 12
 
+static void log_emit(int prio, const struct relay_log_fields *f, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
 static void
 log_emit(int prio, const struct relay_log_fields *f, const char *fmt, va_list ap)
 {
