@@ -72,6 +72,7 @@ struct http_conn {
 	struct event *deferred;    /* runs conn_deferred_cb on the next loop turn */
 	enum conn_state state;
 	int broken;                /* a write failed: free at the next loop turn */
+	int peer_done;             /* the client shut its sending side */
 	struct relay_http_request *req;
 	size_t header_bytes;
 	size_t lingered;
@@ -213,7 +214,7 @@ relay_http_respond(struct relay_http_request *req, int status, const char *conte
 		return;
 	}
 	req->answered = 1;
-	c->close_after = !req->keep_alive || !req->body_read;
+	c->close_after = !req->keep_alive || !req->body_read || c->peer_done;
 
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Length: %zu\r\n",
@@ -225,7 +226,8 @@ relay_http_respond(struct relay_http_request *req, int status, const char *conte
 	if (extra_headers)
 		evbuffer_add(out, extra_headers, strlen(extra_headers));
 	evbuffer_add(out, "\r\n", 2);
-	if (len)
+	/* HEAD gets the headers of the answer GET would get, no body. */
+	if (len && !(req->method && strcmp(req->method, "HEAD") == 0))
 		evbuffer_add(out, body, len);
 
 	evtimer_del(c->timer);
@@ -560,6 +562,10 @@ static void
 conn_written(struct http_conn *c)
 {
 	evtimer_del(c->timer);
+	if (c->peer_done) { /* nothing more will come: done */
+		conn_free(c);
+		return;
+	}
 	if (c->close_after) {
 		/* Half-close and drain, so unread request bytes do not turn the
 		 * close into a reset that could destroy the answer in flight. */
@@ -636,6 +642,16 @@ static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct http_conn *c = arg;
+	/* A client may shut its sending side once its request is out and
+	 * still read the answer: a request being answered is finished, then
+	 * the connection closes. Anything else ends here. */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    (c->state == CONN_WAIT || c->state == CONN_WRITING)) {
+		c->peer_done = 1;
+		c->close_after = 1;
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
 		conn_free(c);
 }

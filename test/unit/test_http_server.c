@@ -264,6 +264,30 @@ test_late_answer_and_gone_client(void)
 	close(fd);
 }
 
+static void
+test_half_close_and_head(void)
+{
+	char buf[4096];
+	/* the client shuts its sending side once the request is out: the
+	 * answer still comes, then the connection closes */
+	int fd = connect_srv();
+	send_all(fd, "POST /later HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 44);
+	shutdown(fd, SHUT_WR);
+	recv_until(fd, buf, sizeof(buf), "}");
+	CHECK(strstr(buf, "HTTP/1.1 202") != NULL);
+	CHECK(strstr(buf, "Connection: close") != NULL);
+	CHECK(peer_closed(fd));
+	close(fd);
+	/* HEAD: the headers GET would get, and no body */
+	fd = connect_srv();
+	send_all(fd, "HEAD /x HTTP/1.1\r\n\r\nGET /y HTTP/1.1\r\nConnection: close\r\n\r\n", 58);
+	recv_until(fd, buf, sizeof(buf), "\"first\":\"-\"}");
+	CHECK(strstr(buf, "HTTP/1.1 200") != NULL);
+	CHECK(strstr(buf, "\"method\":\"HEAD\"") == NULL);
+	CHECK(strstr(buf, "\"method\":\"GET\"") != NULL);
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -286,6 +310,7 @@ main(void)
 	RUN(test_timeouts);
 	RUN(test_expect_continue);
 	RUN(test_late_answer_and_gone_client);
+	RUN(test_half_close_and_head);
 
 	event_base_loopbreak(base);
 	pthread_join(loop_thread, NULL);
