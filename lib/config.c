@@ -501,15 +501,15 @@ errtext(char *buf, size_t n, int e)
 	return buf;
 }
 
-static const char *
-type_name(const json_t *v)
+const char *
+relay_config_type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return "an object";
 	case JSON_ARRAY: return "an array";
 	case JSON_STRING: return "a string";
 	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a real number";
+	case JSON_REAL: return "a number";
 	case JSON_TRUE: case JSON_FALSE: return "a boolean";
 	default: return "null";
 	}
@@ -518,7 +518,7 @@ type_name(const json_t *v)
 static int
 fail_type(struct ctx *c, json_t *obj, const char *key, const char *want, const json_t *v)
 {
-	return fail(c, -RELAY_ECONFIG, at_member(c, obj, key), 0, key, "expected %s, got %s", want, type_name(v));
+	return fail(c, -RELAY_ECONFIG, at_member(c, obj, key), 0, key, "expected %s, got %s", want, relay_config_type_name(v));
 }
 
 static int
@@ -1030,7 +1030,7 @@ parse_secrets(struct ctx *c, json_t *v, struct relay_verify_conf *vc)
 
 		if (!json_is_string(f) || json_string_length(f) == 0)
 			rc = fail(c, -RELAY_ECONFIG, at_index(c, many, i), 0, NULL, "expected a non-empty string, got %s",
-			          json_is_string(f) ? "an empty one" : type_name(f));
+			          json_is_string(f) ? "an empty one" : relay_config_type_name(f));
 		else
 			rc = read_secret(c, at_index(c, many, i), NULL, json_string_value(f), &vc->secrets[i]);
 		path_pop(c, m);
@@ -1158,7 +1158,7 @@ parse_keep_headers(struct ctx *c, json_t *src, struct relay_source_conf *s)
 		size_t m = path_push_index(c, i);
 
 		if (!json_is_string(h))
-			rc = fail(c, -RELAY_ECONFIG, at_index(c, a, i), 0, NULL, "expected a string, got %s", type_name(h));
+			rc = fail(c, -RELAY_ECONFIG, at_index(c, a, i), 0, NULL, "expected a string, got %s", relay_config_type_name(h));
 		else if (!header_name_ok(json_string_value(h)))
 			rc = fail(c, -RELAY_ECONFIG, at_index(c, a, i), 0, NULL, "invalid header name %s",
 			          quote(q, sizeof q, json_string_value(h)));
@@ -1280,7 +1280,7 @@ parse_listen(struct ctx *c, json_t *root)
 		size_t m = path_push_index(c, i);
 
 		if (!json_is_string(a))
-			rc = fail(c, -RELAY_ECONFIG, at_index(c, l, i), 0, NULL, "expected a string, got %s", type_name(a));
+			rc = fail(c, -RELAY_ECONFIG, at_index(c, l, i), 0, NULL, "expected a string, got %s", relay_config_type_name(a));
 		else if ((rc = check_address(c, at_index(c, l, i), NULL, json_string_value(a))) == 0) {
 			if (!(cfg->listen[i] = strdup(json_string_value(a))))
 				rc = fail_oom(c);
@@ -1487,7 +1487,7 @@ config_parse(struct ctx *c, json_t *root)
 
 	if (!json_is_object(root))
 		return fail(c, -RELAY_ECONFIG, at_node(c, root), 0, NULL,
-		            "expected an object at the top level, got %s", type_name(root));
+		            "expected an object at the top level, got %s", relay_config_type_name(root));
 	if ((rc = check_keys(c, root, keys)) != 0
 	    || (rc = parse_listen(c, root)) != 0
 	    || (rc = get_string(c, root, "admin_listen", 0, &cfg->admin_listen)) != 0

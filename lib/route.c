@@ -231,21 +231,6 @@ at(const json_t *node, const json_t *parent)
 	return node;
 }
 
-static const char *
-type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	default: return "null";
-	}
-}
-
 static char *
 xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -327,7 +312,7 @@ pointer_check(struct cc *c, const json_t *v, const json_t *parent, const char *w
 
 	if (!is_cstring(v))
 		return cerr(c, at(v, parent), "%s: expected a JSON pointer string, got %s",
-		            what, type_name(v));
+		            what, relay_config_type_name(v));
 	p = json_string_value(v);
 	if (p[0] != '/')
 		return cerr(c, v, "%s: a JSON pointer must start with \"/\"", what);
@@ -375,7 +360,7 @@ tpl_compile(struct cc *c, const json_t *v, const json_t *parent, const char *wha
 
 	if (!is_cstring(v))
 		return cerr(c, at(v, parent), "%s: expected a template string, got %s", what,
-		            type_name(v));
+		            relay_config_type_name(v));
 	s = json_string_value(v);
 	n = strlen(s);
 	lit = malloc(n + 1);
@@ -448,7 +433,7 @@ cell_const_check(struct cc *c, const json_t *v, const json_t *parent, const char
 {
 	if (json_is_object(v) || json_is_array(v))
 		return cerr(c, v, "%s: %s is %s, but a load cell holds a scalar", what, which,
-		            type_name(v));
+		            relay_config_type_name(v));
 	return 0;
 }
 
@@ -491,10 +476,10 @@ spec_compile(struct cc *c, const json_t *v, const json_t *parent, const char *wh
 	}
 	if (ext != NULL && !json_is_boolean(ext))
 		return cerr(c, at(ext, v), "%s.external: expected a boolean, got %s", what,
-		            type_name(ext));
+		            relay_config_type_name(ext));
 	if (opt != NULL && !json_is_boolean(opt))
 		return cerr(c, at(opt, v), "%s.optional: expected a boolean, got %s", what,
-		            type_name(opt));
+		            relay_config_type_name(opt));
 	s->external = json_is_true(ext) || (flags & SPEC_ID) != 0;
 	s->optional = json_is_true(opt);
 	if (k != NULL && (lk != NULL || ext != NULL || opt != NULL || def != NULL))
@@ -514,7 +499,7 @@ spec_compile(struct cc *c, const json_t *v, const json_t *parent, const char *wh
 	if (lk != NULL) {
 		if (!json_is_object(lk))
 			return cerr(c, at(lk, v), "%s.lookup: expected an object, got %s", what,
-			            type_name(lk));
+			            relay_config_type_name(lk));
 		if (flags & SPEC_CELL) {
 			json_object_foreach((json_t *)lk, key, val) {
 				rc = cell_const_check(c, val, lk, what, "a lookup value");
@@ -581,7 +566,7 @@ specs_compile(struct cc *c, const json_t *obj, const json_t *parent, const char 
 
 	if (!json_is_object(obj))
 		return cerr(c, at(obj, parent), "%s: expected an object, got %s", prefix,
-		            type_name(obj));
+		            relay_config_type_name(obj));
 	if (json_object_size(obj) == 0 && kind != SPECS_ARGS)
 		return cerr(c, obj, "%s: empty: name at least one field", prefix);
 	ss->v = calloc(json_object_size(obj), sizeof(*ss->v));
@@ -654,7 +639,7 @@ line_compile(struct cc *c, const json_t *v, const json_t *parent, const char *wh
 		return ENOMEM;
 	if (!json_is_object(v))
 		return cerr(c, at(v, parent), "%s: expected an object with field, pointer and "
-		            "fields, got %s", what, type_name(v));
+		            "fields, got %s", what, relay_config_type_name(v));
 	json_object_foreach((json_t *)v, key, val) {
 		if (!in_list(key, line_keys))
 			return cerr(c, at(val, v), "%s: unknown key \"%s\"", what, key);
@@ -678,7 +663,7 @@ line_compile(struct cc *c, const json_t *v, const json_t *parent, const char *wh
 		return cerr(c, v, "%s: fields is required", what);
 	if (opt != NULL && !json_is_boolean(opt))
 		return cerr(c, at(opt, v), "%s.optional: expected a boolean, got %s", what,
-		            type_name(opt));
+		            relay_config_type_name(opt));
 	ls->optional = json_is_true(opt);
 	ls->field = strdup(json_string_value(field));
 	ls->pointer = strdup(json_string_value(ptr));
@@ -700,7 +685,7 @@ lines_compile(struct cc *c, const json_t *v, const json_t *parent, struct relay_
 		n = json_array_size(v);
 	else
 		return cerr(c, at(v, parent), "lines: expected an object or a non-empty array of "
-		            "objects, got %s", json_is_array(v) ? "an empty array" : type_name(v));
+		            "objects, got %s", json_is_array(v) ? "an empty array" : relay_config_type_name(v));
 	r->lines = calloc(n, sizeof(*r->lines));
 	if (r->lines == NULL)
 		return ENOMEM;
@@ -729,7 +714,7 @@ bool_opt(struct cc *c, const json_t *route, const char *key, int dflt, int *out)
 	if (v == NULL)
 		return 0;
 	if (!json_is_boolean(v))
-		return cerr(c, at(v, route), "%s: expected a boolean, got %s", key, type_name(v));
+		return cerr(c, at(v, route), "%s: expected a boolean, got %s", key, relay_config_type_name(v));
 	*out = json_is_true(v);
 	return 0;
 }
@@ -744,7 +729,7 @@ int_opt(struct cc *c, const json_t *obj, const char *key, const char *what, int6
 	if (v == NULL)
 		return 0;
 	if (!json_is_integer(v))
-		return cerr(c, at(v, obj), "%s: expected an integer, got %s", what, type_name(v));
+		return cerr(c, at(v, obj), "%s: expected an integer, got %s", what, relay_config_type_name(v));
 	if (json_integer_value(v) < min || json_integer_value(v) > max)
 		return cerr(c, v, "%s: %lld is out of range [%lld, %lld]", what,
 		            (long long)json_integer_value(v), (long long)min, (long long)max);
@@ -766,7 +751,7 @@ backoff_compile(struct cc *c, const json_t *v, const json_t *route, struct relay
 	int rc;
 
 	if (!json_is_object(v))
-		return cerr(c, at(v, route), "backoff: expected an object, got %s", type_name(v));
+		return cerr(c, at(v, route), "backoff: expected an object, got %s", relay_config_type_name(v));
 	json_object_foreach((json_t *)v, key, val) {
 		if (!in_list(key, backoff_keys))
 			return cerr(c, at(val, v), "backoff: unknown key \"%s\"", key);
@@ -830,7 +815,7 @@ owns_check(struct cc *c, const json_t *route, struct relay_route *r)
 		return 0;
 	if (!json_is_array(owns))
 		return cerr(c, at(owns, route), "owns: expected an array of field names, got %s",
-		            type_name(owns));
+		            relay_config_type_name(owns));
 	for (i = 0; i < json_array_size(owns); i++) {
 		const json_t *o = json_array_get(owns, i);
 
@@ -873,7 +858,7 @@ topics_compile(struct cc *c, const json_t *route, struct relay_route *r)
 	if (!json_is_array(topics) || json_array_size(topics) == 0)
 		return cerr(c, at(topics, route), "topics: expected a non-empty array of "
 		            "patterns, got %s", json_is_array(topics) ? "an empty array"
-		            : type_name(topics));
+		            : relay_config_type_name(topics));
 	r->topics = calloc(json_array_size(topics), sizeof(*r->topics));
 	if (r->topics == NULL)
 		return ENOMEM;
@@ -901,7 +886,7 @@ str_req(struct cc *c, const json_t *route, const char *key, const char *why,
 		return cerr(c, route, "%s is required%s", key, why);
 	if (!is_cstring(v) || json_string_length(v) == 0)
 		return cerr(c, at(v, route), "%s: expected a non-empty string, got %s", key,
-		            json_is_string(v) ? "\"\"" : type_name(v));
+		            json_is_string(v) ? "\"\"" : relay_config_type_name(v));
 	*s = json_string_value(v);
 	return 0;
 }
@@ -1009,7 +994,7 @@ route_compile(struct cc *c, const json_t *route, const json_t *all, struct relay
 	int rc;
 
 	if (!json_is_object(route))
-		return cerr(c, at(route, all), "expected an object, got %s", type_name(route));
+		return cerr(c, at(route, all), "expected an object, got %s", relay_config_type_name(route));
 	r->backoff = c->cfg->delivery.backoff;
 	r->permanent_retry_delay_ms = 60000;
 
@@ -1147,7 +1132,7 @@ relay_routes_compile(const struct relay_config *cfg, struct relay_routes **out,
 		rc = -RELAY_ECONFIG;
 		if (err != NULL)
 			relay_config_error_set(err, cfg, cfg->routes, "routes: expected an array, "
-			                       "got %s", type_name(cfg->routes));
+			                       "got %s", relay_config_type_name(cfg->routes));
 		goto fail;
 	}
 	n = json_array_size(cfg->routes);
@@ -1347,7 +1332,7 @@ scalar_add(struct buf *b, const json_t *v, struct mctx *m, const char *what,
 	rc = relay_json_scalar_text(v, text, sizeof(text));
 	if (rc != 0)
 		return mfail(m, -RELAY_EINVAL, "%s: %s%s is %s, not text", what, m->base, ptr,
-		             type_name(v));
+		             relay_config_type_name(v));
 	rc = buf_add(b, text, strlen(text));
 	return rc ? oom(m) : 0;
 }
@@ -1554,7 +1539,7 @@ cell_add(json_t *row, const json_t *v, struct mctx *m, const char *what)
 		cell = json_stringn(b.p, b.len);
 	} else {
 		rc = mfail(m, -RELAY_EINVAL, "%s: the value is %s, but a load cell holds a scalar",
-		           what, type_name(v));
+		           what, relay_config_type_name(v));
 		goto out;
 	}
 	if (cell == NULL || json_array_append_new(row, cell) != 0)
@@ -1698,7 +1683,7 @@ map_upsert(const struct relay_route *r, json_t *root, struct mctx *m, struct rel
 		}
 		if (!json_is_array(items[i])) {
 			rc = mfail(m, -RELAY_EINVAL, "%s: %s%s is %s, not an array", ls->what, m->base,
-			           ls->pointer, type_name(items[i]));
+			           ls->pointer, relay_config_type_name(items[i]));
 			goto out;
 		}
 		if (json_array_size(items[i]) > nrows)
@@ -1767,7 +1752,7 @@ map_call(const struct relay_route *r, json_t *root, struct mctx *m, struct relay
 		return mfail(m, -RELAY_EPATH, "missing %s for args", r->args_pointer);
 	if (!json_is_object(v))
 		return mfail(m, -RELAY_EINVAL, "args: %s is %s, not an object of named arguments",
-		             r->args_pointer, type_name(v));
+		             r->args_pointer, relay_config_type_name(v));
 	plan->named = json_deep_copy(v);
 	return plan->named ? 0 : oom(m);
 }

@@ -200,6 +200,10 @@ int relay_config_error_set(struct relay_config_error *err, const struct relay_co
 /* relay_config_error_format - "file:line:column: text" into buf (size n). */
 void relay_config_error_format(const struct relay_config_error *err, char *buf, size_t n);
 
+/* relay_config_type_name - "an object", "a string", ... for error texts
+ * ("expected an integer, got a string"). Static text; pure. */
+const char *relay_config_type_name(const json_t *v);
+
 /* relay_config_source - the source named name, or NULL. */
 const struct relay_source_conf *relay_config_source(const struct relay_config *cfg,
                                                     const char *name, size_t name_len);
