@@ -499,6 +499,13 @@ check_answers(struct evbuffer *b)
 		if (!find(p, hlen, "\r\nContent-Length: ") || !find(p, hlen, "\r\nDate: "))
 			bad_answer("missing header", p, n);
 		clen = content_length(p, hlen, n);
+		/* The answer to HEAD has the headers GET's would have and no
+		 * body: what follows is the next answer, or nothing. */
+		if (clen > 0 && (n - hlen == 0 || (n - hlen >= 9 && memcmp(p + hlen, "HTTP/1.1 ", 9) == 0))) {
+			p += hlen;
+			n -= hlen;
+			continue;
+		}
 		if (clen > n - hlen)
 			return; /* cut short */
 		if (status >= 400 &&
