@@ -52,6 +52,8 @@ on_request(struct relay_http_request *req, void *arg)
 	const unsigned char *body = relay_http_request_body(req, &len);
 	if (strcmp(relay_http_request_path(req), "/later") == 0) {
 		struct timeval tv = { 0, 200 * 1000 };
+		if (held) /* one held at a time: the earlier one is answered now */
+			relay_http_respond(held, 202, "application/json", "{\"later\":1}", 11, NULL);
 		held = req;
 		evtimer_add(later_ev, &tv);
 		return;
@@ -314,6 +316,8 @@ main(void)
 
 	event_base_loopbreak(base);
 	pthread_join(loop_thread, NULL);
+	if (held) /* a request whose client left: answering it frees it */
+		relay_http_respond(held, 202, "application/json", "{}", 2, NULL);
 	relay_http_server_free(srv);
 	event_free(later_ev);
 	event_base_free(base);
