@@ -508,6 +508,29 @@ ctl_config(struct ctl *c)
 	return load_config(c);
 }
 
+/* Whether the command line of pid has an argument whose last path
+ * component is odoo-relayd. */
+static int
+cmdline_runs(long pid)
+{
+	char path[64], buf[4096];
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (size_t i = 0; i < n; i += strlen(buf + i) + 1) {
+		const char *slash = strrchr(buf + i, '/');
+		if (strcmp(slash ? slash + 1 : buf + i, "odoo-relayd") == 0)
+			return 1;
+	}
+	return 0;
+}
+
 int
 ctl_holder(const char *dir, pid_t *pid, char *name, size_t namesz)
 {
@@ -538,6 +561,10 @@ ctl_holder(const char *dir, pid_t *pid, char *name, size_t namesz)
 			name[strcspn(name, "\n")] = '\0';
 		fclose(f);
 	}
+	/* Run under a wrapper (valgrind, a debugger), the process has the
+	 * wrapper's name; its command line still names the program. */
+	if (namesz && fl.l_pid > 0 && strcmp(name, "odoo-relayd") != 0 && cmdline_runs(fl.l_pid))
+		snprintf(name, namesz, "odoo-relayd");
 	return 1;
 }
 
