@@ -53,6 +53,7 @@ struct relayd {
 	struct event *watchdog, *status, *sweep, *drain;
 	int stopping;
 	int64_t drain_deadline_ms;
+	uint64_t commits_shown, writes_shown; /* the writer's counts already in the metrics */
 };
 
 static void
@@ -149,8 +150,19 @@ static void
 metrics_hook(void *arg, struct relay_metrics *m)
 {
 	struct relayd *d = arg;
+	uint64_t commits, writes;
+
 	if (d->delivery)
 		relay_delivery_metrics(d->delivery, m);
+	/* Writes per commit is how well group commit works under the load. */
+	relay_writer_stats(d->writer, &commits, &writes);
+	relay_metrics_add(m, "relay_store_commits_total", "durable store commits (each one fsync)",
+	                  NULL, NULL, commits - d->commits_shown);
+	relay_metrics_add(m, "relay_store_writes_total",
+	                  "store writes (events received, outcomes, CLI changes) those commits carried",
+	                  NULL, NULL, writes - d->writes_shown);
+	d->commits_shown = commits;
+	d->writes_shown = writes;
 }
 
 static int

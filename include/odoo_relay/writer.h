@@ -8,7 +8,10 @@
  * others go on); commit, which is one fsync for the whole group; then hand
  * every completion to the event loop. Work submitted while a commit is
  * under way goes into the next group, so under load each fsync covers many
- * operations and the latency of one is about two commits.
+ * operations and the latency of one is about two commits. A group of
+ * delivery outcomes only (complete, reschedule, bury: nobody waits on their
+ * fsync) first waits up to 4 ms for more work; an ingest or a call ends
+ * that wait at once.
  *
  * Completions: the callback of every accepted operation is called exactly
  * once, on the thread that runs the loop of the event_base given at start

@@ -6,6 +6,8 @@
 #   SECONDS       fuzz each target for this long [20]: the CI setting
 #   --runs N      fuzz each target for N executions instead (the soak:
 #                 --runs 10000000)
+#   --jobs J      fuzz with J processes at once (libFuzzer's -fork=J); the
+#                 executions counted are those of all J together [1]
 #   TARGET        only these targets (http, config, route, signature, record,
 #                 or fuzz_http ...) [all of test/fuzz/fuzz_*.c]
 #   --build-dir D the clang build tree [build-fuzz at the top of the tree]
@@ -31,6 +33,7 @@ build=$top/build-fuzz
 do_build=1
 seconds=20
 runs=
+jobs=1
 targets=()
 
 usage() {
@@ -42,6 +45,8 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--runs) [ $# -ge 2 ] || usage; runs=$2; shift 2 ;;
 	--runs=*) runs=${1#--runs=}; shift ;;
+	--jobs) [ $# -ge 2 ] || usage; jobs=$2; shift 2 ;;
+	--jobs=*) jobs=${1#--jobs=}; shift ;;
 	--build-dir) [ $# -ge 2 ] || usage; build=$2; shift 2 ;;
 	--build-dir=*) build=${1#--build-dir=}; shift ;;
 	--no-build) do_build=0; shift ;;
@@ -53,6 +58,7 @@ while [ $# -gt 0 ]; do
 done
 case $seconds in *[!0-9]*|'') usage ;; esac
 case $runs in *[!0-9]*) usage ;; esac
+case $jobs in *[!0-9]*|''|0) usage ;; esac
 
 if [ ${#targets[@]} -eq 0 ]; then
 	for src in "$top"/test/fuzz/fuzz_*.c; do
@@ -118,6 +124,7 @@ for t in "${targets[@]}"; do
 	else
 		args+=(-max_total_time="$seconds")
 	fi
+	[ "$jobs" -gt 1 ] && args+=(-fork="$jobs")
 	dirs=("$work/$name/corpus")
 	[ -d "$seeds" ] && dirs+=("$seeds")
 	log=$work/$name/log
@@ -128,6 +135,11 @@ for t in "${targets[@]}"; do
 
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+	if [ "$jobs" -gt 1 ]; then
+		# Fork mode prints no final stats, only a running "#N: ..." line.
+		execs=$(sed -n 's/^#\([0-9]*\): cov:.*/\1/p' "$log" | tail -1)
+		[ -n "$execs" ] && speed=$(( execs / (elapsed > 0 ? elapsed : 1) ))
+	fi
 	result=ok
 	# A report that did not stop the target still fails the run.
 	if [ $rc -ne 0 ]; then

@@ -36,6 +36,7 @@ static struct server {
 	int port;
 	int version_web, version_rpc, logins, execs, json2, contexts;
 	int deny_left;                 /* mode "deny1": AccessDenied answers to give */
+	int bad_gets;                  /* /web/version not a GET, or with a body */
 	json_t *last_args;             /* params.args of the last execute_kw */
 	json_t *last_json2;            /* body of the last /json/2 call */
 	char last_auth[128], last_db[64], last_path[128];
@@ -210,6 +211,8 @@ handle(struct evhttp_request *req, void *arg)
 
 	if (strcmp(rest, "/web/version") == 0) {
 		srv.version_web++;
+		if (evhttp_request_get_command(req) != EVHTTP_REQ_GET || len > 0)
+			srv.bad_gets++;
 		if (strcmp(mode, "v19") == 0)
 			reply_json(req, 200, json_pack("{s:[i,i,i,s,i,s],s:s}", "version_info",
 			                               19, 0, 0, "final", 0, "", "version", "19.0"));
@@ -255,7 +258,7 @@ static void
 server_reset(void)
 {
 	srv.version_web = srv.version_rpc = srv.logins = srv.execs = srv.json2 = 0;
-	srv.contexts = srv.deny_left = 0;
+	srv.contexts = srv.deny_left = srv.bad_gets = 0;
 	json_decref(srv.last_args);
 	json_decref(srv.last_json2);
 	srv.last_args = srv.last_json2 = NULL;
@@ -654,6 +657,12 @@ test_timeout(void)
 	CHECK_STR(g.error_name, "transport.timeout");
 	CHECK(g.request != NULL); /* it was sent: outcome unknown */
 	got_clear(&g);
+	/* The next call on the same client times out likewise. */
+	CHECK_INT(relay_odoo_call(o, "res.partner", "create", NULL, NULL, on_result, &g), 0);
+	CHECK(wait1(&g));
+	CHECK_INT(srv.execs, 2);
+	CHECK_STR(g.error_name, "transport.timeout");
+	got_clear(&g);
 	relay_odoo_free(o);
 }
 
@@ -674,6 +683,11 @@ test_too_big(void)
 		CHECK_INT(relay_odoo_call(o, "res.partner", "search", NULL, NULL, on_result, &g), 0);
 		CHECK(wait1(&g));
 		CHECK_INT(g.klass, RELAY_CLASS_PERMANENT);
+		CHECK_STR(g.error_name, "transport.too_big");
+		got_clear(&g);
+		/* and the next call on the same client likewise */
+		CHECK_INT(relay_odoo_call(o, "res.partner", "search", NULL, NULL, on_result, &g), 0);
+		CHECK(wait1(&g));
 		CHECK_STR(g.error_name, "transport.too_big");
 		got_clear(&g);
 		relay_odoo_free(o);
@@ -802,6 +816,36 @@ test_probe(void)
 	CHECK_INT(g.scope, RELAY_SCOPE_TARGET);
 	CHECK_STR(g.error_name, "http.303");
 	got_clear(&g);
+	relay_odoo_free(o);
+}
+
+/* POSTs and GETs in turn on one client: a GET never inherits a POST's
+ * method or body. */
+static void
+test_post_then_get(void)
+{
+	struct relay_odoo_conf c = conf_for("v19", RELAY_PROTO_AUTO);
+	struct relay_odoo *o = client(&c);
+	json_t *named = json_pack("{s:{s:s}}", "vals", "name", "x");
+	struct got g = { 0 };
+	int i;
+
+	server_reset();
+	for (i = 0; i < 3; i++) {
+		CHECK_INT(relay_odoo_call(o, "res.partner", "create", NULL, named, on_result, &g), 0);
+		CHECK(wait1(&g));
+		CHECK_INT(g.klass, RELAY_CLASS_DONE);
+		got_clear(&g);
+		CHECK_INT(relay_odoo_probe(o, on_result, &g), 0);
+		CHECK(wait1(&g));
+		CHECK_INT(g.klass, RELAY_CLASS_DONE);
+		got_clear(&g);
+	}
+	CHECK_INT(srv.version_web, 4); /* the first call's detection, then 3 probes */
+	CHECK_INT(srv.bad_gets, 0);
+	CHECK_INT(srv.contexts, 3);
+	CHECK_STR(srv.last_path, "/json/2/res.users/context_get");
+	json_decref(named);
 	relay_odoo_free(o);
 }
 
@@ -987,6 +1031,7 @@ main(void)
 	RUN(test_load_rows);
 	RUN(test_auto);
 	RUN(test_probe);
+	RUN(test_post_then_get);
 	RUN(test_cancel);
 	RUN(test_free_in_callback);
 	server_reset();

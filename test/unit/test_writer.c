@@ -468,6 +468,66 @@ test_faults(void)
 	relay_store_close(st);
 }
 
+/* Delivery outcomes wait a moment for company before their commit (see
+ * writer.c, GATHER_MS): they still commit with nothing else coming, an
+ * ingest joins their group, and a stop does not leave them behind. */
+static void
+test_outcomes_alone(void)
+{
+	struct res r[8];
+	struct relay_store *st = store_new("alone", MAP);
+	struct relay_writer *w = NULL;
+	struct relay_event ev;
+	struct gate g;
+	struct res gate_res = { 0 };
+	uint64_t c0, c1, o0, o1;
+	int i;
+
+	if (!st)
+		return;
+	memset(r, 0, sizeof(r));
+	done_count = 0;
+	CHECK_INT(relay_writer_start(st, base, &w), 0);
+	if (!w)
+		return;
+	for (i = 0; i < 4; i++)
+		relay_writer_ingest(w, ev_new(NULL, NULL), 0, 100, res_cb, &r[i]);
+	run_until(4);
+
+	/* One outcome and then nothing: it commits on its own. */
+	done_count = 0;
+	relay_writer_complete(w, 1, 200, res_cb, &r[4]);
+	run_until(1);
+	CHECK_INT(r[4].called, 1);
+	CHECK_INT(r[4].rc, 0);
+	CHECK_INT(relay_store_get_event(st, NULL, 1, &ev), -RELAY_ENOTFOUND);
+
+	/* Outcomes queued behind a busy writer, then an ingest: one group. */
+	relay_writer_stats(w, &c0, &o0);
+	gate_init(&g);
+	done_count = 0;
+	relay_writer_call(w, gate_fn, &g, res_cb, &gate_res);
+	CHECK(gate_wait_entered(&g));
+	relay_writer_complete(w, 2, 300, res_cb, &r[5]);
+	relay_writer_complete(w, 3, 300, res_cb, &r[6]);
+	relay_writer_ingest(w, ev_new(NULL, NULL), 0, 300, res_cb, &r[7]);
+	gate_release(&g);
+	run_until(4);
+	relay_writer_stats(w, &c1, &o1);
+	CHECK_INT(c1 - c0, 2); /* the gate's group, then the other three */
+	CHECK_INT(o1 - o0, 4);
+	CHECK(r[5].rc == 0 && r[6].rc == 0 && r[7].rc == 0 && r[7].id == 5);
+
+	/* An outcome submitted just before the stop is committed by it. */
+	done_count = 0;
+	relay_writer_complete(w, 4, 400, res_cb, &r[0]);
+	relay_writer_stop(w);
+	CHECK_INT(done_count, 1);
+	CHECK_INT(r[0].rc, 0);
+	CHECK_INT(relay_store_get_event(st, NULL, 4, &ev), -RELAY_ENOTFOUND);
+	relay_store_close(st);
+}
+
 /* Reschedule, bury and complete through the writer. */
 static void
 test_ops(void)
@@ -636,6 +696,7 @@ main(void)
 	RUN(test_grouping);
 	RUN(test_faults);
 	RUN(test_ops);
+	RUN(test_outcomes_alone);
 	RUN(test_stop);
 	event_base_free(base);
 	nftw(base_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
