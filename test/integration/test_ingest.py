@@ -36,6 +36,10 @@ def test_accept_and_duplicate(t):
             t.eq(ev["dedup_key"], "wh-1", "dedup key from header")
             t.eq(r.metric("relay_received_total", 'source="shop"'), 2.0, "received counter")
             t.eq(r.metric("relay_duplicates_total", 'source="shop"'), 1.0, "duplicate counter")
+            commits, writes = r.metric("relay_store_commits_total"), r.metric("relay_store_writes_total")
+            t.check(1 <= commits <= writes and writes >= 3,
+                    "store commits (%r) and the writes they carried (%r), the 3 webhooks among them"
+                    % (commits, writes))
             # a source with the dedup key in the body and no signature
             body = json.dumps({"id": "evt_1", "type": "invoice.paid"}).encode()
             status, _, data = r.request("POST", "/hooks/open", body, {"Content-Type": "application/json"})
