@@ -8,6 +8,10 @@ for _ in $(seq 100); do
 	curl -fs http://127.0.0.1:8081/readyz >/dev/null 2>&1 && break
 	sleep 0.1
 done
+# The store outlives a run (it is the point of it) while the emulator starts
+# empty each time: webhook ids of this run's own keep a second run from
+# being answered "duplicate" with nothing to show in the emulator.
+run=$(date +%s)
 send() { # send WEBHOOK_ID TOPIC BODY
 	local sig
 	sig=$(printf '%s' "$3" | openssl dgst -sha256 -hmac demo-secret -binary | base64)
@@ -15,10 +19,10 @@ send() { # send WEBHOOK_ID TOPIC BODY
 	curl -s -X POST "$url" -H 'Content-Type: application/json' -H "X-Shopify-Topic: $2" \
 		-H "X-Shopify-Webhook-Id: $1" -H "X-Shopify-Hmac-Sha256: $sig" --data-binary "$3" >&2
 }
-send demo-1 customers/create '{"id":1001,"first_name":"Ada","last_name":"Lovelace","email":"ada@example.com"}'
-send demo-2 customers/create '{"id":1002,"first_name":"Grace","last_name":"Hopper","email":"grace@example.com"}'
-send demo-2 customers/create '{"id":1002,"first_name":"Grace","last_name":"Hopper","email":"grace@example.com"}'
-send demo-3 customers/update '{"id":1001,"first_name":"Ada","last_name":"King","email":"ada@example.com"}'
+send demo-$run-1 customers/create '{"id":1001,"first_name":"Ada","last_name":"Lovelace","email":"ada@example.com"}'
+send demo-$run-2 customers/create '{"id":1002,"first_name":"Grace","last_name":"Hopper","email":"grace@example.com"}'
+send demo-$run-2 customers/create '{"id":1002,"first_name":"Grace","last_name":"Hopper","email":"grace@example.com"}'
+send demo-$run-3 customers/update '{"id":1001,"first_name":"Ada","last_name":"King","email":"ada@example.com"}'
 sleep 2
 ports=$(cat "$dir/emulator.ports" 2>/dev/null)
 printf 'demo: partners in the Odoo emulator now:\n' >&2
