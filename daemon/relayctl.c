@@ -195,17 +195,26 @@ ctl_help(const char *name)
 	return 0;
 }
 
+static void ctl_verr(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+/* "odoo-relayctl: <message>" on stderr, after whatever stdout holds. */
+static void
+ctl_verr(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fputs(CTL_PROG ": ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void
 ctl_err(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs(CTL_PROG ": ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	ctl_verr(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int
@@ -213,12 +222,9 @@ ctl_usage(const struct ctl *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs(CTL_PROG ": ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	ctl_verr(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	if (c && c->verb) {
 		const struct verb *v = NULL;
 		char word[32];
