@@ -3,6 +3,13 @@
  * an "id" column, relations by external id ("field/id") or database id
  * ("field/.id"), cells converted as Odoo's import converters do, and all or
  * nothing: one error message and the whole call is rolled back.
+ *
+ * One2many sub-rows ("order_line/product_id/id", "order_line/id", ...) as
+ * Odoo 18 imports them (captures 620-653): the first row of a record holds
+ * its own cells and its first line; each following row whose other cells
+ * are all empty holds one more line. A line whose external id exists is
+ * updated in place; a line without one is created every time; lines left
+ * out are kept.
  */
 #include "emu_orm.h"
 
@@ -18,16 +25,28 @@
 
 enum col_kind { COL_SKIP, COL_XID, COL_DBID, COL_VALUE, COL_REF_XID, COL_REF_DBID };
 
+/*
+ * One column of fields. A sub-column ("order_line/product_id/id") belongs
+ * to a one2many field: its kind and field are those of the line model.
+ */
 struct column {
 	enum col_kind kind;
-	const struct field_def *f;
-	const char *name;   /* as the messages name it */
+	const struct field_def *f;   /* NULL for COL_XID, COL_DBID */
+	const struct field_def *o2m; /* sub-column: the one2many field, else NULL */
+	const char *name;            /* as the caller wrote it */
 };
 
-static json_t *load_message(int row, const char *field, const char *msg)
+/* Where a message points: the rows of one record and its index. */
+struct span {
+	int from, to, record;
+};
+
+static json_t *load_message(const struct span *sp, const char *field,
+			    const char *msg)
 {
-	json_t *m = json_pack("{s:{s:i, s:i}, s:s, s:i}", "rows", "from", row,
-			      "to", row, "type", "error", "record", row);
+	json_t *m = json_pack("{s:{s:i, s:i}, s:s, s:i}", "rows", "from",
+			      sp->from, "to", sp->to, "type", "error", "record",
+			      sp->record);
 
 	if (field)
 		json_object_set_new(m, "field", json_string(field));
@@ -35,19 +54,25 @@ static json_t *load_message(int row, const char *field, const char *msg)
 	return m;
 }
 
-/* The "Possible Values" action Odoo attaches to a failed relation lookup. */
+/*
+ * The "Possible Values" action Odoo attaches to a failed relation lookup:
+ * by name it lists the comodel; by external or database id, ir.model.data
+ * filtered on the comodel (db_id_for does both the same way). domain:
+ * stolen, NULL for none.
+ */
 static json_t *moreinfo(struct emu *e, const char *res_model, json_t *domain)
 {
 	const char *list = e->version >= 18 ? "list" : "tree";
 	char *mode = emu_printf("%s,form", list);
-	json_t *mi = json_pack("{s:s, s:s, s:s, s:s, s:[[b, s], [b, s]], s:{s:b}, s:s, s:s, s:o}",
+	json_t *mi = json_pack("{s:s, s:s, s:s, s:s, s:[[b, s], [b, s]], s:{s:b}, s:s, s:s}",
 			       "name", "Possible Values", "type",
 			       "ir.actions.act_window", "target", "new",
 			       "view_mode", mode, "views", 0, list, 0, "form",
 			       "context", "create", 0, "help",
-			       "See all possible values", "res_model", res_model,
-			       "domain", domain);
+			       "See all possible values", "res_model", res_model);
 
+	if (domain)
+		json_object_set_new(mi, "domain", domain);
 	free(mode);
 	return mi;
 }
@@ -90,124 +115,273 @@ static char *cell_text(json_t *cell)
 	return emu_repr(cell);
 }
 
-static json_int_t name_lookup(struct emu *e, struct model *cm, const char *name)
+/*
+ * What name_search(name, operator='=') finds, as import uses it for a
+ * relation given by name: the display name, and for products what their
+ * _name_search tries in turn (the internal reference, the barcode, the
+ * name, then a "[reference]" inside the text). Returns the first match in
+ * id order and sets *count to the number of matches.
+ */
+static bool product_match(json_t *r, const char *name, int pass)
+{
+	const char *v;
+
+	switch (pass) {
+	case 0:
+		v = orm_rec_str(r, "default_code");
+		return v && strcmp(v, name) == 0;
+	case 1:
+		v = orm_rec_str(r, "barcode");
+		return v && strcmp(v, name) == 0;
+	case 2:
+		v = orm_rec_str(r, "name");
+		return v && strcmp(v, name) == 0;
+	default: {
+		const char *open = strchr(name, '['), *close;
+
+		if (!open || !(close = strchr(open + 1, ']')))
+			return false;
+		v = orm_rec_str(r, "default_code");
+		return v && strlen(v) == (size_t)(close - open - 1) &&
+		       strncmp(v, open + 1, (size_t)(close - open - 1)) == 0;
+	}
+	}
+}
+
+static json_int_t name_lookup(struct emu *e, struct model *cm, const char *name,
+			      int *count)
 {
 	const char *key;
 	json_t *r;
 	json_int_t best = 0;
+	int passes = cm->idx == M_PRODUCT ? 4 : 1;
 
-	json_object_foreach(cm->recs, key, r) {
-		char *dn = orm_display_name(e, cm, r);
-		bool hit = strcmp(dn, name) == 0;
+	*count = 0;
+	for (int pass = 0; pass < passes && !*count; pass++) {
+		json_object_foreach(cm->recs, key, r) {
+			bool hit;
 
-		free(dn);
-		if (hit && (!best || orm_rec_id(r) < best))
-			best = orm_rec_id(r);
+			if (cm->idx == M_PRODUCT) {
+				hit = product_match(r, name, pass);
+			} else {
+				char *dn = orm_display_name(e, cm, r);
+
+				hit = strcmp(dn, name) == 0;
+				free(dn);
+			}
+			if (!hit)
+				continue;
+			++*count;
+			if (!best || orm_rec_id(r) < best)
+				best = orm_rec_id(r);
+		}
 	}
 	return best;
 }
 
 /*
  * One cell through Odoo's import converters. Returns the value (new ref) or
- * NULL after appending an error message for the row.
+ * NULL after appending an error message for the record. A sub-column's
+ * errors name the one2many field and "Its Label/Sub Label", as Odoo's
+ * _str_to_one2many rewrites them; its warnings keep the one2many's label.
  */
 static json_t *cell_convert(struct emu *e, const struct column *col,
-			    const char *s, int row, json_t *messages)
+			    const char *s, const struct span *sp,
+			    json_t *messages)
 {
 	const struct field_def *f = col->f;
 	struct model *cm = f->relation ? orm_model_find(e, f->relation) : NULL;
+	const char *mfield = col->o2m ? col->o2m->name : f->name;
+	const char *mlabel = col->o2m ? col->o2m->label : f->label;
+	char *label = col->o2m ? emu_printf("%s/%s", col->o2m->label, f->label)
+			       : emu_strdup(f->label);
 	json_int_t i;
 	double d;
+	int n;
 	char *msg = NULL;
-	json_t *info = NULL, *m;
+	json_t *info = NULL, *m, *v = NULL;
 
 	if (!*s) {
 		if (f->type == F_INT)
-			return json_integer(0);
-		if (f->type == F_FLOAT)
-			return json_real(0.0);
-		return json_false();
+			v = json_integer(0);
+		else if (f->type == F_FLOAT)
+			v = json_real(0.0);
+		else
+			v = json_false();
+		goto out;
 	}
 	switch (col->kind) {
 	case COL_REF_XID:
-		if ((i = xid_resolve(e, s, f->relation)))
-			return json_integer(i);
+		if ((i = xid_resolve(e, s, f->relation))) {
+			v = json_integer(i);
+			goto out;
+		}
 		msg = emu_printf("No matching record found for external id '%s' in field '%s'",
-				 s, f->label);
+				 s, label);
 		info = moreinfo(e, "ir.model.data",
 				json_pack("[[s, s, s]]", "model", "=", f->relation));
 		goto fail;
 	case COL_REF_DBID:
-		if (orm_parse_int(s, &i) && orm_rec_get(cm, i))
-			return json_integer(i);
+		if (orm_parse_int(s, &i) && orm_rec_get(cm, i)) {
+			v = json_integer(i);
+			goto out;
+		}
 		msg = emu_printf("No matching record found for database id '%s' in field '%s'",
-				 s, f->label);
-		info = moreinfo(e, f->relation, json_array());
+				 s, label);
+		info = moreinfo(e, "ir.model.data",
+				json_pack("[[s, s, s]]", "model", "=", f->relation));
 		goto fail;
 	default:
 		break;
 	}
 	switch (f->type) {
 	case F_INT:
-		if (orm_parse_int(s, &i))
-			return json_integer(i);
+		if (orm_parse_int(s, &i)) {
+			v = json_integer(i);
+			goto out;
+		}
 		msg = emu_printf("'%s' does not seem to be an integer for field '%s'",
-				 s, f->label);
+				 s, label);
 		goto fail;
 	case F_FLOAT:
-		if (orm_parse_float(s, &d))
-			return json_real(d);
+		if (orm_parse_float(s, &d)) {
+			v = json_real(d);
+			goto out;
+		}
 		msg = emu_printf("'%s' does not seem to be a number for field '%s'",
-				 s, f->label);
+				 s, label);
 		goto fail;
 	case F_BOOL:
-		if (!strcasecmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes"))
-			return json_true();
-		if (!strcasecmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no"))
-			return json_false();
-		m = load_message(row, f->name, "");
+		if (!strcasecmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes")) {
+			v = json_true();
+			goto out;
+		}
+		if (!strcasecmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no")) {
+			v = json_false();
+			goto out;
+		}
+		m = load_message(sp, mfield, "");
 		json_object_set_new(m, "type", json_string("warning"));
 		msg = emu_printf("Unknown value '%s' for boolean field '%s', assuming 'yes'",
-				 s, f->label);
+				 s, mlabel);
 		json_object_set_new(m, "message", json_string(msg));
 		free(msg);
 		json_array_append_new(messages, m);
-		return json_true();
+		v = json_true();
+		goto out;
 	case F_SEL: {
 		const char *const *sel = orm_field_selection(e, f);
 
 		for (int k = 0; sel[k]; k += 2)
-			if (!strcasecmp(sel[k], s) || !strcasecmp(sel[k + 1], s))
-				return json_string(sel[k]);
+			if (!strcasecmp(sel[k], s) || !strcasecmp(sel[k + 1], s)) {
+				v = json_string(sel[k]);
+				goto out;
+			}
 		msg = emu_printf("Value '%s' not found in selection field '%s'", s,
-				 f->label);
+				 label);
 		goto fail;
 	}
 	case F_DATE:
 	case F_DATETIME:
-		if (orm_valid_date(s, f->type == F_DATETIME) || orm_valid_date(s, false))
-			return json_string(s);
+		if (orm_valid_date(s, f->type == F_DATETIME) || orm_valid_date(s, false)) {
+			v = json_string(s);
+			goto out;
+		}
 		msg = emu_printf("'%s' does not seem to be a valid %s for field '%s'",
-				 s, f->type == F_DATE ? "date" : "datetime", f->label);
+				 s, f->type == F_DATE ? "date" : "datetime", label);
 		goto fail;
 	case F_M2O:
-		if ((i = name_lookup(e, cm, s)))
-			return json_integer(i);
+		if ((i = name_lookup(e, cm, s, &n))) {
+			if (n > 1) {
+				msg = emu_printf("Found multiple matches for value \"%s\" in field \"%s\" (%d matches)",
+						 s, mlabel, n);
+				m = load_message(sp, mfield, msg);
+				json_object_set_new(m, "type", json_string("warning"));
+				json_array_append_new(messages, m);
+				free(msg);
+			}
+			v = json_integer(i);
+			goto out;
+		}
 		msg = emu_printf("No matching record found for name '%s' in field '%s'",
-				 s, f->label);
-		info = moreinfo(e, f->relation, json_array());
+				 s, label);
+		info = moreinfo(e, f->relation, NULL);
 		goto fail;
 	default:
-		return json_string(s);
+		v = json_string(s);
+		goto out;
 	}
 fail:
-	m = load_message(row, f->name, msg);
+	m = load_message(sp, mfield, msg);
 	if (info)
 		json_object_set_new(m, "moreinfo", info);
-	json_object_set_new(m, "field_name", json_string(f->label));
+	json_object_set_new(m, "field_name", json_string(mlabel));
 	json_array_append_new(messages, m);
 	free(msg);
-	return NULL;
+out:
+	free(label);
+	return v;
+}
+
+/*
+ * The kind of column "rest" names in model m: "id", ".id", "field",
+ * "field/id" or "field/.id" (a many2one). 0, or -1 with ValueError raised.
+ */
+static int column_parse(struct emu *e, struct model *m, const char *full,
+			const char *rest, struct column *col)
+{
+	char *base = emu_strdup(rest), *slash = strchr(base, '/');
+	const struct field_def *f;
+	int rc = -1;
+
+	if (slash)
+		*slash++ = '\0';
+	if (!slash && strcmp(base, "id") == 0) {
+		col->kind = COL_XID;
+		rc = 0;
+		goto out;
+	}
+	if (!slash && strcmp(base, ".id") == 0) {
+		col->kind = COL_DBID;
+		rc = 0;
+		goto out;
+	}
+	f = orm_field_find(m, base);
+	if (!f || (f->flags & FF_AUTO) ||
+	    (f->flags & (FF_COMPUTED | FF_INVERSE)) == FF_COMPUTED) {
+		emu_raise(e, "builtins.ValueError", "Invalid field name '%s'", base);
+		goto out;
+	}
+	col->f = f;
+	if (f->type == F_O2M) {
+		struct model *cm = orm_model_find(e, f->relation);
+
+		/* a bare "order_line" (lines by name) and nested one2many */
+		if (col->o2m || !slash) {
+			emu_raise(e, "builtins.ValueError",
+				  "one2many column '%s' is not emulated by odoo-emulator",
+				  full);
+			goto out;
+		}
+		col->o2m = f;
+		col->f = NULL;
+		rc = column_parse(e, cm, full, slash, col);
+		goto out;
+	}
+	if (!slash)
+		col->kind = COL_VALUE;
+	else if (strcmp(slash, "id") == 0 && f->type == F_M2O)
+		col->kind = COL_REF_XID;
+	else if (strcmp(slash, ".id") == 0 && f->type == F_M2O)
+		col->kind = COL_REF_DBID;
+	else {
+		emu_raise(e, "builtins.ValueError", "Invalid field name '%s'", full);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(base);
+	return rc;
 }
 
 static int load_columns(struct emu *e, struct model *m, json_t *fields,
@@ -221,7 +395,6 @@ static int load_columns(struct emu *e, struct model *m, json_t *fields,
 		abort();
 	json_array_foreach(fields, i, fv) {
 		const char *name = json_string_value(fv);
-		char *base, *slash;
 
 		if (!name) {
 			char *r = emu_repr(fv);
@@ -231,44 +404,8 @@ static int load_columns(struct emu *e, struct model *m, json_t *fields,
 			goto fail;
 		}
 		cols[i].name = name;
-		if (strcmp(name, "id") == 0) {
-			cols[i].kind = COL_XID;
-			continue;
-		}
-		if (strcmp(name, ".id") == 0) {
-			cols[i].kind = COL_DBID;
-			continue;
-		}
-		base = emu_strdup(name);
-		slash = strchr(base, '/');
-		if (slash)
-			*slash++ = '\0';
-		cols[i].f = orm_field_find(m, base);
-		if (!cols[i].f || (cols[i].f->flags & FF_AUTO) ||
-		    (cols[i].f->flags & (FF_COMPUTED | FF_INVERSE)) == FF_COMPUTED) {
-			emu_raise(e, "builtins.ValueError", "Invalid field name '%s'", base);
-			free(base);
+		if (column_parse(e, m, name, name, &cols[i]) < 0)
 			goto fail;
-		}
-		if (cols[i].f->type == F_O2M) {
-			emu_raise(e, "builtins.ValueError",
-				  "one2many columns ('%s') are not emulated by odoo-emulator",
-				  name);
-			free(base);
-			goto fail;
-		}
-		if (!slash)
-			cols[i].kind = COL_VALUE;
-		else if (strcmp(slash, "id") == 0 && cols[i].f->type == F_M2O)
-			cols[i].kind = COL_REF_XID;
-		else if (strcmp(slash, ".id") == 0 && cols[i].f->type == F_M2O)
-			cols[i].kind = COL_REF_DBID;
-		else {
-			emu_raise(e, "builtins.ValueError", "Invalid field name '%s'", name);
-			free(base);
-			goto fail;
-		}
-		free(base);
 	}
 	*out = cols;
 	return 0;
@@ -308,13 +445,312 @@ static int xid_register(struct emu *e, const struct emu_call *c,
 	return rc;
 }
 
+/* The record an external id names in model m, or 0. */
+static json_int_t xid_target(struct emu *e, struct model *m, const char *xid)
+{
+	char *full = xid_full(xid);
+	json_t *imd = orm_imd_lookup(e, full);
+
+	free(full);
+	if (imd && orm_rec_str(imd, "model") &&
+	    strcmp(orm_rec_str(imd, "model"), m->def->name) == 0 &&
+	    orm_rec_get(m, orm_rec_int(imd, "res_id")))
+		return orm_rec_int(imd, "res_id");
+	return 0;
+}
+
+static bool cell_empty(json_t *row, size_t j)
+{
+	char *s = cell_text(json_array_get(row, j));
+	bool empty = !*s;
+
+	free(s);
+	return empty;
+}
+
+/*
+ * Odoo's _extract_records: a row whose cells outside one2many columns are
+ * all empty, with something in a one2many column, carries one more
+ * sub-record of the record above it.
+ */
+static bool row_continues(const struct column *cols, size_t ncols, json_t *row)
+{
+	bool sub = false;
+
+	if (!json_is_array(row))
+		return false;
+	for (size_t j = 0; j < ncols; j++) {
+		if (cell_empty(row, j))
+			continue;
+		if (!cols[j].o2m)
+			return false;
+		sub = true;
+	}
+	return sub;
+}
+
+/*
+ * Turns a failed create or write into the load message Odoo gives: a NOT
+ * NULL violation reads "Missing required value for the field 'Label'
+ * (name)" and names the field, as load's error mapping does; anything
+ * else is the exception's text.
+ */
+static json_t *failure_message(struct emu *e, const struct span *sp)
+{
+	static const char mandatory[] = "The operation cannot be completed:\n"
+					"- Create/update: a mandatory field is not set.";
+	const char *text = e->err.message ? e->err.message : "";
+	const char *at = strstr(text, "\nField: ");
+	json_t *m;
+
+	if (strncmp(text, mandatory, sizeof(mandatory) - 1) == 0 && at) {
+		const char *label = at + 8, *open = strrchr(label, '(');
+		const char *close = open ? strchr(open, ')') : NULL;
+
+		if (open && close && open > label) {
+			char *lab = emu_printf("%.*s", (int)(open - label - 1), label);
+			char *name = emu_printf("%.*s", (int)(close - open - 1), open + 1);
+			char *msg = emu_printf("Missing required value for the field '%s' (%s)",
+					       lab, name);
+
+			m = load_message(sp, NULL, msg);
+			json_object_set_new(m, "field", json_string(name));
+			free(lab);
+			free(name);
+			free(msg);
+			return m;
+		}
+	}
+	return load_message(sp, NULL, text);
+}
+
+/*
+ * The lines of one one2many field in rows [sp->from, sp->to], converted:
+ * [[target id or 0, external id or null, vals], ...] (new reference), or
+ * NULL after the message of the first bad line. As in Odoo's
+ * _str_to_one2many, the first error stops the field: its message names
+ * the one2many and "Its Label/Sub Label", and no line of it is written.
+ */
+static json_t *lines_convert(struct emu *e, const struct field_def *o2m,
+			     const struct column *cols, size_t ncols,
+			     json_t *data, const struct span *sp,
+			     json_t *messages)
+{
+	struct model *cm = orm_model_find(e, o2m->relation);
+	json_t *lines = json_array();
+
+	for (int r = sp->from; r <= sp->to; r++) {
+		json_t *row = json_array_get(data, (size_t)r), *vals;
+		const char *xid = NULL;
+		json_int_t dbid = 0;
+		bool any = false, bad = false;
+
+		/* a row with nothing for this field carries no line of it */
+		for (size_t j = 0; j < ncols; j++)
+			if (cols[j].o2m == o2m && !cell_empty(row, j))
+				any = true;
+		if (!any)
+			continue;
+		vals = json_object();
+		for (size_t j = 0; j < ncols && !bad; j++) {
+			char *s;
+			json_t *v;
+
+			if (cols[j].o2m != o2m)
+				continue;
+			s = cell_text(json_array_get(row, j));
+			switch (cols[j].kind) {
+			case COL_XID:
+				if (*s)
+					xid = json_string_value(json_array_get(row, j));
+				break;
+			case COL_DBID:
+				if (*s && !(orm_parse_int(s, &dbid) && orm_rec_get(cm, dbid))) {
+					char *msg = emu_printf("No matching record found for database id '%s' in field '%s'",
+							       s, o2m->label);
+					json_t *m = load_message(sp, o2m->name, msg);
+
+					json_object_set_new(m, "moreinfo",
+							    moreinfo(e, "ir.model.data",
+								     json_pack("[[s, s, s]]", "model", "=",
+									       cm->def->name)));
+					json_object_set_new(m, "field_name", json_string(o2m->label));
+					json_array_append_new(messages, m);
+					free(msg);
+					bad = true;
+				}
+				break;
+			default:
+				v = cell_convert(e, &cols[j], s, sp, messages);
+				if (v)
+					json_object_set_new(vals, cols[j].f->name, v);
+				else
+					bad = true;
+				break;
+			}
+			free(s);
+		}
+		if (bad) {
+			json_decref(vals);
+			json_decref(lines);
+			return NULL;
+		}
+		/* an external id that names nothing yet is the new line's */
+		json_array_append_new(lines, json_pack("[I, o, o]",
+						       xid ? xid_target(e, cm, xid) : dbid,
+						       xid ? json_string(xid) : json_null(),
+						       vals));
+	}
+	return lines;
+}
+
+/*
+ * Writes the lines of one one2many field of record parent. A line whose
+ * external id exists is linked to the record and updated in place; any
+ * other line is created and, when it has an external id, the id is
+ * registered for it. Lines the rows do not mention are left as they are,
+ * as Odoo's import does. false: a message was added.
+ */
+static bool load_lines(struct emu *e, const struct emu_call *c,
+		       const struct field_def *o2m, const struct column *cols,
+		       size_t ncols, json_t *data, const struct span *sp,
+		       json_int_t parent, json_t *messages)
+{
+	struct model *cm = orm_model_find(e, o2m->relation);
+	json_t *lines = lines_convert(e, o2m, cols, ncols, data, sp, messages);
+	json_t *line;
+	size_t i;
+	bool ok = true;
+
+	if (!lines)
+		return false;
+	json_array_foreach(lines, i, line) {
+		json_int_t target = json_integer_value(json_array_get(line, 0));
+		const char *xid = json_string_value(json_array_get(line, 1));
+		json_t *vals = json_array_get(line, 2);
+		int rc;
+
+		json_object_set_new(vals, o2m->inverse, json_integer(parent));
+		if (target) {
+			json_t *one = json_pack("[I]", target);
+
+			rc = orm_write(e, c, cm, one, vals);
+			json_decref(one);
+		} else {
+			rc = orm_create(e, c, cm, vals, &target);
+			if (rc == 0 && xid)
+				rc = xid_register(e, c, cm, xid, target);
+		}
+		if (rc < 0) {
+			json_array_append_new(messages, failure_message(e, sp));
+			emu_error_clear(e);
+			ok = false;
+		}
+	}
+	json_decref(lines);
+	return ok;
+}
+
+/*
+ * One record: the cells of its first row outside one2many columns, then
+ * the lines of each one2many field. *id: the record's id, 0 if it failed.
+ */
+static bool load_record(struct emu *e, const struct emu_call *c,
+			struct model *m, const struct column *cols, size_t ncols,
+			json_t *data, const struct span *sp, json_t *messages,
+			json_int_t *id)
+{
+	json_t *row = json_array_get(data, (size_t)sp->from);
+	json_t *vals = json_object();
+	const char *xid = NULL;
+	json_int_t dbid = 0, target = 0;
+	bool ok = true, created = false;
+	int rc;
+
+	for (size_t j = 0; j < ncols && j < json_array_size(row); j++) {
+		char *s;
+		json_t *v;
+
+		if (cols[j].o2m)
+			continue;
+		s = cell_text(json_array_get(row, j));
+		switch (cols[j].kind) {
+		case COL_XID:
+			if (*s)
+				xid = json_string_value(json_array_get(row, j));
+			break;
+		case COL_DBID:
+			if (*s && !(orm_parse_int(s, &dbid) && orm_rec_get(m, dbid))) {
+				char *msg = emu_printf("Unknown database identifier '%s'", s);
+
+				json_array_append_new(messages, load_message(sp, ".id", msg));
+				free(msg);
+				dbid = 0;
+				ok = false;
+			}
+			break;
+		default:
+			v = cell_convert(e, &cols[j], s, sp, messages);
+			if (v)
+				json_object_set_new(vals, cols[j].f->name, v);
+			else
+				ok = false;
+			break;
+		}
+		free(s);
+	}
+	/*
+	 * A record with a bad cell is still written without it, then
+	 * everything is rolled back: that is why it consumes an id.
+	 */
+	target = xid ? xid_target(e, m, xid) : dbid;
+	if (target) {
+		json_t *one = json_pack("[I]", target);
+
+		rc = orm_write(e, c, m, one, vals);
+		json_decref(one);
+	} else {
+		rc = orm_create(e, c, m, vals, &target);
+		created = rc == 0;
+	}
+	json_decref(vals);
+	if (rc < 0) {
+		json_array_append_new(messages, failure_message(e, sp));
+		emu_error_clear(e);
+		*id = 0;
+		return false;
+	}
+	/* each one2many once, in the order of its first column */
+	for (size_t j = 0; j < ncols; j++) {
+		bool seen = false;
+
+		if (!cols[j].o2m)
+			continue;
+		for (size_t k = 0; k < j; k++)
+			if (cols[k].o2m == cols[j].o2m)
+				seen = true;
+		if (!seen && !load_lines(e, c, cols[j].o2m, cols, ncols, data, sp,
+					 target, messages))
+			ok = false;
+	}
+	/* the lines' external ids come first, as in Odoo */
+	if (created && xid && xid_register(e, c, m, xid, target) < 0) {
+		json_array_append_new(messages, failure_message(e, sp));
+		emu_error_clear(e);
+		ok = false;
+	}
+	*id = ok ? target : 0;
+	return ok;
+}
+
 int orm_load(struct emu *e, const struct emu_call *c, struct model *m,
 	     json_t *fields, json_t *data, json_t **result)
 {
 	struct column *cols = NULL;
-	json_t *messages, *ids, *row;
-	size_t r, ncols;
+	json_t *messages, *ids;
+	size_t ncols, nrows;
 	bool failed = false;
+	int record = 0;
 	char *rr;
 
 	if (!json_is_array(fields)) {
@@ -331,88 +767,29 @@ int orm_load(struct emu *e, const struct emu_call *c, struct model *m,
 	if (load_columns(e, m, fields, &cols) < 0)
 		return -1;
 	ncols = json_array_size(fields);
+	nrows = json_array_size(data);
 	messages = json_array();
 	ids = json_array();
-	json_array_foreach(data, r, row) {
-		json_t *vals = json_object();
-		const char *xid = NULL;
-		json_int_t dbid = 0, target = 0;
-		bool row_bad = false;
-		int rc;
+	for (size_t r = 0; r < nrows; record++) {
+		struct span sp = {(int)r, (int)r, record};
+		json_int_t id;
+		size_t end = r + 1;
 
-		if (!json_is_array(row)) {
+		if (!json_is_array(json_array_get(data, r))) {
 			json_array_append_new(messages,
-					      load_message((int)r, NULL, "row is not a list"));
+					      load_message(&sp, NULL, "row is not a list"));
 			failed = true;
-			json_decref(vals);
+			r++;
 			continue;
 		}
-		for (size_t j = 0; j < ncols && j < json_array_size(row); j++) {
-			char *s = cell_text(json_array_get(row, j));
-			json_t *v;
-
-			switch (cols[j].kind) {
-			case COL_XID:
-				if (*s)
-					xid = json_string_value(json_array_get(row, j));
-				break;
-			case COL_DBID:
-				if (*s && !(orm_parse_int(s, &dbid) && orm_rec_get(m, dbid))) {
-					char *msg = emu_printf("Unknown database identifier '%s'", s);
-
-					json_array_append_new(messages, load_message((int)r, ".id", msg));
-					free(msg);
-					dbid = 0;
-					row_bad = true;
-				}
-				break;
-			default:
-				v = cell_convert(e, &cols[j], s, (int)r, messages);
-				if (v)
-					json_object_set_new(vals, cols[j].f->name, v);
-				else
-					row_bad = true;
-				break;
-			}
-			free(s);
-		}
-		/*
-		 * A row with a bad cell is still written without it, then
-		 * everything is rolled back: that is why it consumes an id.
-		 */
-		if (xid) {
-			char *full = xid_full(xid);
-			json_t *imd = orm_imd_lookup(e, full);
-
-			free(full);
-			if (imd && orm_rec_str(imd, "model") &&
-			    strcmp(orm_rec_str(imd, "model"), m->def->name) == 0 &&
-			    orm_rec_get(m, orm_rec_int(imd, "res_id")))
-				target = orm_rec_int(imd, "res_id");
-		} else if (dbid) {
-			target = dbid;
-		}
-		if (target) {
-			json_t *one = json_pack("[I]", target);
-
-			rc = orm_write(e, c, m, one, vals);
-			json_decref(one);
-		} else {
-			rc = orm_create(e, c, m, vals, &target);
-			if (rc == 0 && xid)
-				rc = xid_register(e, c, m, xid, target);
-		}
-		if (rc < 0) {
-			json_array_append_new(messages,
-					      load_message((int)r, NULL, e->err.message));
-			emu_error_clear(e);
-			row_bad = true;
-		}
-		if (row_bad)
-			failed = true;
+		while (end < nrows && row_continues(cols, ncols, json_array_get(data, end)))
+			end++;
+		sp.to = (int)end - 1;
+		if (load_record(e, c, m, cols, ncols, data, &sp, messages, &id))
+			json_array_append_new(ids, json_integer(id));
 		else
-			json_array_append_new(ids, json_integer(target));
-		json_decref(vals);
+			failed = true;
+		r = end;
 	}
 	free(cols);
 	if (failed) {
@@ -425,4 +802,3 @@ int orm_load(struct emu *e, const struct emu_call *c, struct model *m,
 			    "nextrow", 0);
 	return 0;
 }
-

@@ -161,6 +161,8 @@ static const struct field_def sol_fields[] = {
 	FLD("discount", F_FLOAT, "Discount (%)", 0),
 	FLD("price_subtotal", F_FLOAT, "Subtotal", FF_COMPUTED),
 	FLD("sequence", F_INT, "Sequence", 0),
+	/* related: the order's status */
+	SEL("state", "Order Status", so_state_sel, FF_COMPUTED),
 	MAGIC
 };
 
@@ -454,6 +456,14 @@ char *orm_display_name(struct emu *e, struct model *m, json_t *rec)
 		return partner_complete_name(e, rec);
 	case M_IMD:
 		return orm_imd_key(rec);
+	case M_PRODUCT: {
+		const char *code = orm_rec_str(rec, "default_code");
+
+		name = orm_rec_str(rec, "name");
+		if (code && *code)
+			return emu_printf("[%s] %s", code, name ? name : "");
+		return emu_strdup(name ? name : "");
+	}
 	case M_SOL: {
 		json_t *so = orm_rec_get(orm_model_at(e, M_SO), orm_rec_int(rec, "order_id"));
 		const char *n = orm_rec_str(rec, "name");
@@ -522,6 +532,12 @@ json_t *orm_value_get(struct emu *e, struct model *m, json_t *rec,
 					   ? "company" : "person");
 	if (strcmp(f->name, "price_subtotal") == 0)
 		return json_real(sol_subtotal(rec));
+	if (m->idx == M_SOL && strcmp(f->name, "state") == 0) {
+		json_t *so = orm_rec_get(orm_model_at(e, M_SO), orm_rec_int(rec, "order_id"));
+
+		return so && orm_rec_str(so, "state") ? json_string(orm_rec_str(so, "state"))
+						      : json_false();
+	}
 	if (strcmp(f->name, "amount_untaxed") == 0 ||
 	    strcmp(f->name, "amount_total") == 0) {
 		struct model *lm = orm_model_at(e, M_SOL);
@@ -1247,7 +1263,11 @@ int orm_create(struct emu *e, const struct emu_call *c, struct model *m,
 		json_t *prod = orm_rec_get(orm_model_at(e, M_PRODUCT), orm_rec_int(rec, "product_id"));
 
 		if (prod) {
-			set_default(rec, "name", json_string(orm_rec_str(prod, "name") ? orm_rec_str(prod, "name") : ""));
+			/* the description is the product's display name */
+			char *dn = orm_display_name(e, orm_model_at(e, M_PRODUCT), prod);
+
+			set_default(rec, "name", json_string(dn));
+			free(dn);
 			set_default(rec, "price_unit",
 				    json_real(json_number_value(json_object_get(prod, "list_price"))));
 		}

@@ -1,10 +1,18 @@
 #!/usr/bin/env python3
-"""Replays every captured request against a fresh odoo-emulator.
+"""Replays the captured requests the emulator claims against odoo-emulator.
 
-The captures were made against one Odoo 18 database in sequence, so later
-ones depend on earlier ones; they are replayed in the order they were made
-(the Date header of each answer, then the case number: cases 320-327 and 330
-ran in the middle of 310-318). For each case the emulator's answer must have
+The captures in test/fixtures/odoo/captures come from several capture runs,
+each against its own Odoo database: 101-330 a fresh Odoo 18 database,
+400-491 a large Odoo 18 database with webhooks and automations, 500-579
+Odoo 19 and JSON-2, 600-699 Odoo 18 with sale_management installed. Later
+cases of a run depend on earlier ones, so each claimed series is replayed
+in order against its own fresh emulator. SERIES lists, explicitly, the
+cases the emulator answers; every other capture is counted and named as
+not claimed, never silently dropped.
+
+Within a series the cases run in the order they were made (the Date header
+of each answer, then the case number: cases 320-327 and 330 ran in the
+middle of 310-318). For each case the emulator's answer must have
 the capture's status, content type family, envelope keys and id, error
 code, message and data keys, error.data.name, the error message (with ids
 translated when the emulator's differ), and a result of the same shape:
@@ -37,9 +45,44 @@ FIRST_LINE_ONLY = {"217_many2one_string_value"}
 RECORD_METHODS = {"write", "read", "unlink", "exists", "make_key", "remove",
                   "run_check", "web_save", "action_confirm", "action_cancel"}
 
-# Every capture is replayed: the emulator claims all of them. A case listed
-# here would be skipped with its reason printed.
-NOT_CLAIMED = {}
+
+class Claim:
+    """Case numbers from (first, last) pairs (whatever captures the range
+    holds) and single numbers (which must be there)."""
+
+    def __init__(self, *spans):
+        self.numbers, self.singles = set(), set()
+        for s in spans:
+            if isinstance(s, tuple):
+                self.numbers.update(range(s[0], s[1] + 1))
+            else:
+                self.numbers.add(s)
+                self.singles.add(s)
+
+
+# The series the emulator claims: (name, emulator arguments, case numbers).
+# A case of the fixtures that no series lists is reported as not claimed.
+SERIES = [
+    # the run the emulator was built against: every case
+    ("odoo18", ["--db", "relaytest", "--user", "admin:admin"],
+     Claim((101, 330))),
+    # sale orders with one2many lines through load() (620-636: lines without
+    # inner ids added again, with "order_line/id" updated in place, a line
+    # left out kept; 640-657: products by reference, name, display name and
+    # id, and the messages of lines that do not resolve). Left out: 600-602
+    # (module install), 606, 607-609 and 611-616 (product reads, name_search
+    # and search_read), 621-622 (taxes, currency, pricelist, units of
+    # measure: not emulated), 637 (Odoo re-prices a draft line whose
+    # quantity changes: not emulated), 660-699 (confirmed, locked and
+    # cancelled orders, chatter, create/write with x2many commands).
+    ("sale_lines", ["--db", "relaytest", "--user", "admin:admin"],
+     Claim(605, 610, 617, 620, 623, 624, 625, 626, 627, 628, 629, 630, 631,
+           632, 633, 634, 635, 636, 640, 641, 642, 643, 644, 645, 646, 647,
+           648, 650, 651, 652, 653, 654, 655, 656, 657)),
+    # Not claimed at all: 400-491 (a database of 35 000 partners, base
+    # automation webhooks, timings) and 500-579 (Odoo 19; test_json2.py
+    # covers JSON-2 with --version 19 on its own).
+]
 
 
 class Case:
@@ -81,9 +124,14 @@ class Case:
         return m.group(1) if m else "application/json"
 
 
-def load_cases(directory):
-    names = sorted(f[:-5] for f in os.listdir(directory) if f.endswith(".meta"))
-    cases = [Case(directory, n) for n in names]
+def case_names(directory):
+    return sorted(f[:-5] for f in os.listdir(directory) if f.endswith(".meta"))
+
+
+def load_cases(directory, numbers):
+    """The cases of one series, in the order they were made."""
+    cases = [Case(directory, n) for n in case_names(directory)
+             if int(n.split("_", 1)[0]) in numbers]
     cases.sort(key=lambda c: (c.date, c.number))
     return cases
 
@@ -293,20 +341,14 @@ def compare(res, tr, case, status, hdrs, body):
     return ok
 
 
-def main():
-    binary = emutest.binary_from_argv()
-    directory = sys.argv[2] if len(sys.argv) > 2 else DEFAULT_CAPTURES
-    cases = load_cases(directory)
-    res = emutest.Results("emulator_replay")
-    res.check("captures found", len(cases) > 100, "%d cases" % len(cases))
+def replay(res, binary, cases):
+    """Replays cases against a fresh emulator; returns how many ran and
+    the emulator's exit status."""
     tr = Translator()
     cookies = {}
     replayed = 0
-    with emutest.Emulator(binary, "--db", "relaytest", "--user", "admin:admin") as emu:
-        for case in cases:
-            if case.name in NOT_CLAIMED:
-                print("skip %s: %s" % (case.name, NOT_CLAIMED[case.name]))
-                continue
+    with emutest.Emulator(binary, *cases.args) as emu:
+        for case in cases.cases:
             headers = dict(case.headers)
             if "Authorization" in headers:
                 # any key: version 18 answers /json/2 with a redirect
@@ -335,9 +377,40 @@ def main():
             except ValueError:
                 pass
             print("%s %s" % ("ok  " if ok else "FAIL", case.name))
-    print("%d of %d captures replayed, %d ids differed from the capture's"
-          % (replayed, len(cases), tr.differ))
-    res.check("exits cleanly on SIGTERM", emu.exit_code == 0, emu.exit_code)
+    print("series %s: %d captures replayed, %d ids differed from the capture's"
+          % (cases.name, replayed, tr.differ))
+    return replayed, emu.exit_code
+
+
+class Series:
+    def __init__(self, directory, name, args, claim):
+        self.name, self.args = name, args
+        self.cases = load_cases(directory, claim.numbers)
+
+
+def main():
+    binary = emutest.binary_from_argv()
+    directory = sys.argv[2] if len(sys.argv) > 2 else DEFAULT_CAPTURES
+    res = emutest.Results("emulator_replay")
+    claimed = set()
+    total = 0
+    for name, args, claim in SERIES:
+        series = Series(directory, name, args, claim)
+        found = {c.number for c in series.cases}
+        res.check("series %s: every listed capture is there" % name,
+                  claim.singles <= found,
+                  "missing %s" % sorted(claim.singles - found))
+        res.check("series %s: captures found" % name, len(series.cases) > 10,
+                  "%d cases" % len(series.cases))
+        replayed, code = replay(res, binary, series)
+        total += replayed
+        claimed |= claim.numbers
+        res.check("series %s: exits cleanly on SIGTERM" % name, code == 0, code)
+    unclaimed = [n for n in case_names(directory)
+                 if int(n.split("_", 1)[0]) not in claimed]
+    print("%d captures replayed; %d not claimed by the emulator: %s"
+          % (total, len(unclaimed),
+             " ".join(n.split("_", 1)[0] for n in unclaimed)))
     return res.finish()
 
 

@@ -8,9 +8,10 @@ lines, so the copies keep the first line and the last three, joined with
 is copied as it is. Content-Length in the copied headers is fixed up so a
 copy stays a consistent HTTP answer.
 
-Run once to refresh test/fixtures/odoo/captures from a new capture run:
+Run once to refresh test/fixtures/odoo/captures from a new capture run
+(SOURCE_DIR: wherever the capture tool wrote its cases and INDEX.md):
 
-    python3 test/emulator/trim_captures.py /work/shared/odoo/captures \
+    python3 test/emulator/trim_captures.py SOURCE_DIR \
         test/fixtures/odoo/captures
 """
 
