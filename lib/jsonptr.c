@@ -1,4 +1,6 @@
 /* RFC 6901 JSON pointers: see include/odoo_relay/jsonptr.h. */
+#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,17 +111,36 @@ relay_jsonptr_get(json_t *root, const char *ptr)
 	return cur;
 }
 
-/* The shortest %.Ng, N in 1..17, that strtod reads back as d. */
+/*
+ * Below this magnitude every integer is exactly a double, so an integral
+ * real names exactly one integer and may be written as that integer.
+ */
+#define REAL_EXACT_INT 9007199254740992.0 /* 2^53 */
+
+/*
+ * The text of real d: an integral value below 2^53 in magnitude as the
+ * integer ("1.0", "1e0" and "-0.0" read as 1, 1 and 0 give "1", "1", "0"),
+ * so one number gives one key whichever way the sender wrote it; anything
+ * else as the shortest %.Ng, N in 1..17, that strtod reads back as d. Those
+ * other forms have a '.' or an exponent, or are above 2^53, so they never
+ * spell a different integer.
+ */
 static int
 real_text(double d, char *out, size_t n)
 {
 	char tmp[32];
 	int prec, len = 0;
 
-	for (prec = 1; prec <= 17; prec++) {
-		len = snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
-		if (strtod(tmp, NULL) == d)
-			break;
+	if (d == 0) {
+		len = snprintf(tmp, sizeof(tmp), "0");
+	} else if (d > -REAL_EXACT_INT && d < REAL_EXACT_INT && (double)(int64_t)d == d) {
+		len = snprintf(tmp, sizeof(tmp), "%" PRId64, (int64_t)d);
+	} else {
+		for (prec = 1; prec <= 17; prec++) {
+			len = snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
+			if (strtod(tmp, NULL) == d)
+				break;
+		}
 	}
 	if (len < 0 || (size_t)len >= n)
 		return -RELAY_ETOOBIG;

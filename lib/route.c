@@ -13,16 +13,35 @@
  *    out of the load call altogether (no column), so the sender does not
  *    clear what it did not send; inside "lines" its cell is "" because the
  *    columns are shared by every line.
- *  - Rendered external-ID names keep [A-Za-z0-9_-]; every other byte becomes
- *    '_' (a '.' would move the module/name split, and Odoo's import splits
- *    on the first '.'). So "a.b" and "a_b" are the same record. An empty
- *    name is an error.
+ *  - External-ID templates (external_id, a line's "id", an "external"
+ *    spec) encode each payload value with relay_xid_encode (route.h): bytes
+ *    of [A-Za-z0-9_] stay, every other byte, '-' included, becomes '-' and
+ *    two upper-case hex digits. So "a.b" is "a-2Eb" and "a_b" stays "a_b":
+ *    one value, one record, and numeric ids or "cus_Nx8..." keep the names
+ *    earlier versions gave them. The literal text of such a template is
+ *    written as it is and may only hold [A-Za-z0-9_-]: no '.' (Odoo's
+ *    import splits module from name on the first '.'), no space (Odoo
+ *    refuses it), and nothing we would have to encode, so the literal part
+ *    of a name stays readable. A value that renders to "" is a mapping
+ *    failure naming its pointer: one name shared by every empty value would
+ *    merge unrelated records. Names are never cut (at most 3 bytes per
+ *    value byte): a cut would make two long values one record.
+ *  - Two pointers of one external-ID template must have literal text
+ *    between them (checked at compile time): "{/a}{/b}" gives "ab" for
+ *    ("a", "b") and ("ab", ...). An encoded value never holds "--", so a
+ *    literal holding "--" always splits the values back apart; any other
+ *    literal, "{/a}_{/b}" say, is only unambiguous while the values cannot
+ *    hold it ("x_y"+"z" and "x"+"y_z" are both "x_y_z"), as with numeric
+ *    ids. odoo-relay.conf(5) says the same. The route's external_id and a
+ *    line's "id" must have at least one pointer (else every event names one
+ *    record); an "external" field spec need not (a fixed related record).
  *  - Write routes take plain field names only: a relation by external ID
  *    ("x/id", or an "external" spec) needs load's resolution, so such a route
  *    must be an upsert.
  *  - Inside "lines", the inner key "id" is the sub-record's external ID
- *    (module prefix prepended, column "order_line/id"): without it Odoo
- *    cannot match lines again when the same order is loaded twice.
+ *    (module prefix prepended, column "order_line/id"), and it is required:
+ *    without it Odoo's load() creates every line again each time the same
+ *    order is loaded, so a resent order would double its lines.
  *  - "owns" names Odoo fields: "country_id" owns "country_id/id", and the
  *    field of a "lines" entry must be owned; the line's inner fields belong
  *    to the line model and are not checked.
@@ -345,17 +364,46 @@ tpl_add(struct tpl *t, int is_ptr, const char *text, size_t len)
 	return 0;
 }
 
+/* A byte an encoded external-ID value keeps as it is: [A-Za-z0-9_]. */
+static int
+xid_kept(unsigned char ch)
+{
+	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+	       (ch >= '0' && ch <= '9') || ch == '_';
+}
+
+/* How a template is used: see the external-ID rules at the top of the file. */
+enum {
+	TPL_XID = 1,      /* an external-ID name: literals [A-Za-z0-9_-], pointers apart */
+	TPL_NEED_PTR = 2, /* ... of a record: at least one pointer */
+};
+
+/* The literal byte ch at 1-based character pos, if a TPL_XID template refuses it. */
+static int
+xid_literal_check(struct cc *c, const json_t *v, const char *what, unsigned char ch,
+                  size_t pos)
+{
+	if (xid_kept(ch) || ch == '-')
+		return 0;
+	if (ch > ' ' && ch < 0x7f)
+		return cerr(c, v, "%s: \"%c\" at character %zu of the template cannot be in an "
+		            "external ID (letters, digits, \"_\" and \"-\" only)", what, ch, pos);
+	return cerr(c, v, "%s: byte 0x%02X at character %zu of the template cannot be in an "
+	            "external ID (letters, digits, \"_\" and \"-\" only)", what, ch, pos);
+}
+
 /*
- * Parse template string v into parts. Positions in the texts are 1-based
- * character offsets into the string (its value, after JSON unescaping).
+ * Parse template string v into parts; flags are TPL_*. Positions in the
+ * texts are 1-based character offsets into the string (its value, after
+ * JSON unescaping).
  */
 static int
 tpl_compile(struct cc *c, const json_t *v, const json_t *parent, const char *what,
-            struct tpl *t)
+            unsigned flags, struct tpl *t)
 {
 	const char *s, *close;
 	char *lit = NULL;
-	size_t n, i, litlen = 0;
+	size_t n, i, litlen = 0, nptr = 0, prev_open = 0, prev_close = 0;
 	int rc = 0;
 
 	if (!is_cstring(v))
@@ -367,6 +415,11 @@ tpl_compile(struct cc *c, const json_t *v, const json_t *parent, const char *wha
 	if (lit == NULL)
 		return ENOMEM;
 	for (i = 0; i < n; i++) {
+		if ((flags & TPL_XID) && s[i] != '{') {
+			rc = xid_literal_check(c, v, what, (unsigned char)s[i], i + 1);
+			if (rc != 0)
+				goto out;
+		}
 		if (s[i] == '}') {
 			if (s[i + 1] != '}') {
 				rc = cerr(c, v, "%s: unmatched \"}\" at character %zu of the template "
@@ -382,6 +435,10 @@ tpl_compile(struct cc *c, const json_t *v, const json_t *parent, const char *wha
 			continue;
 		}
 		if (s[i + 1] == '{') {
+			if (flags & TPL_XID) {
+				rc = xid_literal_check(c, v, what, '{', i + 1);
+				goto out;
+			}
 			lit[litlen++] = '{';
 			i++;
 			continue;
@@ -395,6 +452,13 @@ tpl_compile(struct cc *c, const json_t *v, const json_t *parent, const char *wha
 		if (s[i + 1] != '/') {
 			rc = cerr(c, v, "%s: the pointer at character %zu of the template must "
 			          "start with \"/\" (write \"{{\" for a brace)", what, i + 2);
+			goto out;
+		}
+		if ((flags & TPL_XID) && nptr > 0 && prev_close + 1 == i) {
+			rc = cerr(c, v, "%s: the pointers at characters %zu and %zu of the template "
+			          "have nothing between them, so two different values could give "
+			          "one external ID (put \"--\" between them)", what, prev_open + 1,
+			          i + 1);
 			goto out;
 		}
 		if (litlen > 0) {
@@ -411,10 +475,21 @@ tpl_compile(struct cc *c, const json_t *v, const json_t *parent, const char *wha
 			          "(\"~\" must be followed by 0 or 1)", what, i + 2);
 			goto out;
 		}
-		i = (size_t)(close - s);
+		nptr++;
+		prev_open = i;
+		prev_close = (size_t)(close - s);
+		i = prev_close;
 	}
-	if (litlen > 0)
+	if (litlen > 0) {
 		rc = tpl_add(t, 0, lit, litlen);
+		if (rc != 0)
+			goto out;
+	}
+	if ((flags & TPL_XID) && n == 0)
+		rc = cerr(c, v, "%s: empty: an external ID needs a name", what);
+	else if ((flags & TPL_NEED_PTR) && nptr == 0)
+		rc = cerr(c, v, "%s: the template has no {/pointer}: every event would name "
+		          "the same record", what);
 out:
 	free(lit);
 	return rc;
@@ -452,7 +527,8 @@ spec_compile(struct cc *c, const json_t *v, const json_t *parent, const char *wh
 	if (json_is_string(v)) {
 		s->kind = SPEC_TEMPLATE;
 		s->external = (flags & SPEC_ID) != 0;
-		return tpl_compile(c, v, parent, what, &s->tpl);
+		return tpl_compile(c, v, parent, what, s->external ? TPL_XID | TPL_NEED_PTR : 0,
+		                   &s->tpl);
 	}
 	if (!json_is_object(v))
 		return cerr(c, at(v, parent), "%s: expected a string or an object with "
@@ -547,7 +623,8 @@ spec_compile(struct cc *c, const json_t *v, const json_t *parent, const char *wh
 		char sub[160];
 
 		snprintf(sub, sizeof(sub), "%s.template", what);
-		return tpl_compile(c, t, v, sub, &s->tpl);
+		return tpl_compile(c, t, v, sub, !s->external ? 0 : (flags & SPEC_ID) ?
+		                   TPL_XID | TPL_NEED_PTR : TPL_XID, &s->tpl);
 	}
 }
 
@@ -965,6 +1042,21 @@ record_compile(struct cc *c, const json_t *route, struct relay_route *r)
 			return rc;
 	}
 	for (i = 0; i < r->n_lines; i++) {
+		const json_t *line = json_is_array(v) ? json_array_get(v, i) : v;
+		size_t j;
+
+		for (j = 0; j < r->lines[i].specs.n; j++) {
+			if (strcmp(r->lines[i].specs.v[j].key, "id") == 0)
+				break;
+		}
+		/* load() matches sub-rows by their own external ID only. */
+		if (j == r->lines[i].specs.n)
+			return cerr(c, json_object_get(line, "fields"), "%s.fields: \"id\" is "
+			            "required: without an external ID of its own each line is created "
+			            "again every time the record is loaded (e.g. \"id\": "
+			            "\"line_{/id}\")", r->lines[i].what);
+	}
+	for (i = 0; i < r->n_lines; i++) {
 		size_t j, n_base = strlen(r->lines[i].field);
 
 		for (j = 0; j < r->fields.n; j++) {
@@ -1058,11 +1150,9 @@ route_compile(struct cc *c, const json_t *route, const json_t *all, struct relay
 		v = json_object_get(route, "external_id");
 		if (v == NULL)
 			return cerr(c, route, "external_id is required for %s", op_names[r->op]);
-		rc = tpl_compile(c, v, route, "external_id", &r->xmlid);
+		rc = tpl_compile(c, v, route, "external_id", TPL_XID | TPL_NEED_PTR, &r->xmlid);
 		if (rc != 0)
 			return rc;
-		if (r->xmlid.n == 0)
-			return cerr(c, v, "external_id: empty");
 	}
 
 	switch (r->op) {
@@ -1291,8 +1381,9 @@ struct buf {
 	size_t len, cap;
 };
 
+/* Room for n more bytes and a NUL; ENOMEM leaves b as it was. */
 static int
-buf_add(struct buf *b, const char *s, size_t n)
+buf_grow(struct buf *b, size_t n)
 {
 	if (b->len + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 64;
@@ -1306,6 +1397,14 @@ buf_add(struct buf *b, const char *s, size_t n)
 		b->p = p;
 		b->cap = cap;
 	}
+	return 0;
+}
+
+static int
+buf_add(struct buf *b, const char *s, size_t n)
+{
+	if (buf_grow(b, n) != 0)
+		return ENOMEM;
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 	b->p[b->len] = '\0';
@@ -1337,9 +1436,152 @@ scalar_add(struct buf *b, const json_t *v, struct mctx *m, const char *what,
 	return rc ? oom(m) : 0;
 }
 
-/* Render t against root into *out (a JSON string). */
+/*
+ * The encoded form of the n bytes at s into dst, if dst is not NULL; its
+ * length either way. The one copy of the rule relay_xid_encode documents.
+ */
+static size_t
+xid_encode_into(char *dst, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (xid_kept(ch)) {
+			if (dst != NULL)
+				dst[o] = (char)ch;
+			o++;
+			continue;
+		}
+		if (dst != NULL) {
+			dst[o] = '-';
+			dst[o + 1] = hex[ch >> 4];
+			dst[o + 2] = hex[ch & 0xf];
+		}
+		o += 3;
+	}
+	return o;
+}
+
+int
+relay_xid_encode(const char *s, size_t n, char *out, size_t outsz)
+{
+	size_t len;
+
+	if (s == NULL || n == 0) {
+		if (out != NULL && outsz > 0)
+			out[0] = '\0';
+		return -RELAY_EINVAL;
+	}
+	len = xid_encode_into(NULL, s, n);
+	if (out == NULL || len >= outsz) {
+		if (out != NULL && outsz > 0)
+			out[0] = '\0';
+		return -RELAY_ETOOBIG;
+	}
+	xid_encode_into(out, s, n);
+	out[len] = '\0';
+	return 0;
+}
+
+/* The value of an upper-case hex digit, or -1. */
 static int
-tpl_render(const struct tpl *t, json_t *root, struct mctx *m, const char *what,
+hex_value(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+int
+relay_xid_decode(const char *s, size_t n, char *out, size_t outsz, size_t *outlen)
+{
+	size_t i, o = 0;
+	int hi, lo, rc = 0;
+
+	if (outlen != NULL)
+		*outlen = 0;
+	if (s == NULL || n == 0)
+		return -RELAY_EINVAL;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (!xid_kept(ch)) {
+			if (ch != '-' || n - i < 3) {
+				rc = -RELAY_EINVAL;
+				goto fail;
+			}
+			hi = hex_value(s[i + 1]);
+			lo = hex_value(s[i + 2]);
+			/* Only the escape of a byte that is not kept: "-41" for 'A'
+			 * is no encoder's output, and accepting it would give one
+			 * value two names. */
+			if (hi < 0 || lo < 0 || xid_kept((unsigned char)(hi << 4 | lo))) {
+				rc = -RELAY_EINVAL;
+				goto fail;
+			}
+			ch = (unsigned char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (out == NULL || o + 1 >= outsz) {
+			rc = -RELAY_ETOOBIG;
+			goto fail;
+		}
+		out[o++] = (char)ch;
+	}
+	out[o] = '\0';
+	if (outlen != NULL)
+		*outlen = o;
+	return 0;
+fail:
+	if (out != NULL && outsz > 0)
+		out[0] = '\0';
+	return rc;
+}
+
+/*
+ * The encoded text of scalar v appended to b: the value part of an external
+ * ID. A value that renders to "" is -RELAY_EINVAL naming its pointer.
+ */
+static int
+xid_value_add(struct buf *b, const json_t *v, struct mctx *m, const char *what,
+              const char *ptr)
+{
+	struct buf text = { NULL, 0, 0 };
+	size_t len;
+	int rc;
+
+	rc = scalar_add(&text, v, m, what, ptr);
+	if (rc != 0)
+		goto out;
+	if (text.len == 0) {
+		rc = mfail(m, -RELAY_EINVAL, "%s: %s%s is empty: an external ID needs a value",
+		           what, m->base, ptr);
+		goto out;
+	}
+	len = xid_encode_into(NULL, text.p, text.len);
+	if (buf_grow(b, len) != 0) {
+		rc = oom(m);
+		goto out;
+	}
+	xid_encode_into(b->p + b->len, text.p, text.len);
+	b->len += len;
+	b->p[b->len] = '\0';
+out:
+	free(text.p);
+	return rc;
+}
+
+/*
+ * Render t against root into *out (a JSON string). With xid, t is an
+ * external-ID template: each pointer's value is encoded (xid_value_add).
+ */
+static int
+tpl_render(const struct tpl *t, json_t *root, struct mctx *m, const char *what, int xid,
            json_t **out)
 {
 	struct buf b = { NULL, 0, 0 };
@@ -1365,7 +1607,10 @@ tpl_render(const struct tpl *t, json_t *root, struct mctx *m, const char *what,
 			rc = -RELAY_EPATH;
 			goto out;
 		}
-		rc = scalar_add(&b, v, m, what, p->text);
+		if (xid)
+			rc = xid_value_add(&b, v, m, what, p->text);
+		else
+			rc = scalar_add(&b, v, m, what, p->text);
 		if (rc != 0)
 			goto out;
 	}
@@ -1390,12 +1635,15 @@ spec_absent(const struct spec *s, struct mctx *m, json_t **out)
 	return mfail(m, -RELAY_EPATH, "missing %s%s for %s", m->base, m->missing, s->what);
 }
 
-/* "module.name" with name sanitized (see the top of the file). */
+/*
+ * "module.name" for an already encoded name (a TPL_XID rendering or
+ * xid_value_add): compile and encoding rules make it non-empty and keep it
+ * within [A-Za-z0-9_-], so the split on the first '.' is the module's.
+ */
 static int
 external_of(const char *what, const char *name, size_t len, struct mctx *m, json_t **out)
 {
 	struct buf b = { NULL, 0, 0 };
-	size_t i, start;
 	int rc = 0;
 
 	if (len == 0)
@@ -1404,14 +1652,6 @@ external_of(const char *what, const char *name, size_t len, struct mctx *m, json
 	    buf_add(&b, name, len) != 0) {
 		rc = oom(m);
 		goto out;
-	}
-	start = strlen(m->module) + 1;
-	for (i = start; i < b.len; i++) {
-		char ch = b.p[i];
-
-		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
-			b.p[i] = '_';
 	}
 	*out = json_stringn(b.p, b.len);
 	if (*out == NULL)
@@ -1450,7 +1690,7 @@ spec_eval(const struct spec *s, json_t *root, struct mctx *m, json_t **out)
 			return oom(m);
 		break;
 	case SPEC_TEMPLATE:
-		rc = tpl_render(&s->tpl, root, m, s->what, &v);
+		rc = tpl_render(&s->tpl, root, m, s->what, s->external, &v);
 		if (rc == -RELAY_EPATH)
 			return spec_absent(s, m, out);
 		if (rc != 0)
@@ -1484,7 +1724,11 @@ spec_eval(const struct spec *s, json_t *root, struct mctx *m, json_t **out)
 		goto out;
 	}
 	if (s->external) {
-		rc = scalar_add(&b, v, m, s->what, s->pointer ? s->pointer : "");
+		/* A template rendered encoded already; a pointer's value is encoded here. */
+		if (s->kind == SPEC_POINTER)
+			rc = xid_value_add(&b, v, m, s->what, s->pointer);
+		else
+			rc = buf_add(&b, json_string_value(v), json_string_length(v)) ? oom(m) : 0;
 		if (rc == 0)
 			rc = external_of(s->what, b.p, b.len, m, out);
 		goto out;
@@ -1569,7 +1813,7 @@ plan_xmlid(const struct relay_route *r, json_t *root, struct mctx *m,
 	json_t *v = NULL, *id = NULL;
 	int rc;
 
-	rc = tpl_render(&r->xmlid, root, m, "external_id", &v);
+	rc = tpl_render(&r->xmlid, root, m, "external_id", 1, &v);
 	if (rc == -RELAY_EPATH)
 		return mfail(m, rc, "missing %s%s for external_id", m->base, m->missing);
 	if (rc != 0)

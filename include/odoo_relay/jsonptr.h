@@ -36,9 +36,17 @@ json_t *relay_jsonptr_get(json_t *root, const char *ptr);
 /*
  * relay_json_scalar_text - the text of scalar v into buf (size n),
  * NUL-terminated: a string as it is (its UTF-8 bytes), an integer in
- * decimal, a real in the shortest "%.{1..17}g" form that reads back as the
- * same double (so 2.0 gives "2" and 0.1 gives "0.1"), true and false as
- * "true" and "false".
+ * decimal, true and false as "true" and "false". A real (a number written
+ * with a fraction or an exponent) that is a whole number below 2^53 in
+ * magnitude is written as that integer, so 1, 1.0, 1e0 and 10e-1 all give
+ * "1" and -0.0 gives "0": one number, one text, however the sender spelled
+ * it. Any other real is the shortest "%.{1..17}g" form that reads back as
+ * the same double ("0.1", "1.5", "1e+300"). Above 2^53 a double may stand
+ * for several integers the sender could have meant, so it keeps that form:
+ * 1e18 gives "1e+18", not the integer 1000000000000000000's text; when the
+ * form has no exponent it is the exact value, so it never spells another
+ * integer. Two number texts that read as the same double (0.1 and
+ * 0.1000000000000000001) give the same text.
  * Returns 0; -RELAY_EINVAL for NULL, an object, an array, JSON null, or a
  * string that holds a NUL byte (it could not be a C string); or
  * -RELAY_ETOOBIG when the text and its NUL do not fit in n (buf is then ""

@@ -17,7 +17,10 @@
  *   "external_id": template of the record's external ID name, e.g.
  *                 "shop_customer_{/id}"; required for upsert, write, delete.
  *                 The module prefix of the Odoo target is prepended:
- *                 "odoo_relay.shop_customer_42".
+ *                 "odoo_relay.shop_customer_42". Each value is encoded
+ *                 (relay_xid_encode below); the literal text may only hold
+ *                 [A-Za-z0-9_-]; at least one pointer, and text between
+ *                 any two ("{/shop}--{/id}").
  *   "fields":     object, Odoo field (or "field/id" for a relation by external
  *                 ID) -> value spec; required for upsert and write:
  *                   "literal text with {/json/pointer} parts"   a template (string)
@@ -34,6 +37,9 @@
  *   "lines":      upsert only, nested arrays as sub-rows (order lines):
  *                 {"field": "order_line", "pointer": "/line_items", "fields": {...}}
  *                 where the inner value specs are evaluated against each array item.
+ *                 The inner key "id" is required: the line's external-ID template
+ *                 ("shop_line_{/id}", same rules as external_id), so that loading
+ *                 the record again updates its lines instead of adding new ones.
  *   "owns":       the Odoo fields this route may write (source of truth);
  *                 default: every field in "fields". A field in "fields" that is not
  *                 owned is a configuration error.
@@ -130,5 +136,40 @@ int relay_route_map(const struct relay_route *r, const json_t *payload, const ch
                     struct relay_plan *plan, char *why, size_t whysz);
 
 void relay_plan_clear(struct relay_plan *plan);
+
+/*
+ * External-ID encoding: how a payload value becomes (part of) the name of an
+ * external ID. Every byte of [A-Za-z0-9_] is kept; every other byte,
+ * including '-' itself, becomes '-' and its value in two upper-case hex
+ * digits: "alice.smith" -> "alice-2Esmith", "alice_smith" -> "alice_smith",
+ * "1.5" -> "1-2E5", "A-1" -> "A-2D1", "Müller" -> "M-C3-BCller". The output
+ * uses only [A-Za-z0-9_-]: no '.', which would move Odoo's module/name
+ * split, and no space, which Odoo refuses. The encoding is injective and
+ * reversible (relay_xid_decode), so two different values never share a
+ * record, and values made of letters, digits and '_' only (numeric ids,
+ * "cus_Nx8...") read the same as before the encoding existed. Nothing is
+ * cut: the output is at most 3n bytes.
+ */
+
+/*
+ * relay_xid_encode - the encoded form of the n bytes at s (any bytes, NUL
+ * included) into out (outsz bytes), NUL-terminated.
+ * Returns 0; -RELAY_EINVAL when s is NULL or n is 0 (an empty value names
+ * nothing); -RELAY_ETOOBIG when the output and its NUL do not fit (3n + 1
+ * bytes always do). On failure out is "" if outsz > 0. Pure, thread-safe.
+ */
+int relay_xid_encode(const char *s, size_t n, char *out, size_t outsz);
+
+/*
+ * relay_xid_decode - the bytes whose encoded form is the n bytes at s, into
+ * out (outsz bytes; n + 1 always suffice), NUL-terminated, their count in
+ * *outlen (outlen may be NULL; the bytes may hold a NUL).
+ * Returns 0; -RELAY_EINVAL when s is NULL, empty or not an encoder's output:
+ * a byte outside [A-Za-z0-9_-], a '-' not followed by two upper-case hex
+ * digits, or an escape of a byte that is kept as it is ("-41" for 'A');
+ * -RELAY_ETOOBIG when out is too small. On failure out is "" if outsz > 0
+ * and *outlen 0. Pure, thread-safe.
+ */
+int relay_xid_decode(const char *s, size_t n, char *out, size_t outsz, size_t *outlen);
 
 #endif

@@ -1,5 +1,6 @@
 /* RFC 6901 JSON pointers and the text of scalars. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -209,6 +210,63 @@ test_scalar_text(void)
 	json_decref(v);
 }
 
+/* The text of the number spelled json (parsed as jansson reads a body). */
+static const char *
+number_text(const char *json)
+{
+	static char buf[64];
+	json_t *v = parse(json);
+
+	if (relay_json_scalar_text(v, buf, sizeof(buf)) != 0)
+		snprintf(buf, sizeof(buf), "(not a scalar)");
+	json_decref(v);
+	return buf;
+}
+
+static void
+test_number_forms(void)
+{
+	static const char *const one[] = { "1", "1.0", "1e0", "1E+0", "10e-1", "0.1e1", "1.000",
+	                                   "100E-2" };
+	static const long long samples[] = { 7, -7, 100, 1000000, -1000000, 123456789,
+	                                     100000000000000LL, 9007199254740991LL,
+	                                     -9007199254740991LL, 4503599627370497LL };
+	char spell[64], want[32];
+	size_t i;
+
+	/* one number, one text, however the sender wrote it */
+	for (i = 0; i < sizeof(one) / sizeof(one[0]); i++)
+		CHECK_STR(number_text(one[i]), "1");
+	CHECK_STR(number_text("-0"), "0");
+	CHECK_STR(number_text("-0.0"), "0");
+	CHECK_STR(number_text("0e5"), "0");
+	CHECK_STR(number_text("1e6"), "1000000");
+	CHECK_STR(number_text("1e15"), "1000000000000000");
+	CHECK_STR(number_text("-2.5e3"), "-2500");
+	for (i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+		snprintf(want, sizeof(want), "%lld", samples[i]);
+		CHECK_STR(number_text(want), want);
+		snprintf(spell, sizeof(spell), "%lld.0", samples[i]);
+		CHECK_STR(number_text(spell), want);
+		snprintf(spell, sizeof(spell), "%lld000e-3", samples[i]);
+		CHECK_STR(number_text(spell), want);
+		snprintf(spell, sizeof(spell), "%.17e", (double)samples[i]);
+		CHECK_STR(number_text(spell), want);
+	}
+	/* fractions: the shortest text that reads back */
+	CHECK_STR(number_text("1.5"), "1.5");
+	CHECK_STR(number_text("15e-1"), "1.5");
+	CHECK_STR(number_text("1.50"), "1.5");
+	CHECK_STR(number_text("0.1"), "0.1");
+	CHECK_STR(number_text("1e-7"), "1e-07");
+	CHECK_STR(number_text("4503599627370495.5"), "4503599627370495.5");
+	/* at and above 2^53 a real may stand for several integers: not made one */
+	CHECK_STR(number_text("9007199254740992.0"), "9007199254740992");
+	CHECK_STR(number_text("1e18"), "1e+18");
+	CHECK_STR(number_text("1000000000000000000"), "1000000000000000000");
+	CHECK_STR(number_text("-1e300"), "-1e+300");
+}
+
 int
 main(void)
 {
@@ -216,5 +274,6 @@ main(void)
 	RUN(test_escapes_and_validity);
 	RUN(test_arrays);
 	RUN(test_scalar_text);
+	RUN(test_number_forms);
 	return check_done();
 }

@@ -1,5 +1,7 @@
 /* Unit tests for lib/route.c; run in test/fixtures (fixtures in route/). */
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -396,14 +398,14 @@ test_order_lines(void)
 	           "[\"id\",\"partner_id/id\",\"client_order_ref\",\"order_line/id\","
 	           "\"order_line/product_id/id\",\"order_line/product_uom_qty\","
 	           "\"order_line/price_unit\",\"order_line/name\"]");
-	/* three rows; the parent cells only in the first; "C.3" sanitised */
+	/* three rows; the parent cells only in the first; "A-1" and "C.3" encoded */
 	CHECK_JSON(plan.load_data,
 	           "[[\"odoo_relay.shop_order_1001\",\"odoo_relay.shop_customer_42\",\"#1001\","
-	           "\"odoo_relay.shop_line_1\",\"odoo_relay.shop_product_A-1\",\"2\",\"9.50\","
+	           "\"odoo_relay.shop_line_1\",\"odoo_relay.shop_product_A-2D1\",\"2\",\"9.50\","
 	           "\"Apple\"],"
-	           "[\"\",\"\",\"\",\"odoo_relay.shop_line_2\",\"odoo_relay.shop_product_B-2\","
+	           "[\"\",\"\",\"\",\"odoo_relay.shop_line_2\",\"odoo_relay.shop_product_B-2D2\","
 	           "\"1\",\"3.00\",\"Bread\"],"
-	           "[\"\",\"\",\"\",\"odoo_relay.shop_line_3\",\"odoo_relay.shop_product_C_3\","
+	           "[\"\",\"\",\"\",\"odoo_relay.shop_line_3\",\"odoo_relay.shop_product_C-2E3\","
 	           "\"5\",\"0.99\",\"\"]]");
 	relay_plan_clear(&plan);
 
@@ -442,9 +444,10 @@ test_two_line_fields(void)
 		"{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"upsert\", "
 		"\"model\": \"project.project\", \"external_id\": \"p_{/id}\", "
 		"\"fields\": {\"name\": {\"pointer\": \"/name\"}}, \"lines\": ["
-		"{\"field\": \"task_ids\", \"pointer\": \"/tasks\", \"fields\": {\"name\": \"{/t}\"}},"
+		"{\"field\": \"task_ids\", \"pointer\": \"/tasks\", \"fields\": {\"id\": \"task_{/t}\", "
+		"\"name\": \"{/t}\"}},"
 		"{\"field\": \"tag_ids\", \"pointer\": \"/tags\", \"optional\": true, "
-		"\"fields\": {\"name\": {\"pointer\": \"/n\"}}}]}";
+		"\"fields\": {\"id\": {\"pointer\": \"/n\"}, \"name\": {\"pointer\": \"/n\"}}}]}";
 	struct relay_routes *rs = NULL;
 	struct relay_config_error err;
 	struct relay_plan plan;
@@ -456,15 +459,18 @@ test_two_line_fields(void)
 	if (rs == NULL || p == NULL)
 		goto out;
 	CHECK_INT(relay_route_map(relay_routes_find(rs, "r"), p, MODULE, &plan, why, sizeof(why)), 0);
-	CHECK_JSON(plan.load_fields, "[\"id\",\"name\",\"task_ids/name\",\"tag_ids/name\"]");
-	CHECK_JSON(plan.load_data, "[[\"odoo_relay.p_1\",\"P\",\"a\",\"1\"],[\"\",\"\",\"b\",\"\"],"
-	           "[\"\",\"\",\"c\",\"\"]]");
+	CHECK_JSON(plan.load_fields, "[\"id\",\"name\",\"task_ids/id\",\"task_ids/name\","
+	           "\"tag_ids/id\",\"tag_ids/name\"]");
+	CHECK_JSON(plan.load_data, "[[\"odoo_relay.p_1\",\"P\",\"odoo_relay.task_a\",\"a\","
+	           "\"odoo_relay.true\",\"1\"],[\"\",\"\",\"odoo_relay.task_b\",\"b\",\"\",\"\"],"
+	           "[\"\",\"\",\"odoo_relay.task_c\",\"c\",\"\",\"\"]]");
 	relay_plan_clear(&plan);
 	/* an optional array that is absent: its columns stay, empty */
 	json_object_del(p, "tags");
 	CHECK_INT(relay_route_map(relay_routes_find(rs, "r"), p, MODULE, &plan, why, sizeof(why)), 0);
-	CHECK_JSON(plan.load_data, "[[\"odoo_relay.p_1\",\"P\",\"a\",\"\"],[\"\",\"\",\"b\",\"\"],"
-	           "[\"\",\"\",\"c\",\"\"]]");
+	CHECK_JSON(plan.load_data, "[[\"odoo_relay.p_1\",\"P\",\"odoo_relay.task_a\",\"a\",\"\","
+	           "\"\"],[\"\",\"\",\"odoo_relay.task_b\",\"b\",\"\",\"\"],"
+	           "[\"\",\"\",\"odoo_relay.task_c\",\"c\",\"\",\"\"]]");
 	relay_plan_clear(&plan);
 out:
 	json_decref(p);
@@ -552,7 +558,7 @@ test_call(void)
 	CHECK_STR(plan.model, "res.partner");
 	CHECK_STR(plan.method, "message_post");
 	CHECK_JSON(plan.named, "{\"body\":\"hello\",\"subtype_xmlid\":\"mail.mt_note\","
-	           "\"partner_ids\":[3,4],\"author\":\"odoo_relay.u_1\"}");
+	           "\"partner_ids\":[3,4],\"author\":\"odoo_relay.u-2E1\"}");
 	CHECK(plan.xmlid_name == NULL && plan.load_fields == NULL && plan.values == NULL);
 	relay_plan_clear(&plan);
 
@@ -615,16 +621,17 @@ test_external_id_names(void)
 	CHECK_INT(compile_one(text, &rs, &err), 0);
 	if (rs == NULL || p == NULL)
 		goto out;
-	/* every byte outside [A-Za-z0-9_-] becomes '_' (é is two bytes) */
+	/* every byte outside [A-Za-z0-9_] becomes -XX ('-' too; é is two bytes) */
 	CHECK_INT(relay_route_map(relay_routes_find(rs, "s"), p, MODULE, &plan, why, sizeof(why)), 0);
 	CHECK_STR(plan.xmlid_module, "odoo_relay");
-	CHECK_STR(plan.xmlid_name, "a_b_c___-Z_9");
+	CHECK_STR(plan.xmlid_name, "a-2Eb-2Fc-20-C3-A9-2DZ_9");
 	relay_plan_clear(&plan);
 
+	/* an empty value names no record: a failure naming the pointer */
 	json_object_set_new(p, "handle", json_string(""));
 	rc = relay_route_map(relay_routes_find(rs, "s"), p, MODULE, &plan, why, sizeof(why));
 	CHECK_INT(rc, -RELAY_EINVAL);
-	CHECK_STR(why, "external_id: the external ID name is empty");
+	CHECK_STR(why, "external_id: /handle is empty: an external ID needs a value");
 
 	json_object_set_new(p, "handle", json_integer(77));
 	CHECK_INT(relay_route_map(relay_routes_find(rs, "s"), p, "my_mod", &plan, why, sizeof(why)), 0);
@@ -653,6 +660,600 @@ test_owns(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* External IDs: one payload value, one record                         */
+
+/* The encoding of s (a C string), or "(error N)". */
+static const char *
+enc(const char *s)
+{
+	static char out[256];
+	int rc = relay_xid_encode(s, strlen(s), out, sizeof(out));
+
+	if (rc != 0)
+		snprintf(out, sizeof(out), "(error %d)", rc);
+	return out;
+}
+
+static void
+test_xid_encoding(void)
+{
+	char out[64];
+	size_t len = 99;
+
+	/* letters, digits and '_' stay: numeric ids and Stripe-like ids keep their names */
+	CHECK_STR(enc("42"), "42");
+	CHECK_STR(enc("cus_Nx8aBc09_Z"), "cus_Nx8aBc09_Z");
+	CHECK_STR(enc("alice_smith"), "alice_smith");
+	/* everything else, '-' included, is '-' and two upper-case hex digits */
+	CHECK_STR(enc("alice.smith"), "alice-2Esmith");
+	CHECK_STR(enc("1.5"), "1-2E5");
+	CHECK_STR(enc("1_5"), "1_5");
+	CHECK_STR(enc("A-1"), "A-2D1");
+	CHECK_STR(enc("-2E"), "-2D2E");
+	CHECK_STR(enc("a b\t"), "a-20b-09");
+	CHECK_STR(enc("M\xc3\xbcller"), "M-C3-BCller");
+	CHECK_STR(enc("\xff/~{}"), "-FF-2F-7E-7B-7D");
+	CHECK_INT(relay_xid_encode("a\0b", 3, out, sizeof(out)), 0);
+	CHECK_STR(out, "a-00b");
+
+	/* empty, NULL and sizes: 3n + 1 always fit */
+	CHECK_INT(relay_xid_encode("", 0, out, sizeof(out)), -RELAY_EINVAL);
+	CHECK_STR(out, "");
+	CHECK_INT(relay_xid_encode(NULL, 1, out, sizeof(out)), -RELAY_EINVAL);
+	CHECK_INT(relay_xid_encode("..", 2, out, 7), 0);
+	CHECK_STR(out, "-2E-2E");
+	CHECK_INT(relay_xid_encode("..", 2, out, 6), -RELAY_ETOOBIG);
+	CHECK_STR(out, "");
+	CHECK_INT(relay_xid_encode("ab", 2, NULL, 0), -RELAY_ETOOBIG);
+
+	/* decoding is the reverse, and refuses what no encoder writes */
+	CHECK_INT(relay_xid_decode("M-C3-BCller", 11, out, sizeof(out), &len), 0);
+	CHECK_STR(out, "M\xc3\xbcller");
+	CHECK_INT(len, 7);
+	CHECK_INT(relay_xid_decode("a-00b", 5, out, sizeof(out), &len), 0);
+	CHECK_INT(len, 3);
+	CHECK(memcmp(out, "a\0b", 3) == 0);
+	CHECK_INT(relay_xid_decode("-2D2E", 5, out, sizeof(out), NULL), 0);
+	CHECK_STR(out, "-2E");
+	CHECK_INT(relay_xid_decode("a.b", 3, out, sizeof(out), &len), -RELAY_EINVAL);
+	CHECK_INT(len, 0);
+	CHECK_INT(relay_xid_decode("a-2e", 4, out, sizeof(out), &len), -RELAY_EINVAL);
+	CHECK_INT(relay_xid_decode("a-2", 3, out, sizeof(out), &len), -RELAY_EINVAL);
+	CHECK_INT(relay_xid_decode("a-", 2, out, sizeof(out), &len), -RELAY_EINVAL);
+	CHECK_INT(relay_xid_decode("-41", 3, out, sizeof(out), &len), -RELAY_EINVAL);
+	CHECK_INT(relay_xid_decode("-5F", 3, out, sizeof(out), &len), -RELAY_EINVAL);
+	CHECK_INT(relay_xid_decode("", 0, out, sizeof(out), &len), -RELAY_EINVAL);
+	CHECK_INT(relay_xid_decode("abc", 3, out, 3, &len), -RELAY_ETOOBIG);
+	CHECK_STR(out, "");
+	CHECK_INT(relay_xid_decode("abc", 3, out, 4, &len), 0);
+	CHECK_INT(relay_xid_decode("-2E-2E", 6, out, 3, &len), 0);
+	CHECK_STR(out, "..");
+}
+
+/* A route whose external ID is template tpl; compiled into *rs. */
+static const struct relay_route *
+xid_route(const char *tpl, struct relay_routes **rs)
+{
+	char text[512];
+	struct relay_config_error err;
+
+	snprintf(text, sizeof(text), "{\"name\": \"x\", \"source\": \"shop\", \"operation\": "
+	         "\"delete\", \"model\": \"res.partner\", \"external_id\": \"%s\"}", tpl);
+	CHECK_INT(compile_one(text, rs, &err), 0);
+	return *rs ? relay_routes_find(*rs, "x") : NULL;
+}
+
+/* The external ID name r gives payload (JSON text), or "(error: why)". */
+static const char *
+xid_of(const struct relay_route *r, const char *payload)
+{
+	static char name[512];
+	struct relay_plan plan;
+	char why[256];
+	json_t *p = parse(payload);
+	int rc;
+
+	if (r == NULL || p == NULL) {
+		json_decref(p);
+		return "(no route or payload)";
+	}
+	rc = relay_route_map(r, p, MODULE, &plan, why, sizeof(why));
+	if (rc == 0)
+		snprintf(name, sizeof(name), "%s", plan.xmlid_name);
+	else
+		snprintf(name, sizeof(name), "(error: %s)", why);
+	relay_plan_clear(&plan);
+	json_decref(p);
+	return name;
+}
+
+static void
+test_external_id_collisions(void)
+{
+	struct relay_routes *rs = NULL;
+	const struct relay_route *r = xid_route("shop_customer_{/id}", &rs);
+	char a[512];
+
+	/* the collisions of the old '_' rule are gone */
+	snprintf(a, sizeof(a), "%s", xid_of(r, "{\"id\": \"alice.smith\"}"));
+	CHECK_STR(a, "shop_customer_alice-2Esmith");
+	CHECK_STR(xid_of(r, "{\"id\": \"alice_smith\"}"), "shop_customer_alice_smith");
+	CHECK_STR(xid_of(r, "{\"id\": 1.5}"), "shop_customer_1-2E5");
+	CHECK_STR(xid_of(r, "{\"id\": \"1_5\"}"), "shop_customer_1_5");
+	CHECK_STR(xid_of(r, "{\"id\": \"J\\u00fcrgen\"}"), "shop_customer_J-C3-BCrgen");
+	CHECK_STR(xid_of(r, "{\"id\": \"J\\u00f6rgen\"}"), "shop_customer_J-C3-B6rgen");
+	CHECK_STR(xid_of(r, "{\"id\": \"\\u5c71\\u7530\"}"), "shop_customer_-E5-B1-B1-E7-94-B0");
+	CHECK_STR(xid_of(r, "{\"id\": \"\\u7530\\u5c71\"}"), "shop_customer_-E7-94-B0-E5-B1-B1");
+	/* today's names of plain ids do not change */
+	CHECK_STR(xid_of(r, "{\"id\": 42}"), "shop_customer_42");
+	CHECK_STR(xid_of(r, "{\"id\": \"cus_Nx8aBc09\"}"), "shop_customer_cus_Nx8aBc09");
+	/* one number, one record, however it is written */
+	CHECK_STR(xid_of(r, "{\"id\": 1}"), "shop_customer_1");
+	CHECK_STR(xid_of(r, "{\"id\": 1.0}"), "shop_customer_1");
+	CHECK_STR(xid_of(r, "{\"id\": 1e0}"), "shop_customer_1");
+	CHECK_STR(xid_of(r, "{\"id\": 1000000}"), "shop_customer_1000000");
+	CHECK_STR(xid_of(r, "{\"id\": 1e6}"), "shop_customer_1000000");
+	CHECK_STR(xid_of(r, "{\"id\": 10000.00e2}"), "shop_customer_1000000");
+	CHECK_STR(xid_of(r, "{\"id\": -0.0}"), "shop_customer_0");
+	/* an empty value: a failure naming the pointer, never a shared name */
+	CHECK_STR(xid_of(r, "{\"id\": \"\"}"), "(error: external_id: /id is empty: an external "
+	          "ID needs a value)");
+	CHECK_STR(xid_of(r, "{\"id\": null}"), "(error: missing /id for external_id)");
+	relay_routes_free(rs);
+}
+
+static void
+test_external_id_templates(void)
+{
+	static const char order[] =
+		"{\"name\": \"o\", \"source\": \"shop\", \"operation\": \"upsert\", "
+		"\"model\": \"sale.order\", \"external_id\": \"o_{/id}\", \"fields\": {"
+		"\"partner_id/id\": {\"external\": true, \"pointer\": \"/customer\"}, "
+		"\"company_id/id\": {\"external\": true, \"template\": \"main-company\"}}, "
+		"\"lines\": {\"field\": \"order_line\", \"pointer\": \"/items\", \"fields\": {"
+		"\"id\": \"l-{/sku}--{/n}\", \"name\": \"{/sku}\"}}}";
+	struct relay_routes *rs = NULL, *rs2 = NULL;
+	struct relay_config_error err;
+	const struct relay_route *r;
+	struct relay_plan plan;
+	char why[256];
+	json_t *p;
+
+	/* two pointers with "--" between them: the pair is still one record */
+	r = xid_route("s--{/shop}--{/id}", &rs);
+	CHECK_STR(xid_of(r, "{\"shop\": \"a-b\", \"id\": 7}"), "s--a-2Db--7");
+	CHECK_STR(xid_of(r, "{\"shop\": \"a\", \"id\": \"b--7\"}"), "s--a--b-2D-2D7");
+	CHECK_STR(xid_of(r, "{\"shop\": \"x\", \"id\": \"\"}"), "(error: external_id: /id is "
+	          "empty: an external ID needs a value)");
+	relay_routes_free(rs);
+
+	/* literal '-' around one pointer stays as written */
+	r = xid_route("shop-{/id}-v2", &rs);
+	CHECK_STR(xid_of(r, "{\"id\": 42}"), "shop-42-v2");
+	CHECK_STR(xid_of(r, "{\"id\": \"4-2\"}"), "shop-4-2D2-v2");
+	relay_routes_free(rs);
+
+	/* inside lines and "external" specs the same encoding; a fixed target is fine */
+	CHECK_INT(compile_one(order, &rs2, &err), 0);
+	p = parse("{\"id\": 1, \"customer\": \"a.b\", \"items\": [{\"sku\": \"A.1\", \"n\": 1},"
+	          " {\"sku\": \"A_1\", \"n\": 1}]}");
+	if (rs2 == NULL || p == NULL)
+		goto out;
+	r = relay_routes_find(rs2, "o");
+	CHECK_INT(relay_route_map(r, p, MODULE, &plan, why, sizeof(why)), 0);
+	CHECK_JSON(plan.load_data,
+	           "[[\"odoo_relay.o_1\",\"odoo_relay.a-2Eb\",\"odoo_relay.main-company\","
+	           "\"odoo_relay.l-A-2E1--1\",\"A.1\"],"
+	           "[\"\",\"\",\"\",\"odoo_relay.l-A_1--1\",\"A_1\"]]");
+	relay_plan_clear(&plan);
+	/* an empty value anywhere in an external ID names its full path */
+	json_object_set_new(json_array_get(json_object_get(p, "items"), 1), "sku",
+	                    json_string(""));
+	CHECK_INT(relay_route_map(r, p, MODULE, &plan, why, sizeof(why)), -RELAY_EINVAL);
+	CHECK_STR(why, "lines.fields.id: /items/1/sku is empty: an external ID needs a value");
+	json_object_set_new(p, "customer", json_string(""));
+	CHECK_INT(relay_route_map(r, p, MODULE, &plan, why, sizeof(why)), -RELAY_EINVAL);
+	CHECK_STR(why, "fields.partner_id/id: /customer is empty: an external ID needs a value");
+out:
+	json_decref(p);
+	relay_routes_free(rs2);
+}
+
+/*
+ * Property: many random pairs of payload values, none giving one external
+ * ID for two different values, and every name decoding back to the value's
+ * text. A value is built together with its expected text, written
+ * independently of the code under test: a string is its bytes; a number is
+ * the decimal form of its value, whatever JSON spelling carries it (string
+ * "1.5" and number 1.5 are one value by design: see odoo-relay.conf(5)).
+ */
+struct gen {
+	uint64_t s;
+};
+
+static uint64_t
+gen_next(struct gen *g)
+{
+	/* xorshift64*: fixed seed, the same pairs on every run */
+	g->s ^= g->s >> 12;
+	g->s ^= g->s << 25;
+	g->s ^= g->s >> 27;
+	return g->s * 2685821657736338717ULL;
+}
+
+static size_t
+gen_below(struct gen *g, size_t n)
+{
+	return (size_t)(gen_next(g) % n);
+}
+
+/* One value: its JSON text in *json, its expected text in *want. */
+struct val {
+	char json[16384];
+	char want[8192];
+	size_t want_len;
+};
+
+/* Append code point cp as UTF-8 to want, and as JSON (raw or \u escaped) to json. */
+static void
+put_cp(struct gen *g, struct val *v, size_t *jl, uint32_t cp)
+{
+	unsigned char u[4];
+	size_t n, i;
+
+	if (cp < 0x80) {
+		u[0] = (unsigned char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		u[0] = (unsigned char)(0xc0 | cp >> 6);
+		u[1] = (unsigned char)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (unsigned char)(0xe0 | cp >> 12);
+		u[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+		u[2] = (unsigned char)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		u[0] = (unsigned char)(0xf0 | cp >> 18);
+		u[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
+		u[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+		u[3] = (unsigned char)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	memcpy(v->want + v->want_len, u, n);
+	v->want_len += n;
+	if (cp < 0x20 || cp == '"' || cp == '\\' || (cp < 0x10000 && gen_below(g, 4) == 0)) {
+		*jl += (size_t)snprintf(v->json + *jl, sizeof(v->json) - *jl, "\\u%04x",
+		                        (unsigned)cp);
+	} else if (cp >= 0x10000 && gen_below(g, 4) == 0) {
+		uint32_t c = cp - 0x10000;
+
+		*jl += (size_t)snprintf(v->json + *jl, sizeof(v->json) - *jl, "\\u%04x\\u%04x",
+		                        (unsigned)(0xd800 | c >> 10), (unsigned)(0xdc00 | (c & 0x3ff)));
+	} else {
+		for (i = 0; i < n; i++)
+			v->json[(*jl)++] = (char)u[i];
+	}
+}
+
+/* Characters that the old rule confused, and the escape character's friends. */
+static const char tricky[] = "._- -2E2D5F/:@+#~!\"\\\t\n,;=?&%{}[]()*'<>|^`$0123456789AEFaz_";
+
+static uint32_t
+gen_cp(struct gen *g)
+{
+	switch (gen_below(g, 6)) {
+	case 0:
+	case 1:
+		return (uint32_t)(unsigned char)tricky[gen_below(g, sizeof(tricky) - 1)];
+	case 2:
+		return 0x20 + (uint32_t)gen_below(g, 0x5f);      /* printable ASCII */
+	case 3:
+		return 0x1 + (uint32_t)gen_below(g, 0x1f);       /* control characters */
+	case 4:
+		return 0xa0 + (uint32_t)gen_below(g, 0xd800 - 0xa0); /* BMP below surrogates */
+	default:
+		return 0x10000 + (uint32_t)gen_below(g, 0x100000); /* astral planes */
+	}
+}
+
+/* A random string of len code points. */
+static void
+gen_string(struct gen *g, struct val *v, size_t len)
+{
+	size_t jl = 0, i;
+
+	v->want_len = 0;
+	v->json[jl++] = '"';
+	for (i = 0; i < len; i++)
+		put_cp(g, v, &jl, gen_cp(g));
+	v->json[jl++] = '"';
+	v->json[jl] = '\0';
+	v->want[v->want_len] = '\0';
+}
+
+/*
+ * A random number in a random JSON spelling. The value is k (an integer),
+ * k/2 or k/10 for odd / not-multiple-of-10 k; the expected text is that
+ * value in plain decimal, which is what scalar_text must print for it.
+ */
+struct num {
+	int64_t k;
+	unsigned den;
+	int wide;          /* beyond 2^53: integer spelling only */
+};
+
+static void
+gen_number(struct gen *g, struct val *v, struct num *nm, int respell)
+{
+	static const int64_t big[] = { INT64_MAX, INT64_MIN, 9007199254740993LL,
+	                               -9007199254740993LL, 1LL << 62, 1000000000000000001LL };
+	int64_t k, whole;
+	unsigned frac = 0, den = 1;
+	const char *sign;
+	uint64_t mag;
+
+	if (respell) {
+		k = nm->k;
+		den = nm->den;
+		if (nm->wide)
+			goto wide;
+		goto spell;
+	}
+	switch (gen_below(g, 8)) {
+	case 0:  /* beyond 2^53, only as an integer: exact in 64 bits */
+		k = big[gen_below(g, sizeof(big) / sizeof(big[0]))];
+		k = k < 0 ? k + (int64_t)gen_below(g, 3) : k - (int64_t)gen_below(g, 3);
+		nm->k = k;
+		nm->den = 1;
+		nm->wide = 1;
+wide:
+		snprintf(v->json, sizeof(v->json), "%lld", (long long)k);
+		snprintf(v->want, sizeof(v->want), "%lld", (long long)k);
+		v->want_len = strlen(v->want);
+		return;
+	case 1:
+	case 2:
+		k = (int64_t)gen_below(g, 20) - 10;      /* small, many collisions of form */
+		break;
+	case 3:
+		k = (int64_t)(gen_next(g) % (1ULL << 53)) * (gen_below(g, 2) ? 1 : -1);
+		break;
+	default:
+		k = (int64_t)gen_below(g, 2000000) - 1000000;
+		break;
+	}
+	switch (gen_below(g, 3)) {
+	case 0:
+		den = 1;
+		break;
+	case 1:
+		den = 2;
+		if (k % 2 == 0)
+			k += 1;
+		break;
+	default:
+		den = 10;
+		if (k % 10 == 0)
+			k += 3;
+		break;
+	}
+	if (den > 1 && (k >= (1LL << 50) || k <= -(1LL << 50)))
+		k /= 1024;                               /* keep k/den well within a double */
+	if (den > 1 && k % (int64_t)den == 0)
+		k += 1;
+	nm->k = k;
+	nm->den = den;
+	nm->wide = 0;
+spell:
+	sign = k < 0 ? "-" : "";
+	mag = k < 0 ? (uint64_t)0 - (uint64_t)k : (uint64_t)k;
+	whole = (int64_t)(mag / den);
+	frac = (unsigned)(mag % den) * (10 / den);
+	if (den == 1)
+		snprintf(v->want, sizeof(v->want), "%s%lld", k == 0 ? "" : sign, (long long)whole);
+	else
+		snprintf(v->want, sizeof(v->want), "%s%lld.%u", sign, (long long)whole, frac);
+	v->want_len = strlen(v->want);
+	/* spellings of the same value */
+	switch (gen_below(g, den == 1 ? 7 : 4)) {
+	case 0:
+		snprintf(v->json, sizeof(v->json), "%s", v->want);
+		break;
+	case 1:  /* k e-1 for tenths, 5k e-1 for halves, k0 e-1 for integers */
+		snprintf(v->json, sizeof(v->json), "%s%llue-1", sign,
+		         (unsigned long long)(den == 1 ? mag * 10 : den == 2 ? mag * 5 : mag));
+		break;
+	case 2:  /* a trailing zero */
+		snprintf(v->json, sizeof(v->json), "%s%s0", v->want, den == 1 ? ".0" : "");
+		break;
+	case 3:  /* as a string: the same text, so the same record */
+		snprintf(v->json, sizeof(v->json), "\"%s\"", v->want);
+		break;
+	case 4:
+		snprintf(v->json, sizeof(v->json), "%se0", v->want);
+		break;
+	case 5:
+		snprintf(v->json, sizeof(v->json), "%sE+0", v->want);
+		break;
+	default:  /* "0000E-3" is not JSON */
+		snprintf(v->json, sizeof(v->json), mag ? "%s%llu000E-3" : "%s%llu.000E-3", sign,
+		         (unsigned long long)mag);
+		break;
+	}
+}
+
+/* b is a near copy of a: one code point changed to a character the old rule confused. */
+static void
+gen_mutant(struct gen *g, const struct val *a, struct val *b)
+{
+	static const char *const subst[] = { "_", "-", ".", " ", "-2E", "-5F", "-2D", "__", "" };
+	const char *with = subst[gen_below(g, sizeof(subst) / sizeof(subst[0]))];
+	size_t at, wl = strlen(with), jl = 0, i;
+
+	/* a's want is valid UTF-8: pick a byte that starts a code point */
+	do
+		at = gen_below(g, a->want_len);
+	while (((unsigned char)a->want[at] & 0xc0) == 0x80);
+	i = at + 1;
+	while (i < a->want_len && ((unsigned char)a->want[i] & 0xc0) == 0x80)
+		i++;
+	b->want_len = 0;
+	memcpy(b->want, a->want, at);
+	memcpy(b->want + at, with, wl);
+	memcpy(b->want + at + wl, a->want + i, a->want_len - i);
+	b->want_len = at + wl + a->want_len - i;
+	b->want[b->want_len] = '\0';
+	/* JSON: every byte of want as \u escapes where needed */
+	b->json[jl++] = '"';
+	for (i = 0; i < b->want_len; i++) {
+		unsigned char ch = (unsigned char)b->want[i];
+
+		if (ch < 0x20 || ch == '"' || ch == '\\')
+			jl += (size_t)snprintf(b->json + jl, sizeof(b->json) - jl, "\\u%04x", ch);
+		else
+			b->json[jl++] = (char)ch;
+	}
+	b->json[jl++] = '"';
+	b->json[jl] = '\0';
+}
+
+/* A random value; *is_num says whether it is a number (its value in *nm). */
+static void
+gen_value(struct gen *g, struct val *v, size_t i, struct num *nm, int *is_num)
+{
+	*is_num = 0;
+	if (i % 97 == 0) {
+		gen_string(g, v, 500 + gen_below(g, 1500));   /* very long: up to 6000 bytes */
+	} else if (gen_below(g, 3) == 0) {
+		gen_number(g, v, nm, 0);
+		*is_num = 1;
+	} else {
+		gen_string(g, v, 1 + gen_below(g, 12));
+	}
+}
+
+/* Map v through r: 0 and the name in name, or the map's rc. */
+static int
+gen_map(const struct relay_route *r, const struct val *v, char *name, size_t n)
+{
+	struct relay_plan plan;
+	char why[256], body[16400];
+	json_t *p;
+	int rc;
+
+	snprintf(body, sizeof(body), "{\"v\": %s}", v->json);
+	p = json_loads(body, JSON_DECODE_ANY, NULL);
+	if (p == NULL)
+		return -1000;
+	rc = relay_route_map(r, p, MODULE, &plan, why, sizeof(why));
+	if (rc == 0) {
+		snprintf(name, n, "%s", plan.xmlid_name);
+		relay_plan_clear(&plan);
+	}
+	json_decref(p);
+	return rc;
+}
+
+#define PROPERTY_PAIRS 200000
+
+static void
+test_external_id_property(void)
+{
+	static struct val a, b;
+	static char na[20000], nb[20000], dec[8192];
+	struct gen g = { 0x9e3779b97f4a7c15ULL };
+	struct relay_routes *rs = NULL;
+	const struct relay_route *r = xid_route("{/v}", &rs);
+	size_t i, len, bad_pairs = 0, bad_decode = 0, bad_map = 0, same = 0;
+
+	if (r == NULL)
+		goto out;
+	for (i = 0; i < PROPERTY_PAIRS; i++) {
+		struct num nm;
+		int ra, rb, want_same, is_num, b_num;
+
+		gen_value(&g, &a, i, &nm, &is_num);
+		if (is_num && gen_below(&g, 2) == 0)
+			gen_number(&g, &b, &nm, 1);     /* the same number, another spelling */
+		else if (!is_num && gen_below(&g, 3) == 0)
+			gen_mutant(&g, &a, &b);
+		else
+			gen_value(&g, &b, i + 1, &nm, &b_num);
+		if (a.want_len == 0 || b.want_len == 0)
+			continue;  /* "" is a mapping failure, tested above */
+		ra = gen_map(r, &a, na, sizeof(na));
+		rb = gen_map(r, &b, nb, sizeof(nb));
+		if (ra != 0 || rb != 0) {
+			if (bad_map++ < 5)
+				fprintf(stderr, "pair %zu: map failed (%d, %d): %s / %s\n", i, ra, rb,
+				        a.json, b.json);
+			continue;
+		}
+		want_same = a.want_len == b.want_len && memcmp(a.want, b.want, a.want_len) == 0;
+		same += want_same;
+		if (want_same != (strcmp(na, nb) == 0)) {
+			if (bad_pairs++ < 5)
+				fprintf(stderr, "pair %zu: %s and %s give %s and %s\n", i, a.json, b.json,
+				        na, nb);
+		}
+		/* the name is made of [A-Za-z0-9_-] and decodes to the value's text */
+		if (strspn(na, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+		    != strlen(na) || relay_xid_decode(na, strlen(na), dec, sizeof(dec), &len) != 0 ||
+		    len != a.want_len || memcmp(dec, a.want, len) != 0) {
+			if (bad_decode++ < 5)
+				fprintf(stderr, "pair %zu: %s gives %s, which does not decode to %s\n", i,
+				        a.json, na, a.want);
+		}
+	}
+	CHECK_INT(bad_map, 0);
+	CHECK_INT(bad_pairs, 0);
+	CHECK_INT(bad_decode, 0);
+	/* the generator does make equal values in different spellings */
+	CHECK(same > 10000);
+	fprintf(stderr, "%d pairs, %zu of one value in two spellings\n", PROPERTY_PAIRS, same);
+out:
+	relay_routes_free(rs);
+}
+
+/* The shipped example's routes compile, and its order lines have ids. */
+static void
+test_packaged_example(void)
+{
+	struct relay_config *cfg = NULL;
+	struct relay_routes *rs = NULL;
+	struct relay_config_error err;
+	struct relay_plan plan;
+	char why[256];
+	json_t *o = parse("{\"id\": 5, \"name\": \"#5\", \"customer\": {\"id\": 7}, "
+	                  "\"order_number\": 5, \"line_items\": [{\"id\": 91, \"title\": \"x\", "
+	                  "\"quantity\": 1, \"price\": 2.5}]}");
+	int rc;
+
+	setenv("CREDENTIALS_DIRECTORY", "config/example-creds", 1);
+	rc = relay_config_load("../../packaging/odoo-relay.json", &cfg, &err);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	CHECK_INT(rc, 0);
+	if (rc == 0)
+		rc = relay_routes_compile(cfg, &rs, &err);
+	CHECK_INT(rc, 0);
+	if (rc != 0) {
+		fprintf(stderr, "   %s:%u:%u: %s\n", err.file, err.line, err.column, err.text);
+		goto out;
+	}
+	CHECK_INT(relay_route_map(relay_routes_find(rs, "shop-orders"), o, MODULE, &plan, why,
+	                          sizeof(why)), 0);
+	CHECK_JSON(json_array_get(plan.load_fields, 4), "\"order_line/id\"");
+	CHECK_JSON(json_array_get(json_array_get(plan.load_data, 0), 4),
+	           "\"odoo_relay.shop_order_line_91\"");
+	relay_plan_clear(&plan);
+out:
+	json_decref(o);
+	relay_routes_free(rs);
+	relay_config_free(cfg);
+}
+
+/* ------------------------------------------------------------------ */
 
 struct bad {
 	const char *route;   /* the text of routes[1] */
@@ -672,26 +1273,26 @@ static const struct bad bad[] = {
 	{ R("\"fields\": {\"name\": \"n\"}, \"create\": \"yes\""), "\"yes\"",
 	  "routes[1] (r): create: expected a boolean, got a string" },
 	{ "{\"name\": \"r\", \"source\": \"nope\", \"operation\": \"delete\", \"model\": \"m\", "
-	  "\"external_id\": \"x\"}", "\"nope\"",
+	  "\"external_id\": \"x_{/id}\"}", "\"nope\"",
 	  "routes[1] (r): source: no source is named \"nope\"" },
 	{ "{\"name\": \"first\", \"source\": \"shop\", \"operation\": \"delete\", \"model\": \"m\", "
-	  "\"external_id\": \"x\"}", "\"first\"",
+	  "\"external_id\": \"x_{/id}\"}", "\"first\"",
 	  "routes[1] (first): name: routes[0] has the same name" },
 	{ "{\"name\": \"a b\", \"source\": \"shop\"}", "\"a b\"",
 	  "routes[1]: name: expected 1 to 64 of [A-Za-z0-9_.-]" },
 	{ "{\"source\": \"shop\"}", "{",
 	  "routes[1]: name is required" },
-	{ "{\"name\": \"r\", \"source\": \"shop\",\n \"external_id\": \"x\"}", "{",
+	{ "{\"name\": \"r\", \"source\": \"shop\",\n \"external_id\": \"x_{/id}\"}", "{",
 	  "routes[1] (r): operation is required (upsert, write, delete or call)" },
 	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"merge\"}", "\"merge\"",
 	  "routes[1] (r): operation: unknown \"merge\" (upsert, write, delete or call)" },
-	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"delete\", \"external_id\": \"x\"}",
+	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"delete\", \"external_id\": \"x_{/id}\"}",
 	  "{", "routes[1] (r): model is required" },
 	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"upsert\", \"model\": \"m\",\n"
 	  " \"fields\": {\"name\": \"n\"}}", "{",
 	  "routes[1] (r): external_id is required for upsert" },
 	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"upsert\", \"model\": \"m\",\n"
-	  " \"external_id\": \"x\"}", "{",
+	  " \"external_id\": \"x_{/id}\"}", "{",
 	  "routes[1] (r): fields is required for upsert" },
 	{ R("\"fields\": true"), "{",
 	  "routes[1] (r): fields: expected an object, got a boolean" },
@@ -730,7 +1331,7 @@ static const struct bad bad[] = {
 	  "routes[1] (r): fields.email: the field is not in owns: this route is not its source "
 	  "of truth" },
 	{ R("\"owns\": [\"name\"], \"fields\": {\"name\": \"n\"}, \"lines\": {\"field\": \"line_ids\","
-	    " \"pointer\": \"/l\", \"fields\": {\"name\": \"x\"}}"), "{\"field\"",
+	    " \"pointer\": \"/l\", \"fields\": {\"id\": \"l_{/id}\", \"name\": \"x\"}}"), "{\"field\"",
 	  "routes[1] (r): lines.field: line_ids is not in owns: this route is not its source "
 	  "of truth" },
 	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"call\", \"model\": \"m\", "
@@ -741,11 +1342,11 @@ static const struct bad bad[] = {
 	  "\"method\": \"go\", \"fields\": {}}", "{}",
 	  "routes[1] (r): unknown key \"fields\" for operation call" },
 	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"write\", \"model\": \"m\", "
-	  "\"external_id\": \"x\",\n \"fields\": {\"country_id/id\": \"base.be\"}}", "\"base.be\"",
+	  "\"external_id\": \"x_{/id}\",\n \"fields\": {\"country_id/id\": \"base.be\"}}", "\"base.be\"",
 	  "routes[1] (r): fields.country_id/id: a relation by external ID needs load's "
 	  "resolution: use an upsert route" },
 	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"write\", \"model\": \"m\", "
-	  "\"external_id\": \"x\",\n \"fields\": {\"n\": \"x\"}, \"lines\": {}}", "{}}",
+	  "\"external_id\": \"x_{/id}\",\n \"fields\": {\"n\": \"x\"}, \"lines\": {}}", "{}}",
 	  "routes[1] (r): unknown key \"lines\" for operation write" },
 	{ R("\"fields\": {\"parent_id\": {\"external\": true, \"template\": \"c_{/p}\"}}"),
 	  "{\"external\"",
@@ -777,12 +1378,63 @@ static const struct bad bad[] = {
 	  "routes[1] (r): lines.fields.a: expected a string or an object with "
 	  "pointer/template/const/lookup" },
 	{ R("\"fields\": {\"order_line\": \"x\"}, \"lines\": {\"field\": \"order_line\","
-	    " \"pointer\": \"/l\", \"fields\": {\"a\": \"b\"}}"), "\"x\"",
+	    " \"pointer\": \"/l\", \"fields\": {\"id\": \"l_{/id}\", \"a\": \"b\"}}"), "\"x\"",
 	  "routes[1] (r): fields.order_line: order_line is also in lines" },
 	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"write\", \"model\": \"m\", "
-	  "\"external_id\": \"x\", \"create\": false,\n \"missing\": \"create\", \"fields\": {\"n\": \"x\"}}",
+	  "\"external_id\": \"x_{/id}\", \"create\": false,\n \"missing\": \"create\", \"fields\": {\"n\": \"x\"}}",
 	  "\"create\", \"fields\"",
 	  "routes[1] (r): missing: \"create\" contradicts \"create\": false" },
+	/* external-ID templates: one value, one record */
+	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"delete\", \"model\": \"m\",\n"
+	  " \"external_id\": \"the_one\"}", "\"the_one\"",
+	  "routes[1] (r): external_id: the template has no {/pointer}: every event would name "
+	  "the same record" },
+	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"delete\", \"model\": \"m\",\n"
+	  " \"external_id\": \"\"}", "\"\"}",
+	  "routes[1] (r): external_id: empty: an external ID needs a name" },
+	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"delete\", \"model\": \"m\",\n"
+	  " \"external_id\": \"s_{/a}{/b}\"}", "\"s_{",
+	  "routes[1] (r): external_id: the pointers at characters 3 and 7 of the template have "
+	  "nothing between them, so two different values could give one external ID (put "
+	  "\"--\" between them)" },
+	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"delete\", \"model\": \"m\",\n"
+	  " \"external_id\": \"shop.customer_{/id}\"}", "\"shop.",
+	  "routes[1] (r): external_id: \".\" at character 5 of the template cannot be in an "
+	  "external ID (letters, digits, \"_\" and \"-\" only)" },
+	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"delete\", \"model\": \"m\",\n"
+	  " \"external_id\": \"c {/id}\"}", "\"c {",
+	  "routes[1] (r): external_id: byte 0x20 at character 2 of the template cannot be in an "
+	  "external ID (letters, digits, \"_\" and \"-\" only)" },
+	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"delete\", \"model\": \"m\",\n"
+	  " \"external_id\": \"c{{{/id}}}\"}", "\"c{{",
+	  "routes[1] (r): external_id: \"{\" at character 2 of the template cannot be in an "
+	  "external ID (letters, digits, \"_\" and \"-\" only)" },
+	{ R("\"fields\": {\"parent_id/id\": {\"external\": true, \"template\": \"c.{/p}\"}}"),
+	  "\"c.{",
+	  "routes[1] (r): fields.parent_id/id.template: \".\" at character 2 of the template "
+	  "cannot be in an external ID (letters, digits, \"_\" and \"-\" only)" },
+	/* lines of an upsert need their own external ID */
+	{ R("\"fields\": {\"name\": \"n\"}, \"lines\": {\"field\": \"order_line\","
+	    " \"pointer\": \"/l\", \"fields\": {\"name\": {\"pointer\": \"/t\"}}}"), "{\"name\": {",
+	  "routes[1] (r): lines.fields: \"id\" is required: without an external ID of its own "
+	  "each line is created again every time the record is loaded (e.g. \"id\": "
+	  "\"line_{/id}\")" },
+	{ R("\"fields\": {\"name\": \"n\"}, \"lines\": [{\"field\": \"order_line\","
+	    " \"pointer\": \"/l\", \"fields\": {\"id\": \"l_{/id}\"}},\n {\"field\": \"tag_ids\","
+	    " \"pointer\": \"/t\", \"fields\": {\"name\": \"{/n}\"}}]"), "{\"name\": \"{/n}",
+	  "routes[1] (r): lines[1].fields: \"id\" is required: without an external ID of its "
+	  "own each line is created again every time the record is loaded (e.g. \"id\": "
+	  "\"line_{/id}\")" },
+	{ R("\"fields\": {\"name\": \"n\"}, \"lines\": {\"field\": \"order_line\","
+	    " \"pointer\": \"/l\", \"fields\": {\"id\": \"line\"}}"), "\"line\"",
+	  "routes[1] (r): lines.fields.id: the template has no {/pointer}: every event would "
+	  "name the same record" },
+	{ R("\"fields\": {\"name\": \"n\"}, \"lines\": {\"field\": \"order_line\","
+	    " \"pointer\": \"/l\", \"fields\": {\"id\": {\"template\": \"{/a}{/b}\"}}}"),
+	  "\"{/a}",
+	  "routes[1] (r): lines.fields.id.template: the pointers at characters 1 and 5 of the "
+	  "template have nothing between them, so two different values could give one external "
+	  "ID (put \"--\" between them)" },
 };
 
 static void
@@ -851,6 +1503,11 @@ main(void)
 	RUN(test_call);
 	RUN(test_template_escapes);
 	RUN(test_external_id_names);
+	RUN(test_xid_encoding);
+	RUN(test_external_id_collisions);
+	RUN(test_external_id_templates);
+	RUN(test_external_id_property);
+	RUN(test_packaged_example);
 	RUN(test_owns);
 	RUN(test_config_errors);
 	relay_routes_free(fixture);

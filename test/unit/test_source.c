@@ -419,6 +419,44 @@ test_scheme_none_array_body(void)
 	relay_extract_clear(&ex);
 }
 
+/* The dedup key and lane of body under a scheme-none source on /id and /lane. */
+static void
+check_keys(const char *body, const char *want_key, const char *want_lane)
+{
+	struct relay_source_conf sc;
+	struct relay_extract ex;
+	int status = -1;
+	const char *why = NULL;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.verify.scheme = RELAY_SIG_NONE;
+	sc.dedup.kind = RELAY_REF_POINTER;
+	sc.dedup.name = "/id";
+	sc.lane.kind = RELAY_REF_POINTER;
+	sc.lane.name = "/lane";
+	CHECK_INT(relay_source_extract(&sc, NULL, NULL, (const unsigned char *)body, strlen(body),
+	                               0, &ex, &status, &why), 0);
+	CHECK_STR(ex.dedup_key, want_key);
+	CHECK_STR(ex.lane, want_lane);
+	relay_extract_clear(&ex);
+}
+
+static void
+test_number_forms(void)
+{
+	/* one number, one dedup key and one lane, however the sender wrote it */
+	check_keys("{\"id\": 1000000, \"lane\": 7}", "1000000", "7");
+	check_keys("{\"id\": 1e6, \"lane\": 7.0}", "1000000", "7");
+	check_keys("{\"id\": 1000000.0, \"lane\": 70e-1}", "1000000", "7");
+	check_keys("{\"id\": 1.0E+6, \"lane\": 0.7e1}", "1000000", "7");
+	check_keys("{\"id\": 1, \"lane\": -0.0}", "1", "0");
+	check_keys("{\"id\": 1e0, \"lane\": 1.5}", "1", "1.5");
+	/* what is different stays different */
+	check_keys("{\"id\": 1.5, \"lane\": 15e-1}", "1.5", "1.5");
+	check_keys("{\"id\": 1e18, \"lane\": 1000000000000000000}", "1e+18",
+	           "1000000000000000000");
+}
+
 int
 main(void)
 {
@@ -428,5 +466,6 @@ main(void)
 	RUN(test_value_errors);
 	RUN(test_config_errors);
 	RUN(test_scheme_none_array_body);
+	RUN(test_number_forms);
 	return check_done();
 }
