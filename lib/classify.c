@@ -110,6 +110,61 @@ dup_capped(const char *s, size_t max, int *err)
 	return p;
 }
 
+/* A message for one line of a log or a status: dup_capped without the
+ * trailing newlines and spaces that Odoo leaves on some texts (psycopg2's
+ * "... does not exist\n"), which would otherwise show as a literal "\n". */
+static char *
+dup_message(const char *s, size_t max, int *err)
+{
+	char *p = dup_capped(s, max, err);
+	size_t n = p ? strlen(p) : 0;
+
+	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r' || p[n - 1] == ' ' ||
+	                 p[n - 1] == '\t'))
+		p[--n] = '\0';
+	return p;
+}
+
+/* Case-insensitive strstr: the server's wording is lower case today, but a
+ * capital must not turn a wrong database into an outage. */
+static int
+has_text(const char *s, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (; *s; s++)
+		if (strncasecmp(s, needle, n) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Whether an OperationalError says that the configured database cannot be
+ * used at all: it does not exist, the database role may not connect to it,
+ * or it takes no connections. Each is the operator's to fix, whatever the
+ * database is called; the name is never part of the test, so a database
+ * named like a phrase below changes nothing. A lost connection or a server
+ * that is starting is Odoo's to recover and stays transient.
+ */
+static int
+database_unusable(const char *message)
+{
+	const char *q = strstr(message, "database \"");
+	const char *end;
+
+	if (has_text(message, "permission denied for database") ||
+	    has_text(message, "no pg_hba.conf entry") ||
+	    has_text(message, "is not currently accepting connections"))
+		return 1;
+	/* database "<name>" does not exist: look after the quoted name. */
+	if (!q)
+		q = strstr(message, "Database \"");
+	if (!q)
+		return 0;
+	end = strrchr(q + 10, '"');
+	return end && has_text(end, "\" does not exist");
+}
+
 char *
 relay_trim_traceback(const char *text, size_t len)
 {
@@ -252,7 +307,7 @@ relay_outcome_set(struct relay_outcome *o, enum relay_class klass, enum relay_sc
 	o->klass = klass;
 	o->scope = klass == RELAY_CLASS_CONFIG ? scope : RELAY_SCOPE_NONE;
 	o->error_name = dup_capped(name, RELAY_CLASSIFY_MESSAGE_MAX, &err);
-	o->message = dup_capped(message, RELAY_CLASSIFY_MESSAGE_MAX, &err);
+	o->message = dup_message(message, RELAY_CLASSIFY_MESSAGE_MAX, &err);
 	o->detail = dup_capped(detail, RELAY_CLASSIFY_DETAIL_MAX, &err);
 	if (err) {
 		relay_outcome_clear(o);
@@ -312,7 +367,7 @@ by_name(const char *name, const char *message)
 	} else if (strcmp(s, "OperationalError") == 0) {
 		/* "connection to server ... failed: FATAL: database "x" does not
 		 * exist" is ours to fix; a lost connection is Odoo's to recover. */
-		if (strstr(message, "database") && strstr(message, "does not exist")) {
+		if (database_unusable(message)) {
 			v.klass = RELAY_CLASS_CONFIG;
 			v.scope = RELAY_SCOPE_TARGET;
 		} else {
@@ -383,7 +438,7 @@ fill_d(struct relay_outcome *out, struct verdict v, const char *name, const char
 	out->scope = v.klass == RELAY_CLASS_CONFIG ? v.scope : RELAY_SCOPE_NONE;
 	out->unknown = v.unknown;
 	out->error_name = dup_capped(name, RELAY_CLASSIFY_MESSAGE_MAX, &err);
-	out->message = dup_capped(message, RELAY_CLASSIFY_MESSAGE_MAX, &err);
+	out->message = dup_message(message, RELAY_CLASSIFY_MESSAGE_MAX, &err);
 	if (detail) {
 		out->detail = traceback ? relay_trim_traceback(detail, detail_len) :
 			dup_n(detail, utf8_prefix(detail, detail_len, RELAY_CLASSIFY_DETAIL_MAX - 1));

@@ -96,6 +96,7 @@ struct relay_delivery {
 	unsigned transient_run;
 	int stopping;
 	int starting;               /* first probe after start or reload: logs nothing */
+	int reopen_logged;          /* a reload came while the circuit was open */
 	int freeing;                /* callbacks from cancelled calls write nothing */
 	int paused;
 	double tokens;
@@ -192,8 +193,11 @@ static void
 circuit_set(struct relay_delivery *d, enum circuit c)
 {
 	int changed = d->circuit != c;
+	/* "Since" is when delivery stopped or started again: the probes that
+	 * cycle an open circuit through probing and back do not move it. */
+	if ((c == CIRCUIT_CLOSED) != (d->circuit == CIRCUIT_CLOSED) || d->circuit_since_ms == 0)
+		d->circuit_since_ms = relay_wall_ms();
 	d->circuit = c;
-	d->circuit_since_ms = relay_wall_ms();
 	if (c == CIRCUIT_CLOSED)
 		d->circuit_error[0] = '\0';
 	if (changed)
@@ -209,6 +213,10 @@ circuit_open(struct relay_delivery *d, const struct relay_outcome *o, const char
 	snprintf(d->circuit_error, sizeof(d->circuit_error), "%s%s%s%s%s", why,
 	         o && o->error_name ? ": " : "", o && o->error_name ? o->error_name : "",
 	         o && o->message ? ": " : "", o && o->message ? o->message : "");
+	/* One line in odoo-relayctl status and STATUS=, whatever Odoo wrote. */
+	for (char *p = d->circuit_error; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			*p = ' ';
 	/* Opening from normal delivery, or at start or after a reload: the
 	 * first probe comes soon and the change is logged. A failed probe
 	 * backs off further, quietly. */
@@ -275,6 +283,13 @@ probe_passed(struct relay_delivery *d)
 {
 	if (d->starting) {
 		d->starting = 0;
+		if (d->reopen_logged) {
+			/* A reload cleared a circuit that was open: say so, as a probe
+			 * that closes it does. */
+			d->reopen_logged = 0;
+			circuit_close(d);
+			return;
+		}
 		circuit_set(d, CIRCUIT_CLOSED);
 	} else {
 		circuit_set(d, CIRCUIT_HALF_OPEN);
@@ -1065,9 +1080,14 @@ relay_delivery_set_config(struct relay_delivery *d, const struct relay_config *c
                           const struct relay_routes *routes)
 {
 	struct client *c;
+	int rc;
+
+	/* Everything that can fail comes first: a refusal changes nothing, and
+	 * the caller keeps (and must not free) the configuration in use. */
+	if (!cfg->odoo.configured)
+		return -RELAY_ECONFIG;
 	/* Always a new client: the key file may have been rotated. */
-	int rc = client_new(d, cfg, &c);
-	if (rc)
+	if ((rc = client_new(d, cfg, &c)) != 0)
 		return rc;
 	d->cfg = cfg;
 	d->routes = routes;
@@ -1082,11 +1102,16 @@ relay_delivery_set_config(struct relay_delivery *d, const struct relay_config *c
 	}
 	while (!LIST_EMPTY(&d->suspended)) { /* the routes may have been fixed */
 		struct suspended *s = LIST_FIRST(&d->suspended);
+		struct relay_log_fields f = { .message_id = RELAY_MSGID_CIRCUIT_CLOSED,
+		                              .route = s->route };
+		relay_log_with(LOG_NOTICE, &f, "route %s resumed by a reload", s->route);
 		LIST_REMOVE(s, link);
 		free(s->route);
 		free(s);
 	}
-	/* Check the new target (and its module prefix) before using it. */
+	/* Check the new target (and its module prefix) before using it; a
+	 * circuit that was open and closes now is logged as closed. */
+	d->reopen_logged = d->circuit != CIRCUIT_CLOSED;
 	evtimer_del(d->probe_timer);
 	d->starting = 1;
 	probe_start(d);

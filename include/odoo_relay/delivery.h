@@ -65,9 +65,18 @@ int relay_delivery_start(struct event_base *base, struct relay_store *store,
                          const struct relay_config *cfg, const struct relay_routes *routes,
                          struct relay_delivery **out);
 
-/* relay_delivery_set_config - use a reloaded configuration from now on. A
+/*
+ * relay_delivery_set_config - use a reloaded configuration from now on. A
  * changed Odoo target (url, database, login, key, timeouts) gets a new
- * client; calls in flight finish on the old one. */
+ * client; calls in flight finish on the old one. All or nothing: on success
+ * cfg and routes are borrowed as in relay_delivery_start and the caller may
+ * free the previous ones; on failure nothing changed, the engine still
+ * borrows the previous cfg and routes, and the caller must keep them.
+ * A circuit that was open is probed again at once; if the probe passes, the
+ * closing is logged as a probe's would be. Suspended routes are resumed.
+ * Loop thread only. Returns 0, -RELAY_ECONFIG when cfg has no odoo target,
+ * ENOMEM, or what relay_odoo_new returns (-RELAY_EINVAL, -RELAY_ETRANSPORT).
+ */
 int relay_delivery_set_config(struct relay_delivery *d, const struct relay_config *cfg,
                               const struct relay_routes *routes);
 
