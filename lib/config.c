@@ -877,6 +877,21 @@ secret_path(const struct ctx *c, const char *rel)
 	return full;
 }
 
+/* What a file that is not a regular one is, for the message. */
+static const char *
+file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "a device";
+	return "an unknown kind of file";
+}
+
 /*
  * Reads the secret file named by the string at entry at (rel, already
  * checked to be a non-empty string) into *out. Errors name the file, never
@@ -898,7 +913,16 @@ read_secret(struct ctx *c, size_t at, const char *member, const char *rel, struc
 	}
 	if (!(full = secret_path(c, rel)))
 		return fail_oom(c);
-	if ((fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+	/* Refuse what is not a regular file before opening it: opening a FIFO
+	 * waits for a writer, and would hang --check-config, the start or a
+	 * running daemon's reload. O_NONBLOCK covers a file swapped in between
+	 * (it changes nothing for a regular file), and fstat decides again. */
+	if (stat(full, &st) == 0 && !S_ISREG(st.st_mode)) {
+		rc = fail(c, -RELAY_ECONFIG, at, 0, member, "secret file %s is not a regular file (%s)",
+		          full, file_kind(st.st_mode));
+		goto out;
+	}
+	if ((fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0) {
 		rc = errno;
 		fail(c, rc, at, 0, member, "cannot read secret file %s: %s", full, errtext(e, sizeof e, rc));
 		goto out;
@@ -909,7 +933,8 @@ read_secret(struct ctx *c, size_t at, const char *member, const char *rel, struc
 		goto out_close;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		rc = fail(c, -RELAY_ECONFIG, at, 0, member, "secret file %s is not a regular file", full);
+		rc = fail(c, -RELAY_ECONFIG, at, 0, member, "secret file %s is not a regular file (%s)",
+		          full, file_kind(st.st_mode));
 		goto out_close;
 	}
 	if (st.st_size > SECRET_MAX_BYTES) {
@@ -1297,7 +1322,8 @@ static int
 parse_limits(struct ctx *c, json_t *root)
 {
 	static const char *const keys[] = {
-		"max_body_bytes", "header_timeout_ms", "body_timeout_ms", "max_connections", NULL,
+		"max_body_bytes", "header_timeout_ms", "body_timeout_ms", "max_connections",
+		"body_budget_bytes", NULL,
 	};
 	struct relay_limits *l = &c->cfg->limits;
 	json_t *o;
@@ -1310,8 +1336,20 @@ parse_limits(struct ctx *c, json_t *root)
 	if ((rc = check_keys(c, o, keys)) == 0
 	    && (rc = get_size(c, o, "max_body_bytes", 1, INT64_C(1) << 30, &l->max_body_bytes)) == 0
 	    && (rc = get_int(c, o, "header_timeout_ms", 1, MS_DAY, &l->header_timeout_ms)) == 0
-	    && (rc = get_int(c, o, "body_timeout_ms", 1, MS_DAY, &l->body_timeout_ms)) == 0)
-		rc = get_unsigned(c, o, "max_connections", 1, 1000000, &l->max_connections);
+	    && (rc = get_int(c, o, "body_timeout_ms", 1, MS_DAY, &l->body_timeout_ms)) == 0
+	    && (rc = get_unsigned(c, o, "max_connections", 1, 1000000, &l->max_connections)) == 0
+	    && (rc = get_size(c, o, "body_budget_bytes", 1, INT64_C(1) << 40,
+	                      &l->body_budget_bytes)) == 0) {
+		/* A body the budget cannot hold would be refused with 503 forever. */
+		if (!json_object_get(o, "body_budget_bytes")) {
+			if (l->body_budget_bytes < l->max_body_bytes)
+				l->body_budget_bytes = l->max_body_bytes;
+		} else if (l->body_budget_bytes < l->max_body_bytes) {
+			rc = fail(c, -RELAY_ECONFIG, at_member(c, o, "body_budget_bytes"), 0,
+			          "body_budget_bytes", "must be at least max_body_bytes (%zu)",
+			          l->max_body_bytes);
+		}
+	}
 	path_pop(c, mark);
 	return rc;
 }
@@ -1399,7 +1437,7 @@ parse_delivery(struct ctx *c, json_t *root)
 {
 	static const char *const keys[] = {
 		"backoff", "circuit_failures", "probe_base_ms", "probe_cap_ms", "drain_timeout_ms",
-		"retention_s", NULL,
+		NULL,
 	};
 	static const char *const backoff_keys[] = { "base_ms", "cap_ms", "max_attempts", "max_age_s", NULL };
 	struct relay_delivery_conf *d = &c->cfg->delivery;
@@ -1410,6 +1448,14 @@ parse_delivery(struct ctx *c, json_t *root)
 	if ((rc = get_object(c, root, "delivery", 0, &o)) != 0 || !o)
 		return rc;
 	mark = path_push(c, "delivery");
+	/* A key that was once accepted and did nothing: said plainly, so that
+	 * no configuration promises a history the store does not keep. */
+	if (json_object_get(o, "retention_s")) {
+		rc = fail(c, -RELAY_ECONFIG, at_member(c, o, "retention_s"), 1, "retention_s",
+		          "is not supported: delivered events are deleted once their outcome is stored; "
+		          "remove the key");
+		goto out;
+	}
 	if ((rc = check_keys(c, o, keys)) != 0 || (rc = get_object(c, o, "backoff", 0, &b)) != 0)
 		goto out;
 	if (b) {
@@ -1433,8 +1479,7 @@ parse_delivery(struct ctx *c, json_t *root)
 	if ((rc = get_unsigned(c, o, "circuit_failures", 1, 100000, &d->circuit_failures)) != 0
 	    || (rc = get_int(c, o, "probe_base_ms", 1, MS_DAY, &d->probe_base_ms)) != 0
 	    || (rc = get_int(c, o, "probe_cap_ms", 1, MS_DAY, &d->probe_cap_ms)) != 0
-	    || (rc = get_int(c, o, "drain_timeout_ms", 0, MS_DAY, &d->drain_timeout_ms)) != 0
-	    || (rc = get_int(c, o, "retention_s", 0, S_YEAR, &d->retention_s)) != 0)
+	    || (rc = get_int(c, o, "drain_timeout_ms", 0, MS_DAY, &d->drain_timeout_ms)) != 0)
 		goto out;
 	if (d->probe_base_ms > d->probe_cap_ms) {
 		const char *key = json_object_get(o, "probe_cap_ms") ? "probe_cap_ms" : "probe_base_ms";
@@ -1456,6 +1501,7 @@ config_defaults(struct relay_config *cfg)
 	cfg->limits.header_timeout_ms = 10000;
 	cfg->limits.body_timeout_ms = 30000;
 	cfg->limits.max_connections = 1024;
+	cfg->limits.body_budget_bytes = (size_t)32 << 20;
 	cfg->odoo.protocol = RELAY_PROTO_AUTO;
 	cfg->odoo.connect_timeout_ms = 10000;
 	cfg->odoo.timeout_ms = 180000;
@@ -1470,7 +1516,6 @@ config_defaults(struct relay_config *cfg)
 	cfg->delivery.probe_base_ms = 1000;
 	cfg->delivery.probe_cap_ms = 60000;
 	cfg->delivery.drain_timeout_ms = 10000;
-	cfg->delivery.retention_s = 0;
 }
 
 static int
@@ -1505,6 +1550,14 @@ config_parse(struct ctx *c, json_t *root)
 		if (!json_is_array(routes))
 			return fail_type(c, root, "routes", "an array", routes);
 		cfg->routes = routes; /* validated by the route compiler */
+	}
+	{ /* for the checks --check-config makes of the directory itself */
+		size_t at = at_member(c, root, "state_dir");
+
+		if (at != NO_ENTRY) {
+			cfg->state_dir_line = c->cfg->doc->pos[at].line;
+			cfg->state_dir_column = c->cfg->doc->pos[at].column;
+		}
 	}
 	if (!cfg->state_dir && !(cfg->state_dir = strdup("/var/lib/odoo-relay")))
 		return fail_oom(c);

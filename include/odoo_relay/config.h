@@ -90,6 +90,8 @@ struct relay_limits {
 	int64_t header_timeout_ms;  /* read of the request line and headers [10000] */
 	int64_t body_timeout_ms;    /* read of the body [30000] */
 	unsigned max_connections;   /* [1024] */
+	size_t body_budget_bytes;   /* request bodies held at once [32 MiB, or
+	                               max_body_bytes when that is larger] */
 };
 
 enum relay_odoo_protocol { RELAY_PROTO_AUTO = 0, RELAY_PROTO_JSONRPC, RELAY_PROTO_JSON2 };
@@ -122,7 +124,6 @@ struct relay_delivery_conf {
 	int64_t probe_base_ms;      /* first probe after the circuit opens [1000] */
 	int64_t probe_cap_ms;       /* [60000] */
 	int64_t drain_timeout_ms;   /* SIGTERM: wait for in-flight calls [10000] */
-	int64_t retention_s;        /* keep delivered events this long, 0 = delete at once [0] */
 };
 
 struct relay_config {
@@ -131,6 +132,7 @@ struct relay_config {
 	size_t n_listen;
 	char *admin_listen;         /* optional separate address for /healthz /readyz /metrics */
 	char *state_dir;            /* ["/var/lib/odoo-relay"] */
+	unsigned state_dir_line, state_dir_column; /* where it is set; 0 for the default */
 	size_t map_size;            /* bytes; the file says "map_size_mb" [1024 MiB] */
 	struct relay_limits limits;
 	struct relay_source_conf *sources;

@@ -1,5 +1,11 @@
 /* Unit tests for lib/config.c; run in test/fixtures (fixtures in config/). */
 #include <errno.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,7 +156,6 @@ test_full(void)
 	CHECK_INT(cfg->delivery.probe_base_ms, 2000);
 	CHECK_INT(cfg->delivery.probe_cap_ms, 30000);
 	CHECK_INT(cfg->delivery.drain_timeout_ms, 5000);
-	CHECK_INT(cfg->delivery.retention_s, 3600);
 
 	CHECK(json_is_array(cfg->routes));
 	CHECK_INT(json_array_size(cfg->routes), 1);
@@ -210,7 +215,6 @@ test_minimal_defaults(void)
 	CHECK_INT(cfg->delivery.probe_base_ms, 1000);
 	CHECK_INT(cfg->delivery.probe_cap_ms, 60000);
 	CHECK_INT(cfg->delivery.drain_timeout_ms, 10000);
-	CHECK_INT(cfg->delivery.retention_s, 0);
 	CHECK(cfg->routes == NULL);
 	relay_config_free(cfg);
 }
@@ -239,6 +243,9 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-secret-missing.json", ENOENT, 5, 80,
 	  "sources.shop.verify.secret_files[1]: cannot read secret file "
 	  "config/secrets/does-not-exist.secret: no such file or directory" },
+	{ "bad-retention.json", -RELAY_ECONFIG, 3, 17,
+	  "delivery.retention_s: is not supported: delivered events are deleted once their outcome "
+	  "is stored; remove the key" },
 	{ "bad-secret-empty.json", -RELAY_ECONFIG, 5, 55,
 	  "sources.shop.verify.secret_file: secret file config/secrets/empty.secret is empty" },
 	{ "bad-secret-newline.json", -RELAY_ECONFIG, 5, 55,
@@ -296,6 +303,64 @@ test_bad_files(void)
 		}
 		check_no_secret(&err);
 	}
+}
+
+/*
+ * A secret file that is a FIFO, a socket, a directory or a device is refused
+ * with its place, at once: a FIFO used to block the load until a writer
+ * came. The load runs in a child with an alarm, so a hang fails the test.
+ */
+static void
+test_secret_not_regular(void)
+{
+	char dir[] = "/tmp/relay-cfg-XXXXXX", fifo[64], sock[64], sub[64], text[1024];
+	const char *kinds[][2] = { { fifo, "a FIFO" }, { sock, "a socket" }, { sub, "a directory" },
+	                           { "/dev/null", "a device" } };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int sfd;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(fifo, sizeof fifo, "%s/fifo.secret", dir);
+	snprintf(sock, sizeof sock, "%s/sock.secret", dir);
+	snprintf(sub, sizeof sub, "%s/dir.secret", dir);
+	CHECK_INT(mkfifo(fifo, 0600), 0);
+	CHECK_INT(mkdir(sub, 0700), 0);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+	sfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(sfd >= 0 && bind(sfd, (struct sockaddr *)&sa, sizeof sa) == 0);
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+		int n = snprintf(text, sizeof text,
+		                 "{\"listen\": \"127.0.0.1:0\",\n \"sources\": {\"shop\": {\n"
+		                 "  \"verify\": {\"scheme\": \"shopify\", \"secret_file\": \"%s\"},\n"
+		                 "  \"dedup\": {\"header\": \"X-Id\"}}}}\n", kinds[i][0]);
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			struct relay_config *cfg = NULL;
+			struct relay_config_error err;
+			char want[256];
+			int rc;
+
+			alarm(5);
+			rc = relay_config_loadb("mem/kind.json", text, (size_t)n, &cfg, &err);
+			snprintf(want, sizeof want, "is not a regular file (%s)", kinds[i][1]);
+			_exit(rc == -RELAY_ECONFIG && cfg == NULL && err.line == 3 && err.column == 50 &&
+			      strstr(err.text, want) ? 0 : 1);
+		}
+		int st = 0;
+
+		CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+		if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+			fprintf(stderr, "   %s: %s\n", kinds[i][1],
+			        WIFSIGNALED(st) ? "hung or crashed" : "wrong error");
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	if (sfd >= 0)
+		close(sfd);
+	unlink(fifo);
+	unlink(sock);
+	rmdir(sub);
+	rmdir(dir);
 }
 
 static void
@@ -599,6 +664,7 @@ main(void)
 	RUN(test_full);
 	RUN(test_minimal_defaults);
 	RUN(test_bad_files);
+	RUN(test_secret_not_regular);
 	RUN(test_error_format);
 	RUN(test_credentials_directory);
 	RUN(test_where);
