@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +34,10 @@
 #define LINGER_MAX_BYTES (1u << 20)
 /* Input buffered beyond the headers' limit before reading pauses. */
 #define READ_AHEAD (64u * 1024)
+/* The body budget when the limits give none (and at least max_body_bytes). */
+#define BODY_BUDGET_DEFAULT ((size_t)32 << 20)
+/* What a request refused for the body budget is told. */
+#define BUDGET_RETRY_AFTER "Retry-After: 5\r\n"
 
 enum conn_state {
 	CONN_IDLE,      /* between requests */
@@ -59,6 +64,7 @@ struct relay_http_request {
 	int has_length;
 	unsigned char *body;
 	size_t body_len;
+	size_t body_cap;           /* allocated, and charged to the server's budget */
 	int keep_alive;
 	int body_read;
 	int answered;
@@ -77,7 +83,10 @@ struct http_conn {
 	size_t header_bytes;
 	size_t lingered;
 	int close_after;
+	int waiting;               /* on srv->waiting: no complete request yet */
+	struct timeval turn;       /* the loop turn it was accepted in */
 	LIST_ENTRY(http_conn) link;
+	TAILQ_ENTRY(http_conn) wait_link;
 };
 
 struct relay_http_server {
@@ -91,7 +100,15 @@ struct relay_http_server {
 	struct event *resume;      /* re-enables accepting after EMFILE */
 	unsigned n_conns;
 	int paused;
+	size_t body_bytes;         /* body_cap of every request with a connection */
+	uint64_t evicted, over_budget;
+	struct timeval burst_turn; /* the loop turn of the accepts counted in burst */
+	unsigned burst;
 	LIST_HEAD(, http_conn) conns;
+	/* Connections without a complete request (idle, reading, lingering),
+	 * the one that has waited longest first: closed first when the table
+	 * is full. */
+	TAILQ_HEAD(, http_conn) waiting;
 };
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
@@ -105,11 +122,24 @@ arm_timer(struct http_conn *c, int64_t ms)
 	evtimer_add(c->timer, &tv);
 }
 
+/* The body's memory leaves the budget when the request is freed, or when
+ * its connection goes and the handler keeps it (the server no longer knows
+ * when it will be freed). */
+static void
+request_uncharge(struct relay_http_request *req)
+{
+	if (req->conn && req->body_cap) {
+		req->conn->srv->body_bytes -= req->body_cap;
+		req->body_cap = 0;
+	}
+}
+
 static void
 request_free(struct relay_http_request *req)
 {
 	if (!req)
 		return;
+	request_uncharge(req);
 	for (size_t i = 0; i < req->n_headers; i++) {
 		free(req->headers[i].name);
 		free(req->headers[i].value);
@@ -134,6 +164,50 @@ listeners_enable(struct relay_http_server *srv, int on)
 	}
 }
 
+/* What bodies may still take (0 after a reload to a budget below what is held). */
+static size_t
+budget_left(const struct relay_http_server *srv)
+{
+	return srv->body_bytes < srv->lim.body_budget_bytes
+	       ? srv->lim.body_budget_bytes - srv->body_bytes : 0;
+}
+
+/* Accept while there is room, or a waiting connection to close for room. */
+static void
+update_accepting(struct relay_http_server *srv)
+{
+	int want = srv->n_conns < srv->lim.max_connections || !TAILQ_EMPTY(&srv->waiting);
+	if (want && srv->paused) {
+		srv->paused = 0;
+		listeners_enable(srv, 1);
+	} else if (!want && !srv->paused) {
+		srv->paused = 1;
+		listeners_enable(srv, 0);
+	}
+}
+
+/* The connection waits for a request (again): the newest of the waiting. */
+static void
+wait_enter(struct http_conn *c)
+{
+	if (c->waiting)
+		TAILQ_REMOVE(&c->srv->waiting, c, wait_link);
+	TAILQ_INSERT_TAIL(&c->srv->waiting, c, wait_link);
+	c->waiting = 1;
+	update_accepting(c->srv);
+}
+
+/* The connection has a complete request, or goes. */
+static void
+wait_leave(struct http_conn *c)
+{
+	if (!c->waiting)
+		return;
+	TAILQ_REMOVE(&c->srv->waiting, c, wait_link);
+	c->waiting = 0;
+	update_accepting(c->srv);
+}
+
 static void
 conn_free(struct http_conn *c)
 {
@@ -142,11 +216,16 @@ conn_free(struct http_conn *c)
 	if (c->req) {
 		if (c->state == CONN_WAIT) {
 			/* the handler still holds it: it will answer into the void */
+			request_uncharge(c->req);
 			c->req->conn = NULL;
 		} else {
 			request_free(c->req);
 		}
 		c->req = NULL;
+	}
+	if (c->waiting) {
+		TAILQ_REMOVE(&srv->waiting, c, wait_link);
+		c->waiting = 0;
 	}
 	LIST_REMOVE(c, link);
 	bufferevent_free(c->bev);
@@ -154,10 +233,7 @@ conn_free(struct http_conn *c)
 	event_free(c->deferred);
 	free(c);
 	srv->n_conns--;
-	if (srv->paused && srv->n_conns < srv->lim.max_connections) {
-		srv->paused = 0;
-		listeners_enable(srv, 1);
-	}
+	update_accepting(srv);
 }
 
 static const char *
@@ -214,7 +290,10 @@ relay_http_respond(struct relay_http_request *req, int status, const char *conte
 		return;
 	}
 	req->answered = 1;
-	c->close_after = !req->keep_alive || !req->body_read || c->peer_done;
+	/* A client that shut its sending side after pipelining more requests
+	 * gets them answered too: the connection closes after the last. */
+	c->close_after = !req->keep_alive || !req->body_read ||
+	                 (c->peer_done && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0);
 
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Length: %zu\r\n",
@@ -232,6 +311,7 @@ relay_http_respond(struct relay_http_request *req, int status, const char *conte
 
 	evtimer_del(c->timer);
 	c->state = CONN_WRITING;
+	wait_leave(c);
 	c->req = NULL;
 	request_free(req);
 	/* Bound the write: a client that never reads its answer is dropped. */
@@ -268,9 +348,11 @@ relay_http_respond_error(struct relay_http_request *req, int status, const char 
 	relay_http_respond(req, status, "application/json", body, (size_t)len, extra_headers);
 }
 
-/* An answer the server gives on its own, before the handler saw the request. */
+/* An answer the server gives on its own, before the handler saw the request
+ * (or, for the body budget, before it saw the body). */
 static void
-conn_fail(struct http_conn *c, int status, const char *error, const char *detail)
+conn_fail_with(struct http_conn *c, int status, const char *error, const char *detail,
+               const char *extra_headers)
 {
 	if (!c->req) {
 		c->req = calloc(1, sizeof(*c->req));
@@ -281,7 +363,22 @@ conn_fail(struct http_conn *c, int status, const char *error, const char *detail
 		c->req->conn = c;
 	}
 	c->req->keep_alive = 0;
-	relay_http_respond_error(c->req, status, error, detail, NULL);
+	relay_http_respond_error(c->req, status, error, detail, extra_headers);
+}
+
+static void
+conn_fail(struct http_conn *c, int status, const char *error, const char *detail)
+{
+	conn_fail_with(c, status, error, detail, NULL);
+}
+
+static void
+conn_over_budget(struct http_conn *c)
+{
+	c->srv->over_budget++;
+	conn_fail_with(c, 503, "server busy",
+	               "too many request bodies are being received at once; retry later",
+	               BUDGET_RETRY_AFTER);
 }
 
 static int
@@ -374,6 +471,14 @@ headers_done(struct http_conn *c)
 
 	req->keep_alive = req->minor >= 1 ? !(conn && has_token(conn, "close"))
 	                                  : (conn && has_token(conn, "keep-alive"));
+	size_t hosts = 0;
+	for (size_t i = 0; i < req->n_headers; i++)
+		hosts += strcasecmp(req->headers[i].name, "Host") == 0;
+	if (hosts > 1 || (hosts == 0 && req->minor >= 1)) { /* RFC 9112 3.2 */
+		conn_fail(c, 400, "bad request",
+		          hosts ? "more than one Host header" : "an HTTP/1.1 request needs a Host header");
+		return 1;
+	}
 	if (te) {
 		conn_fail(c, 411, "length required",
 		          "chunked request bodies are not accepted; send Content-Length");
@@ -410,10 +515,14 @@ headers_done(struct http_conn *c)
 		relay_http_respond_error(req, 413, "payload too large", d, NULL);
 		return 1;
 	}
-	req->body = malloc((size_t)req->content_length + 1);
-	if (!req->body) {
-		relay_http_respond_error(req, 503, "out of memory", "cannot buffer the body",
-		                         "Retry-After: 5\r\n");
+	/* The body is buffered as it arrives (read_body): a client that
+	 * announces a large body and sends little holds little. A new body
+	 * that cannot fit in what is left of the budget is refused now. */
+	if (req->content_length > budget_left(c->srv)) {
+		c->srv->over_budget++;
+		relay_http_respond_error(req, 503, "server busy",
+		                         "too many request bodies are being received at once; "
+		                         "retry later", BUDGET_RETRY_AFTER);
 		return 1;
 	}
 	const char *expect = relay_http_request_header(req, "Expect");
@@ -439,6 +548,8 @@ read_headers(struct http_conn *c)
 			if (c->header_bytes + evbuffer_get_length(in) > c->srv->lim.max_header_bytes)
 				conn_fail(c, 431, "request header fields too large",
 				          "request line and headers are over the limit");
+			else if (c->peer_done) /* the rest will never come */
+				conn_free(c);
 			return;
 		}
 		c->header_bytes += len + 2;
@@ -446,6 +557,14 @@ read_headers(struct http_conn *c)
 			free(line);
 			conn_fail(c, 431, "request header fields too large",
 			          "request line and headers are over the limit");
+			return;
+		}
+		/* A NUL would cut the line short of what the client sent (two
+		 * values could become one); a bare CR is not a line end (RFC
+		 * 9112 2.2). Either is refused wherever it is. */
+		if (memchr(line, '\0', len) || memchr(line, '\r', len)) {
+			free(line);
+			conn_fail(c, 400, "bad request", "NUL or bare CR in the request line or a header");
 			return;
 		}
 		int rc = 0;
@@ -491,20 +610,56 @@ read_headers(struct http_conn *c)
 static void
 read_body(struct http_conn *c)
 {
+	struct relay_http_server *srv = c->srv;
 	struct relay_http_request *req = c->req;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	size_t want = (size_t)req->content_length - req->body_len;
-	if (want) {
-		int n = evbuffer_remove(in, req->body + req->body_len, want);
-		if (n > 0)
-			req->body_len += (size_t)n;
+	size_t n = evbuffer_get_length(in);
+	if (n > want)
+		n = want;
+	if (n && req->body_len + n + 1 > req->body_cap) {
+		/* Grow to what has arrived (and the NUL), doubling so that a
+		 * body trickling in is not copied over and over, never past
+		 * Content-Length, and within the budget. */
+		size_t need = req->body_len + n + 1, cap = req->body_cap * 2;
+		if (cap < need)
+			cap = need;
+		if (cap > (size_t)req->content_length + 1)
+			cap = (size_t)req->content_length + 1;
+		if (cap - req->body_cap > budget_left(srv))
+			cap = need;
+		size_t add = cap - req->body_cap;
+		if (add > budget_left(srv)) {
+			conn_over_budget(c);
+			return;
+		}
+		unsigned char *b = realloc(req->body, cap);
+		if (!b) {
+			srv->over_budget++;
+			conn_fail_with(c, 503, "out of memory", "cannot buffer the body",
+			               BUDGET_RETRY_AFTER);
+			return;
+		}
+		req->body = b;
+		req->body_cap = cap;
+		srv->body_bytes += add;
 	}
-	if (req->body_len < req->content_length)
+	if (n) {
+		int got = evbuffer_remove(in, req->body + req->body_len, n);
+		if (got > 0)
+			req->body_len += (size_t)got;
+	}
+	if (req->body_len < req->content_length) {
+		if (c->peer_done) /* the rest will never come */
+			conn_free(c);
 		return;
-	req->body[req->body_len] = '\0';
+	}
+	if (req->body)
+		req->body[req->body_len] = '\0';
 	req->body_read = 1;
 	evtimer_del(c->timer);
 	c->state = CONN_WAIT;
+	wait_leave(c);
 	/* Nothing more is parsed until this request is answered: pipelined
 	 * bytes wait in the input, which the read watermark bounds. */
 	c->srv->on_request(req, c->srv->arg);
@@ -517,8 +672,11 @@ conn_process(struct http_conn *c)
 	for (;;) {
 		switch (c->state) {
 		case CONN_IDLE:
-			if (evbuffer_get_length(in) == 0)
+			if (evbuffer_get_length(in) == 0) {
+				if (c->peer_done)
+					conn_free(c);
 				return;
+			}
 			c->req = calloc(1, sizeof(*c->req));
 			if (!c->req) {
 				conn_free(c);
@@ -562,7 +720,7 @@ static void
 conn_written(struct http_conn *c)
 {
 	evtimer_del(c->timer);
-	if (c->peer_done) { /* nothing more will come: done */
+	if (c->close_after && c->peer_done) { /* nothing more will come: done */
 		conn_free(c);
 		return;
 	}
@@ -572,11 +730,17 @@ conn_written(struct http_conn *c)
 		shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 		c->state = CONN_LINGER;
 		c->lingered = 0;
+		wait_enter(c);
 		arm_timer(c, LINGER_MS);
 		conn_process(c);
 		return;
 	}
+	/* Keep-alive, or requests the client pipelined before it shut its
+	 * side: the next one, if any, is in the input already. After a shut
+	 * side, an unfinished one closes the connection (read_headers,
+	 * read_body), since nothing more will come. */
 	c->state = CONN_IDLE;
+	wait_enter(c);
 	arm_timer(c, c->srv->lim.idle_timeout_ms);
 	conn_process(c);
 }
@@ -648,7 +812,9 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
 	    (c->state == CONN_WAIT || c->state == CONN_WRITING)) {
 		c->peer_done = 1;
-		c->close_after = 1;
+		/* requests pipelined before the shut are answered first */
+		if (evbuffer_get_length(bufferevent_get_input(bev)) == 0)
+			c->close_after = 1;
 		bufferevent_disable(bev, EV_READ);
 		return;
 	}
@@ -675,15 +841,100 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The event loop's turn: its cached time, new at each turn. */
+static struct timeval
+loop_turn(const struct relay_http_server *srv)
+{
+	struct timeval tv = { 0, 0 };
+
+	event_base_gettimeofday_cached(srv->base, &tv);
+	return tv;
+}
+
+/*
+ * The connection to close for room: the one that has waited longest for a
+ * complete request, but never one accepted in this turn of the loop (its
+ * bytes may be there, not yet read: under a flood of reconnecting clients
+ * every connection is young, and a sender would be closed for the loop's
+ * slowness, not its own), and, among the EVICT_LOOK oldest, rather one with
+ * no unread bytes waiting in its socket. NULL when there is none.
+ */
+#define EVICT_LOOK 16
+static struct http_conn *
+evict_candidate(struct relay_http_server *srv)
+{
+	struct timeval now = loop_turn(srv);
+	struct http_conn *c, *first = NULL;
+	int n = 0;
+
+	TAILQ_FOREACH(c, &srv->waiting, wait_link) {
+		int pending = 0;
+
+		if (n++ == EVICT_LOOK)
+			break;
+		if (!timercmp(&c->turn, &now, <))
+			continue;
+		if (!first)
+			first = c;
+		if (ioctl(bufferevent_getfd(c->bev), FIONREAD, &pending) == 0 && pending > 0)
+			continue;
+		return c;
+	}
+	return first;
+}
+
+/*
+ * Accepts per loop turn. Past this the listeners rest until the next turn,
+ * so that the connections just accepted are read before more come: a
+ * listener that stays readable under a connection flood would otherwise
+ * accept (and close for room) for as long as the flood lasts.
+ */
+#define ACCEPT_BURST 64
+
+static void
+rest_until_next_turn(struct relay_http_server *srv)
+{
+	struct timeval zero = { 0, 0 };
+
+	listeners_enable(srv, 0);
+	evtimer_add(srv->resume, &zero);
+}
+
 static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
           void *arg)
 {
 	struct relay_http_server *srv = arg;
+	struct timeval turn = loop_turn(srv);
+
+	if (timercmp(&turn, &srv->burst_turn, !=)) {
+		srv->burst_turn = turn;
+		srv->burst = 0;
+	}
+	if (++srv->burst >= ACCEPT_BURST)
+		rest_until_next_turn(srv);
+	if (srv->n_conns >= srv->lim.max_connections) {
+		/* Full: make room by closing the connection that has waited
+		 * longest for a complete request. update_accepting() keeps the
+		 * listeners off while there is none. When all that wait came in
+		 * this turn, this one is taken over the limit and the listeners
+		 * rest until the next turn: one connection over at most. */
+		struct http_conn *old = evict_candidate(srv);
+		if (old) {
+			srv->evicted++;
+			conn_free(old);
+		} else if (TAILQ_EMPTY(&srv->waiting)) {
+			update_accepting(srv);
+			goto fail;
+		} else {
+			rest_until_next_turn(srv);
+		}
+	}
 	struct http_conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		goto fail;
 	c->srv = srv;
+	c->turn = turn;
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev)
 		goto fail_conn;
@@ -707,10 +958,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	c->state = CONN_IDLE;
 	arm_timer(c, srv->lim.header_timeout_ms);
 	LIST_INSERT_HEAD(&srv->conns, c, link);
-	if (++srv->n_conns >= srv->lim.max_connections) {
-		srv->paused = 1;
-		listeners_enable(srv, 0);
-	}
+	srv->n_conns++;
+	wait_enter(c);
 	return;
 
 fail_bev:
@@ -764,6 +1013,14 @@ relay_http_server_set_limits(struct relay_http_server *srv, const struct relay_h
 		srv->lim.idle_timeout_ms = 60000;
 	if (!srv->lim.max_connections)
 		srv->lim.max_connections = 1024;
+	if (!srv->lim.body_budget_bytes)
+		srv->lim.body_budget_bytes = BODY_BUDGET_DEFAULT;
+	if (srv->lim.body_budget_bytes < srv->lim.max_body_bytes)
+		srv->lim.body_budget_bytes = srv->lim.max_body_bytes;
+	/* What is held already may be over a smaller new budget: it drains
+	 * as those requests end, and no body grows until it has. */
+	if (srv->base) /* not at relay_http_server_new, where nothing is set up yet */
+		update_accepting(srv);
 }
 
 int
@@ -774,8 +1031,9 @@ relay_http_server_new(struct event_base *base, const struct relay_http_limits *l
 	struct relay_http_server *srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return ENOMEM;
-	srv->base = base;
 	relay_http_server_set_limits(srv, limits);
+	srv->base = base;
+	TAILQ_INIT(&srv->waiting);
 	srv->on_headers = on_headers;
 	srv->on_request = on_request;
 	srv->arg = arg;
@@ -897,6 +1155,15 @@ unsigned
 relay_http_server_connections(const struct relay_http_server *srv)
 {
 	return srv->n_conns;
+}
+
+void
+relay_http_server_stats(const struct relay_http_server *srv, struct relay_http_stats *st)
+{
+	st->connections = srv->n_conns;
+	st->body_bytes = srv->body_bytes;
+	st->evicted = srv->evicted;
+	st->over_budget = srv->over_budget;
 }
 
 void

@@ -20,7 +20,6 @@
 #include "odoo_relay/source.h"
 #include "odoo_relay/writer.h"
 
-#define MAX_SERVERS 8
 #define HOOKS_PREFIX "/hooks/"
 /* A keep-alive connection with no request is closed after this long. */
 #define IDLE_TIMEOUT_MS 60000
@@ -36,9 +35,12 @@ struct relay_ingest {
 	const struct relay_config *cfg;
 	struct relay_writer *writer;
 	struct relay_metrics *metrics;
-	struct relay_http_server *servers[MAX_SERVERS];
-	int admin[MAX_SERVERS];   /* serves only health, readiness and metrics */
-	size_t n_servers;
+	/* One server for the webhook listeners (listen, sockets from systemd),
+	 * one for admin_listen, which serves only health, readiness and
+	 * metrics: each has its own connection table, so an attack on the
+	 * first leaves the second answering, and its own limits (no body on
+	 * admin, whatever a reload says). Created with their first listener. */
+	struct relay_http_server *servers[2]; /* [0] webhooks, [1] admin */
 	unsigned pending;
 	int ready;
 	int store_full;          /* the last write failed for space */
@@ -51,7 +53,8 @@ struct relay_ingest {
 	struct server_ctx {
 		struct relay_ingest *in;
 		int admin;
-	} ctx[MAX_SERVERS];       /* each server's handler argument */
+	} ctx[2];                 /* each server's handler argument */
+	struct relay_http_stats shown[2]; /* counts already added to the metrics */
 };
 
 /* One request waiting for its commit. */
@@ -141,6 +144,33 @@ on_headers(struct relay_http_request *req, void *arg)
 	return 0;
 }
 
+/* The HTTP servers' own figures, by listener kind. */
+static void
+http_metrics(struct relay_ingest *in)
+{
+	static const char *const kind[2] = { "webhook", "admin" };
+	for (int admin = 0; admin < 2; admin++) {
+		struct relay_http_stats st;
+		if (!in->servers[admin])
+			continue;
+		relay_http_server_stats(in->servers[admin], &st);
+		relay_metrics_set(in->metrics, "relay_http_connections", "client connections open now",
+		                  "listener", kind[admin], st.connections);
+		relay_metrics_set(in->metrics, "relay_http_body_bytes",
+		                  "request bodies buffered now (counted against limits.body_budget_bytes)",
+		                  "listener", kind[admin], (double)st.body_bytes);
+		relay_metrics_add(in->metrics, "relay_http_evicted_total",
+		                  "connections closed without a request to make room for a new one "
+		                  "(the table of limits.max_connections was full)",
+		                  "listener", kind[admin], st.evicted - in->shown[admin].evicted);
+		relay_metrics_add(in->metrics, "relay_http_over_budget_total",
+		                  "requests answered 503 because their body did not fit in "
+		                  "limits.body_budget_bytes", "listener", kind[admin],
+		                  st.over_budget - in->shown[admin].over_budget);
+		in->shown[admin] = st;
+	}
+}
+
 static void
 serve_get(struct relay_ingest *in, struct relay_http_request *req)
 {
@@ -159,6 +189,8 @@ serve_get(struct relay_ingest *in, struct relay_http_request *req)
 		struct evbuffer *b = evbuffer_new();
 		if (b && in->metrics_hook)
 			in->metrics_hook(in->metrics_arg, in->metrics);
+		if (b)
+			http_metrics(in);
 		if (!b || relay_metrics_render(in->metrics, b)) {
 			relay_http_respond_error(req, 503, "out of memory", "cannot render metrics",
 			                         RETRY_AFTER);
@@ -388,22 +420,26 @@ limits_of(const struct relay_config *cfg, int admin)
 		.body_timeout_ms = l->body_timeout_ms,
 		.idle_timeout_ms = IDLE_TIMEOUT_MS,
 		.max_connections = l->max_connections,
+		.body_budget_bytes = admin ? 0 : l->body_budget_bytes,
 	};
 }
 
+/* The server of the webhook listeners (admin 0) or of the admin listener. */
 static int
-add_server(struct relay_ingest *in, int admin, struct relay_http_server **srv)
+server_of(struct relay_ingest *in, int admin, struct relay_http_server **srv)
 {
-	if (in->n_servers == MAX_SERVERS)
-		return -RELAY_EINVAL;
-	struct relay_http_limits hl = limits_of(in->cfg, admin);
-	struct server_ctx *sx = &in->ctx[in->n_servers];
-	sx->in = in;
-	sx->admin = admin;
-	int rc = relay_http_server_new(in->base, &hl, on_headers, on_request, sx, srv);
-	if (rc)
-		return rc;
-	in->servers[in->n_servers++] = *srv;
+	admin = !!admin;
+	if (!in->servers[admin]) {
+		struct relay_http_limits hl = limits_of(in->cfg, admin);
+		struct server_ctx *sx = &in->ctx[admin];
+		sx->in = in;
+		sx->admin = admin;
+		int rc = relay_http_server_new(in->base, &hl, on_headers, on_request, sx,
+		                               &in->servers[admin]);
+		if (rc)
+			return rc;
+	}
+	*srv = in->servers[admin];
 	return 0;
 }
 
@@ -411,57 +447,50 @@ int
 relay_ingest_listen(struct relay_ingest *in, const char *hostport, int admin)
 {
 	struct relay_http_server *srv;
-	int rc = add_server(in, admin, &srv);
-	if (rc)
-		return rc;
-	rc = relay_http_server_listen(srv, hostport);
-	if (rc) {
-		relay_http_server_free(srv);
-		in->n_servers--;
-	}
-	return rc;
+	int rc = server_of(in, admin, &srv);
+	return rc ? rc : relay_http_server_listen(srv, hostport);
 }
 
 int
 relay_ingest_adopt(struct relay_ingest *in, int fd)
 {
 	struct relay_http_server *srv;
-	int rc = add_server(in, 0, &srv);
-	if (rc)
-		return rc;
-	rc = relay_http_server_adopt(srv, fd);
-	if (rc) {
-		relay_http_server_free(srv);
-		in->n_servers--;
-	}
-	return rc;
+	int rc = server_of(in, 0, &srv);
+	return rc ? rc : relay_http_server_adopt(srv, fd);
 }
 
 int
 relay_ingest_addresses(const struct relay_ingest *in, char *buf, size_t n)
 {
 	size_t off = 0;
+	int count = 0;
 	if (n)
 		buf[0] = '\0';
-	for (size_t i = 0; i < in->n_servers; i++) {
-		char a[128];
-		if (relay_http_server_port(in->servers[i], 0, a, sizeof(a)) < 0)
+	for (int admin = 0; admin < 2; admin++) {
+		if (!in->servers[admin])
 			continue;
-		int w = snprintf(buf + off, n > off ? n - off : 0, "%s%s\n", a,
-		                 in->admin[i] ? " admin" : "");
-		if (w > 0 && off + (size_t)w < n)
-			off += (size_t)w;
+		char a[128];
+		for (size_t i = 0; relay_http_server_port(in->servers[admin], i, a, sizeof(a)) >= 0;
+		     i++) {
+			int w = snprintf(buf + off, n > off ? n - off : 0, "%s%s\n", a,
+			                 admin ? " admin" : "");
+			if (w > 0 && off + (size_t)w < n)
+				off += (size_t)w;
+			count++;
+		}
 	}
-	return (int)in->n_servers;
+	return count;
 }
 
 void
 relay_ingest_set_config(struct relay_ingest *in, const struct relay_config *cfg)
 {
 	in->cfg = cfg;
-	for (size_t i = 0; i < in->n_servers; i++) {
-		struct relay_http_limits hl = limits_of(cfg, in->admin[i]);
-		relay_http_server_set_limits(in->servers[i], &hl);
+	for (int admin = 0; admin < 2; admin++) {
+		if (!in->servers[admin])
+			continue;
+		struct relay_http_limits hl = limits_of(cfg, admin);
+		relay_http_server_set_limits(in->servers[admin], &hl);
 	}
 }
 
@@ -494,9 +523,8 @@ relay_ingest_set_ready(struct relay_ingest *in, int ready)
 void
 relay_ingest_stop_listening(struct relay_ingest *in)
 {
-	for (size_t i = 0; i < in->n_servers; i++)
-		if (!in->admin[i])
-			relay_http_server_stop_listening(in->servers[i]);
+	if (in->servers[0])
+		relay_http_server_stop_listening(in->servers[0]);
 }
 
 void
@@ -504,7 +532,7 @@ relay_ingest_free(struct relay_ingest *in)
 {
 	if (!in)
 		return;
-	for (size_t i = 0; i < in->n_servers; i++)
-		relay_http_server_free(in->servers[i]);
+	relay_http_server_free(in->servers[0]);
+	relay_http_server_free(in->servers[1]);
 	free(in);
 }

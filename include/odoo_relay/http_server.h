@@ -25,6 +25,32 @@
  * does, the connection reads nothing more. If the client goes away before the
  * answer, the request stays valid until answered: relay_http_respond() then
  * only frees it. Every request is answered exactly once.
+ *
+ * What RFC 9112 asks of a server and this one does: a NUL or a bare CR
+ * anywhere in the request line or a header line is 400; an HTTP/1.1 request
+ * without exactly one Host header is 400; requests pipelined before the
+ * client shut its sending side are all answered, in order, then the
+ * connection closes.
+ *
+ * Memory. Bodies are buffered as their bytes arrive, and all the bodies the
+ * server holds at once (being read, or read and waiting for their answer)
+ * count against body_budget_bytes: a request whose body would take the total
+ * past it is answered 503 with Retry-After, and nothing already read is
+ * touched. Each connection holds at most its input buffer (max_header_bytes
+ * plus 64 KiB read ahead of a pipelining client, plus one read of 16 KiB),
+ * its parsed request line and headers (at most max_header_bytes again) and
+ * its answer, so the server's memory is bounded by
+ *
+ *     max_connections x (2 x max_header_bytes + 80 KiB + 4 KiB) + body_budget_bytes
+ *
+ * Fairness. When all max_connections are open, a new connection closes the
+ * one that has waited longest for a complete request: idle since its
+ * accept or its last answer, or still sending its headers or body, or
+ * draining after an early answer. A connection whose request the handler
+ * holds or whose answer is being written is never closed this way. Only
+ * when every connection is of that kind does accepting pause, until one
+ * closes or starts to wait again. Slow and idle clients therefore cannot
+ * keep a sender that writes its request at once from being served.
  */
 #ifndef ODOO_RELAY_HTTP_SERVER_H
 #define ODOO_RELAY_HTTP_SERVER_H
@@ -43,7 +69,16 @@ struct relay_http_limits {
 	int64_t header_timeout_ms;   /* total, from the first byte of a request: 408 */
 	int64_t body_timeout_ms;     /* total, from the end of the headers: 408 */
 	int64_t idle_timeout_ms;     /* keep-alive connection with no request: closed quietly */
-	unsigned max_connections;    /* past it, accepting pauses until one closes */
+	unsigned max_connections;    /* [1024] past it, the longest waiting connection is closed */
+	size_t body_budget_bytes;    /* all bodies held at once [32 MiB, at least max_body_bytes]: 503 */
+};
+
+/* What the server has done and holds, for metrics. */
+struct relay_http_stats {
+	unsigned connections;        /* open now */
+	size_t body_bytes;           /* buffered bodies now (what counts against the budget) */
+	uint64_t evicted;            /* connections closed to make room for a new one */
+	uint64_t over_budget;        /* requests answered 503 for the body budget */
 };
 
 /* Called when the request line and headers are in. Return 0 to read the body
@@ -76,7 +111,8 @@ int relay_http_server_adopt(struct relay_http_server *srv, int fd);
 int relay_http_server_port(const struct relay_http_server *srv, size_t i, char *buf, size_t n);
 
 /* relay_http_server_set_limits - use limits (copied) for requests that start
- * from now on; max_connections applies to accepting from now on. */
+ * from now on; max_connections applies to accepting from now on, and the body
+ * budget to bodies that grow from now on (what is held already stays). */
 void relay_http_server_set_limits(struct relay_http_server *srv,
                                   const struct relay_http_limits *limits);
 
@@ -85,6 +121,9 @@ void relay_http_server_stop_listening(struct relay_http_server *srv);
 
 /* relay_http_server_connections - connections open now. */
 unsigned relay_http_server_connections(const struct relay_http_server *srv);
+
+/* relay_http_server_stats - fill *st (see struct relay_http_stats). */
+void relay_http_server_stats(const struct relay_http_server *srv, struct relay_http_stats *st);
 
 /* relay_http_server_free - close listeners and connections. Requests still
  * waiting for an answer are detached: their later relay_http_respond() only

@@ -9,11 +9,14 @@
  *   GET  /readyz          200 when the store is open and not full, else 503
  *   GET  /metrics         Prometheus text format
  *
- * Every rejection is a JSON body {"error": …, "detail": …}: 400 malformed,
- * 401 signature, 404 unknown source or path, 405 method, 408 slow client,
- * 411 chunked body, 413 body over the limit (answered from the headers), 415
- * content type, 431 headers too large, 503 store full or failing (with
- * Retry-After). Nothing is stored unless the answer is 202.
+ * Every rejection is a JSON body {"error": …, "detail": …}: 400 malformed
+ * (also a NUL or bare CR in the request line or a header, an HTTP/1.1
+ * request without exactly one Host), 401 signature, 404 unknown source or
+ * path, 405 method, 408 slow client, 411 chunked body, 413 body over the
+ * limit (answered from the headers), 415 content type, 431 headers too
+ * large, 503 store full or failing, or bodies over limits.body_budget_bytes
+ * (with Retry-After), 505 HTTP version. Nothing is stored unless the answer
+ * is 202.
  *
  * Threading: all functions run on the loop thread of the event_base given to
  * relay_ingest_new(). Completions from the writer arrive on the same thread.
@@ -42,8 +45,13 @@ int relay_ingest_new(struct event_base *base, const struct relay_config *cfg,
 
 /*
  * relay_ingest_listen - serve on "host:port". admin != 0: only the GET
- * endpoints (health, readiness, metrics) are served there. Returns 0,
- * -RELAY_EINVAL for a malformed address, or the errno of bind/listen.
+ * endpoints (health, readiness, metrics) are served there, with no request
+ * body, and the listener stays open through relay_ingest_stop_listening.
+ * All webhook listeners (and adopted sockets) share one connection table
+ * and one body budget (cfg's limits); admin listeners share another, so an
+ * attack on the webhooks does not silence monitoring. Returns 0,
+ * -RELAY_EINVAL for a malformed address or more than 16 listeners of a
+ * kind, ENOMEM, or the errno of bind/listen.
  */
 int relay_ingest_listen(struct relay_ingest *in, const char *hostport, int admin);
 
@@ -51,13 +59,15 @@ int relay_ingest_listen(struct relay_ingest *in, const char *hostport, int admin
 int relay_ingest_adopt(struct relay_ingest *in, int fd);
 
 /* relay_ingest_addresses - write the bound addresses, one "host:port" per
- * line, into buf. Returns how many listeners there are. */
+ * line, into buf: the webhook listeners first, then the admin ones, each
+ * followed by " admin". Returns how many listeners there are. */
 int relay_ingest_addresses(const struct relay_ingest *in, char *buf, size_t n);
 
 /* relay_ingest_set_config - use cfg for requests from now on (reload). A
  * request already past its headers finishes under the old one, which the
  * caller frees only after relay_ingest_pending() has dropped to 0 or when
- * the ingest is freed. Listeners and limits of connections are unchanged. */
+ * the ingest is freed. Listeners are unchanged; cfg's limits apply to the
+ * webhook listeners from now on (the admin listener keeps taking no body). */
 void relay_ingest_set_config(struct relay_ingest *in, const struct relay_config *cfg);
 
 /* relay_ingest_pending - requests handed to the writer and not yet answered. */
@@ -74,8 +84,10 @@ void relay_ingest_set_stored_hook(struct relay_ingest *in, void (*fn)(void *arg)
  * (0 while starting or draining). */
 void relay_ingest_set_ready(struct relay_ingest *in, int ready);
 
-/* relay_ingest_stop_listening - close the listeners (drain on SIGTERM):
- * connections already open are served until they close. */
+/* relay_ingest_stop_listening - close the webhook listeners (drain on
+ * SIGTERM): connections already open are served until they close. The admin
+ * listener stays open, so that /readyz can say 503 until the process exits
+ * (after relay_ingest_set_ready(in, 0)). */
 void relay_ingest_stop_listening(struct relay_ingest *in);
 
 /* relay_ingest_free - close everything. Requests waiting for the writer are

@@ -208,18 +208,20 @@ signatures(void)
 /* ---- http ------------------------------------------------------------------ */
 
 /* One request of fuzz_http.c's stream: Content-Length is added unless the
- * headers give one (or a Transfer-Encoding). "{SIG}" is signed by the target. */
+ * headers give one (or a Transfer-Encoding), and Host to an HTTP/1.1 request
+ * without one (RFC 9112 wants it). "{SIG}" is signed by the target. */
 static size_t
 request(char *out, size_t n, const char *line, const char *headers, const char *body)
 {
 	int framed = strstr(headers, "Content-Length:") || strstr(headers, "Transfer-Encoding:");
+	const char *host = strstr(line, "HTTP/1.1") && !strstr(headers, "Host:") ? "Host: relay\r\n" : "";
 	int len;
 
 	if (framed)
-		len = snprintf(out, n, "%s\r\n%s\r\n%s", line, headers, body);
+		len = snprintf(out, n, "%s\r\n%s%s\r\n%s", line, host, headers, body);
 	else
-		len = snprintf(out, n, "%s\r\n%sContent-Length: %zu\r\n\r\n%s", line, headers,
-		               strlen(body), body);
+		len = snprintf(out, n, "%s\r\n%s%sContent-Length: %zu\r\n\r\n%s", line, host,
+		               headers, strlen(body), body);
 	return len < 0 || (size_t)len >= n ? n - 1 : (size_t)len;
 }
 
@@ -354,7 +356,7 @@ http(void)
 	put_http("431-headers", "POST /hooks/raw HTTP/1.1", h, "");
 	put_http("505", "GET /healthz HTTP/2.0", "", "");
 	/* a body cut short, then the connection ends */
-	snprintf(body, sizeof(body), "POST /hooks/raw HTTP/1.1\r\nX-Id: cut\r\nContent-Length: 99"
+	snprintf(body, sizeof(body), "POST /hooks/raw HTTP/1.1\r\nHost: relay\r\nX-Id: cut\r\nContent-Length: 99"
 	         "\r\n\r\nonly part");
 	put("http", "truncated-body", body, strlen(body));
 }

@@ -2,6 +2,7 @@
 rejection status, restart, and kill -9 during a burst of concurrent senders."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -70,6 +71,24 @@ def open_fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def raw(port, data, timeout=5):
+    """Send data on a new connection; everything read until the server closes."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    out = b""
+    try:
+        s.sendall(data)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        pass
+    finally:
+        s.close()
+    return out
+
+
 def test_rejections(t):
     with TempDir() as tmp:
         r = Relay(tmp, base_config(os.path.join(tmp, "state")))
@@ -104,17 +123,28 @@ def test_rejections(t):
                          headers=dict(good, **{"X-Shopify-Hmac-Sha256": shopify_sig(big)}))
             # 413 is answered from the headers alone: no body is ever sent here
             s = socket.create_connection(("127.0.0.1", r.port), timeout=5)
-            s.sendall(b"POST /hooks/shop HTTP/1.1\r\nContent-Type: application/json\r\n"
+            s.sendall(b"POST /hooks/shop HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\n"
                       b"Content-Length: 100000000\r\n\r\n")
             t.check(s.recv(4096).startswith(b"HTTP/1.1 413"), "413 before the body")
             s.close()
             # slow client: headers never finish
             s = socket.create_connection(("127.0.0.1", r.port), timeout=5)
-            s.sendall(b"POST /hooks/shop HTTP/1.1\r\nContent-Type: application/json\r\n")
+            s.sendall(b"POST /hooks/shop HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\n")
             data = s.recv(4096)
             t.check(data.startswith(b"HTTP/1.1 408"), "408 for a slow client (%r)" % data[:40])
             t.check(b'"error"' in data, "408 has a json body")
             s.close()
+            # RFC 9112: a NUL in a value (here the dedup key "a\0b", which
+            # would be cut to "a") and an HTTP/1.1 request without Host are 400
+            sig = shopify_sig(body)
+            head = (b"POST /hooks/shop HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\n"
+                    b"X-Shopify-Topic: customers/create\r\nX-Shopify-Hmac-Sha256: " + sig.encode() +
+                    b"\r\nContent-Length: %d\r\n" % len(body))
+            got = raw(r.port, head + b"X-Shopify-Webhook-Id: a\0b\r\n\r\n" + body)
+            t.check(got.startswith(b"HTTP/1.1 400"), "NUL in the dedup key: 400 (%r)" % got[:40])
+            got = raw(r.port, head.replace(b"Host: relay\r\n", b"") +
+                      b"X-Shopify-Webhook-Id: no-host\r\n\r\n" + body)
+            t.check(got.startswith(b"HTTP/1.1 400"), "no Host: 400 (%r)" % got[:40])
             t.eq(len(store_ids(r.cfg["state_dir"])), 1, "nothing stored for any rejection")
             wait_for(lambda: open_fds(r.proc.pid) <= fds_before, what="no descriptor leaked")
             t.check(r.metric("relay_rejected_total", 'reason="signature"') >= 3, "signature rejections counted")
@@ -204,6 +234,20 @@ def test_check_config(t):
         t.check(p.returncode != 0, "invalid configuration: non-zero exit")
         t.check(p.stderr.startswith(bad + ":3:3:"), "file:line:column first (%s)" % p.stderr.strip())
         t.check("lisen" in p.stderr, "names the unknown key")
+        # the body budget must hold the largest body; unset, it grows to it
+        small = os.path.join(tmp, "small-budget.json")
+        with open(small, "w") as f:
+            json.dump(base_config(os.path.join(tmp, "state"),
+                                  limits={"max_body_bytes": 65536, "body_budget_bytes": 1000}), f)
+        p = subprocess.run([RELAYD, "--check-config", small], capture_output=True, text=True)
+        t.check(p.returncode == 1 and "limits.body_budget_bytes: must be at least max_body_bytes"
+                in p.stderr, "a budget below max_body_bytes is refused (%s)" % p.stderr.strip())
+        big = os.path.join(tmp, "big-bodies.json")
+        with open(big, "w") as f:
+            json.dump(base_config(os.path.join(tmp, "state"),
+                                  limits={"max_body_bytes": 64 << 20}), f)
+        p = subprocess.run([RELAYD, "--check-config", big], capture_output=True, text=True)
+        t.eq(p.returncode, 0, "bodies over the default budget: it follows (%s)" % p.stderr.strip())
         p = subprocess.run([RELAYD, "--version"], capture_output=True, text=True)
         t.check(p.returncode == 0 and p.stdout.startswith("odoo-relayd "), "--version")
         p = subprocess.run([RELAYD, "--help"], capture_output=True, text=True)
@@ -257,11 +301,75 @@ def test_store_full(t):
             emu.stop()
 
 
+def test_admin_listener(t):
+    """admin_listen is marked in the listen file, keeps its limits (no body)
+    across a reload, and during the SIGTERM drain stays open with /readyz
+    503 until the process exits, while the webhook listener is closed."""
+    from harness import Emulator
+    from test_delivery import customer, delivery_config
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        cfg = delivery_config(tmp, emu, drain_timeout_ms=20000)
+        cfg["admin_listen"] = "127.0.0.1:0"
+        r = Relay(tmp, cfg)
+        try:
+            lines = [l for l in open(r.listen_file).read().split("\n") if l]
+            t.eq([l.endswith(" admin") for l in lines], [False, True],
+                 "the admin address, listed last, is marked (%r)" % lines)
+            r.admin_port = int(lines[-1].split()[0].rsplit(":", 1)[1])
+            st, _, _ = r.request("GET", "/metrics", port=r.admin_port)
+            t.eq(st, 200, "metrics on the admin listener")
+            st, _, _ = r.request("GET", "/metrics")
+            t.eq(st, 404, "no metrics on the webhook listener")
+            st, _, _ = r.request("POST", "/hooks/shop", b"{}", port=r.admin_port)
+            t.eq(st, 404, "no webhooks on the admin listener")
+            with_body = b"GET /healthz HTTP/1.1\r\nHost: relay\r\nContent-Length: 5\r\n\r\nhello"
+            got = raw(r.admin_port, with_body)
+            t.check(got.startswith(b"HTTP/1.1 413"), "admin takes no body (%r)" % got[:40])
+            before = r.logs().count("configuration reloaded")
+            r.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: r.logs().count("configuration reloaded") > before, what="reload")
+            got = raw(r.admin_port, with_body)
+            t.check(got.startswith(b"HTTP/1.1 413"), "admin takes no body after a reload (%r)" % got[:40])
+
+            # a call that takes 3 s keeps the drain going
+            r.wait_delivering()
+            emu.fault(mode="slow", delay_ms=3000)
+            st, _, _ = r.post_shop(customer(1), "drain-admin")
+            t.eq(st, 202, "accepted")
+            wait_for(lambda: r.metric("relay_in_flight") >= 1, what="a call in flight")
+            r.proc.send_signal(signal.SIGTERM)
+            wait_for(lambda: "stopping" in r.logs(), what="the drain to start")
+
+            def refused():
+                try:
+                    socket.create_connection(("127.0.0.1", r.port), timeout=2).close()
+                    return False
+                except ConnectionRefusedError:
+                    return True
+            wait_for(refused, what="the webhook listener to close")
+            answers = []
+            while r.proc.poll() is None:
+                try:
+                    answers.append(r.request("GET", "/readyz", port=r.admin_port, timeout=2)[0])
+                except OSError:
+                    if r.proc.poll() is None:
+                        answers.append("refused")
+                time.sleep(0.05)
+            t.check(len(answers) >= 5, "readyz asked during the drain (%d times)" % len(answers))
+            t.eq(sorted(set(answers)), [503], "readyz on the admin listener: 503 until the exit")
+            t.eq(r.proc.returncode, 0, "clean exit after the drain")
+        finally:
+            r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_check_config)
     t.run(test_accept_and_duplicate)
     t.run(test_rejections)
+    t.run(test_admin_listener)
     t.run(test_restart_keeps_events)
     t.run(test_kill9_during_burst)
     t.run(test_store_full)

@@ -4,12 +4,13 @@ their work does not share the measuring client's interpreter.
   attacker.py HOST PORT READY_FILE STATS_FILE [--slow N] [--idle N] [--flood-workers N]
 
 Keeps, until SIGTERM:
-  - N slowloris connections (--slow, default 1000): most trickle their
+  - N slowloris connections (--slow, default 500): most trickle their
     headers a byte at a time, the rest send complete headers with a
-    Content-Length and trickle the body; each one closed by the server (408)
-    is opened again;
-  - N idle connections (--idle, default 200) that never send anything,
-    reopened when the server closes them;
+    Content-Length and trickle the body; each one closed by the server
+    (408, or closed to make room when its table is full) is opened again
+    at once;
+  - N idle connections (--idle, default 2000) that never send anything,
+    reopened at once when the server closes them;
   - flood workers (--flood-workers, default 4) looping over: a huge
     Content-Length, a real 2 MiB body, 1000 headers, one 64 KiB header.
 READY_FILE is written once every slow and idle connection is open; at exit
@@ -29,8 +30,8 @@ import time
 HOST, PORT = sys.argv[1], int(sys.argv[2])
 READY, STATS = sys.argv[3], sys.argv[4]
 opts = dict(zip(sys.argv[5::2], sys.argv[6::2]))
-N_SLOW = int(opts.get("--slow", 1000))
-N_IDLE = int(opts.get("--idle", 200))
+N_SLOW = int(opts.get("--slow", 500))
+N_IDLE = int(opts.get("--idle", 2000))
 N_FLOOD = int(opts.get("--flood-workers", 4))
 
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -42,7 +43,7 @@ stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *a: stop.set())
 lock = threading.Lock()
 stats = {"answers": {}, "samples": {}, "reconnects": 0, "connect_errors": 0, "peak_open": 0,
-         "floods": 0}
+         "floods": 0, "closed_unanswered": 0}
 
 
 def count(data):
@@ -111,6 +112,9 @@ def slow_loop():
                 data = b""
             if data.startswith(b"HTTP/1.1 "):
                 count(data)
+            elif not data:
+                with lock:
+                    stats["closed_unanswered"] += 1
             if not data or data.startswith(b"HTTP/"):
                 # the server answered (408) or closed: open another one
                 close_conn(sel, c)
@@ -157,12 +161,13 @@ def answer(s):
 def flood_loop(k):
     big = b"{" + b" " * (2 << 20) + b"}"
     requests = [
-        b"POST /hooks/shop HTTP/1.1\r\nContent-Type: application/json\r\n"
+        b"POST /hooks/shop HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b"Content-Length: 1000000000000\r\n\r\n",
-        b"POST /hooks/shop HTTP/1.1\r\nContent-Type: application/json\r\n"
+        b"POST /hooks/shop HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n" % len(big) + big,
-        b"POST /hooks/shop HTTP/1.1\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(1000)) + b"\r\n",
-        b"POST /hooks/shop HTTP/1.1\r\nX-Long: " + b"a" * 65536 + b"\r\n\r\n",
+        b"POST /hooks/shop HTTP/1.1\r\nHost: x\r\n" +
+        b"".join(b"X-H%d: v\r\n" % i for i in range(1000)) + b"\r\n",
+        b"POST /hooks/shop HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 65536 + b"\r\n\r\n",
     ]
     i = k
     while not stop.is_set():

@@ -18,8 +18,8 @@
 #include "odoo_relay/http_server.h"
 
 static struct event_base *base;
-static struct relay_http_server *srv;
-static int port;
+static struct relay_http_server *srv, *srv_budget, *srv_full;
+static int port, port_budget, port_full;
 static pthread_t loop_thread;
 static int headers_seen, requests_seen;
 static struct relay_http_request *held; /* answered later through a timer */
@@ -74,16 +74,22 @@ loop_main(void *arg)
 }
 
 static int
-connect_srv(void)
+connect_port(int p)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p) };
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+static int
+connect_srv(void)
+{
+	return connect_port(port);
 }
 
 static void
@@ -96,6 +102,12 @@ send_all(int fd, const char *s, size_t n)
 		s += w;
 		n -= (size_t)w;
 	}
+}
+
+static void
+send_str(int fd, const char *s)
+{
+	send_all(fd, s, strlen(s));
 }
 
 /* Read until the peer closes, want_bytes are in, or 5 s pass. */
@@ -155,7 +167,7 @@ test_simple_and_keepalive(void)
 	CHECK(strstr(buf, "Connection: close") == NULL);
 	/* second request on the same connection, pipelined with a third */
 	const char *r2 = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-	                 "POST /b HTTP/1.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+	                 "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
 	send_all(fd, r2, strlen(r2));
 	recv_until(fd, buf, sizeof(buf), "\"first\":\"o\"}");
 	CHECK(strstr(buf, "\"method\":\"GET\"") != NULL);
@@ -166,11 +178,11 @@ test_simple_and_keepalive(void)
 }
 
 static void
-expect_status(const char *req, const char *status_line, const char *body_part)
+expect_status_n(const char *req, size_t len, const char *status_line, const char *body_part)
 {
 	char buf[4096];
 	int fd = connect_srv();
-	send_all(fd, req, strlen(req));
+	send_all(fd, req, len);
 	recv_until(fd, buf, sizeof(buf), "}\n");
 	if (strncmp(buf, status_line, strlen(status_line)) != 0)
 		fprintf(stderr, "got: %.80s\n", buf);
@@ -182,16 +194,49 @@ expect_status(const char *req, const char *status_line, const char *body_part)
 }
 
 static void
+expect_status(const char *req, const char *status_line, const char *body_part)
+{
+	expect_status_n(req, strlen(req), status_line, body_part);
+}
+
+/* Nothing to read and not closed, for 200 ms. */
+static int
+still_open(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, 200) == 0;
+}
+
+/* Poll a figure the loop thread changes until it is want (5 s at most).
+ * The read races with the loop thread's writes; a stale value only means
+ * another turn. */
+static int
+wait_stat(struct relay_http_server *s, size_t (*get)(const struct relay_http_stats *), size_t want)
+{
+	for (int i = 0; i < 500; i++) {
+		struct relay_http_stats st;
+		relay_http_server_stats(s, &st);
+		if (get(&st) == want)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+static size_t stat_body(const struct relay_http_stats *st) { return st->body_bytes; }
+static size_t stat_conns(const struct relay_http_stats *st) { return st->connections; }
+
+static void
 test_errors(void)
 {
 	int before = requests_seen;
-	expect_status("POST /nope HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", "HTTP/1.1 404", "unknown source");
+	expect_status("POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", "HTTP/1.1 404", "unknown source");
 	/* over the limit: answered from the headers, body never needed */
-	expect_status("POST /a HTTP/1.1\r\nContent-Length: 999999\r\n\r\n", "HTTP/1.1 413",
+	expect_status("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\n", "HTTP/1.1 413",
 	              "over the limit");
-	expect_status("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.1 411", NULL);
-	expect_status("POST /a HTTP/1.1\r\nContent-Length: x\r\n\r\n", "HTTP/1.1 400", NULL);
-	expect_status("POST /a HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+	expect_status("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.1 411", NULL);
+	expect_status("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n", "HTTP/1.1 400", NULL);
+	expect_status("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
 	              "HTTP/1.1 400", NULL);
 	expect_status("POST /a HTTP/2.0\r\n\r\n", "HTTP/1.1 505", NULL);
 	expect_status("garbage\r\n\r\n", "HTTP/1.1 400", NULL);
@@ -211,14 +256,14 @@ test_timeouts(void)
 	 * client keeps sending bytes */
 	char buf[4096];
 	int fd = connect_srv();
-	send_all(fd, "POST /a HTTP/1.1\r\n", 18);
+	send_str(fd, "POST /a HTTP/1.1\r\n");
 	size_t got = recv_until(fd, buf, sizeof(buf), "}\n");
 	CHECK(got > 0 && strncmp(buf, "HTTP/1.1 408", 12) == 0);
 	CHECK(strstr(buf, "headers") != NULL);
 	close(fd);
 	/* slow body */
 	fd = connect_srv();
-	send_all(fd, "POST /a HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc", 43);
+	send_str(fd, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
 	recv_until(fd, buf, sizeof(buf), "}\n");
 	CHECK(strncmp(buf, "HTTP/1.1 408", 12) == 0);
 	CHECK(strstr(buf, "body") != NULL);
@@ -230,10 +275,10 @@ test_expect_continue(void)
 {
 	char buf[4096];
 	int fd = connect_srv();
-	send_all(fd, "POST /a HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", 61);
+	send_str(fd, "POST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
 	recv_until(fd, buf, sizeof(buf), "\r\n\r\n");
 	CHECK(strncmp(buf, "HTTP/1.1 100 Continue", 21) == 0);
-	send_all(fd, "xyz", 3);
+	send_str(fd, "xyz");
 	recv_until(fd, buf, sizeof(buf), "}");
 	CHECK(strstr(buf, "HTTP/1.1 200") != NULL);
 	CHECK(strstr(buf, "\"first\":\"x\"") != NULL);
@@ -245,21 +290,21 @@ test_late_answer_and_gone_client(void)
 {
 	char buf[4096];
 	int fd = connect_srv();
-	send_all(fd, "POST /later HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 44);
+	send_str(fd, "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
 	recv_until(fd, buf, sizeof(buf), "}");
 	CHECK(strstr(buf, "HTTP/1.1 202") != NULL);
 	close(fd);
 	/* the client leaves before the answer: the answer goes nowhere, no crash */
 	int before = requests_seen;
 	fd = connect_srv();
-	send_all(fd, "POST /later HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 44);
+	send_str(fd, "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
 	for (int i = 0; i < 100 && requests_seen == before; i++)
 		usleep(10000); /* wait for the server to have read the request */
 	close(fd);
 	CHECK_INT(requests_seen, before + 1);
 	/* and the server still serves */
 	fd = connect_srv();
-	send_all(fd, "GET /x HTTP/1.0\r\n\r\n", 19);
+	send_str(fd, "GET /x HTTP/1.0\r\n\r\n");
 	recv_until(fd, buf, sizeof(buf), "}");
 	CHECK(strstr(buf, "HTTP/1.1 200") != NULL);
 	CHECK(strstr(buf, "Connection: close") != NULL); /* 1.0 without keep-alive */
@@ -273,7 +318,7 @@ test_half_close_and_head(void)
 	/* the client shuts its sending side once the request is out: the
 	 * answer still comes, then the connection closes */
 	int fd = connect_srv();
-	send_all(fd, "POST /later HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 44);
+	send_str(fd, "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
 	shutdown(fd, SHUT_WR);
 	recv_until(fd, buf, sizeof(buf), "}");
 	CHECK(strstr(buf, "HTTP/1.1 202") != NULL);
@@ -282,12 +327,188 @@ test_half_close_and_head(void)
 	close(fd);
 	/* HEAD: the headers GET would get, and no body */
 	fd = connect_srv();
-	send_all(fd, "HEAD /x HTTP/1.1\r\n\r\nGET /y HTTP/1.1\r\nConnection: close\r\n\r\n", 58);
+	send_str(fd, "HEAD /x HTTP/1.1\r\nHost: x\r\n\r\nGET /y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
 	recv_until(fd, buf, sizeof(buf), "\"first\":\"-\"}");
 	CHECK(strstr(buf, "HTTP/1.1 200") != NULL);
 	CHECK(strstr(buf, "\"method\":\"HEAD\"") == NULL);
 	CHECK(strstr(buf, "\"method\":\"GET\"") != NULL);
 	close(fd);
+}
+
+static void
+test_rfc9112(void)
+{
+	int before = requests_seen;
+	/* RFC 9112 3.2: an HTTP/1.1 request has exactly one Host */
+	expect_status("POST /a HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 400", "Host");
+	expect_status("GET /a HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", "HTTP/1.1 400", "Host");
+	/* a NUL in a value would cut it ("a\0b" read as "a"); after the
+	 * version it would hide junk; a bare CR is no line end */
+	static const char nul_value[] = "POST /a HTTP/1.1\r\nHost: x\r\nX-Test: a\0b\r\n"
+	                                "Content-Length: 0\r\n\r\n";
+	expect_status_n(nul_value, sizeof(nul_value) - 1, "HTTP/1.1 400", "NUL");
+	static const char nul_version[] = "GET /a HTTP/1.1\0junk\r\nHost: x\r\n\r\n";
+	expect_status_n(nul_version, sizeof(nul_version) - 1, "HTTP/1.1 400", "NUL");
+	static const char nul_name[] = "GET /a HTTP/1.1\r\nHost: x\r\nX-\0Test: a\r\n\r\n";
+	expect_status_n(nul_name, sizeof(nul_name) - 1, "HTTP/1.1 400", NULL);
+	expect_status("GET /a HTTP/1.1\r\nHost: x\r\nX-Test: a\rb\r\n\r\n", "HTTP/1.1 400", "CR");
+	CHECK_INT(requests_seen, before);
+	/* HTTP/1.0 needs no Host */
+	char buf[4096];
+	int fd = connect_srv();
+	send_str(fd, "GET /ten HTTP/1.0\r\n\r\n");
+	recv_until(fd, buf, sizeof(buf), "}");
+	CHECK(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+	close(fd);
+}
+
+/* Requests pipelined and then the sending side shut: every one answered, in
+ * order (one of them answered later by the handler), then the close. */
+static void
+test_pipelined_half_close(void)
+{
+	char buf[8192];
+	int fd = connect_srv();
+	send_str(fd, "GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
+	             "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+	             "POST /three HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nZ");
+	shutdown(fd, SHUT_WR);
+	recv_until(fd, buf, sizeof(buf), "\"first\":\"Z\"}");
+	const char *one = strstr(buf, "\"method\":\"GET\"");
+	const char *two = strstr(buf, "HTTP/1.1 202");
+	const char *three = strstr(buf, "\"first\":\"Z\"");
+	CHECK(one != NULL);
+	CHECK(two != NULL);
+	CHECK(three != NULL);
+	CHECK(one && two && three && one < two && two < three);
+	/* only the last answer announces the close */
+	const char *close_hdr = strstr(buf, "Connection: close");
+	CHECK(close_hdr && two && close_hdr > two);
+	CHECK(peer_closed(fd));
+	close(fd);
+}
+
+static void
+send_head(int fd, size_t content_length, size_t body_bytes)
+{
+	char h[256];
+	snprintf(h, sizeof(h), "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+	         content_length);
+	send_str(fd, h);
+	for (size_t i = 0; i < body_bytes; i++)
+		send_all(fd, "b", 1);
+}
+
+static void
+send_body(int fd, size_t n)
+{
+	char b[2048];
+	memset(b, 'b', n);
+	send_all(fd, b, n);
+}
+
+/* srv_budget: bodies of 1000 bytes at most, 2002 bytes of them at once. A
+ * body is charged as it arrives (plus its NUL: two whole bodies fit); a new
+ * one that does not fit is 503 with Retry-After at once, and what is held
+ * finishes. */
+static void
+test_body_budget(void)
+{
+	char buf[4096];
+	int a = connect_port(port_budget), b = connect_port(port_budget);
+	send_head(a, 1000, 0);
+	send_body(a, 999);
+	CHECK(wait_stat(srv_budget, stat_body, 1000));
+	send_head(b, 1000, 0); /* fits: 1002 left */
+	int c = connect_port(port_budget); /* a small one comes and goes */
+	send_head(c, 10, 0);
+	send_body(c, 10);
+	recv_until(c, buf, sizeof(buf), "}");
+	CHECK(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+	close(c);
+	send_body(b, 999);
+	CHECK(wait_stat(srv_budget, stat_body, 2000));
+	/* 2 bytes left: a new body of 3 is refused before it is read */
+	int d = connect_port(port_budget);
+	send_head(d, 3, 0);
+	recv_until(d, buf, sizeof(buf), "}\n");
+	CHECK(strncmp(buf, "HTTP/1.1 503", 12) == 0);
+	CHECK(strstr(buf, "Retry-After: ") != NULL);
+	close(d);
+	/* what was held is not touched */
+	send_body(a, 1);
+	recv_until(a, buf, sizeof(buf), "}");
+	CHECK(strncmp(buf, "HTTP/1.1 200", 12) == 0 && strstr(buf, "\"len\":1000") != NULL);
+	send_body(b, 1);
+	recv_until(b, buf, sizeof(buf), "}");
+	CHECK(strncmp(buf, "HTTP/1.1 200", 12) == 0 && strstr(buf, "\"len\":1000") != NULL);
+	close(a);
+	close(b);
+	CHECK(wait_stat(srv_budget, stat_body, 0));
+
+	/* a body that must grow past what others took meanwhile: 503 */
+	int f = connect_port(port_budget), g = connect_port(port_budget), h = connect_port(port_budget);
+	send_head(f, 1000, 0);
+	send_body(f, 100);
+	CHECK(wait_stat(srv_budget, stat_body, 101));
+	send_head(g, 1000, 0);
+	send_body(g, 999);
+	CHECK(wait_stat(srv_budget, stat_body, 1101));
+	send_head(h, 800, 0);
+	send_body(h, 799);
+	CHECK(wait_stat(srv_budget, stat_body, 1901));
+	send_body(f, 899);
+	recv_until(f, buf, sizeof(buf), "}\n");
+	CHECK(strncmp(buf, "HTTP/1.1 503", 12) == 0);
+	CHECK(strstr(buf, "Retry-After: ") != NULL);
+	send_body(g, 1);
+	recv_until(g, buf, sizeof(buf), "}");
+	CHECK(strstr(buf, "\"len\":1000") != NULL);
+	send_body(h, 1);
+	recv_until(h, buf, sizeof(buf), "}");
+	CHECK(strstr(buf, "\"len\":800") != NULL);
+	close(f);
+	close(g);
+	close(h);
+	CHECK(wait_stat(srv_budget, stat_body, 0));
+	struct relay_http_stats st;
+	relay_http_server_stats(srv_budget, &st);
+	CHECK_INT(st.over_budget, 2);
+}
+
+/* srv_full: 3 connections at most, a 10 s header deadline. A new connection
+ * to a full table closes the one that has waited longest for a request;
+ * one whose request the handler holds is not a candidate. */
+static void
+test_full_table(void)
+{
+	char buf[4096];
+	int a = connect_port(port_full);
+	CHECK(wait_stat(srv_full, stat_conns, 1));
+	int b = connect_port(port_full);
+	CHECK(wait_stat(srv_full, stat_conns, 2));
+	int c = connect_port(port_full);
+	CHECK(wait_stat(srv_full, stat_conns, 3));
+	int before = requests_seen;
+	send_str(a, "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+	for (int i = 0; i < 100 && requests_seen == before; i++)
+		usleep(10000); /* a's request is with the handler */
+	/* full; b has waited longest: it goes, d is served at once */
+	int d = connect_port(port_full);
+	send_str(d, "GET /d HTTP/1.1\r\nHost: x\r\n\r\n");
+	recv_until(d, buf, sizeof(buf), "}");
+	CHECK(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+	CHECK(peer_closed(b));
+	CHECK(still_open(c));
+	recv_until(a, buf, sizeof(buf), "}");
+	CHECK(strncmp(buf, "HTTP/1.1 202", 12) == 0);
+	struct relay_http_stats st;
+	relay_http_server_stats(srv_full, &st);
+	CHECK_INT(st.evicted, 1);
+	close(a);
+	close(b);
+	close(c);
+	close(d);
 }
 
 int
@@ -305,6 +526,21 @@ main(void)
 	CHECK(relay_http_server_listen(srv, "nonsense") != 0);
 	port = relay_http_server_port(srv, 0, NULL, 0);
 	CHECK(port > 0);
+	struct relay_http_limits lim_budget = {
+		.max_body_bytes = 1000, .body_budget_bytes = 2002, .header_timeout_ms = 5000,
+		.body_timeout_ms = 5000, .max_connections = 64,
+	};
+	CHECK_INT(relay_http_server_new(base, &lim_budget, on_headers, on_request, NULL, &srv_budget),
+	          0);
+	CHECK_INT(relay_http_server_listen(srv_budget, "127.0.0.1:0"), 0);
+	port_budget = relay_http_server_port(srv_budget, 0, NULL, 0);
+	struct relay_http_limits lim_full = {
+		.max_body_bytes = 1000, .header_timeout_ms = 10000, .body_timeout_ms = 10000,
+		.idle_timeout_ms = 10000, .max_connections = 3,
+	};
+	CHECK_INT(relay_http_server_new(base, &lim_full, on_headers, on_request, NULL, &srv_full), 0);
+	CHECK_INT(relay_http_server_listen(srv_full, "127.0.0.1:0"), 0);
+	port_full = relay_http_server_port(srv_full, 0, NULL, 0);
 	pthread_create(&loop_thread, NULL, loop_main, NULL);
 
 	RUN(test_simple_and_keepalive);
@@ -313,12 +549,18 @@ main(void)
 	RUN(test_expect_continue);
 	RUN(test_late_answer_and_gone_client);
 	RUN(test_half_close_and_head);
+	RUN(test_rfc9112);
+	RUN(test_pipelined_half_close);
+	RUN(test_body_budget);
+	RUN(test_full_table);
 
 	event_base_loopbreak(base);
 	pthread_join(loop_thread, NULL);
 	if (held) /* a request whose client left: answering it frees it */
 		relay_http_respond(held, 202, "application/json", "{}", 2, NULL);
 	relay_http_server_free(srv);
+	relay_http_server_free(srv_budget);
+	relay_http_server_free(srv_full);
 	event_free(later_ev);
 	event_base_free(base);
 	return check_done();
