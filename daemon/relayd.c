@@ -4,6 +4,7 @@
  *
  *   ingest (HTTP) -> writer thread -> store <- delivery (scheduler, Odoo client)
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -97,6 +98,82 @@ load_config(const char *path, struct relay_config **cfg, struct relay_routes **r
 		*routes = NULL;
 	}
 	return rc;
+}
+
+#define UNVERIFIED_TEXT "source %s verifies no signature: anyone who can reach the " \
+	"listener can queue events"
+
+/* The warning for sources with scheme "none": logged at start, and printed
+ * by --check-config (path set) with the source's place. */
+static void
+warn_unverified(const struct relay_config *cfg, const char *path)
+{
+	for (size_t i = 0; i < cfg->n_sources; i++) {
+		const struct relay_source_conf *sc = &cfg->sources[i];
+
+		if (sc->verify.scheme != RELAY_SIG_NONE)
+			continue;
+		if (!path) {
+			relay_log(LOG_WARNING, UNVERIFIED_TEXT, sc->name);
+			continue;
+		}
+		fprintf(stderr, "%s:%u:%u: warning: " UNVERIFIED_TEXT "\n", path, sc->line,
+		        sc->column, sc->name);
+	}
+}
+
+/*
+ * What --check-config can tell of the state directory before a start would
+ * stop on it: the daemon creates the directory (not its parents) and must
+ * be able to write there. Access is checked for the user running the check,
+ * which is the service's user when run as the man page says. Returns 0, or
+ * 1 with msg set to "file:line:column: what".
+ */
+static int
+check_state_dir(const struct relay_config *cfg, char *msg, size_t n)
+{
+	const char *dir = cfg->state_dir;
+	char where[4352], parent[4096];
+	struct stat st;
+	const char *why = NULL;
+	int err = 0;
+
+	if (cfg->state_dir_line)
+		snprintf(where, sizeof(where), "%s:%u:%u: state_dir %s", cfg->path, cfg->state_dir_line,
+		         cfg->state_dir_column, dir);
+	else
+		snprintf(where, sizeof(where), "%s: state_dir %s (the default)", cfg->path, dir);
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			why = "is not a directory";
+		else if (access(dir, W_OK | X_OK) != 0)
+			why = "is not writable", err = errno;
+	} else if (errno != ENOENT) {
+		why = "cannot be read", err = errno;
+	} else {
+		/* Missing: fine if the daemon can make it, as mkdir would. */
+		snprintf(parent, sizeof(parent), "%s", dir);
+		char *slash = strrchr(parent, '/');
+		if (slash == parent)
+			slash[1] = '\0';
+		else if (slash)
+			*slash = '\0';
+		else
+			snprintf(parent, sizeof(parent), ".");
+		if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
+			why = "does not exist, nor does its parent directory";
+		else if (access(parent, W_OK | X_OK) != 0)
+			why = "does not exist and cannot be created", err = errno;
+	}
+	if (!why)
+		return 0;
+	char etext[128];
+	snprintf(etext, sizeof(etext), "%s", err ? relay_strerror(err) : "");
+	etext[0] = (char)tolower((unsigned char)etext[0]); /* "permission denied" */
+	/* a longer text is cut, and says so by its length alone */
+	if (snprintf(msg, n, "%s %s%s%s", where, why, err ? ": " : "", etext) >= (int)n && n > 4)
+		memcpy(msg + n - 4, "...", 4);
+	return 1;
 }
 
 static void
@@ -242,9 +319,33 @@ reload(struct relayd *d)
 	if (!same_addresses(cfg, d->cfg))
 		relay_log(LOG_WARNING, "listen or admin_listen changed in %s: takes effect at the next "
 		          "restart", d->config_path);
-	relay_ingest_set_config(d->ingest, cfg);
+	/* Delivery first: it is the one step that can fail, and a refusal must
+	 * leave every part on the old configuration, which stays allocated. */
+	int rc = 0;
 	if (d->delivery)
-		relay_delivery_set_config(d->delivery, cfg, routes);
+		rc = relay_delivery_set_config(d->delivery, cfg, routes);
+	else if (cfg->odoo.configured)
+		rc = relay_delivery_start(d->base, d->store, d->writer, d->metrics, cfg, routes,
+		                          &d->delivery);
+	if (rc) {
+		snprintf(msg, sizeof(msg), "%s: %s", d->config_path,
+		         rc == -RELAY_ECONFIG ? "no odoo target: delivery cannot be stopped by a "
+		                                "reload (restart to run without one)"
+		                              : relay_strerror(rc));
+		if (rc != -RELAY_ECONFIG) {
+			size_t n = strlen(msg);
+			snprintf(msg + n, sizeof(msg) - n, " (cannot set up the odoo target)");
+		}
+		struct relay_log_fields f = { .message_id = RELAY_MSGID_RELOAD_REFUSED };
+		relay_log_with(LOG_ERR, &f, "configuration reload refused, keeping the old one: %s",
+		               msg);
+		note_config_error(d, msg);
+		relay_routes_free(routes);
+		relay_config_free(cfg);
+		sd_notify(0, "READY=1");
+		return;
+	}
+	relay_ingest_set_config(d->ingest, cfg);
 	relay_routes_free(d->routes);
 	relay_config_free(d->cfg);
 	d->cfg = cfg;
@@ -431,10 +532,7 @@ run(struct relayd *d)
 	} else {
 		relay_log(LOG_WARNING, "no odoo target configured: events are stored, not delivered");
 	}
-	for (size_t i = 0; i < d->cfg->n_sources; i++)
-		if (d->cfg->sources[i].verify.scheme == RELAY_SIG_NONE)
-			relay_log(LOG_WARNING, "source %s verifies no signature: anyone who can reach "
-			          "the listener can queue events", d->cfg->sources[i].name);
+	warn_unverified(d->cfg, NULL);
 
 	d->sig_term = evsignal_new(d->base, SIGTERM, signal_cb, d);
 	d->sig_int = evsignal_new(d->base, SIGINT, signal_cb, d);
@@ -545,6 +643,13 @@ main(int argc, char **argv)
 		struct relay_routes *routes;
 		if (load_config(check, &cfg, &routes, msg, sizeof(msg))) {
 			fprintf(stderr, "%s\n", msg);
+			return 1;
+		}
+		warn_unverified(cfg, check);
+		if (check_state_dir(cfg, msg, sizeof(msg))) {
+			fprintf(stderr, "%s\n", msg);
+			relay_routes_free(routes);
+			relay_config_free(cfg);
 			return 1;
 		}
 		printf("%s: configuration ok (%zu sources, %zu routes)\n", check, cfg->n_sources,
