@@ -32,8 +32,20 @@ apt_install() {
 	fi
 	echo "bootstrap: installing ${missing[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# Another apt or dpkg run (unattended-upgrades on a fresh machine) holds
+	# the lock for a while: wait for it rather than fail at once.
+	# install waits by itself; update does not wait for the lists lock, so
+	# it is tried again while the lock is what stops it.
+	local wait=(-o DPkg::Lock::Timeout=600) err tries=0
+	until err=$(apt-get "${wait[@]}" update -qq 2>&1 >/dev/null); do
+		if ! grep -q "Could not get lock" <<<"$err" || [ $((tries += 1)) -gt 120 ]; then
+			printf '%s\n' "$err" >&2
+			exit 1
+		fi
+		[ "$tries" -eq 1 ] && echo "bootstrap: waiting for another apt run to finish" >&2
+		sleep 5
+	done
+	apt-get "${wait[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 install_deps() {
