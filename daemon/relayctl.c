@@ -93,15 +93,19 @@ static const struct verb verbs[] = {
 	  "Delete dead letters for good. More than one needs --yes.\n" FILTERS_DEAD
 	  "  --dry-run              list what would go, change nothing\n"
 	  "  --yes                  confirm dropping more than one\n" },
-	{ "pause", NULL, ctl_pause, "pause [--route NAME] [--force]",
-	  "Stop delivery to Odoo, of every route or of one; odoo-relayd stops\n"
-	  "starting calls within a second. Webhooks are still accepted and queued.\n"
+	{ "pause", NULL, ctl_pause, "pause [--route NAME | --destination NAME] [--force]",
+	  "Stop delivery, of every route, of one route or to one destination;\n"
+	  "odoo-relayd stops starting calls within a second. Webhooks are still\n"
+	  "accepted and queued.\n"
 	  "  --route NAME           pause this route only\n"
-	  "  --force                accept a route the configuration does not name\n" },
-	{ "resume", NULL, ctl_resume, "resume [--route NAME] [--force]",
-	  "Start delivery again (every route, or one); within a second.\n"
+	  "  --destination NAME     pause delivery to this destination only\n"
+	  "  --force                accept a name the configuration does not know\n" },
+	{ "resume", NULL, ctl_resume, "resume [--route NAME | --destination NAME] [--force]",
+	  "Start delivery again (every route, one route, or one destination);\n"
+	  "within a second.\n"
 	  "  --route NAME           resume this route only\n"
-	  "  --force                accept a route the configuration does not name\n" },
+	  "  --destination NAME     resume delivery to this destination\n"
+	  "  --force                accept a name the configuration does not know\n" },
 	{ "shape", NULL, ctl_shape, "shape",
 	  "The shape of the backlog: queued events by age (0-1m, 1-5m, 5-30m,\n"
 	  "30m-2h, 2-12h, 12h+) per source, and dead letters by Odoo error per route.\n" },

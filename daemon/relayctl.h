@@ -45,6 +45,7 @@ struct ctl {
 	struct relay_store *st;       /* opened by ctl_open */
 	int64_t now_ms;               /* wall clock at start: one "now" per run */
 	const char *verb;             /* "dead replay", for messages */
+	const char *destination;      /* pause/resume --destination */
 };
 
 /* ---- relayctl.c ---- */

@@ -100,6 +100,7 @@ jname(const char *s)
 
 static const struct option plain_opts[] = {
 	{ "route", required_argument, NULL, 'r' },
+	{ "destination", required_argument, NULL, 'd' },
 	{ "force", no_argument, NULL, 'f' },
 	{ "json", no_argument, NULL, CTL_OPT_JSON },
 	{ "help", no_argument, NULL, CTL_OPT_HELP },
@@ -118,11 +119,14 @@ parse_plain(struct ctl *c, int argc, char **argv, int routes, const char **route
 		case CTL_OPT_HELP: return ctl_help(c->verb);
 		case CTL_OPT_JSON: c->json = 1; break;
 		case 'r':
+		case 'd':
 		case 'f':
 			if (!routes)
 				return ctl_usage(c, "%s does not take %s", c->verb, argv[optind - 1]);
 			if (ch == 'r')
 				*route = optarg;
+			else if (ch == 'd')
+				c->destination = optarg;
 			else
 				*force = 1;
 			break;
@@ -133,6 +137,10 @@ parse_plain(struct ctl *c, int argc, char **argv, int routes, const char **route
 		return ctl_usage(c, "unexpected argument \"%s\"", argv[optind]);
 	if (route && *route && !**route)
 		return ctl_usage(c, "--route needs a name");
+	if (c->destination && !*c->destination)
+		return ctl_usage(c, "--destination needs a name");
+	if (route && *route && c->destination)
+		return ctl_usage(c, "give --route or --destination, not both");
 	return -1;
 }
 
@@ -164,10 +172,24 @@ count_one(void *arg, const struct relay_event *ev)
 	return 0;
 }
 
+/* The store keeps a destination's pause under "@name" among the routes'
+ * (route names cannot start with '@'). */
+#define DEST_PAUSE_PREFIX '@'
+
 static int
 add_paused(void *arg, const char *route)
 {
+	if (route[0] == DEST_PAUSE_PREFIX)
+		return 0;
 	return json_array_append_new(arg, json_string(route)) ? ENOMEM : 0;
+}
+
+static int
+add_paused_dest(void *arg, const char *route)
+{
+	if (route[0] != DEST_PAUSE_PREFIX)
+		return 0;
+	return json_array_append_new(arg, json_string(route + 1)) ? ENOMEM : 0;
 }
 
 /* The daemon's note name as a JSON object, or NULL when there is none (or
@@ -221,6 +243,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 	struct relay_store_stats s;
 	struct counts k = { .c = c };
 	json_t *circuit = NULL, *cfgerr = NULL, *proutes = NULL, *problems = NULL, *out = NULL;
+	json_t *pdests = NULL;
 	char holder[64] = "", buf[160], buf2[160];
 	const char *daemon = "unknown";
 	pid_t pid = 0;
@@ -269,11 +292,12 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		goto fail;
 	if ((rc = relay_store_get_paused(c->st, NULL, NULL, &paused_all)))
 		goto fail;
-	if (!(proutes = json_array()) || !(problems = json_array())) {
+	if (!(proutes = json_array()) || !(problems = json_array()) || !(pdests = json_array())) {
 		rc = ENOMEM;
 		goto fail;
 	}
-	if ((rc = relay_store_foreach_paused(c->st, add_paused, proutes)))
+	if ((rc = relay_store_foreach_paused(c->st, add_paused, proutes)) ||
+	    (rc = relay_store_foreach_paused(c->st, add_paused_dest, pdests)))
 		goto fail;
 	circuit = note(c, "delivery", &rc);
 	cfgerr = rc ? NULL : note(c, "config", &rc);
@@ -284,13 +308,31 @@ ctl_status(struct ctl *c, int argc, char **argv)
 	if (strcmp(daemon, "stopped") == 0)
 		json_array_append_new(problems, json_string("odoo-relayd is not running (no process has "
 		                                            "the store open)"));
-	if (c->cfg && !c->cfg->odoo.configured)
-		json_array_append_new(problems, json_string("no odoo target configured: events are "
+	if (c->cfg && !c->cfg->n_destinations)
+		json_array_append_new(problems, json_string("no destination configured (no odoo "
+		                                            "target): events are "
 		                                            "stored, not delivered"));
 	{
+		json_t *dests = json_object_get(circuit, "destinations");
 		const char *state = json_string_value(json_object_get(circuit, "circuit"));
 
-		if (state && strcmp(state, "closed") != 0) {
+		if (json_array_size(dests) > 1) {
+			/* each destination's circuit by name */
+			size_t i;
+			json_t *x;
+
+			json_array_foreach(dests, i, x) {
+				const char *st = json_string_value(json_object_get(x, "circuit"));
+				const char *why = json_string_value(json_object_get(x, "error"));
+
+				if (!st || strcmp(st, "closed") == 0)
+					continue;
+				snprintf(buf, sizeof(buf), "circuit %.20s: delivery to %.64s stopped%s%.100s",
+				         st, json_string_value(json_object_get(x, "name")), why ? ": " : "",
+				         why ? why : "");
+				json_array_append_new(problems, json_string(buf));
+			}
+		} else if (state && strcmp(state, "closed") != 0) {
 			const char *why = json_string_value(json_object_get(circuit, "error"));
 
 			snprintf(buf, sizeof(buf), "circuit %.20s: delivery to Odoo stopped%s%.100s", state,
@@ -310,6 +352,11 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		json_array_foreach(proutes, i, r) {
 			snprintf(line, sizeof(line), "route %.100s paused (odoo-relayctl resume --route %.100s)",
 			         json_string_value(r), json_string_value(r));
+			json_array_append_new(problems, json_string(line));
+		}
+		json_array_foreach(pdests, i, r) {
+			snprintf(line, sizeof(line), "destination %.100s paused (odoo-relayctl resume "
+			         "--destination %.100s)", json_string_value(r), json_string_value(r));
 			json_array_append_new(problems, json_string(line));
 		}
 	}
@@ -339,7 +386,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 			                                     "configured", k.routes.v[i].configured));
 		}
 		out = json_pack("{s:s,s:{s:s,s:o,s:o},s:b,s:O,s:{s:I,s:I,s:I,s:I},s:I,s:o,s:o,s:o,s:o,"
-		                "s:{s:b,s:O},s:O,s:I,s:I}",
+		                "s:{s:b,s:O},s:O,s:O,s:I,s:I}",
 		                "store", c->state_dir,
 		                "daemon", "state", daemon, "pid", h == 1 && pid > 0 ? json_integer(pid) : json_null(),
 		                "process", h == 1 && holder[0] ? json_string(holder) : json_null(),
@@ -353,6 +400,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		                "sources", srcs ? srcs : json_null(),
 		                "routes", rts ? rts : json_null(),
 		                "paused", "all", paused_all, "routes", proutes,
+		                "paused_destinations", pdests,
 		                "config_error", cfgerr ? cfgerr : json_null(),
 		                "map_size", (json_int_t)s.map_size, "map_used", (json_int_t)s.map_used);
 		if (out && json_object_set(out, "circuit", circuit ? circuit : json_null())) {
@@ -387,9 +435,29 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		       strcmp(daemon, "stopped") == 0 ? " (as the daemon left it)" : "");
 		if (why)
 			printf("            %s\n", ctl_clip(why, 200, buf, sizeof(buf)));
+		/* each destination: its circuit and the protocol it speaks */
+		size_t i;
+		json_t *x;
+		json_array_foreach(json_object_get(circuit, "destinations"), i, x) {
+			const char *st = json_string_value(json_object_get(x, "circuit"));
+			const char *dwhy = json_string_value(json_object_get(x, "error"));
+			const char *name = json_string_value(json_object_get(x, "name"));
+			int dp = 0;
+
+			snprintf(buf2, sizeof(buf2), "@%s", name ? name : "");
+			relay_store_get_paused(c->st, NULL, buf2, &dp);
+			ctl_fmt_when(c->now_ms, json_integer_value(json_object_get(x, "since_ms")), buf,
+			             sizeof(buf));
+			printf("destination %s (%s, protocol %s): circuit %s since %s%s\n",
+			       name ? name : "?", json_string_value(json_object_get(x, "kind")),
+			       json_string_value(json_object_get(x, "protocol")), st ? st : "?", buf,
+			       dp ? ", paused" : "");
+			if (dwhy && json_array_size(json_object_get(circuit, "destinations")) > 1)
+				printf("            %s\n", ctl_clip(dwhy, 200, buf, sizeof(buf)));
+		}
 	} else {
 		printf("circuit     - (no delivery state recorded: %s)\n",
-		       c->cfg && !c->cfg->odoo.configured ? "no odoo target configured"
+		       c->cfg && !c->cfg->n_destinations ? "no destination configured"
 		                                          : "delivery has not started");
 	}
 	printf("paused      %s", paused_all ? "yes, every route" : "no");
@@ -475,6 +543,7 @@ done:
 	json_decref(problems);
 	json_decref(proutes);
 	json_decref(circuit);
+	json_decref(pdests);
 	json_decref(cfgerr);
 	tallies_free(&k.sources);
 	tallies_free(&k.routes);
@@ -492,6 +561,8 @@ static int
 add_name(void *arg, const char *route)
 {
 	struct names *n = arg;
+	if (route[0] == DEST_PAUSE_PREFIX) /* a destination's pause, not a route */
+		return 0;
 	int w = snprintf(n->buf + n->len, sizeof(n->buf) - n->len, "%s%s", n->len ? ", " : "", route);
 
 	if (w > 0 && n->len + (size_t)w < sizeof(n->buf))
@@ -516,6 +587,52 @@ unknown_route(const struct ctl *c, const char *route, const char *what)
 }
 
 static int
+unknown_destination(const struct ctl *c, const char *name, const char *what)
+{
+	struct names known = { .len = 0 };
+
+	if (!c->cfg)
+		return ctl_usage(c, "cannot check destination \"%s\" without the configuration: give "
+		                    "--config, or --force", name);
+	known.buf[0] = '\0';
+	for (size_t i = 0; i < c->cfg->n_destinations; i++)
+		add_name(&known, c->cfg->destinations[i].name);
+	return ctl_usage(c, "unknown destination \"%s\" (configured: %s); --force to %s it anyway",
+	                 name, known.len ? known.buf : "none", what);
+}
+
+/* pause or resume --destination NAME: the store key "@NAME". */
+static int
+pause_resume_destination(struct ctl *c, int paused, int force)
+{
+	const char *name = c->destination, *what = paused ? "pause" : "resume";
+	char key[160];
+	int was = 0, rc;
+
+	if (!force && (!c->cfg || !relay_config_destination(c->cfg, name)))
+		return unknown_destination(c, name, what);
+	if (snprintf(key, sizeof(key), "%c%s", DEST_PAUSE_PREFIX, name) >= (int)sizeof(key))
+		return ctl_usage(c, "destination name too long");
+	if ((rc = ctl_open(c, 1)))
+		return rc;
+	if ((rc = relay_store_get_paused(c->st, NULL, key, &was)) ||
+	    (!was != !paused && (rc = relay_store_set_paused(c->st, NULL, key, paused)))) {
+		ctl_err("cannot %s destination %s in %s: %s", what, name, c->state_dir,
+		        ctl_strerror(rc));
+		return ctl_exit_of(rc);
+	}
+	if (c->json)
+		return ctl_json_print(json_pack("{s:s,s:s,s:b,s:b}", "action", what, "destination",
+		                                name, "paused", paused, "changed", !was != !paused), 0);
+	printf("destination %s %s%s\n", name, !was == !paused ? "was already " : "",
+	       paused ? "paused" : "resumed");
+	if (paused && !was)
+		printf("odoo-relayd starts no new call to it within a second; calls in flight finish; "
+		       "webhooks are still accepted and queued\n");
+	return 0;
+}
+
+static int
 pause_resume(struct ctl *c, int paused, int argc, char **argv)
 {
 	const char *route = NULL, *what = paused ? "pause" : "resume";
@@ -527,6 +644,8 @@ pause_resume(struct ctl *c, int paused, int argc, char **argv)
 		return rc;
 	if ((rc = ctl_config(c)))
 		return rc;
+	if (c->destination)
+		return pause_resume_destination(c, paused, force);
 	unknown = route && !force && (!c->routes || !relay_routes_find(c->routes, route));
 	/* A route gone from the configuration may still be paused in the
 	 * store: resuming it needs no --force, so resume looks first. */

@@ -180,10 +180,25 @@ static void
 notify_status(struct relayd *d)
 {
 	struct relay_delivery_status ds = { 0 };
+	char circuits[1024] = "";
+	size_t n = 0;
+
 	if (d->delivery)
 		relay_delivery_status(d->delivery, &ds);
-	sd_notifyf(0, "STATUS=queued %" PRIu64 ", in flight %u, dead %" PRIu64 ", circuit %s%s",
-	           ds.queued, ds.in_flight, ds.dead, ds.circuit, ds.paused ? ", paused" : "");
+	/* One destination: "circuit closed", as always; several: each by name. */
+	if (ds.n_dest <= 1)
+		snprintf(circuits, sizeof(circuits), "circuit %s%s", ds.n_dest ? ds.dest[0].circuit
+		                                                                 : "closed",
+		         ds.n_dest && ds.dest[0].paused ? " (paused)" : "");
+	for (size_t i = 0; ds.n_dest > 1 && i < ds.n_dest && n < sizeof(circuits); i++) {
+		int w = snprintf(circuits + n, sizeof(circuits) - n, "%s%s %s%s", i ? ", " : "circuits ",
+		                 ds.dest[i].name, ds.dest[i].circuit, ds.dest[i].paused ? " (paused)" : "");
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
+	sd_notifyf(0, "STATUS=queued %" PRIu64 ", in flight %u, dead %" PRIu64 ", %s%s", ds.queued,
+	           ds.in_flight, ds.dead, circuits, ds.paused ? ", paused" : "");
 }
 
 static void
@@ -324,17 +339,17 @@ reload(struct relayd *d)
 	int rc = 0;
 	if (d->delivery)
 		rc = relay_delivery_set_config(d->delivery, cfg, routes);
-	else if (cfg->odoo.configured)
+	else if (cfg->n_destinations)
 		rc = relay_delivery_start(d->base, d->store, d->writer, d->metrics, cfg, routes,
 		                          &d->delivery);
 	if (rc) {
 		snprintf(msg, sizeof(msg), "%s: %s", d->config_path,
-		         rc == -RELAY_ECONFIG ? "no odoo target: delivery cannot be stopped by a "
+		         rc == -RELAY_ECONFIG ? "no destination: delivery cannot be stopped by a "
 		                                "reload (restart to run without one)"
 		                              : relay_strerror(rc));
 		if (rc != -RELAY_ECONFIG) {
 			size_t n = strlen(msg);
-			snprintf(msg + n, sizeof(msg) - n, " (cannot set up the odoo target)");
+			snprintf(msg + n, sizeof(msg) - n, " (cannot set up a destination)");
 		}
 		struct relay_log_fields f = { .message_id = RELAY_MSGID_RELOAD_REFUSED };
 		relay_log_with(LOG_ERR, &f, "configuration reload refused, keeping the old one: %s",
@@ -522,7 +537,7 @@ run(struct relayd *d)
 	relay_ingest_set_stored_hook(d->ingest, stored_hook, d);
 	if (open_listeners(d))
 		return 1;
-	if (d->cfg->odoo.configured) {
+	if (d->cfg->n_destinations) {
 		rc = relay_delivery_start(d->base, d->store, d->writer, d->metrics, d->cfg, d->routes,
 		                          &d->delivery);
 		if (rc) {
@@ -530,7 +545,7 @@ run(struct relayd *d)
 			return 1;
 		}
 	} else {
-		relay_log(LOG_WARNING, "no odoo target configured: events are stored, not delivered");
+		relay_log(LOG_WARNING, "no destination configured: events are stored, not delivered");
 	}
 	warn_unverified(d->cfg, NULL);
 
@@ -574,11 +589,13 @@ run(struct relayd *d)
 static void
 teardown(struct relayd *d)
 {
-	/* The order matters: delivery first (it submits to the writer), then the
-	 * writer (its last completions answer pending webhooks), then ingest. */
-	relay_delivery_free(d->delivery);
+	/* The order matters: the writer first (its last completions answer
+	 * pending webhooks and end delivery's jobs whose outcome was being
+	 * written), then delivery (it cancels its calls: their events stay
+	 * queued, nothing is written), then ingest. */
 	if (d->writer)
 		relay_writer_stop(d->writer);
+	relay_delivery_free(d->delivery);
 	relay_ingest_free(d->ingest);
 	relay_store_close(d->store);
 	struct event *evs[] = { d->sig_term, d->sig_int, d->sig_hup, d->watchdog,

@@ -461,6 +461,7 @@ classify_transport(const struct relay_exchange *x, struct relay_outcome *out)
 	struct verdict v = { RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, 0 };
 	const char *name, *msg;
 	const char *d = x->transport_detail && *x->transport_detail ? x->transport_detail : NULL;
+	int rc;
 
 	switch (x->transport) {
 	case RELAY_TRANSPORT_CONNECT:
@@ -489,7 +490,9 @@ classify_transport(const struct relay_exchange *x, struct relay_outcome *out)
 		msg = "local failure while calling odoo";
 		break;
 	}
-	return fill(out, v, name, msg, d, d ? strlen(d) : 0);
+	rc = fill(out, v, name, msg, d, d ? strlen(d) : 0);
+	out->transport = x->transport;
+	return rc;
 }
 
 static int

@@ -1,78 +1,59 @@
-/* Delivery of stored events into Odoo: see include/odoo_relay/delivery.h. */
+/*
+ * Delivery: the wiring of scheduler, drivers, circuits, held routes and
+ * settle. See include/odoo_relay/delivery.h.
+ */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <time.h>
 
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "odoo_relay/clock.h"
-#include "odoo_relay/backoff.h"
+#include "odoo_relay/circuit.h"
 #include "odoo_relay/classify.h"
+#include "odoo_relay/clock.h"
 #include "odoo_relay/delivery.h"
+#include "odoo_relay/destination.h"
 #include "odoo_relay/error.h"
 #include "odoo_relay/log.h"
 #include "odoo_relay/metrics.h"
-#include "odoo_relay/odoo_client.h"
-#include "odoo_relay/record.h"
-#include "odoo_relay/route.h"
+#include "odoo_relay/route_hold.h"
+#include "odoo_relay/scheduler.h"
+#include "odoo_relay/settle.h"
 #include "odoo_relay/store.h"
 #include "odoo_relay/writer.h"
 
-/* The scheduler looks for work at least this often, so that what
- * odoo-relayctl changes (replay, pause) is seen within a second. */
-#define POLL_MS 250
-#define SCAN_BATCH 64
-#define SCAN_MAX_BATCHES 16
-#define BAD_IDS 32
-/* Events handled at once, per call in flight: room for outcomes waiting for
- * their commit. */
-#define JOBS_PER_CALL 16
-
-enum circuit { CIRCUIT_CLOSED, CIRCUIT_OPEN, CIRCUIT_PROBING, CIRCUIT_HALF_OPEN };
-static const char *const circuit_names[] = { "closed", "open", "probing", "half-open" };
-
-enum step { STEP_LOOKUP, STEP_MAIN, STEP_WRITE_BACK };
-
-/* An Odoo client; replaced on reload, freed once its last call is back. */
-struct client {
-	struct relay_odoo *odoo;
+/* A driver instance; replaced at each reload, freed once its last user (a
+ * job or a probe) is back. */
+struct inst {
+	const struct relay_driver_ops *ops;
+	void *drv;
 	unsigned users;
 	int retired;
-	LIST_ENTRY(client) link;
+	int announced;              /* its protocol was logged */
+	struct dest *dest;
+	LIST_ENTRY(inst) link;
 };
 
-struct job {
-	struct relay_delivery *d;   /* NULL once the engine is gone */
-	struct client *client;
-	struct relay_event ev;
-	char *route;                /* NULL: no route matched */
-	char *model;
-	struct relay_backoff_conf backoff;
-	unsigned permanent_retries;
-	int64_t permanent_delay_ms;
-	enum relay_lane_policy lane_policy;
-	struct relay_plan plan;
-	int have_plan;
-	enum step step;
-	const char *method;         /* of the call in flight */
-	json_int_t res_id;          /* from the external-ID lookup, 0 if missing */
-	int64_t started_ms;         /* monotonic, for durations */
-	int half_open;              /* the one event let through to test the circuit */
-	int calling;                /* a call to Odoo is in flight for it */
-	LIST_ENTRY(job) link;
-};
-
-/* A route whose mapping Odoo refused (configuration for that route). */
-struct suspended {
-	char *route;
-	int64_t until_ms;
-	int64_t delay_ms;
-	LIST_ENTRY(suspended) link;
+/* A configured destination: its circuit, its limits, its instances. */
+struct dest {
+	struct relay_delivery *d;
+	char *name;
+	char *where;                /* for logs: "odoo at http://..., database x" */
+	const struct relay_destination_conf *conf; /* borrowed from d->cfg; NULL once gone */
+	struct relay_sched_dest sd;
+	struct relay_circuit circuit;
+	struct inst *cur;
+	LIST_HEAD(, inst) insts;    /* every live instance, cur included */
+	struct event *probe_timer;
+	unsigned probing;           /* probes in flight (an old instance's may still be) */
+	int paused;                 /* odoo-relayctl pause --destination */
+	int gone;                   /* removed by a reload */
+	LIST_ENTRY(dest) link;
 };
 
 struct relay_delivery {
@@ -82,84 +63,81 @@ struct relay_delivery {
 	struct relay_metrics *metrics;
 	const struct relay_config *cfg;
 	const struct relay_routes *routes;
-	struct client *client;
-	LIST_HEAD(, client) retired;
-	LIST_HEAD(, job) jobs;
-	LIST_HEAD(, suspended) suspended;
-	unsigned n_jobs;            /* events being handled, outcome writes included */
-	unsigned n_calls;           /* of those, with a call to Odoo in flight */
-	struct event *tick, *kick, *probe_timer;
-	enum circuit circuit;
-	int64_t circuit_since_ms;
-	char circuit_error[512];    /* why it opened */
-	int64_t probe_delay_ms;
-	unsigned transient_run;
+	struct relay_scheduler *sched;
+	struct relay_settle *settle;
+	struct relay_holds *holds;
+	LIST_HEAD(, dest) dests;    /* configured ones, then gone ones until free */
+	struct event *tick, *kick;
 	int stopping;
-	int starting;               /* first probe after start or reload: logs nothing */
-	int reopen_logged;          /* a reload came while the circuit was open */
-	int freeing;                /* callbacks from cancelled calls write nothing */
-	int paused;
-	double tokens;
-	int64_t tokens_ms;
-	uint64_t bad_ids[BAD_IDS];
-	size_t n_bad;
-	uint64_t delivered, retried, dead_lettered;
+	int freeing;
+	int paused;                 /* every route (odoo-relayctl pause) */
+	char note_text[64];
 };
 
-static void job_step(struct job *j);
-static void schedule_tick(struct relay_delivery *d, int64_t ms);
+static void probe_start(struct dest *ds);
 
-static struct relay_log_fields
-fields_of(const struct job *j)
+/* ---- small helpers ---- */
+
+static struct dest *
+dest_of(const struct relay_job *j)
 {
-	return (struct relay_log_fields){
-		.event_id = j->ev.id, .source = j->ev.source, .topic = j->ev.topic,
-		.route = j->route, .lane = j->ev.lane, .attempt = j->ev.attempts,
-		.odoo_model = j->model,
-	};
+	return j->sd ? (struct dest *)((char *)j->sd - offsetof(struct dest, sd)) : NULL;
+}
+
+static struct dest *
+dest_find(struct relay_delivery *d, const char *name)
+{
+	struct dest *ds;
+
+	LIST_FOREACH(ds, &d->dests, link)
+		if (!ds->gone && strcmp(ds->name, name) == 0)
+			return ds;
+	return NULL;
 }
 
 static void
-client_release(struct relay_delivery *d, struct client *c)
+inst_release(struct inst *in)
 {
-	if (--c->users == 0 && c->retired) {
-		LIST_REMOVE(c, link);
-		relay_odoo_free(c->odoo);
-		free(c);
+	if (--in->users == 0 && in->retired) {
+		LIST_REMOVE(in, link);
+		in->ops->destroy(in->drv);
+		free(in);
 	}
 }
 
+/* A gone destination is freed with its last job and probe. */
 static void
-job_free(struct job *j)
+dest_free(struct dest *ds)
 {
-	struct relay_delivery *d = j->d;
-	if (d) {
-		LIST_REMOVE(j, link);
-		d->n_jobs--;
-		if (j->calling)
-			d->n_calls--;
+	while (!LIST_EMPTY(&ds->insts)) {
+		struct inst *in = LIST_FIRST(&ds->insts);
+		LIST_REMOVE(in, link);
+		in->ops->destroy(in->drv);
+		free(in);
 	}
-	if (j->client && d)
-		client_release(d, j->client);
-	relay_event_clear(&j->ev);
-	if (j->have_plan)
-		relay_plan_clear(&j->plan);
-	free(j->route);
-	free(j->model);
-	free(j);
+	if (ds->probe_timer)
+		event_free(ds->probe_timer);
+	free(ds->name);
+	free(ds->where);
+	free(ds);
 }
 
-/* The job is over: free it and look for more work. */
 static void
-job_done(struct job *j)
+dest_maybe_free(struct dest *ds)
 {
-	struct relay_delivery *d = j->d;
-	job_free(j);
-	if (d)
-		relay_delivery_kick(d);
+	struct inst *in;
+
+	if (!ds->gone || ds->sd.jobs || ds->probing)
+		return;
+	LIST_FOREACH(in, &ds->insts, link)
+		if (in->users)
+			return;
+	relay_scheduler_detach(ds->d->sched, &ds->sd);
+	LIST_REMOVE(ds, link);
+	dest_free(ds);
 }
 
-/* ---- circuit ---- */
+/* ---- the state odoo-relayctl reads ---- */
 
 static int
 note_fn(void *fn_arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
@@ -176,864 +154,612 @@ note_done(void *arg, int rc, const struct relay_write_result *r)
 	free(arg);
 }
 
-/* Leave the circuit's state in the store, for odoo-relayctl status. */
+/* The least healthy destination first: open, probing, half-open, closed. */
+static int
+sickness(enum relay_circuit_state s)
+{
+	switch (s) {
+	case RELAY_CIRCUIT_STATE_OPEN: return 3;
+	case RELAY_CIRCUIT_STATE_PROBING: return 2;
+	case RELAY_CIRCUIT_STATE_HALF_OPEN: return 1;
+	default: return 0;
+	}
+}
+
+static const char *
+protocol_of(const struct dest *ds)
+{
+	return ds->cur ? ds->cur->ops->protocol(ds->cur->drv) : "auto";
+}
+
+/* Leave every destination's circuit in the store, for odoo-relayctl status;
+ * the top-level fields are the least healthy one's. */
 static void
 note_state(struct relay_delivery *d)
 {
-	json_t *o = json_pack("{s:s,s:I,s:s?}", "circuit", circuit_names[d->circuit],
-	                      "since_ms", (json_int_t)d->circuit_since_ms,
-	                      "error", d->circuit_error[0] ? d->circuit_error : NULL);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
+	json_t *o = json_object(), *arr = json_array();
+	const struct dest *worst = NULL, *ds;
+	char *text = NULL;
+
+	if (!o || !arr)
+		goto out;
+	LIST_FOREACH(ds, &d->dests, link) {
+		if (ds->gone)
+			continue;
+		if (!worst || sickness(ds->circuit.state) > sickness(worst->circuit.state))
+			worst = ds;
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:I,s:s?}", "name", ds->name,
+		                                     "kind", ds->cur ? ds->cur->ops->kind : "?",
+		                                     "protocol", protocol_of(ds), "circuit",
+		                                     relay_circuit_state_name(ds->circuit.state),
+		                                     "since_ms", (json_int_t)ds->circuit.since_ms,
+		                                     "error", ds->circuit.why[0] ? ds->circuit.why
+		                                                                 : NULL));
+	}
+	if (worst) {
+		json_object_set_new(o, "circuit",
+		                    json_string(relay_circuit_state_name(worst->circuit.state)));
+		json_object_set_new(o, "since_ms", json_integer(worst->circuit.since_ms));
+		if (worst->circuit.why[0])
+			json_object_set_new(o, "error", json_string(worst->circuit.why));
+	}
+	json_object_set(o, "destinations", arr);
+	text = json_dumps(o, JSON_COMPACT);
 	if (text && relay_writer_call(d->writer, note_fn, text, note_done, text))
 		free(text);
+out:
+	json_decref(arr);
+	json_decref(o);
 }
 
-static void
-circuit_set(struct relay_delivery *d, enum circuit c)
-{
-	int changed = d->circuit != c;
-	/* "Since" is when delivery stopped or started again: the probes that
-	 * cycle an open circuit through probing and back do not move it. */
-	if ((c == CIRCUIT_CLOSED) != (d->circuit == CIRCUIT_CLOSED) || d->circuit_since_ms == 0)
-		d->circuit_since_ms = relay_wall_ms();
-	d->circuit = c;
-	if (c == CIRCUIT_CLOSED)
-		d->circuit_error[0] = '\0';
-	if (changed)
-		note_state(d);
-}
+/* ---- circuits ---- */
 
 static void
-circuit_open(struct relay_delivery *d, const struct relay_outcome *o, const char *why)
+arm_probe(struct dest *ds)
 {
-	int was = d->circuit;
-	if (was == CIRCUIT_OPEN)
+	int64_t ms = ds->circuit.probe_delay_ms;
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	evtimer_add(ds->probe_timer, &tv);
+}
+
+/* What a change of a destination's circuit means: log it, arm the probe,
+ * record it, look for work. */
+static void
+circuit_changed(struct dest *ds, enum relay_circuit_change ch, const struct relay_outcome *o)
+{
+	struct relay_delivery *d = ds->d;
+
+	switch (ch) {
+	case RELAY_CIRCUIT_SAME:
 		return;
-	snprintf(d->circuit_error, sizeof(d->circuit_error), "%s%s%s%s%s", why,
-	         o && o->error_name ? ": " : "", o && o->error_name ? o->error_name : "",
-	         o && o->message ? ": " : "", o && o->message ? o->message : "");
-	/* One line in odoo-relayctl status and STATUS=, whatever Odoo wrote. */
-	for (char *p = d->circuit_error; *p; p++)
-		if ((unsigned char)*p < 0x20)
-			*p = ' ';
-	/* Opening from normal delivery, or at start or after a reload: the
-	 * first probe comes soon and the change is logged. A failed probe
-	 * backs off further, quietly. */
-	int first = was == CIRCUIT_CLOSED || d->starting;
-	if (first)
-		d->probe_delay_ms = d->cfg->delivery.probe_base_ms;
-	else
-		d->probe_delay_ms = d->probe_delay_ms * 2 > d->cfg->delivery.probe_cap_ms
-			? d->cfg->delivery.probe_cap_ms : d->probe_delay_ms * 2;
-	if (d->probe_delay_ms <= 0)
-		d->probe_delay_ms = 1000;
-	d->starting = 0;
-	circuit_set(d, CIRCUIT_OPEN);
-	d->transient_run = 0;
-	if (first) {
+	case RELAY_CIRCUIT_OPENED: {
 		struct relay_log_fields f = {
-			.message_id = RELAY_MSGID_CIRCUIT_OPEN,
+			.message_id = RELAY_MSGID_CIRCUIT_OPEN, .destination = ds->name,
 			.error_class = relay_class_name(o ? (int)o->klass : RELAY_CLASS_TRANSIENT),
 			.odoo_error = o ? o->error_name : NULL,
 		};
 		relay_log_with(o && o->klass == RELAY_CLASS_CONFIG ? LOG_ERR : LOG_WARNING, &f,
-		               "delivery to %s paused (circuit open): %s%s%s", d->cfg->odoo.url, why,
-		               o && o->message ? ": " : "", o && o->message ? o->message : "");
+		               "delivery to %s paused (circuit open): %s", ds->where, ds->circuit.why);
+		arm_probe(ds);
+		break;
 	}
-	struct timeval tv = { .tv_sec = d->probe_delay_ms / 1000,
-	                      .tv_usec = (d->probe_delay_ms % 1000) * 1000 };
-	evtimer_add(d->probe_timer, &tv);
-}
-
-static void
-circuit_close(struct relay_delivery *d)
-{
-	if (d->circuit == CIRCUIT_CLOSED)
-		return;
-	circuit_set(d, CIRCUIT_CLOSED);
-	d->transient_run = 0;
-	struct relay_log_fields f = { .message_id = RELAY_MSGID_CIRCUIT_CLOSED };
-	relay_log_with(LOG_NOTICE, &f, "delivery to %s resumed (circuit closed)", d->cfg->odoo.url);
+	case RELAY_CIRCUIT_REOPENED:
+		relay_log(LOG_DEBUG, "probe of %s failed: %s", ds->where, ds->circuit.why);
+		arm_probe(ds);
+		break;
+	case RELAY_CIRCUIT_CLOSED: {
+		struct relay_log_fields f = { .message_id = RELAY_MSGID_CIRCUIT_CLOSED,
+		                              .destination = ds->name };
+		relay_log_with(LOG_NOTICE, &f, "delivery to %s resumed (circuit closed)", ds->where);
+		break;
+	}
+	case RELAY_CIRCUIT_HALF_OPENED:
+	case RELAY_CIRCUIT_READY:
+		break;
+	}
+	note_state(d);
 	relay_delivery_kick(d);
 }
 
+static void
+circuit_open(struct dest *ds, const struct relay_outcome *o, const char *why)
+{
+	char text[sizeof(ds->circuit.why)];
+
+	snprintf(text, sizeof(text), "%s%s%s%s%s", why, o && o->error_name ? ": " : "",
+	         o && o->error_name ? o->error_name : "", o && o->message ? ": " : "",
+	         o && o->message ? o->message : "");
+	circuit_changed(ds, relay_circuit_open(&ds->circuit, text, relay_wall_ms()), o);
+}
 
 struct probe_ctx {
-	struct relay_delivery *d;
-	struct client *c;
+	struct dest *ds;
+	struct inst *in;
 };
 
 static void
-probe_failed(struct relay_delivery *d, const struct relay_outcome *o, const char *why)
-{
-	/* The opening was logged; each failed probe only at debug level, so
-	 * that an outage is one line when it starts and one when it ends. */
-	if (!d->starting)
-		relay_log(LOG_DEBUG, "probe of %s failed: %s%s%s", d->cfg->odoo.url,
-		          o->error_name ? o->error_name : "error", o->message ? ": " : "",
-		          o->message ? o->message : "");
-	circuit_open(d, o, why);
-}
-
-/* The probe succeeded: close at once after a start or reload, else let one
- * real event through before closing the circuit. */
-static void
-probe_passed(struct relay_delivery *d)
-{
-	if (d->starting) {
-		d->starting = 0;
-		if (d->reopen_logged) {
-			/* A reload cleared a circuit that was open: say so, as a probe
-			 * that closes it does. */
-			d->reopen_logged = 0;
-			circuit_close(d);
-			return;
-		}
-		circuit_set(d, CIRCUIT_CLOSED);
-	} else {
-		circuit_set(d, CIRCUIT_HALF_OPEN);
-	}
-	relay_delivery_kick(d);
-}
-
-/* Second step: our external-ID module must not be a module installed in
- * that database, or upgrading it would delete the records we made. */
-static void
-module_checked(struct relay_odoo_result *res, void *arg)
+probe_done(const struct relay_outcome *o, void *arg)
 {
 	struct probe_ctx *p = arg;
-	struct relay_delivery *d = p->d;
-	struct client *c = p->c;
-	const struct relay_outcome *o = &res->outcome;
+	struct dest *ds = p->ds;
+	struct inst *in = p->in;
+	struct relay_delivery *d = ds->d;
+
 	free(p);
+	ds->probing--;
+	inst_release(in);
 	if (d->freeing)
 		return;
-	client_release(d, c);
-	if (d->circuit != CIRCUIT_PROBING)
+	if (ds->gone) {
+		dest_maybe_free(ds);
+		return;
+	}
+	if (in != ds->cur) /* a reload replaced it: its own probe decides */
 		return;
 	if (o->klass == RELAY_CLASS_DONE) {
-		if (json_integer_value(o->result) > 0) {
-			struct relay_outcome bad = { 0 };
-			char msg[300];
-			snprintf(msg, sizeof(msg), "the external-ID module \"%s\" is a module installed in "
-			         "database %s: set odoo.module to a name of our own", d->cfg->odoo.module,
-			         d->cfg->odoo.database);
-			relay_outcome_set(&bad, RELAY_CLASS_CONFIG, RELAY_SCOPE_TARGET, "relay.module", msg,
-			                  NULL);
-			circuit_open(d, &bad, "refusing the configuration");
-			relay_outcome_clear(&bad);
-			return;
+		if (!in->announced) {
+			/* Said once per instance: which protocol it chose. */
+			in->announced = 1;
+			relay_log(LOG_INFO, "destination %s: %s answers, protocol %s", ds->name, ds->where,
+			          protocol_of(ds));
 		}
-		probe_passed(d);
+		circuit_changed(ds, relay_circuit_probe_passed(&ds->circuit, relay_wall_ms()), o);
 		return;
 	}
-	if (o->klass == RELAY_CLASS_TRANSIENT) {
-		probe_failed(d, o, "probe failed");
-		return;
-	}
-	/* The API user may not read ir.module.module: say so, and go on. */
-	relay_log(LOG_WARNING, "cannot check that module %s is not installed in %s: %s",
-	          d->cfg->odoo.module, d->cfg->odoo.database,
-	          o->message ? o->message : o->error_name ? o->error_name : "error");
-	probe_passed(d);
+	circuit_open(ds, o, "probe failed");
 }
 
 static void
-probe_done(struct relay_odoo_result *res, void *arg)
-{
-	struct probe_ctx *p = arg;
-	struct relay_delivery *d = p->d;
-	if (d->freeing) {
-		free(p);
-		return;
-	}
-	if (d->circuit != CIRCUIT_PROBING) {
-		client_release(d, p->c);
-		free(p);
-		return;
-	}
-	if (res->outcome.klass != RELAY_CLASS_DONE) {
-		client_release(d, p->c);
-		free(p);
-		probe_failed(d, &res->outcome, "probe failed");
-		return;
-	}
-	json_t *named = json_pack("{s:[[s,s,s],[s,s,s]]}", "domain", "name", "=",
-	                          d->cfg->odoo.module, "state", "=", "installed");
-	int rc = named ? relay_odoo_call(p->c->odoo, "ir.module.module", "search_count", NULL,
-	                                 named, module_checked, p) : ENOMEM;
-	json_decref(named);
-	if (rc) { /* the client reference passes on to module_checked otherwise */
-		client_release(d, p->c);
-		free(p);
-		probe_passed(d);
-	}
-}
-
-/* Start a probe: version and credentials, then the module check. */
-static void
-probe_start(struct relay_delivery *d)
+probe_start(struct dest *ds)
 {
 	struct probe_ctx *p = malloc(sizeof(*p));
-	circuit_set(d, CIRCUIT_PROBING);
+	struct inst *in = ds->cur;
+	int rc;
+
 	if (!p) {
-		circuit_open(d, NULL, "out of memory for a probe");
+		circuit_open(ds, NULL, "out of memory for a probe");
 		return;
 	}
-	p->d = d;
-	p->c = d->client;
-	d->client->users++;
-	if (relay_odoo_probe(d->client->odoo, probe_done, p)) {
-		client_release(d, p->c);
+	p->ds = ds;
+	p->in = in;
+	in->users++;
+	ds->probing++;
+	if ((rc = in->ops->probe(in->drv, probe_done, p)) != 0) {
+		ds->probing--;
+		inst_release(in);
 		free(p);
-		circuit_open(d, NULL, "cannot start a probe");
+		circuit_open(ds, NULL, "cannot start a probe");
 	}
 }
 
 static void
-probe_cb(evutil_socket_t fd, short what, void *arg)
+probe_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dest *ds = arg;
+
+	if (!ds->d->stopping && !ds->gone && !ds->probing && relay_circuit_probe_due(&ds->circuit))
+		probe_start(ds);
+}
+
+/* ---- jobs ---- */
+
+static void
+job_end(struct relay_job *j, void *arg)
 {
 	struct relay_delivery *d = arg;
-	if (!d->stopping && d->circuit == CIRCUIT_OPEN)
-		probe_start(d);
-}
+	struct dest *ds = dest_of(j);
+	struct inst *in = j->owner;
 
-/* ---- routes suspended by a configuration failure of their own ---- */
-
-static struct suspended *
-suspended_find(struct relay_delivery *d, const char *route)
-{
-	struct suspended *s;
-	LIST_FOREACH(s, &d->suspended, link)
-		if (strcmp(s->route, route) == 0)
-			return s;
-	return NULL;
+	relay_scheduler_job_done(d->sched, j);
+	if (in)
+		inst_release(in);
+	if (ds)
+		dest_maybe_free(ds);
+	if (!d->freeing)
+		relay_delivery_kick(d);
 }
 
 static void
-route_suspend(struct relay_delivery *d, struct job *j, const struct relay_outcome *o)
+route_held(struct relay_delivery *d, struct relay_job *j, const struct relay_outcome *o)
 {
-	struct suspended *s = suspended_find(d, j->route);
-	int64_t now = relay_mono_ms();
-	if (!s) {
-		if (!(s = calloc(1, sizeof(*s))) || !(s->route = strdup(j->route))) {
-			free(s);
-			return;
-		}
-		LIST_INSERT_HEAD(&d->suspended, s, link);
-		s->delay_ms = d->cfg->delivery.probe_base_ms;
-		struct relay_log_fields f = fields_of(j);
-		f.message_id = RELAY_MSGID_CIRCUIT_OPEN;
-		f.error_class = "configuration";
-		f.odoo_error = o->error_name;
-		relay_log_with(LOG_ERR, &f, "route %s suspended: odoo refused its mapping: %s",
-		               j->route, o->message ? o->message : o->error_name);
-	} else {
-		s->delay_ms = s->delay_ms * 2 > d->cfg->delivery.probe_cap_ms
-			? d->cfg->delivery.probe_cap_ms : s->delay_ms * 2;
+	struct dest *ds = dest_of(j);
+	int64_t base = ds ? ds->circuit.conf.probe_base_ms : d->cfg->delivery.probe_base_ms;
+	int64_t cap = ds ? ds->circuit.conf.probe_cap_ms : d->cfg->delivery.probe_cap_ms;
+
+	if (relay_hold(d->holds, j->route, relay_mono_ms(), base, cap) == 1) {
+		struct relay_log_fields f = {
+			.message_id = RELAY_MSGID_CIRCUIT_OPEN, .event_id = j->ev.id,
+			.source = j->ev.source, .route = j->route, .destination = j->dest,
+			.error_class = "configuration", .odoo_error = o->error_name,
+		};
+		relay_log_with(LOG_ERR, &f, "route %s suspended: %s refused its mapping: %s", j->route,
+		               j->dest, o->message ? o->message : o->error_name);
 	}
-	s->until_ms = now + s->delay_ms;
 }
 
 static void
-route_resume(struct relay_delivery *d, const char *route)
+route_works(struct relay_delivery *d, const char *route)
 {
-	struct suspended *s = route ? suspended_find(d, route) : NULL;
-	if (!s)
-		return;
-	LIST_REMOVE(s, link);
-	struct relay_log_fields f = { .message_id = RELAY_MSGID_CIRCUIT_CLOSED, .route = route };
-	relay_log_with(LOG_NOTICE, &f, "route %s resumed", route);
-	free(s->route);
-	free(s);
-}
-
-/* ---- writing outcomes back ---- */
-
-static void
-written(void *arg, int rc, const struct relay_write_result *r)
-{
-	struct job *j = arg;
-	if (rc && rc != -RELAY_ENOTFOUND) {
-		/* The event stays as it was in the store and is tried again
-		 * later; idempotent plans make that safe. */
-		struct relay_log_fields f = fields_of(j);
-		relay_log_with(LOG_ERR, &f, "cannot record the outcome of event %" PRIu64 ": %s",
-		               j->ev.id, relay_strerror(rc));
+	if (route && relay_hold_release(d->holds, route)) {
+		struct relay_log_fields f = { .message_id = RELAY_MSGID_CIRCUIT_CLOSED, .route = route };
+		relay_log_with(LOG_NOTICE, &f, "route %s resumed", route);
 	}
-	job_done(j);
 }
 
-/* Submit a write for j; on failure to even queue it, the job just ends. */
+/* A driver's answer for one job. */
 static void
-submit(struct job *j, int rc)
+sent(struct relay_job *j, const struct relay_outcome *o, const char *request, const char *how,
+     void *arg)
 {
-	if (rc)
-		written(j, rc, NULL);
-}
-
-static int
-event_dup(struct relay_event **out, const struct relay_event *ev)
-{
-	unsigned char *buf;
-	size_t len;
-	int rc = relay_record_encode(ev, &buf, &len);
-	if (rc)
-		return rc;
-	struct relay_event *c = calloc(1, sizeof(*c));
-	if (!c) {
-		free(buf);
-		return ENOMEM;
-	}
-	rc = relay_record_decode(buf, len, c);
-	free(buf);
-	if (rc) {
-		free(c);
-		return rc;
-	}
-	*out = c;
-	return 0;
-}
-
-static void
-add_attempt(struct job *j, const struct relay_outcome *o, int64_t now)
-{
-	struct relay_attempt a = {
-		.at_ms = now, .klass = (uint8_t)o->klass, .http_status = (uint16_t)o->http_status,
-		.duration_ms = relay_mono_ms() - j->started_ms, .error_name = o->error_name,
-		.message = o->message, .detail = o->detail,
-	};
-	relay_event_add_attempt(&j->ev, &a);
-	free(j->ev.last_error);
-	char buf[1024];
-	snprintf(buf, sizeof(buf), "%s%s%s", o->error_name ? o->error_name : "error",
-	         o->message ? ": " : "", o->message ? o->message : "");
-	j->ev.last_error = strdup(buf);
-	if (!j->ev.route && j->route)
-		j->ev.route = strdup(j->route);
-}
-
-static void
-bury(struct job *j, const char *reason, const char *request)
-{
-	struct relay_delivery *d = j->d;
-	struct relay_event *copy;
+	struct relay_delivery *d = arg;
+	struct dest *ds = dest_of(j);
 	int64_t now = relay_wall_ms();
 
-	free(j->ev.dead_reason);
-	j->ev.dead_reason = strdup(reason);
-	free(j->ev.request);
-	j->ev.request = request ? strdup(request) : NULL;
-	j->ev.dead_ms = now;
-	if (!j->ev.route && j->route)
-		j->ev.route = strdup(j->route);
-	d->dead_lettered++;
-	relay_metrics_add(d->metrics, "relay_dead_lettered_total", "events moved to the dead-letter queue, by route",
-	                  "route", j->route ? j->route : "(none)", 1);
-	struct relay_log_fields f = fields_of(j);
-	f.message_id = RELAY_MSGID_DEAD;
-	relay_log_with(LOG_ERR, &f, "event %" PRIu64 " dead-lettered: %s", j->ev.id, reason);
-	int rc = event_dup(&copy, &j->ev);
-	if (rc == 0)
-		rc = relay_writer_bury(d->writer, copy, j->lane_policy, now, written, j);
-	submit(j, rc);
-}
-
-static void
-reschedule(struct job *j, int64_t due_ms)
-{
-	struct relay_event *copy;
-	j->ev.due_ms = due_ms;
-	j->d->retried++;
-	relay_metrics_add(j->d->metrics, "relay_retried_total", "delivery attempts to be retried, by route",
-	                  "route", j->route ? j->route : "(none)", 1);
-	int rc = event_dup(&copy, &j->ev);
-	if (rc == 0)
-		rc = relay_writer_reschedule(j->d->writer, copy, written, j);
-	submit(j, rc);
-}
-
-static void
-complete(struct job *j, const char *how)
-{
-	struct relay_delivery *d = j->d;
-	int64_t now = relay_wall_ms();
-	d->delivered++;
-	relay_metrics_add(d->metrics, "relay_delivered_total", "events applied in Odoo, by route",
-	                  "route", j->route ? j->route : "(none)", 1);
-	relay_metrics_observe(d->metrics, "relay_delivery_seconds",
-	                      "time from receipt of an event to its delivery",
-	                      (double)(now - j->ev.received_ms) / 1000.0);
-	struct relay_log_fields f = fields_of(j);
-	relay_log_with(LOG_INFO, &f, "event %" PRIu64 " %s in %" PRId64 " ms", j->ev.id, how,
-	               relay_mono_ms() - j->started_ms);
-	submit(j, relay_writer_complete(d->writer, j->ev.id, now, written, j));
-}
-
-/* A failure charged to the event: retry or give up. */
-static void
-charge(struct job *j, const struct relay_outcome *o, const char *request)
-{
-	int64_t now = relay_wall_ms(), due;
-	if (!j->ev.first_attempt_ms)
-		j->ev.first_attempt_ms = now;
-	j->ev.attempts++;
-	add_attempt(j, o, now);
-
-	if (o->klass == RELAY_CLASS_PERMANENT) {
-		if (j->ev.attempts <= j->permanent_retries) {
-			reschedule(j, now + j->permanent_delay_ms);
-			return;
-		}
-		bury(j, j->ev.last_error, request);
+	/* The call's slot is free now; the outcome is written while other calls
+	 * go on, so that one fsync covers many outcomes. */
+	relay_scheduler_call_done(d->sched, j);
+	if (d->freeing) {
+		job_end(j, d);
 		return;
 	}
-	if (relay_backoff_next(&j->backoff, j->ev.attempts, j->ev.first_attempt_ms, now,
-	                       o->retry_after_ms, relay_backoff_random(), &due) == RELAY_GIVE_UP) {
-		char reason[1200];
-		snprintf(reason, sizeof(reason), "gave up after %u attempts: %s", j->ev.attempts,
-		         j->ev.last_error);
-		bury(j, reason, request);
-		return;
-	}
-	struct relay_log_fields f = fields_of(j);
-	f.error_class = relay_class_name((int)o->klass);
-	f.odoo_error = o->error_name;
-	relay_log_with(LOG_INFO, &f, "event %" PRIu64 " attempt %u failed, retry in %" PRId64 " ms: %s",
-	               j->ev.id, j->ev.attempts, due - now, j->ev.last_error);
-	reschedule(j, due);
-}
-
-/* ---- executing a plan ---- */
-
-static int
-is_connect_failure(const struct relay_outcome *o)
-{
-	return o->error_name && strcmp(o->error_name, "transport.connect") == 0;
-}
-
-static int
-is_missing_error(const struct relay_outcome *o)
-{
-	return o->error_name && strstr(o->error_name, "MissingError") != NULL;
-}
-
-static void
-outcome(struct job *j, struct relay_odoo_result *res)
-{
-	struct relay_delivery *d = j->d;
-	const struct relay_outcome *o = &res->outcome;
-
+	relay_delivery_kick(d);
 	if (o->unknown) {
-		struct relay_log_fields f = fields_of(j);
-		f.odoo_error = o->error_name;
-		relay_log_with(LOG_WARNING, &f, "unrecognised failure from odoo for event %" PRIu64
-		               ": %s: %s", j->ev.id, o->error_name ? o->error_name : "?",
+		struct relay_log_fields f = { .event_id = j->ev.id, .route = j->route,
+		                              .destination = j->dest, .odoo_error = o->error_name };
+		relay_log_with(LOG_WARNING, &f, "unrecognised failure from %s for event %" PRIu64
+		               ": %s: %s", j->dest, j->ev.id, o->error_name ? o->error_name : "?",
 		               o->message ? o->message : "");
 	}
 	switch (o->klass) {
 	case RELAY_CLASS_DONE:
-		break; /* handled by the caller */
+		if (ds && !ds->gone)
+			circuit_changed(ds, relay_circuit_answered(&ds->circuit, now), o);
+		route_works(d, j->route);
+		relay_settle_done(d->settle, j, how ? how : "delivered");
+		return;
 	case RELAY_CLASS_CONFIG:
 		/* Says nothing about the event: charge nothing, leave it queued. */
 		if (o->scope == RELAY_SCOPE_ROUTE && j->route)
-			route_suspend(d, j, o);
-		else
-			circuit_open(d, o, "odoo refused our configuration");
-		job_done(j);
+			route_held(d, j, o);
+		else if (ds && !ds->gone)
+			circuit_open(ds, o, "the destination refused our configuration");
+		relay_settle_release(d->settle, j);
 		return;
 	case RELAY_CLASS_TRANSIENT:
-		if (o->error_name && strcmp(o->error_name, "transport.cancelled") == 0) {
-			job_done(j);
+		if (o->transport == RELAY_TRANSPORT_CANCELLED) {
+			relay_settle_release(d->settle, j);
 			return;
 		}
-		if (is_connect_failure(o)) {
-			/* Odoo is not there at all: not the event's fault. */
-			circuit_open(d, o, "cannot connect");
-			job_done(j);
+		if (o->transport == RELAY_TRANSPORT_CONNECT) {
+			/* Not there at all: not the event's fault. */
+			if (ds && !ds->gone)
+				circuit_open(ds, o, "cannot connect");
+			relay_settle_release(d->settle, j);
 			return;
 		}
-		if (j->half_open || ++d->transient_run >= d->cfg->delivery.circuit_failures)
-			circuit_open(d, o, "repeated transient failures");
-		charge(j, o, res->request);
+		if (ds && !ds->gone) {
+			char why[sizeof(ds->circuit.why)];
+			snprintf(why, sizeof(why), "repeated transient failures: %s%s%s",
+			         o->error_name ? o->error_name : "error", o->message ? ": " : "",
+			         o->message ? o->message : "");
+			circuit_changed(ds, relay_circuit_transient(&ds->circuit, j->ev.id, why, now), o);
+		}
+		relay_settle_failed(d->settle, j, o, request);
 		return;
 	case RELAY_CLASS_PERMANENT:
 	default:
-		d->transient_run = 0;
-		if (j->half_open)
-			circuit_close(d);
-		charge(j, o, res->request);
+		if (ds && !ds->gone)
+			circuit_changed(ds, relay_circuit_answered(&ds->circuit, now), o);
+		relay_settle_failed(d->settle, j, o, request);
 		return;
 	}
-	d->transient_run = 0;
-	if (j->half_open)
-		circuit_close(d);
-	if (j->route)
-		route_resume(d, j->route);
-}
-
-static void
-permanent(struct job *j, const char *why)
-{
-	struct relay_outcome o = { 0 };
-	if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.plan", why, NULL)) {
-		job_done(j);
-		return;
-	}
-	charge(j, &o, NULL);
-	relay_outcome_clear(&o);
-}
-
-static void
-called(struct relay_odoo_result *res, void *arg)
-{
-	struct job *j = arg;
-	struct relay_delivery *d = j->d;
-
-	if (d && j->calling) {
-		/* The call's slot is free now; the outcome is written while other
-		 * calls go on, so that one fsync covers many outcomes. */
-		j->calling = 0;
-		d->n_calls--;
-		if (!d->freeing)
-			relay_delivery_kick(d);
-	}
-	if (!d || d->freeing) {
-		if (d)
-			j->client = NULL; /* freed with the engine */
-		job_free(j);
-		return;
-	}
-	/* Deleting a record that is already gone is what we wanted. */
-	if (j->step == STEP_MAIN && j->plan.op == RELAY_OP_DELETE && is_missing_error(&res->outcome)) {
-		outcome(j, &(struct relay_odoo_result){ .outcome = { .klass = RELAY_CLASS_DONE } });
-		complete(j, "deleted (already gone)");
-		return;
-	}
-	if (res->outcome.klass != RELAY_CLASS_DONE) {
-		outcome(j, res);
-		return;
-	}
-	outcome(j, res);
-
-	if (j->step == STEP_LOOKUP) {
-		const json_t *rows = res->outcome.result;
-		const json_t *row = json_is_array(rows) ? json_array_get(rows, 0) : NULL;
-		j->res_id = row ? json_integer_value(json_object_get(row, "res_id")) : 0;
-		j->step = STEP_MAIN;
-		job_step(j);
-		return;
-	}
-	complete(j, j->plan.op == RELAY_OP_DELETE ? "deleted" : "delivered");
-}
-
-static void
-call(struct job *j, const char *model, const char *method, json_t *ids, json_t *named)
-{
-	j->method = method;
-	int rc = relay_odoo_call(j->client->odoo, model, method, ids, named, called, j);
-	json_decref(ids);
-	json_decref(named);
-	if (rc == 0) {
-		j->calling = 1;
-		j->d->n_calls++;
-	} else {
-		struct relay_outcome o = { 0 };
-		relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
-		                  relay_strerror(rc), NULL);
-		struct relay_odoo_result res = { .outcome = o };
-		outcome(j, &res);
-		relay_outcome_clear(&o);
-	}
-}
-
-static void
-call_load(struct job *j)
-{
-	json_t *named = json_pack("{s:O,s:O}", "fields", j->plan.load_fields, "data", j->plan.load_data);
-	call(j, j->plan.model, "load", NULL, named);
-}
-
-/* The next call of the plan, or its end. */
-static void
-job_step(struct job *j)
-{
-	struct relay_plan *p = &j->plan;
-	char why[512];
-
-	if (p->op == RELAY_OP_CALL) {
-		call(j, p->model, p->method, NULL, json_incref(p->named));
-		return;
-	}
-	if (j->step == STEP_LOOKUP) {
-		if (p->op == RELAY_OP_UPSERT && p->may_create && p->may_update) {
-			j->step = STEP_MAIN; /* load() creates or updates by itself */
-			call_load(j);
-			return;
-		}
-		json_t *named = json_pack("{s:[[s,s,s],[s,s,s]],s:[s,s]}", "domain",
-		                          "module", "=", p->xmlid_module, "name", "=", p->xmlid_name,
-		                          "fields", "res_id", "model");
-		call(j, "ir.model.data", "search_read", NULL, named);
-		return;
-	}
-	int exists = j->res_id > 0;
-	switch (p->op) {
-	case RELAY_OP_UPSERT:
-		if (exists && !p->may_update) {
-			complete(j, "skipped (record exists; route may not update)");
-		} else if (!exists && !p->may_create) {
-			snprintf(why, sizeof(why), "no record with external id %s.%s and route %s may not create",
-			         p->xmlid_module, p->xmlid_name, j->route);
-			permanent(j, why);
-		} else {
-			call_load(j);
-		}
-		return;
-	case RELAY_OP_WRITE:
-		if (exists) {
-			call(j, p->model, "write", json_pack("[I]", j->res_id),
-			     json_pack("{s:O}", "vals", p->values));
-		} else if (p->missing_create && p->may_create && p->load_fields) {
-			call_load(j);
-		} else {
-			snprintf(why, sizeof(why), "no record with external id %s.%s", p->xmlid_module,
-			         p->xmlid_name);
-			permanent(j, why);
-		}
-		return;
-	case RELAY_OP_DELETE:
-		if (exists)
-			call(j, p->model, "unlink", json_pack("[I]", j->res_id), NULL);
-		else
-			complete(j, "deleted (no such record)");
-		return;
-	default:
-		permanent(j, "unknown operation");
-		return;
-	}
-}
-
-/* ---- the scheduler ---- */
-
-static int
-in_flight(const struct relay_delivery *d, uint64_t id)
-{
-	const struct job *j;
-	LIST_FOREACH(j, &d->jobs, link)
-		if (j->ev.id == id)
-			return 1;
-	return 0;
-}
-
-static int
-is_bad(const struct relay_delivery *d, uint64_t id)
-{
-	for (size_t i = 0; i < d->n_bad; i++)
-		if (d->bad_ids[i] == id)
-			return 1;
-	return 0;
-}
-
-static struct job *
-job_new(struct relay_delivery *d)
-{
-	struct job *j = calloc(1, sizeof(*j));
-	if (!j)
-		return NULL;
-	j->d = d;
-	j->client = d->client;
-	d->client->users++;
-	j->started_ms = relay_mono_ms();
-	j->backoff = d->cfg->delivery.backoff;
-	LIST_INSERT_HEAD(&d->jobs, j, link);
-	d->n_jobs++;
-	return j;
 }
 
 /* What to do with an event whose topic no route takes. */
 static void
-unrouted(struct job *j)
+unrouted(struct relay_delivery *d, struct relay_job *j)
 {
 	const struct relay_source_conf *sc =
-		relay_config_source(j->d->cfg, j->ev.source, strlen(j->ev.source));
-	relay_metrics_add(j->d->metrics, "relay_unrouted_total", "events no route matched, by source",
+		relay_config_source(d->cfg, j->ev.source, strlen(j->ev.source));
+	char why[600];
+
+	relay_metrics_add(d->metrics, "relay_unrouted_total", "events no route matched, by source",
 	                  "source", j->ev.source, 1);
 	if (sc && sc->unrouted == RELAY_UNROUTED_DROP) {
-		complete(j, "dropped (no route)");
+		relay_settle_dropped(d->settle, j, "dropped (no route)");
 		return;
 	}
-	char why[600];
 	snprintf(why, sizeof(why), "no route for source %s topic \"%s\"", j->ev.source,
 	         j->ev.topic ? j->ev.topic : "");
-	bury(j, why, NULL);
+	relay_settle_dead(d->settle, j, why);
 }
 
-/* Start one event. Returns 1 if it was started (or settled), 0 if skipped. */
-static int
-start_event(struct relay_delivery *d, uint64_t id, int half_open)
+static enum relay_sched_verdict
+resolve(void *arg, struct relay_job *j)
 {
-	struct job *j = job_new(d);
-	if (!j)
-		return 0;
-	int rc = relay_store_get_event(d->store, NULL, id, &j->ev);
-	if (rc) {
-		if (rc != -RELAY_ENOTFOUND && d->n_bad < BAD_IDS) {
-			/* Once per id: it would be logged at every scan otherwise. */
-			d->bad_ids[d->n_bad++] = id;
-			relay_log(LOG_ERR, "cannot read event %" PRIu64 " from the store: %s", id,
-			          relay_strerror(rc));
-		}
-		job_free(j);
-		return 0;
-	}
+	struct relay_delivery *d = arg;
 	const struct relay_route *r = relay_routes_match(d->routes, j->ev.source,
 	                                                 j->ev.topic ? j->ev.topic : "");
-	if (!r) {
-		unrouted(j);
-		return 1;
-	}
+	const char *dname;
+	struct dest *ds;
 	int paused = 0;
-	struct suspended *s = suspended_find(d, relay_route_name(r));
-	relay_store_get_paused(d->store, NULL, relay_route_name(r), &paused);
-	if (paused || (s && (s->until_ms > relay_mono_ms() || half_open))) {
-		job_free(j);
-		return 0;
-	}
-	if (s)
-		s->until_ms = relay_mono_ms() + s->delay_ms; /* this event is the route's probe */
-	j->half_open = half_open;
+
+	if (!r)
+		return RELAY_SCHED_START; /* sd NULL: unrouted */
+	if (relay_store_get_paused(d->store, NULL, relay_route_name(r), &paused) == 0 && paused)
+		return RELAY_SCHED_SKIP;
+	if (!(dname = relay_route_destination(r)) || !(ds = dest_find(d, dname)))
+		return RELAY_SCHED_SKIP; /* stored, not delivered, until a destination exists */
+	/* A paused destination or an open circuit: the scheduler finds no room
+	 * (sd.slots is 0) and remembers it, so a backlog is not read again. */
+	j->half_open = ds->circuit.state == RELAY_CIRCUIT_STATE_HALF_OPEN;
+	if (relay_hold_check(d->holds, relay_route_name(r), relay_mono_ms(), j->half_open) ==
+	    RELAY_HOLD_WAIT)
+		return RELAY_SCHED_SKIP;
+	j->sd = &ds->sd;
 	j->route = strdup(relay_route_name(r));
+	j->dest = strdup(ds->name);
 	j->model = strdup(relay_route_model(r));
 	j->backoff = *relay_route_backoff(r);
 	j->permanent_retries = relay_route_permanent_retries(r);
 	j->permanent_delay_ms = relay_route_permanent_retry_delay_ms(r);
-	j->lane_policy = relay_route_dead_lane(r) == RELAY_DEAD_HOLD ? RELAY_LANE_HOLD
-	                                                             : RELAY_LANE_CONTINUE;
-	if (!j->route || !j->model) {
-		job_free(j);
-		return 0;
+	j->lane_policy = relay_route_dead_lane(r);
+	if (!j->route || !j->dest || !j->model) {
+		j->sd = NULL;
+		return RELAY_SCHED_SKIP;
 	}
-	json_error_t jerr;
-	json_t *payload = json_loadb((const char *)j->ev.body, j->ev.body_len, 0, &jerr);
-	char why[512] = "";
-	if (!payload) {
-		snprintf(why, sizeof(why), "body is not JSON: %s", jerr.text);
-		permanent(j, why);
-		return 1;
-	}
-	rc = relay_route_map(r, payload, d->cfg->odoo.module, &j->plan, why, sizeof(why));
-	json_decref(payload);
-	if (rc) {
-		permanent(j, why[0] ? why : relay_strerror(rc));
-		return 1;
-	}
-	j->have_plan = 1;
-	j->step = STEP_LOOKUP;
-	job_step(j);
-	return 1;
-}
-
-static int
-take_token(struct relay_delivery *d, int64_t *wait_ms)
-{
-	double rate = d->cfg->odoo.rate_per_s;
-	if (rate <= 0)
-		return 1;
-	int64_t now = relay_mono_ms();
-	double burst = rate < 1 ? 1 : rate;
-	d->tokens += (double)(now - d->tokens_ms) * rate / 1000.0;
-	if (d->tokens > burst)
-		d->tokens = burst;
-	d->tokens_ms = now;
-	if (d->tokens >= 1) {
-		d->tokens -= 1;
-		return 1;
-	}
-	*wait_ms = (int64_t)((1 - d->tokens) * 1000.0 / rate) + 1;
-	return 0;
+	return RELAY_SCHED_START;
 }
 
 static void
-dispatch(struct relay_delivery *d)
+start(void *arg, struct relay_job *j)
 {
-	int64_t next_ms = POLL_MS;
-	if (d->stopping || d->freeing)
-		return;
-	relay_store_get_paused(d->store, NULL, NULL, &d->paused);
-	if (d->paused || d->circuit == CIRCUIT_OPEN || d->circuit == CIRCUIT_PROBING)
-		goto out;
+	struct relay_delivery *d = arg;
+	struct dest *ds = dest_of(j);
+	struct inst *in;
+	int rc;
 
-	/* Calls in flight are limited by the target's max_in_flight; events
-	 * whose outcome is being written, by a generous multiple of it. */
-	unsigned limit = d->circuit == CIRCUIT_HALF_OPEN ? 1 : d->cfg->odoo.max_in_flight;
-	unsigned max_jobs = d->circuit == CIRCUIT_HALF_OPEN ? 1 : limit * JOBS_PER_CALL;
-	struct relay_due due[SCAN_BATCH], after;
-	int have_after = 0;
-	int64_t now = relay_wall_ms();
-	for (int batch = 0; batch < SCAN_MAX_BATCHES && d->n_calls < limit && d->n_jobs < max_jobs;
-	     batch++) {
-		size_t n = 0;
-		if (relay_store_scan_due(d->store, now, have_after ? &after : NULL, due, SCAN_BATCH, &n))
-			break;
-		for (size_t i = 0; i < n && d->n_calls < limit && d->n_jobs < max_jobs; i++) {
-			if (in_flight(d, due[i].id) || is_bad(d, due[i].id))
-				continue;
-			int64_t wait;
-			if (!take_token(d, &wait)) {
-				next_ms = wait;
-				goto out;
-			}
-			start_event(d, due[i].id, d->circuit == CIRCUIT_HALF_OPEN);
-			if (d->circuit != CIRCUIT_CLOSED && d->circuit != CIRCUIT_HALF_OPEN)
-				goto out;
-		}
-		if (n < SCAN_BATCH)
-			break;
-		after = due[n - 1];
-		have_after = 1;
+	if (!ds) {
+		unrouted(d, j);
+		return;
 	}
-	int64_t nd;
-	if (d->n_calls < limit && relay_store_next_due(d->store, &nd) == 0 && nd > now &&
-	    nd - now < next_ms)
-		next_ms = nd - now;
-out:
-	schedule_tick(d, next_ms);
+	in = ds->cur;
+	in->users++;
+	j->owner = in;
+	rc = in->ops->send(in->drv, &j, 1, relay_routes_find(d->routes, j->route), sent, d);
+	if (rc) {
+		struct relay_outcome o = { 0 };
+
+		relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
+		                  relay_strerror(rc), NULL);
+		sent(j, &o, NULL, NULL, d);
+		relay_outcome_clear(&o);
+	}
 }
+
+/* ---- the loop ---- */
 
 static void
 schedule_tick(struct relay_delivery *d, int64_t ms)
 {
 	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
 	evtimer_add(d->tick, &tv);
 }
 
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
-	dispatch(arg);
+	struct relay_delivery *d = arg;
+	struct dest *ds;
+	char key[80];
+
+	if (d->stopping || d->freeing)
+		return;
+	relay_store_get_paused(d->store, NULL, NULL, &d->paused);
+	/* What each destination may take now: its circuit, its pause. */
+	LIST_FOREACH(ds, &d->dests, link) {
+		if (ds->gone) {
+			ds->sd.slots = 0;
+			continue;
+		}
+		snprintf(key, sizeof(key), "@%s", ds->name);
+		ds->paused = 0;
+		relay_store_get_paused(d->store, NULL, key, &ds->paused);
+		ds->sd.slots = ds->paused ? 0 : relay_circuit_slots(&ds->circuit, ds->sd.max_calls);
+	}
+	schedule_tick(d, relay_scheduler_dispatch(d->sched, relay_wall_ms(), relay_mono_ms()));
 }
 
 void
 relay_delivery_kick(struct relay_delivery *d)
 {
-	if (d && !d->freeing)
+	if (!d->stopping && !d->freeing)
 		event_active(d->kick, EV_TIMEOUT, 0);
 }
 
+/* ---- destinations from the configuration ---- */
+
 static int
-client_new(struct relay_delivery *d, const struct relay_config *cfg, struct client **out)
+inst_new(struct relay_delivery *d, const struct relay_destination_conf *conf, struct inst **out)
 {
-	struct client *c = calloc(1, sizeof(*c));
-	if (!c)
+	const struct relay_driver_ops *ops = relay_driver_for(conf->kind);
+	struct inst *in;
+	int rc;
+
+	if (!ops)
+		return -RELAY_EINVAL;
+	if (!(in = calloc(1, sizeof(*in))))
 		return ENOMEM;
-	int rc = relay_odoo_new(d->base, &cfg->odoo, &c->odoo);
-	if (rc) {
-		free(c);
+	in->ops = ops;
+	if ((rc = ops->create(d->base, conf, &in->drv)) != 0) {
+		free(in);
 		return rc;
 	}
-	*out = c;
+	*out = in;
+	return 0;
+}
+
+static void
+dest_configure(struct dest *ds, const struct relay_destination_conf *conf)
+{
+	free(ds->where);
+	ds->where = NULL;
+	if (asprintf(&ds->where, "%s (odoo at %s, database %s)", conf->name,
+	             conf->odoo.url ? conf->odoo.url : "?",
+	             conf->odoo.database ? conf->odoo.database : "?") < 0)
+		ds->where = NULL;
+	ds->conf = conf;
+	ds->sd.max_calls = conf->odoo.max_in_flight ? conf->odoo.max_in_flight : 1;
+	ds->sd.rate_per_s = conf->odoo.rate_per_s;
+}
+
+static struct relay_circuit_conf
+circuit_conf_of(const struct relay_destination_conf *conf)
+{
+	return (struct relay_circuit_conf){ .failures = conf->circuit_failures,
+	                                    .probe_base_ms = conf->probe_base_ms,
+	                                    .probe_cap_ms = conf->probe_cap_ms };
+}
+
+static struct dest *
+dest_new(struct relay_delivery *d, const struct relay_destination_conf *conf, struct inst *in)
+{
+	struct dest *ds = calloc(1, sizeof(*ds));
+	struct relay_circuit_conf cc = circuit_conf_of(conf);
+
+	if (!ds || !(ds->name = strdup(conf->name)) ||
+	    !(ds->probe_timer = evtimer_new(d->base, probe_timer_cb, ds))) {
+		if (ds)
+			free(ds->name);
+		free(ds);
+		return NULL;
+	}
+	ds->d = d;
+	LIST_INIT(&ds->insts);
+	dest_configure(ds, conf);
+	relay_circuit_init(&ds->circuit, &cc, relay_wall_ms());
+	in->dest = ds;
+	ds->cur = in;
+	LIST_INSERT_HEAD(&ds->insts, in, link);
+	return ds;
+}
+
+/* The new instances, one per destination of cfg, in cfg's order; all or
+ * none. */
+static int
+insts_new(struct relay_delivery *d, const struct relay_config *cfg, struct inst ***out)
+{
+	struct inst **ins;
+	int rc = 0;
+
+	if (cfg->n_destinations == 0 || cfg->n_destinations > RELAY_DELIVERY_MAX_DEST)
+		return -RELAY_ECONFIG;
+	if (!(ins = calloc(cfg->n_destinations, sizeof(*ins))))
+		return ENOMEM;
+	for (size_t i = 0; i < cfg->n_destinations && rc == 0; i++)
+		rc = inst_new(d, &cfg->destinations[i], &ins[i]);
+	if (rc) {
+		for (size_t i = 0; i < cfg->n_destinations; i++)
+			if (ins[i]) {
+				ins[i]->ops->destroy(ins[i]->drv);
+				free(ins[i]);
+			}
+		free(ins);
+		return rc;
+	}
+	*out = ins;
+	return 0;
+}
+
+static void
+retire(struct inst *in)
+{
+	in->retired = 1;
+	if (in->users == 0) {
+		LIST_REMOVE(in, link);
+		in->ops->destroy(in->drv);
+		free(in);
+	}
+}
+
+static void
+resumed_by_reload(const char *route, void *arg)
+{
+	struct relay_log_fields f = { .message_id = RELAY_MSGID_CIRCUIT_CLOSED, .route = route };
+
+	relay_log_with(LOG_NOTICE, &f, "route %s resumed by a reload", route);
+}
+
+/* Swap in cfg's destinations with their new instances ins (taken over). */
+static int
+apply(struct relay_delivery *d, const struct relay_config *cfg, struct inst **ins)
+{
+	struct dest *ds, *nds;
+	struct dest **made = calloc(cfg->n_destinations, sizeof(*made));
+	size_t i;
+
+	if (!made)
+		return ENOMEM;
+	/* Everything that can fail first: the new destinations' structs. */
+	for (i = 0; i < cfg->n_destinations; i++) {
+		if (dest_find(d, cfg->destinations[i].name))
+			continue;
+		if (!(made[i] = dest_new(d, &cfg->destinations[i], ins[i]))) {
+			while (i-- > 0)
+				if (made[i]) {
+					made[i]->cur = NULL;
+					LIST_INIT(&made[i]->insts);
+					dest_free(made[i]);
+				}
+			free(made);
+			return ENOMEM;
+		}
+	}
+	/* Destinations that are gone take no new events. */
+	LIST_FOREACH(ds, &d->dests, link) {
+		int kept = 0;
+
+		for (i = 0; i < cfg->n_destinations && !kept; i++)
+			kept = !ds->gone && strcmp(ds->name, cfg->destinations[i].name) == 0;
+		if (!kept && !ds->gone) {
+			relay_log(LOG_NOTICE, "destination %s removed by a reload: it takes no new "
+			          "events", ds->name);
+			ds->gone = 1;
+			ds->conf = NULL;
+			evtimer_del(ds->probe_timer);
+			retire(ds->cur);
+			ds->cur = NULL;
+		}
+	}
+	for (i = 0; i < cfg->n_destinations; i++) {
+		const struct relay_destination_conf *conf = &cfg->destinations[i];
+		struct relay_circuit_conf cc = circuit_conf_of(conf);
+
+		if (made[i]) {
+			LIST_INSERT_HEAD(&d->dests, made[i], link);
+			relay_scheduler_attach(d->sched, &made[i]->sd);
+			probe_start(made[i]);
+			continue;
+		}
+		ds = dest_find(d, conf->name);
+		dest_configure(ds, conf);
+		ins[i]->dest = ds;
+		LIST_INSERT_HEAD(&ds->insts, ins[i], link);
+		retire(ds->cur);
+		ds->cur = ins[i];
+		relay_circuit_reload(&ds->circuit, &cc, relay_wall_ms());
+		evtimer_del(ds->probe_timer);
+		probe_start(ds);
+	}
+	free(made);
+	for (ds = LIST_FIRST(&d->dests); ds; ds = nds) {
+		nds = LIST_NEXT(ds, link);
+		dest_maybe_free(ds);
+	}
+	relay_scheduler_forget(d->sched);
+	note_state(d);
 	return 0;
 }
 
@@ -1043,9 +769,10 @@ relay_delivery_start(struct event_base *base, struct relay_store *store,
                      const struct relay_config *cfg, const struct relay_routes *routes,
                      struct relay_delivery **out)
 {
-	if (!cfg->odoo.configured)
-		return -RELAY_ECONFIG;
 	struct relay_delivery *d = calloc(1, sizeof(*d));
+	struct inst **ins = NULL;
+	int rc;
+
 	if (!d)
 		return ENOMEM;
 	d->base = base;
@@ -1054,67 +781,56 @@ relay_delivery_start(struct event_base *base, struct relay_store *store,
 	d->metrics = metrics;
 	d->cfg = cfg;
 	d->routes = routes;
-	d->tokens_ms = relay_mono_ms();
-	d->tokens = cfg->odoo.rate_per_s < 1 ? 1 : cfg->odoo.rate_per_s;
-	LIST_INIT(&d->retired);
-	LIST_INIT(&d->jobs);
-	LIST_INIT(&d->suspended);
-	d->circuit = CIRCUIT_CLOSED;
+	LIST_INIT(&d->dests);
 	d->tick = evtimer_new(base, tick_cb, d);
 	d->kick = event_new(base, -1, 0, tick_cb, d);
-	d->probe_timer = evtimer_new(base, probe_cb, d);
-	int rc = d->tick && d->kick && d->probe_timer ? client_new(d, cfg, &d->client) : ENOMEM;
-	if (rc) {
-		relay_delivery_free(d);
-		return rc;
+	d->holds = relay_holds_new();
+	if (!d->tick || !d->kick || !d->holds ||
+	    relay_scheduler_new(store, resolve, start, d, &d->sched) ||
+	    relay_settle_new(writer, metrics, job_end, d, &d->settle)) {
+		rc = ENOMEM;
+		goto fail;
 	}
-	/* Nothing is sent before the target answered a probe. */
-	d->starting = 1;
-	probe_start(d);
+	if ((rc = insts_new(d, cfg, &ins)) != 0)
+		goto fail;
+	if ((rc = apply(d, cfg, ins)) != 0) {
+		for (size_t i = 0; i < cfg->n_destinations; i++) {
+			ins[i]->ops->destroy(ins[i]->drv);
+			free(ins[i]);
+		}
+		goto fail;
+	}
+	free(ins);
 	*out = d;
 	return 0;
+fail:
+	free(ins);
+	relay_delivery_free(d);
+	return rc;
 }
 
 int
 relay_delivery_set_config(struct relay_delivery *d, const struct relay_config *cfg,
                           const struct relay_routes *routes)
 {
-	struct client *c;
+	struct inst **ins;
 	int rc;
 
-	/* Everything that can fail comes first: a refusal changes nothing, and
-	 * the caller keeps (and must not free) the configuration in use. */
-	if (!cfg->odoo.configured)
-		return -RELAY_ECONFIG;
-	/* Always a new client: the key file may have been rotated. */
-	if ((rc = client_new(d, cfg, &c)) != 0)
+	/* Everything that can fail comes first: a refusal changes nothing. */
+	if ((rc = insts_new(d, cfg, &ins)) != 0)
 		return rc;
+	if ((rc = apply(d, cfg, ins)) != 0) {
+		for (size_t i = 0; i < cfg->n_destinations; i++) {
+			ins[i]->ops->destroy(ins[i]->drv);
+			free(ins[i]);
+		}
+		free(ins);
+		return rc;
+	}
+	free(ins);
 	d->cfg = cfg;
 	d->routes = routes;
-	struct client *old = d->client;
-	d->client = c;
-	old->retired = 1;
-	if (old->users == 0) {
-		relay_odoo_free(old->odoo);
-		free(old);
-	} else {
-		LIST_INSERT_HEAD(&d->retired, old, link);
-	}
-	while (!LIST_EMPTY(&d->suspended)) { /* the routes may have been fixed */
-		struct suspended *s = LIST_FIRST(&d->suspended);
-		struct relay_log_fields f = { .message_id = RELAY_MSGID_CIRCUIT_CLOSED,
-		                              .route = s->route };
-		relay_log_with(LOG_NOTICE, &f, "route %s resumed by a reload", s->route);
-		LIST_REMOVE(s, link);
-		free(s->route);
-		free(s);
-	}
-	/* Check the new target (and its module prefix) before using it; a
-	 * circuit that was open and closes now is logged as closed. */
-	d->reopen_logged = d->circuit != CIRCUIT_CLOSED;
-	evtimer_del(d->probe_timer);
-	d->starting = 1;
-	probe_start(d);
+	relay_hold_release_all(d->holds, resumed_by_reload, NULL);
 	relay_delivery_kick(d);
 	return 0;
 }
@@ -1122,31 +838,56 @@ relay_delivery_set_config(struct relay_delivery *d, const struct relay_config *c
 void
 relay_delivery_stop_taking(struct relay_delivery *d)
 {
+	struct dest *ds;
+
 	d->stopping = 1;
 	evtimer_del(d->tick);
-	evtimer_del(d->probe_timer);
+	LIST_FOREACH(ds, &d->dests, link)
+		evtimer_del(ds->probe_timer);
 }
 
 unsigned
 relay_delivery_in_flight(const struct relay_delivery *d)
 {
-	return d->n_jobs;
+	return relay_scheduler_jobs(d->sched);
 }
 
 void
 relay_delivery_status(struct relay_delivery *d, struct relay_delivery_status *st)
 {
 	struct relay_store_stats ss = { 0 };
+	struct relay_settle_counts sc;
+	const struct dest *ds, *worst = NULL;
+
 	relay_store_stats(d->store, relay_wall_ms(), &ss);
+	relay_settle_counts(d->settle, &sc);
 	st->queued = ss.events;
 	st->dead = ss.dead;
-	st->in_flight = d->n_calls;
-	st->circuit = circuit_names[d->circuit];
-	st->circuit_since_ms = d->circuit_since_ms;
+	st->in_flight = relay_scheduler_calls(d->sched);
 	st->paused = d->paused;
-	st->delivered = d->delivered;
-	st->retried = d->retried;
-	st->dead_lettered = d->dead_lettered;
+	st->delivered = sc.delivered;
+	st->retried = sc.retried;
+	st->dead_lettered = sc.dead_lettered;
+	st->n_dest = 0;
+	LIST_FOREACH(ds, &d->dests, link) {
+		struct relay_delivery_dest_status *x;
+
+		if (ds->gone || st->n_dest == RELAY_DELIVERY_MAX_DEST)
+			continue;
+		if (!worst || sickness(ds->circuit.state) > sickness(worst->circuit.state))
+			worst = ds;
+		x = &st->dest[st->n_dest++];
+		x->name = ds->name;
+		x->kind = ds->cur->ops->kind;
+		x->protocol = protocol_of(ds);
+		x->circuit = relay_circuit_state_name(ds->circuit.state);
+		x->circuit_since_ms = ds->circuit.since_ms;
+		x->error = ds->circuit.why;
+		x->in_flight = ds->sd.calls;
+		x->paused = ds->paused;
+	}
+	st->circuit = worst ? relay_circuit_state_name(worst->circuit.state) : "closed";
+	st->circuit_since_ms = worst ? worst->circuit.since_ms : 0;
 }
 
 void
@@ -1154,6 +895,8 @@ relay_delivery_metrics(struct relay_delivery *d, struct relay_metrics *m)
 {
 	struct relay_store_stats ss = { 0 };
 	int64_t now = relay_wall_ms();
+	const struct dest *ds;
+
 	relay_store_stats(d->store, now, &ss);
 	relay_metrics_set(m, "relay_queue_depth", "events queued, delayed and parked ones included",
 	                  NULL, NULL, (double)ss.events);
@@ -1163,9 +906,22 @@ relay_delivery_metrics(struct relay_delivery *d, struct relay_metrics *m)
 	                  (double)ss.dead);
 	relay_metrics_set(m, "relay_oldest_event_age_seconds", "age of the oldest queued event",
 	                  NULL, NULL, ss.oldest_received_ms ? (double)(now - ss.oldest_received_ms) / 1000.0 : 0);
-	relay_metrics_set(m, "relay_in_flight", "calls to Odoo in flight", NULL, NULL, d->n_calls);
-	relay_metrics_set(m, "relay_circuit_open", "1 while delivery to Odoo is paused by the circuit",
-	                  NULL, NULL, d->circuit == CIRCUIT_CLOSED ? 0 : 1);
+	LIST_FOREACH(ds, &d->dests, link) {
+		if (ds->gone)
+			continue;
+		relay_metrics_set(m, "relay_in_flight", "calls in flight, by destination",
+		                  "destination", ds->name, ds->sd.calls);
+		relay_metrics_set(m, "relay_circuit_open",
+		                  "1 while delivery to a destination is paused by its circuit",
+		                  "destination", ds->name,
+		                  ds->circuit.state == RELAY_CIRCUIT_STATE_CLOSED ? 0 : 1);
+		relay_metrics_set(m, "relay_destination_paused",
+		                  "1 while a destination is paused by odoo-relayctl", "destination",
+		                  ds->name, ds->paused);
+		relay_metrics_set2(m, "relay_destination_info",
+		                   "a destination's kind and the protocol it speaks (always 1)",
+		                   "destination", ds->name, "protocol", protocol_of(ds), 1);
+	}
 	relay_metrics_set(m, "relay_paused", "1 while delivery is paused by odoo-relayctl", NULL,
 	                  NULL, d->paused);
 	relay_metrics_set(m, "relay_store_used_bytes", "bytes of the store file in use", NULL, NULL,
@@ -1177,41 +933,36 @@ relay_delivery_metrics(struct relay_delivery *d, struct relay_metrics *m)
 void
 relay_delivery_free(struct relay_delivery *d)
 {
+	struct dest *ds;
+
 	if (!d)
 		return;
 	d->freeing = 1;
-	/* Jobs waiting for the writer outlive the engine: their completion
-	 * only frees them. */
-	while (!LIST_EMPTY(&d->jobs)) {
-		struct job *j = LIST_FIRST(&d->jobs);
-		LIST_REMOVE(j, link);
-		d->n_jobs--;
-		j->d = NULL;
-		j->client = NULL;
+	/* Freeing an instance runs the callbacks of its calls and probes
+	 * (cancelled): with d->freeing they end their jobs and write nothing. */
+	LIST_FOREACH(ds, &d->dests, link) {
+		evtimer_del(ds->probe_timer);
+		while (!LIST_EMPTY(&ds->insts)) {
+			struct inst *in = LIST_FIRST(&ds->insts);
+			LIST_REMOVE(in, link);
+			in->retired = 0; /* freed here, not by its last user */
+			in->users += 1;  /* nor by a callback from inside destroy */
+			in->ops->destroy(in->drv);
+			free(in);
+		}
+		ds->cur = NULL;
 	}
-	/* Freeing a client runs the callbacks of its calls (cancelled): with
-	 * j->d NULL they free their jobs and write nothing. */
-	while (!LIST_EMPTY(&d->retired)) {
-		struct client *c = LIST_FIRST(&d->retired);
-		LIST_REMOVE(c, link);
-		relay_odoo_free(c->odoo);
-		free(c);
+	relay_scheduler_free(d->sched);
+	while (!LIST_EMPTY(&d->dests)) {
+		ds = LIST_FIRST(&d->dests);
+		LIST_REMOVE(ds, link);
+		dest_free(ds);
 	}
-	if (d->client) {
-		relay_odoo_free(d->client->odoo);
-		free(d->client);
-	}
-	while (!LIST_EMPTY(&d->suspended)) {
-		struct suspended *s = LIST_FIRST(&d->suspended);
-		LIST_REMOVE(s, link);
-		free(s->route);
-		free(s);
-	}
+	relay_settle_free(d->settle);
+	relay_holds_free(d->holds);
 	if (d->tick)
 		event_free(d->tick);
 	if (d->kick)
 		event_free(d->kick);
-	if (d->probe_timer)
-		event_free(d->probe_timer);
 	free(d);
 }

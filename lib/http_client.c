@@ -423,12 +423,6 @@ relay_http_free(struct relay_http *h)
 	leave(h);
 }
 
-unsigned
-relay_http_active(const struct relay_http *h)
-{
-	return h ? h->active : 0;
-}
-
 static int
 setopt_failed(CURLcode c, int *rc)
 {

@@ -1151,12 +1151,6 @@ relay_http_server_stop_listening(struct relay_http_server *srv)
 	}
 }
 
-unsigned
-relay_http_server_connections(const struct relay_http_server *srv)
-{
-	return srv->n_conns;
-}
-
 void
 relay_http_server_stats(const struct relay_http_server *srv, struct relay_http_stats *st)
 {
@@ -1210,17 +1204,6 @@ uint64_t
 relay_http_request_content_length(const struct relay_http_request *req)
 {
 	return req->content_length;
-}
-
-int
-relay_http_request_header_at(const struct relay_http_request *req, size_t i, const char **name,
-                             const char **value)
-{
-	if (i >= req->n_headers)
-		return -1;
-	*name = req->headers[i].name;
-	*value = req->headers[i].value;
-	return 0;
 }
 
 int64_t

@@ -60,6 +60,8 @@ log_emit(int prio, const struct relay_log_fields *f, const char *fmt, va_list ap
 			snprintf(fb[nf++], sizeof(fb[0]), "TOPIC=%s", f->topic);
 		if (f->route)
 			snprintf(fb[nf++], sizeof(fb[0]), "ROUTE=%s", f->route);
+		if (f->destination)
+			snprintf(fb[nf++], sizeof(fb[0]), "DESTINATION=%s", f->destination);
 		if (f->lane)
 			snprintf(fb[nf++], sizeof(fb[0]), "LANE=%s", f->lane);
 		if (f->attempt)

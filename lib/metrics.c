@@ -16,6 +16,7 @@ static const double bucket_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 
 struct series {
 	char *label, *value;
+	char *label2, *value2;      /* a second label, or NULL */
 	double v;
 	uint64_t buckets[NBUCKETS];
 	uint64_t count;
@@ -51,6 +52,8 @@ relay_metrics_free(struct relay_metrics *m)
 			ns = s->next;
 			free(s->label);
 			free(s->value);
+			free(s->label2);
+			free(s->value2);
 			free(s);
 		}
 		free(x->name);
@@ -76,8 +79,8 @@ metric_find(const struct relay_metrics *m, const char *name)
 }
 
 static struct series *
-series_get(struct relay_metrics *m, const char *name, const char *help, enum kind kind,
-           const char *label, const char *value)
+series_get2(struct relay_metrics *m, const char *name, const char *help, enum kind kind,
+            const char *label, const char *value, const char *label2, const char *value2)
 {
 	struct metric *x = metric_find(m, name);
 	if (!x) {
@@ -97,18 +100,49 @@ series_get(struct relay_metrics *m, const char *name, const char *help, enum kin
 	}
 	struct series **pp = &x->series;
 	for (; *pp; pp = &(*pp)->next)
-		if (same((*pp)->label, label) && same((*pp)->value, value))
+		if (same((*pp)->label, label) && same((*pp)->value, value) &&
+		    same((*pp)->label2, label2) && same((*pp)->value2, value2))
 			return *pp;
 	struct series *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	if ((label && !(s->label = strdup(label))) || (value && !(s->value = strdup(value)))) {
+	if ((label && !(s->label = strdup(label))) || (value && !(s->value = strdup(value))) ||
+	    (label2 && !(s->label2 = strdup(label2))) || (value2 && !(s->value2 = strdup(value2)))) {
 		free(s->label);
+		free(s->value);
+		free(s->label2);
 		free(s);
 		return NULL;
 	}
 	*pp = s;
 	return s;
+}
+
+static struct series *
+series_get(struct relay_metrics *m, const char *name, const char *help, enum kind kind,
+           const char *label, const char *value)
+{
+	return series_get2(m, name, help, kind, label, value, NULL, NULL);
+}
+
+void
+relay_metrics_add2(struct relay_metrics *m, const char *name, const char *help,
+                   const char *label, const char *value, const char *label2,
+                   const char *value2, uint64_t n)
+{
+	struct series *s = series_get2(m, name, help, COUNTER, label, value, label2, value2);
+	if (s)
+		s->v += (double)n;
+}
+
+void
+relay_metrics_set2(struct relay_metrics *m, const char *name, const char *help,
+                   const char *label, const char *value, const char *label2,
+                   const char *value2, double v)
+{
+	struct series *s = series_get2(m, name, help, GAUGE, label, value, label2, value2);
+	if (s)
+		s->v = v;
 }
 
 void
@@ -143,36 +177,39 @@ relay_metrics_observe(struct relay_metrics *m, const char *name, const char *hel
 	s->sum += seconds;
 }
 
-double
-relay_metrics_get(const struct relay_metrics *m, const char *name, const char *label,
-                  const char *value)
+/* label="value", the value escaped as the text format requires: \\, \" and \n. */
+static int
+add_pair(struct evbuffer *out, const char *label, const char *value)
 {
-	struct metric *x = metric_find(m, name);
-	for (struct series *s = x ? x->series : NULL; s; s = s->next)
-		if (same(s->label, label) && same(s->value, value))
-			return s->v;
-	return 0;
+	int rc = evbuffer_add_printf(out, "%s=\"", label) < 0;
+
+	for (const char *p = value ? value : ""; *p; p++) {
+		if (*p == '\\' || *p == '"')
+			rc |= evbuffer_add_printf(out, "\\%c", *p) < 0;
+		else if (*p == '\n')
+			rc |= evbuffer_add(out, "\\n", 2);
+		else
+			rc |= evbuffer_add(out, p, 1);
+	}
+	rc |= evbuffer_add(out, "\"", 1);
+	return rc;
 }
 
-/* Label values are escaped as the text format requires: \\, \" and \n. */
 static int
-add_label(struct evbuffer *out, const char *label, const char *value, const char *extra)
+add_label(struct evbuffer *out, const struct series *s, const char *extra)
 {
+	const char *label = s ? s->label : NULL;
 	int rc = 0;
+
 	if (!label && !extra)
 		return 0;
 	rc |= evbuffer_add(out, "{", 1);
 	if (label) {
-		rc |= evbuffer_add_printf(out, "%s=\"", label) < 0;
-		for (const char *p = value ? value : ""; *p; p++) {
-			if (*p == '\\' || *p == '"')
-				rc |= evbuffer_add_printf(out, "\\%c", *p) < 0;
-			else if (*p == '\n')
-				rc |= evbuffer_add(out, "\\n", 2);
-			else
-				rc |= evbuffer_add(out, p, 1);
+		rc |= add_pair(out, label, s->value);
+		if (s->label2) {
+			rc |= evbuffer_add(out, ",", 1);
+			rc |= add_pair(out, s->label2, s->value2);
 		}
-		rc |= evbuffer_add(out, "\"", 1);
 	}
 	if (extra)
 		rc |= evbuffer_add_printf(out, "%s%s", label ? "," : "", extra) < 0;
@@ -191,7 +228,7 @@ relay_metrics_render(const struct relay_metrics *m, struct evbuffer *out)
 		for (struct series *s = x->series; s; s = s->next) {
 			if (x->kind != HISTOGRAM) {
 				rc |= evbuffer_add_printf(out, "%s", x->name) < 0;
-				rc |= add_label(out, s->label, s->value, NULL);
+				rc |= add_label(out, s, NULL);
 				rc |= evbuffer_add_printf(out, " %.17g\n", s->v) < 0;
 				continue;
 			}
@@ -199,7 +236,7 @@ relay_metrics_render(const struct relay_metrics *m, struct evbuffer *out)
 				char le[32];
 				snprintf(le, sizeof(le), "le=\"%g\"", bucket_bounds[i]);
 				rc |= evbuffer_add_printf(out, "%s_bucket", x->name) < 0;
-				rc |= add_label(out, NULL, NULL, le);
+				rc |= add_label(out, NULL, le);
 				rc |= evbuffer_add_printf(out, " %llu\n", (unsigned long long)s->buckets[i]) < 0;
 			}
 			rc |= evbuffer_add_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.17g\n%s_count %llu\n",

@@ -151,9 +151,11 @@ classify_resp(const struct relay_http_reply *resp, enum relay_odoo_protocol prot
 		.method = method,
 	};
 
-	if (relay_classify(&x, out) != 0)
+	if (relay_classify(&x, out) != 0) {
 		relay_outcome_set(out, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "transport.error",
 		                  "out of memory while reading odoo's answer", NULL);
+		out->transport = RELAY_TRANSPORT_ERROR;
+	}
 }
 
 /* The outcome of a request that could not be made (rc from sending). */

@@ -125,6 +125,8 @@ struct relay_outcome {
 	enum relay_class klass;
 	enum relay_scope scope;       /* RELAY_SCOPE_NONE unless klass is CONFIG */
 	int unknown;                  /* 1: no rule knew this failure; log it loudly */
+	enum relay_transport transport; /* what the transport saw (RELAY_TRANSPORT_OK when a
+	                                   whole answer came, or for outcomes made by hand) */
 	long http_status;             /* copied from the exchange */
 	int64_t retry_after_ms;       /* the server's Retry-After (transient only), 0 if none */
 	char *error_name;             /* NULL for done; else e.g. "odoo.exceptions.ValidationError",
@@ -167,12 +169,13 @@ int64_t relay_retry_after_ms(const char *value, int64_t now_ms);
 /* relay_trim_traceback - a copy of text (len bytes) trimmed for logs: the
  * first line, "...", and the last three lines, at most
  * RELAY_CLASSIFY_DETAIL_MAX bytes with the NUL; texts of five lines or fewer
- * are kept whole (then cut to size). Returns a malloc'd string or NULL for
- * ENOMEM or a NULL text. */
+ * are kept whole (then cut to size). Returns a malloc'd string the caller
+ * frees, or NULL for ENOMEM or a NULL text. */
 char *relay_trim_traceback(const char *text, size_t len);
 
 /* Static names for logs: "ok", "connect", "timeout", "reset", "too_big",
- * "cancelled", "error"; and "none", "target", "route". Never NULL. */
+ * "cancelled", "error" ("unknown" for any other value); and "none",
+ * "target", "route" ("none" for any other value). Never NULL. */
 const char *relay_transport_name(int t);
 const char *relay_scope_name(int s);
 

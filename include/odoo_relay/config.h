@@ -27,6 +27,8 @@
 
 #include <jansson.h>
 
+#include "odoo_relay/schema.h"
+
 /* Where a value comes from in an incoming webhook. */
 enum relay_ref_kind {
 	RELAY_REF_NONE = 0,  /* not configured */
@@ -97,7 +99,7 @@ struct relay_limits {
 enum relay_odoo_protocol { RELAY_PROTO_AUTO = 0, RELAY_PROTO_JSONRPC, RELAY_PROTO_JSON2 };
 
 struct relay_odoo_conf {
-	int configured;             /* 0 when the file has no "odoo" object */
+	int configured;             /* 1 in every destination of kind odoo */
 	char *url;                  /* base URL, no trailing slash: http://127.0.0.1:8069 */
 	char *database;
 	char *login;
@@ -126,6 +128,28 @@ struct relay_delivery_conf {
 	int64_t drain_timeout_ms;   /* SIGTERM: wait for in-flight calls [10000] */
 };
 
+/* What a destination is; each kind has a driver (destination.h). */
+enum relay_dest_kind { RELAY_DEST_ODOO = 0 };
+
+/*
+ * A named destination: "destinations": {"<name>": {"kind": "odoo", ...}}.
+ * The top-level "odoo" object is the destination named "odoo" (same keys,
+ * "kind" implied). Names follow the rule of route names.
+ */
+struct relay_destination_conf {
+	char *name;
+	enum relay_dest_kind kind;
+	struct relay_odoo_conf odoo;     /* kind odoo: configured is 1 */
+	/* Its circuit; each defaults to the delivery section's value. */
+	unsigned circuit_failures;
+	int64_t probe_base_ms;
+	int64_t probe_cap_ms;
+	/* The default backoff of the routes that name it (a route's own
+	 * "backoff" wins); defaults to the delivery section's. */
+	struct relay_backoff_conf backoff;
+	unsigned line, column;           /* where it is defined (its key) */
+};
+
 struct relay_config {
 	char *path;                 /* the file it was loaded from */
 	char **listen;              /* "host:port" ("127.0.0.1:8080", "[::1]:0") */
@@ -137,21 +161,20 @@ struct relay_config {
 	struct relay_limits limits;
 	struct relay_source_conf *sources;
 	size_t n_sources;
-	struct relay_odoo_conf odoo;
+	/* Every destination, "odoo" first when the top-level block is there,
+	 * then in the file's order. 0 destinations: events are stored only. */
+	struct relay_destination_conf *destinations;
+	size_t n_destinations;
 	struct relay_delivery_conf delivery;
 	/* The "routes" array as parsed, for route.c to compile; NULL if absent.
 	 * Borrowed from the config: valid while the config lives. */
 	json_t *routes;
-	/* Opaque: the parsed document and the positions of its values. */
-	struct relay_config_doc *doc;
+	/* The parsed document and the positions of its values (schema.h), for
+	 * modules that validate parts of it (route.c). */
+	struct relay_schema_doc *doc;
 };
 
-/* A configuration error: where, and what. */
-struct relay_config_error {
-	char file[256];
-	unsigned line, column;      /* 1-based; 0 when not tied to a place */
-	char text[512];             /* lower case, says what is wrong */
-};
+/* struct relay_config_error (where, and what) is in schema.h. */
 
 /*
  * relay_config_load - read, parse and validate the file at path.
@@ -160,7 +183,8 @@ struct relay_config_error {
  * relay_config_free). On failure *out is NULL, err (if not NULL) says where
  * and what, and the result is -RELAY_ECONFIG for an invalid file, or an
  * errno (ENOENT, EACCES, ...) when the file or a secret file cannot be read
- * (err then names the path). Thread-safe; does no other I/O.
+ * (err then names the path). Thread-safe; does no other I/O. The file is
+ * read once; nothing in the result refers to it.
  */
 int relay_config_load(const char *path, struct relay_config **out,
                       struct relay_config_error *err);
@@ -171,43 +195,66 @@ int relay_config_load(const char *path, struct relay_config **out,
                                         only the state directory, sources and routes
                                         and may run without access to the secrets) */
 
-/* relay_config_load_flags - relay_config_load with flags (above). */
+/* relay_config_load_flags - relay_config_load with flags (above); the same
+ * results, ownership and threading. */
 int relay_config_load_flags(const char *path, unsigned flags, struct relay_config **out,
                             struct relay_config_error *err);
 
-/* relay_config_loadb - as relay_config_load, from a buffer; name is used in
- * errors and as the base for relative secret paths (its directory). */
+/* relay_config_loadb - as relay_config_load, from the len bytes at text
+ * (copied: the caller keeps text); name is used in errors and as the base for
+ * relative secret paths (its directory). -RELAY_EINVAL when out is NULL or
+ * text is NULL with len > 0. */
 int relay_config_loadb(const char *name, const char *text, size_t len,
                        struct relay_config **out, struct relay_config_error *err);
 
 /* relay_config_free - free a config and everything in it; NULL is a no-op.
- * Secret bytes are wiped before they are freed. */
+ * Secret bytes are wiped before they are freed. Nothing may use the config
+ * or a pointer into it (a source, a destination, cfg->routes) afterwards. */
 void relay_config_free(struct relay_config *cfg);
 
 /*
  * relay_config_where - line and column (1-based) where node, a value inside
  * cfg->routes or any other part of the parsed document, begins. Returns 0,
- * or -RELAY_ENOTFOUND for a node that is not part of this config.
- * For modules that validate parts of the document themselves (route.c).
+ * or -RELAY_ENOTFOUND for a node that is not part of this config (or a NULL
+ * cfg or node, or a true, false or null that occurs more than once: see
+ * relay_schema_where). line and column may be NULL. Pure; any thread.
  */
 int relay_config_where(const struct relay_config *cfg, const json_t *node,
                        unsigned *line, unsigned *column);
 
-/* relay_config_error_set - fill err for node of cfg (position looked up) with
- * a printf-style text. Returns -RELAY_ECONFIG, for `return relay_config_error_set(...)`. */
+/* relay_config_error_set - fill err (may be NULL) for node of cfg: the file of
+ * cfg, the position of node (0 0 if it has none) and a printf-style text.
+ * Returns -RELAY_ECONFIG, for `return relay_config_error_set(...)`. */
 int relay_config_error_set(struct relay_config_error *err, const struct relay_config *cfg,
                            const json_t *node, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* relay_config_error_format - "file:line:column: text" into buf (size n). */
+/* relay_config_error_format - "file:line:column: text" into buf (size n;
+ * cut to fit, always NUL-terminated when n > 0); "file: text" without a
+ * position. NULL err gives "no error". Pure. */
 void relay_config_error_format(const struct relay_config_error *err, char *buf, size_t n);
 
-/* relay_config_type_name - "an object", "a string", ... for error texts
- * ("expected an integer, got a string"). Static text; pure. */
-const char *relay_config_type_name(const json_t *v);
-
-/* relay_config_source - the source named name, or NULL. */
+/* relay_config_source - the source named by the name_len bytes at name, or
+ * NULL (also for a NULL cfg or name). Borrowed from cfg: valid while cfg
+ * lives. Pure; any thread. */
 const struct relay_source_conf *relay_config_source(const struct relay_config *cfg,
                                                     const char *name, size_t name_len);
+
+/* relay_config_destination - the destination called name, or NULL (also for
+ * a NULL cfg or name). Borrowed from cfg: valid while cfg lives. Pure; any
+ * thread. */
+const struct relay_destination_conf *relay_config_destination(const struct relay_config *cfg,
+                                                              const char *name);
+
+/*
+ * relay_config_parse_backoff - the one reader of a "backoff" block
+ * ({"base_ms", "cap_ms", "max_attempts", "max_age_s"}), wherever it appears:
+ * the delivery section, a destination, a route. Reads member "backoff" of
+ * obj, if there is one, over the values already in *b (the defaults), with
+ * the ranges of odoo-relay.conf(5) and base_ms <= cap_ms. Returns 0, or
+ * -RELAY_ECONFIG with s->err filled (b is then left as it was). Pure.
+ */
+int relay_config_parse_backoff(struct relay_schema *s, const json_t *obj,
+                               struct relay_backoff_conf *b);
 
 #endif

@@ -83,8 +83,5 @@ void relay_http_free(struct relay_http *h);
 int relay_http_send(struct relay_http *h, const struct relay_http_call *req,
                     relay_http_cb cb, void *arg);
 
-/* relay_http_active - transfers started and not yet completed. */
-unsigned relay_http_active(const struct relay_http *h);
-
 
 #endif

@@ -88,8 +88,10 @@ typedef int (*relay_http_headers_fn)(struct relay_http_request *req, void *arg);
 typedef void (*relay_http_request_fn)(struct relay_http_request *req, void *arg);
 
 /*
- * relay_http_server_new - a server with no listener yet. limits is copied.
- * Returns 0, or ENOMEM.
+ * relay_http_server_new - a server with no listener yet. limits is copied;
+ * base is borrowed and must outlive the server; arg is passed to both
+ * callbacks. The caller owns *out (relay_http_server_free).
+ * Returns 0, or ENOMEM (*out untouched).
  */
 int relay_http_server_new(struct event_base *base, const struct relay_http_limits *limits,
                           relay_http_headers_fn on_headers, relay_http_request_fn on_request,
@@ -97,17 +99,25 @@ int relay_http_server_new(struct event_base *base, const struct relay_http_limit
 
 /*
  * relay_http_server_listen - bind and listen on "host:port" (IPv6 as
- * "[addr]:port"; port 0 picks a free port). Returns 0, -RELAY_EINVAL for a
- * malformed address, or the errno of getaddrinfo/bind/listen.
+ * "[addr]:port"; port 0 picks a free port). hostport is borrowed for the
+ * call. Returns 0, -RELAY_EINVAL for a malformed or unresolvable address or
+ * when the server has 16 listeners already, or the errno of
+ * getaddrinfo/bind/listen (EIO when libevent gives none).
  */
 int relay_http_server_listen(struct relay_http_server *srv, const char *hostport);
 
 /* relay_http_server_adopt - serve an already listening socket (socket
- * activation). The server owns fd from then on. Returns 0 or ENOMEM. */
+ * activation). On success the server owns fd from then on (closed by
+ * relay_http_server_stop_listening or _free). Returns 0, -RELAY_EINVAL when
+ * the server has 16 listeners already, or the errno of libevent's listener
+ * (EIO when it gives none); on error fd stays the caller's. */
 int relay_http_server_adopt(struct relay_http_server *srv, int fd);
 
 /* relay_http_server_port - the local port of listener i (in the order they
- * were added), or -1. Writes "host:port" into buf when buf is not NULL. */
+ * were added), or -1 when there is no such listener (or it was closed) or
+ * getsockname fails. Writes "host:port" ("[addr]:port" for IPv6) into buf,
+ * NUL-terminated and truncated to n bytes, when buf is not NULL and the
+ * result is not -1. */
 int relay_http_server_port(const struct relay_http_server *srv, size_t i, char *buf, size_t n);
 
 /* relay_http_server_set_limits - use limits (copied) for requests that start
@@ -116,13 +126,13 @@ int relay_http_server_port(const struct relay_http_server *srv, size_t i, char *
 void relay_http_server_set_limits(struct relay_http_server *srv,
                                   const struct relay_http_limits *limits);
 
-/* relay_http_server_stop_listening - close the listeners, keep connections. */
+/* relay_http_server_stop_listening - close the listeners (and their sockets,
+ * adopted ones included), keep connections. Cannot fail; a second call does
+ * nothing. */
 void relay_http_server_stop_listening(struct relay_http_server *srv);
 
-/* relay_http_server_connections - connections open now. */
-unsigned relay_http_server_connections(const struct relay_http_server *srv);
-
-/* relay_http_server_stats - fill *st (see struct relay_http_stats). */
+/* relay_http_server_stats - fill *st (see struct relay_http_stats), a
+ * snapshot owned by the caller. Cannot fail. */
 void relay_http_server_stats(const struct relay_http_server *srv, struct relay_http_stats *st);
 
 /* relay_http_server_free - close listeners and connections. Requests still
@@ -130,7 +140,9 @@ void relay_http_server_stats(const struct relay_http_server *srv, struct relay_h
  * frees them. NULL is a no-op. */
 void relay_http_server_free(struct relay_http_server *srv);
 
-/* Accessors: valid until the request is answered. Strings are NUL-terminated. */
+/* Accessors: cannot fail. What they return belongs to the request and is
+ * valid until the request is answered (relay_http_respond frees it).
+ * Strings are NUL-terminated, never NULL unless said. */
 const char *relay_http_request_method(const struct relay_http_request *req);
 const char *relay_http_request_path(const struct relay_http_request *req);   /* without the query */
 /* Case-insensitive; the first header of that name, or NULL. */
@@ -139,16 +151,14 @@ const char *relay_http_request_header(const struct relay_http_request *req, cons
 const unsigned char *relay_http_request_body(const struct relay_http_request *req, size_t *len);
 /* Declared Content-Length (0 when absent). */
 uint64_t relay_http_request_content_length(const struct relay_http_request *req);
-/* Iterate headers: i from 0 until it returns -1. */
-int relay_http_request_header_at(const struct relay_http_request *req, size_t i,
-                                 const char **name, const char **value);
 /* Monotonic ms when the request's first byte arrived. */
 int64_t relay_http_request_started_ms(const struct relay_http_request *req);
 
 /*
  * relay_http_respond - answer req with status and body (content_type may be
  * NULL for no body type; extra_headers is "Name: value\r\n..." or NULL), then
- * free req. The connection is kept alive when the client allows it and the
+ * free req. body, content_type and extra_headers are borrowed for the call
+ * (copied into the output buffer); req must not be used afterwards. The connection is kept alive when the client allows it and the
  * body was read; otherwise it is closed once the answer is written.
  * Never fails from the caller's point of view: a client that went away is
  * simply not written to.
@@ -156,7 +166,10 @@ int64_t relay_http_request_started_ms(const struct relay_http_request *req);
 void relay_http_respond(struct relay_http_request *req, int status, const char *content_type,
                         const void *body, size_t len, const char *extra_headers);
 
-/* relay_http_respond_json_error - {"error": error, "detail": detail} with status. */
+/* relay_http_respond_error - answer {"error": error, "detail": detail} with
+ * status, as application/json, then free req as relay_http_respond does. The
+ * strings are borrowed, detail may be NULL (""); once JSON-escaped, error is
+ * cut to about 250 bytes and detail to about 1000. */
 void relay_http_respond_error(struct relay_http_request *req, int status, const char *error,
                               const char *detail, const char *extra_headers);
 

@@ -31,13 +31,14 @@ struct relay_ingest;
 struct relay_writer;
 struct relay_metrics;
 
-/* Called before /metrics is rendered, to refresh gauges. */
+/* Called before /metrics is rendered, to refresh gauges, on the loop thread. */
 typedef void (*relay_ingest_metrics_fn)(void *arg, struct relay_metrics *m);
 
 /*
- * relay_ingest_new - the handlers, with no listener yet. cfg, writer and
- * metrics are borrowed and must outlive the ingest (cfg until replaced with
- * relay_ingest_set_config). Returns 0 or ENOMEM.
+ * relay_ingest_new - the handlers, with no listener yet. base, cfg, writer
+ * and metrics are borrowed and must outlive the ingest (cfg until replaced
+ * with relay_ingest_set_config). The caller owns *out (relay_ingest_free).
+ * Returns 0, or ENOMEM (*out untouched).
  */
 int relay_ingest_new(struct event_base *base, const struct relay_config *cfg,
                      struct relay_writer *writer, struct relay_metrics *metrics,
@@ -55,12 +56,17 @@ int relay_ingest_new(struct event_base *base, const struct relay_config *cfg,
  */
 int relay_ingest_listen(struct relay_ingest *in, const char *hostport, int admin);
 
-/* relay_ingest_adopt - serve a listening socket passed by systemd. */
+/* relay_ingest_adopt - serve a listening socket passed by systemd, as a
+ * webhook listener. On success the ingest owns fd; on error it stays the
+ * caller's. Returns 0, ENOMEM, -RELAY_EINVAL for more than 16 webhook
+ * listeners, or the errno of libevent's listener (EIO when it gives none). */
 int relay_ingest_adopt(struct relay_ingest *in, int fd);
 
 /* relay_ingest_addresses - write the bound addresses, one "host:port" per
- * line, into buf: the webhook listeners first, then the admin ones, each
- * followed by " admin". Returns how many listeners there are. */
+ * line, into buf (n bytes, always NUL-terminated when n > 0): the webhook
+ * listeners first, then the admin ones, each followed by " admin". A line
+ * that does not fit is left out. Returns how many listeners there are
+ * (counted whether their line fit or not). Cannot fail. */
 int relay_ingest_addresses(const struct relay_ingest *in, char *buf, size_t n);
 
 /* relay_ingest_set_config - use cfg for requests from now on (reload). A
@@ -70,24 +76,29 @@ int relay_ingest_addresses(const struct relay_ingest *in, char *buf, size_t n);
  * webhook listeners from now on (the admin listener keeps taking no body). */
 void relay_ingest_set_config(struct relay_ingest *in, const struct relay_config *cfg);
 
-/* relay_ingest_pending - requests handed to the writer and not yet answered. */
+/* relay_ingest_pending - requests handed to the writer and not yet answered.
+ * Cannot fail. */
 unsigned relay_ingest_pending(const struct relay_ingest *in);
 
-/* relay_ingest_set_metrics_hook - fn(arg, metrics) runs before /metrics renders. */
+/* relay_ingest_set_metrics_hook - fn(arg, metrics) runs before /metrics
+ * renders, on the loop thread; fn NULL removes the hook. arg is borrowed and
+ * must stay valid while the hook is set. Cannot fail. */
 void relay_ingest_set_metrics_hook(struct relay_ingest *in, relay_ingest_metrics_fn fn, void *arg);
 
 /* relay_ingest_set_stored_hook - fn(arg) runs after each new event is
- * stored and answered (delivery looks for work then, not at its next poll). */
+ * stored and answered (delivery looks for work then, not at its next poll),
+ * on the loop thread; fn NULL removes the hook. arg is borrowed as above.
+ * Cannot fail. */
 void relay_ingest_set_stored_hook(struct relay_ingest *in, void (*fn)(void *arg), void *arg);
 
 /* relay_ingest_set_ready - what /readyz reports besides the store's state
- * (0 while starting or draining). */
+ * (0 while starting or draining). Cannot fail. */
 void relay_ingest_set_ready(struct relay_ingest *in, int ready);
 
 /* relay_ingest_stop_listening - close the webhook listeners (drain on
  * SIGTERM): connections already open are served until they close. The admin
  * listener stays open, so that /readyz can say 503 until the process exits
- * (after relay_ingest_set_ready(in, 0)). */
+ * (after relay_ingest_set_ready(in, 0)). Cannot fail. */
 void relay_ingest_stop_listening(struct relay_ingest *in);
 
 /* relay_ingest_free - close everything. Requests waiting for the writer are

@@ -34,6 +34,7 @@ struct relay_log_fields {
 	const char *source;
 	const char *topic;
 	const char *route;
+	const char *destination;
 	const char *lane;
 	unsigned attempt;
 	const char *error_class;
@@ -48,10 +49,18 @@ struct relay_log_fields {
  */
 void relay_log_init(int journal, int max_priority);
 
-/* relay_log - a plain message at priority prio (LOG_ERR, LOG_WARNING, ...). */
+/*
+ * relay_log - a plain message at priority prio (LOG_ERR, LOG_WARNING, ...);
+ * nothing when prio is above the init's max_priority. fmt and its arguments
+ * are borrowed for the call. Never fails from the caller's point of view: the
+ * message is cut at about 2 KiB, control characters become spaces on stderr,
+ * and a message that cannot be written (journald gone falls back to stderr;
+ * stderr closed or full) is dropped.
+ */
 void relay_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* relay_log_fields - a message with structured fields. */
+/* relay_log_with - a message with structured fields (f borrowed for the
+ * call, may be NULL; each field cut at about 600 bytes), as relay_log. */
 void relay_log_with(int prio, const struct relay_log_fields *f, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

@@ -127,14 +127,17 @@ int relay_odoo_call(struct relay_odoo *o, const char *model, const char *method,
 int relay_odoo_probe(struct relay_odoo *o, relay_odoo_cb cb, void *arg);
 
 /* relay_odoo_in_flight - calls and probes accepted whose callback has not
- * run yet (including those waiting for the version or a login). */
+ * run yet (including those waiting for the version or a login). Cannot
+ * fail. Loop thread only. */
 unsigned relay_odoo_in_flight(const struct relay_odoo *o);
 
 /* relay_odoo_protocol - the protocol in use: the configured one, or for
- * "auto" the one chosen, RELAY_PROTO_AUTO until the server has told. */
+ * "auto" the one chosen, RELAY_PROTO_AUTO until the server has told. Cannot
+ * fail. Loop thread only. */
 enum relay_odoo_protocol relay_odoo_protocol(const struct relay_odoo *o);
 
-/* relay_odoo_protocol_name - "auto", "jsonrpc" or "json2". */
+/* relay_odoo_protocol_name - "jsonrpc", "json2", or "auto" (also for any
+ * other value). Static; never NULL. Thread-safe. */
 const char *relay_odoo_protocol_name(int protocol);
 
 /* relay_odoo_parse_major - Odoo's major version from a version answer: an

@@ -44,6 +44,16 @@
  * decoder accepts any count. */
 #define RELAY_RECORD_MAX_HISTORY 32
 
+/*
+ * What a dead event does to the rest of its lane: the one enum for it. A
+ * route's "dead_lane" (route.h) says it, the store applies it when it buries
+ * the event (store.h, writer.h).
+ */
+enum relay_lane_policy {
+	RELAY_LANE_CONTINUE = 0, /* the lane moves on to its next event */
+	RELAY_LANE_HOLD = 1,     /* the lane waits until the dead letter is replayed or dropped */
+};
+
 /* The outcome classes of one delivery attempt. */
 enum relay_class {
 	RELAY_CLASS_NONE = 0,
@@ -108,10 +118,12 @@ int relay_record_encode(const struct relay_event *ev, unsigned char **buf, size_
  */
 int relay_record_decode(const void *buf, size_t len, struct relay_event *ev);
 
-/* relay_record_version - the version byte of an encoded record, or -1 if empty. */
+/* relay_record_version - the version byte of an encoded record (not checked
+ * against RELAY_RECORD_VERSION), or -1 if buf is NULL or len 0. Reads only. */
 int relay_record_version(const void *buf, size_t len);
 
-/* relay_event_clear - free everything ev owns and zero it. */
+/* relay_event_clear - free everything ev owns and zero it; ev itself (often
+ * on the stack) stays the caller's. NULL is a no-op. */
 void relay_event_clear(struct relay_event *ev);
 
 /*
@@ -121,7 +133,8 @@ void relay_event_clear(struct relay_event *ev);
  */
 int relay_event_add_attempt(struct relay_event *ev, const struct relay_attempt *a);
 
-/* relay_class_name - "done", "transient", "permanent", "configuration" or "none". */
+/* relay_class_name - "done", "transient", "permanent", "configuration", or
+ * "none" (also for values outside enum relay_class). Static; never NULL. */
 const char *relay_class_name(int klass);
 
 #endif

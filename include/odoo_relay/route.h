@@ -14,6 +14,10 @@
  *                 characters, '?' one); default ["*"]
  *   "operation":  "upsert" | "write" | "delete" | "call"
  *   "model":      required, e.g. "res.partner"
+ *   "destination": the name of a configured destination (config.h); required
+ *                 when several are configured, the only one when there is
+ *                 one; with none configured the route has none (events are
+ *                 stored, not delivered)
  *   "external_id": template of the record's external ID name, e.g.
  *                 "shop_customer_{/id}"; required for upsert, write, delete.
  *                 The module prefix of the Odoo target is prepended:
@@ -48,14 +52,18 @@
  *   "method", "args": call only: method name (public: no leading '_') and the
  *                 named arguments as value specs (object), or "args": {"pointer": "/x"}
  *                 for a part of the payload as is.
- *   "backoff":    {"base_ms","cap_ms","max_attempts","max_age_s"} overriding the defaults
+ *   "backoff":    {"base_ms","cap_ms","max_attempts","max_age_s"} overriding, key by
+ *                 key, the destination's backoff (itself over the delivery section's)
  *   "permanent_retries": N delayed retries of a permanent failure (for events that
  *                 may arrive before the record they refer to) [0]
  *   "permanent_retry_delay_ms": [60000]
  *   "dead_lane":  "continue" | "hold": what a dead event does to its lane ["continue"]
  *
+ * Errors of the compiler use the wording of the schema toolkit (schema.h):
+ * "routes[1] (name): fields.email: expected ...", placed at the offending value.
+ *
  * Threading: a compiled struct relay_routes is immutable and may be read from
- * any thread. relay_route_map is pure and thread-safe.
+ * any thread. relay_route_map is pure and thread-safe. Nothing here does I/O.
  */
 #ifndef ODOO_RELAY_ROUTE_H
 #define ODOO_RELAY_ROUTE_H
@@ -65,12 +73,12 @@
 #include <jansson.h>
 
 #include "odoo_relay/config.h"
+#include "odoo_relay/record.h"
 
 struct relay_routes;  /* opaque: the compiled routes */
 struct relay_route;   /* opaque: one route */
 
 enum relay_op { RELAY_OP_UPSERT = 0, RELAY_OP_WRITE, RELAY_OP_DELETE, RELAY_OP_CALL };
-enum relay_dead_lane { RELAY_DEAD_CONTINUE = 0, RELAY_DEAD_HOLD };
 
 /* What to do in Odoo for one event. */
 struct relay_plan {
@@ -94,47 +102,79 @@ struct relay_plan {
 
 /*
  * relay_routes_compile - compile cfg->routes (may be NULL: no routes).
- * Checks every route against the sources of cfg. On failure returns
- * -RELAY_ECONFIG and err names the route and the field, with the line and
- * column of the offending value (via relay_config_where). ENOMEM otherwise.
- * The result refers to nothing in cfg: it may outlive it.
+ * Checks every route against the sources and destinations of cfg. On success
+ * returns 0 and *out is a new struct the caller owns (free with
+ * relay_routes_free). On failure *out is NULL and the result is
+ * -RELAY_ECONFIG, with err (if not NULL) naming the file, the route and the
+ * key, at the line and column of the offending value; ENOMEM; or
+ * -RELAY_EINVAL when cfg or out is NULL. The result refers to nothing in
+ * cfg: it may outlive it. Thread-safe (cfg is only read).
  */
 int relay_routes_compile(const struct relay_config *cfg, struct relay_routes **out,
                          struct relay_config_error *err);
 
+/* relay_routes_free - free routes and every route in it; NULL is a no-op. No
+ * pointer from the accessors below may be used afterwards. */
 void relay_routes_free(struct relay_routes *routes);
 
+/*
+ * Lookups and accessors. Each is pure and may be called from any thread.
+ * A const struct relay_route * and every string returned are borrowed from
+ * the struct relay_routes they came from and live exactly as long as it does.
+ * Lookups accept NULL routes (nothing found); the relay_route_* accessors
+ * require a route from these lookups (NULL is undefined behaviour).
+ */
+
 /* relay_routes_match - the first route for this source whose topic patterns
- * match topic, or NULL. */
+ * match topic (NULL counts as ""), or NULL (also for a NULL source). */
 const struct relay_route *relay_routes_match(const struct relay_routes *routes,
                                              const char *source, const char *topic);
 
-/* relay_routes_find - the route called name, or NULL. */
+/* relay_routes_find - the route called name, or NULL (also for a NULL name). */
 const struct relay_route *relay_routes_find(const struct relay_routes *routes, const char *name);
 
+/* relay_routes_count - the number of routes; 0 for NULL. */
 size_t relay_routes_count(const struct relay_routes *routes);
+/* relay_routes_at - route i in the order of the file, or NULL when i >= count. */
 const struct relay_route *relay_routes_at(const struct relay_routes *routes, size_t i);
 
+/* relay_route_name - its "name". */
 const char *relay_route_name(const struct relay_route *r);
+/* relay_route_model - its "model" ("res.partner"). */
 const char *relay_route_model(const struct relay_route *r);
+/* relay_route_op - its "operation". */
 enum relay_op relay_route_op(const struct relay_route *r);
+/* relay_route_destination - the name of its destination (see "destination"
+ * above), or NULL when no destination is configured. */
+const char *relay_route_destination(const struct relay_route *r);
+/* relay_route_backoff - the effective backoff: the route's own "backoff"
+ * keys, else its destination's, else the delivery section's. Never NULL. */
 const struct relay_backoff_conf *relay_route_backoff(const struct relay_route *r);
+/* relay_route_permanent_retries - its "permanent_retries" [0]. */
 unsigned relay_route_permanent_retries(const struct relay_route *r);
+/* relay_route_permanent_retry_delay_ms - its "permanent_retry_delay_ms" [60000]. */
 int64_t relay_route_permanent_retry_delay_ms(const struct relay_route *r);
-enum relay_dead_lane relay_route_dead_lane(const struct relay_route *r);
+/* relay_route_dead_lane - what its dead events do to their lane ["continue"]. */
+enum relay_lane_policy relay_route_dead_lane(const struct relay_route *r);
 
 /*
- * relay_route_map - the plan for one event. payload is the parsed body;
- * module is the external-ID module prefix of the target. On success returns 0
- * and *plan is filled (free with relay_plan_clear). A payload that lacks a
- * required path returns -RELAY_EPATH and why names the path
- * ("missing /customer/email"); a value of the wrong kind (an object where
- * text is needed, a lookup with no entry and no default) returns
- * -RELAY_EINVAL with why saying so. why is a buffer of whysz bytes.
+ * relay_route_map - the plan for one event. payload is the parsed body (only
+ * read; the plan holds copies, not references into it); module is the
+ * external-ID module prefix of the destination ([A-Za-z0-9_]+). On success
+ * returns 0 and *plan is filled: the caller owns it and frees it with
+ * relay_plan_clear. A payload that lacks a required path returns
+ * -RELAY_EPATH and why names the path ("missing /customer/email"); a value
+ * of the wrong kind (an object where text is needed, a lookup with no entry
+ * and no default) returns -RELAY_EINVAL with why saying so; so do a NULL
+ * route or payload and a bad module; ENOMEM. On failure *plan is empty (as
+ * after relay_plan_clear); -RELAY_EINVAL without touching it when plan is
+ * NULL. why is a buffer of whysz bytes (may be NULL); payload values never
+ * go into it. Pure; thread-safe.
  */
 int relay_route_map(const struct relay_route *r, const json_t *payload, const char *module,
                     struct relay_plan *plan, char *why, size_t whysz);
 
+/* relay_plan_clear - free what plan holds and zero it; NULL is a no-op. */
 void relay_plan_clear(struct relay_plan *plan);
 
 /*

@@ -64,11 +64,8 @@
 #define RELAY_STORE_RDONLY 0x1u /* read only (MDB_RDONLY); never creates anything */
 #define RELAY_STORE_CREATE 0x2u /* create the directory (0750; its parent must exist) */
 
-/* What burying an event does to the rest of its lane. */
-enum relay_lane_policy {
-	RELAY_LANE_CONTINUE = 0, /* the lane moves on to its next event */
-	RELAY_LANE_HOLD = 1,     /* the lane waits until the dead letter is replayed or dropped */
-};
+/* What burying an event does to the rest of its lane: enum relay_lane_policy,
+ * in record.h. */
 
 struct relay_store;
 
@@ -117,7 +114,8 @@ int relay_store_open(const char *dir, size_t map_size, unsigned flags, struct re
  * be open and no other thread may be using st. */
 void relay_store_close(struct relay_store *st);
 
-/* relay_store_dir - the directory st was opened on (owned by st). */
+/* relay_store_dir - the directory st was opened on (owned by st, valid until
+ * relay_store_close). Cannot fail. */
 const char *relay_store_dir(const struct relay_store *st);
 
 /*
@@ -257,8 +255,9 @@ int relay_store_set_paused(struct relay_store *st, MDB_txn *txn, const char *rou
 int relay_store_get_paused(struct relay_store *st, MDB_txn *txn, const char *route, int *paused);
 
 /* relay_store_foreach_paused - cb(arg, route) for each route paused by name,
- * in byte order (not the global flag); a nonzero return from cb stops and is
- * returned. The route string is valid during the call only. */
+ * in byte order (not the global flag), in one read transaction of its own; a
+ * nonzero return from cb stops and is returned. The route string is valid
+ * during the call only. Returns 0, cb's nonzero value, or an LMDB code. */
 int relay_store_foreach_paused(struct relay_store *st, int (*cb)(void *arg, const char *route),
                                void *arg);
 

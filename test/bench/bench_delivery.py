@@ -47,11 +47,17 @@ def call(port, method, path, body=None, headers=None):
 
 
 def metric(port, name):
+    """name, or name{label="v",...}: the sum of the series that carry every
+    label pair given (a series may carry more, as destination="odoo")."""
     _, data = call(port, "GET", "/metrics")
+    base, _, labels = name.partition("{")
+    want = set(re.findall(r'(\w+)="([^"]*)"', labels))
+    total = 0.0
     for line in data.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    return 0.0
+        m = re.match(r"(\w+)(?:\{(.*)\})? (\S+)$", line)
+        if m and m.group(1) == base and want <= set(re.findall(r'(\w+)="([^"]*)"', m.group(2) or "")):
+            total += float(m.group(3))
+    return total
 
 
 def main():

@@ -11,6 +11,7 @@ import hmac
 import http.client
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -244,12 +245,20 @@ class Relay:
         return status, hdrs, js
 
     def metric(self, name, label=None):
+        """The value of metric name: the sum of its series that carry every
+        label pair of label ('route="a"' or 'route="a",destination="b"'),
+        or of all its series without one."""
         status, _, data = self.request("GET", "/metrics", port=self.admin_port)
-        want = name + ("{%s}" % label if label else "")
+        want = set(re.findall(r'(\w+)="([^"]*)"', label or ""))
+        total = 0.0
         for line in data.decode().splitlines():
-            if line.startswith(want + " "):
-                return float(line.split()[-1])
-        return 0.0
+            m = re.match(r"(\w+)(?:\{(.*)\})? (\S+)$", line)
+            if not m or m.group(1) != name:
+                continue
+            have = set(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+            if want <= have:
+                total += float(m.group(3))
+        return total
 
     def wait_delivering(self, timeout=10):
         """Wait until delivery has probed Odoo and the circuit is closed."""

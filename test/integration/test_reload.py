@@ -108,7 +108,7 @@ def test_reload_all_or_nothing(t):
             # no odoo target: delivery cannot take it, so nothing may change
             bad = copy.deepcopy(cfg)
             del bad["odoo"]
-            broken.append(("no odoo target", bad, "no odoo target"))
+            broken.append(("no destination", bad, "no destination"))
             for what, bad, text in broken:
                 r.write_config(bad)
                 reload_and_wait(r, "reload refused")
@@ -139,7 +139,7 @@ def test_reload_starts_delivery(t):
         try:
             st, _, _ = r.post_shop(customer(7), "sd-1")
             t.eq(st, 202, "stored without a target")
-            t.check("no odoo target configured" in r.logs(), "said so at start")
+            t.check("no destination configured" in r.logs(), "said so at start")
             r.write_config(full)
             reload_and_wait(r, "configuration reloaded")
             wait_for(lambda: partners(emu, "shop_customer_7"), what="delivered after the reload")

@@ -131,6 +131,7 @@ test_transport(void)
 		CHECK_INT(o.klass, rows[i].klass);
 		CHECK_INT(o.scope, RELAY_SCOPE_NONE);
 		CHECK_STR(o.error_name, rows[i].name);
+		CHECK_INT(o.transport, rows[i].t);
 		CHECK_STR(o.detail, "Failed to connect to 127.0.0.1");
 		CHECK(o.message != NULL);
 		CHECK(o.result == NULL);

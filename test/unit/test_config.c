@@ -44,6 +44,7 @@ test_full(void)
 	struct relay_config *cfg = NULL;
 	struct relay_config_error err;
 	const struct relay_source_conf *s;
+	const struct relay_odoo_conf *od;
 	int rc = relay_config_load("config/good-full.json", &cfg, &err);
 
 	CHECK_INT(rc, 0);
@@ -135,18 +136,24 @@ test_full(void)
 	CHECK_INT(s->verify.n_secrets, 0);
 	CHECK(s->verify.secrets == NULL);
 
-	CHECK_INT(cfg->odoo.configured, 1);
-	CHECK_STR(cfg->odoo.url, "https://odoo.example.com:8069"); /* slashes stripped */
-	CHECK_STR(cfg->odoo.database, "prod");
-	CHECK_STR(cfg->odoo.login, "relaybot");
-	CHECK(secret_is(&cfg->odoo.api_key, "odoo-key-0c4e9a"));
-	CHECK_INT(cfg->odoo.protocol, RELAY_PROTO_JSON2);
-	CHECK_INT(cfg->odoo.connect_timeout_ms, 3000);
-	CHECK_INT(cfg->odoo.timeout_ms, 240000);
-	CHECK_INT(cfg->odoo.max_in_flight, 8);
-	CHECK(cfg->odoo.rate_per_s == 2.5);
-	CHECK_STR(cfg->odoo.module, "shop_sync");
-	CHECK_INT(cfg->odoo.max_response_bytes, 1048576);
+	/* the top-level "odoo" object is the destination "odoo" */
+	CHECK_INT(cfg->n_destinations, 1);
+	od = &cfg->destinations[0].odoo;
+	CHECK_STR(cfg->destinations[0].name, "odoo");
+	CHECK_INT(cfg->destinations[0].kind, RELAY_DEST_ODOO);
+	CHECK(relay_config_destination(cfg, "odoo") == &cfg->destinations[0]);
+	CHECK_INT(od->configured, 1);
+	CHECK_STR(od->url, "https://odoo.example.com:8069"); /* slashes stripped */
+	CHECK_STR(od->database, "prod");
+	CHECK_STR(od->login, "relaybot");
+	CHECK(secret_is(&od->api_key, "odoo-key-0c4e9a"));
+	CHECK_INT(od->protocol, RELAY_PROTO_JSON2);
+	CHECK_INT(od->connect_timeout_ms, 3000);
+	CHECK_INT(od->timeout_ms, 240000);
+	CHECK_INT(od->max_in_flight, 8);
+	CHECK(od->rate_per_s == 2.5);
+	CHECK_STR(od->module, "shop_sync");
+	CHECK_INT(od->max_response_bytes, 1048576);
 
 	CHECK_INT(cfg->delivery.backoff.base_ms, 500);
 	CHECK_INT(cfg->delivery.backoff.cap_ms, 600000);
@@ -156,6 +163,14 @@ test_full(void)
 	CHECK_INT(cfg->delivery.probe_base_ms, 2000);
 	CHECK_INT(cfg->delivery.probe_cap_ms, 30000);
 	CHECK_INT(cfg->delivery.drain_timeout_ms, 5000);
+	/* its circuit and backoff are the delivery section's */
+	CHECK_INT(cfg->destinations[0].circuit_failures, 3);
+	CHECK_INT(cfg->destinations[0].probe_base_ms, 2000);
+	CHECK_INT(cfg->destinations[0].probe_cap_ms, 30000);
+	CHECK_INT(cfg->destinations[0].backoff.base_ms, 500);
+	CHECK_INT(cfg->destinations[0].backoff.cap_ms, 600000);
+	CHECK_INT(cfg->destinations[0].backoff.max_attempts, 12);
+	CHECK_INT(cfg->destinations[0].backoff.max_age_s, 86400);
 
 	CHECK(json_is_array(cfg->routes));
 	CHECK_INT(json_array_size(cfg->routes), 1);
@@ -199,14 +214,8 @@ test_minimal_defaults(void)
 	CHECK_INT(s->lane.kind, RELAY_REF_NONE);
 	CHECK_INT(s->require_json, 0);
 	CHECK_INT(s->unrouted, RELAY_UNROUTED_DEAD);
-	CHECK_INT(cfg->odoo.configured, 0);
-	CHECK_INT(cfg->odoo.protocol, RELAY_PROTO_AUTO);
-	CHECK_INT(cfg->odoo.connect_timeout_ms, 10000);
-	CHECK_INT(cfg->odoo.timeout_ms, 180000);
-	CHECK_INT(cfg->odoo.max_in_flight, 4);
-	CHECK(cfg->odoo.rate_per_s == 0);
-	CHECK_STR(cfg->odoo.module, "odoo_relay");
-	CHECK_INT(cfg->odoo.max_response_bytes, 16777216);
+	CHECK_INT(cfg->n_destinations, 0); /* no "odoo": events are stored only */
+	CHECK(relay_config_destination(cfg, "odoo") == NULL);
 	CHECK_INT(cfg->delivery.backoff.base_ms, 1000);
 	CHECK_INT(cfg->delivery.backoff.cap_ms, 3600000);
 	CHECK_INT(cfg->delivery.backoff.max_attempts, 25);
@@ -402,7 +411,7 @@ test_credentials_directory(void)
 	CHECK_INT(rc, 0);
 	if (rc == 0) {
 		CHECK(secret_is(&cfg->sources[0].verify.secrets[0], "cred-secret-3a3a"));
-		CHECK(secret_is(&cfg->odoo.api_key, "cred-odoo-key-e5e5")); /* password_file */
+		CHECK(secret_is(&cfg->destinations[0].odoo.api_key, "cred-odoo-key-e5e5")); /* password_file */
 		relay_config_free(cfg);
 	}
 
@@ -616,8 +625,9 @@ test_packaged_example(void)
 	CHECK_INT(cfg->n_sources, 6);
 	CHECK_INT(cfg->sources[0].verify.n_secrets, 2);
 	CHECK(secret_is(&cfg->sources[0].verify.secrets[1], "example-shopify-old.secret-value"));
-	CHECK(secret_is(&cfg->odoo.api_key, "example-odoo-api.key-value"));
-	CHECK_INT(cfg->odoo.configured, 1);
+	CHECK_INT(cfg->n_destinations, 1);
+	CHECK(secret_is(&cfg->destinations[0].odoo.api_key, "example-odoo-api.key-value"));
+	CHECK_INT(cfg->destinations[0].odoo.configured, 1);
 	CHECK(json_array_size(cfg->routes) >= 1);
 	relay_config_free(cfg);
 }
@@ -657,6 +667,192 @@ test_listen_shapes(void)
 	}
 }
 
+/* ---- destinations --------------------------------------------------------- */
+
+#define DEST_HEAD "{\"listen\": \"127.0.0.1:0\",\n" \
+	" \"sources\": {\"lab\": {\"verify\": {\"scheme\": \"none\"}, \"dedup\": {\"header\": \"X\"}}},\n"
+#define ODOO_KEYS(db) "\"url\": \"http://127.0.0.1:8069/\", \"database\": \"" db "\", " \
+	"\"login\": \"bot\", \"api_key_file\": \"secrets/odoo.key\""
+
+/* Line and column (1-based) of the first needle in text at or after from. */
+static void
+text_position(const char *text, const char *needle, const char *from, unsigned *line,
+              unsigned *column)
+{
+	const char *hit = strstr(from ? from : text, needle), *p;
+
+	*line = 1;
+	*column = 1;
+	CHECK(hit != NULL);
+	for (p = text; hit && p < hit; p++) {
+		if (*p == '\n') {
+			(*line)++;
+			*column = 1;
+		} else {
+			(*column)++;
+		}
+	}
+}
+
+static void
+test_destinations(void)
+{
+	static const char text[] = DEST_HEAD
+		" \"delivery\": {\"circuit_failures\": 7, \"probe_base_ms\": 300, \"probe_cap_ms\": 9000,\n"
+		"   \"backoff\": {\"base_ms\": 200, \"cap_ms\": 50000, \"max_attempts\": 9, \"max_age_s\": 600}},\n"
+		" \"destinations\": {\n"
+		"  \"company-a\": {\"kind\": \"odoo\", " ODOO_KEYS("a") ", \"module\": \"shop_a\",\n"
+		"    \"max_in_flight\": 2, \"rate_per_s\": 5, \"protocol\": \"jsonrpc\"},\n"
+		"  \"company_b.prod\": {" ODOO_KEYS("b") ", \"circuit_failures\": 2, \"probe_cap_ms\": 500,\n"
+		"    \"backoff\": {\"cap_ms\": 1000}}}}\n";
+	struct relay_config *cfg = NULL;
+	struct relay_config_error err;
+	const struct relay_destination_conf *a, *b;
+	int rc;
+
+	rc = relay_config_loadb("config/d.json", text, strlen(text), &cfg, &err);
+	CHECK_INT(rc, 0);
+	if (rc) {
+		fprintf(stderr, "   %u:%u: %s\n", err.line, err.column, err.text);
+		return;
+	}
+	CHECK_INT(cfg->n_destinations, 2);
+	a = relay_config_destination(cfg, "company-a");
+	b = relay_config_destination(cfg, "company_b.prod");
+	CHECK(a == &cfg->destinations[0]); /* in the file's order */
+	CHECK(b == &cfg->destinations[1]);
+	CHECK(relay_config_destination(cfg, "odoo") == NULL);
+	CHECK(relay_config_destination(cfg, "company") == NULL);
+	CHECK(relay_config_destination(cfg, NULL) == NULL);
+	CHECK(relay_config_destination(NULL, "company-a") == NULL);
+	if (!a || !b)
+		goto out;
+	CHECK_INT(a->kind, RELAY_DEST_ODOO);
+	CHECK_INT(b->kind, RELAY_DEST_ODOO); /* "kind" defaults to odoo */
+	CHECK_INT(a->line, 6);
+	CHECK_INT(a->column, 3);
+	/* every key of the top-level "odoo" object, with its defaults */
+	CHECK_INT(a->odoo.configured, 1);
+	CHECK_STR(a->odoo.url, "http://127.0.0.1:8069");
+	CHECK_STR(a->odoo.database, "a");
+	CHECK_STR(a->odoo.login, "bot");
+	CHECK(secret_is(&a->odoo.api_key, "odoo-key-0c4e9a"));
+	CHECK_STR(a->odoo.module, "shop_a");
+	CHECK_INT(a->odoo.max_in_flight, 2);
+	CHECK(a->odoo.rate_per_s == 5);
+	CHECK_INT(a->odoo.protocol, RELAY_PROTO_JSONRPC);
+	CHECK_STR(b->odoo.module, "odoo_relay");
+	CHECK_INT(b->odoo.max_in_flight, 4);
+	CHECK_INT(b->odoo.protocol, RELAY_PROTO_AUTO);
+	CHECK_INT(b->odoo.timeout_ms, 180000);
+	CHECK_INT(b->odoo.connect_timeout_ms, 10000);
+	CHECK_INT(b->odoo.max_response_bytes, 16777216);
+	/* circuit and backoff: the delivery section's unless the destination says */
+	CHECK_INT(a->circuit_failures, 7);
+	CHECK_INT(a->probe_base_ms, 300);
+	CHECK_INT(a->probe_cap_ms, 9000);
+	CHECK_INT(a->backoff.base_ms, 200);
+	CHECK_INT(a->backoff.cap_ms, 50000);
+	CHECK_INT(a->backoff.max_attempts, 9);
+	CHECK_INT(a->backoff.max_age_s, 600);
+	CHECK_INT(b->circuit_failures, 2);
+	CHECK_INT(b->probe_base_ms, 300);
+	CHECK_INT(b->probe_cap_ms, 500);
+	CHECK_INT(b->backoff.base_ms, 200);
+	CHECK_INT(b->backoff.cap_ms, 1000);
+	CHECK_INT(b->backoff.max_attempts, 9);
+	CHECK_INT(b->backoff.max_age_s, 600);
+out:
+	relay_config_free(cfg);
+}
+
+/* The top-level "odoo" object is the destination "odoo", first of all. */
+static void
+test_destination_odoo_alias(void)
+{
+	static const char text[] = DEST_HEAD
+		" \"destinations\": {\"staging\": {" ODOO_KEYS("staging") "}},\n"
+		" \"odoo\": {" ODOO_KEYS("prod") ", \"max_in_flight\": 3}}\n";
+	struct relay_config *cfg = NULL;
+	struct relay_config_error err;
+	int rc;
+
+	rc = relay_config_loadb("config/d.json", text, strlen(text), &cfg, &err);
+	CHECK_INT(rc, 0);
+	if (rc) {
+		fprintf(stderr, "   %u:%u: %s\n", err.line, err.column, err.text);
+		return;
+	}
+	CHECK_INT(cfg->n_destinations, 2);
+	CHECK_STR(cfg->destinations[0].name, "odoo");
+	CHECK_STR(cfg->destinations[0].odoo.database, "prod");
+	CHECK_INT(cfg->destinations[0].odoo.max_in_flight, 3);
+	CHECK_INT(cfg->destinations[0].line, 4);
+	CHECK_INT(cfg->destinations[0].column, 2);
+	CHECK_INT(cfg->destinations[0].circuit_failures, 5);
+	CHECK_INT(cfg->destinations[0].backoff.base_ms, 1000);
+	CHECK_STR(cfg->destinations[1].name, "staging");
+	CHECK_STR(cfg->destinations[1].odoo.database, "staging");
+	CHECK(relay_config_destination(cfg, "odoo") == &cfg->destinations[0]);
+	CHECK(relay_config_destination(cfg, "staging") == &cfg->destinations[1]);
+	relay_config_free(cfg);
+}
+
+static void
+test_destination_errors(void)
+{
+	static const struct {
+		const char *dests;  /* the text after "destinations": */
+		const char *at;     /* where the error points: the first occurrence in the whole text */
+		const char *text;
+	} cases[] = {
+		{ "{\"odoo\": {" ODOO_KEYS("x") "}}", "\"odoo\": {\"url",
+		  "destinations: destination \"odoo\" is also the top-level \"odoo\" object: keep one of them" },
+		{ "{\"a\": {" ODOO_KEYS("x") ", \"colour\": 1}}", "\"colour\"",
+		  "destinations.a: unknown key \"colour\"" },
+		{ "{\"a b\": {" ODOO_KEYS("x") "}}", "\"a b\"",
+		  "destinations: invalid destination name \"a b\" (expected 1 to 64 of A-Z a-z 0-9 _ . -)" },
+		{ "{\"a\": {\"kind\": \"http\", " ODOO_KEYS("x") "}}", "\"http\"",
+		  "destinations.a.kind: unknown kind \"http\" (expected one of odoo)" },
+		{ "{\"a\": {\"kind\": 1, " ODOO_KEYS("x") "}}", "1,",
+		  "destinations.a.kind: expected a string, got an integer" },
+		{ "{\"a\": {\"url\": \"http://h\", \"login\": \"bot\", \"api_key_file\": \"secrets/odoo.key\"}}",
+		  "{\"url\"", "destinations.a: missing required key \"database\"" },
+		{ "{\"a\": {" ODOO_KEYS("x") ", \"probe_base_ms\": 5000, \"probe_cap_ms\": 4000}}", "4000",
+		  "destinations.a.probe_cap_ms: probe_base_ms (5000) must not exceed probe_cap_ms (4000)" },
+		{ "{\"a\": {" ODOO_KEYS("x") ", \"backoff\": {\"base_ms\": 10, \"cap_ms\": 5}}}", "5}",
+		  "destinations.a.backoff.cap_ms: base_ms (10) must not exceed cap_ms (5)" },
+		{ "{\"a\": {" ODOO_KEYS("x") ", \"backoff\": {\"max_attempts\": 0}}}", "0}",
+		  "destinations.a.backoff.max_attempts: 0 is out of range (1..100000)" },
+		{ "{\"a\": {" ODOO_KEYS("x") ", \"circuit_failures\": true}}", "true",
+		  "destinations.a.circuit_failures: expected an integer, got a boolean" },
+		{ "{\"a\": 5}", "5}", "destinations.a: expected an object, got an integer" },
+		{ "[]", "[]", "destinations: expected an object, got an array" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct relay_config *cfg = (struct relay_config *)&cfg;
+		struct relay_config_error err;
+		char text[1024];
+		unsigned line, column;
+		int rc;
+
+		snprintf(text, sizeof text, DEST_HEAD " \"odoo\": {" ODOO_KEYS("prod") "},\n"
+		         " \"destinations\": %s}\n", cases[i].dests);
+		rc = relay_config_loadb("config/d.json", text, strlen(text), &cfg, &err);
+		CHECK_INT(rc, -RELAY_ECONFIG);
+		CHECK(cfg == NULL);
+		CHECK_STR(err.text, cases[i].text);
+		/* the needle is looked for from "destinations" on, its line counted from the top */
+		text_position(text, cases[i].at, strstr(text, "\"destinations\""), &line, &column);
+		if (err.line != line || err.column != column)
+			fprintf(stderr, "   case %zu: %s\n", i, cases[i].text);
+		CHECK_INT(err.line, line);
+		CHECK_INT(err.column, column);
+	}
+}
+
 int
 main(void)
 {
@@ -673,5 +869,8 @@ main(void)
 	RUN(test_quoting);
 	RUN(test_packaged_example);
 	RUN(test_listen_shapes);
+	RUN(test_destinations);
+	RUN(test_destination_odoo_alias);
+	RUN(test_destination_errors);
 	return check_done();
 }

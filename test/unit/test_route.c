@@ -143,7 +143,7 @@ test_compile_good(void)
 	CHECK_INT(b->max_age_s, 86400);
 	CHECK_INT(relay_route_permanent_retries(r), 3);
 	CHECK_INT(relay_route_permanent_retry_delay_ms(r), 30000);
-	CHECK_INT(relay_route_dead_lane(r), RELAY_DEAD_HOLD);
+	CHECK_INT(relay_route_dead_lane(r), RELAY_LANE_HOLD);
 
 	r = relay_routes_at(fixture, 1);
 	CHECK_STR(relay_route_name(r), "shop-orders");
@@ -153,7 +153,7 @@ test_compile_good(void)
 	CHECK_INT(b->max_attempts, 7);
 	CHECK_INT(relay_route_permanent_retries(r), 0);
 	CHECK_INT(relay_route_permanent_retry_delay_ms(r), 60000);
-	CHECK_INT(relay_route_dead_lane(r), RELAY_DEAD_CONTINUE);
+	CHECK_INT(relay_route_dead_lane(r), RELAY_LANE_CONTINUE);
 
 	CHECK_INT(relay_route_op(route("shop-customer-disable")), RELAY_OP_WRITE);
 	CHECK_INT(relay_route_op(route("shop-customer-delete")), RELAY_OP_DELETE);
@@ -1254,6 +1254,171 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* Destinations                                                        */
+
+#define DHEAD "{\"listen\": \"127.0.0.1:0\",\n" \
+	" \"sources\": {\"shop\": {\"verify\": {\"scheme\": \"none\"}, \"dedup\": {\"pointer\": \"/id\"}}},\n"
+#define DODOO(db) "{\"url\": \"http://127.0.0.1:8069\", \"database\": \"" db "\", " \
+	"\"login\": \"bot\", \"api_key_file\": \"config/secrets/odoo.key\""
+#define DROUTE_NAMED(name, extra) "{\"name\": \"" name "\", \"source\": \"shop\", " \
+	"\"operation\": \"delete\", \"model\": \"res.partner\", \"external_id\": \"x_{/id}\"" extra "}"
+#define DROUTE(extra) "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"delete\", " \
+	"\"model\": \"res.partner\", \"external_id\": \"x_{/id}\"" extra "}"
+
+/* Load text and compile its routes: the compile's rc, routes in *out. */
+static int
+compile_text(const char *text, struct relay_routes **out, struct relay_config_error *err)
+{
+	struct relay_config *cfg = NULL;
+	int rc;
+
+	memset(err, 0, sizeof(*err));
+	*out = NULL;
+	rc = relay_config_loadb("d.json", text, strlen(text), &cfg, err);
+	if (rc != 0) {
+		fprintf(stderr, "config does not load: %u:%u: %s\n", err->line, err->column, err->text);
+		return rc;
+	}
+	rc = relay_routes_compile(cfg, out, err);
+	relay_config_free(cfg);
+	return rc;
+}
+
+/* Line and column of the first needle in text, counted from the top. */
+static void
+text_position(const char *text, const char *needle, unsigned *line, unsigned *col)
+{
+	const char *hit = strstr(text, needle), *p;
+
+	*line = 1;
+	*col = 1;
+	CHECK(hit != NULL);
+	for (p = text; hit != NULL && p < hit; p++) {
+		if (*p == '\n') {
+			(*line)++;
+			*col = 1;
+		} else {
+			(*col)++;
+		}
+	}
+}
+
+static void
+test_destination_resolution(void)
+{
+	static const char none[] = DHEAD " \"routes\": [" DROUTE("") "]}";
+	static const char one[] = DHEAD " \"odoo\": " DODOO("prod") "},\n \"routes\": [" DROUTE("") "]}";
+	static const char named_one[] = DHEAD " \"destinations\": {\"a\": " DODOO("a") "}},\n"
+		" \"routes\": [" DROUTE("") ",\n " DROUTE_NAMED("s", ", \"destination\": \"a\"") "]}";
+	static const char two[] = DHEAD " \"odoo\": " DODOO("prod") "},\n"
+		" \"destinations\": {\"staging\": " DODOO("staging") "}},\n"
+		" \"routes\": [" DROUTE(", \"destination\": \"staging\"") ",\n "
+		DROUTE_NAMED("p", ", \"destination\": \"odoo\"") "]}";
+	struct relay_routes *rs;
+	struct relay_config_error err;
+	const struct relay_route *r;
+
+	/* no destination: the route has none, its events are stored only */
+	CHECK_INT(compile_text(none, &rs, &err), 0);
+	r = relay_routes_find(rs, "r");
+	CHECK(r != NULL && relay_route_destination(r) == NULL);
+	relay_routes_free(rs);
+
+	/* one: routes need not name it */
+	CHECK_INT(compile_text(one, &rs, &err), 0);
+	r = relay_routes_find(rs, "r");
+	CHECK_STR(r ? relay_route_destination(r) : NULL, "odoo");
+	relay_routes_free(rs);
+	CHECK_INT(compile_text(named_one, &rs, &err), 0);
+	r = relay_routes_find(rs, "r");
+	CHECK_STR(r ? relay_route_destination(r) : NULL, "a");
+	r = relay_routes_find(rs, "s");
+	CHECK_STR(r ? relay_route_destination(r) : NULL, "a");
+	relay_routes_free(rs);
+
+	/* several: each route names its own */
+	CHECK_INT(compile_text(two, &rs, &err), 0);
+	r = relay_routes_find(rs, "r");
+	CHECK_STR(r ? relay_route_destination(r) : NULL, "staging");
+	r = relay_routes_find(rs, "p");
+	CHECK_STR(r ? relay_route_destination(r) : NULL, "odoo");
+	relay_routes_free(rs);
+}
+
+static void
+test_destination_errors(void)
+{
+	static const struct {
+		const char *text;
+		const char *at;
+		const char *want;
+	} cases[] = {
+		{ DHEAD " \"odoo\": " DODOO("prod") "},\n \"destinations\": {\"b\": " DODOO("b") "}},\n"
+		  " \"routes\": [\n  " DROUTE("") "]}", "{\"name\"",
+		  "routes[0] (r): missing required key \"destination\" (2 destinations are configured)" },
+		{ DHEAD " \"odoo\": " DODOO("prod") "},\n"
+		  " \"routes\": [\n  " DROUTE(", \"destination\": \"prod\"") "]}", "\"prod\"}",
+		  "routes[0] (r): destination: no destination is named \"prod\"" },
+		{ DHEAD " \"routes\": [\n  " DROUTE(", \"destination\": \"odoo\"") "]}", "\"odoo\"",
+		  "routes[0] (r): destination: no destination is named \"odoo\"" },
+		{ DHEAD " \"odoo\": " DODOO("prod") "},\n"
+		  " \"routes\": [\n  " DROUTE(", \"destination\": 7") "]}", "7}",
+		  "routes[0] (r): destination: expected a string, got an integer" },
+	};
+	struct relay_routes *rs;
+	struct relay_config_error err;
+	unsigned line, col;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CHECK_INT(compile_text(cases[i].text, &rs, &err), -RELAY_ECONFIG);
+		CHECK(rs == NULL);
+		CHECK_STR(err.text, cases[i].want);
+		CHECK_STR(err.file, "d.json");
+		text_position(cases[i].text, cases[i].at, &line, &col);
+		CHECK_INT(err.line, line);
+		CHECK_INT(err.column, col);
+	}
+}
+
+/* A route's backoff: its own keys, else its destination's, else delivery's. */
+static void
+test_backoff_inheritance(void)
+{
+	static const char text[] = DHEAD
+		" \"delivery\": {\"backoff\": {\"base_ms\": 100, \"cap_ms\": 9000, \"max_attempts\": 4}},\n"
+		" \"odoo\": " DODOO("prod") "},\n"
+		" \"destinations\": {\"slow\": " DODOO("slow") ", \"backoff\": {\"cap_ms\": 5000, \"max_age_s\": 60}}},\n"
+		" \"routes\": [" DROUTE(", \"destination\": \"odoo\"") ",\n "
+		DROUTE_NAMED("s", ", \"destination\": \"slow\"") ",\n "
+		DROUTE_NAMED("t", ", \"destination\": \"slow\", \"backoff\": {\"base_ms\": 300, \"max_attempts\": 2}")
+		"]}";
+	struct relay_routes *rs;
+	struct relay_config_error err;
+	const struct relay_backoff_conf *b;
+
+	CHECK_INT(compile_text(text, &rs, &err), 0);
+	if (rs == NULL)
+		return;
+	b = relay_route_backoff(relay_routes_find(rs, "r"));  /* delivery's */
+	CHECK_INT(b->base_ms, 100);
+	CHECK_INT(b->cap_ms, 9000);
+	CHECK_INT(b->max_attempts, 4);
+	CHECK_INT(b->max_age_s, 259200);
+	b = relay_route_backoff(relay_routes_find(rs, "s"));  /* its destination's */
+	CHECK_INT(b->base_ms, 100);
+	CHECK_INT(b->cap_ms, 5000);
+	CHECK_INT(b->max_attempts, 4);
+	CHECK_INT(b->max_age_s, 60);
+	b = relay_route_backoff(relay_routes_find(rs, "t"));  /* its own, over those */
+	CHECK_INT(b->base_ms, 300);
+	CHECK_INT(b->cap_ms, 5000);
+	CHECK_INT(b->max_attempts, 2);
+	CHECK_INT(b->max_age_s, 60);
+	relay_routes_free(rs);
+}
+
+/* ------------------------------------------------------------------ */
 
 struct bad {
 	const char *route;   /* the text of routes[1] */
@@ -1281,13 +1446,14 @@ static const struct bad bad[] = {
 	{ "{\"name\": \"a b\", \"source\": \"shop\"}", "\"a b\"",
 	  "routes[1]: name: expected 1 to 64 of [A-Za-z0-9_.-]" },
 	{ "{\"source\": \"shop\"}", "{",
-	  "routes[1]: name is required" },
+	  "routes[1]: missing required key \"name\"" },
 	{ "{\"name\": \"r\", \"source\": \"shop\",\n \"external_id\": \"x_{/id}\"}", "{",
-	  "routes[1] (r): operation is required (upsert, write, delete or call)" },
+	  "routes[1] (r): missing required key \"operation\"" },
 	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"merge\"}", "\"merge\"",
-	  "routes[1] (r): operation: unknown \"merge\" (upsert, write, delete or call)" },
+	  "routes[1] (r): operation: unknown operation \"merge\" (expected one of upsert, "
+	  "write, delete, call)" },
 	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"delete\", \"external_id\": \"x_{/id}\"}",
-	  "{", "routes[1] (r): model is required" },
+	  "{", "routes[1] (r): missing required key \"model\"" },
 	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"upsert\", \"model\": \"m\",\n"
 	  " \"fields\": {\"name\": \"n\"}}", "{",
 	  "routes[1] (r): external_id is required for upsert" },
@@ -1317,15 +1483,15 @@ static const struct bad bad[] = {
 	  "routes[1] (r): external_id: the pointer at character 4 of the template must start "
 	  "with \"/\" (write \"{{\" for a brace)" },
 	{ R("\"fields\": {\"name\": \"n\"}, \"backoff\": {\"base_ms\": 5000, \"cap_ms\": 100}"),
-	  "{\"base_ms\"", "routes[1] (r): backoff: base_ms 5000 is above cap_ms 100" },
+	  "{\"base_ms\"", "routes[1] (r): backoff.cap_ms: base_ms (5000) must not exceed cap_ms (100)" },
 	{ R("\"fields\": {\"name\": \"n\"}, \"backoff\": {\"base_ms\": 0}"), "0}",
-	  "routes[1] (r): backoff.base_ms: 0 is out of range [1, 9223372036854775807]" },
+	  "routes[1] (r): backoff.base_ms: 0 is out of range (1..86400000)" },
 	{ R("\"fields\": {\"name\": \"n\"}, \"backoff\": {\"cap\": 1}"), "1}",
 	  "routes[1] (r): backoff: unknown key \"cap\"" },
 	{ R("\"fields\": {\"name\": \"n\"}, \"permanent_retries\": -1"), "-1",
-	  "routes[1] (r): permanent_retries: -1 is out of range [0, 1000]" },
+	  "routes[1] (r): permanent_retries: -1 is out of range (0..1000)" },
 	{ R("\"fields\": {\"name\": \"n\"}, \"dead_lane\": \"stop\""), "\"stop\"",
-	  "routes[1] (r): dead_lane: expected \"continue\" or \"hold\"" },
+	  "routes[1] (r): dead_lane: unknown policy \"stop\" (expected one of continue, hold)" },
 	{ R("\"owns\": [\"name\"],\n \"fields\": {\"name\": \"n\", \"email\": {\"pointer\": \"/e\"}}"),
 	  "{\"pointer\": \"/e\"}",
 	  "routes[1] (r): fields.email: the field is not in owns: this route is not its source "
@@ -1510,6 +1676,9 @@ main(void)
 	RUN(test_packaged_example);
 	RUN(test_owns);
 	RUN(test_config_errors);
+	RUN(test_destination_resolution);
+	RUN(test_destination_errors);
+	RUN(test_backoff_inheritance);
 	relay_routes_free(fixture);
 	return check_done();
 }

@@ -1,0 +1,75 @@
+/*
+ * odoo-relay: a destination's driver, the one interface every kind of
+ * destination (Odoo today; HTTP endpoints next) implements.
+ *
+ * A driver instance belongs to one configured destination. Given jobs of
+ * one route (an event each, see scheduler.h) it makes the calls that apply
+ * them, and reports one outcome per job (classify.h: done; transient with
+ * an optional retry-after; permanent; configuration, for the destination or
+ * for the route) with the detail that logs and dead letters keep, and the
+ * request that was sent. It returns outcomes; it never writes the store,
+ * opens a circuit or schedules anything: the caller (delivery.c) does that
+ * with what the driver reports.
+ *
+ * send takes up to max_batch jobs of one route, so that a driver that can
+ * apply several events in one call (Odoo's load()) does; a driver that
+ * cannot says max_batch 1. Each job's done callback comes exactly once,
+ * from the loop, never from inside send; the jobs stay the caller's
+ * (borrowed until their callback). A job whose event cannot even be mapped
+ * gets a permanent outcome the same way.
+ *
+ * probe checks that the destination answers and accepts the configuration
+ * (credentials, and for Odoo the external-ID module prefix), without
+ * touching data: done means healthy, anything else is the failure.
+ *
+ * Threading: everything on the loop thread of the event_base given to
+ * create. Freeing an instance (destroy) cancels what is in flight: the
+ * pending callbacks come with a transient outcome whose transport is
+ * RELAY_TRANSPORT_CANCELLED, from within destroy or right after.
+ */
+#ifndef ODOO_RELAY_DESTINATION_H
+#define ODOO_RELAY_DESTINATION_H
+
+#include <stddef.h>
+
+#include <event2/event.h>
+
+#include "odoo_relay/classify.h"
+#include "odoo_relay/config.h"
+#include "odoo_relay/route.h"
+#include "odoo_relay/scheduler.h"
+
+/* One job's outcome. o and request (API key masked, or NULL when nothing was
+ * sent) are valid during the callback only. how is a short text for the log
+ * of a done outcome ("delivered", "deleted (already gone)"), else NULL. */
+typedef void (*relay_driver_done_fn)(struct relay_job *job, const struct relay_outcome *o,
+                                     const char *request, const char *how, void *arg);
+/* A probe's outcome, valid during the callback only. */
+typedef void (*relay_driver_probe_fn)(const struct relay_outcome *o, void *arg);
+
+struct relay_driver_ops {
+	const char *kind;           /* "odoo" */
+	unsigned max_batch;         /* jobs per send, >= 1 */
+	/* A new instance for conf (copied: conf may be freed after). Returns 0,
+	 * ENOMEM, or -RELAY_EINVAL / -RELAY_ETRANSPORT when it cannot be set up. */
+	int (*create)(struct event_base *base, const struct relay_destination_conf *conf,
+	              void **out);
+	void (*destroy)(void *drv);
+	/* Returns 0 (cb will come), ENOMEM or -RELAY_ECLOSED; cb never comes then. */
+	int (*probe)(void *drv, relay_driver_probe_fn cb, void *arg);
+	/* n >= 1 jobs of route (borrowed during the call only). Returns 0 (every
+	 * job's cb will come), or an error with no callback at all. */
+	int (*send)(void *drv, struct relay_job *const *jobs, size_t n,
+	            const struct relay_route *route, relay_driver_done_fn cb, void *arg);
+	/* The protocol it speaks now, for status ("jsonrpc", "json2"; "auto"
+	 * before the destination has told). Static text. */
+	const char *(*protocol)(void *drv);
+};
+
+/* relay_driver_for - the driver of kind, or NULL for a kind without one. */
+const struct relay_driver_ops *relay_driver_for(enum relay_dest_kind kind);
+
+/* The Odoo driver (dest_odoo.c). */
+extern const struct relay_driver_ops relay_driver_odoo;
+
+#endif

@@ -1,0 +1,287 @@
+/* An event's outcome, written back: see include/odoo_relay/settle.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "odoo_relay/backoff.h"
+#include "odoo_relay/clock.h"
+#include "odoo_relay/error.h"
+#include "odoo_relay/log.h"
+#include "odoo_relay/metrics.h"
+#include "odoo_relay/record.h"
+#include "odoo_relay/settle.h"
+#include "odoo_relay/writer.h"
+
+struct relay_settle {
+	struct relay_writer *writer;
+	struct relay_metrics *metrics;
+	relay_settle_done_fn done;
+	void *arg;
+	struct relay_settle_counts counts;
+};
+
+/* A write in flight: the job it ends. */
+struct pending {
+	struct relay_settle *st;
+	struct relay_job *job;
+};
+
+int
+relay_settle_new(struct relay_writer *writer, struct relay_metrics *metrics,
+                 relay_settle_done_fn done, void *arg, struct relay_settle **out)
+{
+	struct relay_settle *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return ENOMEM;
+	st->writer = writer;
+	st->metrics = metrics;
+	st->done = done;
+	st->arg = arg;
+	*out = st;
+	return 0;
+}
+
+void
+relay_settle_free(struct relay_settle *st)
+{
+	free(st);
+}
+
+void
+relay_settle_counts(const struct relay_settle *st, struct relay_settle_counts *out)
+{
+	*out = st->counts;
+}
+
+static struct relay_log_fields
+fields_of(const struct relay_job *j)
+{
+	return (struct relay_log_fields){
+		.event_id = j->ev.id, .source = j->ev.source, .topic = j->ev.topic,
+		.route = j->route, .destination = j->dest, .lane = j->ev.lane,
+		.attempt = j->ev.attempts, .odoo_model = j->model,
+	};
+}
+
+static void
+count(struct relay_settle *st, const struct relay_job *j, const char *name, const char *help)
+{
+	relay_metrics_add2(st->metrics, name, help, "route", j->route ? j->route : "(none)",
+	                   "destination", j->dest ? j->dest : "(none)", 1);
+}
+
+static void
+written(void *arg, int rc, const struct relay_write_result *r)
+{
+	struct pending *p = arg;
+	struct relay_job *j = p->job;
+
+	if (rc && rc != -RELAY_ENOTFOUND) {
+		/* The event stays as it was in the store and is tried again
+		 * later; idempotent calls make that safe. */
+		struct relay_log_fields f = fields_of(j);
+		relay_log_with(LOG_ERR, &f, "cannot record the outcome of event %" PRIu64 ": %s",
+		               j->ev.id, relay_strerror(rc));
+	}
+	p->st->done(j, p->st->arg);
+	free(p);
+}
+
+/* After a writer call: on failure to even queue it, the job ends now. */
+static void
+submitted(struct pending *p, int rc)
+{
+	if (rc)
+		written(p, rc, NULL);
+}
+
+static struct pending *
+pending_new(struct relay_settle *st, struct relay_job *j)
+{
+	struct pending *p = malloc(sizeof(*p));
+
+	if (!p) {
+		struct relay_log_fields f = fields_of(j);
+		relay_log_with(LOG_ERR, &f, "cannot record the outcome of event %" PRIu64
+		               ": out of memory", j->ev.id);
+		st->done(j, st->arg);
+		return NULL;
+	}
+	p->st = st;
+	p->job = j;
+	return p;
+}
+
+/* The writer takes a record of its own: a deep copy through the codec. */
+static int
+event_dup(struct relay_event **out, const struct relay_event *ev)
+{
+	unsigned char *buf;
+	size_t len;
+	int rc = relay_record_encode(ev, &buf, &len);
+
+	if (rc)
+		return rc;
+	struct relay_event *c = calloc(1, sizeof(*c));
+	if (!c) {
+		free(buf);
+		return ENOMEM;
+	}
+	rc = relay_record_decode(buf, len, c);
+	free(buf);
+	if (rc) {
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+static void
+complete(struct relay_settle *st, struct relay_job *j, const char *how, int delivered)
+{
+	int64_t now = relay_wall_ms();
+	struct pending *p;
+
+	if (delivered) {
+		st->counts.delivered++;
+		count(st, j, "relay_delivered_total", "events applied at their destination, by route");
+		relay_metrics_observe(st->metrics, "relay_delivery_seconds",
+		                      "time from receipt of an event to its delivery",
+		                      (double)(now - j->ev.received_ms) / 1000.0);
+	}
+	struct relay_log_fields f = fields_of(j);
+	relay_log_with(LOG_INFO, &f, "event %" PRIu64 " %s in %" PRId64 " ms", j->ev.id, how,
+	               relay_mono_ms() - j->started_ms);
+	if ((p = pending_new(st, j)))
+		submitted(p, relay_writer_complete(st->writer, j->ev.id, now, written, p));
+}
+
+void
+relay_settle_done(struct relay_settle *st, struct relay_job *job, const char *how)
+{
+	complete(st, job, how, 1);
+}
+
+void
+relay_settle_dropped(struct relay_settle *st, struct relay_job *job, const char *how)
+{
+	complete(st, job, how, 0);
+}
+
+static void
+bury(struct relay_settle *st, struct relay_job *j, const char *reason, const char *request)
+{
+	struct relay_event *copy;
+	struct pending *p;
+	int64_t now = relay_wall_ms();
+	int rc;
+
+	free(j->ev.dead_reason);
+	j->ev.dead_reason = strdup(reason);
+	free(j->ev.request);
+	j->ev.request = request ? strdup(request) : NULL;
+	j->ev.dead_ms = now;
+	if (!j->ev.route && j->route)
+		j->ev.route = strdup(j->route);
+	st->counts.dead_lettered++;
+	count(st, j, "relay_dead_lettered_total", "events moved to the dead-letter queue, by route");
+	struct relay_log_fields f = fields_of(j);
+	f.message_id = RELAY_MSGID_DEAD;
+	relay_log_with(LOG_ERR, &f, "event %" PRIu64 " dead-lettered: %s", j->ev.id, reason);
+	if (!(p = pending_new(st, j)))
+		return;
+	rc = event_dup(&copy, &j->ev);
+	if (rc == 0)
+		rc = relay_writer_bury(st->writer, copy, j->lane_policy, now, written, p);
+	submitted(p, rc);
+}
+
+void
+relay_settle_dead(struct relay_settle *st, struct relay_job *job, const char *reason)
+{
+	bury(st, job, reason, NULL);
+}
+
+static void
+reschedule(struct relay_settle *st, struct relay_job *j, int64_t due_ms)
+{
+	struct relay_event *copy;
+	struct pending *p;
+	int rc;
+
+	j->ev.due_ms = due_ms;
+	st->counts.retried++;
+	count(st, j, "relay_retried_total", "delivery attempts to be retried, by route");
+	if (!(p = pending_new(st, j)))
+		return;
+	rc = event_dup(&copy, &j->ev);
+	if (rc == 0)
+		rc = relay_writer_reschedule(st->writer, copy, written, p);
+	submitted(p, rc);
+}
+
+static void
+add_attempt(struct relay_job *j, const struct relay_outcome *o, int64_t now)
+{
+	struct relay_attempt a = {
+		.at_ms = now, .klass = (uint8_t)o->klass, .http_status = (uint16_t)o->http_status,
+		.duration_ms = relay_mono_ms() - j->started_ms, .error_name = o->error_name,
+		.message = o->message, .detail = o->detail,
+	};
+	char buf[1024];
+
+	relay_event_add_attempt(&j->ev, &a);
+	free(j->ev.last_error);
+	snprintf(buf, sizeof(buf), "%s%s%s", o->error_name ? o->error_name : "error",
+	         o->message ? ": " : "", o->message ? o->message : "");
+	j->ev.last_error = strdup(buf);
+	if (!j->ev.route && j->route)
+		j->ev.route = strdup(j->route);
+}
+
+void
+relay_settle_failed(struct relay_settle *st, struct relay_job *j, const struct relay_outcome *o,
+                    const char *request)
+{
+	int64_t now = relay_wall_ms(), due;
+
+	if (!j->ev.first_attempt_ms)
+		j->ev.first_attempt_ms = now;
+	j->ev.attempts++;
+	add_attempt(j, o, now);
+
+	if (o->klass == RELAY_CLASS_PERMANENT) {
+		if (j->ev.attempts <= j->permanent_retries) {
+			reschedule(st, j, now + j->permanent_delay_ms);
+			return;
+		}
+		bury(st, j, j->ev.last_error ? j->ev.last_error : "failed", request);
+		return;
+	}
+	if (relay_backoff_next(&j->backoff, j->ev.attempts, j->ev.first_attempt_ms, now,
+	                       o->retry_after_ms, relay_backoff_random(), &due) == RELAY_GIVE_UP) {
+		char reason[1200];
+
+		snprintf(reason, sizeof(reason), "gave up after %u attempts: %s", j->ev.attempts,
+		         j->ev.last_error ? j->ev.last_error : "failed");
+		bury(st, j, reason, request);
+		return;
+	}
+	struct relay_log_fields f = fields_of(j);
+	f.error_class = relay_class_name((int)o->klass);
+	f.odoo_error = o->error_name;
+	relay_log_with(LOG_INFO, &f, "event %" PRIu64 " attempt %u failed, retry in %" PRId64 " ms: %s",
+	               j->ev.id, j->ev.attempts, due - now,
+	               j->ev.last_error ? j->ev.last_error : "failed");
+	reschedule(st, j, due);
+}
+
+void
+relay_settle_release(struct relay_settle *st, struct relay_job *job)
+{
+	st->done(job, st->arg);
+}
