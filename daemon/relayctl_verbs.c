@@ -242,7 +242,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 {
 	struct relay_store_stats s;
 	struct counts k = { .c = c };
-	json_t *circuit = NULL, *cfgerr = NULL, *proutes = NULL, *problems = NULL, *out = NULL;
+	json_t *circuit = NULL, *cfgerr = NULL, *queries = NULL, *proutes = NULL, *problems = NULL, *out = NULL;
 	json_t *pdests = NULL;
 	char holder[64] = "", buf[160], buf2[160];
 	const char *daemon = "unknown";
@@ -301,6 +301,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		goto fail;
 	circuit = note(c, "delivery", &rc);
 	cfgerr = rc ? NULL : note(c, "config", &rc);
+	queries = rc ? NULL : note(c, "queries", &rc);
 	if (rc)
 		goto fail;
 
@@ -325,12 +326,14 @@ ctl_status(struct ctl *c, int argc, char **argv)
 				const char *st = json_string_value(json_object_get(x, "circuit"));
 				const char *why = json_string_value(json_object_get(x, "error"));
 
+				char line[256];
+
 				if (!st || strcmp(st, "closed") == 0)
 					continue;
-				snprintf(buf, sizeof(buf), "circuit %.20s: delivery to %.64s stopped%s%.100s",
+				snprintf(line, sizeof(line), "circuit %.20s: delivery to %.64s stopped%s%.100s",
 				         st, json_string_value(json_object_get(x, "name")), why ? ": " : "",
 				         why ? why : "");
-				json_array_append_new(problems, json_string(buf));
+				json_array_append_new(problems, json_string(line));
 			}
 		} else if (state && strcmp(state, "closed") != 0) {
 			const char *why = json_string_value(json_object_get(circuit, "error"));
@@ -403,6 +406,12 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		                "paused_destinations", pdests,
 		                "config_error", cfgerr ? cfgerr : json_null(),
 		                "map_size", (json_int_t)s.map_size, "map_used", (json_int_t)s.map_used);
+		if (out && json_object_set(out, "queries",
+		                           json_object_get(queries, "queries") ? json_object_get(queries, "queries")
+		                                                               : json_null())) {
+			json_decref(out);
+			out = NULL;
+		}
 		if (out && json_object_set(out, "circuit", circuit ? circuit : json_null())) {
 			json_decref(out);
 			out = NULL;
@@ -475,6 +484,28 @@ ctl_status(struct ctl *c, int argc, char **argv)
 	printf("dead        %" PRIu64 "\n", s.dead);
 	ctl_fmt_when(c->now_ms, s.oldest_received_ms, buf, sizeof(buf));
 	printf("oldest      %s\n", s.oldest_received_ms ? buf : "-");
+	{
+		/* each query: how often the cache answered (fresh or stale) */
+		size_t i;
+		json_t *x;
+
+		json_array_foreach(json_object_get(queries, "queries"), i, x) {
+			json_int_t req = json_integer_value(json_object_get(x, "requests"));
+			json_int_t hits = json_integer_value(json_object_get(x, "hits"));
+			json_int_t stale = json_integer_value(json_object_get(x, "stale"));
+
+			const char *dest = json_string_value(json_object_get(x, "destination"));
+
+			printf("%s%s (%s on %s): %" JSON_INTEGER_FORMAT " requests, hit rate %.0f%% "
+			       "(%" JSON_INTEGER_FORMAT " stale), %" JSON_INTEGER_FORMAT " odoo calls, %"
+			       JSON_INTEGER_FORMAT " errors\n", i ? "            " : "queries     ",
+			       ctl_clip(json_string_value(json_object_get(x, "name")), 64, buf, sizeof(buf)),
+			       ctl_clip(json_string_value(json_object_get(x, "model")), 64, buf2, sizeof(buf2)),
+			       dest ? dest : "?", req, req ? 100.0 * (double)(hits + stale) / (double)req : 0.0,
+			       stale, json_integer_value(json_object_get(x, "calls")),
+			       json_integer_value(json_object_get(x, "errors")));
+		}
+	}
 	if (cfgerr) {
 		json_int_t at = json_integer_value(json_object_get(cfgerr, "at_ms"));
 		const char *e = json_string_value(json_object_get(cfgerr, "error"));
@@ -545,6 +576,7 @@ done:
 	json_decref(circuit);
 	json_decref(pdests);
 	json_decref(cfgerr);
+	json_decref(queries);
 	tallies_free(&k.sources);
 	tallies_free(&k.routes);
 	return rc;
