@@ -27,6 +27,10 @@
 #include "odoo_relay/store.h"
 #include "odoo_relay/writer.h"
 
+/* Lane heads superseded at once, at most; events looked at behind one. */
+#define SUPERSEDING_MAX 64
+#define SUPERSEDE_LOOK 256
+
 /* A driver instance; replaced at each reload, freed once its last user (a
  * job or a probe) is back. */
 struct inst {
@@ -72,6 +76,8 @@ struct relay_delivery {
 	int freeing;
 	int paused;                 /* every route (odoo-relayctl pause) */
 	char note_text[64];
+	uint64_t superseding[SUPERSEDING_MAX]; /* lane heads being superseded */
+	unsigned n_superseding;
 };
 
 static void probe_start(struct dest *ds);
@@ -387,14 +393,24 @@ route_works(struct relay_delivery *d, const char *route)
 	}
 }
 
-/* A driver's answer for one job. */
+/* A driver's answer for one job. Circuits hear of each answer of the
+ * destination once (info->first), however many jobs its call carried,
+ * except transient failures: those count per event. */
 static void
 sent(struct relay_job *j, const struct relay_outcome *o, const char *request, const char *how,
-     void *arg)
+     const struct relay_sent_info *info, void *arg)
 {
 	struct relay_delivery *d = arg;
 	struct dest *ds = dest_of(j);
 	int64_t now = relay_wall_ms();
+
+	j->batch_id = info->batch_id;
+	j->batch_size = info->batch_size;
+	j->batch_row = info->row;
+	/* A transient failure counts for each event it hit (the circuit counts
+	 * distinct events); anything else once per answer. */
+	if (!info->first && o->klass != RELAY_CLASS_TRANSIENT)
+		ds = NULL;
 
 	/* The call's slot is free now; the outcome is written while other calls
 	 * go on, so that one fsync covers many outcomes. */
@@ -475,6 +491,128 @@ unrouted(struct relay_delivery *d, struct relay_job *j)
 	relay_settle_dead(d->settle, j, why);
 }
 
+/* ---- supersession ---- */
+
+/* Older events of a lane that a newer one of the same route supersedes:
+ * ids[0..n-1] (the head first) end, ids[n] is the newest. */
+struct supersede {
+	struct relay_delivery *d;
+	char *source, *lane, *route, *dest;
+	uint64_t ids[SUPERSEDE_LOOK];
+	size_t n;
+	int applied;
+};
+
+static void
+supersede_free(struct supersede *sp)
+{
+	free(sp->source);
+	free(sp->lane);
+	free(sp->route);
+	free(sp->dest);
+	free(sp);
+}
+
+/* On the writer thread: if the lane still starts with those events, they
+ * end (each completed in turn, which makes the next the head) and the
+ * newest is the head, due now. */
+static int
+supersede_fn(void *fn_arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
+{
+	struct supersede *sp = fn_arg;
+	uint64_t now[SUPERSEDE_LOOK];
+	size_t m = 0;
+	int rc;
+
+	sp->applied = 0;
+	if ((rc = relay_store_lane_ids(st, txn, sp->source, sp->lane, now, sp->n + 1, &m)))
+		return rc;
+	if (m != sp->n + 1 || memcmp(now, sp->ids, (sp->n + 1) * sizeof(*now)) != 0)
+		return 0; /* the lane changed meanwhile: leave it */
+	for (size_t i = 0; i < sp->n; i++)
+		if ((rc = relay_store_complete(st, txn, sp->ids[i], relay_wall_ms())))
+			return rc;
+	sp->applied = 1;
+	return 0;
+}
+
+static void
+supersede_done(void *arg, int rc, const struct relay_write_result *r)
+{
+	struct supersede *sp = arg;
+	struct relay_delivery *d = sp->d;
+
+	for (unsigned i = 0; i < d->n_superseding; i++)
+		if (d->superseding[i] == sp->ids[0]) {
+			d->superseding[i] = d->superseding[--d->n_superseding];
+			break;
+		}
+	if (rc) {
+		relay_log(LOG_WARNING, "cannot supersede events of lane %s: %s", sp->lane,
+		          relay_strerror(rc));
+	} else if (sp->applied) {
+		for (size_t i = 0; i < sp->n; i++) {
+			struct relay_log_fields f = { .event_id = sp->ids[i], .source = sp->source,
+			                              .route = sp->route, .destination = sp->dest,
+			                              .lane = sp->lane };
+			relay_log_with(LOG_INFO, &f, "event %" PRIu64 " superseded by event %" PRIu64,
+			               sp->ids[i], sp->ids[sp->n]);
+		}
+		relay_metrics_add2(d->metrics, "relay_superseded_total",
+		                   "events not sent because a newer one of their lane and route "
+		                   "was, by route", "route", sp->route, "destination", sp->dest,
+		                   (double)sp->n);
+	}
+	supersede_free(sp);
+	if (!d->freeing)
+		relay_delivery_kick(d);
+}
+
+/* Whether j, a due lane head of a route with "supersede", waits while older
+ * events of its lane are superseded: 1, or 0 to send it as it is. */
+static int
+supersede(struct relay_delivery *d, struct relay_job *j, const struct relay_route *r)
+{
+	struct supersede *sp;
+	size_t n = 0, k = 0;
+
+	for (unsigned i = 0; i < d->n_superseding; i++)
+		if (d->superseding[i] == j->ev.id)
+			return 1;
+	if (d->n_superseding == SUPERSEDING_MAX || !(sp = calloc(1, sizeof(*sp))))
+		return 0;
+	if (relay_store_lane_ids(d->store, NULL, j->ev.source, j->ev.lane, sp->ids, SUPERSEDE_LOOK,
+	                         &n) || n < 2 || sp->ids[0] != j->ev.id)
+		goto no;
+	/* the run of the same route's events right behind the head */
+	for (size_t i = 1; i < n; i++) {
+		struct relay_event ev;
+		int same;
+
+		if (relay_store_get_event(d->store, NULL, sp->ids[i], &ev))
+			break;
+		same = relay_routes_match(d->routes, ev.source, ev.topic ? ev.topic : "") == r;
+		relay_event_clear(&ev);
+		if (!same)
+			break;
+		k = i;
+	}
+	if (k == 0)
+		goto no;
+	sp->d = d;
+	sp->n = k;
+	if (!(sp->source = strdup(j->ev.source)) || !(sp->lane = strdup(j->ev.lane)) ||
+	    !(sp->route = strdup(j->route)) || !(sp->dest = strdup(j->dest)))
+		goto no;
+	if (relay_writer_call(d->writer, supersede_fn, sp, supersede_done, sp))
+		goto no;
+	d->superseding[d->n_superseding++] = j->ev.id;
+	return 1;
+no:
+	supersede_free(sp);
+	return 0;
+}
+
 static enum relay_sched_verdict
 resolve(void *arg, struct relay_job *j)
 {
@@ -505,35 +643,61 @@ resolve(void *arg, struct relay_job *j)
 	j->permanent_retries = relay_route_permanent_retries(r);
 	j->permanent_delay_ms = relay_route_permanent_retry_delay_ms(r);
 	j->lane_policy = relay_route_dead_lane(r);
+	relay_route_batch(r, &j->batch_max, &j->batch_wait_ms);
+	if (j->half_open || j->batch_max > ds->cur->ops->max_batch)
+		j->batch_max = j->half_open ? 1 : ds->cur->ops->max_batch;
+	if (j->batch_max > ds->sd.max_batch)
+		ds->sd.max_batch = j->batch_max;
 	if (!j->route || !j->dest || !j->model) {
 		j->sd = NULL;
 		return RELAY_SCHED_SKIP;
 	}
+	if (relay_route_supersede(r) && j->ev.lane && *j->ev.lane && supersede(d, j, r)) {
+		j->sd = NULL;
+		return RELAY_SCHED_SKIP; /* its lane's newest event goes instead */
+	}
 	return RELAY_SCHED_START;
 }
 
+/* One call's jobs (one job, or a batch of one route's). */
 static void
-start(void *arg, struct relay_job *j)
+start(void *arg, struct relay_job **jobs, size_t n)
 {
 	struct relay_delivery *d = arg;
-	struct dest *ds = dest_of(j);
+	struct dest *ds = dest_of(jobs[0]);
+	const struct relay_route *r;
 	struct inst *in;
 	int rc;
 
 	if (!ds) {
-		unrouted(d, j);
+		for (size_t i = 0; i < n; i++)
+			unrouted(d, jobs[i]);
+		return;
+	}
+	r = relay_routes_find(d->routes, jobs[0]->route);
+	if (ds->gone || !ds->cur || !r) {
+		/* Gone while the batch gathered (a reload): it waits in the store. */
+		for (size_t i = 0; i < n; i++) {
+			relay_scheduler_call_done(d->sched, jobs[i]);
+			relay_settle_release(d->settle, jobs[i]);
+		}
 		return;
 	}
 	in = ds->cur;
-	in->users++;
-	j->owner = in;
-	rc = in->ops->send(in->drv, &j, 1, relay_routes_find(d->routes, j->route), sent, d);
+	in->users += (unsigned)n;
+	for (size_t i = 0; i < n; i++)
+		jobs[i]->owner = in;
+	rc = in->ops->send(in->drv, jobs, n, r, sent, d);
 	if (rc) {
 		struct relay_outcome o = { 0 };
+		struct relay_sent_info info = { .batch_size = (unsigned)n, .row = -1, .first = 1 };
 
 		relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
 		                  relay_strerror(rc), NULL);
-		sent(j, &o, NULL, NULL, d);
+		for (size_t i = 0; i < n; i++) {
+			sent(jobs[i], &o, NULL, NULL, &info, d);
+			info.first = 0;
+		}
 		relay_outcome_clear(&o);
 	}
 }
@@ -849,7 +1013,7 @@ relay_delivery_stop_taking(struct relay_delivery *d)
 unsigned
 relay_delivery_in_flight(const struct relay_delivery *d)
 {
-	return relay_scheduler_jobs(d->sched);
+	return relay_scheduler_jobs(d->sched) + d->n_superseding;
 }
 
 void
@@ -965,4 +1129,18 @@ relay_delivery_free(struct relay_delivery *d)
 	if (d->kick)
 		event_free(d->kick);
 	free(d);
+}
+
+int
+relay_delivery_circuit_open(const struct relay_delivery *d, const char *destination)
+{
+	const struct dest *ds;
+
+	if (!d || !destination)
+		return 0;
+	LIST_FOREACH(ds, &d->dests, link)
+		if (!ds->gone && strcmp(ds->name, destination) == 0)
+			return ds->circuit.state == RELAY_CIRCUIT_STATE_OPEN
+			       || ds->circuit.state == RELAY_CIRCUIT_STATE_PROBING;
+	return 0;
 }

@@ -7,8 +7,22 @@
  * one load() (load resolves the external ID itself); anything else first
  * reads the external ID's record id from ir.model.data, then writes,
  * unlinks, loads or skips by what it found.
+ *
+ * Batches: several jobs of a route whose plans are such loads go as one
+ * load() (rows in the order given; jobs whose columns differ, because an
+ * optional field is absent, go in a call of their own, one after the
+ * other). load() is all or nothing: when ids is false, the rows its
+ * messages name get their permanent outcome with their own message, and
+ * the others are sent again at once as a new batch (the rows after Odoo's
+ * "Found more than 10 errors" were not tried: they go again too), until
+ * every job has its outcome. A whole-call failure that names no row (a
+ * permanent error of the call, ids false with no row named) sends the rest
+ * one row per call, so that no row fails for a neighbour. A transient or
+ * configuration failure is every job's: those not in the call are reported
+ * cancelled (not charged). Write, delete and call go alone.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +32,18 @@
 #include "odoo_relay/destination.h"
 #include "odoo_relay/error.h"
 #include "odoo_relay/log.h"
+#include "odoo_relay/clock.h"
 #include "odoo_relay/odoo_client.h"
+
+struct batch;
 
 struct odoo_dest {
 	struct event_base *base;
 	struct relay_odoo *client;
 	char *module;              /* external-ID module prefix */
 	char *database;
+	uint64_t batch_seq;        /* the last batch id given */
+	LIST_HEAD(, batch) waiting; /* batches between send and their first call */
 };
 
 enum step { STEP_LOOKUP, STEP_MAIN };
@@ -40,6 +59,7 @@ struct odoo_job {
 	enum step step;
 	json_int_t res_id;         /* from the lookup, 0 if missing */
 	struct relay_outcome early; /* an outcome known before any call */
+	json_t *context;           /* the route's, or NULL */
 };
 
 static void
@@ -48,14 +68,31 @@ odoo_job_free(struct odoo_job *oj)
 	if (oj->have_plan)
 		relay_plan_clear(&oj->plan);
 	relay_outcome_clear(&oj->early);
+	json_decref(oj->context);
 	free(oj);
 }
 
 static void
 finish(struct odoo_job *oj, const struct relay_outcome *o, const char *request, const char *how)
 {
-	oj->cb(oj->job, o, request, how, oj->arg);
+	struct relay_sent_info info = { .batch_id = 0, .batch_size = 1, .row = -1, .first = 1 };
+
+	oj->cb(oj->job, o, request, how, &info, oj->arg);
 	odoo_job_free(oj);
+}
+
+/* named with the route's context added (named taken over; NULL stays NULL
+ * unless there is a context). */
+static json_t *
+with_context(json_t *named, const json_t *context)
+{
+	if (!context)
+		return named;
+	if (!named)
+		named = json_object();
+	if (named && !json_object_get(named, "context"))
+		json_object_set_new(named, "context", json_deep_copy(context));
+	return named;
 }
 
 static void
@@ -132,7 +169,10 @@ called(struct relay_odoo_result *res, void *arg)
 static void
 call(struct odoo_job *oj, const char *model, const char *method, json_t *ids, json_t *named)
 {
-	int rc = relay_odoo_call(oj->od->client, model, method, ids, named, called, oj);
+	int rc;
+
+	named = with_context(named, oj->context);
+	rc = relay_odoo_call(oj->od->client, model, method, ids, named, called, oj);
 
 	json_decref(ids);
 	json_decref(named);
@@ -244,6 +284,10 @@ start_one(struct odoo_dest *od, struct relay_job *job, const struct relay_route 
 	oj->job = job;
 	oj->cb = cb;
 	oj->arg = arg;
+	if (relay_route_context(route) && !(oj->context = json_deep_copy(relay_route_context(route)))) {
+		free(oj);
+		return ENOMEM;
+	}
 	payload = json_loadb((const char *)job->ev.body, job->ev.body_len, 0, &jerr);
 	if (!payload) {
 		snprintf(why, sizeof(why), "body is not JSON: %s", jerr.text);
@@ -267,12 +311,345 @@ out:
 	return rc;
 }
 
+/* ---- batches: several upserts in one load() ---- */
+
+enum row_state { ROW_PENDING, ROW_IN_CALL, ROW_REPORTED };
+
+struct brow {
+	struct relay_job *job;
+	struct relay_plan plan;
+	int have_plan;
+	char why[256];             /* no plan: why */
+	size_t off, nrows;         /* its data rows in the call in flight */
+	enum row_state state;
+};
+
+struct batch {
+	struct odoo_dest *od;
+	relay_driver_done_fn cb;
+	void *arg;
+	char *model;
+	json_t *context;
+	struct brow *rows;
+	size_t n, left;            /* rows, rows not reported yet */
+	int solo;                  /* one row per call from now on */
+	int first;                 /* the next report is the first of an answer */
+	uint64_t id;               /* the call in flight */
+	unsigned size;
+	struct event *kick;        /* between send and the first call */
+	LIST_ENTRY(batch) link;
+};
+
+static void
+batch_free(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->rows[i].have_plan)
+			relay_plan_clear(&b->rows[i].plan);
+	if (b->kick)
+		event_free(b->kick);
+	json_decref(b->context);
+	free(b->model);
+	free(b->rows);
+	free(b);
+}
+
+static void
+report(struct batch *b, struct brow *r, const struct relay_outcome *o, const char *request,
+       const char *how, int row)
+{
+	struct relay_sent_info info = { .batch_id = b->id, .batch_size = b->size, .row = row,
+	                                .first = b->first };
+
+	b->first = 0;
+	r->state = ROW_REPORTED;
+	b->left--;
+	b->cb(r->job, o, request, how, &info, b->arg);
+}
+
+/* Every row not reported yet gets o; the batch is over (freed). */
+static void
+report_rest(struct batch *b, const struct relay_outcome *o, const char *request)
+{
+	for (size_t i = 0; i < b->n && b->left; i++) {
+		struct brow *r = &b->rows[i];
+
+		if (r->state == ROW_REPORTED)
+			continue;
+		if (r->state == ROW_IN_CALL) {
+			report(b, r, o, request, NULL, -1);
+		} else {
+			/* Never sent in this answer's call: not charged. */
+			struct relay_outcome c = { .klass = RELAY_CLASS_TRANSIENT,
+			                           .transport = RELAY_TRANSPORT_CANCELLED };
+			report(b, r, &c, NULL, NULL, -1);
+		}
+	}
+	batch_free(b);
+}
+
+/* The request kept with one row's dead letter: that row alone. */
+static char *
+row_request(const struct batch *b, const struct brow *r)
+{
+	json_t *o = json_pack("{s:s,s:s,s:O,s:O,s:I,s:i}", "model", b->model, "method", "load",
+	                      "fields", r->plan.load_fields, "data", r->plan.load_data, "batch",
+	                      (json_int_t)b->id, "batch_size", (int)b->size);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	return text;
+}
+
+static void batch_next(struct batch *b);
+
+static void
+batch_called(struct relay_odoo_result *res, void *arg)
+{
+	struct batch *b = arg;
+	const struct relay_outcome *o = &res->outcome;
+	size_t i, total = 0, failed = 0;
+	const char **fail = NULL;
+
+	b->first = 1;
+	if (o->klass == RELAY_CLASS_DONE) {
+		for (i = 0; i < b->n && b->left; i++)
+			if (b->rows[i].state == ROW_IN_CALL)
+				report(b, &b->rows[i], o, res->request, "delivered",
+				       (int)b->rows[i].off);
+		goto next;
+	}
+	if (o->klass == RELAY_CLASS_TRANSIENT || o->klass == RELAY_CLASS_CONFIG) {
+		report_rest(b, o, res->request);
+		return;
+	}
+	/* Permanent: which rows? */
+	for (i = 0; i < b->n; i++)
+		if (b->rows[i].state == ROW_IN_CALL)
+			total = b->rows[i].off + b->rows[i].nrows;
+	if (o->result && total && (fail = calloc(total, sizeof(*fail))))
+		relay_load_failed_rows(o->result, total, fail);
+	for (i = 0; fail && i < b->n; i++) {
+		struct brow *r = &b->rows[i];
+		const char *msg = NULL;
+
+		if (r->state != ROW_IN_CALL)
+			continue;
+		for (size_t k = r->off; k < r->off + r->nrows && !msg; k++)
+			msg = fail[k];
+		if (msg)
+			failed++;
+	}
+	if (failed == 0 && b->size == 1) {
+		for (i = 0; i < b->n; i++)
+			if (b->rows[i].state == ROW_IN_CALL)
+				report(b, &b->rows[i], o, res->request, NULL, (int)b->rows[i].off);
+		goto out;
+	}
+	if (failed == 0) {
+		/* Nothing says which row: each alone from now on. */
+		b->solo = 1;
+		for (i = 0; i < b->n; i++)
+			if (b->rows[i].state == ROW_IN_CALL)
+				b->rows[i].state = ROW_PENDING;
+		goto out;
+	}
+	for (i = 0; i < b->n && b->left; i++) {
+		struct brow *r = &b->rows[i];
+		const char *msg = NULL;
+		size_t row = 0;
+
+		if (r->state != ROW_IN_CALL)
+			continue;
+		for (size_t k = r->off; k < r->off + r->nrows && !msg; k++)
+			if ((msg = fail[k]))
+				row = k;
+		if (!msg) {
+			r->state = ROW_PENDING; /* good, or not tried: again at once */
+			continue;
+		}
+		struct relay_outcome ro = { 0 };
+		char *req = row_request(b, r);
+		if (relay_outcome_set(&ro, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "odoo.load", msg,
+		                      NULL) == 0) {
+			ro.http_status = o->http_status;
+			report(b, r, &ro, req, NULL, (int)row);
+		} else {
+			report(b, r, o, req, NULL, (int)row);
+		}
+		relay_outcome_clear(&ro);
+		free(req);
+	}
+out:
+	free(fail);
+next:
+	if (b->left == 0) {
+		batch_free(b); /* the instance may be gone with the last report */
+		return;
+	}
+	batch_next(b);
+}
+
+/* Send the next call of the batch: the first pending row and every pending
+ * row with the same columns (one row alone in solo). */
+static void
+batch_next(struct batch *b)
+{
+	struct brow *head = NULL;
+	json_t *data = json_array(), *named = NULL;
+	size_t off = 0;
+	unsigned size = 0;
+	int rc;
+
+	for (size_t i = 0; i < b->n; i++)
+		if (b->rows[i].state == ROW_PENDING && !head)
+			head = &b->rows[i];
+	if (!head || !data) {
+		json_decref(data);
+		if (!head) {
+			batch_free(b);
+			return;
+		}
+		rc = ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		struct brow *r = &b->rows[i];
+
+		if (r->state != ROW_PENDING || (b->solo && r != head) ||
+		    !json_equal(r->plan.load_fields, head->plan.load_fields))
+			continue;
+		r->state = ROW_IN_CALL;
+		r->off = off;
+		r->nrows = json_array_size(r->plan.load_data);
+		off += r->nrows;
+		json_array_extend(data, r->plan.load_data);
+		size++;
+	}
+	b->id = ++b->od->batch_seq;
+	b->size = size;
+	named = with_context(json_pack("{s:O,s:O}", "fields", head->plan.load_fields, "data", data),
+	                     b->context);
+	json_decref(data);
+	rc = named ? relay_odoo_call(b->od->client, b->model, "load", NULL, named, batch_called, b)
+	           : ENOMEM;
+	json_decref(named);
+	if (rc == 0)
+		return;
+fail:;
+	struct relay_outcome o = { 0 };
+	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
+	                      relay_strerror(rc), NULL))
+		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
+		                            .transport = RELAY_TRANSPORT_ERROR };
+	b->first = 1;
+	report_rest(b, &o, NULL);
+	relay_outcome_clear(&o);
+}
+
+/* The first call goes on the next loop turn (rows that cannot be mapped
+ * are reported then): a driver never calls back from inside send. */
+static void
+batch_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct batch *b = arg;
+
+	LIST_REMOVE(b, link);
+	event_free(b->kick);
+	b->kick = NULL;
+	b->first = 1;
+	for (size_t i = 0; i < b->n && b->left; i++) {
+		struct brow *r = &b->rows[i];
+
+		if (r->have_plan)
+			continue;
+		struct relay_outcome o = { 0 };
+		if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.plan",
+		                      r->why, NULL) == 0)
+			report(b, r, &o, NULL, NULL, -1);
+		else
+			report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT }, NULL,
+			       NULL, -1);
+		relay_outcome_clear(&o);
+	}
+	if (b->left == 0) {
+		batch_free(b);
+		return;
+	}
+	batch_next(b);
+}
+
+static int
+start_batch(struct odoo_dest *od, struct relay_job *const *jobs, size_t n,
+            const struct relay_route *route, relay_driver_done_fn cb, void *arg)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return ENOMEM;
+	b->od = od;
+	b->cb = cb;
+	b->arg = arg;
+	b->n = b->left = n;
+	b->model = strdup(relay_route_model(route));
+	b->rows = calloc(n, sizeof(*b->rows));
+	b->kick = event_new(od->base, -1, 0, batch_kick, b);
+	if (relay_route_context(route))
+		b->context = json_deep_copy(relay_route_context(route));
+	if (!b->model || !b->rows || !b->kick || (relay_route_context(route) && !b->context))
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		struct brow *r = &b->rows[i];
+		json_error_t jerr;
+		json_t *payload;
+		int rc;
+
+		r->job = jobs[i];
+		r->state = ROW_PENDING;
+		payload = json_loadb((const char *)jobs[i]->ev.body, jobs[i]->ev.body_len, 0, &jerr);
+		if (!payload) {
+			snprintf(r->why, sizeof(r->why), "body is not JSON: %s", jerr.text);
+			continue;
+		}
+		rc = relay_route_map(route, payload, od->module, &r->plan, r->why, sizeof(r->why));
+		json_decref(payload);
+		if (rc == ENOMEM)
+			goto nomem;
+		if (rc) {
+			if (!r->why[0])
+				snprintf(r->why, sizeof(r->why), "%s", relay_strerror(rc));
+			continue;
+		}
+		if (r->plan.op != RELAY_OP_UPSERT || !r->plan.load_fields) {
+			relay_plan_clear(&r->plan);
+			snprintf(r->why, sizeof(r->why), "not a load: it cannot go in a batch");
+			continue;
+		}
+		r->have_plan = 1;
+	}
+	LIST_INSERT_HEAD(&od->waiting, b, link);
+	event_active(b->kick, EV_TIMEOUT, 0);
+	return 0;
+nomem:
+	batch_free(b);
+	return ENOMEM;
+}
+
 static int
 odoo_send(void *drv, struct relay_job *const *jobs, size_t n, const struct relay_route *route,
           relay_driver_done_fn cb, void *arg)
 {
-	/* max_batch is 1: one event per plan. */
-	return n == 1 ? start_one(drv, jobs[0], route, cb, arg) : -RELAY_EINVAL;
+	unsigned rows;
+	int64_t wait;
+
+	if (n == 0)
+		return -RELAY_EINVAL;
+	relay_route_batch(route, &rows, &wait);
+	if (n == 1)
+		return start_one(drv, jobs[0], route, cb, arg);
+	if (rows < n || relay_route_op(route) != RELAY_OP_UPSERT)
+		return -RELAY_EINVAL;
+	return start_batch(drv, jobs, n, route, cb, arg);
 }
 
 /* ---- probes: credentials, then the module prefix ---- */
@@ -364,7 +741,16 @@ odoo_destroy(void *drv)
 
 	if (!od)
 		return;
-	relay_odoo_free(od->client);
+	relay_odoo_free(od->client); /* batches in a call report cancelled */
+	while (!LIST_EMPTY(&od->waiting)) {
+		struct batch *b = LIST_FIRST(&od->waiting);
+		struct relay_outcome c = { .klass = RELAY_CLASS_TRANSIENT,
+		                           .transport = RELAY_TRANSPORT_CANCELLED };
+
+		LIST_REMOVE(b, link);
+		b->first = 1;
+		report_rest(b, &c, NULL);
+	}
 	free(od->module);
 	free(od->database);
 	free(od);
@@ -379,6 +765,10 @@ odoo_create(struct event_base *base, const struct relay_destination_conf *conf, 
 	if (!od)
 		return ENOMEM;
 	od->base = base;
+	LIST_INIT(&od->waiting);
+	/* Batch ids: short, and unlikely to repeat across instances and
+	 * restarts (they start from the wall clock's seconds). */
+	od->batch_seq = (uint64_t)(relay_wall_ms() / 1000 % 100000) * 10000;
 	if (!(od->module = strdup(conf->odoo.module ? conf->odoo.module : "odoo_relay")) ||
 	    !(od->database = strdup(conf->odoo.database ? conf->odoo.database : ""))) {
 		rc = ENOMEM;
@@ -403,7 +793,7 @@ odoo_protocol(void *drv)
 
 const struct relay_driver_ops relay_driver_odoo = {
 	.kind = "odoo",
-	.max_batch = 1,
+	.max_batch = RELAY_ROUTE_BATCH_ROWS_MAX,
 	.create = odoo_create,
 	.destroy = odoo_destroy,
 	.probe = odoo_probe,

@@ -82,6 +82,7 @@ route_free(struct relay_route *r)
 	specs_free(&r->args);
 	free(r->args_pointer);
 	free(r->destination);
+	json_decref(r->context);
 }
 
 void
@@ -616,6 +617,9 @@ lines_compile(struct cc *c, const json_t *v, const json_t *parent, struct relay_
 	return 0;
 }
 
+static int batch_compile(struct cc *c, const json_t *route, struct relay_route *r);
+static int context_compile(struct cc *c, const json_t *route, struct relay_route *r);
+
 static const char *const op_names[] = {
 	[RELAY_OP_UPSERT] = "upsert", [RELAY_OP_WRITE] = "write",
 	[RELAY_OP_DELETE] = "delete", [RELAY_OP_CALL] = "call",
@@ -623,13 +627,15 @@ static const char *const op_names[] = {
 
 static const char *const common_keys[] = {
 	"name", "source", "topics", "operation", "model", "destination", "backoff",
-	"permanent_retries", "permanent_retry_delay_ms", "dead_lane", NULL
+	"permanent_retries", "permanent_retry_delay_ms", "dead_lane", "context", NULL
 };
 
 /* The keys each operation takes beyond the common ones. */
-static const char *const op_keys[][8] = {
-	[RELAY_OP_UPSERT] = { "external_id", "fields", "lines", "owns", "create", "update", NULL },
-	[RELAY_OP_WRITE] = { "external_id", "fields", "owns", "create", "update", "missing", NULL },
+static const char *const op_keys[][10] = {
+	[RELAY_OP_UPSERT] = { "external_id", "fields", "lines", "owns", "create", "update", "batch",
+	                      "supersede", NULL },
+	[RELAY_OP_WRITE] = { "external_id", "fields", "owns", "create", "update", "missing",
+	                     "supersede", NULL },
 	[RELAY_OP_DELETE] = { "external_id", NULL },
 	[RELAY_OP_CALL] = { "method", "args", NULL },
 };
@@ -983,7 +989,60 @@ route_compile(struct cc *c, const json_t *route, const json_t *all, size_t idx,
 		return rc;
 	rc = relay_schema_enum(&c->s, route, "dead_lane", 0, dead_lanes, "policy", &dead);
 	r->dead_lane = (enum relay_lane_policy)dead;
-	return rc;
+	if (rc != 0)
+		return rc;
+	if ((rc = batch_compile(c, route, r)) != 0)
+		return rc;
+	if ((rc = relay_schema_bool(&c->s, route, "supersede", &r->supersede)) != 0)
+		return rc;
+	return context_compile(c, route, r);
+}
+
+/* "batch": {"max_rows", "max_wait_ms"}, upsert only (the key is refused
+ * elsewhere). An upsert that may not both create and update looks its
+ * record up first: it goes alone. */
+static int
+batch_compile(struct cc *c, const json_t *route, struct relay_route *r)
+{
+	static const char *const keys[] = { "max_rows", "max_wait_ms", NULL };
+	json_t *b = NULL;
+	int64_t rows = RELAY_ROUTE_BATCH_ROWS;
+	size_t mark;
+	int rc;
+
+	r->batch_max_rows = 1;
+	r->batch_max_wait_ms = RELAY_ROUTE_BATCH_WAIT_MS;
+	if (r->op != RELAY_OP_UPSERT)
+		return 0;
+	if ((rc = relay_schema_object(&c->s, route, "batch", 0, &b)) != 0)
+		return rc;
+	if (b) {
+		mark = relay_schema_push(&c->s, "batch");
+		if ((rc = relay_schema_keys(&c->s, b, keys, NULL)) != 0 ||
+		    (rc = relay_schema_int(&c->s, b, "max_rows", 1, RELAY_ROUTE_BATCH_ROWS_MAX,
+		                           &rows)) != 0 ||
+		    (rc = relay_schema_int(&c->s, b, "max_wait_ms", 0, 10000,
+		                           &r->batch_max_wait_ms)) != 0)
+			return rc;
+		relay_schema_pop(&c->s, mark);
+	}
+	if (r->may_create && r->may_update)
+		r->batch_max_rows = (unsigned)rows;
+	return 0;
+}
+
+/* "context": an object given to Odoo with each of the route's calls. */
+static int
+context_compile(struct cc *c, const json_t *route, struct relay_route *r)
+{
+	json_t *ctx = NULL;
+	int rc;
+
+	if ((rc = relay_schema_object(&c->s, route, "context", 0, &ctx)) != 0 || !ctx)
+		return rc;
+	if (!(r->context = json_deep_copy(ctx)))
+		return ENOMEM;
+	return 0;
 }
 
 int
@@ -1101,6 +1160,25 @@ enum relay_op
 relay_route_op(const struct relay_route *r)
 {
 	return r->op;
+}
+
+void
+relay_route_batch(const struct relay_route *r, unsigned *max_rows, int64_t *max_wait_ms)
+{
+	*max_rows = r->batch_max_rows ? r->batch_max_rows : 1;
+	*max_wait_ms = r->batch_max_wait_ms;
+}
+
+const json_t *
+relay_route_context(const struct relay_route *r)
+{
+	return r->context;
+}
+
+int
+relay_route_supersede(const struct relay_route *r)
+{
+	return r->supersede;
 }
 
 const struct relay_backoff_conf *

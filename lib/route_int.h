@@ -124,6 +124,10 @@ struct relay_route {
 	int64_t permanent_retry_delay_ms;
 	enum relay_lane_policy dead_lane;
 	char *destination;   /* the destination's name, or NULL: stored only */
+	unsigned batch_max_rows;   /* 1: alone */
+	int64_t batch_max_wait_ms;
+	json_t *context;     /* "context", or NULL */
+	int supersede;       /* "supersede" */
 };
 
 struct relay_routes {

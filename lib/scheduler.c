@@ -28,8 +28,26 @@ struct seen {
 	struct relay_sched_dest *sd;
 };
 
+/* One call: the jobs it carries hold it; its slot is free when the last is
+ * back. While it gathers (not started yet) its jobs are in jobs[]. */
+struct relay_sched_call {
+	struct relay_sched_dest *sd;
+	unsigned held;               /* jobs still holding it */
+	int gathering;
+	const char *key;             /* the first job's route (its string) */
+	unsigned max;
+	int64_t deadline_ms;         /* monotonic: start by then */
+	struct relay_job **jobs;     /* gathering: max slots */
+	size_t n;
+	LIST_ENTRY(relay_sched_call) link;
+};
+
+#define ID_BUCKETS 1024
+
 struct relay_scheduler {
 	struct relay_store *store;
+	LIST_HEAD(, relay_sched_call) gathering;
+	LIST_HEAD(, relay_job) by_id[ID_BUCKETS];
 	LIST_HEAD(, relay_sched_dest) dests;
 	struct seen seen[SEEN];
 	relay_sched_resolve_fn resolve;
@@ -55,6 +73,9 @@ relay_scheduler_new(struct relay_store *store, relay_sched_resolve_fn resolve,
 	s->arg = arg;
 	LIST_INIT(&s->jobs);
 	LIST_INIT(&s->dests);
+	LIST_INIT(&s->gathering);
+	for (size_t i = 0; i < ID_BUCKETS; i++)
+		LIST_INIT(&s->by_id[i]);
 	*out = s;
 	return 0;
 }
@@ -88,15 +109,50 @@ job_free(struct relay_job *j)
 	free(j);
 }
 
+static void
+call_free(struct relay_sched_call *c)
+{
+	free(c->jobs);
+	free(c);
+}
+
+/* A call that gathers no more: out of the list, its jobs array gone. */
+static void
+call_stop_gathering(struct relay_sched_call *c)
+{
+	if (!c->gathering)
+		return;
+	c->gathering = 0;
+	c->sd->gathering--;
+	LIST_REMOVE(c, link);
+	free(c->jobs);
+	c->jobs = NULL;
+}
+
 void
 relay_scheduler_call_done(struct relay_scheduler *s, struct relay_job *job)
 {
+	struct relay_sched_call *c = job->call;
+
 	if (!job->calling)
 		return;
 	job->calling = 0;
+	job->call = NULL;
+	if (c->gathering) {
+		/* Taken out before its call started (only when freeing). */
+		for (size_t i = 0; i < c->n; i++)
+			if (c->jobs[i] == job) {
+				memmove(&c->jobs[i], &c->jobs[i + 1], (c->n - i - 1) * sizeof(*c->jobs));
+				c->n--;
+				break;
+			}
+	}
+	if (--c->held > 0)
+		return;
+	call_stop_gathering(c);
 	s->n_calls--;
-	if (job->sd)
-		job->sd->calls--;
+	c->sd->calls--;
+	call_free(c);
 }
 
 void
@@ -104,6 +160,7 @@ relay_scheduler_job_done(struct relay_scheduler *s, struct relay_job *job)
 {
 	relay_scheduler_call_done(s, job);
 	LIST_REMOVE(job, link);
+	LIST_REMOVE(job, hlink);
 	s->n_jobs--;
 	if (job->sd)
 		job->sd->jobs--;
@@ -146,7 +203,7 @@ in_flight(const struct relay_scheduler *s, uint64_t id)
 {
 	const struct relay_job *j;
 
-	LIST_FOREACH(j, &s->jobs, link)
+	LIST_FOREACH(j, &s->by_id[id % ID_BUCKETS], hlink)
 		if (j->ev.id == id)
 			return 1;
 	return 0;
@@ -161,16 +218,33 @@ is_bad(const struct relay_scheduler *s, uint64_t id)
 	return 0;
 }
 
+/* Whether sd may hold one more job: calls in flight and outcomes being
+ * written, room for two batches per call besides. */
+static int
+has_job_room(const struct relay_sched_dest *sd)
+{
+	unsigned batch = sd->max_batch ? sd->max_batch : 1;
+
+	return sd->jobs < sd->max_calls * (JOBS_PER_CALL + 2 * batch);
+}
+
 /* Whether sd may take a call, the rate aside. */
 static int
 has_slot(const struct relay_sched_dest *sd)
 {
 	unsigned slots = sd->slots < sd->max_calls ? sd->slots : sd->max_calls;
 
-	return sd->calls < slots && sd->jobs < sd->max_calls * JOBS_PER_CALL;
+	return sd->calls < slots && has_job_room(sd);
 }
 
-/* Whether any destination may take a call: else a scan is pointless. An
+/* Whether sd may take a job now: a call slot, or a call gathering jobs. */
+static int
+takes_jobs(const struct relay_sched_dest *sd)
+{
+	return has_slot(sd) || (sd->gathering > 0 && has_job_room(sd));
+}
+
+/* Whether any destination may take a job: else a scan is pointless. An
  * event with no destination (unrouted) waits for the next scan with room,
  * or for the poll: settling it is not urgent. */
 static int
@@ -179,9 +253,38 @@ any_slot(const struct relay_scheduler *s)
 	const struct relay_sched_dest *sd;
 
 	LIST_FOREACH(sd, &s->dests, link)
-		if (has_slot(sd))
+		if (takes_jobs(sd))
 			return 1;
 	return LIST_EMPTY(&s->dests);
+}
+
+/* Start a call that has gathered its jobs. */
+static void
+call_start(struct relay_scheduler *s, struct relay_sched_call *c)
+{
+	struct relay_job **jobs = c->jobs;
+	size_t n = c->n;
+
+	c->jobs = NULL; /* call_stop_gathering must not free it */
+	c->gathering = 0;
+	c->sd->gathering--;
+	LIST_REMOVE(c, link);
+	s->start(s->arg, jobs, n);
+	free(jobs);
+}
+
+/* The call gathering jobs like j (its destination and key), or NULL. */
+static struct relay_sched_call *
+gathering_for(struct relay_scheduler *s, const struct relay_job *j)
+{
+	struct relay_sched_call *c;
+
+	if (j->batch_max <= 1 || !j->route || !j->sd->gathering)
+		return NULL;
+	LIST_FOREACH(c, &s->gathering, link)
+		if (c->sd == j->sd && c->n < c->max && strcmp(c->key, j->route) == 0)
+			return c;
+	return NULL;
 }
 
 /* Room for one more call at sd now: 1, or 0 and *wait_ms when only the
@@ -215,11 +318,12 @@ static void
 consider(struct relay_scheduler *s, uint64_t id, int64_t mono_ms, int64_t *next_ms)
 {
 	struct seen *seen = &s->seen[id % SEEN];
+	struct relay_sched_call *c = NULL;
 	struct relay_job *j;
 	int64_t wait = 0;
 	int rc;
 
-	if (seen->id == id && seen->sd && !has_slot(seen->sd))
+	if (seen->id == id && seen->sd && !takes_jobs(seen->sd))
 		return;
 	if (!(j = calloc(1, sizeof(*j))))
 		return;
@@ -236,25 +340,70 @@ consider(struct relay_scheduler *s, uint64_t id, int64_t mono_ms, int64_t *next_
 	j->started_ms = mono_ms;
 	if (s->resolve(s->arg, j) != RELAY_SCHED_START)
 		goto leave;
-	if (j->sd && !room(j->sd, mono_ms, &wait)) {
+	if (j->sd && (c = gathering_for(s, j)) != NULL) {
+		if (!has_job_room(j->sd))
+			goto leave;
+	} else if (j->sd && !room(j->sd, mono_ms, &wait)) {
 		if (wait > 0 && wait < *next_ms)
 			*next_ms = wait;
 		seen->id = id;
 		seen->sd = j->sd;
 		goto leave;
+	} else if (j->sd) {
+		unsigned max = j->batch_max > 1 && j->route ? j->batch_max : 1;
+
+		if (!(c = calloc(1, sizeof(*c))) || !(c->jobs = calloc(max, sizeof(*c->jobs)))) {
+			free(c);
+			goto leave;
+		}
+		c->sd = j->sd;
+		c->key = j->route;
+		c->max = max;
+		c->deadline_ms = mono_ms + (j->batch_wait_ms > 0 ? j->batch_wait_ms : 0);
+		c->gathering = 1;
+		j->sd->gathering++;
+		j->sd->calls++;
+		s->n_calls++;
+		LIST_INSERT_HEAD(&s->gathering, c, link);
 	}
 	LIST_INSERT_HEAD(&s->jobs, j, link);
+	LIST_INSERT_HEAD(&s->by_id[id % ID_BUCKETS], j, hlink);
 	s->n_jobs++;
-	if (j->sd) {
-		j->sd->jobs++;
-		j->sd->calls++;
-		j->calling = 1;
-		s->n_calls++;
+	if (!j->sd) {
+		struct relay_job *one[1] = { j };
+
+		s->start(s->arg, one, 1);
+		return;
 	}
-	s->start(s->arg, j);
+	j->sd->jobs++;
+	j->calling = 1;
+	j->call = c;
+	c->held++;
+	c->jobs[c->n++] = j;
+	if (c->n == c->max)
+		call_start(s, c);
 	return;
 leave:
 	job_free(j);
+}
+
+/* Start the calls whose wait is over (all of them with force); the time
+ * to the next deadline into *next_ms. */
+static void
+start_gathered(struct relay_scheduler *s, int64_t mono_ms, int force, int64_t *next_ms)
+{
+	struct relay_sched_call *c, *nc;
+
+	for (c = LIST_FIRST(&s->gathering); c; c = nc) {
+		nc = LIST_NEXT(c, link);
+		if (force || c->deadline_ms <= mono_ms) {
+			call_start(s, c);
+			/* start may have ended jobs of other calls: begin again */
+			nc = LIST_FIRST(&s->gathering);
+		} else if (c->deadline_ms - mono_ms < *next_ms) {
+			*next_ms = c->deadline_ms - mono_ms;
+		}
+	}
 }
 
 int64_t
@@ -265,8 +414,10 @@ relay_scheduler_dispatch(struct relay_scheduler *s, int64_t now_ms, int64_t mono
 	int have_after = 0, paused = 0;
 
 	relay_store_get_paused(s->store, NULL, NULL, &paused);
-	if (paused)
+	if (paused) {
+		start_gathered(s, mono_ms, 1, &next_ms);
 		return POLL_MS;
+	}
 	for (int batch = 0; batch < SCAN_MAX_BATCHES; batch++) {
 		size_t n = 0;
 
@@ -281,6 +432,7 @@ relay_scheduler_dispatch(struct relay_scheduler *s, int64_t now_ms, int64_t mono
 		after = due[n - 1];
 		have_after = 1;
 	}
+	start_gathered(s, mono_ms, 0, &next_ms);
 	if (relay_store_next_due(s->store, &nd) == 0 && nd > now_ms && nd - now_ms < next_ms)
 		next_ms = nd - now_ms;
 	return next_ms;

@@ -66,6 +66,22 @@ fields_of(const struct relay_job *j)
 	};
 }
 
+/* Which batch the job travelled in, for logs and attempts: " [batch 12
+ * of 100 rows, row 17]", or "" when it went alone. */
+static const char *
+batch_note(const struct relay_job *j, char *buf, size_t sz)
+{
+	buf[0] = '\0';
+	if (j->batch_id == 0)
+		return buf;
+	if (j->batch_row >= 0)
+		snprintf(buf, sz, " [batch %" PRIu64 " of %u rows, row %d]", j->batch_id,
+		         j->batch_size, j->batch_row);
+	else
+		snprintf(buf, sz, " [batch %" PRIu64 " of %u rows]", j->batch_id, j->batch_size);
+	return buf;
+}
+
 static void
 count(struct relay_settle *st, const struct relay_job *j, const char *name, const char *help)
 {
@@ -154,8 +170,9 @@ complete(struct relay_settle *st, struct relay_job *j, const char *how, int deli
 		                      (double)(now - j->ev.received_ms) / 1000.0);
 	}
 	struct relay_log_fields f = fields_of(j);
-	relay_log_with(LOG_INFO, &f, "event %" PRIu64 " %s in %" PRId64 " ms", j->ev.id, how,
-	               relay_mono_ms() - j->started_ms);
+	char note[96];
+	relay_log_with(LOG_INFO, &f, "event %" PRIu64 " %s in %" PRId64 " ms%s", j->ev.id, how,
+	               relay_mono_ms() - j->started_ms, batch_note(j, note, sizeof(note)));
 	if ((p = pending_new(st, j)))
 		submitted(p, relay_writer_complete(st->writer, j->ev.id, now, written, p));
 }
@@ -232,12 +249,19 @@ add_attempt(struct relay_job *j, const struct relay_outcome *o, int64_t now)
 		.duration_ms = relay_mono_ms() - j->started_ms, .error_name = o->error_name,
 		.message = o->message, .detail = o->detail,
 	};
-	char buf[1024];
+	char buf[1024], note[96], *msg = NULL;
 
+	/* The batch goes into the attempt's message: the record format stays. */
+	batch_note(j, note, sizeof(note));
+	if (note[0] && asprintf(&msg, "%s%s", o->message ? o->message : "", note) >= 0)
+		a.message = msg;
+	else
+		msg = NULL;
 	relay_event_add_attempt(&j->ev, &a);
+	free(msg);
 	free(j->ev.last_error);
-	snprintf(buf, sizeof(buf), "%s%s%s", o->error_name ? o->error_name : "error",
-	         o->message ? ": " : "", o->message ? o->message : "");
+	snprintf(buf, sizeof(buf), "%s%s%s%s", o->error_name ? o->error_name : "error",
+	         o->message ? ": " : "", o->message ? o->message : "", note);
 	j->ev.last_error = strdup(buf);
 	if (!j->ev.route && j->route)
 		j->ev.route = strdup(j->route);

@@ -1408,6 +1408,42 @@ relay_store_get_dead(struct relay_store *st, MDB_txn *txn, uint64_t id, struct r
 }
 
 int
+relay_store_lane_ids(struct relay_store *st, MDB_txn *txn, const char *source, const char *lane,
+                     uint64_t *ids, size_t max, size_t *n)
+{
+	MDB_txn *use, *own;
+	MDB_cursor *cur = NULL;
+	struct key prefix, k;
+	MDB_val kv, v;
+	int rc;
+
+	*n = 0;
+	if (!source || !lane || !*lane)
+		return -RELAY_EINVAL;
+	if ((rc = lane_prefix(st, source, lane, &prefix)))
+		return rc;
+	if ((rc = read_begin(st, txn, &use, &own)))
+		return rc;
+	if ((rc = mdb_cursor_open(use, st->lanes, &cur)))
+		goto out;
+	lane_with_id(&prefix, 0, &k);
+	kv = val_of(k.b, k.len);
+	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0 && *n < max;
+	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+		if (kv.mv_size != prefix.len + 8 || memcmp(kv.mv_data, prefix.b, prefix.len) != 0)
+			break;
+		ids[(*n)++] = get_be64((const unsigned char *)kv.mv_data + prefix.len);
+	}
+	if (rc == MDB_NOTFOUND || rc == 0)
+		rc = 0;
+	mdb_cursor_close(cur);
+out:
+	if (own)
+		mdb_txn_abort(own);
+	return map_err(rc);
+}
+
+int
 relay_store_scan_due(struct relay_store *st, int64_t now_ms, const struct relay_due *after,
                      struct relay_due *out, size_t max, size_t *n)
 {

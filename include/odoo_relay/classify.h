@@ -67,7 +67,12 @@
  * load: when the method called is "load" and the call succeeded, the result
  * must be an object whose "ids" is a list (done). "ids": false is permanent,
  * error_name "odoo.load", message the first message of type "error" (else
- * the first message), detail every message with its rows and field. Any
+ * the first message), detail every message with its rows and field, and
+ * result the load's result (so that a driver that sent several rows can
+ * tell which failed: relay_load_failed_rows). When an error message is an
+ * access error (relay_load_message_is_access; Odoo 19 reports missing
+ * rights that way, capture 558), it is configuration, route, error_name
+ * "odoo.load.access", message that text: it says nothing about the row. Any
  * other shape is permanent, unknown.
  *
  * Thread-safe; allocates only what the outcome owns.
@@ -133,7 +138,8 @@ struct relay_outcome {
 	                                 "http.503", "transport.timeout" */
 	char *message;                /* NULL for done; one line or a few, for people */
 	char *detail;                 /* trimmed traceback or transport text, or NULL */
-	json_t *result;               /* done: the call's result (json null for None); else NULL */
+	json_t *result;               /* done: the call's result (json null for None); a load
+	                                 whose ids is false: its result; else NULL */
 };
 
 /*
@@ -145,6 +151,18 @@ struct relay_outcome {
  * that as transient.
  */
 int relay_classify(const struct relay_exchange *x, struct relay_outcome *out);
+
+/* relay_load_message_is_access - whether a load() row message is Odoo's
+ * text for missing access rights ("You are not allowed to create
+ * 'Contact' (res.partner) records..."). NULL gives 0. Pure. */
+int relay_load_message_is_access(const char *text);
+
+/* relay_load_failed_rows - the data rows a load() result (ids false) names
+ * in its error messages: fail[i] (i < nrows) is the first such message's
+ * text for row i (its "rows.from"), borrowed from result, or NULL. Returns
+ * how many rows are named. Warnings ("Found more than 10 errors...") name
+ * no row: the rows after the last named one were not tried. Pure. */
+size_t relay_load_failed_rows(const json_t *result, size_t nrows, const char **fail);
 
 /* relay_outcome_clear - free what o owns and zero it. NULL is a no-op. */
 void relay_outcome_clear(struct relay_outcome *o);

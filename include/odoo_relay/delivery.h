@@ -134,4 +134,10 @@ void relay_delivery_metrics(struct relay_delivery *d, struct relay_metrics *m);
  * a no-op. */
 void relay_delivery_free(struct relay_delivery *d);
 
+/* relay_delivery_circuit_open - 1 when the circuit of the destination
+ * called destination is open or probing (delivery sends it nothing: other
+ * callers should not either), else 0 (closed, half-open, no such
+ * destination, NULL d). Loop thread only; cannot fail. */
+int relay_delivery_circuit_open(const struct relay_delivery *d, const char *destination);
+
 #endif

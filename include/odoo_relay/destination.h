@@ -13,7 +13,9 @@
  *
  * send takes up to max_batch jobs of one route, so that a driver that can
  * apply several events in one call (Odoo's load()) does; a driver that
- * cannot says max_batch 1. Each job's done callback comes exactly once,
+ * cannot says max_batch 1. A driver that sends a batch and is told that
+ * some rows failed reports those rows' outcomes and sends the others again
+ * itself, at once, before their callbacks come. Each job's done callback comes exactly once,
  * from the loop, never from inside send; the jobs stay the caller's
  * (borrowed until their callback). A job whose event cannot even be mapped
  * gets a permanent outcome the same way.
@@ -31,6 +33,7 @@
 #define ODOO_RELAY_DESTINATION_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/event.h>
 
@@ -39,17 +42,32 @@
 #include "odoo_relay/route.h"
 #include "odoo_relay/scheduler.h"
 
+/* Which call carried a job, for its outcome's log and attempt: batch_id
+ * names the call (unique in a process, 0 when the job went alone),
+ * batch_size its rows, row this job's row in it (-1 when the outcome is the
+ * whole call's), and first is 1 for the first outcome reported from one
+ * answer of the destination (feed circuits once per call, not per row). */
+struct relay_sent_info {
+	uint64_t batch_id;
+	unsigned batch_size;
+	int row;
+	int first;
+};
+
 /* One job's outcome. o and request (API key masked, or NULL when nothing was
  * sent) are valid during the callback only. how is a short text for the log
- * of a done outcome ("delivered", "deleted (already gone)"), else NULL. */
+ * of a done outcome ("delivered", "deleted (already gone)"), else NULL. info
+ * is never NULL. */
 typedef void (*relay_driver_done_fn)(struct relay_job *job, const struct relay_outcome *o,
-                                     const char *request, const char *how, void *arg);
+                                     const char *request, const char *how,
+                                     const struct relay_sent_info *info, void *arg);
 /* A probe's outcome, valid during the callback only. */
 typedef void (*relay_driver_probe_fn)(const struct relay_outcome *o, void *arg);
 
 struct relay_driver_ops {
 	const char *kind;           /* "odoo" */
-	unsigned max_batch;         /* jobs per send, >= 1 */
+	unsigned max_batch;         /* jobs per send, >= 1 (the route may ask fewer:
+	                               relay_route_batch) */
 	/* A new instance for conf (copied: conf may be freed after). Returns 0,
 	 * ENOMEM, or -RELAY_EINVAL / -RELAY_ETRANSPORT when it cannot be set up. */
 	int (*create)(struct event_base *base, const struct relay_destination_conf *conf,

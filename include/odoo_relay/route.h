@@ -58,6 +58,18 @@
  *                 may arrive before the record they refer to) [0]
  *   "permanent_retry_delay_ms": [60000]
  *   "dead_lane":  "continue" | "hold": what a dead event does to its lane ["continue"]
+ *   "batch":      upsert only: {"max_rows": 1..1000 [100], "max_wait_ms": 0..10000 [5]}:
+ *                 due events of the route go to Odoo up to max_rows in one load(),
+ *                 a call that is not full waiting up to max_wait_ms for more;
+ *                 max_rows 1 sends each alone. An upsert that may not both create
+ *                 and update (it looks its record up first) always goes alone; so
+ *                 do write, delete and call routes.
+ *   "context":    an object given to Odoo as the context of each of the route's
+ *                 calls (e.g. {"tracking_disable": true})
+ *   "supersede":  upsert and write only, boolean [false]: each event carries the
+ *                 whole object, so when a lane's head is due and later events of
+ *                 the same route wait behind it in its lane, only the newest is
+ *                 sent; the older ones end as superseded (delivery.c)
  *
  * Errors of the compiler use the wording of the schema toolkit (schema.h):
  * "routes[1] (name): fields.email: expected ...", placed at the offending value.
@@ -147,6 +159,17 @@ enum relay_op relay_route_op(const struct relay_route *r);
 /* relay_route_destination - the name of its destination (see "destination"
  * above), or NULL when no destination is configured. */
 const char *relay_route_destination(const struct relay_route *r);
+#define RELAY_ROUTE_BATCH_ROWS 100
+#define RELAY_ROUTE_BATCH_ROWS_MAX 1000
+#define RELAY_ROUTE_BATCH_WAIT_MS 5
+
+/* relay_route_batch - how many of its events may go in one call (1: each
+ * alone) and how long a call that is not full waits for more. */
+void relay_route_batch(const struct relay_route *r, unsigned *max_rows, int64_t *max_wait_ms);
+/* relay_route_context - its "context" object, or NULL. */
+const json_t *relay_route_context(const struct relay_route *r);
+/* relay_route_supersede - its "supersede" [0]. */
+int relay_route_supersede(const struct relay_route *r);
 /* relay_route_backoff - the effective backoff: the route's own "backoff"
  * keys, else its destination's, else the delivery section's. Never NULL. */
 const struct relay_backoff_conf *relay_route_backoff(const struct relay_route *r);

@@ -9,6 +9,15 @@
  * the store keeps only a lane's head due, so one event per lane is in
  * flight and order within a lane holds.
  *
+ * Batches: resolve may let a job travel with others (batch_max > 1). Due
+ * jobs of one destination with the same batch key (the route) then gather
+ * into one call of at most batch_max jobs, in due order: the first takes a
+ * call slot (and a token), the others join it without one. A call that is
+ * not full waits up to batch_wait_ms (monotonic) for more due jobs, then
+ * starts; a full one starts at once. The slot is free again when the last
+ * job of the call is back (relay_scheduler_call_done for each). A call never
+ * holds two jobs of one lane: only a lane's head is ever due.
+ *
  * It knows nothing of Odoo, HTTP or JSON: which route and destination an
  * event takes, and whether that route is paused or held, is the caller's
  * resolve function; what is done with a job is the caller's start
@@ -31,6 +40,7 @@
 
 struct relay_store;
 struct relay_scheduler;
+struct relay_sched_call;
 
 /* One destination as the scheduler sees it. The caller sets the first
  * block (and may change it between dispatches); the scheduler keeps the
@@ -39,8 +49,11 @@ struct relay_sched_dest {
 	unsigned max_calls;          /* calls in flight at most (>= 1) */
 	double rate_per_s;           /* calls started per second, 0 = unlimited */
 	unsigned slots;              /* calls the circuit allows now: 0, 1 or max_calls */
+	unsigned max_batch;          /* the largest batch_max of its jobs (0 = 1): room
+	                                for outcomes being written scales with it */
 	/* the scheduler's */
-	unsigned calls;              /* jobs holding a call slot */
+	unsigned calls;              /* calls holding a slot (a batch is one call) */
+	unsigned gathering;          /* calls gathering jobs, not started yet */
 	unsigned jobs;               /* jobs in all, outcomes being written included */
 	double tokens;
 	int64_t tokens_ms;
@@ -60,10 +73,20 @@ struct relay_job {
 	int64_t permanent_delay_ms;
 	enum relay_lane_policy lane_policy;
 	int half_open;               /* the one event let through a half-open circuit */
-	int calling;                 /* holds one of sd's call slots */
+	unsigned batch_max;          /* resolve's: jobs per call with this one, 0 or 1 = alone */
+	int64_t batch_wait_ms;       /* resolve's: how long a call that is not full waits */
+	int calling;                 /* part of a call holding one of sd's slots */
+	struct relay_sched_call *call; /* the scheduler's: that call */
+	/* What the driver said of the call that carried it (delivery.c fills
+	 * them for settle's logs and attempts): a batch id (0: none), its
+	 * rows, and this job's row in it (-1: none, the whole call answered). */
+	uint64_t batch_id;
+	unsigned batch_size;
+	int batch_row;
 	int64_t started_ms;          /* monotonic */
 	void *owner;                 /* the caller's (the driver instance it went to) */
 	LIST_ENTRY(relay_job) link;
+	LIST_ENTRY(relay_job) hlink; /* the scheduler's: by id */
 };
 
 /* What resolve decided for a job. */
@@ -75,10 +98,12 @@ enum relay_sched_verdict {
 /* Fill job->sd, route, dest and the policy fields; the event is read. May
  * fail only for memory: return RELAY_SCHED_SKIP then. */
 typedef enum relay_sched_verdict (*relay_sched_resolve_fn)(void *arg, struct relay_job *job);
-/* Take the job: the caller ends it later with relay_scheduler_job_done
- * (never from inside relay_scheduler_dispatch's own iteration: the job may
- * be ended from within start only by settling it asynchronously). */
-typedef void (*relay_sched_start_fn)(void *arg, struct relay_job *job);
+/* Take n >= 1 jobs, one call's (in due order; n is 1 unless they batch; the
+ * array is valid during the call only): the caller ends each later with
+ * relay_scheduler_job_done (never from inside relay_scheduler_dispatch's own
+ * iteration: a job may be ended from within start only by settling it
+ * asynchronously). */
+typedef void (*relay_sched_start_fn)(void *arg, struct relay_job **jobs, size_t n);
 
 /*
  * relay_scheduler_new - a scheduler over store (borrowed; must outlive it).
@@ -101,7 +126,8 @@ void relay_scheduler_forget(struct relay_scheduler *s);
 void relay_scheduler_free(struct relay_scheduler *s);
 
 /*
- * relay_scheduler_dispatch - start what may start now. now_ms is the wall
+ * relay_scheduler_dispatch - start what may start now (calls gathering
+ * jobs whose wait is over included). now_ms is the wall
  * clock (the due index is in wall time), mono_ms the monotonic one (rates).
  * Returns the milliseconds after which it should run again at the latest
  * (an event becoming due, a token, or the poll interval that notices what
@@ -109,17 +135,19 @@ void relay_scheduler_free(struct relay_scheduler *s);
  */
 int64_t relay_scheduler_dispatch(struct relay_scheduler *s, int64_t now_ms, int64_t mono_ms);
 
-/* relay_scheduler_call_done - job's call is back: its slot is free, while
- * its outcome is still being written. Idempotent. */
+/* relay_scheduler_call_done - job is back from its call, while its outcome
+ * is still being written; the call's slot is free once every job of the
+ * call is back. Idempotent. */
 void relay_scheduler_call_done(struct relay_scheduler *s, struct relay_job *job);
 
-/* relay_scheduler_job_done - job is over: free it. */
+/* relay_scheduler_job_done - job is over: free it. A job of a call still
+ * gathering is taken out of it. */
 void relay_scheduler_job_done(struct relay_scheduler *s, struct relay_job *job);
 
 /* relay_scheduler_jobs - jobs held (outcomes being written included). */
 unsigned relay_scheduler_jobs(const struct relay_scheduler *s);
 
-/* relay_scheduler_calls - jobs holding a call slot, in all. */
+/* relay_scheduler_calls - calls holding a slot, in all. */
 unsigned relay_scheduler_calls(const struct relay_scheduler *s);
 
 /* relay_scheduler_foreach - call fn for every job held (for a reload that

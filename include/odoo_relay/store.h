@@ -273,6 +273,17 @@ int relay_store_get_dead(struct relay_store *st, MDB_txn *txn, uint64_t id,
                          struct relay_event *ev);
 
 /*
+ * relay_store_lane_ids - the ids of lane (of source) in arrival order, the
+ * head first (a dead letter that holds the lane included), up to max into
+ * ids, their count in *n. In txn, or a read transaction of its own (NULL).
+ * Returns 0 (a lane with no entries gives *n 0), -RELAY_EINVAL for a NULL
+ * source or a NULL or empty lane, -RELAY_ETOOBIG for a lane too long for a
+ * key, or an LMDB error.
+ */
+int relay_store_lane_ids(struct relay_store *st, MDB_txn *txn, const char *source,
+                         const char *lane, uint64_t *ids, size_t max, size_t *n);
+
+/*
  * relay_store_scan_due - up to max entries of due with due_ms <= now_ms, in
  * due order (due_ms, then id), starting after *after (exclusive; NULL: from
  * the start), into out[]. *n gets how many. In one read transaction.

@@ -1,12 +1,15 @@
 /*
- * bench-curl: the delivery benchmark's baseline. A bare libcurl multi client
- * that makes the calls odoo-relayd would make for N events (one JSON-RPC
- * execute_kw load() of one record each, after one common.login), with the
- * same number of calls in flight, and prints the rate.
+ * bench-curl: the delivery benchmarks' baseline. A bare libcurl multi client
+ * that makes the calls odoo-relayd would make for N events (load() calls
+ * of ROWS records each, 1 by default: JSON-RPC execute_kw after one
+ * common.login, or JSON-2 with the key as bearer), with the same number of
+ * calls in flight, and prints the rate. Record i is "odoo_relay.bench_<i>"
+ * with email "<TAG><i>@example.com": run it twice with another TAG to time
+ * updates of the same records.
  *
- *   bench-curl URL DB LOGIN KEY N IN_FLIGHT
+ *   bench-curl URL DB LOGIN KEY N IN_FLIGHT [ROWS [jsonrpc|json2 [TAG]]]
  *
- * Prints "calls N seconds S rate R" on stdout.
+ * Prints "calls C rows N seconds S rate R" on stdout (R: records/s).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,7 @@ now_s(void)
 struct sink {
 	char buf[4096];
 	size_t len;
+	long rows;
 };
 
 static size_t
@@ -57,50 +61,87 @@ make_call(const char *url, const char *body, struct curl_slist *hdrs, struct sin
 int
 main(int argc, char **argv)
 {
-	if (argc != 7) {
-		fprintf(stderr, "usage: bench-curl URL DB LOGIN KEY N IN_FLIGHT\n");
+	if (argc < 7 || argc > 10) {
+		fprintf(stderr, "usage: bench-curl URL DB LOGIN KEY N IN_FLIGHT [ROWS [jsonrpc|json2 "
+		        "[TAG]]]\n");
 		return 64;
 	}
 	const char *base = argv[1], *db = argv[2], *login = argv[3], *key = argv[4];
 	long n = atol(argv[5]), inflight = atol(argv[6]);
-	char url[1024], body[4096];
-	snprintf(url, sizeof(url), "%s/jsonrpc", base);
+	long rows = argc > 7 ? atol(argv[7]) : 1;
+	int json2 = argc > 8 && strcmp(argv[8], "json2") == 0;
+	const char *tag = argc > 9 ? argv[9] : "b";
+	char url[1024], body[4096], auth[512];
+	if (rows < 1)
+		rows = 1;
+	snprintf(url, sizeof(url), json2 ? "%s/json/2/res.partner/load" : "%s/jsonrpc", base);
+	size_t bodysz = 512 + (size_t)rows * 160;
+	char *big = malloc(bodysz);
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	hdrs = curl_slist_append(hdrs, "Expect:");
+	if (json2) {
+		snprintf(auth, sizeof(auth), "Authorization: bearer %s", key);
+		hdrs = curl_slist_append(hdrs, auth);
+		snprintf(auth, sizeof(auth), "X-Odoo-Database: %s", db);
+		hdrs = curl_slist_append(hdrs, auth);
+	}
 
-	/* log in once, as the relay does */
-	struct sink s0;
-	snprintf(body, sizeof(body),
-	         "{\"jsonrpc\":\"2.0\",\"method\":\"call\",\"id\":1,\"params\":{\"service\":\"common\","
-	         "\"method\":\"login\",\"args\":[\"%s\",\"%s\",\"%s\"]}}", db, login, key);
-	CURL *e = make_call(url, body, hdrs, &s0);
-	curl_easy_perform(e);
-	curl_easy_cleanup(e);
-	const char *r = strstr(s0.buf, "\"result\"");
-	int uid = r ? atoi(strchr(r, ':') + 1) : 0;
-	if (uid <= 0) {
-		fprintf(stderr, "bench-curl: login failed: %s\n", s0.buf);
-		return 1;
+	/* log in once, as the relay does (JSON-2 needs no login) */
+	int uid = 0;
+	if (!json2) {
+		struct sink s0;
+		snprintf(body, sizeof(body),
+		         "{\"jsonrpc\":\"2.0\",\"method\":\"call\",\"id\":1,\"params\":{\"service\":\"common\","
+		         "\"method\":\"login\",\"args\":[\"%s\",\"%s\",\"%s\"]}}", db, login, key);
+		char lurl[1024];
+		snprintf(lurl, sizeof(lurl), "%s/jsonrpc", base);
+		CURL *e = make_call(lurl, body, hdrs, &s0);
+		curl_easy_perform(e);
+		curl_easy_cleanup(e);
+		const char *r = strstr(s0.buf, "\"result\"");
+		uid = r ? atoi(strchr(r, ':') + 1) : 0;
+		if (uid <= 0) {
+			fprintf(stderr, "bench-curl: login failed: %s\n", s0.buf);
+			return 1;
+		}
 	}
 
 	CURLM *m = curl_multi_init();
-	long started = 0, done = 0, failed = 0;
+	long started = 0, done = 0, failed = 0, calls = 0, in_calls = 0;
 	double t0 = now_s();
 	while (done < n) {
-		while (started < n && started - done < inflight) {
-			snprintf(body, sizeof(body),
-			         "{\"jsonrpc\":\"2.0\",\"method\":\"call\",\"id\":%ld,\"params\":{\"service\":"
-			         "\"object\",\"method\":\"execute_kw\",\"args\":[\"%s\",%d,\"%s\","
-			         "\"res.partner\",\"load\",[],{\"fields\":[\"id\",\"name\",\"email\"],"
-			         "\"data\":[[\"odoo_relay.bench_%ld\",\"Bench %ld\",\"b%ld@example.com\"]]}]}}",
-			         started + 2, db, uid, key, started % 1000, started, started);
+		while (started < n && in_calls < inflight) {
+			/* the rows of one call */
+			size_t used = 0;
+			long k = started;
+			used += (size_t)snprintf(big + used, bodysz - used, "[");
+			for (; k < n && k < started + rows; k++)
+				used += (size_t)snprintf(big + used, bodysz - used,
+				                         "%s[\"odoo_relay.bench_%ld\",\"Bench %ld\","
+				                         "\"%s%ld@example.com\"]", k > started ? "," : "",
+				                         k, k, tag, k);
+			snprintf(big + used, bodysz - used, "]");
+			char *full = malloc(bodysz + 512);
+			if (json2)
+				snprintf(full, bodysz + 512, "{\"fields\":[\"id\",\"name\",\"email\"],"
+				         "\"data\":%s}", big);
+			else
+				snprintf(full, bodysz + 512,
+				         "{\"jsonrpc\":\"2.0\",\"method\":\"call\",\"id\":%ld,\"params\":"
+				         "{\"service\":\"object\",\"method\":\"execute_kw\",\"args\":[\"%s\","
+				         "%d,\"%s\",\"res.partner\",\"load\",[],{\"fields\":[\"id\",\"name\","
+				         "\"email\"],\"data\":%s}]}}", calls + 2, db, uid, key, big);
 			struct sink *sk = malloc(sizeof(*sk));
-			CURL *c = make_call(url, body, hdrs, sk);
+			sk->rows = k - started;
+			CURL *c = make_call(url, full, hdrs, sk);
+			free(full);
 			curl_easy_setopt(c, CURLOPT_PRIVATE, sk);
 			curl_multi_add_handle(m, c);
-			started++;
+			started = k;
+			calls++;
+			in_calls++;
 		}
 		int running, finished = 0;
 		curl_multi_perform(m, &running);
@@ -114,12 +155,15 @@ main(int argc, char **argv)
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
 			if (msg->data.result != CURLE_OK || code != 200)
 				failed++;
-			char *sk;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &sk);
+			struct sink *sk;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&sk);
+			if (!strstr(sk->buf, "\"ids\": [") && !strstr(sk->buf, "\"ids\":["))
+				failed++;
+			done += sk->rows;
+			in_calls--;
 			free(sk);
 			curl_multi_remove_handle(m, msg->easy_handle);
 			curl_easy_cleanup(msg->easy_handle);
-			done++;
 		}
 		/* Wait for the sockets only when nothing finished: a finished
 		 * transfer frees a slot to fill at once. */
@@ -127,7 +171,9 @@ main(int argc, char **argv)
 			curl_multi_poll(m, NULL, 0, 100, NULL);
 	}
 	double secs = now_s() - t0;
-	printf("calls %ld seconds %.3f rate %.1f failed %ld\n", n, secs, (double)n / secs, failed);
+	printf("calls %ld rows %ld seconds %.3f rate %.1f failed %ld\n", calls, n, secs,
+	       (double)n / secs, failed);
+	free(big);
 	curl_multi_cleanup(m);
 	curl_slist_free_all(hdrs);
 	curl_global_cleanup();

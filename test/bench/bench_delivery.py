@@ -103,7 +103,10 @@ def main():
                 "delivery": {"probe_base_ms": 20, "probe_cap_ms": 50},
                 "routes": [{"name": "customers", "source": "shop", "topics": ["*"], "operation": "upsert",
                             "model": "res.partner", "external_id": "bench_{/id}",
-                            "fields": {"name": "Bench {/id}", "email": {"pointer": "/email"}}}],
+                            "fields": {"name": "Bench {/id}", "email": {"pointer": "/email"}},
+                            # one event per call, as bench-curl makes them
+                            # (bench_batch.py measures batches)
+                            "batch": {"max_rows": 1}}],
             }
             json.dump(cfg, open(os.path.join(tmp, "relay.json"), "w"))
             # Odoo down while the backlog is stored: the circuit holds it.

@@ -893,6 +893,9 @@ int orm_check_access(struct emu *e, const struct emu_call *c,
 	const char *what = op == ACL_READ ? "access" : op == ACL_WRITE ? "modify"
 			 : op == ACL_CREATE ? "create" : "delete";
 
+	if (op == ACL_CREATE && !orm_is_admin(e, c->uid) &&
+	    strcmp(e->faults.no_create, m->def->name) == 0)
+		acl &= ~ACL_CREATE; /* the no_create fault: a user without that right */
 	if (acl & op)
 		return 0;
 	return emu_raise(e, "odoo.exceptions.AccessError",

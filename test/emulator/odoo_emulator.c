@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -132,10 +133,27 @@ static void send_reply(struct app *app, struct evhttp_request *req,
 		       struct emu_reply *r)
 {
 	long delay = (long)app->emu.latency_ms + app->emu.faults.delay_ms;
+	long delay_us = 0;
 	struct pending *p;
 	struct timeval tv;
 
-	if (delay <= 0 || !(p = calloc(1, sizeof(*p)))) {
+	if (app->emu.cost.on) {
+		/* one worker: this call starts when the previous one is done */
+		struct emu_cost *c = &app->emu.cost;
+		struct timespec ts;
+		int64_t now_us;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+		if (c->busy_until_us < now_us)
+			c->busy_until_us = now_us;
+		c->busy_until_us += c->call_us + c->pending_us;
+		delay_us = (long)(c->busy_until_us - now_us);
+	}
+	app->emu.cost.pending_us = 0;
+	delay_us += delay * 1000;
+	delay = delay_us / 1000;
+	if (delay_us <= 0 || !(p = calloc(1, sizeof(*p)))) {
 		send_now(app, req, r);
 		emu_reply_free(r);
 		return;
@@ -151,8 +169,8 @@ static void send_reply(struct app *app, struct evhttp_request *req,
 		app->pending->prevp = &p->next;
 	app->pending = p;
 	evhttp_connection_set_closecb(p->conn, on_pending_close, p);
-	tv.tv_sec = delay / 1000;
-	tv.tv_usec = (delay % 1000) * 1000;
+	tv.tv_sec = delay_us / 1000000;
+	tv.tv_usec = delay_us % 1000000;
 	evtimer_add(p->timer, &tv);
 }
 
@@ -306,6 +324,7 @@ static void transport_clear(struct emu *e)
 	e->faults.serialization = 0;
 	e->faults.lock = 0;
 	e->faults.access_denied = 0;
+	e->faults.no_create[0] = '\0';
 }
 
 /* Applies one POST /control/fault; NULL or an error text. */
@@ -344,6 +363,12 @@ static const char *fault_apply(struct app *app, json_t *body)
 		e->faults.lock = count_of(body);
 	} else if (strcmp(mode, "access_denied") == 0) {
 		e->faults.access_denied = count_of(body);
+	} else if (strcmp(mode, "no_create") == 0) {
+		v = json_object_get(body, "model");
+		if (!json_is_string(v) || strlen(json_string_value(v)) >= sizeof(e->faults.no_create))
+			return "no_create needs a model";
+		snprintf(e->faults.no_create, sizeof(e->faults.no_create), "%s",
+			 json_string_value(v));
 	} else if (strcmp(mode, "validation") == 0) {
 		json_t *rule;
 
@@ -370,8 +395,48 @@ static const char *fault_apply(struct app *app, json_t *body)
 static void stats_reset(struct emu *e)
 {
 	json_decref(e->stats.by_method);
+	json_decref(e->stats.load_context);
 	memset(&e->stats, 0, sizeof(e->stats));
 	e->stats.by_method = json_object();
+}
+
+static json_t *cost_state(struct emu *e)
+{
+	return json_pack("{s:b, s:I, s:I, s:I}", "on", e->cost.on, "call_us",
+			 (json_int_t)e->cost.call_us, "create_row_us",
+			 (json_int_t)e->cost.create_row_us, "update_row_us",
+			 (json_int_t)e->cost.update_row_us);
+}
+
+/*
+ * POST /control/cost {"on": true|false, "call_us", "create_row_us",
+ * "update_row_us"}: turns the cost model on (with the defaults for what is
+ * not given) or off; NULL or an error text.
+ */
+static const char *cost_apply(struct emu *e, json_t *body)
+{
+	static const char *const keys[] = {"call_us", "create_row_us", "update_row_us"};
+	long *vals[] = {&e->cost.call_us, &e->cost.create_row_us, &e->cost.update_row_us};
+	const long dflt[] = {EMU_COST_CALL_US, EMU_COST_CREATE_ROW_US, EMU_COST_UPDATE_ROW_US};
+	json_t *on = json_object_get(body, "on");
+
+	if (on && !json_is_boolean(on))
+		return "on must be true or false";
+	for (size_t i = 0; i < 3; i++) {
+		json_t *v = json_object_get(body, keys[i]);
+
+		if (v && (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			  json_integer_value(v) > 10000000))
+			return "costs must be integers from 0 to 10000000 (microseconds)";
+	}
+	e->cost.on = on ? json_is_true(on) : true;
+	for (size_t i = 0; i < 3; i++) {
+		json_t *v = json_object_get(body, keys[i]);
+
+		*vals[i] = v ? (long)json_integer_value(v) : dflt[i];
+	}
+	e->cost.busy_until_us = 0;
+	return NULL;
 }
 
 static void control_reply(struct app *app, struct evhttp_request *req,
@@ -418,6 +483,11 @@ static void on_control_request(struct evhttp_request *req, void *arg)
 		control_reply(app, req, err ? 400 : 200,
 			      err ? control_error(err)
 				  : json_pack("{s:b, s:o}", "ok", 1, "faults", faults_state(e)));
+	} else if (strcmp(path, "/control/cost") == 0 &&
+		   (cmd == EVHTTP_REQ_POST || cmd == EVHTTP_REQ_GET)) {
+		const char *bad = cmd == EVHTTP_REQ_POST ? cost_apply(e, body) : NULL;
+
+		control_reply(app, req, bad ? 400 : 200, bad ? control_error(bad) : cost_state(e));
 	} else if (cmd == EVHTTP_REQ_GET && strcmp(path, "/control/fault") == 0) {
 		control_reply(app, req, 200, faults_state(e));
 	} else if (cmd == EVHTTP_REQ_GET && strcmp(path, "/control/records") == 0) {
@@ -433,15 +503,23 @@ static void on_control_request(struct evhttp_request *req, void *arg)
 		evhttp_clear_headers(&q);
 	} else if (cmd == EVHTTP_REQ_GET && strcmp(path, "/control/stats") == 0) {
 		control_reply(app, req, 200,
-			      json_pack("{s:I, s:O, s:I, s:I, s:I}", "calls",
+			      json_pack("{s:I, s:O, s:I, s:I, s:I, s:I, s:I, s:O?}", "calls",
 					(json_int_t)e->stats.calls, "calls_by_method",
 					e->stats.by_method, "writes",
 					(json_int_t)e->stats.writes, "records_written",
 					(json_int_t)e->stats.records_written, "faults",
-					(json_int_t)e->stats.faults));
+					(json_int_t)e->stats.faults, "load_rows",
+					(json_int_t)e->stats.load_rows, "load_first_us",
+					(json_int_t)e->stats.load_first_us, "load_context",
+					e->stats.load_context));
+	} else if (cmd == EVHTTP_REQ_POST && strcmp(path, "/control/stats") == 0) {
+		stats_reset(e); /* the counters only: records stay */
+		control_reply(app, req, 200, json_pack("{s:b}", "ok", 1));
 	} else if (cmd == EVHTTP_REQ_POST && strcmp(path, "/control/reset") == 0) {
-		/* as if restarted: records, stats, sessions, faults, keep-alive */
+		/* as if restarted: records, stats, sessions, faults, keep-alive,
+		 * cost model */
 		transport_clear(e);
+		memset(&e->cost, 0, sizeof(e->cost));
 		e->keep_alive = false;
 		json_array_clear(e->faults.validation);
 		json_object_clear(e->sessions);

@@ -98,7 +98,10 @@ def test_crash_with_call_in_flight(t):
 def test_sigterm_drains(t):
     with TempDir() as tmp:
         emu = Emulator(tmp)
-        r = Relay(tmp, delivery_config(tmp, emu, drain_timeout_ms=10000))
+        # one event per call, so that four calls are four events in flight
+        # (test_batching.py drains batches)
+        alone = dict(CUSTOMER_ROUTE, batch={"max_rows": 1})
+        r = Relay(tmp, delivery_config(tmp, emu, routes=[alone], drain_timeout_ms=10000))
         try:
             emu.fault(mode="slow", delay_ms=1500)
             for i in range(12):

@@ -1635,6 +1635,93 @@ test_config_errors(void)
 	          "object with pointer/template/const/lookup");
 }
 
+/* "batch" and "context": defaults, values, where they are refused. */
+static void
+test_batch_and_context(void)
+{
+	struct relay_config_error err;
+	struct relay_routes *rs;
+	const struct relay_route *r;
+	unsigned rows;
+	int64_t wait;
+
+	CHECK_INT(compile_one("{\"name\": \"b\", \"source\": \"shop\", \"operation\": \"upsert\", "
+	                      "\"model\": \"res.partner\", \"external_id\": \"c_{/id}\", "
+	                      "\"fields\": {\"name\": \"{/n}\"}}", &rs, &err), 0);
+	r = relay_routes_find(rs, "b");
+	relay_route_batch(r, &rows, &wait);
+	CHECK_INT(rows, RELAY_ROUTE_BATCH_ROWS);
+	CHECK_INT(wait, RELAY_ROUTE_BATCH_WAIT_MS);
+	CHECK(relay_route_context(r) == NULL);
+	relay_routes_free(rs);
+
+	CHECK_INT(compile_one("{\"name\": \"b\", \"source\": \"shop\", \"operation\": \"upsert\", "
+	                      "\"model\": \"res.partner\", \"external_id\": \"c_{/id}\", "
+	                      "\"fields\": {\"name\": \"{/n}\"}, \"batch\": {\"max_rows\": 7, "
+	                      "\"max_wait_ms\": 0}, \"context\": {\"tracking_disable\": true}}",
+	                      &rs, &err), 0);
+	r = relay_routes_find(rs, "b");
+	relay_route_batch(r, &rows, &wait);
+	CHECK_INT(rows, 7);
+	CHECK_INT(wait, 0);
+	CHECK(json_is_true(json_object_get(relay_route_context(r), "tracking_disable")));
+	relay_routes_free(rs);
+
+	/* an upsert that may not update looks its record up first: alone */
+	CHECK_INT(compile_one("{\"name\": \"b\", \"source\": \"shop\", \"operation\": \"upsert\", "
+	                      "\"model\": \"res.partner\", \"external_id\": \"c_{/id}\", "
+	                      "\"fields\": {\"name\": \"{/n}\"}, \"update\": false}", &rs, &err), 0);
+	relay_route_batch(relay_routes_find(rs, "b"), &rows, &wait);
+	CHECK_INT(rows, 1);
+	relay_routes_free(rs);
+
+	/* write, delete and call go alone: "batch" is refused there */
+	CHECK_INT(compile_one("{\"name\": \"b\", \"source\": \"shop\", \"operation\": \"delete\", "
+	                      "\"model\": \"res.partner\", \"external_id\": \"c_{/id}\", "
+	                      "\"batch\": {\"max_rows\": 5}}", &rs, &err), -RELAY_ECONFIG);
+	CHECK(strstr(err.text, "batch") != NULL);
+	CHECK_INT(compile_one("{\"name\": \"b\", \"source\": \"shop\", \"operation\": \"delete\", "
+	                      "\"model\": \"res.partner\", \"external_id\": \"c_{/id}\"}", &rs, &err), 0);
+	relay_route_batch(relay_routes_find(rs, "b"), &rows, &wait);
+	CHECK_INT(rows, 1);
+	relay_routes_free(rs);
+
+	/* out of range, unknown keys, a context that is not an object */
+	CHECK_INT(compile_one("{\"name\": \"b\", \"source\": \"shop\", \"operation\": \"upsert\", "
+	                      "\"model\": \"res.partner\", \"external_id\": \"c_{/id}\", "
+	                      "\"fields\": {\"name\": \"{/n}\"}, \"batch\": {\"max_rows\": 0}}",
+	                      &rs, &err), -RELAY_ECONFIG);
+	CHECK(strstr(err.text, "batch.max_rows") != NULL);
+	CHECK_INT(compile_one("{\"name\": \"b\", \"source\": \"shop\", \"operation\": \"upsert\", "
+	                      "\"model\": \"res.partner\", \"external_id\": \"c_{/id}\", "
+	                      "\"fields\": {\"name\": \"{/n}\"}, \"batch\": {\"rows\": 3}}",
+	                      &rs, &err), -RELAY_ECONFIG);
+	CHECK_INT(compile_one("{\"name\": \"b\", \"source\": \"shop\", \"operation\": \"upsert\", "
+	                      "\"model\": \"res.partner\", \"external_id\": \"c_{/id}\", "
+	                      "\"fields\": {\"name\": \"{/n}\"}, \"context\": 3}", &rs, &err),
+	          -RELAY_ECONFIG);
+	CHECK(strstr(err.text, "context") != NULL);
+
+	/* "supersede": upsert and write, off by default */
+	CHECK_INT(compile_one("{\"name\": \"b\", \"source\": \"shop\", \"operation\": \"upsert\", "
+	                      "\"model\": \"res.partner\", \"external_id\": \"c_{/id}\", "
+	                      "\"fields\": {\"name\": \"{/n}\"}, \"supersede\": true}", &rs, &err), 0);
+	CHECK_INT(relay_route_supersede(relay_routes_find(rs, "b")), 1);
+	relay_routes_free(rs);
+	CHECK_INT(compile_one("{\"name\": \"b\", \"source\": \"shop\", \"operation\": \"write\", "
+	                      "\"model\": \"res.partner\", \"external_id\": \"c_{/id}\", "
+	                      "\"fields\": {\"name\": \"{/n}\"}}", &rs, &err), 0);
+	CHECK_INT(relay_route_supersede(relay_routes_find(rs, "b")), 0);
+	relay_routes_free(rs);
+	CHECK_INT(compile_one("{\"name\": \"b\", \"source\": \"shop\", \"operation\": \"delete\", "
+	                      "\"model\": \"res.partner\", \"external_id\": \"c_{/id}\", "
+	                      "\"supersede\": true}", &rs, &err), -RELAY_ECONFIG);
+	CHECK_INT(compile_one("{\"name\": \"b\", \"source\": \"shop\", \"operation\": \"upsert\", "
+	                      "\"model\": \"res.partner\", \"external_id\": \"c_{/id}\", "
+	                      "\"fields\": {\"name\": \"{/n}\"}, \"supersede\": 1}", &rs, &err),
+	          -RELAY_ECONFIG);
+}
+
 int
 main(void)
 {
@@ -1670,6 +1757,7 @@ main(void)
 	RUN(test_template_escapes);
 	RUN(test_external_id_names);
 	RUN(test_xid_encoding);
+	RUN(test_batch_and_context);
 	RUN(test_external_id_collisions);
 	RUN(test_external_id_templates);
 	RUN(test_external_id_property);

@@ -24,7 +24,10 @@ struct world {
 	struct relay_job *started[MAX_STARTED];
 	size_t n_started;
 	unsigned resolved;
+	unsigned n_calls_started;
 	int skip_topic_x;
+	unsigned batch_max;          /* for topic "a" */
+	int64_t batch_wait_ms;
 };
 
 static enum relay_sched_verdict
@@ -35,20 +38,26 @@ resolve(void *arg, struct relay_job *j)
 	w->resolved++;
 	if (w->skip_topic_x && j->ev.topic && strcmp(j->ev.topic, "x") == 0)
 		return RELAY_SCHED_SKIP;
-	if (j->ev.topic && strcmp(j->ev.topic, "a") == 0)
+	if (j->ev.topic && strcmp(j->ev.topic, "a") == 0) {
 		j->sd = &w->a;
+		j->batch_max = w->batch_max;
+		j->batch_wait_ms = w->batch_wait_ms;
+		j->route = strdup("ra");
+	}
 	else if (j->ev.topic && strcmp(j->ev.topic, "b") == 0)
 		j->sd = &w->b;
 	return RELAY_SCHED_START; /* others: no destination */
 }
 
 static void
-start(void *arg, struct relay_job *j)
+start(void *arg, struct relay_job **jobs, size_t n)
 {
 	struct world *w = arg;
 
-	if (w->n_started < MAX_STARTED)
-		w->started[w->n_started++] = j;
+	w->n_calls_started++;
+	for (size_t i = 0; i < n; i++)
+		if (w->n_started < MAX_STARTED)
+			w->started[w->n_started++] = jobs[i];
 }
 
 static uint64_t
@@ -216,11 +225,102 @@ test_rate_and_skip(void)
 	teardown(&w, dir);
 }
 
+/* Due lane heads of one route gather into one call that takes one slot, in
+ * due order, never two of one lane; a call that is not full waits for its
+ * deadline; the slot is free when the last job of the call is back. */
+static void
+test_batches(void)
+{
+	char dir[] = "/tmp/relay-sched-XXXXXX";
+	struct world w;
+	uint64_t ids[7];
+
+	setup(&w, dir);
+	w.a.max_calls = w.a.slots = 1;
+	w.a.max_batch = 3;
+	w.batch_max = 3;
+	w.batch_wait_ms = 0;
+	ids[0] = put(&w, "a", "L1", 1000);
+	ids[1] = put(&w, "a", "L2", 1001);
+	put(&w, "a", "L1", 1002);          /* behind ids[0] in its lane */
+	ids[2] = put(&w, "a", "L3", 1003);
+	ids[3] = put(&w, "a", "L4", 1004);
+	ids[4] = put(&w, "a", NULL, 1005);
+	relay_scheduler_dispatch(w.s, 2000, 10);
+	/* one call of three in due order; the rest waits for the slot */
+	CHECK_INT(w.n_calls_started, 1);
+	CHECK_INT(w.n_started, 3);
+	CHECK(w.started[0]->ev.id == ids[0] && w.started[1]->ev.id == ids[1] &&
+	      w.started[2]->ev.id == ids[2]);
+	CHECK_INT(w.a.calls, 1);
+	CHECK_INT(relay_scheduler_calls(w.s), 1);
+	CHECK_INT(relay_scheduler_jobs(w.s), 3);
+	relay_scheduler_dispatch(w.s, 2000, 20);
+	CHECK_INT(w.n_calls_started, 1);
+	/* two back: the slot is still held; the third frees it */
+	relay_scheduler_call_done(w.s, w.started[0]);
+	relay_scheduler_call_done(w.s, w.started[2]);
+	CHECK_INT(w.a.calls, 1);
+	relay_scheduler_dispatch(w.s, 2000, 30);
+	CHECK_INT(w.n_calls_started, 1);
+	relay_scheduler_call_done(w.s, w.started[1]);
+	relay_scheduler_call_done(w.s, w.started[1]);
+	CHECK_INT(w.a.calls, 0);
+	CHECK_INT(relay_scheduler_calls(w.s), 0);
+	/* finishing ids[0] makes its lane's second event due */
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(relay_store_complete(w.st, NULL, ids[i], 2000), 0);
+	end_all(&w);
+	w.n_calls_started = 0;
+	relay_scheduler_dispatch(w.s, 2000, 40);
+	CHECK_INT(w.n_calls_started, 1);
+	CHECK_INT(w.n_started, 3); /* ids[3], ids[4] and L1's second, in due order */
+	CHECK(w.started[0]->ev.id == ids[3] && w.started[1]->ev.id == ids[4]);
+	for (size_t i = 0; i < w.n_started; i++)
+		for (size_t k = i + 1; k < w.n_started; k++)
+			CHECK(!w.started[i]->ev.lane || !w.started[k]->ev.lane ||
+			      strcmp(w.started[i]->ev.lane, w.started[k]->ev.lane) != 0);
+	for (size_t i = 0; i < w.n_started; i++) {
+		relay_scheduler_call_done(w.s, w.started[i]);
+		CHECK_INT(relay_store_complete(w.st, NULL, w.started[i]->ev.id, 2000), 0);
+	}
+	end_all(&w);
+
+	/* a call that is not full waits until its deadline, gathering more */
+	w.batch_wait_ms = 5;
+	w.n_calls_started = 0;
+	relay_scheduler_dispatch(w.s, 2000, 100);
+	CHECK_INT(w.n_calls_started, 0); /* nothing due left but the gathered ones */
+	ids[5] = put(&w, "a", "L9", 1900);
+	int64_t next = relay_scheduler_dispatch(w.s, 2000, 100);
+	CHECK_INT(w.n_calls_started, 0);
+	CHECK(next <= 5);
+	ids[6] = put(&w, "a", "L10", 1901);
+	relay_scheduler_dispatch(w.s, 2000, 103);
+	CHECK_INT(w.n_calls_started, 0);
+	CHECK_INT(w.a.calls, 1); /* the gathering call holds the slot */
+	relay_scheduler_dispatch(w.s, 2000, 105);
+	CHECK_INT(w.n_calls_started, 1);
+	CHECK_INT(w.n_started, 2);
+	CHECK(w.started[0]->ev.id == ids[5] && w.started[1]->ev.id == ids[6]);
+	/* a job of a gathering call freed with the scheduler: no leak */
+	for (size_t i = 0; i < w.n_started; i++)
+		relay_scheduler_call_done(w.s, w.started[i]);
+	end_all(&w);
+	CHECK_INT(relay_store_complete(w.st, NULL, ids[5], 2000), 0);
+	CHECK_INT(relay_store_complete(w.st, NULL, ids[6], 2000), 0);
+	put(&w, "a", "L11", 1950);
+	relay_scheduler_dispatch(w.s, 2000, 200);
+	CHECK_INT(w.a.gathering, 1);
+	teardown(&w, dir);
+}
+
 int
 main(void)
 {
 	RUN(test_limits_and_lanes);
 	RUN(test_no_room_is_remembered);
 	RUN(test_rate_and_skip);
+	RUN(test_batches);
 	return check_done();
 }

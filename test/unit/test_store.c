@@ -396,6 +396,23 @@ test_lanes(void)
 	CHECK_INT(ingest(st, "s", "", NULL, 1000), 7);   /* "" is no lane */
 	CHECK_STR(due_list(st, INT64_MAX), "1@1000,3@1000,5@1000,6@1000,7@1000");
 
+	/* A lane's ids, head first; other sources' lanes of that name apart. */
+	{
+		uint64_t ids[8];
+		size_t n = 9;
+
+		CHECK_INT(relay_store_lane_ids(st, NULL, "s", "o1", ids, 8, &n), 0);
+		CHECK_INT(n, 3);
+		CHECK(n == 3 && ids[0] == 1 && ids[1] == 2 && ids[2] == 4);
+		CHECK_INT(relay_store_lane_ids(st, NULL, "s", "o1", ids, 2, &n), 0);
+		CHECK_INT(n, 2);
+		CHECK_INT(relay_store_lane_ids(st, NULL, "t", "o1", ids, 8, &n), 0);
+		CHECK(n == 1 && ids[0] == 6);
+		CHECK_INT(relay_store_lane_ids(st, NULL, "s", "nope", ids, 8, &n), 0);
+		CHECK_INT(n, 0);
+		CHECK_INT(relay_store_lane_ids(st, NULL, "s", "", ids, 8, &n), -RELAY_EINVAL);
+	}
+
 	/* Delivered: the next of the lane is due, not before now. */
 	CHECK_INT(relay_store_complete(st, NULL, 1, 2000), 0);
 	CHECK_STR(due_list(st, INT64_MAX), "3@1000,5@1000,6@1000,7@1000,2@2000");
