@@ -3,6 +3,8 @@
  * wiring of the lib/ modules on one libevent loop:
  *
  *   ingest (HTTP) -> writer thread -> store <- delivery (scheduler, Odoo client)
+ *          \-> queries (GET /query/<name>: cache, own Odoo clients; asks
+ *               delivery whether a destination's circuit is open)
  */
 #include <ctype.h>
 #include <errno.h>
@@ -28,6 +30,7 @@
 #include "odoo_relay/ingest.h"
 #include "odoo_relay/log.h"
 #include "odoo_relay/metrics.h"
+#include "odoo_relay/query.h"
 #include "odoo_relay/route.h"
 #include "odoo_relay/store.h"
 #include "odoo_relay/writer.h"
@@ -50,6 +53,7 @@ struct relayd {
 	struct relay_metrics *metrics;
 	struct relay_ingest *ingest;
 	struct relay_delivery *delivery;
+	struct relay_queries *queries;
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *watchdog, *status, *sweep, *drain;
 	int stopping;
@@ -204,7 +208,29 @@ notify_status(struct relayd *d)
 static void
 status_cb(evutil_socket_t fd, short what, void *arg)
 {
-	notify_status(arg);
+	struct relayd *d = arg;
+
+	notify_status(d);
+	relay_queries_note(d->queries);
+}
+
+/* Queries ask delivery whether a destination's circuit is open. */
+static int
+circuit_open_cb(void *arg, const char *destination)
+{
+	struct relayd *d = arg;
+
+	return d->delivery ? relay_delivery_circuit_open(d->delivery, destination) : 0;
+}
+
+static int
+start_queries(struct relayd *d, const struct relay_config *cfg, struct relay_queries **out)
+{
+	int rc = relay_queries_new(d->base, d->metrics, d->writer, cfg, out);
+
+	if (rc == 0)
+		relay_queries_set_circuit(*out, circuit_open_cb, d);
+	return rc;
 }
 
 static void
@@ -299,12 +325,29 @@ same_addresses(const struct relay_config *a, const struct relay_config *b)
 {
 	if (a->n_listen != b->n_listen ||
 	    !!a->admin_listen != !!b->admin_listen ||
-	    (a->admin_listen && strcmp(a->admin_listen, b->admin_listen) != 0))
+	    (a->admin_listen && strcmp(a->admin_listen, b->admin_listen) != 0) ||
+	    !!a->query_listen != !!b->query_listen ||
+	    (a->query_listen && strcmp(a->query_listen, b->query_listen) != 0))
 		return 0;
 	for (size_t i = 0; i < a->n_listen; i++)
 		if (strcmp(a->listen[i], b->listen[i]) != 0)
 			return 0;
 	return 1;
+}
+
+/* A reload refused: said, noted for odoo-relayctl status, and what it
+ * built freed (cfg and routes may be NULL); the old configuration runs on. */
+static void
+refuse_reload(struct relayd *d, const char *msg, struct relay_config *cfg,
+              struct relay_routes *routes)
+{
+	struct relay_log_fields f = { .message_id = RELAY_MSGID_RELOAD_REFUSED };
+
+	relay_log_with(LOG_ERR, &f, "configuration reload refused, keeping the old one: %s", msg);
+	note_config_error(d, msg);
+	relay_routes_free(routes);
+	relay_config_free(cfg);
+	sd_notify(0, "READY=1");
 }
 
 static void
@@ -317,11 +360,7 @@ reload(struct relayd *d)
 	snprintf(usec, sizeof(usec), "RELOADING=1\nMONOTONIC_USEC=%" PRId64, relay_mono_ms() * 1000);
 	sd_notify(0, usec);
 	if (load_config(d->config_path, &cfg, &routes, msg, sizeof(msg))) {
-		struct relay_log_fields f = { .message_id = RELAY_MSGID_RELOAD_REFUSED };
-		relay_log_with(LOG_ERR, &f, "configuration reload refused, keeping the old one: %s",
-		               msg);
-		note_config_error(d, msg);
-		sd_notify(0, "READY=1");
+		refuse_reload(d, msg, NULL, NULL);
 		return;
 	}
 	/* What cannot change without a restart is kept, and said so. */
@@ -332,11 +371,24 @@ reload(struct relayd *d)
 		relay_log(LOG_WARNING, "map_size_mb changed in %s: takes effect at the next restart",
 		          d->config_path);
 	if (!same_addresses(cfg, d->cfg))
-		relay_log(LOG_WARNING, "listen or admin_listen changed in %s: takes effect at the next "
-		          "restart", d->config_path);
-	/* Delivery first: it is the one step that can fail, and a refusal must
-	 * leave every part on the old configuration, which stays allocated. */
+		relay_log(LOG_WARNING, "listen, admin_listen or query_listen changed in %s: takes effect "
+		          "at the next restart", d->config_path);
+	/* The queries' clients, then delivery: the steps that can fail, and a
+	 * refusal must leave every part on the old configuration, which stays
+	 * allocated. */
 	int rc = 0;
+	struct relay_queries_gen *qgen = NULL;
+	struct relay_queries *new_queries = NULL;
+	if (d->queries)
+		rc = relay_queries_prepare(d->queries, cfg, &qgen);
+	else if (cfg->n_queries)
+		rc = start_queries(d, cfg, &new_queries);
+	if (rc) {
+		snprintf(msg, sizeof(msg), "%s: %s (cannot set up a query's destination)",
+		         d->config_path, relay_strerror(rc));
+		refuse_reload(d, msg, cfg, routes);
+		return;
+	}
 	if (d->delivery)
 		rc = relay_delivery_set_config(d->delivery, cfg, routes);
 	else if (cfg->n_destinations)
@@ -351,14 +403,16 @@ reload(struct relayd *d)
 			size_t n = strlen(msg);
 			snprintf(msg + n, sizeof(msg) - n, " (cannot set up a destination)");
 		}
-		struct relay_log_fields f = { .message_id = RELAY_MSGID_RELOAD_REFUSED };
-		relay_log_with(LOG_ERR, &f, "configuration reload refused, keeping the old one: %s",
-		               msg);
-		note_config_error(d, msg);
-		relay_routes_free(routes);
-		relay_config_free(cfg);
-		sd_notify(0, "READY=1");
+		relay_queries_discard(qgen);
+		relay_queries_free(new_queries);
+		refuse_reload(d, msg, cfg, routes);
 		return;
+	}
+	if (qgen)
+		relay_queries_commit(d->queries, qgen);
+	else if (new_queries) {
+		d->queries = new_queries;
+		relay_ingest_set_queries(d->ingest, d->queries);
 	}
 	relay_ingest_set_config(d->ingest, cfg);
 	relay_routes_free(d->routes);
@@ -377,7 +431,8 @@ drain_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relayd *d = arg;
 	unsigned busy = relay_ingest_pending(d->ingest) +
-	                (d->delivery ? relay_delivery_in_flight(d->delivery) : 0);
+	                (d->delivery ? relay_delivery_in_flight(d->delivery) : 0) +
+	                relay_queries_in_flight(d->queries);
 	if (busy == 0 || relay_mono_ms() >= d->drain_deadline_ms) {
 		if (busy)
 			relay_log(LOG_WARNING, "stopping with %u calls unfinished: they stay queued", busy);
@@ -460,6 +515,14 @@ open_listeners(struct relayd *d)
 		int rc = relay_ingest_listen(d->ingest, d->cfg->admin_listen, 1);
 		if (rc) {
 			relay_log(LOG_ERR, "cannot listen on %s: %s", d->cfg->admin_listen,
+			          relay_strerror(rc));
+			return rc;
+		}
+	}
+	if (d->cfg->query_listen) {
+		int rc = relay_ingest_listen_queries(d->ingest, d->cfg->query_listen);
+		if (rc) {
+			relay_log(LOG_ERR, "cannot listen on %s: %s", d->cfg->query_listen,
 			          relay_strerror(rc));
 			return rc;
 		}
@@ -547,7 +610,16 @@ run(struct relayd *d)
 	} else {
 		relay_log(LOG_WARNING, "no destination configured: events are stored, not delivered");
 	}
+	if (d->cfg->n_queries) {
+		rc = start_queries(d, d->cfg, &d->queries);
+		if (rc) {
+			relay_log(LOG_ERR, "cannot start queries: %s", relay_strerror(rc));
+			return 1;
+		}
+		relay_ingest_set_queries(d->ingest, d->queries);
+	}
 	warn_unverified(d->cfg, NULL);
+	relay_queries_warn_public(d->cfg, NULL);
 
 	d->sig_term = evsignal_new(d->base, SIGTERM, signal_cb, d);
 	d->sig_int = evsignal_new(d->base, SIGINT, signal_cb, d);
@@ -596,6 +668,7 @@ teardown(struct relayd *d)
 	if (d->writer)
 		relay_writer_stop(d->writer);
 	relay_delivery_free(d->delivery);
+	relay_queries_free(d->queries);
 	relay_ingest_free(d->ingest);
 	relay_store_close(d->store);
 	struct event *evs[] = { d->sig_term, d->sig_int, d->sig_hup, d->watchdog,
@@ -663,14 +736,19 @@ main(int argc, char **argv)
 			return 1;
 		}
 		warn_unverified(cfg, check);
+		relay_queries_warn_public(cfg, check);
 		if (check_state_dir(cfg, msg, sizeof(msg))) {
 			fprintf(stderr, "%s\n", msg);
 			relay_routes_free(routes);
 			relay_config_free(cfg);
 			return 1;
 		}
-		printf("%s: configuration ok (%zu sources, %zu routes)\n", check, cfg->n_sources,
-		       relay_routes_count(routes));
+		if (cfg->n_queries)
+			printf("%s: configuration ok (%zu sources, %zu routes, %zu queries)\n", check,
+			       cfg->n_sources, relay_routes_count(routes), cfg->n_queries);
+		else
+			printf("%s: configuration ok (%zu sources, %zu routes)\n", check, cfg->n_sources,
+			       relay_routes_count(routes));
 		relay_routes_free(routes);
 		relay_config_free(cfg);
 		return 0;

@@ -27,6 +27,7 @@
 
 #include "odoo_relay/config.h"
 #include "odoo_relay/error.h"
+#include "odoo_relay/query_spec.h"
 #include "odoo_relay/schema.h"
 
 /* Far above any real configuration; stops a wrong path (a log, a device)
@@ -495,7 +496,7 @@ parse_secrets(struct ctx *c, json_t *v, struct relay_verify_conf *vc)
 }
 
 static int
-parse_verify(struct ctx *c, json_t *src, struct relay_verify_conf *vc)
+parse_verify(struct ctx *c, json_t *src, const char *member, struct relay_verify_conf *vc)
 {
 	static const char *const keys[] = {
 		"scheme", "secret_file", "secret_files", "header", "encoding", "prefix", "tolerance_s", NULL,
@@ -513,9 +514,9 @@ parse_verify(struct ctx *c, json_t *src, struct relay_verify_conf *vc)
 	size_t mark, i;
 	int rc, scheme = RELAY_SIG_NONE, enc = RELAY_ENC_HEX;
 
-	if ((rc = relay_schema_object(&c->s, src, "verify", 1, &v)) != 0)
+	if ((rc = relay_schema_object(&c->s, src, member, 1, &v)) != 0)
 		return rc;
-	mark = relay_schema_push(&c->s, "verify");
+	mark = relay_schema_push(&c->s, member);
 	if ((rc = relay_schema_keys(&c->s, v, keys, NULL)) != 0 || (rc = relay_schema_enum(&c->s, v, "scheme", 1, scheme_names, "scheme", &scheme)) != 0)
 		goto out;
 	vc->scheme = (enum relay_sig_scheme)scheme;
@@ -655,7 +656,7 @@ parse_source(struct ctx *c, json_t *sources, const char *name, json_t *src, stru
 	s->verify.tolerance_s = 300;
 	mark = relay_schema_push(&c->s, name);
 	if ((rc = relay_schema_keys(&c->s, src, keys, NULL)) != 0
-	    || (rc = parse_verify(c, src, &s->verify)) != 0
+	    || (rc = parse_verify(c, src, "verify", &s->verify)) != 0
 	    || (rc = parse_ref(c, src, "dedup", 1, &s->dedup)) != 0
 	    || (rc = relay_schema_int(&c->s, src, "dedup_window_s", 1, S_YEAR, &s->dedup_window_s)) != 0
 	    || (rc = parse_ref(c, src, "topic", 0, &s->topic)) != 0
@@ -785,7 +786,7 @@ parse_limits(struct ctx *c, json_t *root)
 static const char *const odoo_keys[] = {
 	"url", "database", "login", "api_key_file", "password_file", "protocol",
 	"connect_timeout_ms", "timeout_ms", "max_in_flight", "rate_per_s", "module",
-	"max_response_bytes", NULL,
+	"max_response_bytes", "query_max_in_flight", NULL,
 };
 
 static void
@@ -902,6 +903,15 @@ relay_config_parse_backoff(struct relay_schema *s, const json_t *obj, struct rel
 	return rc;
 }
 
+/* What the queries may use of destination d (config.h). */
+static int
+parse_query_share(struct ctx *c, json_t *o, struct relay_destination_conf *d)
+{
+	d->query_max_in_flight = d->odoo.max_in_flight / 2 ? d->odoo.max_in_flight / 2 : 1;
+	return relay_schema_unsigned(&c->s, o, "query_max_in_flight", 1, 256,
+	                             &d->query_max_in_flight);
+}
+
 /* The top-level "odoo" object: the destination named "odoo", first. */
 static int
 parse_odoo(struct ctx *c, json_t *root)
@@ -920,8 +930,9 @@ parse_odoo(struct ctx *c, json_t *root)
 	if (!(d->name = strdup("odoo")))
 		return relay_schema_oom(&c->s);
 	mark = relay_schema_push(&c->s, "odoo");
-	if ((rc = relay_schema_keys(&c->s, o, odoo_keys, NULL)) == 0)
-		rc = parse_odoo_keys(c, o, &d->odoo);
+	if ((rc = relay_schema_keys(&c->s, o, odoo_keys, NULL)) == 0
+	    && (rc = parse_odoo_keys(c, o, &d->odoo)) == 0)
+		rc = parse_query_share(c, o, d);
 	relay_schema_pop(&c->s, mark);
 	return rc;
 }
@@ -934,7 +945,7 @@ parse_destination(struct ctx *c, json_t *dests, const char *name, json_t *o,
 	static const char *const keys[] = {
 		"url", "database", "login", "api_key_file", "password_file", "protocol",
 		"connect_timeout_ms", "timeout_ms", "max_in_flight", "rate_per_s", "module",
-		"max_response_bytes",
+		"max_response_bytes", "query_max_in_flight",
 		"kind", "circuit_failures", "probe_base_ms", "probe_cap_ms", "backoff", NULL,
 	};
 	static const struct relay_schema_enum kinds[] = { { "odoo", RELAY_DEST_ODOO }, { NULL, 0 } };
@@ -970,7 +981,8 @@ parse_destination(struct ctx *c, json_t *dests, const char *name, json_t *o,
 	d->kind = (enum relay_dest_kind)kind;
 	switch (d->kind) {
 	case RELAY_DEST_ODOO:
-		rc = parse_odoo_keys(c, o, &d->odoo);
+		if ((rc = parse_odoo_keys(c, o, &d->odoo)) == 0)
+			rc = parse_query_share(c, o, d);
 		break;
 	}
 	if (rc != 0
@@ -1045,6 +1057,351 @@ out:
 	return rc;
 }
 
+/* ---- queries ------------------------------------------------------------- */
+
+static const struct relay_schema_enum qparam_types[] = {
+	{ "string", RELAY_QPARAM_STRING }, { "integer", RELAY_QPARAM_INTEGER },
+	{ "number", RELAY_QPARAM_NUMBER }, { "boolean", RELAY_QPARAM_BOOLEAN }, { NULL, 0 },
+};
+
+/* Whether domain has a leaf whose value is {"param": name}. */
+static int
+param_used(const json_t *domain, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(domain); i++) {
+		const json_t *v = json_array_get(json_array_get(domain, i), 2);
+		const char *p = json_is_object(v) ? json_string_value(json_object_get(v, "param")) : NULL;
+
+		if (p && strcmp(p, name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+parse_qparam(struct ctx *c, json_t *params, const char *name, json_t *o, struct relay_qparam_conf *p)
+{
+	static const char *const keys[] = {
+		"type", "pattern", "min_length", "max_length", "min", "max", "required", "default", NULL,
+	};
+	static const char *const string_only[] = { "pattern", "min_length", "max_length", NULL };
+	static const char *const number_only[] = { "min", "max", NULL };
+	const char *const *k;
+	json_t *def;
+	char q[96], e[160];
+	int64_t minl = 1, maxl = 64;
+	size_t mark;
+	int rc, type = RELAY_QPARAM_STRING, required = -1;
+
+	if (!relay_query_param_name_ok(name))
+		return relay_schema_error(&c->s, -RELAY_ECONFIG, params, name, 0,
+		                          RELAY_SCHEMA_AT_KEY | RELAY_SCHEMA_UNNAMED,
+		                          "invalid parameter name %s (expected A-Z a-z 0-9 _, not starting "
+		                          "with a digit, at most 64)", relay_schema_quote(q, sizeof q, name));
+	if (!(p->name = strdup(name)))
+		return relay_schema_oom(&c->s);
+	if (!json_is_object(o))
+		return relay_schema_fail_type(&c->s, params, name, "an object");
+	p->min = -9007199254740992.0;
+	p->max = 9007199254740992.0;
+	mark = relay_schema_push(&c->s, name);
+	if ((rc = relay_schema_keys(&c->s, o, keys, NULL)) != 0
+	    || (rc = relay_schema_enum(&c->s, o, "type", 0, qparam_types, "type", &type)) != 0)
+		goto out;
+	p->type = (enum relay_qparam_type)type;
+	for (k = type == RELAY_QPARAM_STRING ? number_only : string_only; *k; k++)
+		if (json_object_get(o, *k)) {
+			rc = relay_schema_error(&c->s, -RELAY_ECONFIG, o, *k, 0, RELAY_SCHEMA_AT_KEY,
+			                        "not allowed with type %s",
+			                        qparam_types[type].name);
+			goto out;
+		}
+	if (type == RELAY_QPARAM_BOOLEAN && (json_object_get(o, "min") || json_object_get(o, "max"))) {
+		rc = relay_schema_error(&c->s, -RELAY_ECONFIG, o, json_object_get(o, "min") ? "min" : "max",
+		                        0, RELAY_SCHEMA_AT_KEY, "not allowed with type boolean");
+		goto out;
+	}
+	if ((rc = get_string(c, o, "pattern", 0, &p->pattern)) != 0
+	    || (rc = relay_schema_int(&c->s, o, "min_length", 0, RELAY_QPARAM_VALUE_MAX, &minl)) != 0
+	    || (rc = relay_schema_int(&c->s, o, "max_length", 1, RELAY_QPARAM_VALUE_MAX, &maxl)) != 0
+	    || (rc = relay_schema_number(&c->s, o, "min", -9007199254740992.0, 9007199254740992.0, &p->min)) != 0
+	    || (rc = relay_schema_number(&c->s, o, "max", -9007199254740992.0, 9007199254740992.0, &p->max)) != 0
+	    || (rc = relay_schema_bool(&c->s, o, "required", &required)) != 0)
+		goto out;
+	p->min_length = (size_t)minl;
+	p->max_length = (size_t)maxl;
+	if (minl > maxl || p->min > p->max) {
+		const char *key = minl > maxl ? "min_length" : "min";
+
+		rc = relay_schema_error(&c->s, -RELAY_ECONFIG, o, key, 0, RELAY_SCHEMA_ACROSS,
+		                        "must not exceed %s", minl > maxl ? "max_length" : "max");
+		goto out;
+	}
+	if (p->pattern) {
+		if ((rc = relay_qparam_compile(p, e, sizeof e)) == ENOMEM) {
+			rc = relay_schema_oom(&c->s);
+			goto out;
+		}
+		if (rc) {
+			rc = relay_schema_error(&c->s, -RELAY_ECONFIG, o, "pattern", 0, 0, "%s", e);
+			goto out;
+		}
+	}
+	def = json_object_get(o, "default");
+	if (required < 0)
+		required = def == NULL;
+	p->required = required;
+	if (required && def) {
+		rc = relay_schema_error(&c->s, -RELAY_ECONFIG, o, "default", 0, RELAY_SCHEMA_AT_KEY,
+		                        "a required parameter takes no default");
+		goto out;
+	}
+	if (!required && !def) {
+		rc = relay_schema_error(&c->s, -RELAY_ECONFIG, o, "required", 0, RELAY_SCHEMA_AT_KEY,
+		                        "an optional parameter needs a \"default\"");
+		goto out;
+	}
+	if (def) {
+		char text[64];
+		const char *t = text, *why = NULL;
+		size_t len;
+
+		if (type == RELAY_QPARAM_STRING && json_is_string(def))
+			t = json_string_value(def), len = json_string_length(def);
+		else if (type == RELAY_QPARAM_INTEGER && json_is_integer(def))
+			len = (size_t)snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, json_integer_value(def));
+		else if (type == RELAY_QPARAM_NUMBER && json_is_number(def))
+			len = (size_t)snprintf(text, sizeof text, "%.17g", json_number_value(def));
+		else if (type == RELAY_QPARAM_BOOLEAN && json_is_boolean(def))
+			len = (size_t)snprintf(text, sizeof text, "%s", json_is_true(def) ? "true" : "false");
+		else {
+			rc = relay_schema_fail_type(&c->s, o, "default", type == RELAY_QPARAM_STRING ? "a string"
+			                            : type == RELAY_QPARAM_BOOLEAN ? "a boolean"
+			                            : type == RELAY_QPARAM_INTEGER ? "an integer" : "a number");
+			goto out;
+		}
+		if ((rc = relay_qparam_value(p, t, len, &p->default_value, &why)) == ENOMEM) {
+			rc = relay_schema_oom(&c->s);
+			goto out;
+		}
+		if (rc) {
+			rc = relay_schema_error(&c->s, -RELAY_ECONFIG, o, "default", 0, 0, "the default %s", why);
+			goto out;
+		}
+	}
+out:
+	relay_schema_pop(&c->s, mark);
+	return rc;
+}
+
+static int
+parse_qfields(struct ctx *c, json_t *o, struct relay_query_conf *qc)
+{
+	json_t *a;
+	char q[96];
+	size_t i, mark;
+	int rc;
+
+	if ((rc = relay_schema_array(&c->s, o, "fields", 1, &a)) != 0)
+		return rc;
+	if (json_array_size(a) == 0 || json_array_size(a) > 200)
+		return relay_schema_fail(&c->s, o, "fields", "expected 1 to 200 field names, got %zu",
+		                         json_array_size(a));
+	if (!(qc->fields = calloc(json_array_size(a), sizeof *qc->fields)))
+		return relay_schema_oom(&c->s);
+	mark = relay_schema_push(&c->s, "fields");
+	for (i = 0; i < json_array_size(a) && rc == 0; i++) {
+		json_t *f = json_array_get(a, i);
+
+		if (!json_is_string(f) || !relay_query_field_ok(json_string_value(f)) || strchr(json_string_value(f), '.'))
+			rc = relay_schema_error(&c->s, -RELAY_ECONFIG, a, NULL, i, RELAY_SCHEMA_INDEX,
+			                        "invalid field name %s (expected a-z 0-9 _)",
+			                        json_is_string(f) ? relay_schema_quote(q, sizeof q, json_string_value(f))
+			                                          : relay_schema_type_name(f));
+		else if (!(qc->fields[i] = strdup(json_string_value(f))))
+			rc = relay_schema_oom(&c->s);
+		else
+			qc->n_fields = i + 1;
+	}
+	relay_schema_pop(&c->s, mark);
+	return rc;
+}
+
+static int
+model_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= 128 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.") == n
+	       && s[0] != '.' && s[n - 1] != '.' && !strstr(s, "..");
+}
+
+static int
+parse_query(struct ctx *c, json_t *queries, const char *name, json_t *o, struct relay_query_conf *qc)
+{
+	static const char *const keys[] = {
+		"destination", "model", "domain", "fields", "order", "limit", "params", "cache_s",
+		"stale_s", "cache_entries", "cache_bytes", "max_bytes", "timeout_ms", "rate_per_s",
+		"caller_rate_per_s", "burst", "public", "auth", NULL,
+	};
+	const struct relay_destination_conf *d;
+	const json_t *at;
+	const char *pname;
+	json_t *params, *domain, *pv;
+	char q[96], why[256];
+	int64_t cache_bytes = 8 << 20, max_bytes = 1 << 20;
+	unsigned limit = 100;
+	size_t mark, m, i;
+	int rc;
+
+	if (!relay_schema_name_ok(name))
+		return relay_schema_error(&c->s, -RELAY_ECONFIG, queries, name, 0,
+		                          RELAY_SCHEMA_AT_KEY | RELAY_SCHEMA_UNNAMED,
+		                          "invalid query name %s (expected 1 to %d of A-Z a-z 0-9 _ . -)",
+		                          relay_schema_quote(q, sizeof q, name), RELAY_SCHEMA_NAME_MAX);
+	if (!(qc->name = strdup(name)))
+		return relay_schema_oom(&c->s);
+	relay_schema_where_member(c->cfg->doc, queries, name, 1, &qc->line, &qc->column);
+	if (!json_is_object(o))
+		return relay_schema_fail_type(&c->s, queries, name, "an object");
+	qc->cache_entries = 1000;
+	qc->timeout_ms = 10000;
+	mark = relay_schema_push(&c->s, name);
+	if ((rc = relay_schema_keys(&c->s, o, keys, NULL)) != 0
+	    || (rc = get_string(c, o, "destination", 0, &qc->destination)) != 0)
+		goto out;
+	if (!qc->destination && !(qc->destination = strdup("odoo"))) {
+		rc = relay_schema_oom(&c->s);
+		goto out;
+	}
+	if (!(d = relay_config_destination(c->cfg, qc->destination)) || d->kind != RELAY_DEST_ODOO) {
+		rc = json_object_get(o, "destination")
+		     ? relay_schema_fail(&c->s, o, "destination", "no Odoo destination is called %s",
+		                         relay_schema_quote(q, sizeof q, qc->destination))
+		     : relay_schema_error(&c->s, -RELAY_ECONFIG, queries, name, 0, RELAY_SCHEMA_AT_KEY | RELAY_SCHEMA_UNNAMED,
+		                          "query %s reads the destination \"odoo\" (the default), which is "
+		                          "not configured: name one in \"destination\"",
+		                          relay_schema_quote(q, sizeof q, name));
+		goto out;
+	}
+	if ((rc = get_string(c, o, "model", 1, &qc->model)) != 0)
+		goto out;
+	if (!model_name_ok(qc->model)) {
+		rc = relay_schema_fail(&c->s, o, "model", "invalid model name %s (expected a-z 0-9 _ .)",
+		                       relay_schema_quote(q, sizeof q, qc->model));
+		goto out;
+	}
+	/* the parameters first: the domain names them */
+	if ((rc = relay_schema_object(&c->s, o, "params", 0, &params)) != 0)
+		goto out;
+	if (params && json_object_size(params) > RELAY_QUERY_PARAMS_MAX) {
+		rc = relay_schema_fail(&c->s, o, "params", "at most %d parameters, got %zu",
+		                       RELAY_QUERY_PARAMS_MAX, json_object_size(params));
+		goto out;
+	}
+	if (params && json_object_size(params)
+	    && !(qc->params = calloc(json_object_size(params), sizeof *qc->params))) {
+		rc = relay_schema_oom(&c->s);
+		goto out;
+	}
+	m = relay_schema_push(&c->s, "params");
+	if (params)
+		json_object_foreach(params, pname, pv) {
+			if ((rc = parse_qparam(c, params, pname, pv, &qc->params[qc->n_params++])) != 0)
+				break;
+		}
+	relay_schema_pop(&c->s, m);
+	if (rc != 0 || (rc = relay_schema_array(&c->s, o, "domain", 1, &domain)) != 0)
+		goto out;
+	if (relay_query_domain_problem(domain, qc->params, qc->n_params, &at, why, sizeof why)) {
+		m = relay_schema_push(&c->s, "domain");
+		rc = relay_schema_fail_at(&c->s, at, domain, "%s", why);
+		relay_schema_pop(&c->s, m);
+		goto out;
+	}
+	for (i = 0; i < qc->n_params; i++)
+		if (!param_used(domain, qc->params[i].name)) {
+			m = relay_schema_push(&c->s, "params");
+			rc = relay_schema_error(&c->s, -RELAY_ECONFIG, params, qc->params[i].name, 0,
+			                        RELAY_SCHEMA_AT_KEY, "declared but used nowhere in the domain");
+			relay_schema_pop(&c->s, m);
+			goto out;
+		}
+	qc->domain = json_incref(domain);
+	if ((rc = parse_qfields(c, o, qc)) != 0 || (rc = get_string(c, o, "order", 0, &qc->order)) != 0)
+		goto out;
+	if (qc->order && (pname = relay_query_order_problem(qc->order))) {
+		rc = relay_schema_fail(&c->s, o, "order", "invalid order %s: %s",
+		                       relay_schema_quote(q, sizeof q, qc->order), pname);
+		goto out;
+	}
+	if ((rc = relay_schema_unsigned(&c->s, o, "limit", 1, 10000, &limit)) != 0
+	    || (rc = relay_schema_int(&c->s, o, "cache_s", 0, 86400, &qc->cache_s)) != 0
+	    || (rc = relay_schema_int(&c->s, o, "stale_s", 0, 7 * 86400, &qc->stale_s)) != 0
+	    || (rc = relay_schema_unsigned(&c->s, o, "cache_entries", 1, 1000000, &qc->cache_entries)) != 0
+	    || (rc = relay_schema_int(&c->s, o, "cache_bytes", 1024, INT64_C(1) << 30, &cache_bytes)) != 0
+	    || (rc = relay_schema_int(&c->s, o, "max_bytes", 1024, INT64_C(64) << 20, &max_bytes)) != 0
+	    || (rc = relay_schema_int(&c->s, o, "timeout_ms", 1, MS_DAY, &qc->timeout_ms)) != 0
+	    || (rc = relay_schema_number(&c->s, o, "rate_per_s", 0, 1e6, &qc->rate_per_s)) != 0
+	    || (rc = relay_schema_number(&c->s, o, "caller_rate_per_s", 0, 1e6, &qc->caller_rate_per_s)) != 0
+	    || (rc = relay_schema_unsigned(&c->s, o, "burst", 1, 1000000, &qc->burst)) != 0
+	    || (rc = relay_schema_bool(&c->s, o, "public", &qc->public_)) != 0)
+		goto out;
+	qc->limit = limit;
+	qc->cache_bytes = (size_t)cache_bytes;
+	qc->max_bytes = (size_t)max_bytes;
+	if (qc->stale_s && !qc->cache_s) {
+		rc = relay_schema_error(&c->s, -RELAY_ECONFIG, o, "stale_s", 0, RELAY_SCHEMA_AT_KEY,
+		                        "needs a cache: set cache_s too");
+		goto out;
+	}
+	qc->auth.tolerance_s = 300;
+	if ((rc = parse_verify(c, o, "auth", &qc->auth)) != 0)
+		goto out;
+	m = relay_schema_push(&c->s, "auth");
+	if (qc->auth.scheme != RELAY_SIG_TOKEN && qc->auth.scheme != RELAY_SIG_HMAC_SHA256
+	    && qc->auth.scheme != RELAY_SIG_NONE)
+		rc = relay_schema_fail(&c->s, json_object_get(o, "auth"), "scheme",
+		                       "a query takes scheme token, hmac-sha256 or none");
+	else if (qc->auth.scheme == RELAY_SIG_NONE && !qc->public_)
+		rc = relay_schema_fail(&c->s, json_object_get(o, "auth"), "scheme",
+		                       "scheme \"none\" lets anyone read: allowed only with \"public\": true");
+	else if (qc->auth.scheme != RELAY_SIG_NONE && qc->public_)
+		rc = relay_schema_fail(&c->s, json_object_get(o, "auth"), "scheme",
+		                       "a query with \"public\": true takes scheme \"none\"");
+	relay_schema_pop(&c->s, m);
+out:
+	relay_schema_pop(&c->s, mark);
+	return rc;
+}
+
+/* "queries", after the destinations they read. */
+static int
+parse_queries(struct ctx *c, json_t *root)
+{
+	struct relay_config *cfg = c->cfg;
+	const char *name;
+	json_t *queries, *o;
+	size_t mark;
+	int rc = 0;
+
+	if ((rc = relay_schema_object(&c->s, root, "queries", 0, &queries)) != 0 || !queries
+	    || json_object_size(queries) == 0)
+		return rc;
+	if (!(cfg->queries = calloc(json_object_size(queries), sizeof *cfg->queries)))
+		return relay_schema_oom(&c->s);
+	mark = relay_schema_push(&c->s, "queries");
+	json_object_foreach(queries, name, o) {
+		/* counted before it is filled, so that a failure frees it */
+		if ((rc = parse_query(c, queries, name, o, &cfg->queries[cfg->n_queries++])) != 0)
+			break;
+	}
+	relay_schema_pop(&c->s, mark);
+	return rc;
+}
+
 static void
 config_defaults(struct relay_config *cfg)
 {
@@ -1068,8 +1425,8 @@ static int
 config_parse(struct ctx *c, json_t *root)
 {
 	static const char *const keys[] = {
-		"listen", "admin_listen", "state_dir", "map_size_mb", "limits", "sources", "odoo",
-		"destinations", "delivery", "routes", NULL,
+		"listen", "admin_listen", "query_listen", "state_dir", "map_size_mb", "limits", "sources", "odoo",
+		"destinations", "delivery", "routes", "queries", NULL,
 	};
 	struct relay_config *cfg = c->cfg;
 	int64_t map_mb = 1024;
@@ -1089,13 +1446,17 @@ config_parse(struct ctx *c, json_t *root)
 	    || (rc = get_string(c, root, "admin_listen", 0, &cfg->admin_listen)) != 0
 	    || (cfg->admin_listen
 	        && (rc = check_address(c, root, "admin_listen", 0, cfg->admin_listen)) != 0)
+	    || (rc = get_string(c, root, "query_listen", 0, &cfg->query_listen)) != 0
+	    || (cfg->query_listen
+	        && (rc = check_address(c, root, "query_listen", 0, cfg->query_listen)) != 0)
 	    || (rc = get_string(c, root, "state_dir", 0, &cfg->state_dir)) != 0
 	    || (rc = relay_schema_int(&c->s, root, "map_size_mb", 1, 1048576, &map_mb)) != 0
 	    || (rc = parse_limits(c, root)) != 0
 	    || (rc = parse_sources(c, root)) != 0
 	    || (rc = parse_odoo(c, root)) != 0
 	    || (rc = parse_delivery(c, root)) != 0
-	    || (rc = parse_destinations(c, root)) != 0)
+	    || (rc = parse_destinations(c, root)) != 0
+	    || (rc = parse_queries(c, root)) != 0)
 		return rc;
 	cfg->map_size = (size_t)map_mb << 20;
 	if ((routes = json_object_get(root, "routes"))) {
@@ -1292,6 +1653,7 @@ relay_config_free(struct relay_config *cfg)
 		free(cfg->listen[i]);
 	free(cfg->listen);
 	free(cfg->admin_listen);
+	free(cfg->query_listen);
 	free(cfg->state_dir);
 	for (i = 0; i < cfg->n_destinations; i++) {
 		struct relay_destination_conf *d = &cfg->destinations[i];
@@ -1304,6 +1666,31 @@ relay_config_free(struct relay_config *cfg)
 		free(d->name);
 	}
 	free(cfg->destinations);
+	for (i = 0; i < cfg->n_queries; i++) {
+		struct relay_query_conf *q = &cfg->queries[i];
+
+		free(q->name);
+		free(q->destination);
+		free(q->model);
+		json_decref(q->domain);
+		for (j = 0; j < q->n_fields; j++)
+			free(q->fields[j]);
+		free(q->fields);
+		free(q->order);
+		for (j = 0; j < q->n_params; j++) {
+			relay_qparam_release(&q->params[j]);
+			free(q->params[j].name);
+			free(q->params[j].pattern);
+			json_decref(q->params[j].default_value);
+		}
+		free(q->params);
+		for (j = 0; j < q->auth.n_secrets; j++)
+			secret_clear(&q->auth.secrets[j]);
+		free(q->auth.secrets);
+		free(q->auth.header);
+		free(q->auth.prefix);
+	}
+	free(cfg->queries);
 	free(cfg->path);
 	relay_schema_doc_free(cfg->doc);
 	free(cfg);
@@ -1370,5 +1757,19 @@ relay_config_destination(const struct relay_config *cfg, const char *name)
 	for (i = 0; i < cfg->n_destinations; i++)
 		if (strcmp(cfg->destinations[i].name, name) == 0)
 			return &cfg->destinations[i];
+	return NULL;
+}
+
+const struct relay_query_conf *
+relay_config_query(const struct relay_config *cfg, const char *name, size_t name_len)
+{
+	size_t i;
+
+	if (!cfg || !name)
+		return NULL;
+	for (i = 0; i < cfg->n_queries; i++)
+		if (strlen(cfg->queries[i].name) == name_len
+		    && memcmp(cfg->queries[i].name, name, name_len) == 0)
+			return &cfg->queries[i];
 	return NULL;
 }

@@ -57,6 +57,7 @@ struct relay_http_request {
 	struct http_conn *conn;    /* NULL once the client is gone */
 	char *method;
 	char *path;
+	char *query;               /* after "?", without the fragment; NULL if none */
 	int minor;                 /* HTTP/1.<minor> */
 	struct http_header *headers;
 	size_t n_headers, cap_headers;
@@ -85,6 +86,7 @@ struct http_conn {
 	int close_after;
 	int waiting;               /* on srv->waiting: no complete request yet */
 	struct timeval turn;       /* the loop turn it was accepted in */
+	char peer[INET6_ADDRSTRLEN]; /* the client's address, "" if not IP */
 	LIST_ENTRY(http_conn) link;
 	TAILQ_ENTRY(http_conn) wait_link;
 };
@@ -147,6 +149,7 @@ request_free(struct relay_http_request *req)
 	free(req->headers);
 	free(req->method);
 	free(req->path);
+	free(req->query);
 	free(req->body);
 	free(req);
 }
@@ -404,6 +407,9 @@ parse_request_line(struct relay_http_request *req, char *line)
 	req->method = strdup(line);
 	size_t plen = strcspn(target, "?#");
 	req->path = strndup(target, plen);
+	if (target[plen] == '?' && !(req->query = strndup(target + plen + 1,
+	                                                  strcspn(target + plen + 1, "#"))))
+		return ENOMEM;
 	if (!req->method || !req->path)
 		return ENOMEM;
 	return 0;
@@ -944,6 +950,12 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	if (!c->timer || !c->deferred)
 		goto fail_bev;
 	int one = 1;
+	if (sa->sa_family == AF_INET)
+		evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->peer,
+		                 sizeof(c->peer));
+	else if (sa->sa_family == AF_INET6)
+		evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->peer,
+		                 sizeof(c->peer));
 	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
 		setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* Reading stays on for the connection's life (toggling it costs two
@@ -1182,6 +1194,18 @@ const char *
 relay_http_request_path(const struct relay_http_request *req)
 {
 	return req->path ? req->path : "";
+}
+
+const char *
+relay_http_request_query(const struct relay_http_request *req)
+{
+	return req->query;
+}
+
+const char *
+relay_http_request_peer(const struct relay_http_request *req)
+{
+	return req->conn ? req->conn->peer : "";
 }
 
 const char *

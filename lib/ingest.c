@@ -16,11 +16,14 @@
 #include "odoo_relay/ingest.h"
 #include "odoo_relay/log.h"
 #include "odoo_relay/metrics.h"
+#include "odoo_relay/query.h"
 #include "odoo_relay/record.h"
 #include "odoo_relay/source.h"
 #include "odoo_relay/writer.h"
 
 #define HOOKS_PREFIX "/hooks/"
+/* The kinds of listener, each with a server (a connection table) of its own. */
+enum { LISTEN_WEBHOOK = 0, LISTEN_ADMIN = 1, LISTEN_QUERY = 2, LISTEN_KINDS = 3 };
 /* A keep-alive connection with no request is closed after this long. */
 #define IDLE_TIMEOUT_MS 60000
 /* Signature failures are logged at most once per this many ms (the count of
@@ -35,12 +38,14 @@ struct relay_ingest {
 	const struct relay_config *cfg;
 	struct relay_writer *writer;
 	struct relay_metrics *metrics;
+	struct relay_queries *queries; /* GET /query/<name>, or NULL */
 	/* One server for the webhook listeners (listen, sockets from systemd),
 	 * one for admin_listen, which serves only health, readiness and
 	 * metrics: each has its own connection table, so an attack on the
 	 * first leaves the second answering, and its own limits (no body on
-	 * admin, whatever a reload says). Created with their first listener. */
-	struct relay_http_server *servers[2]; /* [0] webhooks, [1] admin */
+	 * admin, whatever a reload says). Created with their first listener.
+	 * A third, for query_listen, serves only the queries and health. */
+	struct relay_http_server *servers[LISTEN_KINDS];
 	unsigned pending;
 	int ready;
 	int store_full;          /* the last write failed for space */
@@ -53,8 +58,9 @@ struct relay_ingest {
 	struct server_ctx {
 		struct relay_ingest *in;
 		int admin;
-	} ctx[2];                 /* each server's handler argument */
-	struct relay_http_stats shown[2]; /* counts already added to the metrics */
+		int kind;             /* LISTEN_* */
+	} ctx[LISTEN_KINDS];      /* each server's handler argument */
+	struct relay_http_stats shown[LISTEN_KINDS]; /* counts already added to the metrics */
 };
 
 /* One request waiting for its commit. */
@@ -93,6 +99,16 @@ is_json_type(const char *ct)
 	return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
 }
 
+/* A query request: served on the query listener when there is one, else on
+ * the webhook listeners, once queries are set. */
+static int
+is_query(const struct relay_ingest *in, const struct server_ctx *sx, const char *path)
+{
+	return in->queries
+	       && (sx->kind == LISTEN_QUERY || (sx->kind == LISTEN_WEBHOOK && !in->servers[LISTEN_QUERY]))
+	       && strncmp(path, RELAY_QUERY_PREFIX, sizeof(RELAY_QUERY_PREFIX) - 1) == 0;
+}
+
 static int
 on_headers(struct relay_http_request *req, void *arg)
 {
@@ -101,10 +117,20 @@ on_headers(struct relay_http_request *req, void *arg)
 	const char *path = relay_http_request_path(req);
 	const char *method = relay_http_request_method(req);
 
-	if (strncmp(path, HOOKS_PREFIX, sizeof(HOOKS_PREFIX) - 1) != 0 || sx->admin) {
+	if (is_query(in, sx, path)) {
+		if (strcmp(method, "GET") != 0) {
+			rejected(in, "method");
+			relay_http_respond_error(req, 405, "method not allowed", "queries are read with GET",
+			                         "Allow: GET\r\n");
+			return 1;
+		}
+		return 0;
+	}
+	if (strncmp(path, HOOKS_PREFIX, sizeof(HOOKS_PREFIX) - 1) != 0 || sx->kind != LISTEN_WEBHOOK) {
 		/* With an admin address, metrics are served there alone: they
-		 * name sources and routes, which the webhook side need not tell. */
-		int metrics_here = sx->admin || !in->cfg->admin_listen;
+		 * name sources and routes, which the webhook side need not tell;
+		 * never on the query listener. */
+		int metrics_here = sx->admin || (sx->kind == LISTEN_WEBHOOK && !in->cfg->admin_listen);
 		if (strcmp(path, "/healthz") && strcmp(path, "/readyz") &&
 		    (strcmp(path, "/metrics") || !metrics_here)) {
 			rejected(in, "not_found");
@@ -148,8 +174,8 @@ on_headers(struct relay_http_request *req, void *arg)
 static void
 http_metrics(struct relay_ingest *in)
 {
-	static const char *const kind[2] = { "webhook", "admin" };
-	for (int admin = 0; admin < 2; admin++) {
+	static const char *const kind[LISTEN_KINDS] = { "webhook", "admin", "query" };
+	for (int admin = 0; admin < LISTEN_KINDS; admin++) {
 		struct relay_http_stats st;
 		if (!in->servers[admin])
 			continue;
@@ -387,8 +413,10 @@ static void
 on_request(struct relay_http_request *req, void *arg)
 {
 	struct server_ctx *sx = arg;
-	if (strncmp(relay_http_request_path(req), HOOKS_PREFIX, sizeof(HOOKS_PREFIX) - 1) == 0 &&
-	    !sx->admin)
+	if (is_query(sx->in, sx, relay_http_request_path(req)))
+		relay_queries_serve(sx->in->queries, req);
+	else if (strncmp(relay_http_request_path(req), HOOKS_PREFIX, sizeof(HOOKS_PREFIX) - 1) == 0 &&
+	    sx->kind == LISTEN_WEBHOOK)
 		serve_hook(sx->in, req);
 	else
 		serve_get(sx->in, req);
@@ -424,16 +452,18 @@ limits_of(const struct relay_config *cfg, int admin)
 	};
 }
 
-/* The server of the webhook listeners (admin 0) or of the admin listener. */
+/* The server of the listeners of kind (LISTEN_*). Only the webhook
+ * listeners take bodies. */
 static int
-server_of(struct relay_ingest *in, int admin, struct relay_http_server **srv)
+server_of(struct relay_ingest *in, int kind, struct relay_http_server **srv)
 {
-	admin = !!admin;
+	int admin = kind;
 	if (!in->servers[admin]) {
-		struct relay_http_limits hl = limits_of(in->cfg, admin);
+		struct relay_http_limits hl = limits_of(in->cfg, kind != LISTEN_WEBHOOK);
 		struct server_ctx *sx = &in->ctx[admin];
 		sx->in = in;
-		sx->admin = admin;
+		sx->admin = kind == LISTEN_ADMIN;
+		sx->kind = kind;
 		int rc = relay_http_server_new(in->base, &hl, on_headers, on_request, sx,
 		                               &in->servers[admin]);
 		if (rc)
@@ -447,7 +477,15 @@ int
 relay_ingest_listen(struct relay_ingest *in, const char *hostport, int admin)
 {
 	struct relay_http_server *srv;
-	int rc = server_of(in, admin, &srv);
+	int rc = server_of(in, admin ? LISTEN_ADMIN : LISTEN_WEBHOOK, &srv);
+	return rc ? rc : relay_http_server_listen(srv, hostport);
+}
+
+int
+relay_ingest_listen_queries(struct relay_ingest *in, const char *hostport)
+{
+	struct relay_http_server *srv;
+	int rc = server_of(in, LISTEN_QUERY, &srv);
 	return rc ? rc : relay_http_server_listen(srv, hostport);
 }
 
@@ -466,14 +504,15 @@ relay_ingest_addresses(const struct relay_ingest *in, char *buf, size_t n)
 	int count = 0;
 	if (n)
 		buf[0] = '\0';
-	for (int admin = 0; admin < 2; admin++) {
+	static const char *const suffix[LISTEN_KINDS] = { "", " admin", " query" };
+	for (int admin = 0; admin < LISTEN_KINDS; admin++) {
 		if (!in->servers[admin])
 			continue;
 		char a[128];
 		for (size_t i = 0; relay_http_server_port(in->servers[admin], i, a, sizeof(a)) >= 0;
 		     i++) {
 			int w = snprintf(buf + off, n > off ? n - off : 0, "%s%s\n", a,
-			                 admin ? " admin" : "");
+			                 suffix[admin]);
 			if (w > 0 && off + (size_t)w < n)
 				off += (size_t)w;
 			count++;
@@ -486,10 +525,10 @@ void
 relay_ingest_set_config(struct relay_ingest *in, const struct relay_config *cfg)
 {
 	in->cfg = cfg;
-	for (int admin = 0; admin < 2; admin++) {
+	for (int admin = 0; admin < LISTEN_KINDS; admin++) {
 		if (!in->servers[admin])
 			continue;
-		struct relay_http_limits hl = limits_of(cfg, admin);
+		struct relay_http_limits hl = limits_of(cfg, admin != LISTEN_WEBHOOK);
 		relay_http_server_set_limits(in->servers[admin], &hl);
 	}
 }
@@ -515,6 +554,12 @@ relay_ingest_set_stored_hook(struct relay_ingest *in, void (*fn)(void *arg), voi
 }
 
 void
+relay_ingest_set_queries(struct relay_ingest *in, struct relay_queries *qs)
+{
+	in->queries = qs;
+}
+
+void
 relay_ingest_set_ready(struct relay_ingest *in, int ready)
 {
 	in->ready = ready;
@@ -523,8 +568,10 @@ relay_ingest_set_ready(struct relay_ingest *in, int ready)
 void
 relay_ingest_stop_listening(struct relay_ingest *in)
 {
-	if (in->servers[0])
-		relay_http_server_stop_listening(in->servers[0]);
+	if (in->servers[LISTEN_WEBHOOK])
+		relay_http_server_stop_listening(in->servers[LISTEN_WEBHOOK]);
+	if (in->servers[LISTEN_QUERY])
+		relay_http_server_stop_listening(in->servers[LISTEN_QUERY]);
 }
 
 void
@@ -532,7 +579,7 @@ relay_ingest_free(struct relay_ingest *in)
 {
 	if (!in)
 		return;
-	relay_http_server_free(in->servers[0]);
-	relay_http_server_free(in->servers[1]);
+	for (int k = 0; k < LISTEN_KINDS; k++)
+		relay_http_server_free(in->servers[k]);
 	free(in);
 }

@@ -167,7 +167,14 @@ void
 relay_metrics_observe(struct relay_metrics *m, const char *name, const char *help,
                       double seconds)
 {
-	struct series *s = series_get(m, name, help, HISTOGRAM, NULL, NULL);
+	relay_metrics_observe1(m, name, help, NULL, NULL, seconds);
+}
+
+void
+relay_metrics_observe1(struct relay_metrics *m, const char *name, const char *help,
+                       const char *label, const char *value, double seconds)
+{
+	struct series *s = series_get(m, name, help, HISTOGRAM, label, value);
 	if (!s)
 		return;
 	for (size_t i = 0; i < NBUCKETS; i++)
@@ -236,12 +243,18 @@ relay_metrics_render(const struct relay_metrics *m, struct evbuffer *out)
 				char le[32];
 				snprintf(le, sizeof(le), "le=\"%g\"", bucket_bounds[i]);
 				rc |= evbuffer_add_printf(out, "%s_bucket", x->name) < 0;
-				rc |= add_label(out, NULL, le);
+				rc |= add_label(out, s, le);
 				rc |= evbuffer_add_printf(out, " %llu\n", (unsigned long long)s->buckets[i]) < 0;
 			}
-			rc |= evbuffer_add_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.17g\n%s_count %llu\n",
-			                          x->name, (unsigned long long)s->count, x->name, s->sum,
-			                          x->name, (unsigned long long)s->count) < 0;
+			/* a series' own label (observe1) goes on every line of it */
+			rc |= evbuffer_add_printf(out, "%s_bucket", x->name) < 0;
+			rc |= add_label(out, s, "le=\"+Inf\"");
+			rc |= evbuffer_add_printf(out, " %llu\n%s_sum", (unsigned long long)s->count,
+			                          x->name) < 0;
+			rc |= add_label(out, s, NULL);
+			rc |= evbuffer_add_printf(out, " %.17g\n%s_count", s->sum, x->name) < 0;
+			rc |= add_label(out, s, NULL);
+			rc |= evbuffer_add_printf(out, " %llu\n", (unsigned long long)s->count) < 0;
 		}
 	}
 	return rc ? ENOMEM : 0;

@@ -147,7 +147,69 @@ struct relay_destination_conf {
 	/* The default backoff of the routes that name it (a route's own
 	 * "backoff" wins); defaults to the delivery section's. */
 	struct relay_backoff_conf backoff;
+	/* Calls in flight the queries of "queries" may make to it, on a client
+	 * of their own: delivery keeps its max_in_flight whatever queries do
+	 * [max_in_flight / 2, at least 1]. */
+	unsigned query_max_in_flight;
 	unsigned line, column;           /* where it is defined (its key) */
+};
+
+/* The type of a query parameter: what its text must look like, and the
+ * JSON value it becomes in the domain. */
+enum relay_qparam_type {
+	RELAY_QPARAM_STRING = 0,  /* a JSON string */
+	RELAY_QPARAM_INTEGER,     /* decimal digits, optional "-": a JSON integer */
+	RELAY_QPARAM_NUMBER,      /* a decimal number: a JSON real */
+	RELAY_QPARAM_BOOLEAN,     /* "true" or "false": a JSON boolean */
+};
+
+#define RELAY_QUERY_PARAMS_MAX 16
+#define RELAY_QPARAM_VALUE_MAX 1024  /* the longest value max_length allows */
+
+struct relay_qparam_conf {
+	char *name;                  /* [A-Za-z_][A-Za-z0-9_]{0,63} */
+	enum relay_qparam_type type; /* ["string"] */
+	char *pattern;               /* string: POSIX extended regex the whole value
+	                                must match (anchored for you); NULL for none */
+	void *regex;                 /* the compiled pattern (a regex_t), or NULL */
+	size_t min_length;           /* string: bytes [1] */
+	size_t max_length;           /* string: bytes [64], at most RELAY_QPARAM_VALUE_MAX */
+	double min, max;             /* integer, number: inclusive range
+	                                [-2^53 .. 2^53] */
+	int required;                /* [1]; 0 needs "default" */
+	json_t *default_value;       /* a value of the type, used when absent; or NULL */
+};
+
+/* How a caller proves it may ask a query: "token" or "hmac-sha256" (over
+ * the request target, path and query string as sent), or "none" when the
+ * query is "public". The same keys as a source's "verify". */
+struct relay_query_conf {
+	char *name;                  /* GET /query/<name>; the rule of route names */
+	char *destination;           /* an Odoo destination ["odoo"] */
+	char *model;                 /* e.g. "product.product" */
+	json_t *domain;              /* the validated domain (query_spec.h): leaves
+	                                whose value is {"param": "<name>"} take the
+	                                parameter's value; a reference owned here */
+	char **fields;               /* field names to read; at least one */
+	size_t n_fields;
+	char *order;                 /* "name asc, id desc" or NULL */
+	unsigned limit;              /* records at most, 1..10000 [100] */
+	struct relay_qparam_conf *params;
+	size_t n_params;
+	int64_t cache_s;             /* fresh for [0: no cache] seconds */
+	int64_t stale_s;             /* then served when Odoo fails or is slow [0] */
+	unsigned cache_entries;      /* distinct parameter sets kept [1000] */
+	size_t cache_bytes;          /* bytes of answers kept [8 MiB] */
+	size_t max_bytes;            /* the records of one answer [1 MiB]: past it,
+	                                records are dropped from the end and the
+	                                answer says "truncated": true */
+	int64_t timeout_ms;          /* waiting for Odoo before stale or 504 [10000] */
+	double rate_per_s;           /* requests per second for the query, 0 = no limit [0] */
+	double caller_rate_per_s;    /* per client address, 0 = no limit [0] */
+	unsigned burst;              /* of both buckets [rate, at least 1] */
+	int public_;                 /* "public": true allows auth scheme "none" */
+	struct relay_verify_conf auth;
+	unsigned line, column;       /* where it is defined (its key) */
 };
 
 struct relay_config {
@@ -155,6 +217,7 @@ struct relay_config {
 	char **listen;              /* "host:port" ("127.0.0.1:8080", "[::1]:0") */
 	size_t n_listen;
 	char *admin_listen;         /* optional separate address for /healthz /readyz /metrics */
+	char *query_listen;         /* optional address of its own for GET /query/<name> */
 	char *state_dir;            /* ["/var/lib/odoo-relay"] */
 	unsigned state_dir_line, state_dir_column; /* where it is set; 0 for the default */
 	size_t map_size;            /* bytes; the file says "map_size_mb" [1024 MiB] */
@@ -166,6 +229,9 @@ struct relay_config {
 	struct relay_destination_conf *destinations;
 	size_t n_destinations;
 	struct relay_delivery_conf delivery;
+	/* "queries": on-demand reads of Odoo, GET /query/<name> (query.h). */
+	struct relay_query_conf *queries;
+	size_t n_queries;
 	/* The "routes" array as parsed, for route.c to compile; NULL if absent.
 	 * Borrowed from the config: valid while the config lives. */
 	json_t *routes;
@@ -245,6 +311,11 @@ const struct relay_source_conf *relay_config_source(const struct relay_config *c
  * thread. */
 const struct relay_destination_conf *relay_config_destination(const struct relay_config *cfg,
                                                               const char *name);
+
+/* relay_config_query - the query called name (name_len bytes), or NULL (also
+ * for a NULL cfg or name). Borrowed from cfg. Pure; any thread. */
+const struct relay_query_conf *relay_config_query(const struct relay_config *cfg,
+                                                  const char *name, size_t name_len);
 
 /*
  * relay_config_parse_backoff - the one reader of a "backoff" block

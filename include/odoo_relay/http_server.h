@@ -145,6 +145,12 @@ void relay_http_server_free(struct relay_http_server *srv);
  * Strings are NUL-terminated, never NULL unless said. */
 const char *relay_http_request_method(const struct relay_http_request *req);
 const char *relay_http_request_path(const struct relay_http_request *req);   /* without the query */
+/* The query string as sent (after "?", without "#..." and still
+ * percent-encoded), or NULL when the target had no "?". */
+const char *relay_http_request_query(const struct relay_http_request *req);
+/* The client's IP address as text, "" when not known (not IP, or the client
+ * is gone). */
+const char *relay_http_request_peer(const struct relay_http_request *req);
 /* Case-insensitive; the first header of that name, or NULL. */
 const char *relay_http_request_header(const struct relay_http_request *req, const char *name);
 /* The body (NUL-terminated after len bytes for convenience), valid in on_request. */

@@ -8,6 +8,10 @@
  *   GET  /healthz         200 while the process serves
  *   GET  /readyz          200 when the store is open and not full, else 503
  *   GET  /metrics         Prometheus text format
+ *   GET  /query/<name>    a declared Odoo query (query.h), once
+ *                         relay_ingest_set_queries was given them: on the
+ *                         query listener when there is one, else on the
+ *                         webhook listeners (405 for other methods)
  *
  * Every rejection is a JSON body {"error": …, "detail": …}: 400 malformed
  * (also a NUL or bare CR in the request line or a header, an HTTP/1.1
@@ -56,6 +60,13 @@ int relay_ingest_new(struct event_base *base, const struct relay_config *cfg,
  */
 int relay_ingest_listen(struct relay_ingest *in, const char *hostport, int admin);
 
+/* relay_ingest_listen_queries - serve the queries on "host:port", a
+ * listener of their own (query_listen): from then on they are served there
+ * only, with health and readiness, and no request body; its connections
+ * are a table of their own. It closes with the webhook listeners at
+ * relay_ingest_stop_listening. Returns as relay_ingest_listen. */
+int relay_ingest_listen_queries(struct relay_ingest *in, const char *hostport);
+
 /* relay_ingest_adopt - serve a listening socket passed by systemd, as a
  * webhook listener. On success the ingest owns fd; on error it stays the
  * caller's. Returns 0, ENOMEM, -RELAY_EINVAL for more than 16 webhook
@@ -64,7 +75,8 @@ int relay_ingest_adopt(struct relay_ingest *in, int fd);
 
 /* relay_ingest_addresses - write the bound addresses, one "host:port" per
  * line, into buf (n bytes, always NUL-terminated when n > 0): the webhook
- * listeners first, then the admin ones, each followed by " admin". A line
+ * listeners first, then the admin ones, each followed by " admin", then the
+ * query one, followed by " query". A line
  * that does not fit is left out. Returns how many listeners there are
  * (counted whether their line fit or not). Cannot fail. */
 int relay_ingest_addresses(const struct relay_ingest *in, char *buf, size_t n);
@@ -91,11 +103,17 @@ void relay_ingest_set_metrics_hook(struct relay_ingest *in, relay_ingest_metrics
  * Cannot fail. */
 void relay_ingest_set_stored_hook(struct relay_ingest *in, void (*fn)(void *arg), void *arg);
 
+/* relay_ingest_set_queries - serve GET /query/<name> with qs from now on;
+ * NULL stops (404). qs is borrowed and must stay valid while set. Cannot
+ * fail. */
+struct relay_queries;
+void relay_ingest_set_queries(struct relay_ingest *in, struct relay_queries *qs);
+
 /* relay_ingest_set_ready - what /readyz reports besides the store's state
  * (0 while starting or draining). Cannot fail. */
 void relay_ingest_set_ready(struct relay_ingest *in, int ready);
 
-/* relay_ingest_stop_listening - close the webhook listeners (drain on
+/* relay_ingest_stop_listening - close the webhook and query listeners (drain on
  * SIGTERM): connections already open are served until they close. The admin
  * listener stays open, so that /readyz can say 503 until the process exits
  * (after relay_ingest_set_ready(in, 0)). Cannot fail. */

@@ -46,6 +46,10 @@ void relay_metrics_set2(struct relay_metrics *m, const char *name, const char *h
 /* Histograms of seconds, with fixed buckets from 0.5 ms to 60 s. */
 void relay_metrics_observe(struct relay_metrics *m, const char *name, const char *help,
                            double seconds);
+/* relay_metrics_observe1 - the same, in the series of name whose label is
+ * value (label NULL: the unlabelled series, as relay_metrics_observe). */
+void relay_metrics_observe1(struct relay_metrics *m, const char *name, const char *help,
+                            const char *label, const char *value, double seconds);
 
 /* relay_metrics_render - append the text exposition to out (borrowed).
  * Returns 0, or ENOMEM when out could not grow: out then holds part of the

@@ -17,7 +17,7 @@ def read(*path):
 def statuses_sent():
     """Every status literal passed to the server's answer functions."""
     found = set()
-    for name in ("http_server.c", "ingest.c"):
+    for name in ("http_server.c", "ingest.c", "query.c"):
         src = read("lib", name)
         for m in re.finditer(r"(?:conn_fail(?:_with)?|relay_http_respond(?:_error)?)\(\s*[\w>.-]+,\s*(\d{3})", src):
             found.add(int(m.group(1)))

@@ -280,6 +280,17 @@ static const struct bad_case bad_cases[] = {
 	/* null is a shared node in jansson: placed by its key, not its address */
 	{ "bad-bool.json", -RELAY_ECONFIG, 7, 23, "sources.lab.require_json: expected a boolean, got null" },
 	{ "does-not-exist.json", ENOENT, 0, 0, "cannot read configuration file: no such file or directory" },
+	/* queries: a parameter is a value, never a field or an operator */
+	{ "bad-query-operator.json", -RELAY_ECONFIG, 28, 11,
+	  "queries.stock.domain: unknown operator \"=like%\"" },
+	{ "bad-query-field-param.json", -RELAY_ECONFIG, 27, 11,
+	  "queries.stock.domain: expected a field name, got an object (a parameter can only be a value)" },
+	{ "bad-query-undeclared.json", -RELAY_ECONFIG, 36, 11,
+	  "queries.stock.domain: parameter \"qty\" is not declared in \"params\"" },
+	{ "bad-query-none.json", -RELAY_ECONFIG, 66, 19,
+	  "queries.stock.auth.scheme: scheme \"none\" lets anyone read: allowed only with \"public\": true" },
+	{ "bad-query-default.json", -RELAY_ECONFIG, 58, 22,
+	  "queries.stock.params.min.default: expected an integer, got a string" },
 };
 
 static void
@@ -629,6 +640,9 @@ test_packaged_example(void)
 	CHECK(secret_is(&cfg->destinations[0].odoo.api_key, "example-odoo-api.key-value"));
 	CHECK_INT(cfg->destinations[0].odoo.configured, 1);
 	CHECK(json_array_size(cfg->routes) >= 1);
+	CHECK_INT(cfg->n_queries, 1);
+	CHECK(cfg->n_queries == 1 && cfg->queries[0].auth.n_secrets == 1
+	      && secret_is(&cfg->queries[0].auth.secrets[0], "example-shop-queries.token-value"));
 	relay_config_free(cfg);
 }
 
@@ -853,6 +867,52 @@ test_destination_errors(void)
 	}
 }
 
+/* good-queries.json: every key of a query, and the defaults. */
+static void
+test_queries(void)
+{
+	struct relay_config *cfg = NULL;
+	struct relay_config_error err;
+	const struct relay_query_conf *q;
+
+	CHECK_INT(relay_config_load("config/good-queries.json", &cfg, &err), 0);
+	if (!cfg)
+		return;
+	CHECK_INT(cfg->n_queries, 2);
+	CHECK_INT(cfg->destinations[0].query_max_in_flight, 3);
+	q = relay_config_query(cfg, "stock", 5);
+	CHECK(q != NULL);
+	if (q) {
+		CHECK_STR(q->destination, "odoo");
+		CHECK_STR(q->model, "product.product");
+		CHECK_INT(json_array_size(q->domain), 3);
+		CHECK_INT(q->n_fields, 3);
+		CHECK_STR(q->order, "default_code asc, id");
+		CHECK_INT(q->limit, 20);
+		CHECK_INT(q->n_params, 2);
+		CHECK_STR(q->params[0].name, "sku");
+		CHECK_INT(q->params[0].type, RELAY_QPARAM_STRING);
+		CHECK_INT(q->params[0].max_length, 32);
+		CHECK(q->params[0].required == 1 && q->params[0].regex != NULL);
+		CHECK_INT(q->params[1].type, RELAY_QPARAM_INTEGER);
+		CHECK(q->params[1].required == 0 && json_integer_value(q->params[1].default_value) == 0);
+		CHECK_INT(q->cache_s, 10);
+		CHECK_INT(q->stale_s, 300);
+		CHECK_INT(q->cache_entries, 1000);
+		CHECK_INT(q->max_bytes, 1048576);
+		CHECK(q->rate_per_s == 50 && q->caller_rate_per_s == 5);
+		CHECK_INT(q->auth.scheme, RELAY_SIG_TOKEN);
+		CHECK_INT(q->public_, 0);
+		CHECK_INT(q->line, 17);
+		CHECK_INT(q->column, 5);
+	}
+	q = relay_config_query(cfg, "open-invoices", 13);
+	CHECK(q != NULL && q->public_ == 1 && q->auth.scheme == RELAY_SIG_NONE && q->n_params == 0
+	      && q->limit == 100 && q->cache_s == 0 && q->timeout_ms == 10000);
+	CHECK(relay_config_query(cfg, "nope", 4) == NULL);
+	relay_config_free(cfg);
+}
+
 int
 main(void)
 {
@@ -872,5 +932,6 @@ main(void)
 	RUN(test_destinations);
 	RUN(test_destination_odoo_alias);
 	RUN(test_destination_errors);
+	RUN(test_queries);
 	return check_done();
 }
