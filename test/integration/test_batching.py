@@ -258,12 +258,17 @@ def test_supersede(t):
         r = Relay(tmp, config(tmp, emu, route=dict(BATCH_ROUTE, supersede=True)))
         try:
             r.wait_delivering()
-            emu.fault(mode="down")
+            # All 50 are queued before anything may go: a head sent while
+            # its successors are still arriving cannot be superseded by them.
+            r.ctl("pause")
             for v in range(50):
                 st, _, _ = r.post_shop(customer(7, name="c7 v%d" % v), "sup-%d" % v)
                 if st != 202:
                     t.eq(st, 202, "accepted")
             wait_for(lambda: len(store_ids(r.cfg["state_dir"])) == 50, what="50 stored")
+            emu.fault(mode="down")
+            r.ctl("resume")
+            wait_for(lambda: r.metric("relay_circuit_open") == 1.0, what="the outage noticed")
             emu.fault(mode="none")
             wait_for(lambda: queue_empty(r), timeout=30, what="lane drained")
             ps = partners(emu)
