@@ -258,10 +258,28 @@ sweep_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_res
 }
 
 static void
+versions_swept(void *arg, int rc, const struct relay_write_result *r)
+{
+	if (rc)
+		relay_log(LOG_WARNING, "cannot sweep expired versions: %s", relay_strerror(rc));
+}
+
+/* The stale guard's table (store.h versions): same bound, own transaction. */
+static int
+sweep_versions_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
+{
+	size_t n = 0;
+	int rc = relay_store_sweep_versions(st, txn, relay_wall_ms(), SWEEP_BATCH, &n);
+	r->id = n;
+	return rc;
+}
+
+static void
 sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relayd *d = arg;
 	relay_writer_call(d->writer, sweep_fn, NULL, swept, NULL);
+	relay_writer_call(d->writer, sweep_versions_fn, NULL, versions_swept, NULL);
 }
 
 static void

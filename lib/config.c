@@ -29,6 +29,7 @@
 #include "odoo_relay/error.h"
 #include "odoo_relay/query_spec.h"
 #include "odoo_relay/schema.h"
+#include "odoo_relay/signature.h"
 
 /* Far above any real configuration; stops a wrong path (a log, a device)
  * from being read whole into memory. */
@@ -442,6 +443,7 @@ static const struct relay_schema_enum scheme_names[] = {
 	{ "shopify", RELAY_SIG_SHOPIFY }, { "woocommerce", RELAY_SIG_WOOCOMMERCE },
 	{ "github", RELAY_SIG_GITHUB }, { "stripe", RELAY_SIG_STRIPE },
 	{ "hmac-sha256", RELAY_SIG_HMAC_SHA256 }, { "token", RELAY_SIG_TOKEN },
+	{ "url_token", RELAY_SIG_URL_TOKEN },
 	{ "none", RELAY_SIG_NONE }, { NULL, 0 },
 };
 
@@ -628,13 +630,71 @@ parse_keep_headers(struct ctx *c, json_t *src, struct relay_source_conf *s)
 	return rc;
 }
 
+#define URL_TOKEN_MIN 16
+
+/* A url_token secret goes in a URL path as it is: at least URL_TOKEN_MIN
+ * of the bytes a path segment holds without encoding. */
+static int
+check_url_tokens(struct ctx *c, json_t *src, const struct relay_verify_conf *vc)
+{
+	json_t *v = json_object_get(src, "verify");
+	const char *key = json_object_get(v, "secret_file") ? "secret_file" : "secret_files";
+	size_t i, j;
+
+	for (i = 0; i < vc->n_secrets; i++) {
+		const struct relay_secret *t = &vc->secrets[i];
+		int ok = t->len >= URL_TOKEN_MIN || (t->len == 0 && (c->flags & RELAY_CONFIG_NO_SECRETS));
+
+		for (j = 0; ok && j < t->len; j++) {
+			unsigned char ch = t->data[j];
+
+			ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+			     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '~';
+		}
+		if (!ok)
+			return relay_schema_error(&c->s, -RELAY_ECONFIG, v, key, 0, 0,
+			                          "a url_token must be at least %d of A-Z a-z 0-9 - _ . ~ "
+			                          "(it goes in the URL as it is)", URL_TOKEN_MIN);
+	}
+	return 0;
+}
+
+/* The rules of a source of kind odoo: its dedup key and lane are fixed. */
+static int
+parse_odoo_source(struct ctx *c, json_t *src, struct relay_source_conf *s)
+{
+	static const char *const fixed[] = { "dedup", "lane", NULL };
+	size_t i;
+
+	for (i = 0; fixed[i]; i++)
+		if (json_object_get(src, fixed[i]))
+			return relay_schema_error(&c->s, -RELAY_ECONFIG, src, fixed[i], 0, RELAY_SCHEMA_AT_KEY,
+			                          "not allowed for kind odoo: %s", i == 0
+			                          ? "the dedup key is a digest of the body"
+			                          : "the lane is the record, \"<_model>/<_id>\"");
+	if (s->verify.scheme != RELAY_SIG_URL_TOKEN)
+		return relay_schema_fail(&c->s, json_object_get(src, "verify"), "scheme",
+		                         "a source of kind odoo takes scheme \"url_token\" (Odoo sends "
+		                         "no signature, only the URL it was given)");
+	if (s->topic.kind == RELAY_REF_NONE) {
+		s->topic.kind = RELAY_REF_POINTER;
+		if (!(s->topic.name = strdup("/_model")))
+			return relay_schema_oom(&c->s);
+	}
+	return 0;
+}
+
 static int
 parse_source(struct ctx *c, json_t *sources, const char *name, json_t *src, struct relay_source_conf *s)
 {
 	static const char *const keys[] = {
 		"verify", "dedup", "dedup_window_s", "topic", "lane", "keep_headers",
-		"require_json", "unrouted", NULL,
+		"require_json", "unrouted", "kind", NULL,
 	};
+	static const struct relay_schema_enum kinds[] = {
+		{ "webhook", RELAY_SOURCE_WEBHOOK }, { "odoo", RELAY_SOURCE_ODOO }, { NULL, 0 },
+	};
+	int kind = RELAY_SOURCE_WEBHOOK;
 	static const struct relay_schema_enum unrouted[] = {
 		{ "dead", RELAY_UNROUTED_DEAD }, { "drop", RELAY_UNROUTED_DROP }, { NULL, 0 },
 	};
@@ -656,8 +716,15 @@ parse_source(struct ctx *c, json_t *sources, const char *name, json_t *src, stru
 	s->verify.tolerance_s = 300;
 	mark = relay_schema_push(&c->s, name);
 	if ((rc = relay_schema_keys(&c->s, src, keys, NULL)) != 0
-	    || (rc = parse_verify(c, src, "verify", &s->verify)) != 0
-	    || (rc = parse_ref(c, src, "dedup", 1, &s->dedup)) != 0
+	    || (rc = relay_schema_enum(&c->s, src, "kind", 0, kinds, "kind", &kind)) != 0)
+		goto out;
+	s->kind = (enum relay_source_kind)kind;
+	if (s->kind == RELAY_SOURCE_ODOO)
+		s->dedup_window_s = 600; /* Odoo replays a request within seconds */
+	if ((rc = parse_verify(c, src, "verify", &s->verify)) != 0
+	    || (s->verify.scheme == RELAY_SIG_URL_TOKEN
+	        && (rc = check_url_tokens(c, src, &s->verify)) != 0)
+	    || (rc = parse_ref(c, src, "dedup", s->kind != RELAY_SOURCE_ODOO, &s->dedup)) != 0
 	    || (rc = relay_schema_int(&c->s, src, "dedup_window_s", 1, S_YEAR, &s->dedup_window_s)) != 0
 	    || (rc = parse_ref(c, src, "topic", 0, &s->topic)) != 0
 	    || (rc = parse_ref(c, src, "lane", 0, &s->lane)) != 0
@@ -665,10 +732,12 @@ parse_source(struct ctx *c, json_t *sources, const char *name, json_t *src, stru
 	    || (rc = relay_schema_bool(&c->s, src, "require_json", &require_json)) != 0
 	    || (rc = relay_schema_enum(&c->s, src, "unrouted", 0, unrouted, "policy", &policy)) != 0)
 		goto out;
+	if (s->kind == RELAY_SOURCE_ODOO && (rc = parse_odoo_source(c, src, s)) != 0)
+		goto out;
 	if (require_json < 0)
 		/* a pointer can only be followed into a JSON body */
 		require_json = s->dedup.kind == RELAY_REF_POINTER || s->topic.kind == RELAY_REF_POINTER
-		               || s->lane.kind == RELAY_REF_POINTER;
+		               || s->lane.kind == RELAY_REF_POINTER || s->kind == RELAY_SOURCE_ODOO;
 	s->require_json = require_json;
 	s->unrouted = (enum relay_unrouted)policy;
 out:
@@ -937,6 +1006,197 @@ parse_odoo(struct ctx *c, json_t *root)
 	return rc;
 }
 
+/* ---- HTTP destinations ---- */
+
+/* The keys a destination of kind http takes besides the common ones. */
+static const char *const http_keys[] = {
+	"url", "method", "headers", "connect_timeout_ms", "timeout_ms", "max_in_flight",
+	"rate_per_s", "max_response_bytes", "tls_verify", "ca_file", "cert_file", "key_file",
+	"allow_private", "secret_file", "secret_files", NULL,
+};
+
+/* Headers the driver writes itself, which "headers" may not set. */
+static int
+header_reserved(const char *name)
+{
+	static const char *const names[] = {
+		"webhook-id", "webhook-timestamp", "webhook-signature", "content-length", "host",
+		"transfer-encoding", "connection", "expect", NULL,
+	};
+	size_t i;
+
+	for (i = 0; names[i]; i++)
+		if (strcasecmp(name, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+parse_http_headers(struct ctx *c, json_t *o, struct relay_http_dest_conf *h)
+{
+	const char *name;
+	json_t *hs, *v;
+	char q[96];
+	int rc;
+
+	if ((rc = relay_schema_object(&c->s, o, "headers", 0, &hs)) != 0 || !hs)
+		return rc;
+	if (json_object_size(hs) > 64)
+		return relay_schema_fail(&c->s, o, "headers", "at most 64 headers");
+	if (!(h->headers = calloc(json_object_size(hs) + 1, sizeof(*h->headers))))
+		return relay_schema_oom(&c->s);
+	json_object_foreach(hs, name, v) {
+		const char *val, *p;
+
+		if (!header_name_ok(name))
+			return relay_schema_error(&c->s, -RELAY_ECONFIG, hs, name, 0, RELAY_SCHEMA_AT_KEY,
+			                          "invalid header name %s",
+			                          relay_schema_quote(q, sizeof q, name));
+		if (header_reserved(name))
+			return relay_schema_error(&c->s, -RELAY_ECONFIG, hs, name, 0, RELAY_SCHEMA_AT_KEY,
+			                          "header %s is set by the relay itself",
+			                          relay_schema_quote(q, sizeof q, name));
+		if (!json_is_string(v))
+			return relay_schema_fail_type(&c->s, hs, name, "a string");
+		val = json_string_value(v);
+		for (p = val; *p; p++)
+			if ((unsigned char)*p < 0x20 && *p != '\t')
+				return relay_schema_fail(&c->s, hs, name,
+				                         "a header value must not contain control characters");
+		if (json_string_length(v) != strlen(val))
+			return relay_schema_fail(&c->s, hs, name, "a header value must not contain NUL");
+		if (asprintf(&h->headers[h->n_headers], "%s: %s", name, val) < 0) {
+			h->headers[h->n_headers] = NULL;
+			return relay_schema_oom(&c->s);
+		}
+		h->n_headers++;
+	}
+	return 0;
+}
+
+/* A file path of the TLS keys, resolved like a secret's (not read here:
+ * curl reads it at each connection). */
+static int
+parse_http_path(struct ctx *c, json_t *o, const char *key, char **out)
+{
+	char *rel = NULL;
+	int rc;
+
+	if ((rc = get_string(c, o, key, 0, &rel)) != 0 || !rel)
+		return rc;
+	*out = secret_path(c, rel);
+	free(rel);
+	return *out ? 0 : relay_schema_oom(&c->s);
+}
+
+/* The signing secrets: "secret_file" or "secret_files", each "whsec_<base64>". */
+static int
+parse_http_secrets(struct ctx *c, json_t *o, struct relay_http_dest_conf *h)
+{
+	struct relay_verify_conf vc;
+	size_t i;
+	int rc;
+
+	memset(&vc, 0, sizeof(vc));
+	vc.scheme = RELAY_SIG_HMAC_SHA256;
+	rc = parse_secrets(c, o, &vc);
+	h->secrets = vc.secrets;
+	h->n_secrets = vc.n_secrets;
+	for (i = 0; rc == 0 && i < h->n_secrets; i++) {
+		struct relay_secret raw = h->secrets[i];
+		const char *key = json_object_get(o, "secret_file") ? "secret_file" : "secret_files";
+
+		if (raw.len == 0 && (c->flags & RELAY_CONFIG_NO_SECRETS))
+			continue;
+		rc = relay_whsec_decode((const char *)raw.data, raw.len, &h->secrets[i]);
+		secret_clear(&raw);
+		if (rc == ENOMEM)
+			return relay_schema_oom(&c->s);
+		if (rc != 0 && strcmp(key, "secret_files") == 0)
+			return relay_schema_error(&c->s, -RELAY_ECONFIG, json_object_get(o, key), NULL, i,
+			                          RELAY_SCHEMA_INDEX, "the secret file does not hold a "
+			                          "\"whsec_<base64>\" signing secret");
+		if (rc != 0)
+			return relay_schema_error(&c->s, -RELAY_ECONFIG, o, key, 0, 0,
+			                          "the secret file does not hold a \"whsec_<base64>\" "
+			                          "signing secret");
+	}
+	return rc;
+}
+
+static int
+parse_http_keys(struct ctx *c, json_t *o, struct relay_http_dest_conf *h)
+{
+	static const struct relay_schema_enum methods[] = {
+		{ "POST", 0 }, { "PUT", 1 }, { NULL, 0 },
+	};
+	const char *why;
+	char q[96];
+	int rc, method = 0;
+
+	h->connect_timeout_ms = 10000;
+	h->timeout_ms = 15000;
+	h->max_in_flight = 8;
+	h->max_response_bytes = 65536;
+	h->tls_verify = 1;
+	if ((rc = get_string(c, o, "url", 1, &h->url)) != 0)
+		return rc;
+	if ((why = url_problem(h->url)) && strcmp(why, "must not have a query or fragment") != 0)
+		return relay_schema_fail(&c->s, o, "url", "invalid url %s: %s",
+		                         relay_schema_quote(q, sizeof q, h->url), why);
+	if (strchr(h->url, '#'))
+		return relay_schema_fail(&c->s, o, "url", "invalid url %s: must not have a fragment",
+		                         relay_schema_quote(q, sizeof q, h->url));
+	if ((rc = relay_schema_enum(&c->s, o, "method", 0, methods, "method", &method)) != 0)
+		return rc;
+	if (!(h->method = strdup(method ? "PUT" : "POST")))
+		return relay_schema_oom(&c->s);
+	if ((rc = parse_http_headers(c, o, h)) != 0
+	    || (rc = relay_schema_int(&c->s, o, "connect_timeout_ms", 1, MS_DAY, &h->connect_timeout_ms)) != 0
+	    || (rc = relay_schema_int(&c->s, o, "timeout_ms", 1, MS_DAY, &h->timeout_ms)) != 0
+	    || (rc = relay_schema_unsigned(&c->s, o, "max_in_flight", 1, 256, &h->max_in_flight)) != 0
+	    || (rc = relay_schema_number(&c->s, o, "rate_per_s", 0, 1e6, &h->rate_per_s)) != 0
+	    || (rc = get_size(c, o, "max_response_bytes", 1, INT64_C(1) << 30, &h->max_response_bytes)) != 0
+	    || (rc = relay_schema_bool(&c->s, o, "tls_verify", &h->tls_verify)) != 0
+	    || (rc = relay_schema_bool(&c->s, o, "allow_private", &h->allow_private)) != 0
+	    || (rc = parse_http_path(c, o, "ca_file", &h->ca_file)) != 0
+	    || (rc = parse_http_path(c, o, "cert_file", &h->cert_file)) != 0
+	    || (rc = parse_http_path(c, o, "key_file", &h->key_file)) != 0)
+		return rc;
+	if (!h->cert_file != !h->key_file)
+		return relay_schema_error(&c->s, -RELAY_ECONFIG, o, h->cert_file ? "cert_file" : "key_file",
+		                          0, RELAY_SCHEMA_AT_KEY,
+		                          "give both \"cert_file\" and \"key_file\", or neither");
+	return parse_http_secrets(c, o, h);
+}
+
+static void
+http_dest_free(struct relay_http_dest_conf *h)
+{
+	size_t i;
+
+	free(h->url);
+	free(h->method);
+	for (i = 0; i < h->n_headers; i++)
+		free(h->headers[i]);
+	free(h->headers);
+	free(h->ca_file);
+	free(h->cert_file);
+	free(h->key_file);
+	for (i = 0; i < h->n_secrets; i++)
+		secret_clear(&h->secrets[i]);
+	free(h->secrets);
+}
+
+/*
+ * The default retry schedule of an HTTP destination: with equal jitter
+ * (backoff.c) its 60 attempts take at least a day (about 36 h on average)
+ * before an event is dead, within the 72 h age limit.
+ */
+static const struct relay_backoff_conf http_backoff = {
+	.base_ms = 1000, .cap_ms = 3600000, .max_attempts = 60, .max_age_s = 259200,
+};
+
 static int
 parse_destination(struct ctx *c, json_t *dests, const char *name, json_t *o,
                   struct relay_destination_conf *d)
@@ -948,7 +1208,14 @@ parse_destination(struct ctx *c, json_t *dests, const char *name, json_t *o,
 		"max_response_bytes", "query_max_in_flight",
 		"kind", "circuit_failures", "probe_base_ms", "probe_cap_ms", "backoff", NULL,
 	};
-	static const struct relay_schema_enum kinds[] = { { "odoo", RELAY_DEST_ODOO }, { NULL, 0 } };
+	static const char *const common[] = {
+		"kind", "circuit_failures", "probe_base_ms", "probe_cap_ms", "backoff", NULL,
+	};
+	static const struct relay_schema_enum kinds[] = {
+		{ "odoo", RELAY_DEST_ODOO }, { "http", RELAY_DEST_HTTP }, { NULL, 0 },
+	};
+	const char *http_known[sizeof(http_keys) / sizeof(http_keys[0]) + sizeof(common) / sizeof(common[0])];
+	size_t k, i;
 	const struct relay_delivery_conf *dl = &c->cfg->delivery;
 	char q[96];
 	size_t mark;
@@ -975,14 +1242,24 @@ parse_destination(struct ctx *c, json_t *dests, const char *name, json_t *o,
 	d->probe_cap_ms = dl->probe_cap_ms;
 	d->backoff = dl->backoff;
 	mark = relay_schema_push(&c->s, name);
-	if ((rc = relay_schema_keys(&c->s, o, keys, NULL)) != 0
-	    || (rc = relay_schema_enum(&c->s, o, "kind", 0, kinds, "kind", &kind)) != 0)
+	if ((rc = relay_schema_enum(&c->s, o, "kind", 0, kinds, "kind", &kind)) != 0)
 		goto out;
 	d->kind = (enum relay_dest_kind)kind;
 	switch (d->kind) {
 	case RELAY_DEST_ODOO:
-		if ((rc = parse_odoo_keys(c, o, &d->odoo)) == 0)
+		if ((rc = relay_schema_keys(&c->s, o, keys, NULL)) == 0
+		    && (rc = parse_odoo_keys(c, o, &d->odoo)) == 0)
 			rc = parse_query_share(c, o, d);
+		break;
+	case RELAY_DEST_HTTP:
+		for (k = 0; http_keys[k]; k++)
+			http_known[k] = http_keys[k];
+		for (i = 0; common[i]; i++)
+			http_known[k++] = common[i];
+		http_known[k] = NULL;
+		d->backoff = http_backoff;
+		if ((rc = relay_schema_keys(&c->s, o, http_known, "for kind http")) == 0)
+			rc = parse_http_keys(c, o, &d->http);
 		break;
 	}
 	if (rc != 0
@@ -1663,6 +1940,7 @@ relay_config_free(struct relay_config *cfg)
 		free(d->odoo.login);
 		secret_clear(&d->odoo.api_key);
 		free(d->odoo.module);
+		http_dest_free(&d->http);
 		free(d->name);
 	}
 	free(cfg->destinations);

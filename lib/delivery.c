@@ -659,6 +659,58 @@ resolve(void *arg, struct relay_job *j)
 	return RELAY_SCHED_START;
 }
 
+/* ---- the stale guard ---- */
+
+/*
+ * For a route with "version": learn each job's external-ID name and version
+ * (kept on the job for settle to record at completion), and end as stale
+ * every job whose version is older than the one applied last to its record.
+ * The others stay in jobs[], in order; returns how many. A job whose
+ * version cannot be read goes on unguarded: its mapping fails it, with the
+ * same text, in the driver.
+ */
+static size_t
+stale_drop(struct relay_delivery *d, const struct relay_route *r, struct relay_job **jobs,
+           size_t n)
+{
+	int64_t window_s, now = relay_wall_ms();
+	enum relay_version_kind kind = relay_route_version(r, NULL, &window_s);
+	size_t keep = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct relay_job *j = jobs[i];
+		struct relay_version_entry e;
+		json_t *payload = json_loadb((const char *)j->ev.body, j->ev.body_len, 0, NULL);
+		char why[256];
+		int rc = payload ? relay_route_version_key(r, payload, &j->version_name, &j->version,
+		                                           NULL, 0)
+		                 : -RELAY_EINVAL;
+
+		json_decref(payload);
+		if (rc == 0) {
+			j->version_kind = (int)kind;
+			j->version_window_ms = window_s * 1000;
+			rc = relay_store_version_get(d->store, NULL, j->route, j->version_name, &e);
+		}
+		if (rc == 0 && e.kind == (int)kind && e.expiry_ms > now && e.version > j->version) {
+			snprintf(why, sizeof(why), "its version is older than the one applied %" PRId64
+			         " s ago", (now - e.applied_ms) / 1000);
+			relay_scheduler_call_done(d->sched, j);
+			relay_settle_stale(d->settle, j, why);
+			continue;
+		}
+		if (rc && rc != -RELAY_ENOTFOUND && j->version_name) {
+			/* The table cannot be read: send unguarded rather than hold the
+			 * route (the event is applied as it would be without "version"). */
+			struct relay_log_fields f = { .event_id = j->ev.id, .route = j->route };
+			relay_log_with(LOG_WARNING, &f, "cannot read the version of %s: %s",
+			               j->version_name, relay_strerror(rc));
+		}
+		jobs[keep++] = j;
+	}
+	return keep;
+}
+
 /* One call's jobs (one job, or a batch of one route's). */
 static void
 start(void *arg, struct relay_job **jobs, size_t n)
@@ -683,6 +735,9 @@ start(void *arg, struct relay_job **jobs, size_t n)
 		}
 		return;
 	}
+	if (relay_route_version(r, NULL, NULL) != RELAY_VERSION_NONE &&
+	    (n = stale_drop(d, r, jobs, n)) == 0)
+		return;
 	in = ds->cur;
 	in->users += (unsigned)n;
 	for (size_t i = 0; i < n; i++)
@@ -770,6 +825,15 @@ dest_configure(struct dest *ds, const struct relay_destination_conf *conf)
 {
 	free(ds->where);
 	ds->where = NULL;
+	if (conf->kind == RELAY_DEST_HTTP) {
+		if (asprintf(&ds->where, "%s (http at %s)", conf->name,
+		             conf->http.url ? conf->http.url : "?") < 0)
+			ds->where = NULL;
+		ds->conf = conf;
+		ds->sd.max_calls = conf->http.max_in_flight ? conf->http.max_in_flight : 1;
+		ds->sd.rate_per_s = conf->http.rate_per_s;
+		return;
+	}
 	if (asprintf(&ds->where, "%s (odoo at %s, database %s)", conf->name,
 	             conf->odoo.url ? conf->odoo.url : "?",
 	             conf->odoo.database ? conf->odoo.database : "?") < 0)

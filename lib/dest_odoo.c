@@ -264,6 +264,8 @@ step_next(struct odoo_job *oj)
 		return;
 	case RELAY_OP_CALL:
 		return; /* handled above: no lookup */
+	case RELAY_OP_POST:
+		return; /* an HTTP route: never compiled for an Odoo destination */
 	}
 }
 
@@ -807,6 +809,8 @@ relay_driver_for(enum relay_dest_kind kind)
 	switch (kind) {
 	case RELAY_DEST_ODOO:
 		return &relay_driver_odoo;
+	case RELAY_DEST_HTTP:
+		return &relay_driver_http;
 	}
 	return NULL;
 }

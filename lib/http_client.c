@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -41,6 +43,7 @@ struct http_xfer {
 	relay_http_cb cb;
 	void *arg;
 	int64_t start_ms;
+	int refuse_private, refused;
 };
 
 struct relay_http {
@@ -209,6 +212,7 @@ deliver(struct http_xfer *x, enum relay_transport t, const char *error)
 	r.body = x->resp && t == RELAY_TRANSPORT_OK ? x->resp : "";
 	r.body_len = t == RELAY_TRANSPORT_OK ? x->resp_len : 0;
 	r.duration_ms = relay_mono_ms() - x->start_ms;
+	r.refused = t != RELAY_TRANSPORT_OK && x->refused;
 	x->cb(&r, x->arg);
 	xfer_free(x);
 }
@@ -228,6 +232,57 @@ complete(struct relay_http *h, struct http_xfer *x, CURLcode rc)
 }
 
 static void http_destroy(struct relay_http *h);
+
+/* ---- the address guard ---- */
+
+static int
+v4_private(const unsigned char *a)
+{
+	return a[0] == 0 || a[0] == 10 || a[0] == 127 || a[0] >= 224 ||
+	       (a[0] == 100 && (a[1] & 0xc0) == 64) || (a[0] == 169 && a[1] == 254) ||
+	       (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168) ||
+	       (a[0] == 192 && a[1] == 0 && a[2] == 0) || (a[0] == 198 && (a[1] & 0xfe) == 18);
+}
+
+int
+relay_addr_private(const struct sockaddr *sa)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
+	static const unsigned char zero[15];
+	const unsigned char *a;
+
+	if (!sa)
+		return 1;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+
+		return v4_private((const unsigned char *)&in->sin_addr.s_addr);
+	}
+	if (sa->sa_family != AF_INET6)
+		return 1;
+	a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+	if (memcmp(a, zero, 15) == 0)                     /* :: and ::1 */
+		return 1;
+	if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
+		return v4_private(a + 12);
+	return (a[0] & 0xfe) == 0xfc ||                   /* fc00::/7 */
+	       (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) || /* fe80::/10 */
+	       (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) || /* fec0::/10, deprecated site-local */
+	       a[0] == 0xff;                              /* multicast */
+}
+
+static curl_socket_t
+on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct http_xfer *x = clientp;
+
+	if (purpose == CURLSOCKTYPE_IPCXN && relay_addr_private(&a->addr)) {
+		x->refused = 1;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
 
 /* Leave an event handler; destroy the client if a callback freed it. */
 static void
@@ -487,6 +542,18 @@ relay_http_send(struct relay_http *h, const struct relay_http_call *req,
 		goto fail;
 	if (req->timeout_ms > 0 &&
 	    setopt_failed(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms), &rc))
+		goto fail;
+	if (req->refuse_private &&
+	    (setopt_failed(curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket), &rc) ||
+	     setopt_failed(curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x), &rc)))
+		goto fail;
+	x->refuse_private = req->refuse_private;
+	if ((req->ca_file && setopt_failed(curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file), &rc)) ||
+	    (req->cert_file && setopt_failed(curl_easy_setopt(e, CURLOPT_SSLCERT, req->cert_file), &rc)) ||
+	    (req->key_file && setopt_failed(curl_easy_setopt(e, CURLOPT_SSLKEY, req->key_file), &rc)) ||
+	    (req->insecure &&
+	     (setopt_failed(curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L), &rc) ||
+	      setopt_failed(curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L), &rc))))
 		goto fail;
 	/* Refuse an announced Content-Length over the limit before reading it. */
 	if (x->max > 0 &&

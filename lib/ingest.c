@@ -9,6 +9,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
 #include "odoo_relay/clock.h"
 #include "odoo_relay/error.h"
@@ -78,16 +79,70 @@ rejected(struct relay_ingest *in, const char *reason)
 	                  "webhook requests refused, by reason", "reason", reason, 1);
 }
 
+/*
+ * The source of path: "/hooks/<name>" (a trailing '/' allowed), or for a
+ * source whose scheme is url_token "/hooks/<name>/<token>", the token (its
+ * bytes in the path, not NUL-terminated) in *token and *toklen (NULL, 0 when
+ * there is none). NULL for any other path. The token is never logged nor
+ * echoed: texts name the source only.
+ */
+static const struct relay_source_conf *
+source_token_of(const struct relay_ingest *in, const char *path, const char **token,
+                size_t *toklen)
+{
+	const struct relay_source_conf *sc;
+	const char *name, *tok = NULL;
+	size_t len, tn = 0;
+
+	*token = NULL;
+	*toklen = 0;
+	if (strncmp(path, HOOKS_PREFIX, sizeof(HOOKS_PREFIX) - 1) != 0)
+		return NULL;
+	name = path + sizeof(HOOKS_PREFIX) - 1;
+	len = strcspn(name, "/");
+	if (name[len] == '/') {
+		tok = name + len + 1;
+		tn = strlen(tok);
+		if (tn && tok[tn - 1] == '/')
+			tn--;
+		if (memchr(tok, '/', tn))
+			return NULL;
+	}
+	if (!(sc = relay_config_source(in->cfg, name, len)))
+		return NULL;
+	if (sc->verify.scheme != RELAY_SIG_URL_TOKEN)
+		return tn ? NULL : sc;
+	*token = tn ? tok : NULL;
+	*toklen = tn;
+	return sc;
+}
+
+/* The value of parameter "token" in a query string (not NUL-terminated),
+ * or NULL: the other place an operator may put a url_token. */
+static const char *
+query_token(const char *query, size_t *len)
+{
+	const char *p = query;
+
+	while (p && *p) {
+		size_t n = strcspn(p, "&");
+
+		if (n > 6 && strncmp(p, "token=", 6) == 0) {
+			*len = n - 6;
+			return p + 6;
+		}
+		p = p[n] ? p + n + 1 : NULL;
+	}
+	return NULL;
+}
+
 static const struct relay_source_conf *
 source_of(const struct relay_ingest *in, const char *path)
 {
-	if (strncmp(path, HOOKS_PREFIX, sizeof(HOOKS_PREFIX) - 1) != 0)
-		return NULL;
-	const char *name = path + sizeof(HOOKS_PREFIX) - 1;
-	size_t len = strlen(name);
-	if (len && name[len - 1] == '/')
-		len--;
-	return relay_config_source(in->cfg, name, len);
+	const char *token;
+	size_t toklen;
+
+	return source_token_of(in, path, &token, &toklen);
 }
 
 static int
@@ -148,7 +203,9 @@ on_headers(struct relay_http_request *req, void *arg)
 	const struct relay_source_conf *sc = source_of(in, path);
 	if (!sc) {
 		char d[160];
-		snprintf(d, sizeof(d), "no source is configured for %.100s", path);
+		/* the path up to the source's name: a token after it stays out */
+		size_t n = sizeof(HOOKS_PREFIX) - 1 + strcspn(path + sizeof(HOOKS_PREFIX) - 1, "/");
+		snprintf(d, sizeof(d), "no source is configured for %.*s", (int)(n > 100 ? 100 : n), path);
 		rejected(in, "unknown_source");
 		relay_http_respond_error(req, 404, "unknown source", d, NULL);
 		return 1;
@@ -230,10 +287,21 @@ serve_get(struct relay_ingest *in, struct relay_http_request *req)
 	}
 }
 
+/* What the verifier reads: the request's headers, and the URL's token
+ * under RELAY_URL_TOKEN_HEADER. */
+struct hook_ctx {
+	struct relay_http_request *req;
+	const char *token;       /* NUL-terminated copy, or NULL */
+};
+
 static const char *
 header_of(void *ctx, const char *name)
 {
-	return relay_http_request_header(ctx, name);
+	struct hook_ctx *hc = ctx;
+
+	if (strcmp(name, RELAY_URL_TOKEN_HEADER) == 0)
+		return hc->token;
+	return relay_http_request_header(hc->req, name);
 }
 
 static void
@@ -342,7 +410,12 @@ stored(void *arg, int rc, const struct relay_write_result *res)
 static void
 serve_hook(struct relay_ingest *in, struct relay_http_request *req)
 {
-	const struct relay_source_conf *sc = source_of(in, relay_http_request_path(req));
+	const char *tok;
+	size_t toklen;
+	const struct relay_source_conf *sc = source_token_of(in, relay_http_request_path(req), &tok,
+	                                                     &toklen);
+	char token[RELAY_SOURCE_VALUE_MAX + 1];
+	struct hook_ctx hc = { req, NULL };
 	struct relay_extract ex = { 0 };
 	struct relay_event *ev = NULL;
 	struct pending *p = NULL;
@@ -356,8 +429,19 @@ serve_hook(struct relay_ingest *in, struct relay_http_request *req)
 		relay_http_respond_error(req, 404, "unknown source", "source no longer configured", NULL);
 		return;
 	}
-	rc = relay_source_extract(sc, header_of, req, body, len, relay_wall_ms() / 1000, &ex, &status,
+	if (!tok && sc && sc->verify.scheme == RELAY_SIG_URL_TOKEN)
+		tok = query_token(relay_http_request_query(req), &toklen);
+	if (tok && toklen < sizeof(token)) {
+		memcpy(token, tok, toklen);
+		token[toklen] = '\0';
+		hc.token = token;
+	} else if (tok) {
+		hc.token = ""; /* too long to be one: a mismatch */
+	}
+	rc = relay_source_extract(sc, header_of, &hc, body, len, relay_wall_ms() / 1000, &ex, &status,
 	                          &why);
+	if (hc.token == token)
+		OPENSSL_cleanse(token, toklen);
 	if (rc) {
 		const char *error = status == 401 ? "unauthorized" : status == 400 ? "bad request"
 		                  : status == 503 ? "out of memory" : "internal error";

@@ -272,6 +272,7 @@ send_op(struct relay_odoo *o, enum op_kind kind, struct odoo_call *c, const char
 	}
 	headers[n] = NULL;
 	memset(&req, 0, sizeof req);
+	memset(&req, 0, sizeof(req)); /* fields this client does not use stay 0 */
 	req.method = body ? "POST" : "GET";
 	req.url = url;
 	req.headers = headers;

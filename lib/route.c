@@ -83,6 +83,7 @@ route_free(struct relay_route *r)
 	free(r->args_pointer);
 	free(r->destination);
 	json_decref(r->context);
+	free(r->version_ptr);
 }
 
 void
@@ -463,7 +464,7 @@ spec_compile(struct cc *c, const json_t *v, const json_t *parent, const char *wh
 }
 
 /* The kinds of object a specs map is. */
-enum specs_kind { SPECS_FIELDS, SPECS_WRITE, SPECS_LINE, SPECS_ARGS };
+enum specs_kind { SPECS_FIELDS, SPECS_WRITE, SPECS_LINE, SPECS_ARGS, SPECS_BODY };
 
 /* Compile the object obj (key -> value spec) found at prefix ("fields"). */
 static int
@@ -493,6 +494,8 @@ specs_compile(struct cc *c, const json_t *obj, const json_t *parent, const char 
 		if (s->key == NULL || s->what == NULL)
 			return ENOMEM;
 		switch (kind) {
+		case SPECS_BODY:
+			break; /* any JSON member name */
 		case SPECS_ARGS:
 			if (!valid_field(key, 0))
 				return relay_schema_fail_at(&c->s, val, obj, "%s: not a valid argument name", s->what);
@@ -619,10 +622,11 @@ lines_compile(struct cc *c, const json_t *v, const json_t *parent, struct relay_
 
 static int batch_compile(struct cc *c, const json_t *route, struct relay_route *r);
 static int context_compile(struct cc *c, const json_t *route, struct relay_route *r);
+static int version_compile(struct cc *c, const json_t *route, struct relay_route *r);
 
 static const char *const op_names[] = {
 	[RELAY_OP_UPSERT] = "upsert", [RELAY_OP_WRITE] = "write",
-	[RELAY_OP_DELETE] = "delete", [RELAY_OP_CALL] = "call",
+	[RELAY_OP_DELETE] = "delete", [RELAY_OP_CALL] = "call", [RELAY_OP_POST] = "post",
 };
 
 static const char *const common_keys[] = {
@@ -633,12 +637,59 @@ static const char *const common_keys[] = {
 /* The keys each operation takes beyond the common ones. */
 static const char *const op_keys[][10] = {
 	[RELAY_OP_UPSERT] = { "external_id", "fields", "lines", "owns", "create", "update", "batch",
-	                      "supersede", NULL },
+	                      "supersede", "version", NULL },
 	[RELAY_OP_WRITE] = { "external_id", "fields", "owns", "create", "update", "missing",
-	                     "supersede", NULL },
+	                     "supersede", "version", NULL },
 	[RELAY_OP_DELETE] = { "external_id", NULL },
 	[RELAY_OP_CALL] = { "method", "args", NULL },
+	[RELAY_OP_POST] = { NULL },
 };
+
+/* Every key of a route to an HTTP destination: none of the Odoo ones. */
+static const char *const post_keys[] = {
+	"name", "source", "topics", "operation", "destination", "backoff", "permanent_retries",
+	"permanent_retry_delay_ms", "dead_lane", "fields", "body", NULL
+};
+
+/* Whether route goes to a destination of kind http (its "destination", or
+ * the only one configured); a bad name is destination_compile's to say. */
+static int
+route_is_http(const struct cc *c, const json_t *route)
+{
+	const json_t *v = json_object_get(route, "destination");
+	const struct relay_destination_conf *d = NULL;
+
+	if (json_is_string(v))
+		d = relay_config_destination(c->cfg, json_string_value(v));
+	else if (v == NULL && c->cfg->n_destinations == 1)
+		d = &c->cfg->destinations[0];
+	return d != NULL && d->kind == RELAY_DEST_HTTP;
+}
+
+/* A post route's body: "fields" (a JSON object built by the mapping
+ * engine) or "body": "as_received". */
+static int
+post_compile(struct cc *c, const json_t *route, struct relay_route *r)
+{
+	static const struct relay_schema_enum bodies[] = {
+		{ "mapped", 0 }, { "as_received", 1 }, { NULL, 0 },
+	};
+	const json_t *fields = json_object_get(route, "fields");
+	int as = 0, rc;
+
+	if ((rc = relay_schema_enum(&c->s, route, "body", 0, bodies, "body", &as)) != 0)
+		return rc;
+	r->body_as_received = as;
+	if (as && fields != NULL)
+		return relay_schema_fail_at(&c->s, fields, route, "fields: not allowed with \"body\": "
+		                            "\"as_received\"");
+	if (!as && fields == NULL)
+		return relay_schema_fail_at(&c->s, route, NULL, "fields is required for post (or "
+		                            "\"body\": \"as_received\")");
+	if (fields == NULL)
+		return 0;
+	return specs_compile(c, fields, route, "fields", SPECS_BODY, SPEC_NO_EXTERNAL, &r->fields);
+}
 
 static int
 owned(const json_t *owns, const char *key)
@@ -877,18 +928,20 @@ route_compile(struct cc *c, const json_t *route, const json_t *all, size_t idx,
 {
 	static const struct relay_schema_enum ops[] = {
 		{ "upsert", RELAY_OP_UPSERT }, { "write", RELAY_OP_WRITE },
-		{ "delete", RELAY_OP_DELETE }, { "call", RELAY_OP_CALL }, { NULL, 0 },
+		{ "delete", RELAY_OP_DELETE }, { "call", RELAY_OP_CALL }, { "post", RELAY_OP_POST },
+		{ NULL, 0 },
 	};
 	static const struct relay_schema_enum dead_lanes[] = {
 		{ "continue", RELAY_LANE_CONTINUE }, { "hold", RELAY_LANE_HOLD }, { NULL, 0 },
 	};
-	const char *known[sizeof(common_keys) / sizeof(common_keys[0]) + 8];
+	const char *known[sizeof(common_keys) / sizeof(common_keys[0]) +
+	                  sizeof(op_keys[0]) / sizeof(op_keys[0][0])];
 	const json_t *v;
 	const char *s = NULL;
 	char note[32];
 	size_t i, k;
 	int64_t n;
-	int rc, op = RELAY_OP_UPSERT, dead = RELAY_LANE_CONTINUE;
+	int rc, op = RELAY_OP_UPSERT, dead = RELAY_LANE_CONTINUE, http;
 
 	relay_schema_scope(&c->s, "routes[%zu]", idx);
 	if (!json_is_object(route))
@@ -913,12 +966,27 @@ route_compile(struct cc *c, const json_t *route, const json_t *all, size_t idx,
 			return relay_schema_fail_at(&c->s, v, NULL, "name: routes[%zu] has the same name", i);
 	}
 
-	rc = relay_schema_enum(&c->s, route, "operation", 1, ops, "operation", &op);
+	http = route_is_http(c, route);
+	op = http ? RELAY_OP_POST : RELAY_OP_UPSERT;
+	rc = relay_schema_enum(&c->s, route, "operation", !http, ops, "operation", &op);
 	if (rc != 0)
 		return rc;
+	if (http && op != RELAY_OP_POST)
+		return relay_schema_fail_at(&c->s, json_object_get(route, "operation"), NULL,
+		                            "operation: the destination is of kind http: its routes "
+		                            "take \"post\"");
+	if (!http && op == RELAY_OP_POST)
+		return relay_schema_fail_at(&c->s, json_object_get(route, "operation"), NULL,
+		                            "operation: \"post\" needs a destination of kind http");
 	r->op = (enum relay_op)op;
-	for (k = 0; common_keys[k] != NULL; k++)
-		known[k] = common_keys[k];
+	k = 0;
+	if (r->op == RELAY_OP_POST) {
+		for (; post_keys[k] != NULL; k++)
+			known[k] = post_keys[k];
+	} else {
+		for (; common_keys[k] != NULL; k++)
+			known[k] = common_keys[k];
+	}
 	for (i = 0; op_keys[r->op][i] != NULL; i++)
 		known[k++] = op_keys[r->op][i];
 	known[k] = NULL;
@@ -939,9 +1007,12 @@ route_compile(struct cc *c, const json_t *route, const json_t *all, size_t idx,
 	rc = topics_compile(c, route, r);
 	if (rc != 0)
 		return rc;
-	rc = relay_schema_string(&c->s, route, "model", 1, &s);
+	s = NULL;
+	rc = relay_schema_string(&c->s, route, "model", r->op != RELAY_OP_POST, &s);
 	if (rc != 0)
 		return rc;
+	if (s == NULL)
+		s = ""; /* post: no model */
 	if (!route_valid_chars(s, "_.") || s[0] == '.')
 		return relay_schema_fail_at(&c->s, json_object_get(route, "model"), NULL,
 		                            "model: not a model name (like \"res.partner\")");
@@ -949,7 +1020,7 @@ route_compile(struct cc *c, const json_t *route, const json_t *all, size_t idx,
 	if (r->model == NULL)
 		return ENOMEM;
 
-	if (r->op != RELAY_OP_CALL) {
+	if (r->op != RELAY_OP_CALL && r->op != RELAY_OP_POST) {
 		v = json_object_get(route, "external_id");
 		if (v == NULL)
 			return relay_schema_fail_at(&c->s, route, NULL, "external_id is required for %s",
@@ -973,6 +1044,11 @@ route_compile(struct cc *c, const json_t *route, const json_t *all, size_t idx,
 		break;
 	case RELAY_OP_DELETE:
 		break;
+	case RELAY_OP_POST:
+		rc = post_compile(c, route, r);
+		if (rc != 0)
+			return rc;
+		break;
 	}
 
 	if ((rc = destination_compile(c, route, r)) != 0 ||
@@ -995,7 +1071,50 @@ route_compile(struct cc *c, const json_t *route, const json_t *all, size_t idx,
 		return rc;
 	if ((rc = relay_schema_bool(&c->s, route, "supersede", &r->supersede)) != 0)
 		return rc;
+	if ((rc = version_compile(c, route, r)) != 0)
+		return rc;
 	return context_compile(c, route, r);
+}
+
+/* "version": the stale guard's pointer, "/updated_at" (an RFC 3339 time)
+ * or {"pointer", "kind", "window_s"}; upsert and write only (the key is
+ * refused elsewhere). */
+static int
+version_compile(struct cc *c, const json_t *route, struct relay_route *r)
+{
+	static const char *const keys[] = { "pointer", "kind", "window_s", NULL };
+	static const struct relay_schema_enum kinds[] = {
+		{ "rfc3339", RELAY_VERSION_RFC3339 }, { "number", RELAY_VERSION_NUMBER }, { NULL, 0 }
+	};
+	const json_t *v = json_object_get(route, "version"), *p = v;
+	int kind = RELAY_VERSION_RFC3339;
+	size_t mark;
+	int rc;
+
+	r->version_kind = RELAY_VERSION_NONE;
+	r->version_window_s = RELAY_ROUTE_VERSION_WINDOW_S;
+	if (!v)
+		return 0;
+	if (json_is_object(v)) {
+		mark = relay_schema_push(&c->s, "version");
+		if ((rc = relay_schema_keys(&c->s, v, keys, NULL)) != 0 ||
+		    (rc = relay_schema_enum(&c->s, v, "kind", 0, kinds, "version kind", &kind)) != 0 ||
+		    (rc = relay_schema_int(&c->s, v, "window_s", 1, RELAY_ROUTE_VERSION_WINDOW_S_MAX,
+		                           &r->version_window_s)) != 0)
+			return rc;
+		if (!(p = json_object_get(v, "pointer")))
+			return relay_schema_fail_missing(&c->s, v, "pointer");
+		rc = pointer_check(c, p, v, "pointer");
+		relay_schema_pop(&c->s, mark);
+		if (rc != 0)
+			return rc;
+	} else if ((rc = pointer_check(c, v, route, "version")) != 0) {
+		return rc;
+	}
+	if (!(r->version_ptr = strdup(json_string_value(p))))
+		return relay_schema_oom(&c->s);
+	r->version_kind = (enum relay_version_kind)kind;
+	return 0;
 }
 
 /* "batch": {"max_rows", "max_wait_ms"}, upsert only (the key is refused
@@ -1176,9 +1295,25 @@ relay_route_context(const struct relay_route *r)
 }
 
 int
+relay_route_body_as_received(const struct relay_route *r)
+{
+	return r->body_as_received;
+}
+
+int
 relay_route_supersede(const struct relay_route *r)
 {
 	return r->supersede;
+}
+
+enum relay_version_kind
+relay_route_version(const struct relay_route *r, const char **pointer, int64_t *window_s)
+{
+	if (pointer)
+		*pointer = r->version_ptr;
+	if (window_s)
+		*window_s = r->version_window_s;
+	return r->version_kind;
 }
 
 const struct relay_backoff_conf *

@@ -128,6 +128,10 @@ struct relay_route {
 	int64_t batch_max_wait_ms;
 	json_t *context;     /* "context", or NULL */
 	int supersede;       /* "supersede" */
+	int body_as_received; /* post: "body": "as_received" */
+	enum relay_version_kind version_kind; /* "version"; NONE without */
+	char *version_ptr;
+	int64_t version_window_s;
 };
 
 struct relay_routes {

@@ -675,6 +675,182 @@ map_call(const struct relay_route *r, json_t *root, struct mctx *m, struct relay
 	return plan->named ? 0 : oom(m);
 }
 
+/* ------------------------------------------------------------------ */
+/* Versions: the stale guard's comparable values                       */
+
+/* n decimal digits at s, into *out; 0 or -1. */
+static int
+digits(const char *s, size_t n, int *out)
+{
+	int v = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar. */
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+	return era * 146097 + doe - 719468;
+}
+
+static int
+month_days(int y, int m)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/* RFC 3339 date-time (section 5.6) into microseconds since the epoch. */
+static int
+rfc3339_parse(const char *s, size_t n, int64_t *out)
+{
+	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+	int64_t frac = 0;
+	size_t i = 19;
+
+	if (n < 20 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
+	    digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+	    digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
+	    digits(s + 17, 2, &sec))
+		return -RELAY_EINVAL;
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h > 23 || mi > 59 ||
+	    sec > 60)
+		return -RELAY_EINVAL;
+	if (s[i] == '.') {
+		size_t k = 0;
+
+		for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, k++) {
+			if (k < 6)
+				frac = frac * 10 + (s[i] - '0');
+		}
+		if (k == 0 || k > 9)
+			return -RELAY_EINVAL;
+		for (; k < 6; k++)
+			frac *= 10;
+	}
+	if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+		i++;
+	} else if (i < n && (s[i] == '+' || s[i] == '-')) {
+		sign = s[i] == '-' ? -1 : 1;
+		if (n - i < 6 || digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
+		    digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
+			return -RELAY_EINVAL;
+		i += 6;
+	} else {
+		return -RELAY_EINVAL; /* an offset is required: local time is no instant */
+	}
+	if (i != n)
+		return -RELAY_EINVAL;
+	int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
+	               (int64_t)sign * (oh * 3600 + om * 60);
+	*out = secs * 1000000 + frac;
+	return 0;
+}
+
+static int
+number_parse(const json_t *v, int64_t *out)
+{
+	const char *s;
+	size_t n, i = 0;
+	uint64_t acc = 0;
+
+	if (json_is_integer(v)) {
+		*out = (int64_t)json_integer_value(v);
+		return 0;
+	}
+	if (!json_is_string(v))
+		return -RELAY_EINVAL;
+	s = json_string_value(v);
+	n = json_string_length(v);
+	if (n > 0 && s[0] == '-')
+		i = 1;
+	if (n == i || n - i > 19)
+		return -RELAY_EINVAL;
+	for (size_t k = i; k < n; k++) {
+		if (s[k] < '0' || s[k] > '9')
+			return -RELAY_EINVAL;
+		acc = acc * 10 + (uint64_t)(s[k] - '0');
+	}
+	if (acc > (uint64_t)INT64_MAX + (i ? 1u : 0u))
+		return -RELAY_EINVAL;
+	*out = i ? (acc == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)acc) : (int64_t)acc;
+	return 0;
+}
+
+int
+relay_version_parse(enum relay_version_kind kind, const json_t *v, int64_t *out)
+{
+	if (v == NULL || out == NULL)
+		return -RELAY_EINVAL;
+	switch (kind) {
+	case RELAY_VERSION_RFC3339:
+		if (!json_is_string(v))
+			return -RELAY_EINVAL;
+		return rfc3339_parse(json_string_value(v), json_string_length(v), out);
+	case RELAY_VERSION_NUMBER:
+		return number_parse(v, out);
+	case RELAY_VERSION_NONE:
+		break;
+	}
+	return -RELAY_EINVAL;
+}
+
+/* The event's version under the route's "version". */
+static int
+version_of(const struct relay_route *r, json_t *root, struct mctx *m, int64_t *out)
+{
+	json_t *v = relay_jsonptr_get(root, r->version_ptr);
+
+	if (v == NULL || json_is_null(v))
+		return mfail(m, -RELAY_EPATH, "missing %s for version", r->version_ptr);
+	if (relay_version_parse(r->version_kind, v, out) != 0)
+		return mfail(m, -RELAY_EINVAL, "version: %s is not %s", r->version_ptr,
+		             r->version_kind == RELAY_VERSION_NUMBER ? "an integer"
+		                                                     : "an RFC 3339 time");
+	return 0;
+}
+
+int
+relay_route_version_key(const struct relay_route *r, const json_t *payload, char **name,
+                        int64_t *version, char *why, size_t whysz)
+{
+	struct mctx m = { "x", why, whysz, "", "" };
+	json_t *root = (json_t *)payload; /* read only */
+	struct relay_plan plan;
+	int rc;
+
+	if (why != NULL && whysz > 0)
+		why[0] = '\0';
+	if (name)
+		*name = NULL;
+	if (r == NULL || payload == NULL || name == NULL || version == NULL ||
+	    r->version_kind == RELAY_VERSION_NONE)
+		return mfail(&m, -RELAY_EINVAL, "no route, no payload or no version");
+	memset(&plan, 0, sizeof(plan));
+	if ((rc = plan_xmlid(r, root, &m, &plan)) == 0 &&
+	    (rc = version_of(r, root, &m, version)) == 0) {
+		*name = plan.xmlid_name;
+		plan.xmlid_name = NULL;
+	}
+	relay_plan_clear(&plan);
+	return rc;
+}
+
 int
 relay_route_map(const struct relay_route *r, const json_t *payload, const char *module,
                 struct relay_plan *plan, char *why, size_t whysz)
@@ -703,10 +879,15 @@ relay_route_map(const struct relay_route *r, const json_t *payload, const char *
 		plan->may_update = r->may_update;
 		plan->missing_create = r->missing_create;
 	}
-	if (r->op != RELAY_OP_CALL) {
+	if (r->op != RELAY_OP_CALL && r->op != RELAY_OP_POST) {
 		rc = plan_xmlid(r, root, &m, plan);
 		if (rc != 0)
 			goto fail;
+	}
+	if (r->version_kind != RELAY_VERSION_NONE) {
+		if ((rc = version_of(r, root, &m, &plan->version)) != 0)
+			goto fail;
+		plan->has_version = 1;
 	}
 	switch (r->op) {
 	case RELAY_OP_UPSERT:
@@ -720,6 +901,10 @@ relay_route_map(const struct relay_route *r, const json_t *payload, const char *
 		break;
 	case RELAY_OP_DELETE:
 		rc = 0;
+		break;
+	case RELAY_OP_POST:
+		/* the JSON object sent; none when the body goes as it came */
+		rc = r->body_as_received ? 0 : specs_eval(&r->fields, root, &m, &plan->values);
 		break;
 	}
 	if (rc != 0)

@@ -106,6 +106,7 @@ job_free(struct relay_job *j)
 	free(j->route);
 	free(j->dest);
 	free(j->model);
+	free(j->version_name);
 	free(j);
 }
 

@@ -173,14 +173,40 @@ complete(struct relay_settle *st, struct relay_job *j, const char *how, int deli
 	char note[96];
 	relay_log_with(LOG_INFO, &f, "event %" PRIu64 " %s in %" PRId64 " ms%s", j->ev.id, how,
 	               relay_mono_ms() - j->started_ms, batch_note(j, note, sizeof(note)));
-	if ((p = pending_new(st, j)))
-		submitted(p, relay_writer_complete(st->writer, j->ev.id, now, written, p));
+	if (!(p = pending_new(st, j)))
+		return;
+	if (delivered && j->version_name && j->route) {
+		/* The stale guard learns the version in the completion's own
+		 * transaction. */
+		struct relay_version_entry e = {
+			.kind = j->version_kind, .version = j->version, .applied_ms = now,
+			.expiry_ms = now + j->version_window_ms,
+		};
+		submitted(p, relay_writer_complete_version(st->writer, j->ev.id, now, j->route,
+		                                           j->version_name, &e, written, p));
+		return;
+	}
+	submitted(p, relay_writer_complete(st->writer, j->ev.id, now, written, p));
 }
 
 void
 relay_settle_done(struct relay_settle *st, struct relay_job *job, const char *how)
 {
 	complete(st, job, how, 1);
+}
+
+void
+relay_settle_stale(struct relay_settle *st, struct relay_job *j, const char *why)
+{
+	struct pending *p;
+
+	st->counts.stale++;
+	count(st, j, "relay_stale_total", "events older than the version already applied, not sent, "
+	      "by route");
+	struct relay_log_fields f = fields_of(j);
+	relay_log_with(LOG_NOTICE, &f, "event %" PRIu64 " stale, not sent: %s", j->ev.id, why);
+	if ((p = pending_new(st, j)))
+		submitted(p, relay_writer_complete(st->writer, j->ev.id, relay_wall_ms(), written, p));
 }
 
 void

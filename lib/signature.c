@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -44,6 +45,9 @@ static const struct scheme_info schemes[] = {
 	[RELAY_SIG_TOKEN] = { NULL,
 		"missing token header",
 		"malformed token header" },
+	[RELAY_SIG_URL_TOKEN] = { RELAY_URL_TOKEN_HEADER,
+		"missing token in the URL",
+		"malformed token in the URL" },
 };
 
 static const char text_mismatch[] = "signature mismatch";
@@ -386,7 +390,8 @@ out:
 static int
 token_in_authorization(const struct relay_verify_conf *vc)
 {
-	return vc->header == NULL || strcasecmp(vc->header, "Authorization") == 0;
+	return vc->scheme == RELAY_SIG_TOKEN &&
+	       (vc->header == NULL || strcasecmp(vc->header, "Authorization") == 0);
 }
 
 static int
@@ -410,7 +415,7 @@ verify_token(const struct relay_verify_conf *vc, const char *v, size_t vn,
 	}
 	if (vn == 0) {
 		*why = token_in_authorization(vc) ? "malformed Authorization header (want Bearer)"
-		                                  : schemes[RELAY_SIG_TOKEN].malformed;
+		                                  : schemes[vc->scheme].malformed;
 		return -RELAY_ESIG;
 	}
 	rc = hmac_open(&h);
@@ -444,7 +449,7 @@ scheme_known(enum relay_sig_scheme s)
 {
 	/* Through int: the enum's type may be unsigned, and a value outside it
 	 * (a struct filled by hand) must be refused, not indexed with. */
-	return (int)s >= (int)RELAY_SIG_NONE && (int)s <= (int)RELAY_SIG_TOKEN;
+	return (int)s >= (int)RELAY_SIG_NONE && (int)s <= (int)RELAY_SIG_URL_TOKEN;
 }
 
 const char *
@@ -506,6 +511,7 @@ relay_signature_verify(const struct relay_verify_conf *vc, relay_header_fn hdr,
 	case RELAY_SIG_STRIPE:
 		return verify_stripe(vc, v, vn, body, len, now_s, why);
 	case RELAY_SIG_TOKEN:
+	case RELAY_SIG_URL_TOKEN:
 		return verify_token(vc, v, vn, why);
 	case RELAY_SIG_NONE:
 		break;
@@ -536,7 +542,7 @@ relay_signature_sign(const struct relay_verify_conf *vc, const unsigned char *bo
 	if (body == NULL)
 		len = 0;
 
-	if (vc->scheme == RELAY_SIG_TOKEN) {
+	if (vc->scheme == RELAY_SIG_TOKEN || vc->scheme == RELAY_SIG_URL_TOKEN) {
 		if (s->len == 0 || s->len > INT32_MAX || memchr(s->data, '\0', s->len))
 			return -RELAY_EINVAL;
 		n = snprintf(out, outsz, "%s%.*s", token_in_authorization(vc) ? "Bearer " : "",
@@ -580,4 +586,96 @@ done:
 		return -RELAY_ETOOBIG;
 	}
 	return 0;
+}
+
+/* ---- Standard Webhooks signing (HTTP destinations) ---- */
+
+int
+relay_whsec_decode(const char *text, size_t len, struct relay_secret *out)
+{
+	static const char prefix[] = "whsec_";
+	const size_t plen = sizeof(prefix) - 1;
+	unsigned char *raw;
+	size_t n, i, pad = 0;
+	int got;
+
+	if (out == NULL)
+		return -RELAY_EINVAL;
+	out->data = NULL;
+	out->len = 0;
+	if (text == NULL || len <= plen || memcmp(text, prefix, plen) != 0)
+		return -RELAY_EINVAL;
+	text += plen;
+	n = len - plen;
+	if (n % 4 != 0 || n > 4096)
+		return -RELAY_EINVAL;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)text[i];
+
+		if (ch == '=') {
+			if (i + 2 < n)
+				return -RELAY_EINVAL;
+			pad++;
+		} else if (pad || !((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		                    (ch >= '0' && ch <= '9') || ch == '+' || ch == '/')) {
+			return -RELAY_EINVAL;
+		}
+	}
+	if (!(raw = malloc(n / 4 * 3 + 1)))
+		return ENOMEM;
+	got = EVP_DecodeBlock(raw, (const unsigned char *)text, (int)n);
+	if (got < 0 || (size_t)got < pad || (size_t)got - pad == 0) {
+		OPENSSL_cleanse(raw, n / 4 * 3 + 1);
+		free(raw);
+		return -RELAY_EINVAL;
+	}
+	out->data = raw;
+	out->len = (size_t)got - pad;
+	return 0;
+}
+
+int
+relay_webhook_sign(const struct relay_secret *secrets, size_t n, const char *msg_id,
+                   int64_t ts, const unsigned char *body, size_t len, char *out, size_t outsz)
+{
+	unsigned char d[DIGEST_LEN];
+	char enc[B64_LEN + 1], head[256];
+	struct hmac h;
+	size_t i, used = 0;
+	int hn, rc = 0;
+
+	if (out == NULL || outsz == 0)
+		return -RELAY_ETOOBIG;
+	out[0] = '\0';
+	if (secrets == NULL || n == 0 || msg_id == NULL || strchr(msg_id, '.'))
+		return -RELAY_EINVAL;
+	hn = snprintf(head, sizeof(head), "%s.%" PRId64 ".", msg_id, ts);
+	if (hn < 0 || (size_t)hn >= sizeof(head))
+		return -RELAY_EINVAL;
+	if (body == NULL)
+		len = 0;
+	if ((rc = hmac_open(&h)) != 0)
+		return rc;
+	for (i = 0; i < n && rc == 0; i++) {
+		int w;
+
+		if (secrets[i].len == 0) {
+			rc = -RELAY_EINVAL;
+			break;
+		}
+		if ((rc = hmac_run(&h, secrets[i].data, secrets[i].len, head, (size_t)hn, body, len,
+		                   d)) != 0)
+			break;
+		EVP_EncodeBlock((unsigned char *)enc, d, DIGEST_LEN);
+		w = snprintf(out + used, outsz - used, "%sv1,%s", i ? " " : "", enc);
+		if (w < 0 || (size_t)w >= outsz - used)
+			rc = -RELAY_ETOOBIG;
+		else
+			used += (size_t)w;
+	}
+	hmac_close(&h);
+	OPENSSL_cleanse(d, sizeof(d));
+	if (rc != 0)
+		out[0] = '\0';
+	return rc;
 }

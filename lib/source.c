@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "odoo_relay/error.h"
 #include "odoo_relay/jsonptr.h"
 #include "odoo_relay/source.h"
@@ -54,7 +56,7 @@ relay_extract_clear(struct relay_extract *ex)
 static int
 needs_json(const struct relay_source_conf *sc)
 {
-	return sc->require_json || sc->dedup.kind == RELAY_REF_POINTER ||
+	return sc->require_json || sc->kind == RELAY_SOURCE_ODOO || sc->dedup.kind == RELAY_REF_POINTER ||
 	       sc->topic.kind == RELAY_REF_POINTER || sc->lane.kind == RELAY_REF_POINTER;
 }
 
@@ -159,6 +161,65 @@ dedup_absent(const struct relay_ref *ref, int empty, struct relay_extract *out,
 	return failf(f, 400, -RELAY_EPATH, out->why_buf);
 }
 
+/* Odoo's post: the dedup key is a digest of the whole body ("sha256:<hex>"),
+ * so that a request Odoo replays (its RPC layer retries a transaction after
+ * a serialization failure) counts once, and two changes never share one. */
+static int
+odoo_dedup(const unsigned char *body, size_t len, struct relay_extract *out, struct fail *f)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+	char *s;
+
+	if (!EVP_Digest(body ? body : (const unsigned char *)"", len, d, &n, EVP_sha256(), NULL))
+		return failf(f, 503, ENOMEM, "out of memory");
+	if (!(s = malloc(7 + 2 * n + 1)))
+		return failf(f, 503, ENOMEM, "out of memory");
+	memcpy(s, "sha256:", 7);
+	for (i = 0; i < n; i++) {
+		s[7 + 2 * i] = digits[d[i] >> 4];
+		s[7 + 2 * i + 1] = digits[d[i] & 0x0f];
+	}
+	s[7 + 2 * n] = '\0';
+	out->dedup_key = s;
+	return 0;
+}
+
+/* Odoo's post: the lane is the record, "<_model>/<_id>". */
+static int
+odoo_lane(struct relay_extract *out, struct fail *f)
+{
+	static const char *const names[] = { "/_model", "/_id" };
+	char text[2][RELAY_SOURCE_VALUE_MAX + 1];
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		json_t *node = relay_jsonptr_get(out->json, names[i]);
+		int rc = node && !json_is_null(node)
+		         ? relay_json_scalar_text(node, text[i], sizeof(text[i])) : -RELAY_EPATH;
+
+		if (rc == 0 && text[i][0] == '\0')
+			rc = -RELAY_EPATH;
+		if (rc != 0) {
+			snprintf(out->why_buf, sizeof(out->why_buf), "odoo webhook without a usable %s "
+			         "(send it from an automation rule's \"Send Webhook Notification\")",
+			         names[i]);
+			return failf(f, 400, rc == -RELAY_ETOOBIG ? rc : -RELAY_EPATH, out->why_buf);
+		}
+	}
+	if (strlen(text[0]) + strlen(text[1]) + 1 > RELAY_SOURCE_VALUE_MAX) {
+		snprintf(out->why_buf, sizeof(out->why_buf), "lane longer than %d bytes",
+		         RELAY_SOURCE_VALUE_MAX);
+		return failf(f, 400, -RELAY_ETOOBIG, out->why_buf);
+	}
+	if (asprintf(&out->lane, "%s/%s", text[0], text[1]) < 0) {
+		out->lane = NULL;
+		return failf(f, 503, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 int
 relay_source_extract(const struct relay_source_conf *sc, relay_header_fn hdr,
                      void *ctx, const unsigned char *body, size_t len,
@@ -171,7 +232,8 @@ relay_source_extract(const struct relay_source_conf *sc, relay_header_fn hdr,
 	if (out == NULL)
 		return -RELAY_EINVAL;
 	memset(out, 0, sizeof(*out));
-	if (sc == NULL || sc->dedup.kind == RELAY_REF_NONE || sc->dedup.name == NULL) {
+	if (sc == NULL || (sc->kind != RELAY_SOURCE_ODOO &&
+	                   (sc->dedup.kind == RELAY_REF_NONE || sc->dedup.name == NULL))) {
 		rc = failf(&f, 500, -RELAY_ECONFIG, "source has no dedup key");
 		goto fail;
 	}
@@ -198,7 +260,10 @@ relay_source_extract(const struct relay_source_conf *sc, relay_header_fn hdr,
 			goto fail;
 	}
 
-	rc = ref_value(&sc->dedup, WHICH_DEDUP, hdr, ctx, out, &out->dedup_key, &f);
+	if (sc->kind == RELAY_SOURCE_ODOO)
+		rc = odoo_dedup(body, len, out, &f);
+	else
+		rc = ref_value(&sc->dedup, WHICH_DEDUP, hdr, ctx, out, &out->dedup_key, &f);
 	if (rc != 0)
 		goto fail;
 	if (out->dedup_key == NULL || out->dedup_key[0] == '\0') {
@@ -215,7 +280,10 @@ relay_source_extract(const struct relay_source_conf *sc, relay_header_fn hdr,
 			goto fail;
 		}
 	}
-	rc = ref_value(&sc->lane, WHICH_LANE, hdr, ctx, out, &out->lane, &f);
+	if (sc->kind == RELAY_SOURCE_ODOO)
+		rc = odoo_lane(out, &f);
+	else
+		rc = ref_value(&sc->lane, WHICH_LANE, hdr, ctx, out, &out->lane, &f);
 	if (rc != 0)
 		goto fail;
 	/* An empty lane would put unrelated events in one queue. */

@@ -24,7 +24,7 @@
 #include "odoo_relay/store.h"
 
 #define STORE_MAX_READERS 126
-#define STORE_MAX_DBS 8
+#define STORE_MAX_DBS 16
 #define STORE_FILE_MODE 0640
 #define LOCK_FILE_MODE 0660
 #define STORE_DIR_MODE 0750
@@ -34,6 +34,8 @@
 struct relay_store {
 	MDB_env *env;
 	MDB_dbi events, due, lanes, dedup, dedup_exp, dead, meta;
+	MDB_dbi versions, versions_exp;
+	int have_versions; /* 0: opened read-only on a store made before them */
 	unsigned flags;
 	size_t maxkey;
 	char *dir;
@@ -540,6 +542,15 @@ open_dbs(struct relay_store *st)
 		{ "dead", offsetof(struct relay_store, dead) },
 		{ "meta", offsetof(struct relay_store, meta) },
 	};
+	/* Added later, under the same schema: older builds ignore them, and a
+	 * read-only open of a store made before them does without. */
+	static const struct {
+		const char *name;
+		size_t off;
+	} later[] = {
+		{ "versions", offsetof(struct relay_store, versions) },
+		{ "versions_exp", offsetof(struct relay_store, versions_exp) },
+	};
 	int rdonly = (st->flags & RELAY_STORE_RDONLY) != 0;
 	MDB_txn *txn;
 	MDB_val k = val_of("schema", 6), v;
@@ -554,6 +565,19 @@ open_dbs(struct relay_store *st)
 		rc = mdb_dbi_open(txn, dbs[i].name, rdonly ? 0 : MDB_CREATE, dbi);
 		if (rc == MDB_NOTFOUND)
 			rc = ENOENT; /* read-only, and never initialised: no store here */
+		if (rc)
+			goto fail;
+	}
+	st->have_versions = 1;
+	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
+		MDB_dbi *dbi = (MDB_dbi *)((char *)st + later[i].off);
+
+		rc = mdb_dbi_open(txn, later[i].name, rdonly ? 0 : MDB_CREATE, dbi);
+		if (rc == MDB_NOTFOUND && rdonly) {
+			st->have_versions = 0;
+			rc = 0;
+			break;
+		}
 		if (rc)
 			goto fail;
 	}
@@ -1286,6 +1310,207 @@ relay_store_sweep_dedup(struct relay_store *st, MDB_txn *txn, int64_t now_ms, si
 	return 0;
 }
 
+/* ---- versions: the stale guard's table ---- */
+
+#define VERSION_VAL 26
+#define VERSION_FORMAT 1
+
+/* k->b = u64 expiry (filled in later) + route "\0" name: the versions key
+ * starts at k->b + 8, the versions_exp key is all of it. */
+static int
+version_key(struct relay_store *st, const char *route, const char *name, struct key *k)
+{
+	size_t lr, ln;
+
+	if (!route || !name || !*route || !*name)
+		return -RELAY_EINVAL;
+	lr = strlen(route);
+	ln = strlen(name);
+	if (8 + lr + 1 + ln > st->maxkey)
+		return -RELAY_ETOOBIG;
+	memset(k->b, 0, 8);
+	memcpy(k->b + 8, route, lr + 1);
+	memcpy(k->b + 8 + lr + 1, name, ln);
+	k->len = 8 + lr + 1 + ln;
+	return 0;
+}
+
+static int
+version_decode(const MDB_val *v, struct relay_version_entry *e)
+{
+	const unsigned char *p = v->mv_data;
+
+	if (v->mv_size < 2)
+		return -RELAY_ECORRUPT;
+	if (p[0] > VERSION_FORMAT)
+		return -RELAY_EVERSION;
+	if (p[0] != VERSION_FORMAT || v->mv_size != VERSION_VAL)
+		return -RELAY_ECORRUPT;
+	e->kind = p[1];
+	e->version = (int64_t)get_be64(p + 2);
+	e->applied_ms = (int64_t)get_be64(p + 10);
+	e->expiry_ms = (int64_t)get_be64(p + 18);
+	return 0;
+}
+
+static int
+version_get(struct relay_store *st, MDB_txn *txn, const struct key *k,
+            struct relay_version_entry *e)
+{
+	MDB_val kv = val_of((void *)(k->b + 8), k->len - 8), v;
+	int rc = mdb_get(txn, st->versions, &kv, &v);
+
+	if (rc == MDB_NOTFOUND)
+		return -RELAY_ENOTFOUND;
+	return rc ? rc : version_decode(&v, e);
+}
+
+int
+relay_store_version_get(struct relay_store *st, MDB_txn *txn, const char *route,
+                        const char *name, struct relay_version_entry *out)
+{
+	MDB_txn *use, *own;
+	struct key k;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = version_key(st, route, name, &k)))
+		return rc;
+	if (!st->have_versions)
+		return -RELAY_ENOTFOUND;
+	if ((rc = read_begin(st, txn, &use, &own)))
+		return rc;
+	rc = version_get(st, use, &k, out);
+	if (own)
+		mdb_txn_abort(own);
+	if (rc)
+		memset(out, 0, sizeof(*out));
+	return rc;
+}
+
+static int
+do_version_put(struct relay_store *st, MDB_txn *txn, struct key *k,
+               const struct relay_version_entry *e, int *kept)
+{
+	struct relay_version_entry old;
+	unsigned char b[VERSION_VAL];
+	MDB_val kv, v;
+	int rc = version_get(st, txn, k, &old);
+
+	*kept = 0;
+	if (rc == 0) {
+		/* Never backwards: a newer version applied meanwhile stays. */
+		if (old.kind == e->kind && old.expiry_ms > e->applied_ms && old.version > e->version) {
+			*kept = 1;
+			return 0;
+		}
+		put_be64(k->b, ms_key(old.expiry_ms));
+		if ((rc = del_key(txn, st->versions_exp, k->b, k->len)))
+			return rc;
+	} else if (rc != -RELAY_ENOTFOUND && rc != -RELAY_ECORRUPT) {
+		return rc; /* a damaged entry is replaced; a newer format is not */
+	}
+	b[0] = VERSION_FORMAT;
+	b[1] = (unsigned char)e->kind;
+	put_be64(b + 2, (uint64_t)e->version);
+	put_be64(b + 10, (uint64_t)e->applied_ms);
+	put_be64(b + 18, (uint64_t)e->expiry_ms);
+	kv = val_of(k->b + 8, k->len - 8);
+	v = val_of(b, sizeof(b));
+	if ((rc = mdb_put(txn, st->versions, &kv, &v, 0)))
+		return rc;
+	put_be64(k->b, ms_key(e->expiry_ms));
+	return put_empty(txn, st->versions_exp, k->b, k->len);
+}
+
+int
+relay_store_version_put(struct relay_store *st, MDB_txn *txn, const char *route,
+                        const char *name, const struct relay_version_entry *e, int *kept)
+{
+	MDB_txn *use, *own;
+	struct key k;
+	int rc, dummy;
+
+	if (!kept)
+		kept = &dummy;
+	*kept = 0;
+	if (!e || e->kind < 1 || e->kind > 255)
+		return -RELAY_EINVAL;
+	if ((rc = version_key(st, route, name, &k)))
+		return rc;
+	if ((rc = fault(st, "version")))
+		return map_err(rc);
+	if (!st->have_versions)
+		return EACCES; /* read-only */
+	if ((rc = write_begin(st, txn, &use, &own)))
+		return rc;
+	return write_end(st, own, do_version_put(st, use, &k, e, kept));
+}
+
+static int
+do_sweep_versions(struct relay_store *st, MDB_txn *txn, int64_t now_ms, size_t max,
+                  size_t *swept)
+{
+	MDB_cursor *cur;
+	MDB_val k, v, vk, vv;
+	int rc = 0;
+
+	*swept = 0;
+	if ((rc = mdb_cursor_open(txn, st->versions_exp, &cur)))
+		return rc;
+	while (*swept < max) {
+		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST))) {
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+			break;
+		}
+		if (k.mv_size < 8) {
+			rc = -RELAY_ECORRUPT;
+			break;
+		}
+		uint64_t expiry = get_be64(k.mv_data);
+
+		if (expiry > ms_key(now_ms))
+			break;
+		/* Only if versions still says this expiry (see do_sweep). */
+		vk = val_of((unsigned char *)k.mv_data + 8, k.mv_size - 8);
+		rc = mdb_get(txn, st->versions, &vk, &vv);
+		if (rc == 0 && vv.mv_size == VERSION_VAL &&
+		    get_be64((const unsigned char *)vv.mv_data + 18) == expiry)
+			rc = mdb_del(txn, st->versions, &vk, NULL);
+		else if (rc == 0 || rc == MDB_NOTFOUND)
+			rc = 0;
+		if (rc || (rc = mdb_cursor_del(cur, 0)))
+			break;
+		(*swept)++;
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+int
+relay_store_sweep_versions(struct relay_store *st, MDB_txn *txn, int64_t now_ms, size_t max,
+                           size_t *swept)
+{
+	MDB_txn *use, *own;
+	size_t n = 0;
+	int rc;
+
+	if (swept)
+		*swept = 0;
+	if ((rc = fault(st, "sweep")))
+		return map_err(rc);
+	if (!st->have_versions)
+		return EACCES;
+	if ((rc = write_begin(st, txn, &use, &own)))
+		return rc;
+	if ((rc = write_end(st, own, do_sweep_versions(st, use, now_ms, max, &n))))
+		return rc;
+	if (swept)
+		*swept = n;
+	return 0;
+}
+
 static int
 do_set_paused(struct relay_store *st, MDB_txn *txn, const char *route, int paused)
 {
@@ -1550,7 +1775,8 @@ relay_store_stats(struct relay_store *st, int64_t now_ms, struct relay_store_sta
 		return rc;
 	if ((rc = db_count(txn, st->events, &out->events)) ||
 	    (rc = db_count(txn, st->due, &out->due)) || (rc = db_count(txn, st->dead, &out->dead)) ||
-	    (rc = db_count(txn, st->dedup, &out->dedup)))
+	    (rc = db_count(txn, st->dedup, &out->dedup)) ||
+	    (st->have_versions && (rc = db_count(txn, st->versions, &out->versions))))
 		goto out;
 	rc = meta_get_u64(st, txn, "next_id", &out->next_id);
 	if (rc && rc != MDB_NOTFOUND)
@@ -1835,6 +2061,9 @@ verify_here(const char *dir, size_t file_size)
 			rc = verify_db(st, txn, main_dbi, 0, &sum);
 		for (size_t i = 0; rc == 0 && i < sizeof(dbs) / sizeof(dbs[0]); i++)
 			rc = verify_db(st, txn, dbs[i].dbi, dbs[i].records, &sum);
+		if (rc == 0 && st->have_versions &&
+		    (rc = verify_db(st, txn, st->versions, 0, &sum)) == 0)
+			rc = verify_db(st, txn, st->versions_exp, 0, &sum);
 		mdb_txn_abort(txn);
 	}
 	relay_store_close(st);

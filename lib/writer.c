@@ -19,7 +19,8 @@
 #include "odoo_relay/error.h"
 #include "odoo_relay/writer.h"
 
-enum wop_kind { WOP_INGEST, WOP_COMPLETE, WOP_RESCHEDULE, WOP_BURY, WOP_CALL };
+enum wop_kind { WOP_INGEST, WOP_COMPLETE, WOP_RESCHEDULE, WOP_BURY, WOP_CALL,
+	        WOP_COMPLETE_VERSION };
 
 /*
  * Delivery outcomes (complete, reschedule, bury) have no one waiting on
@@ -49,6 +50,8 @@ struct wop {
 	int (*fn)(void *fn_arg, struct relay_store *st, MDB_txn *txn,
 	          struct relay_write_result *r);
 	void *fn_arg;
+	char *vroute, *vname;   /* complete_version: owned */
+	struct relay_version_entry version;
 	relay_write_cb *cb;
 	void *arg;
 	int rc;
@@ -91,6 +94,9 @@ wop_free_event(struct wop *op)
 		free(op->ev);
 		op->ev = NULL;
 	}
+	free(op->vroute);
+	free(op->vname);
+	op->vroute = op->vname = NULL;
 }
 
 /* Runs op in txn; 0 or an error, after which the caller aborts txn. */
@@ -113,6 +119,14 @@ wop_apply(struct relay_store *st, MDB_txn *txn, struct wop *op)
 		return relay_store_bury(st, txn, op->ev, op->policy, op->now_ms);
 	case WOP_CALL:
 		return op->fn(op->fn_arg, st, txn, &op->res);
+	case WOP_COMPLETE_VERSION: {
+		int rc;
+
+		op->res.id = op->id;
+		if ((rc = relay_store_complete(st, txn, op->id, op->now_ms)))
+			return rc;
+		return relay_store_version_put(st, txn, op->vroute, op->vname, &op->version, NULL);
+	}
 	}
 	return -RELAY_EINVAL;
 }
@@ -386,6 +400,29 @@ relay_writer_complete(struct relay_writer *w, uint64_t id, int64_t now_ms, relay
 		return ENOMEM;
 	op->id = id;
 	op->now_ms = now_ms;
+	return submit(w, op);
+}
+
+int
+relay_writer_complete_version(struct relay_writer *w, uint64_t id, int64_t now_ms,
+                              const char *route, const char *name,
+                              const struct relay_version_entry *version, relay_write_cb *cb,
+                              void *arg)
+{
+	struct wop *op;
+
+	if (!route || !name || !version)
+		return -RELAY_EINVAL;
+	if (!(op = wop_new(WOP_COMPLETE_VERSION, NULL, cb, arg)))
+		return ENOMEM;
+	op->id = id;
+	op->now_ms = now_ms;
+	op->version = *version;
+	if (!(op->vroute = strdup(route)) || !(op->vname = strdup(name))) {
+		free(op->vroute);
+		free(op);
+		return ENOMEM;
+	}
 	return submit(w, op);
 }
 

@@ -49,6 +49,8 @@ enum relay_sig_scheme {
 	RELAY_SIG_STRIPE,    /* Stripe-Signature: t=..,v1=.. over "t.body" */
 	RELAY_SIG_HMAC_SHA256, /* configurable header, hex or base64, optional prefix */
 	RELAY_SIG_TOKEN,     /* shared secret in a header or Authorization: Bearer */
+	RELAY_SIG_URL_TOKEN, /* shared secret as the last segment of the URL path:
+	                        POST /hooks/<source>/<token> (Odoo can send nothing else) */
 };
 
 enum relay_sig_encoding { RELAY_ENC_HEX = 0, RELAY_ENC_BASE64 };
@@ -72,11 +74,20 @@ struct relay_verify_conf {
 
 enum relay_unrouted { RELAY_UNROUTED_DEAD = 0, RELAY_UNROUTED_DROP };
 
+/* What posts to a source. */
+enum relay_source_kind {
+	RELAY_SOURCE_WEBHOOK = 0, /* any sender: dedup and lane as configured */
+	RELAY_SOURCE_ODOO,        /* Odoo's "Send Webhook Notification": verify url_token;
+	                             the dedup key is "sha256:" and the hex SHA-256 of the
+	                             body; the lane is "<_model>/<_id>"; topic [/_model] */
+};
+
 struct relay_source_conf {
 	char *name;                 /* URL path segment: POST /hooks/<name> */
+	enum relay_source_kind kind; /* "kind" ["webhook"] */
 	struct relay_verify_conf verify;
-	struct relay_ref dedup;     /* required: the sender's event id */
-	int64_t dedup_window_s;     /* [259200 = 72 h] */
+	struct relay_ref dedup;     /* required: the sender's event id (none for kind odoo) */
+	int64_t dedup_window_s;     /* [259200 = 72 h; 600 for kind odoo] */
 	struct relay_ref topic;     /* optional: event type [none: topic ""] */
 	struct relay_ref lane;      /* optional: ordering key [none: no lane] */
 	char **keep_headers;        /* request headers stored with the event */
@@ -129,7 +140,31 @@ struct relay_delivery_conf {
 };
 
 /* What a destination is; each kind has a driver (destination.h). */
-enum relay_dest_kind { RELAY_DEST_ODOO = 0 };
+enum relay_dest_kind { RELAY_DEST_ODOO = 0, RELAY_DEST_HTTP };
+
+/* A destination of kind "http": an external endpoint that receives each
+ * event as one signed request (dest_http.c; odoo-relay.conf(5), HTTP
+ * DESTINATIONS). */
+struct relay_http_dest_conf {
+	char *url;                  /* http:// or https://, no credentials, no fragment */
+	char *method;               /* "POST" or "PUT" ["POST"] */
+	char **headers;             /* extra "Name: value" lines, from "headers" */
+	size_t n_headers;
+	int64_t connect_timeout_ms; /* [10000] */
+	int64_t timeout_ms;         /* total [15000] */
+	unsigned max_in_flight;     /* [8] */
+	double rate_per_s;          /* requests per second, 0 = unlimited [0] */
+	size_t max_response_bytes;  /* [65536] */
+	int tls_verify;             /* ["tls_verify": true] */
+	char *ca_file;              /* CA bundle path (resolved like secrets), or NULL */
+	char *cert_file, *key_file; /* client certificate and key (mTLS), both or neither */
+	int allow_private;          /* ["allow_private": false]: requests to loopback,
+	                               link-local or private addresses are refused */
+	/* Signing keys: each "whsec_<base64>" file decoded to its key bytes;
+	 * every one signs (rotation). At least one. */
+	struct relay_secret *secrets;
+	size_t n_secrets;
+};
 
 /*
  * A named destination: "destinations": {"<name>": {"kind": "odoo", ...}}.
@@ -140,6 +175,7 @@ struct relay_destination_conf {
 	char *name;
 	enum relay_dest_kind kind;
 	struct relay_odoo_conf odoo;     /* kind odoo: configured is 1 */
+	struct relay_http_dest_conf http; /* kind http */
 	/* Its circuit; each defaults to the delivery section's value. */
 	unsigned circuit_failures;
 	int64_t probe_base_ms;

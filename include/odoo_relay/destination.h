@@ -1,6 +1,6 @@
 /*
  * odoo-relay: a destination's driver, the one interface every kind of
- * destination (Odoo today; HTTP endpoints next) implements.
+ * destination (Odoo, HTTP endpoints) implements.
  *
  * A driver instance belongs to one configured destination. Given jobs of
  * one route (an event each, see scheduler.h) it makes the calls that apply
@@ -65,7 +65,7 @@ typedef void (*relay_driver_done_fn)(struct relay_job *job, const struct relay_o
 typedef void (*relay_driver_probe_fn)(const struct relay_outcome *o, void *arg);
 
 struct relay_driver_ops {
-	const char *kind;           /* "odoo" */
+	const char *kind;           /* "odoo", "http" */
 	unsigned max_batch;         /* jobs per send, >= 1 (the route may ask fewer:
 	                               relay_route_batch) */
 	/* A new instance for conf (copied: conf may be freed after). Returns 0,
@@ -89,5 +89,29 @@ const struct relay_driver_ops *relay_driver_for(enum relay_dest_kind kind);
 
 /* The Odoo driver (dest_odoo.c). */
 extern const struct relay_driver_ops relay_driver_odoo;
+
+/* The HTTP driver (dest_http.c): one signed request per event (Standard
+ * Webhooks headers), max_batch 1; its probe is an OPTIONS request that any
+ * HTTP answer passes; a 410 stops the instance until it is replaced (a
+ * reload). odoo-relay.conf(5), HTTP DESTINATIONS. */
+extern const struct relay_driver_ops relay_driver_http;
+
+/*
+ * relay_dest_http_classify - the outcome of one exchange with an HTTP
+ * destination (x->protocol and x->method are not read), into *out
+ * (overwritten; free with relay_outcome_clear):
+ *   2xx                                       done
+ *   408, 429, 5xx                             transient, Retry-After honoured
+ *   410                                       configuration, target ("http.410")
+ *   3xx (never followed), other 4xx, 1xx      permanent, "http.<status>",
+ *                                             detail the start of the body
+ *   transport failures                        transient ("transport.<kind>";
+ *                                             connect keeps RELAY_TRANSPORT_CONNECT
+ *                                             so that the circuit opens at once),
+ *                                             except too_big: permanent
+ * Returns 0, -RELAY_EINVAL for a NULL x or out, or ENOMEM (*out zeroed).
+ * Pure; thread-safe.
+ */
+int relay_dest_http_classify(const struct relay_exchange *x, struct relay_outcome *out);
 
 #endif

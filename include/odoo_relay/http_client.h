@@ -27,7 +27,8 @@
 struct relay_http;
 
 struct relay_http_call {
-	const char *method;            /* "GET" or "POST" */
+	const char *method;            /* "GET", or "POST" (any other, e.g. "PUT", is sent as
+	                                  a POST with that method and the body) */
 	const char *url;
 	const char *const *headers;    /* NULL-terminated "Name: value" lines, or NULL */
 	const char *body;              /* POST body, or NULL for none */
@@ -35,6 +36,16 @@ struct relay_http_call {
 	int64_t connect_timeout_ms;    /* <= 0: curl's default */
 	int64_t timeout_ms;            /* whole transfer; <= 0: none */
 	size_t max_response_bytes;     /* 0: no limit */
+	/* TLS, for https URLs: a CA bundle instead of the system's (NULL: the
+	 * system's), a client certificate and its key (both PEM, or NULL), and
+	 * insecure 1 to skip verifying the server (never the default). */
+	const char *ca_file;
+	const char *cert_file;
+	const char *key_file;
+	int insecure;
+	/* 1: refuse to connect to an address relay_addr_private() names (the
+	 * reply then says refused); also for every address a name resolves to. */
+	int refuse_private;
 };
 
 /* What came back. Every pointer is valid only during the callback. */
@@ -47,6 +58,8 @@ struct relay_http_reply {
 	const char *body;              /* NUL-terminated (the NUL not counted); never NULL */
 	size_t body_len;
 	int64_t duration_ms;           /* from relay_http_send to completion */
+	int refused;                   /* the connection failed because refuse_private
+	                                  refused an address (transport is CONNECT) */
 };
 
 /* Called once per accepted request, always from the loop, never from inside
@@ -83,5 +96,15 @@ void relay_http_free(struct relay_http *h);
 int relay_http_send(struct relay_http *h, const struct relay_http_call *req,
                     relay_http_cb cb, void *arg);
 
+/*
+ * relay_addr_private - 1 when sa is an address a relay must not be pointed
+ * at unless told so: unspecified, loopback, link-local, private (RFC 1918,
+ * RFC 4193 fc00::/7), shared (100.64.0.0/10), multicast, reserved
+ * (240.0.0.0/4, broadcast), and the IPv4 forms of those inside IPv6
+ * (::ffff:a.b.c.d, 64:ff9b::a.b.c.d); else 0. An address family other
+ * than AF_INET and AF_INET6 is refused (1). NULL gives 1. Pure.
+ */
+struct sockaddr;
+int relay_addr_private(const struct sockaddr *sa);
 
 #endif

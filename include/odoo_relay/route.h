@@ -70,6 +70,30 @@
  *                 whole object, so when a lane's head is due and later events of
  *                 the same route wait behind it in its lane, only the newest is
  *                 sent; the older ones end as superseded (delivery.c)
+ *   "version":    upsert and write only: the stale-update guard. "/updated_at"
+ *                 (a pointer to an RFC 3339 time), or {"pointer": "/updated_at",
+ *                 "kind": "rfc3339" | "number", "window_s": 1..31536000 [604800]}.
+ *                 The relay keeps the last applied version per route and
+ *                 external ID (store.h, versions) for window_s after it was
+ *                 applied; an event whose version is older than the one kept
+ *                 is not sent and ends as stale (delivery.c). An equal version
+ *                 is sent (a time of one-second resolution is shared by two
+ *                 real changes). An event without a usable version value
+ *                 fails permanently, its message naming the pointer.
+ *
+ *
+ * A route whose destination is of kind "http" (config.h) takes other keys:
+ *   "operation":  "post", which is also the default for such a route (and
+ *                 refused for an Odoo destination)
+ *   "fields":     member -> value spec, the same specs as above except
+ *                 "external": the JSON object sent, each value with its JSON
+ *                 type (relay_plan.values); or
+ *   "body":       "as_received": the event's body is sent as it came (no
+ *                 "fields"); ["mapped"]
+ * with "name", "source", "topics", "destination", "backoff",
+ * "permanent_retries", "permanent_retry_delay_ms" and "dead_lane". The keys
+ * only Odoo routes take ("model", "external_id", "context", ...) are refused
+ * on it, and "body" on an Odoo route. Its model (relay_route_model) is "".
  *
  * Errors of the compiler use the wording of the schema toolkit (schema.h):
  * "routes[1] (name): fields.email: expected ...", placed at the offending value.
@@ -90,7 +114,8 @@
 struct relay_routes;  /* opaque: the compiled routes */
 struct relay_route;   /* opaque: one route */
 
-enum relay_op { RELAY_OP_UPSERT = 0, RELAY_OP_WRITE, RELAY_OP_DELETE, RELAY_OP_CALL };
+enum relay_op { RELAY_OP_UPSERT = 0, RELAY_OP_WRITE, RELAY_OP_DELETE, RELAY_OP_CALL,
+               RELAY_OP_POST /* a route to an HTTP destination */ };
 
 /* What to do in Odoo for one event. */
 struct relay_plan {
@@ -110,7 +135,21 @@ struct relay_plan {
 	json_t *named;
 	int may_create, may_update;
 	int missing_create;      /* write: create when the record is missing */
+	/* upsert/write of a route with "version": the event's version,
+	 * normalised (relay_version_parse), and has_version 1. */
+	int has_version;
+	int64_t version;
 };
+
+/* The kinds of a route's "version" value. */
+enum relay_version_kind {
+	RELAY_VERSION_NONE = 0,  /* the route has no "version" */
+	RELAY_VERSION_RFC3339,   /* a time: microseconds since the epoch, UTC */
+	RELAY_VERSION_NUMBER,    /* an integer, as it is */
+};
+
+#define RELAY_ROUTE_VERSION_WINDOW_S (7 * 86400)
+#define RELAY_ROUTE_VERSION_WINDOW_S_MAX (365 * 86400)
 
 /*
  * relay_routes_compile - compile cfg->routes (may be NULL: no routes).
@@ -168,8 +207,16 @@ const char *relay_route_destination(const struct relay_route *r);
 void relay_route_batch(const struct relay_route *r, unsigned *max_rows, int64_t *max_wait_ms);
 /* relay_route_context - its "context" object, or NULL. */
 const json_t *relay_route_context(const struct relay_route *r);
+/* relay_route_body_as_received - 1 for a post route with "body":
+ * "as_received" (the event's body is sent as it came), else 0. */
+int relay_route_body_as_received(const struct relay_route *r);
 /* relay_route_supersede - its "supersede" [0]. */
 int relay_route_supersede(const struct relay_route *r);
+/* relay_route_version - its "version" kind (RELAY_VERSION_NONE: none), with
+ * the pointer (borrowed) and the window in seconds in *pointer and
+ * *window_s (either may be NULL). */
+enum relay_version_kind relay_route_version(const struct relay_route *r, const char **pointer,
+                                            int64_t *window_s);
 /* relay_route_backoff - the effective backoff: the route's own "backoff"
  * keys, else its destination's, else the delivery section's. Never NULL. */
 const struct relay_backoff_conf *relay_route_backoff(const struct relay_route *r);
@@ -196,6 +243,36 @@ enum relay_lane_policy relay_route_dead_lane(const struct relay_route *r);
  */
 int relay_route_map(const struct relay_route *r, const json_t *payload, const char *module,
                     struct relay_plan *plan, char *why, size_t whysz);
+
+/*
+ * relay_route_version_key - the stale guard's view of one event, without
+ * the rest of its plan: the encoded external-ID name (what the plan's
+ * xmlid_name would be) in *name (malloc'd, the caller frees) and the
+ * normalised version in *version. Returns 0; -RELAY_EINVAL when the route
+ * has no "version" (or r, payload, name or version is NULL); and for the
+ * payload the errors of relay_route_map with the same texts in why (a
+ * missing version "missing /updated_at for version", an unusable one
+ * "version: /updated_at is not an RFC 3339 time"). On failure *name is
+ * NULL. Pure; thread-safe.
+ */
+int relay_route_version_key(const struct relay_route *r, const json_t *payload, char **name,
+                            int64_t *version, char *why, size_t whysz);
+
+/*
+ * relay_version_parse - the comparable form of a version value v:
+ *   RELAY_VERSION_RFC3339: a string "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)"
+ *     ('T' may be 't' or ' ', 'Z' may be 'z'; the fraction has 1 to 9
+ *     digits and is cut to microseconds; seconds 60 (a leap second) reads
+ *     as the next minute's 0): microseconds since 1970-01-01T00:00:00Z, so
+ *     that one instant written with two offsets compares equal. Years
+ *     0001-9999.
+ *   RELAY_VERSION_NUMBER: a JSON integer, or a string of an optional '-'
+ *     and 1 to 19 decimal digits, within int64; reals are refused (a
+ *     version is a counter; use rfc3339 for times).
+ * Returns 0 with *out set, or -RELAY_EINVAL (nothing else fits; *out
+ * untouched). Pure; thread-safe.
+ */
+int relay_version_parse(enum relay_version_kind kind, const json_t *v, int64_t *out);
 
 /* relay_plan_clear - free what plan holds and zero it; NULL is a no-op. */
 void relay_plan_clear(struct relay_plan *plan);

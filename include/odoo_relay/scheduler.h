@@ -83,6 +83,14 @@ struct relay_job {
 	uint64_t batch_id;
 	unsigned batch_size;
 	int batch_row;
+	/* The stale guard's (delivery.c, for a route with "version"): the
+	 * event's external-ID name (owned; NULL: no guard), its version, the
+	 * kind (enum relay_version_kind) and how long it is kept, which settle
+	 * records when the event is done. */
+	char *version_name;
+	int64_t version;
+	int version_kind;
+	int64_t version_window_ms;
 	int64_t started_ms;          /* monotonic */
 	void *owner;                 /* the caller's (the driver instance it went to) */
 	LIST_ENTRY(relay_job) link;

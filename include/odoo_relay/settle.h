@@ -39,8 +39,17 @@ int relay_settle_new(struct relay_writer *writer, struct relay_metrics *metrics,
 void relay_settle_free(struct relay_settle *st);
 
 /* relay_settle_done - the destination applied the event; how says what
- * happened ("delivered", "deleted (already gone)"). */
+ * happened ("delivered", "deleted (already gone)"). A job with a
+ * version_name (the stale guard, scheduler.h) is completed together with
+ * its version (relay_writer_complete_version): either both are written or
+ * neither. */
 void relay_settle_done(struct relay_settle *st, struct relay_job *job, const char *how);
+
+/* relay_settle_stale - the event is older than the version already
+ * applied to its record (the route's "version"): not sent; it ends like a
+ * delivered one (deleted, its lane moves on), logged with why and counted
+ * in relay_stale_total{route,destination}. */
+void relay_settle_stale(struct relay_settle *st, struct relay_job *job, const char *why);
 
 /* relay_settle_dropped - the event is deleted without being sent (a source
  * whose unrouted events are dropped); how says why. */
@@ -70,7 +79,7 @@ void relay_settle_release(struct relay_settle *st, struct relay_job *job);
 
 /* Counters since start, for status. */
 struct relay_settle_counts {
-	uint64_t delivered, retried, dead_lettered;
+	uint64_t delivered, retried, dead_lettered, stale;
 };
 void relay_settle_counts(const struct relay_settle *st, struct relay_settle_counts *out);
 

@@ -19,6 +19,11 @@
  *   token        vc->header NULL or "Authorization": "Bearer <secret>" (the
  *                word Bearer in any case); any other header: the value is the
  *                secret. An empty secret never matches.
+ *   url_token    the token the sender put in the URL path (POST
+ *                /hooks/<source>/<token>), which the HTTP layer hands over as
+ *                the pseudo-header RELAY_URL_TOKEN_HEADER (no real header has
+ *                a name starting with ':'); compared as token is, never in the
+ *                texts. For Odoo's webhooks, which carry nothing else.
  *   none         everything is accepted
  *
  * Every secret of vc->secrets is tried, so a secret can be rotated by
@@ -39,6 +44,9 @@
 #include <stdint.h>
 
 #include "odoo_relay/config.h"
+
+/* The name under which the header lookup answers the URL's token. */
+#define RELAY_URL_TOKEN_HEADER ":url-token"
 
 /*
  * relay_header_fn - look up a request header for the verifier.
@@ -107,5 +115,28 @@ int relay_signature_sign(const struct relay_verify_conf *vc, const unsigned char
  * or borrowed from vc. Thread-safe.
  */
 const char *relay_signature_header(const struct relay_verify_conf *vc);
+
+/*
+ * Signing the Standard Webhooks way, for HTTP destinations.
+ *
+ * relay_whsec_decode - the key of a "whsec_<base64>" secret (len bytes at
+ * text, no trailing newline): the base64 part decoded, into out->data
+ * (malloc'd; the caller wipes and frees it) and out->len. Returns 0,
+ * -RELAY_EINVAL when text does not start with "whsec_", its base64 is not
+ * canonical padded standard base64, or it decodes to nothing; ENOMEM. On
+ * failure out is empty. Pure.
+ *
+ * relay_webhook_sign - the value of the webhook-signature header for a
+ * message: for each of the n secrets (decoded keys) in order,
+ * "v1,<base64 HMAC-SHA256(key, msg_id "." ts "." body)>", separated by one
+ * space (several during a rotation). msg_id must not contain '.'. Returns 0,
+ * -RELAY_ETOOBIG when out (outsz bytes; 46 per secret always suffice) is too
+ * small, -RELAY_EINVAL for no secrets, an empty key, or a bad msg_id, or
+ * ENOMEM. On failure out is "". Pure; thread-safe.
+ */
+int relay_whsec_decode(const char *text, size_t len, struct relay_secret *out);
+int relay_webhook_sign(const struct relay_secret *secrets, size_t n, const char *msg_id,
+                       int64_t ts, const unsigned char *body, size_t len, char *out,
+                       size_t outsz);
 
 #endif

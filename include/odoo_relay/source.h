@@ -8,6 +8,15 @@
  * Limits on body size, Content-Type and timeouts are the HTTP layer's; so
  * is choosing which headers to keep with the event.
  *
+ * A source of kind odoo (Odoo's "Send Webhook Notification", which posts
+ * {"_action", "_id", "_model", <fields>} and can carry no secret but the
+ * URL): its verification is url_token (the HTTP layer answers the token of
+ * POST /hooks/<source>/<token> under RELAY_URL_TOKEN_HEADER, signature.h);
+ * its dedup key is "sha256:" and the lower-case hex SHA-256 of the raw body
+ * (a replayed request counts once within dedup_window_s); its lane is
+ * "<_model>/<_id>" (both required: 400 otherwise); its topic the configured
+ * ref, /_model unless set.
+ *
  * Pure: no I/O, no global state; thread-safe on distinct outputs.
  */
 #ifndef ODOO_RELAY_SOURCE_H

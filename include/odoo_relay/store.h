@@ -12,6 +12,25 @@
  *   dead       u64 id -> record with dead_ms, dead_reason, request set
  *   meta       "schema" u32 (1), "next_id" u64, "paused" u8,
  *              "pause:<route>" u8 (present = paused)
+ *   versions   (route "\0" external-ID name) -> the stale guard's last
+ *              applied version (route.h "version"), 26 bytes, format 1:
+ *                u8 format (1)  u8 kind (enum relay_version_kind)
+ *                i64 version    i64 applied_ms   i64 expiry_ms
+ *              A newer format byte is refused (-RELAY_EVERSION), never
+ *              overwritten; a new format keeps the decoder of this one
+ *              (record.h's procedure).
+ *   versions_exp (u64 expiry_ms, route "\0" name) -> empty: sweep index
+ *
+ * versions and versions_exp came after schema 1 without a bump: a build
+ * that does not know them ignores them, a read-write open creates them, and
+ * a read-only open of a store made before them works without them (reads
+ * find nothing). Disk per versions entry: the key (route, NUL, name) twice,
+ * 26 + 8 bytes of value and index prefix, and LMDB's two node headers (8
+ * bytes and a 2-byte slot each): 2 x (route + name) + 56 bytes, about 140
+ * for a 12-byte route and a 30-byte name, and about half again with the
+ * pages half to two-thirds full as B-trees keep them. The table is bounded
+ * by the records updated within a route's window (route.h "version"): the
+ * daemon sweeps expired entries every minute (relay_store_sweep_versions).
  *
  * Invariants kept by every write below: an event in due has a due key equal
  * to (its record's due_ms, id); a lane entry whose id is in dead (lane held)
@@ -81,6 +100,7 @@ struct relay_store_stats {
 	uint64_t due_now;           /* of those, due at or before now_ms */
 	uint64_t dead;              /* dead letters */
 	uint64_t dedup;             /* dedup keys remembered */
+	uint64_t versions;          /* versions remembered (stale guard) */
 	uint64_t next_id;           /* the id the next event will get */
 	int64_t oldest_received_ms; /* received_ms of the lowest id; 0 when empty */
 	int64_t next_due_ms;        /* earliest due time; 0 when due is empty */
@@ -240,6 +260,50 @@ int relay_store_drop(struct relay_store *st, MDB_txn *txn, uint64_t id, int64_t 
  */
 int relay_store_sweep_dedup(struct relay_store *st, MDB_txn *txn, int64_t now_ms, size_t max,
                             size_t *swept);
+
+/* One entry of versions. */
+struct relay_version_entry {
+	int kind;           /* enum relay_version_kind (route.h), 1..255 */
+	int64_t version;    /* the normalised version (relay_version_parse) */
+	int64_t applied_ms; /* when it was applied (wall clock) */
+	int64_t expiry_ms;  /* swept from then on; no longer guards after it */
+};
+
+/*
+ * relay_store_version_get - the entry of (route, name) into *out. In txn,
+ * or a read transaction of its own (NULL). An entry past its expiry but not
+ * swept yet is returned as it is: the caller compares expiry_ms.
+ * Returns 0; -RELAY_ENOTFOUND (also on a read-only store made before the
+ * table); -RELAY_EINVAL for a NULL or empty route or name; -RELAY_ETOOBIG
+ * when they are too long for a key (about 480 bytes together);
+ * -RELAY_ECORRUPT or -RELAY_EVERSION for a value that does not decode; or an
+ * LMDB code. *out is zeroed on failure.
+ */
+int relay_store_version_get(struct relay_store *st, MDB_txn *txn, const char *route,
+                            const char *name, struct relay_version_entry *out);
+
+/*
+ * relay_store_version_put - remember e as the last applied version of
+ * (route, name), with its sweep index entry. It never goes backwards: when
+ * the stored entry has the same kind, is not expired at e->applied_ms and
+ * holds a greater version, it stays and *kept (may be NULL) is 1; else the
+ * entry (a damaged one included) is replaced. The fault hook sees
+ * "version". Returns 0, -RELAY_EINVAL (NULL e, kind out of range, NULL or
+ * empty route or name), -RELAY_ETOOBIG, -RELAY_EVERSION (a newer format
+ * stored: left as it is), -RELAY_EFULL, EACCES (read-only), or an LMDB
+ * code.
+ */
+int relay_store_version_put(struct relay_store *st, MDB_txn *txn, const char *route,
+                            const char *name, const struct relay_version_entry *e, int *kept);
+
+/*
+ * relay_store_sweep_versions - forget versions whose expiry is <= now_ms, at
+ * most max of them (oldest first); *swept (may be NULL) gets how many. The
+ * fault hook sees "sweep". Returns 0, -RELAY_EFULL, EACCES (read-only), or
+ * an LMDB code.
+ */
+int relay_store_sweep_versions(struct relay_store *st, MDB_txn *txn, int64_t now_ms, size_t max,
+                               size_t *swept);
 
 /*
  * relay_store_set_paused - pause (paused != 0) or resume delivery, for all

@@ -68,6 +68,20 @@ int relay_writer_ingest(struct relay_writer *w, struct relay_event *ev, int64_t 
 int relay_writer_complete(struct relay_writer *w, uint64_t id, int64_t now_ms,
                           relay_write_cb *cb, void *arg);
 
+/*
+ * relay_writer_complete_version - relay_store_complete(id, now_ms) and
+ * relay_store_version_put(route, name, version) in one transaction: the
+ * event ends and the stale guard learns its version together, so a crash
+ * neither loses the version of a completed event nor records one for an
+ * event still queued. route and name are copied. -RELAY_EINVAL for a NULL
+ * route, name or version. Fails as a whole (nothing written) when either
+ * part fails, -RELAY_ENOTFOUND included.
+ */
+int relay_writer_complete_version(struct relay_writer *w, uint64_t id, int64_t now_ms,
+                                  const char *route, const char *name,
+                                  const struct relay_version_entry *version,
+                                  relay_write_cb *cb, void *arg);
+
 /* relay_writer_reschedule - relay_store_reschedule(ev): ev is the whole
  * updated record (attempts, history, last_error, due_ms). */
 int relay_writer_reschedule(struct relay_writer *w, struct relay_event *ev, relay_write_cb *cb,

@@ -1451,7 +1451,7 @@ static const struct bad bad[] = {
 	  "routes[1] (r): missing required key \"operation\"" },
 	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"merge\"}", "\"merge\"",
 	  "routes[1] (r): operation: unknown operation \"merge\" (expected one of upsert, "
-	  "write, delete, call)" },
+	  "write, delete, call, post)" },
 	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"delete\", \"external_id\": \"x_{/id}\"}",
 	  "{", "routes[1] (r): missing required key \"model\"" },
 	{ "{\"name\": \"r\", \"source\": \"shop\", \"operation\": \"upsert\", \"model\": \"m\",\n"
@@ -1722,6 +1722,143 @@ test_batch_and_context(void)
 	          -RELAY_ECONFIG);
 }
 
+/* "version": the stale guard's key, and version parsing. */
+static int64_t
+ver(enum relay_version_kind kind, const char *json, int *rc)
+{
+	json_t *v = json_loads(json, JSON_DECODE_ANY, NULL);
+	int64_t out = -1;
+
+	*rc = v ? relay_version_parse(kind, v, &out) : -1;
+	json_decref(v);
+	return out;
+}
+
+static void
+test_version(void)
+{
+	static const char *const pre = "{\"name\": \"b\", \"source\": \"shop\", \"operation\": "
+	                               "\"upsert\", \"model\": \"res.partner\", \"external_id\": "
+	                               "\"c_{/id}\", \"fields\": {\"name\": \"{/n}\"}, ";
+	struct relay_routes *rs;
+	struct relay_config_error err;
+	const char *ptr = NULL;
+	int64_t window = 0, v;
+	char text[512], why[128], *name = NULL;
+	unsigned line, col;
+	int rc;
+
+	/* A plain pointer: an RFC 3339 time, default window. */
+	snprintf(text, sizeof(text), "%s\"version\": \"/updated_at\"}", pre);
+	CHECK_INT(compile_one(text, &rs, &err), 0);
+	const struct relay_route *r = relay_routes_find(rs, "b");
+	CHECK_INT(relay_route_version(r, &ptr, &window), RELAY_VERSION_RFC3339);
+	CHECK_STR(ptr, "/updated_at");
+	CHECK_INT(window, RELAY_ROUTE_VERSION_WINDOW_S);
+	json_t *p = json_pack("{s:i,s:s,s:s}", "id", 42, "n", "A", "updated_at",
+	                      "2026-01-02T03:04:05+01:00");
+	CHECK_INT(relay_route_version_key(r, p, &name, &v, why, sizeof(why)), 0);
+	CHECK_STR(name, "c_42");
+	CHECK_INT(v, 1767319445000000LL);
+	free(name);
+	struct relay_plan plan;
+	CHECK_INT(relay_route_map(r, p, "odoo_relay", &plan, why, sizeof(why)), 0);
+	CHECK_INT(plan.has_version, 1);
+	CHECK_INT(plan.version, 1767319445000000LL);
+	relay_plan_clear(&plan);
+	/* Missing or unusable: a failure naming the pointer. */
+	json_object_del(p, "updated_at");
+	CHECK_INT(relay_route_map(r, p, "odoo_relay", &plan, why, sizeof(why)), -RELAY_EPATH);
+	CHECK_STR(why, "missing /updated_at for version");
+	CHECK_INT(relay_route_version_key(r, p, &name, &v, why, sizeof(why)), -RELAY_EPATH);
+	CHECK(name == NULL);
+	json_object_set_new(p, "updated_at", json_string("yesterday"));
+	CHECK_INT(relay_route_map(r, p, "odoo_relay", &plan, why, sizeof(why)), -RELAY_EINVAL);
+	CHECK_STR(why, "version: /updated_at is not an RFC 3339 time");
+	json_decref(p);
+	relay_routes_free(rs);
+
+	/* The object form, write routes too. */
+	CHECK_INT(compile_one("{\"name\": \"b\", \"source\": \"shop\", \"operation\": \"write\", "
+	                      "\"model\": \"res.partner\", \"external_id\": \"c_{/id}\", "
+	                      "\"fields\": {\"name\": \"{/n}\"}, \"version\": {\"pointer\": \"/v\", "
+	                      "\"kind\": \"number\", \"window_s\": 60}}", &rs, &err), 0);
+	CHECK_INT(relay_route_version(relay_routes_find(rs, "b"), &ptr, &window),
+	          RELAY_VERSION_NUMBER);
+	CHECK_STR(ptr, "/v");
+	CHECK_INT(window, 60);
+	relay_routes_free(rs);
+	/* None by default. */
+	snprintf(text, sizeof(text), "%s\"supersede\": true}", pre);
+	CHECK_INT(compile_one(text, &rs, &err), 0);
+	CHECK_INT(relay_route_version(relay_routes_find(rs, "b"), NULL, NULL), RELAY_VERSION_NONE);
+	relay_routes_free(rs);
+
+	/* Errors, placed at the value. */
+	static const struct {
+		const char *tail, *at, *says;
+	} bad_keys[] = {
+		{ "\"version\": \"updated_at\"}", "\"updated_at\"", "must start with" },
+		{ "\"version\": 3}", "3}", "expected a JSON pointer" },
+		{ "\"version\": {\"pointer\": \"/v\", \"kind\": \"date\"}}", "\"date\"", "kind" },
+		{ "\"version\": {\"kind\": \"number\"}}", "{\"kind\"", "pointer" },
+		{ "\"version\": {\"pointer\": \"/v\", \"window_s\": 0}}", "0}", "window_s" },
+		{ "\"version\": {\"pointer\": \"/v\", \"order\": 1}}", "1}}", "order" },
+	};
+	for (size_t i = 0; i < sizeof(bad_keys) / sizeof(bad_keys[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", pre, bad_keys[i].tail);
+		CHECK_INT(compile_one(text, &rs, &err), -RELAY_ECONFIG);
+		CHECK(strstr(err.text, bad_keys[i].says) != NULL);
+		CHECK(strstr(err.text, "version") != NULL);
+		position_of(text, bad_keys[i].at, &line, &col);
+		if (err.line != line || err.column != col)
+			fprintf(stderr, "bad[%zu]: %u:%u, want %u:%u: %s\n", i, err.line, err.column, line,
+			        col, err.text);
+		CHECK_INT(err.line, line);
+		CHECK_INT(err.column, col);
+	}
+	CHECK_INT(compile_one("{\"name\": \"b\", \"source\": \"shop\", \"operation\": \"delete\", "
+	                      "\"model\": \"res.partner\", \"external_id\": \"c_{/id}\", "
+	                      "\"version\": \"/v\"}", &rs, &err), -RELAY_ECONFIG);
+
+	/* RFC 3339: offsets, fractions, one instant written two ways. */
+	CHECK_INT(ver(RELAY_VERSION_RFC3339, "\"1970-01-01T00:00:00Z\"", &rc), 0);
+	CHECK_INT(rc, 0);
+	CHECK_INT(ver(RELAY_VERSION_RFC3339, "\"2024-02-29T12:00:00.5Z\"", &rc), 1709208000500000LL);
+	CHECK_INT(ver(RELAY_VERSION_RFC3339, "\"2024-02-29T13:30:00.500000+01:30\"", &rc),
+	          1709208000500000LL);
+	CHECK_INT(ver(RELAY_VERSION_RFC3339, "\"2024-02-29t07:00:00.123456789-05:00\"", &rc),
+	          1709208000123456LL);
+	CHECK_INT(ver(RELAY_VERSION_RFC3339, "\"2024-02-29 12:00:00z\"", &rc), 1709208000000000LL);
+	CHECK_INT(ver(RELAY_VERSION_RFC3339, "\"1969-12-31T23:59:59Z\"", &rc), -1000000LL);
+	CHECK_INT(ver(RELAY_VERSION_RFC3339, "\"2016-12-31T23:59:60Z\"", &rc), 1483228800000000LL);
+	static const char *const bad_times[] = {
+		"\"2023-02-29T00:00:00Z\"", "\"2024-13-01T00:00:00Z\"", "\"2024-01-01T24:00:00Z\"",
+		"\"2024-01-01T00:00:00\"", "\"2024-01-01T00:00:00.Z\"", "\"2024-01-01T00:00:00+0100\"",
+		"\"2024-01-01T00:00:00Zx\"", "\"2024-01-01\"", "1704067200", "\"2024-01-01T00:00:00.1234567890Z\"",
+	};
+	for (size_t i = 0; i < sizeof(bad_times) / sizeof(bad_times[0]); i++) {
+		ver(RELAY_VERSION_RFC3339, bad_times[i], &rc);
+		if (rc != -RELAY_EINVAL)
+			fprintf(stderr, "accepted %s\n", bad_times[i]);
+		CHECK_INT(rc, -RELAY_EINVAL);
+	}
+	/* Numbers: integers, as JSON or as text. */
+	CHECK_INT(ver(RELAY_VERSION_NUMBER, "17", &rc), 17);
+	CHECK_INT(ver(RELAY_VERSION_NUMBER, "\"-17\"", &rc), -17);
+	CHECK_INT(ver(RELAY_VERSION_NUMBER, "\"9223372036854775807\"", &rc), INT64_MAX);
+	CHECK_INT(rc, 0);
+	CHECK_INT(ver(RELAY_VERSION_NUMBER, "\"-9223372036854775808\"", &rc), INT64_MIN);
+	CHECK_INT(rc, 0);
+	static const char *const bad_numbers[] = {
+		"1.5", "\"9223372036854775808\"", "\"12a\"", "\"\"", "\"-\"", "true", "null",
+	};
+	for (size_t i = 0; i < sizeof(bad_numbers) / sizeof(bad_numbers[0]); i++) {
+		ver(RELAY_VERSION_NUMBER, bad_numbers[i], &rc);
+		CHECK_INT(rc, -RELAY_EINVAL);
+	}
+}
+
 int
 main(void)
 {
@@ -1767,6 +1904,7 @@ main(void)
 	RUN(test_destination_resolution);
 	RUN(test_destination_errors);
 	RUN(test_backoff_inheritance);
+	RUN(test_version);
 	relay_routes_free(fixture);
 	return check_done();
 }

@@ -984,6 +984,143 @@ test_map_full(void)
 	relay_store_close(st);
 }
 
+/* versions: the stale guard's table. */
+static void
+test_versions(void)
+{
+	struct relay_store *st = open_new("versions");
+	struct relay_version_entry e = { .kind = 1, .version = 100, .applied_ms = 1000,
+	                                 .expiry_ms = 5000 }, got;
+	struct relay_store_stats s;
+	struct relay_event ev;
+	MDB_txn *txn = NULL, *child = NULL;
+	uint64_t id = 0;
+	size_t swept = 99;
+	int kept = -1;
+
+	if (!st)
+		return;
+	CHECK_INT(relay_store_version_get(st, NULL, "r", "c_1", &got), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_store_version_put(st, NULL, "r", "c_1", &e, &kept), 0);
+	CHECK_INT(kept, 0);
+	CHECK_INT(relay_store_version_get(st, NULL, "r", "c_1", &got), 0);
+	CHECK_INT(got.kind, 1);
+	CHECK_INT(got.version, 100);
+	CHECK_INT(got.applied_ms, 1000);
+	CHECK_INT(got.expiry_ms, 5000);
+	/* Other route, same name: its own entry. */
+	CHECK_INT(relay_store_version_get(st, NULL, "r2", "c_1", &got), -RELAY_ENOTFOUND);
+	/* Never backwards while it lives. */
+	e = (struct relay_version_entry){ .kind = 1, .version = 50, .applied_ms = 2000,
+	                                  .expiry_ms = 6000 };
+	CHECK_INT(relay_store_version_put(st, NULL, "r", "c_1", &e, &kept), 0);
+	CHECK_INT(kept, 1);
+	CHECK_INT(relay_store_version_get(st, NULL, "r", "c_1", &got), 0);
+	CHECK_INT(got.version, 100);
+	CHECK_INT(got.expiry_ms, 5000);
+	/* Forwards (or equal) moves the entry and its expiry. */
+	e.version = 100;
+	CHECK_INT(relay_store_version_put(st, NULL, "r", "c_1", &e, &kept), 0);
+	CHECK_INT(kept, 0);
+	CHECK_INT(relay_store_version_get(st, NULL, "r", "c_1", &got), 0);
+	CHECK_INT(got.expiry_ms, 6000);
+	/* A kind change (the route was reconfigured) replaces it. */
+	e = (struct relay_version_entry){ .kind = 2, .version = 3, .applied_ms = 2500,
+	                                  .expiry_ms = 9000 };
+	CHECK_INT(relay_store_version_put(st, NULL, "r", "c_2", &e, NULL), 0);
+	CHECK_INT(relay_store_version_get(st, NULL, "r", "c_2", &got), 0);
+	CHECK_INT(got.kind, 2);
+	CHECK_INT(relay_store_stats(st, 0, &s), 0);
+	CHECK_INT(s.versions, 2);
+	/* Bad arguments. */
+	CHECK_INT(relay_store_version_put(st, NULL, "", "c", &e, NULL), -RELAY_EINVAL);
+	CHECK_INT(relay_store_version_put(st, NULL, "r", "c", NULL, NULL), -RELAY_EINVAL);
+	e.kind = 0;
+	CHECK_INT(relay_store_version_put(st, NULL, "r", "c", &e, NULL), -RELAY_EINVAL);
+
+	/* Sweep: expired ones only (c_1 moved to 6000), at most max. */
+	CHECK_INT(relay_store_sweep_versions(st, NULL, 5999, 10, &swept), 0);
+	CHECK_INT(swept, 0);
+	CHECK_INT(relay_store_version_get(st, NULL, "r", "c_1", &got), 0);
+	CHECK_INT(relay_store_sweep_versions(st, NULL, 9000, 1, &swept), 0);
+	CHECK_INT(swept, 1);
+	CHECK_INT(relay_store_version_get(st, NULL, "r", "c_1", &got), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_store_version_get(st, NULL, "r", "c_2", &got), 0);
+	CHECK_INT(relay_store_sweep_versions(st, NULL, 9000, 10, &swept), 0);
+	CHECK_INT(swept, 1);
+	CHECK_INT(relay_store_stats(st, 0, &s), 0);
+	CHECK_INT(s.versions, 0);
+
+	/* Completion and version in one transaction, as the writer runs them:
+	 * a failing version put leaves the event queued and no version. */
+	ev = ev_make("shop", "l1", NULL);
+	CHECK_INT(relay_store_ingest(st, NULL, &ev, 0, 100, &id, NULL), 0);
+	e = (struct relay_version_entry){ .kind = 1, .version = 7, .applied_ms = 200,
+	                                  .expiry_ms = 900 };
+	CHECK_INT(relay_store_txn_begin(st, NULL, &txn), 0);
+	CHECK_INT(relay_store_txn_begin(st, txn, &child), 0);
+	CHECK_INT(relay_store_complete(st, child, id, 200), 0);
+	CHECK_INT(relay_store_version_put(st, child, "r", "", &e, NULL), -RELAY_EINVAL);
+	relay_store_txn_abort(st, child);
+	CHECK_INT(relay_store_txn_commit(st, txn), 0);
+	CHECK_INT(relay_store_get_event(st, NULL, id, &ev), 0);
+	relay_event_clear(&ev);
+	CHECK_INT(relay_store_txn_begin(st, NULL, &txn), 0);
+	CHECK_INT(relay_store_complete(st, txn, id, 200), 0);
+	CHECK_INT(relay_store_version_put(st, txn, "r", "c_9", &e, NULL), 0);
+	CHECK_INT(relay_store_txn_commit(st, txn), 0);
+	CHECK_INT(relay_store_get_event(st, NULL, id, &ev), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_store_version_get(st, NULL, "r", "c_9", &got), 0);
+	CHECK_INT(got.version, 7);
+	relay_store_close(st);
+
+	/* It persists; a read-only open reads it. */
+	CHECK_INT(relay_store_open(path_in("versions"), MAP, RELAY_STORE_RDONLY, &st), 0);
+	if (!st)
+		return;
+	CHECK_INT(relay_store_version_get(st, NULL, "r", "c_9", &got), 0);
+	CHECK_INT(got.version, 7);
+	relay_store_close(st);
+}
+
+/* A store written before the versions table (fixture store/v1): read-only
+ * it works without the table, read-write creates it. */
+static void
+test_versions_old_store(void)
+{
+	struct relay_store *st = NULL;
+	struct relay_version_entry e = { .kind = 1, .version = 5, .applied_ms = 10,
+	                                 .expiry_ms = 20 }, got;
+	struct relay_store_stats s;
+	char cmd[1200];
+	size_t swept;
+
+	if (mkdir(path_in("old"), 0750) != 0) {
+		CHECK(0);
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "cp store/v1/data.mdb '%s/'", path_in("old"));
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(relay_store_verify(path_in("old")), 0);
+	CHECK_INT(relay_store_open(path_in("old"), MAP, RELAY_STORE_RDONLY, &st), 0);
+	if (!st)
+		return;
+	CHECK_INT(relay_store_version_get(st, NULL, "r", "c_1", &got), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_store_stats(st, 0, &s), 0);
+	CHECK_INT(s.versions, 0);
+	CHECK_INT(s.events, 6);
+	CHECK_INT(relay_store_sweep_versions(st, NULL, 100, 10, &swept), EACCES);
+	relay_store_close(st);
+	CHECK_INT(relay_store_open(path_in("old"), MAP, 0, &st), 0);
+	if (!st)
+		return;
+	CHECK_INT(relay_store_version_put(st, NULL, "r", "c_1", &e, NULL), 0);
+	CHECK_INT(relay_store_version_get(st, NULL, "r", "c_1", &got), 0);
+	CHECK_INT(got.version, 5);
+	relay_store_close(st);
+	CHECK_INT(relay_store_verify(path_in("old")), 0);
+}
+
 int
 main(void)
 {
@@ -998,6 +1135,8 @@ main(void)
 	RUN(test_compact);
 	RUN(test_fault_hook);
 	RUN(test_map_full);
+	RUN(test_versions);
+	RUN(test_versions_old_store);
 	base_remove();
 	return check_done();
 }

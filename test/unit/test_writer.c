@@ -326,6 +326,59 @@ struct fault {
 	int commits;
 };
 
+/* The stale guard's completion: the event ends and its version is kept in
+ * one transaction; when the version cannot be written, neither is. */
+static int
+version_fault(void *arg, const char *op)
+{
+	return strcmp(op, "version") == 0 ? MDB_MAP_FULL : 0;
+}
+
+static void
+test_complete_version(void)
+{
+	struct res r[4];
+	struct relay_store *st = store_new("complete-version", MAP);
+	struct relay_writer *w = NULL;
+	struct relay_version_entry e = { .kind = 1, .version = 77, .applied_ms = 300,
+	                                 .expiry_ms = 9000 }, got;
+	struct relay_event ev;
+
+	if (!st)
+		return;
+	memset(r, 0, sizeof(r));
+	done_count = 0;
+	CHECK_INT(relay_writer_start(st, base, &w), 0);
+	if (!w)
+		return;
+	relay_writer_ingest(w, ev_new("L", "a"), 60000, 100, res_cb, &r[0]);
+	relay_writer_ingest(w, ev_new("L", "b"), 60000, 100, res_cb, &r[1]);
+	run_until(2);
+	CHECK_INT(relay_writer_complete_version(w, 1, 300, "route", "c_1", &e, res_cb, &r[2]), 0);
+	run_until(3);
+	CHECK_INT(r[2].rc, 0);
+	CHECK_INT(r[2].id, 1);
+	CHECK_INT(relay_store_get_event(st, NULL, 1, &ev), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_store_version_get(st, NULL, "route", "c_1", &got), 0);
+	CHECK_INT(got.version, 77);
+	CHECK_INT(got.expiry_ms, 9000);
+
+	relay_store_set_fault(st, version_fault, NULL);
+	e.version = 78;
+	CHECK_INT(relay_writer_complete_version(w, 2, 400, "route", "c_1", &e, res_cb, &r[3]), 0);
+	run_until(4);
+	CHECK_INT(r[3].rc, -RELAY_EFULL);
+	CHECK_INT(relay_store_get_event(st, NULL, 2, &ev), 0); /* still queued */
+	relay_event_clear(&ev);
+	CHECK_INT(relay_store_version_get(st, NULL, "route", "c_1", &got), 0);
+	CHECK_INT(got.version, 77);
+	CHECK_INT(relay_writer_complete_version(w, 2, 400, NULL, "c_1", &e, res_cb, &r[3]),
+	          -RELAY_EINVAL);
+	relay_writer_stop(w);
+	relay_store_set_fault(st, NULL, NULL);
+	relay_store_close(st);
+}
+
 static int
 fault_hook(void *arg, const char *op)
 {
@@ -696,6 +749,7 @@ main(void)
 	RUN(test_grouping);
 	RUN(test_faults);
 	RUN(test_ops);
+	RUN(test_complete_version);
 	RUN(test_outcomes_alone);
 	RUN(test_stop);
 	event_base_free(base);
