@@ -1247,15 +1247,23 @@ relay_store_drop(struct relay_store *st, MDB_txn *txn, uint64_t id, int64_t now_
 	return write_end(st, own, do_drop(st, use, id, now_ms));
 }
 
+/*
+ * Sweep an expiry index: exp holds (be64 expiry ms, key) for entries of
+ * table whose value carries that expiry as a be64 at exp_at (values of
+ * val_size bytes). Deletes up to max entries that expired by now_ms, the
+ * oldest first, and their index rows; an entry whose value names another
+ * expiry (renewed since) keeps its value, only the stale index row goes.
+ */
 static int
-do_sweep(struct relay_store *st, MDB_txn *txn, int64_t now_ms, size_t max, size_t *swept)
+sweep_expired(MDB_txn *txn, MDB_dbi table, MDB_dbi exp, size_t val_size, size_t exp_at,
+              int64_t now_ms, size_t max, size_t *swept)
 {
 	MDB_cursor *cur;
-	MDB_val k, v, dk, dv;
+	MDB_val k, v, tk, tv;
 	int rc = 0;
 
 	*swept = 0;
-	if ((rc = mdb_cursor_open(txn, st->dedup_exp, &cur)))
+	if ((rc = mdb_cursor_open(txn, exp, &cur)))
 		return rc;
 	while (*swept < max) {
 		/* The first entry each time: the one before it was just deleted. */
@@ -1272,13 +1280,13 @@ do_sweep(struct relay_store *st, MDB_txn *txn, int64_t now_ms, size_t max, size_
 
 		if (expiry > ms_key(now_ms))
 			break;
-		/* Only if dedup still says this expiry: a newer ingest of the
+		/* Only if the table still says this expiry: a newer write of the
 		 * same key replaced it (and its index entry) otherwise. */
-		dk = val_of((unsigned char *)k.mv_data + 8, k.mv_size - 8);
-		rc = mdb_get(txn, st->dedup, &dk, &dv);
-		if (rc == 0 && dv.mv_size == 16 &&
-		    get_be64((const unsigned char *)dv.mv_data + 8) == expiry)
-			rc = mdb_del(txn, st->dedup, &dk, NULL);
+		tk = val_of((unsigned char *)k.mv_data + 8, k.mv_size - 8);
+		rc = mdb_get(txn, table, &tk, &tv);
+		if (rc == 0 && tv.mv_size == val_size &&
+		    get_be64((const unsigned char *)tv.mv_data + exp_at) == expiry)
+			rc = mdb_del(txn, table, &tk, NULL);
 		else if (rc == 0 || rc == MDB_NOTFOUND)
 			rc = 0;
 		if (rc || (rc = mdb_cursor_del(cur, 0)))
@@ -1287,6 +1295,12 @@ do_sweep(struct relay_store *st, MDB_txn *txn, int64_t now_ms, size_t max, size_
 	}
 	mdb_cursor_close(cur);
 	return rc;
+}
+
+static int
+do_sweep(struct relay_store *st, MDB_txn *txn, int64_t now_ms, size_t max, size_t *swept)
+{
+	return sweep_expired(txn, st->dedup, st->dedup_exp, 16, 8, now_ms, max, swept);
 }
 
 int
@@ -1451,41 +1465,8 @@ static int
 do_sweep_versions(struct relay_store *st, MDB_txn *txn, int64_t now_ms, size_t max,
                   size_t *swept)
 {
-	MDB_cursor *cur;
-	MDB_val k, v, vk, vv;
-	int rc = 0;
-
-	*swept = 0;
-	if ((rc = mdb_cursor_open(txn, st->versions_exp, &cur)))
-		return rc;
-	while (*swept < max) {
-		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST))) {
-			if (rc == MDB_NOTFOUND)
-				rc = 0;
-			break;
-		}
-		if (k.mv_size < 8) {
-			rc = -RELAY_ECORRUPT;
-			break;
-		}
-		uint64_t expiry = get_be64(k.mv_data);
-
-		if (expiry > ms_key(now_ms))
-			break;
-		/* Only if versions still says this expiry (see do_sweep). */
-		vk = val_of((unsigned char *)k.mv_data + 8, k.mv_size - 8);
-		rc = mdb_get(txn, st->versions, &vk, &vv);
-		if (rc == 0 && vv.mv_size == VERSION_VAL &&
-		    get_be64((const unsigned char *)vv.mv_data + 18) == expiry)
-			rc = mdb_del(txn, st->versions, &vk, NULL);
-		else if (rc == 0 || rc == MDB_NOTFOUND)
-			rc = 0;
-		if (rc || (rc = mdb_cursor_del(cur, 0)))
-			break;
-		(*swept)++;
-	}
-	mdb_cursor_close(cur);
-	return rc;
+	return sweep_expired(txn, st->versions, st->versions_exp, VERSION_VAL, 18, now_ms, max,
+	                     swept);
 }
 
 int
