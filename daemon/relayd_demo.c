@@ -44,7 +44,21 @@ static const char demo_config[] =
 	"        \"phone\": {\"pointer\": \"/phone\", \"optional\": true}\n"
 	"      }\n"
 	"    }\n"
-	"  ]\n"
+	"  ],\n"
+	"  \"queries\": {\n"
+	"    \"customer\": {\n"
+	"      \"destination\": \"odoo\",\n"
+	"      \"model\": \"res.partner\",\n"
+	"      \"domain\": [[\"email\", \"=\", {\"param\": \"email\"}]],\n"
+	"      \"fields\": [\"id\", \"name\", \"email\"],\n"
+	"      \"limit\": 5,\n"
+	"      \"params\": {\"email\": {\"type\": \"string\", \"max_length\": 254,\n"
+	"                                \"required\": true}},\n"
+	"      \"cache_s\": 5,\n"
+	"      \"auth\": {\"scheme\": \"token\", \"secret_file\": \"query.token\",\n"
+	"               \"header\": \"X-Relay-Token\"}\n"
+	"    }\n"
+	"  }\n"
 	"}\n";
 
 static int
@@ -72,7 +86,8 @@ relayd_demo_prepare(const char *dir, const char *odoo_url, char *path, size_t n)
 	snprintf(cfg, sizeof(cfg), demo_config, dir, odoo_url);
 	if ((rc = write_file(dir, "odoo-relay.json", cfg, 0644)) ||
 	    (rc = write_file(dir, "shop.secret", "demo-secret\n", 0600)) ||
-	    (rc = write_file(dir, "odoo.key", "admin\n", 0600)))
+	    (rc = write_file(dir, "odoo.key", "admin\n", 0600)) ||
+	    (rc = write_file(dir, "query.token", "demo-query-token\n", 0600)))
 		return rc;
 	snprintf(path, n, "%s/odoo-relay.json", dir);
 	return 0;

@@ -31,3 +31,9 @@ import json, sys
 for r in json.load(sys.stdin):
     if any(x.startswith("odoo_relay.") for x in r.get("xmlids", [])):
         print("  ", r.get("xmlids"), r.get("name"), r.get("email"))' >&2
+# On demand: another system asks the relay, which reads Odoo at that moment
+# (the "customer" query of the demo configuration, with its token).
+printf 'demo: GET /query/customer?email=ada@example.com -> ' >&2
+curl -s -H 'X-Relay-Token: demo-query-token' \
+	'http://127.0.0.1:8080/query/customer?email=ada@example.com' >&2
+printf '\n' >&2
