@@ -75,7 +75,6 @@ struct relay_delivery {
 	int stopping;
 	int freeing;
 	int paused;                 /* every route (odoo-relayctl pause) */
-	char note_text[64];
 	uint64_t superseding[SUPERSEDING_MAX]; /* lane heads being superseded */
 	unsigned n_superseding;
 };

@@ -190,15 +190,6 @@ relay_scheduler_calls(const struct relay_scheduler *s)
 	return s->n_calls;
 }
 
-void
-relay_scheduler_foreach(struct relay_scheduler *s, void (*fn)(struct relay_job *, void *), void *arg)
-{
-	struct relay_job *j;
-
-	LIST_FOREACH(j, &s->jobs, link)
-		fn(j, arg);
-}
-
 static int
 in_flight(const struct relay_scheduler *s, uint64_t id)
 {

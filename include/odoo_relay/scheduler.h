@@ -158,9 +158,4 @@ unsigned relay_scheduler_jobs(const struct relay_scheduler *s);
 /* relay_scheduler_calls - calls holding a slot, in all. */
 unsigned relay_scheduler_calls(const struct relay_scheduler *s);
 
-/* relay_scheduler_foreach - call fn for every job held (for a reload that
- * moves jobs off a destination that goes). fn must not end jobs. */
-void relay_scheduler_foreach(struct relay_scheduler *s, void (*fn)(struct relay_job *, void *),
-                             void *arg);
-
 #endif
