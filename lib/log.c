@@ -34,7 +34,7 @@ relay_log_init(int journal, int max_priority)
 	log_max = max_priority;
 }
 
-#define MAX_FIELDS 12
+#define MAX_FIELDS 15
 
 static void log_emit(int prio, const struct relay_log_fields *f, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
@@ -72,6 +72,12 @@ log_emit(int prio, const struct relay_log_fields *f, const char *fmt, va_list ap
 			snprintf(fb[nf++], sizeof(fb[0]), "ODOO_MODEL=%s", f->odoo_model);
 		if (f->odoo_error)
 			snprintf(fb[nf++], sizeof(fb[0]), "ODOO_ERROR=%s", f->odoo_error);
+		if (f->batch_id) {
+			snprintf(fb[nf++], sizeof(fb[0]), "BATCH_ID=%" PRIu64, f->batch_id);
+			snprintf(fb[nf++], sizeof(fb[0]), "BATCH_SIZE=%u", f->batch_size);
+			if (f->batch_row >= 0)
+				snprintf(fb[nf++], sizeof(fb[0]), "BATCH_ROW=%d", f->batch_row);
+		}
 	}
 
 	if (log_journal) {

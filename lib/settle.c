@@ -63,6 +63,7 @@ fields_of(const struct relay_job *j)
 		.event_id = j->ev.id, .source = j->ev.source, .topic = j->ev.topic,
 		.route = j->route, .destination = j->dest, .lane = j->ev.lane,
 		.attempt = j->ev.attempts, .odoo_model = j->model,
+		.batch_id = j->batch_id, .batch_size = j->batch_size, .batch_row = j->batch_row,
 	};
 }
 

@@ -40,6 +40,13 @@ struct relay_log_fields {
 	const char *error_class;
 	const char *odoo_model;
 	const char *odoo_error;
+	/* The load() batch the event travelled in: BATCH_ID and BATCH_SIZE
+	 * when batch_id is not 0, BATCH_ROW (0-based) when batch_row >= 0.
+	 * Zero-initialised fields leave all three out, so batch_row's 0 only
+	 * counts with a batch_id. */
+	uint64_t batch_id;
+	unsigned batch_size;
+	int batch_row;
 };
 
 /*

@@ -7,6 +7,7 @@ order across batches; an access error inside load() (Odoo 19) charges
 nobody; the route's context reaches Odoo; 1000 events over 50 lanes;
 supersession (50 queued updates of one customer become one call)."""
 import os
+import re
 
 from harness import Emulator, Relay, Results, TempDir, base_config, store_ids, wait_for
 
@@ -94,6 +95,9 @@ def test_bad_row_in_the_middle(t):
                     "dead show names the batch and the row")
             logs = r.logs()
             t.check("of 9 rows, row" in logs, "delivered rows logged with their batch")
+            # and the journal fields carry the same, for journalctl BATCH_ID=...
+            t.check(re.search(r"EVENT_ID=%s .*BATCH_ID=\d+ BATCH_SIZE=10 BATCH_ROW=5" % did, logs)
+                    is not None, "the dead row's log line has BATCH_ID, BATCH_SIZE, BATCH_ROW")
         finally:
             r.stop()
             emu.stop()
