@@ -150,11 +150,13 @@ def get(port, path):
 
 def run_wrk(url, conns, seconds, script):
     out = subprocess.run(["wrk", "-t%d" % min(conns, 2), "-c%d" % conns, "-d%ds" % seconds,
-                          "-s", script, url], capture_output=True, text=True,
+                          "--latency", "-s", script, url], capture_output=True, text=True,
                          timeout=seconds + 60).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rate, int(non2xx.group(1)) if non2xx else 0
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    p50_ms = float(p50.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p50.group(2)]
+    return rate, int(non2xx.group(1)) if non2xx else 0, p50_ms
 
 
 def main():
@@ -245,29 +247,38 @@ def main():
             ("relay cached", "http://127.0.0.1:%d%s" % (relay_port, cached_path), 64, "cached"),
             ("direct search_read", "http://127.0.0.1:%d/jsonrpc" % odoo_port, args.in_flight, "direct"),
             ("relay uncached", "http://127.0.0.1:%d/" % relay_port, 4 * args.in_flight, "uncached"),
+            # one caller at a time: what the relay adds to the time of one answer
+            ("direct search_read, 1 conn", "http://127.0.0.1:%d/jsonrpc" % odoo_port, 1, "direct"),
+            ("relay uncached, 1 conn", "http://127.0.0.1:%d/" % relay_port, 1, "uncached"),
         ]
         costed = [(name + " (odoo cost)", url, conns, script) for name, url, conns, script in runs
-                  if script != "cached"] if args.odoo_cost else []
-        results = {}
+                  if script != "cached" and conns != 1] if args.odoo_cost else []
+        results, p50s = {}, {}
         for rnd in range(args.rounds):
             for name, url, conns, script in runs + costed:
                 control("/control/cost", {"on": name.endswith("(odoo cost)")})
-                rate, errors = run_wrk(url, conns, args.seconds, scripts[script])
+                rate, errors, p50 = run_wrk(url, conns, args.seconds, scripts[script])
                 results.setdefault(name, []).append(rate)
-                print("round %d %-32s c=%-3d %9.0f req/s  non-2xx %d" % (rnd + 1, name, conns, rate,
-                                                                       errors), file=sys.stderr)
+                p50s.setdefault(name, []).append(p50)
+                print("round %d %-40s c=%-3d %9.0f req/s  p50 %.3f ms  non-2xx %d"
+                      % (rnd + 1, name, conns, rate, p50, errors), file=sys.stderr)
         med = dict((k, statistics.median(v)) for k, v in results.items())
+        p50 = dict((k, statistics.median(v)) for k, v in p50s.items())
         print("\nquery benchmark: medians of %d rounds of %d s; answer %d bytes (%d records)"
               % (args.rounds, args.seconds, len(body), PARTNERS))
-        print("%-32s %12s %10s" % ("", "answers/s", "ratio"))
+        print("%-40s %12s %10s %10s" % ("", "answers/s", "ratio", "p50 ms"))
         pairs = [("nginx static", "nginx static"), ("relay cached", "nginx static"),
                  ("direct search_read", "direct search_read"),
-                 ("relay uncached", "direct search_read")]
+                 ("relay uncached", "direct search_read"),
+                 ("direct search_read, 1 conn", "direct search_read, 1 conn"),
+                 ("relay uncached, 1 conn", "direct search_read, 1 conn")]
         if args.odoo_cost:
             pairs += [("direct search_read (odoo cost)", "direct search_read (odoo cost)"),
                       ("relay uncached (odoo cost)", "direct search_read (odoo cost)")]
         for name, base in pairs:
-            print("%-32s %12.0f %9.2fx" % (name, med[name], med[name] / med[base]))
+            print("%-40s %12.0f %9.2fx %10.3f" % (name, med[name], med[name] / med[base], p50[name]))
+        print("the relay adds %.3f ms (median) to one uncached answer at one connection"
+              % (p50["relay uncached, 1 conn"] - p50["direct search_read, 1 conn"]))
     finally:
         for p in procs:
             p.terminate()
