@@ -693,6 +693,7 @@ static void tx_end(struct emu *e, int rc)
 		e->stats.writes++;
 		e->stats.records_written += e->data->written;
 	}
+	emu_poll_tx_commit(e);
 	orm_tx_begin(e);
 }
 
