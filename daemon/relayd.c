@@ -115,8 +115,8 @@ warn_unverified(const struct relay_config *cfg, const char *path)
 	for (size_t i = 0; i < cfg->n_sources; i++) {
 		const struct relay_source_conf *sc = &cfg->sources[i];
 
-		if (sc->verify.scheme != RELAY_SIG_NONE)
-			continue;
+		if (sc->verify.scheme != RELAY_SIG_NONE || sc->kind == RELAY_SOURCE_ODOO_POLL)
+			continue; /* a poll source is not posted to */
 		if (!path) {
 			relay_log(LOG_WARNING, UNVERIFIED_TEXT, sc->name);
 			continue;
