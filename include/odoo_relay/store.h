@@ -165,6 +165,11 @@ void relay_store_set_fault(struct relay_store *st, int (*fault)(void *arg, const
  * relay_store_txn_abort - abort txn and free it. NULL is a no-op.
  */
 int relay_store_txn_begin(struct relay_store *st, MDB_txn *parent, MDB_txn **txn);
+/* relay_store_read_begin - begin a read transaction (a consistent snapshot,
+ * never blocked by writers), for modules with tables of their own (e.g.
+ * store_poll.h); end it with relay_store_txn_abort. Returns 0 with *txn
+ * set, ENOMEM, or an LMDB code (MDB_READERS_FULL). Any thread. */
+int relay_store_read_begin(struct relay_store *st, MDB_txn **txn);
 int relay_store_txn_commit(struct relay_store *st, MDB_txn *txn);
 void relay_store_txn_abort(struct relay_store *st, MDB_txn *txn);
 

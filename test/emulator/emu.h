@@ -85,6 +85,7 @@ struct emu_pollctl {
 	char tx_stamp[EMU_STAMP_LEN]; /* this transaction's stamp, "" until it writes */
 	bool hold_next;           /* the next call that writes is held */
 	json_t *held;             /* [[model idx, id, record or null], ...] or NULL */
+	json_t *last_search;      /* model -> the domain of its last search_read, or NULL */
 };
 
 struct emu {
@@ -214,6 +215,9 @@ json_t *emu_datetime_full(const json_t *v);
  * of them, with *status and *doc (new) set. */
 bool emu_poll_control(struct emu *e, bool post, const char *path, json_t *body,
 		      int *status, json_t **doc);
+/* Notes the domain of a search_read (GET /control/hold shows the last one
+ * per model). */
+void emu_poll_note_search(struct emu *e, const char *model, const json_t *domain);
 /* Forgets the clock offset and any held rows. */
 void emu_poll_reset(struct emu *e);
 

@@ -86,6 +86,7 @@ static int m_search_read(struct emu *e, const struct emu_call *c,
 	int rc;
 
 	(void)ids;
+	emu_poll_note_search(e, m->def->name, argv[0]);
 	if (orm_search(e, c, m, argv[0], argv[2], argv[3], argv[4], &recs) < 0)
 		return -1;
 	rc = orm_read(e, c, m, recs, argv[1], load_classic(argv[5]), result);

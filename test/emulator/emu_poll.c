@@ -148,9 +148,18 @@ static size_t release(struct emu *e)
 	return n;
 }
 
+void emu_poll_note_search(struct emu *e, const char *model, const json_t *domain)
+{
+	if (!e->poll.last_search)
+		e->poll.last_search = json_object();
+	json_object_set_new(e->poll.last_search, model,
+			    domain ? json_deep_copy(domain) : json_null());
+}
+
 void emu_poll_reset(struct emu *e)
 {
 	json_decref(e->poll.held);
+	json_decref(e->poll.last_search);
 	memset(&e->poll, 0, sizeof(e->poll));
 }
 
@@ -159,9 +168,10 @@ static json_t *state(struct emu *e)
 	char now[EMU_STAMP_LEN];
 
 	stamp_format(clock_now_us(e), now);
-	return json_pack("{s:s, s:I, s:b, s:I}", "now", now, "offset_ms",
+	return json_pack("{s:s, s:I, s:b, s:I, s:O?}", "now", now, "offset_ms",
 			 (json_int_t)e->poll.clock_offset_ms, "hold_next", e->poll.hold_next,
-			 "held", (json_int_t)json_array_size(e->poll.held));
+			 "held", (json_int_t)json_array_size(e->poll.held), "last_search_read",
+			 e->poll.last_search);
 }
 
 bool emu_poll_control(struct emu *e, bool post, const char *path, json_t *body,
