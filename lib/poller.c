@@ -28,7 +28,7 @@
 #include "odoo_relay/store_poll.h"
 #include "odoo_relay/writer.h"
 
-#define TICK_MS 1000
+#define TICK_MS 100
 #define KNOWN_BATCH 1024
 
 enum job { JOB_NONE = 0, JOB_POLL, JOB_CHECK, JOB_RESEND };
@@ -52,6 +52,7 @@ struct poller {
 	/* state, as kept in the store */
 	char cursor[RELAY_POLL_TIME_LEN];
 	int64_t last_run_ms, last_ok_ms, last_check_ms;
+	int64_t poll_took_ms, check_took_ms; /* how long the last complete ones took */
 	uint64_t known, changed, deleted;
 	char error[512];
 	int paused;                   /* the destination's circuit is open */
@@ -109,8 +110,14 @@ state_text(const struct poller *p, const char *cursor, uint64_t known, uint64_t 
 	                      (json_int_t)deleted, "paused", p->paused, "model", p->conf->model,
 	                      "destination", p->conf->destination, "interval_s",
 	                      (json_int_t)p->conf->interval_s);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	char *text;
 
+	if (o && (json_object_set_new(o, "poll_took_ms", json_integer(p->poll_took_ms)) ||
+	          json_object_set_new(o, "check_took_ms", json_integer(p->check_took_ms)))) {
+		json_decref(o);
+		o = NULL;
+	}
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	return text;
 }
@@ -225,10 +232,13 @@ job_end(struct poller *p, const char *error)
 		relay_log(LOG_WARNING, "poll source %s: %s", p->source, error);
 	} else {
 		p->error[0] = '\0';
-		if (p->job == JOB_POLL)
+		if (p->job == JOB_POLL) {
 			p->last_ok_ms = now;
-		else if (p->job == JOB_CHECK)
+			p->poll_took_ms = now - p->last_run_ms;
+		} else if (p->job == JOB_CHECK) {
 			p->last_check_ms = now;
+			p->check_took_ms = now - p->last_run_ms;
+		}
 	}
 	if (p->job == JOB_POLL || error)
 		p->next_poll_ms = now + p->conf->interval_s * 1000;
@@ -480,6 +490,15 @@ xmlids_answered(struct relay_odoo_result *res, void *arg)
 	p->busy = 0;
 	if (p->dying)
 		return;
+	if (res->outcome.klass == RELAY_CLASS_PERMANENT) {
+		/* a user that may not read external IDs: the records go out
+		 * without them rather than not at all (they are not hashed) */
+		relay_log(LOG_WARNING, "poll source %s: cannot read external IDs, sending records "
+		          "without them: %s", p->source,
+		          res->outcome.message ? res->outcome.message : "refused");
+		commit_page(p, NULL);
+		return;
+	}
 	if (res->outcome.klass != RELAY_CLASS_DONE) {
 		job_fail_outcome(p, "ir.model.data search_read", &res->outcome);
 		return;

@@ -12,6 +12,7 @@ relay write into it sends nothing, a person's change to an Odoo-owned
 field goes out once."""
 import json
 import os
+import signal
 import sys
 
 from harness import Emulator, Relay, Results, TempDir, base_config, store_ids, wait_for
@@ -247,6 +248,21 @@ def test_sync_status_and_outage(t):
             r.ctl("sync", "partners")
             wait_for(lambda: sent(rcv, "After Outage"), timeout=15, what="caught up")
             wait_for(lambda: poll_state(r).get("error") == "", what="the error cleared")
+            # a reload with one more field: the poller goes on from its cursor
+            cfg = json.loads(json.dumps(r.cfg))
+            cfg["sources"]["partners"]["fields"].append("city")
+            r.write_config(cfg)
+            r.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "configuration reloaded" in r.logs(), what="the reload")
+            before = poll_state(r).get("cursor")
+            partner(emu, "After Reload", city="Leeds")
+            r.ctl("sync", "partners")
+            wait_for(lambda: sent(rcv, "After Reload"), what="polled after the reload")
+            t.eq(sent(rcv, "After Reload")[0].get("city"), "Leeds", "the new field is sent")
+            t.check(poll_state(r).get("cursor", "") >= (before or ""), "the cursor kept")
+            # a record read again has a new projection: sent again, with the field
+            wait_for(lambda: len(sent(rcv, "Sync Me")) == 3, what="re-projected record")
+            t.check("city" in sent(rcv, "Sync Me")[2], "sent with the new field")
         finally:
             stop(emu, r)
 
