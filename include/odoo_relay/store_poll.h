@@ -15,9 +15,10 @@
  * Size: a hash entry is 1 + len(source) + 1 + 8 bytes of key, 8 of value
  * and LMDB's node header (8) and slot (2): 28 + len(source) bytes, 40 for a
  * 12-byte source. Measured (unit_store_poll): 100 000 ids added in order,
- * as a first sync adds them, take 41.0 bytes of pages each; pages split by
- * later inserts in the middle are half to two-thirds full, so plan on up to
- * about 80 bytes per tracked record. The table holds one entry per record
+ * in one transaction, take 41.0 bytes of pages each; a first sync that
+ * commits page by page leaves pages about half full: 77.8 bytes each
+ * (bench_poll.py, 100 000 records). Plan on about 80 bytes per tracked
+ * record. The table holds one entry per record
  * of the source's domain: it grows with the model, not with its changes,
  * and a deletion removes its entry.
  *

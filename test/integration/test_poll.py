@@ -326,6 +326,19 @@ def test_no_echo(t):
             t.eq(len(mine), 2, "the person's change went out once")
             t.eq(mine[1]["phone"], "+44 1234", "with its new value")
             t.check("email" not in mine[1], "fields the shop owns are not sent back")
+            # Odoo goes down: delivery's circuit to it opens, the poller waits
+            emu.fault(mode="down")
+            st, _, _ = r.post_shop({"id": 8, "name": "Grace Hopper", "email": "grace@shop.test"},
+                                   "c-8")
+            t.eq(st, 202, "accepted while Odoo is down")
+            wait_for(lambda: "circuit" in (poll_state(r).get("error") or ""), timeout=15,
+                     what="the poller paused with the circuit")
+            t.check(poll_state(r).get("paused") is True, "status says paused")
+            emu.fault(mode="none")
+            wait_for(lambda: [b for b in sent(rcv)
+                              if (b.get("external_id") or "").endswith("shop_customer_8")],
+                     timeout=20, what="caught up once the circuit closed")
+            t.eq(poll_state(r).get("paused"), False, "no longer paused")
         finally:
             r.stop()
             emu.stop()
