@@ -652,6 +652,7 @@ run(struct relayd *d)
 		relay_log(LOG_ERR, "cannot start the poll sources: %s", relay_strerror(rc));
 		return 1;
 	}
+	relay_pollers_set_metrics(d->pollers, d->metrics);
 	warn_unverified(d->cfg, NULL);
 	relay_queries_warn_public(d->cfg, NULL);
 

@@ -21,6 +21,7 @@
 #include "odoo_relay/clock.h"
 #include "odoo_relay/error.h"
 #include "odoo_relay/log.h"
+#include "odoo_relay/metrics.h"
 #include "odoo_relay/odoo_client.h"
 #include "odoo_relay/poll.h"
 #include "odoo_relay/poller.h"
@@ -88,6 +89,7 @@ struct relay_pollers {
 	relay_pollers_circuit_fn circuit;
 	relay_pollers_kick_fn kick;
 	void *arg;
+	struct relay_metrics *metrics; /* NULL: none */
 	struct event *tick;
 	struct poller *list;
 };
@@ -230,6 +232,9 @@ job_end(struct poller *p, const char *error)
 	if (error) {
 		snprintf(p->error, sizeof(p->error), "%s", error);
 		relay_log(LOG_WARNING, "poll source %s: %s", p->source, error);
+		if (p->ps->metrics)
+			relay_metrics_add(p->ps->metrics, "relay_poll_errors_total",
+			                  "polls and deletion checks that failed", "source", p->source, 1);
 	} else {
 		p->error[0] = '\0';
 		if (p->job == JOB_POLL) {
@@ -413,6 +418,14 @@ page_committed(void *arg, int rc, const struct relay_write_result *r)
 	memcpy(p->cursor, p->c_cursor, sizeof(p->cursor));
 	p->known += p->c_added;
 	p->changed += p->c_changed;
+	if (p->ps->metrics) {
+		relay_metrics_add(p->ps->metrics, "relay_poll_records_total",
+		                  "records read by polls (read again in the overlap included)",
+		                  "source", p->source, p->n_entries);
+		relay_metrics_add(p->ps->metrics, "relay_poll_changes_total",
+		                  "changed records stored as events", "source", p->source,
+		                  p->c_changed);
+	}
 	if (p->c_changed && p->ps->kick)
 		p->ps->kick(p->ps->arg);
 	entries_clear(p);
@@ -593,6 +606,10 @@ check_committed(void *arg, int rc, const struct relay_write_result *r)
 	}
 	p->known -= p->c_deleted;
 	p->deleted += p->c_deleted;
+	if (p->ps->metrics)
+		relay_metrics_add(p->ps->metrics, "relay_poll_deletions_total",
+		                  "deleted records stored as events", "source", p->source,
+		                  p->c_deleted);
 	if (p->c_deleted && p->ps->kick)
 		p->ps->kick(p->ps->arg);
 	free(p->odoo_ids);
@@ -898,6 +915,14 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		poller_tick(p, now);
+		if (ps->metrics && !p->retired) {
+			relay_metrics_set(ps->metrics, "relay_poll_lag_seconds",
+			                  "seconds since the last complete poll", "source", p->source,
+			                  p->last_ok_ms ? (double)(now - p->last_ok_ms) / 1000.0 : -1.0);
+			relay_metrics_set(ps->metrics, "relay_poll_known_records",
+			                  "records the poller tracks (hashes kept)", "source", p->source,
+			                  (double)p->known);
+		}
 		pp = &p->next;
 	}
 }
@@ -988,6 +1013,13 @@ relay_pollers_set_config(struct relay_pollers *ps, const struct relay_config *cf
 		ps->list = fresh;
 	}
 	return 0;
+}
+
+void
+relay_pollers_set_metrics(struct relay_pollers *ps, struct relay_metrics *m)
+{
+	if (ps)
+		ps->metrics = m;
 }
 
 unsigned

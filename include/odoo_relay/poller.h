@@ -77,6 +77,17 @@ int relay_pollers_start(struct event_base *base, struct relay_store *st,
  */
 int relay_pollers_set_config(struct relay_pollers *ps, const struct relay_config *cfg);
 
+/*
+ * relay_pollers_set_metrics - count into m (borrowed; must outlive ps), by
+ * label source: relay_poll_records_total (records read, those read again in
+ * the overlap included), relay_poll_changes_total, relay_poll_deletions_total,
+ * relay_poll_errors_total, and the gauges relay_poll_lag_seconds (since the
+ * last complete poll; -1 before the first) and relay_poll_known_records.
+ * NULL stops counting.
+ */
+struct relay_metrics;
+void relay_pollers_set_metrics(struct relay_pollers *ps, struct relay_metrics *m);
+
 /* relay_pollers_in_flight - jobs running (0: nothing to wait for). */
 unsigned relay_pollers_in_flight(const struct relay_pollers *ps);
 

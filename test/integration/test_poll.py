@@ -150,6 +150,11 @@ def test_late_row_and_archive_and_delete(t):
             t.check(st.get("cursor", "") >= b["write_date"], "status shows the cursor")
             t.check(st.get("known") == 2 and st.get("deleted") == 1, "known and deleted counts")
             t.check(st.get("error") == "" and st.get("last_ok_ms", 0) > 0, "last run without error")
+            t.eq(r.metric("relay_poll_changes_total", 'source="partners"'), 4.0,
+                 "changes counted in /metrics")
+            t.eq(r.metric("relay_poll_deletions_total", 'source="partners"'), 1.0,
+                 "deletions counted")
+            t.eq(r.metric("relay_poll_known_records", 'source="partners"'), 2.0, "known gauge")
         finally:
             stop(emu, r)
 
