@@ -111,8 +111,10 @@ static const struct verb verbs[] = {
 	  "odoo-relayd takes the request from the store within a second (running, or\n"
 	  "at its next start). Records whose projection did not change are not sent\n"
 	  "again.\n"
-	  "  --since TIME           read from TIME (UTC, \"2026-12-05 23:22:41\"), not from\n"
-	  "                         the cursor less its overlap; the cursor stays\n"
+	  "  --since TIME           read from TIME (\"2026-12-05 23:22:41\", UTC as Odoo\n"
+	  "                         writes it; a time with a zone; or a duration such\n"
+	  "                         as 2h, before now), not from the cursor less its\n"
+	  "                         overlap; the cursor stays\n"
 	  "  --id ID                send these records again whatever their hash\n"
 	  "                         (repeat it, or 7,8,9)\n" },
 	{ "shape", NULL, ctl_shape, "shape",

@@ -182,12 +182,19 @@ ctl_sync(struct ctl *c, int argc, char **argv)
 		return ctl_usage(c, "give --since or --id, not both");
 	}
 	if (since) {
-		if (relay_poll_time_parse(since, &t)) {
+		int64_t ms;
+
+		/* Odoo's form is UTC; anything else as the other verbs take times
+		 * (a zone, or local time; or a duration before now) */
+		if (relay_poll_time_parse(since, &t) == 0) {
+			relay_poll_time_format(t, norm);
+		} else if (ctl_parse_time(since, c->now_ms, &ms) == 0) {
+			relay_poll_time_format(ms / 1000, norm);
+		} else {
 			json_decref(ids);
-			return ctl_usage(c, "--since: expected a UTC time as Odoo writes it "
-			                    "(\"2026-12-05 23:22:41\" or \"2026-12-05\")");
+			return ctl_usage(c, "--since: expected a time (\"2026-12-05 23:22:41\", UTC as "
+			                    "Odoo writes it; or with a zone; or a duration such as 2h)");
 		}
-		relay_poll_time_format(t, norm);
 	}
 	if ((rc = ctl_config(c))) {
 		json_decref(ids);

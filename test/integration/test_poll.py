@@ -237,6 +237,9 @@ def test_sync_status_and_outage(t):
             t.check(p.returncode != 0 and "nope" in p.stderr, "unknown source refused")
             p = r.ctl("sync", "partners", "--since", "yesterday", check=False)
             t.check(p.returncode != 0, "a bad time refused")
+            p = r.ctl("--json", "sync", "partners", "--since", "2h")
+            t.check(p.returncode == 0 and
+                    len(json.loads(p.stdout)["request"]["since"]) == 19, "a duration taken")
             p = r.ctl("sync", "partners", "--since", "2000-01-01 00:00:00")
             t.eq(p.returncode, 0, "sync --since accepted")
             wait_for(lambda: "2000-01-01" in json.dumps(
@@ -349,9 +352,29 @@ def test_no_echo(t):
             emu.stop()
 
 
+def test_json2_odoo19(t):
+    """Odoo 19 over JSON-2: the same reads, named arguments only."""
+    with TempDir() as tmp:
+        emu = Emulator(tmp, version=19)
+        rcv = Receiver()
+        r = Relay(tmp, config(tmp, emu, rcv), secrets=SECRETS)
+        try:
+            a = partner(emu, "Ada Nineteen")
+            wait_for(lambda: sent(rcv, "Ada Nineteen"), what="polled over JSON-2")
+            execute(emu, "res.partner", "unlink", [[a]])
+            wait_for(lambda: [b for b in sent(rcv) if b.get("id") == a and "name" not in b],
+                     what="deletion over JSON-2")
+            t.eq(emu.stats()["calls_by_method"].get("res.partner.search_read", 0) > 0, True,
+                 "search_read went through the emulator")
+            t.check("json2" in r.ctl("status").stdout, "the destination speaks JSON-2")
+        finally:
+            stop(emu, r)
+
+
 if __name__ == "__main__":
     t = Results()
     for fn in (test_late_row_and_archive_and_delete, test_500_in_one_second,
-               test_crash_between_poll_and_commit, test_sync_status_and_outage, test_no_echo):
+               test_crash_between_poll_and_commit, test_sync_status_and_outage, test_no_echo,
+               test_json2_odoo19):
         t.run(fn)
     t.done()
