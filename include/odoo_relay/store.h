@@ -20,6 +20,9 @@
  *              overwritten; a new format keeps the decoder of this one
  *              (record.h's procedure).
  *   versions_exp (u64 expiry_ms, route "\0" name) -> empty: sweep index
+ *   poll       the pollers' hashes, states and sync requests: its own
+ *              module (store_poll.h) opens and keeps it, through
+ *              relay_store_read_begin and the transactions below
  *
  * versions and versions_exp came after schema 1 without a bump: a build
  * that does not know them ignores them, a read-write open creates them, and
