@@ -219,6 +219,19 @@ void ctl_print_event(const struct ctl *c, const struct relay_event *ev, const ch
 /* ---- the verbs: each returns the exit status ---- */
 
 int ctl_status(struct ctl *c, int argc, char **argv);
+
+/* ---- relayctl_poll.c ---- */
+
+/* ctl_sync - the verb "sync SOURCE [--since TIME] [--id ID...]". */
+int ctl_sync(struct ctl *c, int argc, char **argv);
+/* ctl_pollers - {source: state} of each odoo-poll source of the
+ * configuration, as odoo-relayd keeps it, with "lag_s" and "sync_pending";
+ * an empty object without a configuration. Never NULL but on ENOMEM. */
+json_t *ctl_pollers(struct ctl *c);
+/* ctl_pollers_problems - a line in problems for each poller with an error. */
+void ctl_pollers_problems(const json_t *pollers, json_t *problems);
+/* ctl_pollers_print - status's lines for the pollers. */
+void ctl_pollers_print(const struct ctl *c, const json_t *pollers);
 int ctl_pause(struct ctl *c, int argc, char **argv);
 int ctl_resume(struct ctl *c, int argc, char **argv);
 int ctl_shape(struct ctl *c, int argc, char **argv);

@@ -243,7 +243,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 	struct relay_store_stats s;
 	struct counts k = { .c = c };
 	json_t *circuit = NULL, *cfgerr = NULL, *queries = NULL, *proutes = NULL, *problems = NULL, *out = NULL;
-	json_t *pdests = NULL;
+	json_t *pdests = NULL, *pollers = NULL;
 	char holder[64] = "", buf[160], buf2[160];
 	const char *daemon = "unknown";
 	pid_t pid = 0;
@@ -304,6 +304,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 	queries = rc ? NULL : note(c, "queries", &rc);
 	if (rc)
 		goto fail;
+	pollers = ctl_pollers(c);
 
 	/* What makes delivery unhealthy, in the order an operator fixes it. */
 	if (strcmp(daemon, "stopped") == 0)
@@ -363,6 +364,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 			json_array_append_new(problems, json_string(line));
 		}
 	}
+	ctl_pollers_problems(pollers, problems);
 	healthy = json_array_size(problems) == 0;
 
 	sort_tallies(&k.sources);
@@ -409,6 +411,10 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		if (out && json_object_set(out, "queries",
 		                           json_object_get(queries, "queries") ? json_object_get(queries, "queries")
 		                                                               : json_null())) {
+			json_decref(out);
+			out = NULL;
+		}
+		if (out && json_object_set(out, "pollers", pollers ? pollers : json_null())) {
 			json_decref(out);
 			out = NULL;
 		}
@@ -506,6 +512,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 			       json_integer_value(json_object_get(x, "errors")));
 		}
 	}
+	ctl_pollers_print(c, pollers);
 	if (cfgerr) {
 		json_int_t at = json_integer_value(json_object_get(cfgerr, "at_ms"));
 		const char *e = json_string_value(json_object_get(cfgerr, "error"));
@@ -577,6 +584,7 @@ done:
 	json_decref(pdests);
 	json_decref(cfgerr);
 	json_decref(queries);
+	json_decref(pollers);
 	tallies_free(&k.sources);
 	tallies_free(&k.routes);
 	return rc;

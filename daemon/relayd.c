@@ -30,6 +30,7 @@
 #include "odoo_relay/ingest.h"
 #include "odoo_relay/log.h"
 #include "odoo_relay/metrics.h"
+#include "odoo_relay/poller.h"
 #include "odoo_relay/query.h"
 #include "odoo_relay/route.h"
 #include "odoo_relay/store.h"
@@ -54,6 +55,8 @@ struct relayd {
 	struct relay_ingest *ingest;
 	struct relay_delivery *delivery;
 	struct relay_queries *queries;
+	struct relay_poll_db poll_db;     /* the pollers' table, opened before the writer */
+	struct relay_pollers *pollers;    /* odoo-poll sources */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *watchdog, *status, *sweep, *drain;
 	int stopping;
@@ -115,8 +118,8 @@ warn_unverified(const struct relay_config *cfg, const char *path)
 	for (size_t i = 0; i < cfg->n_sources; i++) {
 		const struct relay_source_conf *sc = &cfg->sources[i];
 
-		if (sc->verify.scheme != RELAY_SIG_NONE)
-			continue;
+		if (sc->verify.scheme != RELAY_SIG_NONE || sc->kind == RELAY_SOURCE_ODOO_POLL)
+			continue; /* a poll source is not posted to */
 		if (!path) {
 			relay_log(LOG_WARNING, UNVERIFIED_TEXT, sc->name);
 			continue;
@@ -426,6 +429,10 @@ reload(struct relayd *d)
 		refuse_reload(d, msg, cfg, routes);
 		return;
 	}
+	/* the pollers copy what they need: after delivery, which can refuse */
+	if (d->pollers && (rc = relay_pollers_set_config(d->pollers, cfg)))
+		relay_log(LOG_WARNING, "poll sources keep their previous configuration: %s",
+		          relay_strerror(rc));
 	if (qgen)
 		relay_queries_commit(d->queries, qgen);
 	else if (new_queries) {
@@ -450,7 +457,7 @@ drain_cb(evutil_socket_t fd, short what, void *arg)
 	struct relayd *d = arg;
 	unsigned busy = relay_ingest_pending(d->ingest) +
 	                (d->delivery ? relay_delivery_in_flight(d->delivery) : 0) +
-	                relay_queries_in_flight(d->queries);
+	                relay_queries_in_flight(d->queries) + relay_pollers_in_flight(d->pollers);
 	if (busy == 0 || relay_mono_ms() >= d->drain_deadline_ms) {
 		if (busy)
 			relay_log(LOG_WARNING, "stopping with %u calls unfinished: they stay queued", busy);
@@ -607,7 +614,10 @@ run(struct relayd *d)
 		          store_hint(rc));
 		return 1;
 	}
-	rc = relay_writer_start(d->store, d->base, &d->writer);
+	/* the pollers' table exists before the writer thread runs (store_poll.h) */
+	rc = relay_poll_db_open(d->store, 1, &d->poll_db);
+	if (rc == 0)
+		rc = relay_writer_start(d->store, d->base, &d->writer);
 	if (rc == 0)
 		rc = relay_ingest_new(d->base, d->cfg, d->writer, d->metrics, &d->ingest);
 	if (rc) {
@@ -636,6 +646,13 @@ run(struct relayd *d)
 		}
 		relay_ingest_set_queries(d->ingest, d->queries);
 	}
+	rc = relay_pollers_start(d->base, d->store, d->writer, &d->poll_db, d->cfg, circuit_open_cb,
+	                         stored_hook, d, &d->pollers);
+	if (rc) {
+		relay_log(LOG_ERR, "cannot start the poll sources: %s", relay_strerror(rc));
+		return 1;
+	}
+	relay_pollers_set_metrics(d->pollers, d->metrics);
 	warn_unverified(d->cfg, NULL);
 	relay_queries_warn_public(d->cfg, NULL);
 
@@ -685,6 +702,7 @@ teardown(struct relayd *d)
 	 * queued, nothing is written), then ingest. */
 	if (d->writer)
 		relay_writer_stop(d->writer);
+	relay_pollers_free(d->pollers);
 	relay_delivery_free(d->delivery);
 	relay_queries_free(d->queries);
 	relay_ingest_free(d->ingest);

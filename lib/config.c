@@ -27,6 +27,7 @@
 
 #include "odoo_relay/config.h"
 #include "odoo_relay/error.h"
+#include "odoo_relay/poll.h"
 #include "odoo_relay/query_spec.h"
 #include "odoo_relay/schema.h"
 #include "odoo_relay/signature.h"
@@ -692,7 +693,8 @@ parse_source(struct ctx *c, json_t *sources, const char *name, json_t *src, stru
 		"require_json", "unrouted", "kind", NULL,
 	};
 	static const struct relay_schema_enum kinds[] = {
-		{ "webhook", RELAY_SOURCE_WEBHOOK }, { "odoo", RELAY_SOURCE_ODOO }, { NULL, 0 },
+		{ "webhook", RELAY_SOURCE_WEBHOOK }, { "odoo", RELAY_SOURCE_ODOO },
+		{ "odoo-poll", RELAY_SOURCE_ODOO_POLL }, { NULL, 0 },
 	};
 	int kind = RELAY_SOURCE_WEBHOOK;
 	static const struct relay_schema_enum unrouted[] = {
@@ -715,6 +717,15 @@ parse_source(struct ctx *c, json_t *sources, const char *name, json_t *src, stru
 	s->dedup_window_s = 259200;
 	s->verify.tolerance_s = 300;
 	mark = relay_schema_push(&c->s, name);
+	if (json_is_string(json_object_get(src, "kind")) &&
+	    strcmp(json_string_value(json_object_get(src, "kind")), "odoo-poll") == 0) {
+		/* a poller reads Odoo: none of the keys of a source that is posted to */
+		s->kind = RELAY_SOURCE_ODOO_POLL;
+		if ((rc = relay_poll_conf_parse(&c->s, c->cfg->doc, src, &s->poll)) == 0)
+			rc = relay_schema_enum(&c->s, src, "unrouted", 0, unrouted, "policy", &policy);
+		s->unrouted = (enum relay_unrouted)policy;
+		goto out;
+	}
 	if ((rc = relay_schema_keys(&c->s, src, keys, NULL)) != 0
 	    || (rc = relay_schema_enum(&c->s, src, "kind", 0, kinds, "kind", &kind)) != 0)
 		goto out;
@@ -1733,7 +1744,8 @@ config_parse(struct ctx *c, json_t *root)
 	    || (rc = parse_odoo(c, root)) != 0
 	    || (rc = parse_delivery(c, root)) != 0
 	    || (rc = parse_destinations(c, root)) != 0
-	    || (rc = parse_queries(c, root)) != 0)
+	    || (rc = parse_queries(c, root)) != 0
+	    || (rc = relay_poll_conf_check(cfg, c->s.err)) != 0)
 		return rc;
 	cfg->map_size = (size_t)map_mb << 20;
 	if ((routes = json_object_get(root, "routes"))) {
@@ -1924,6 +1936,7 @@ relay_config_free(struct relay_config *cfg)
 			free(s->keep_headers[j]);
 		free(s->keep_headers);
 		free(s->name);
+		relay_poll_conf_free(s->poll);
 	}
 	free(cfg->sources);
 	for (i = 0; i < cfg->n_listen; i++)

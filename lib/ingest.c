@@ -110,6 +110,8 @@ source_token_of(const struct relay_ingest *in, const char *path, const char **to
 	}
 	if (!(sc = relay_config_source(in->cfg, name, len)))
 		return NULL;
+	if (sc->kind == RELAY_SOURCE_ODOO_POLL)
+		return NULL; /* read from Odoo by the poller: nothing posts to it */
 	if (sc->verify.scheme != RELAY_SIG_URL_TOKEN)
 		return tn ? NULL : sc;
 	*token = tn ? tok : NULL;

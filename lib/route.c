@@ -14,6 +14,7 @@
 
 #include "odoo_relay/config.h"
 #include "odoo_relay/error.h"
+#include "odoo_relay/poll.h"
 #include "odoo_relay/jsonptr.h"
 #include "odoo_relay/route.h"
 #include "odoo_relay/schema.h"
@@ -740,6 +741,54 @@ owns_check(struct cc *c, const json_t *route, struct relay_route *r)
 	return 0;
 }
 
+/* One owner per field: a field this route writes into Odoo must not be one
+ * a poll source of the same destination and model sends back out, or each
+ * write would come back as a change (an echo). */
+static int
+echo_one(struct cc *c, const json_t *at, const json_t *parent, const char *what,
+         const struct relay_route *r, const char *field)
+{
+	unsigned line = 0, column = 0;
+	const char *src = relay_poll_owner(c->cfg, r->destination, r->model, field, &line, &column);
+
+	if (!src)
+		return 0;
+	return relay_schema_fail_at(&c->s, at, parent,
+	            "%s: %.*s of %s is also sent out of Odoo by poll source \"%s\" (its fields, "
+	            "line %u, column %u): one owner per field, or each write comes back as an "
+	            "echo", what, (int)base_len(field), field, r->model, src, line, column);
+}
+
+static int
+echo_check(struct cc *c, const json_t *route, const struct relay_route *r)
+{
+	const json_t *owns = json_object_get(route, "owns"), *fields, *lines;
+	char what[96];
+	size_t i;
+	int rc;
+
+	if (json_is_array(owns)) {
+		for (i = 0; i < json_array_size(owns); i++) {
+			snprintf(what, sizeof(what), "owns[%zu]", i);
+			if ((rc = echo_one(c, json_array_get(owns, i), owns, what, r,
+			                   json_string_value(json_array_get(owns, i)))) != 0)
+				return rc;
+		}
+		return 0;
+	}
+	fields = json_object_get(route, "fields");
+	for (i = 0; i < r->fields.n; i++)
+		if ((rc = echo_one(c, json_object_get(fields, r->fields.v[i].key), fields,
+		                   r->fields.v[i].what, r, r->fields.v[i].key)) != 0)
+			return rc;
+	lines = json_object_get(route, "lines");
+	for (i = 0; i < r->n_lines; i++)
+		if ((rc = echo_one(c, json_is_array(lines) ? json_array_get(lines, i) : lines, NULL,
+		                   r->lines[i].what, r, r->lines[i].field)) != 0)
+			return rc;
+	return 0;
+}
+
 static int
 topics_compile(struct cc *c, const json_t *route, struct relay_route *r)
 {
@@ -1052,6 +1101,8 @@ route_compile(struct cc *c, const json_t *route, const json_t *all, size_t idx,
 	}
 
 	if ((rc = destination_compile(c, route, r)) != 0 ||
+	    ((r->op == RELAY_OP_UPSERT || r->op == RELAY_OP_WRITE) &&
+	     (rc = echo_check(c, route, r)) != 0) ||
 	    (rc = relay_config_parse_backoff(&c->s, route, &r->backoff)) != 0)
 		return rc;
 	n = 0;

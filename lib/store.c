@@ -486,6 +486,17 @@ relay_store_txn_abort(struct relay_store *st, MDB_txn *txn)
 	mdb_txn_abort(txn);
 }
 
+int
+relay_store_read_begin(struct relay_store *st, MDB_txn **txn)
+{
+	int rc;
+
+	*txn = NULL;
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn)))
+		return map_err(rc);
+	return 0;
+}
+
 /* For the public write functions: use the caller's txn, or begin our own. */
 static int
 write_begin(struct relay_store *st, MDB_txn *txn, MDB_txn **use, MDB_txn **own)

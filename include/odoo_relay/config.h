@@ -80,7 +80,11 @@ enum relay_source_kind {
 	RELAY_SOURCE_ODOO,        /* Odoo's "Send Webhook Notification": verify url_token;
 	                             the dedup key is "sha256:" and the hex SHA-256 of the
 	                             body; the lane is "<_model>/<_id>"; topic [/_model] */
+	RELAY_SOURCE_ODOO_POLL,   /* nothing posts: the poller reads Odoo on a schedule
+	                             (poll.h); POST /hooks/<name> answers 404 */
 };
+
+struct relay_poll_conf;
 
 struct relay_source_conf {
 	char *name;                 /* URL path segment: POST /hooks/<name> */
@@ -96,6 +100,7 @@ struct relay_source_conf {
 	                               defaults to 1 when any ref is a pointer */
 	enum relay_unrouted unrouted; /* an event no route matches ["dead"] */
 	unsigned line, column;      /* where the source is defined */
+	struct relay_poll_conf *poll; /* kind odoo-poll (poll.h), else NULL */
 };
 
 struct relay_limits {

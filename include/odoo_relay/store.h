@@ -20,6 +20,9 @@
  *              overwritten; a new format keeps the decoder of this one
  *              (record.h's procedure).
  *   versions_exp (u64 expiry_ms, route "\0" name) -> empty: sweep index
+ *   poll       the pollers' hashes, states and sync requests: its own
+ *              module (store_poll.h) opens and keeps it, through
+ *              relay_store_read_begin and the transactions below
  *
  * versions and versions_exp came after schema 1 without a bump: a build
  * that does not know them ignores them, a read-write open creates them, and
@@ -165,6 +168,11 @@ void relay_store_set_fault(struct relay_store *st, int (*fault)(void *arg, const
  * relay_store_txn_abort - abort txn and free it. NULL is a no-op.
  */
 int relay_store_txn_begin(struct relay_store *st, MDB_txn *parent, MDB_txn **txn);
+/* relay_store_read_begin - begin a read transaction (a consistent snapshot,
+ * never blocked by writers), for modules with tables of their own (e.g.
+ * store_poll.h); end it with relay_store_txn_abort. Returns 0 with *txn
+ * set, ENOMEM, or an LMDB code (MDB_READERS_FULL). Any thread. */
+int relay_store_read_begin(struct relay_store *st, MDB_txn **txn);
 int relay_store_txn_commit(struct relay_store *st, MDB_txn *txn);
 void relay_store_txn_abort(struct relay_store *st, MDB_txn *txn);
 

@@ -78,6 +78,16 @@ struct emu_cost {
 	int64_t busy_until_us;    /* monotonic: when the worker is free */
 };
 
+/* emu_poll.c: the clock and the held transaction (README "Polling"). */
+#define EMU_STAMP_LEN 27 /* "YYYY-MM-DD HH:MM:SS.ffffff" and NUL */
+struct emu_pollctl {
+	int64_t clock_offset_ms;  /* added to the clock that stamps rows */
+	char tx_stamp[EMU_STAMP_LEN]; /* this transaction's stamp, "" until it writes */
+	bool hold_next;           /* the next call that writes is held */
+	json_t *held;             /* [[model idx, id, record or null], ...] or NULL */
+	json_t *last_search;      /* model -> the domain of its last search_read, or NULL */
+};
+
 struct emu {
 	int version;              /* 16..19 */
 	char *db;
@@ -89,6 +99,7 @@ struct emu {
 	bool keep_alive;          /* false: Connection: close, as Odoo does */
 	struct emu_faults faults;
 	struct emu_stats stats;
+	struct emu_pollctl poll;
 	struct emu_db *data;
 	json_t *sessions;         /* session id -> {"uid", "identity"} */
 	struct emu_error err;
@@ -186,6 +197,29 @@ int emu_call_json2(struct emu *e, const struct emu_call *c, const char *model,
 
 /* All records of a model for the control API, or NULL for an unknown model. */
 json_t *emu_records_dump(struct emu *e, const char *model);
+
+/* --- emu_poll.c -------------------------------------------------------- */
+
+/* The stamp of the current transaction, with microseconds: taken at its
+ * first write, the same for every row it writes. */
+void emu_tx_stamp(struct emu *e, char out[EMU_STAMP_LEN]);
+/* A transaction begins (no stamp yet) / ends well (a held one goes aside). */
+void emu_poll_tx_begin(struct emu *e);
+void emu_poll_tx_commit(struct emu *e);
+/* A stored datetime as the wire shows it (steals v, returns the result). */
+json_t *emu_datetime_wire(json_t *v);
+/* A datetime at full precision for comparing ("T" taken, ".000000" added);
+ * anything else as it is. New reference. */
+json_t *emu_datetime_full(const json_t *v);
+/* /control/clock, /control/hold, /control/release: true when path is one
+ * of them, with *status and *doc (new) set. */
+bool emu_poll_control(struct emu *e, bool post, const char *path, json_t *body,
+		      int *status, json_t **doc);
+/* Notes the domain of a search_read (GET /control/hold shows the last one
+ * per model). */
+void emu_poll_note_search(struct emu *e, const char *model, const json_t *domain);
+/* Forgets the clock offset and any held rows. */
+void emu_poll_reset(struct emu *e);
 
 /* --- emu_rpc.c --------------------------------------------------------- */
 

@@ -86,6 +86,7 @@ static int m_search_read(struct emu *e, const struct emu_call *c,
 	int rc;
 
 	(void)ids;
+	emu_poll_note_search(e, m->def->name, argv[0]);
 	if (orm_search(e, c, m, argv[0], argv[2], argv[3], argv[4], &recs) < 0)
 		return -1;
 	rc = orm_read(e, c, m, recs, argv[1], load_classic(argv[5]), result);
@@ -693,6 +694,7 @@ static void tx_end(struct emu *e, int rc)
 		e->stats.writes++;
 		e->stats.records_written += e->data->written;
 	}
+	emu_poll_tx_commit(e);
 	orm_tx_begin(e);
 }
 

@@ -343,6 +343,11 @@ static void store_del(struct emu *e, struct model *m, json_int_t id)
 	json_object_del(m->recs, key);
 }
 
+void orm_store_remove(struct emu *e, struct model *m, json_int_t id)
+{
+	store_del(e, m, id);
+}
+
 /* Journals a record before its first change in this transaction. */
 void orm_tx_touch(struct emu *e, struct model *m, json_int_t id)
 {
@@ -365,6 +370,7 @@ void orm_tx_begin(struct emu *e)
 	json_array_clear(e->data->journal);
 	json_object_clear(e->data->touched);
 	e->data->written = 0;
+	emu_poll_tx_begin(e);
 }
 
 void orm_tx_rollback(struct emu *e)
@@ -583,6 +589,8 @@ json_t *orm_value_read(struct emu *e, struct model *m, json_t *rec,
 		json_decref(v);
 		return pair;
 	}
+	if (f->type == F_DATETIME)
+		return emu_datetime_wire(v);
 	return v;
 }
 
@@ -1184,7 +1192,7 @@ int orm_create(struct emu *e, const struct emu_call *c, struct model *m,
 	       json_t *vals, json_int_t *id_out)
 {
 	json_t *rec = NULL, *x2m = NULL;
-	char now[20];
+	char now[20], stamp[EMU_STAMP_LEN];
 	json_int_t id;
 	int rc = -1;
 
@@ -1288,10 +1296,10 @@ int orm_create(struct emu *e, const struct emu_call *c, struct model *m,
 	}
 	/* the INSERT: from here the id is consumed, whatever happens next */
 	id = m->next_id++;
-	emu_now(now);
+	emu_tx_stamp(e, stamp);
 	json_object_set_new(rec, "id", json_integer(id));
-	json_object_set_new(rec, "create_date", json_string(now));
-	json_object_set_new(rec, "write_date", json_string(now));
+	json_object_set_new(rec, "create_date", json_string(stamp));
+	json_object_set_new(rec, "write_date", json_string(stamp));
 	json_object_set_new(rec, "create_uid", json_integer(c->uid));
 	json_object_set_new(rec, "write_uid", json_integer(c->uid));
 	if (check_constraints(e, m, rec) < 0)
@@ -1313,7 +1321,7 @@ int orm_write(struct emu *e, const struct emu_call *c, struct model *m,
 	      json_t *ids, json_t *vals)
 {
 	json_t *conv = NULL, *x2m = NULL, *missing, *x;
-	char now[20];
+	char now[EMU_STAMP_LEN];
 	size_t i;
 	int rc = -1;
 
@@ -1331,7 +1339,7 @@ int orm_write(struct emu *e, const struct emu_call *c, struct model *m,
 	json_decref(missing);
 	if (check_rules(e, m, conv) < 0)
 		goto out;
-	emu_now(now);
+	emu_tx_stamp(e, now);
 	json_array_foreach(ids, i, x) {
 		json_int_t id = json_integer_value(x);
 		json_t *rec = json_deep_copy(orm_rec_get(m, id));

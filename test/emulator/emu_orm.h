@@ -84,6 +84,7 @@ const char *orm_rec_str(const json_t *rec, const char *field);
 json_int_t orm_rec_int(const json_t *rec, const char *field);
 char *orm_imd_key(const json_t *rec);
 void orm_store_put(struct emu *e, struct model *m, json_t *rec);
+void orm_store_remove(struct emu *e, struct model *m, json_int_t id);
 void orm_tx_touch(struct emu *e, struct model *m, json_int_t id);
 void orm_tx_begin(struct emu *e);
 void orm_tx_rollback(struct emu *e);

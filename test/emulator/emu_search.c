@@ -340,6 +340,16 @@ static bool leaf_match(struct emu *e, struct model *m, json_t *rec,
 	} else {
 		rv = orm_value_get(e, cur, r, f);
 	}
+	if (f->type == F_DATETIME) {
+		/* at the database's precision: microseconds (emu_poll.c) */
+		json_t *full = emu_datetime_full(value), *rfull = emu_datetime_full(rv);
+
+		hit = orm_scalar_match(rfull, op, full);
+		json_decref(full);
+		json_decref(rfull);
+		json_decref(rv);
+		return hit;
+	}
 	hit = orm_scalar_match(rv, op, value);
 	json_decref(rv);
 	return hit;

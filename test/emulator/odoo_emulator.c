@@ -464,8 +464,9 @@ static void on_control_request(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
-	json_t *body = NULL;
+	json_t *body = NULL, *pdoc = NULL;
 	const char *err;
+	int pstatus;
 
 	if (!path)
 		path = "";
@@ -524,12 +525,15 @@ static void on_control_request(struct evhttp_request *req, void *arg)
 		json_array_clear(e->faults.validation);
 		json_object_clear(e->sessions);
 		stats_reset(e);
+		emu_poll_reset(e);
 		if (emu_db_seed(e) < 0 || odoo_up(app) < 0) {
 			emu_error_clear(e);
 			control_reply(app, req, 500, control_error("reset failed"));
 		} else {
 			control_reply(app, req, 200, json_pack("{s:b}", "ok", 1));
 		}
+	} else if (emu_poll_control(e, cmd == EVHTTP_REQ_POST, path, body, &pstatus, &pdoc)) {
+		control_reply(app, req, pstatus, pdoc);
 	} else if (cmd == EVHTTP_REQ_POST && strcmp(path, "/control/keepalive") == 0) {
 		e->keep_alive = emu_truthy(json_object_get(body, "enabled"));
 		control_reply(app, req, 200, json_pack("{s:b, s:b}", "ok", 1,
@@ -753,6 +757,7 @@ out:
 	if (app.base)
 		event_base_free(app.base);
 	emu_db_free(e->data);
+	emu_poll_reset(e);
 	emu_error_clear(e);
 	json_decref(e->api_keys);
 	json_decref(e->sessions);

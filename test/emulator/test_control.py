@@ -286,6 +286,53 @@ def test_bad_control(res, emu):
     res.check("unknown endpoint", status == 404, body)
 
 
+def test_clock_and_hold(res, emu):
+    """A held transaction's row appears at release with a stamp older than
+    rows written meanwhile; stamps keep microseconds, the wire seconds."""
+    emu.control_post("/control/reset", {})
+    status, st = emu.control_post("/control/clock", {"offset_ms": 3600000})
+    res.check("clock accepted", status == 200 and st["offset_ms"] == 3600000, st)
+    status, st = emu.control_post("/control/clock", {"offset_ms": "x"})
+    res.check("clock refuses a non-integer", status == 400, st)
+    status, st = emu.control_post("/control/hold", {})
+    res.check("hold accepted", status == 200 and st["hold_next"] is True, st)
+    _, doc = execute(emu, "res.partner", "create", [{"name": "Held Row"}])
+    held = doc["result"]
+    _, st = emu.control_get("/control/hold")
+    res.check("one row held", st["held"] == 1 and st["hold_next"] is False, st)
+    emu.control_post("/control/clock", {"offset_ms": 3602000})
+    _, doc = execute(emu, "res.partner", "create", [{"name": "Later Row"}])
+    later = doc["result"]
+    fields = {"fields": ["name", "write_date"], "context": {"active_test": False}}
+    _, doc = execute(emu, "res.partner", "search_read",
+                     [[["id", "in", [held, later]]]], fields)
+    res.check("held row invisible", [r["id"] for r in doc["result"]] == [later], doc)
+    _, doc = execute(emu, "res.partner", "read", [[held], ["name"]])
+    res.check("held row unreadable", doc.get("result") == [], doc)
+    status, st = emu.control_post("/control/release", {})
+    res.check("release", status == 200 and st["released"] == 1, st)
+    _, doc = execute(emu, "res.partner", "search_read",
+                     [[["id", "in", [held, later]]]],
+                     dict(fields, order="write_date asc, id asc"))
+    rows = doc["result"]
+    res.check("released row first by write_date",
+              [r["id"] for r in rows] == [held, later], rows)
+    res.check("wire write_date in whole seconds",
+              all(len(r["write_date"]) == 19 for r in rows), rows)
+    _, recs = emu.control_get("/control/records?model=res.partner")
+    stored = {r["id"]: r["write_date"] for r in recs}
+    res.check("stored write_date keeps microseconds",
+              len(stored[held]) == 26 and stored[held] < stored[later], stored)
+    sec = rows[0]["write_date"]
+    for op, want in ((">", 1), (">=", 1), ("=", 0), ("<", 0)):
+        _, doc = execute(emu, "res.partner", "search_count",
+                         [[["id", "=", held], ["write_date", op, sec]]])
+        res.check("write_date %s its own second" % op, doc.get("result") == want, doc)
+    emu.control_post("/control/reset", {})
+    _, st = emu.control_get("/control/hold")
+    res.check("reset clears the clock", st["offset_ms"] == 0, st)
+
+
 def main():
     binary = emutest.binary_from_argv()
     res = emutest.Results("emulator_control")
@@ -295,7 +342,8 @@ def main():
         for test in (test_down_up, test_down_with_held_reply, test_http_status,
                      test_serialization_and_lock, test_access_denied,
                      test_validation, test_slow, test_none_envelope,
-                     test_records_stats_reset, test_keepalive, test_bad_control):
+                     test_records_stats_reset, test_keepalive, test_bad_control,
+                     test_clock_and_hold):
             before = len(res.failed)
             try:
                 test(res, emu)

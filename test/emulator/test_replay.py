@@ -79,7 +79,14 @@ SERIES = [
      Claim(605, 610, 617, 620, 623, 624, 625, 626, 627, 628, 629, 630, 631,
            632, 633, 634, 635, 636, 640, 641, 642, 643, 644, 645, 646, 647,
            648, 650, 651, 652, 653, 654, 655, 656, 657)),
-    # Not claimed at all: 400-491 (a database of 35 000 partners, base
+    # polling out of Odoo (440-453): write_date cut to seconds on the wire
+    # but compared at microseconds, active_test, unlink, read of a deleted
+    # id, a domain on write_uid. They ran against the large database, so
+    # poll_setup first makes the records they read and the times they ask
+    # for.
+    ("poll", ["--db", "relaytest", "--user", "admin:admin"],
+     Claim((440, 453)), "poll_setup"),
+    # Not claimed at all: 400-491 except 440-453 (a database of 35 000 partners, base
     # automation webhooks, timings) and 500-579 (Odoo 19; test_json2.py
     # covers JSON-2 with --version 19 on its own).
 ]
@@ -168,6 +175,7 @@ class Translator:
     def __init__(self):
         self.ids = {}      # model -> {capture id: emulator id}
         self.keys = {}     # capture API key -> emulator API key
+        self.dates = {}    # capture time -> emulator time (poll_setup)
         self.differ = 0
 
     def learn_id(self, model, cap, emu):
@@ -195,8 +203,20 @@ class Translator:
         for leaf in dom:
             if isinstance(leaf, list) and len(leaf) == 3 and leaf[0] == "id":
                 leaf = [leaf[0], leaf[1], self.id(model, leaf[2])]
+            if (isinstance(leaf, list) and len(leaf) == 3
+                    and leaf[0] in ("write_date", "create_date")
+                    and isinstance(leaf[2], str)):
+                leaf = [leaf[0], leaf[1], self.date(leaf[2])]
             out.append(leaf)
         return out
+
+    def date(self, v):
+        """A capture's time -> the emulator's (poll_setup), keeping the
+        "T" of the ISO form the capture used."""
+        mapped = self.dates.get(v.replace("T", " "))
+        if mapped is None:
+            return v
+        return mapped.replace(" ", "T") if "T" in v else mapped
 
     def vals(self, v):
         if isinstance(v, dict):
@@ -341,6 +361,41 @@ def compare(res, tr, case, status, hdrs, body):
     return ok
 
 
+def poll_setup(emu, tr):
+    """What 440-453 found in the database they ran against: two partners
+    written long before (35050, 35051), five made by one call at
+    23:22:41 (37010-37014), and nothing else written from then until the
+    poll "since 23:22:56" that precedes the archiving of 35050 (441). The
+    emulator's clock is moved forward between the steps (/control/clock),
+    so that the times are distinct seconds without waiting."""
+    def call(method, *args):
+        _, doc = emu.jsonrpc("object", "execute_kw", "relaytest", 2, "admin",
+                             "res.partner", method, list(args), {})
+        return doc["result"]
+
+    def clock(offset_ms):
+        _, st = emu.control_post("/control/clock", {"offset_ms": offset_ms})
+        return st["now"][:19]
+
+    old = call("create", [{"name": "Cap A 0000 v2", "email": "a0000v2@example.com"},
+                          {"name": "Cap A 0001 v2", "email": "a0001v2@example.com"}])
+    tr.learn_id("res.partner", [35050, 35051], old)
+    clock(10000)
+    five = call("create", [{"name": "Cap O2M Parent A"},
+                           {"name": "Child A1", "email": "a1@example.com"},
+                           {"name": "Child A2", "email": "a2@example.com"},
+                           {"name": "Child A1", "email": "a1@example.com"},
+                           {"name": "Child A2", "email": "a2@example.com"}])
+    tr.learn_id("res.partner", [37010, 37011, 37012, 37013, 37014], five)
+    _, recs = emu.control_get("/control/records?model=res.partner")
+    tr.dates["2026-12-05 23:22:41"] = next(
+        r["write_date"][:19] for r in recs if r["id"] == five[0])
+    tr.dates["2026-12-05 23:22:56"] = clock(20000)
+
+
+SETUPS = {"poll_setup": poll_setup}
+
+
 def replay(res, binary, cases):
     """Replays cases against a fresh emulator; returns how many ran and
     the emulator's exit status."""
@@ -348,6 +403,8 @@ def replay(res, binary, cases):
     cookies = {}
     replayed = 0
     with emutest.Emulator(binary, *cases.args) as emu:
+        if cases.setup:
+            SETUPS[cases.setup](emu, tr)
         for case in cases.cases:
             headers = dict(case.headers)
             if "Authorization" in headers:
@@ -383,8 +440,8 @@ def replay(res, binary, cases):
 
 
 class Series:
-    def __init__(self, directory, name, args, claim):
-        self.name, self.args = name, args
+    def __init__(self, directory, name, args, claim, setup=None):
+        self.name, self.args, self.setup = name, args, setup
         self.cases = load_cases(directory, claim.numbers)
 
 
@@ -394,8 +451,8 @@ def main():
     res = emutest.Results("emulator_replay")
     claimed = set()
     total = 0
-    for name, args, claim in SERIES:
-        series = Series(directory, name, args, claim)
+    for name, args, claim, *setup in SERIES:
+        series = Series(directory, name, args, claim, *setup)
         found = {c.number for c in series.cases}
         res.check("series %s: every listed capture is there" % name,
                   claim.singles <= found,

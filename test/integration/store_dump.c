@@ -1,6 +1,6 @@
 /* store-dump: print the records of a store as JSON lines, for the integration
  * tests (they check what a separate process sees after a crash).
- *   store-dump STATE_DIR [events|dead]
+ *   store-dump STATE_DIR [events|dead|poll-stat]
  * Each line: {"id":N,"source":"…","dedup_key":"…","attempts":N,"dead_reason":…} */
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 
 #include "odoo_relay/error.h"
 #include "odoo_relay/store.h"
+#include "odoo_relay/store_poll.h"
 
 static int
 print_one(void *arg, const struct relay_event *ev)
@@ -40,7 +41,7 @@ main(int argc, char **argv)
 {
 	struct relay_store *st;
 	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: store-dump STATE_DIR [events|dead]\n");
+		fprintf(stderr, "usage: store-dump STATE_DIR [events|dead|poll-stat]\n");
 		return 64;
 	}
 	/* A damaged page can crash a reader: walk it in a child first. */
@@ -51,7 +52,20 @@ main(int argc, char **argv)
 		fprintf(stderr, "cannot open store %s: %s\n", argv[1], relay_strerror(rc));
 		return 1;
 	}
-	if (argc == 3 && strcmp(argv[2], "dead") == 0)
+	if (argc == 3 && strcmp(argv[2], "poll-stat") == 0) {
+		/* the poller's table: "<entries> <bytes of its pages>" */
+		struct relay_poll_db db;
+		MDB_txn *txn = NULL;
+		uint64_t entries = 0, bytes = 0;
+
+		if ((rc = relay_poll_db_open(st, 0, &db)) == 0 &&
+		    (rc = relay_store_read_begin(st, &txn)) == 0) {
+			rc = relay_poll_db_stat(&db, txn, &entries, &bytes);
+			relay_store_txn_abort(st, txn);
+		}
+		if (rc == 0)
+			printf("%llu %llu\n", (unsigned long long)entries, (unsigned long long)bytes);
+	} else if (argc == 3 && strcmp(argv[2], "dead") == 0)
 		rc = relay_store_foreach_dead(st, 0, print_one, NULL);
 	else
 		rc = relay_store_foreach_event(st, 0, print_one, NULL);
