@@ -126,6 +126,14 @@ relay_circuit_answered(struct relay_circuit *c, int64_t now_ms)
 }
 
 int
+relay_circuit_down(const struct relay_circuit *c)
+{
+	if (c->state == RELAY_CIRCUIT_STATE_OPEN)
+		return 1;
+	return c->state == RELAY_CIRCUIT_STATE_PROBING && (!c->quiet || c->was_open);
+}
+
+int
 relay_circuit_reset(struct relay_circuit *c)
 {
 	if (c->state != RELAY_CIRCUIT_STATE_OPEN)

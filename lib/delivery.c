@@ -1203,7 +1203,6 @@ relay_delivery_circuit_open(const struct relay_delivery *d, const char *destinat
 		return 0;
 	LIST_FOREACH(ds, &d->dests, link)
 		if (!ds->gone && strcmp(ds->name, destination) == 0)
-			return ds->circuit.state == RELAY_CIRCUIT_STATE_OPEN
-			       || ds->circuit.state == RELAY_CIRCUIT_STATE_PROBING;
+			return relay_circuit_down(&ds->circuit);
 	return 0;
 }

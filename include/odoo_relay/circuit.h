@@ -131,6 +131,17 @@ enum relay_circuit_change relay_circuit_answered(struct relay_circuit *c, int64_
  */
 int relay_circuit_reset(struct relay_circuit *c);
 
+/*
+ * relay_circuit_down - 1 when the destination is known to be failing: the
+ * circuit is open, or probing after it was open (a timed probe, or a
+ * reload's probe of a circuit that was not closed); 0 when closed or
+ * half-open, and during the quiet probe of a start or of a reload of a
+ * closed circuit, which checks a destination nothing says is down. Other
+ * callers of the destination (on-demand reads, pollers) hold back when it
+ * is 1. Pure; cannot fail.
+ */
+int relay_circuit_down(const struct relay_circuit *c);
+
 /* relay_circuit_slots - how many calls may be in flight: limit when closed,
  * 1 when half-open, 0 otherwise. */
 unsigned relay_circuit_slots(const struct relay_circuit *c, unsigned limit);

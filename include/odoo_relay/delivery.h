@@ -134,10 +134,11 @@ void relay_delivery_metrics(struct relay_delivery *d, struct relay_metrics *m);
  * a no-op. */
 void relay_delivery_free(struct relay_delivery *d);
 
-/* relay_delivery_circuit_open - 1 when the circuit of the destination
- * called destination is open or probing (delivery sends it nothing: other
- * callers should not either), else 0 (closed, half-open, no such
- * destination, NULL d). Loop thread only; cannot fail. */
+/* relay_delivery_circuit_open - 1 when the destination called destination
+ * is known to be failing (relay_circuit_down: open, or probing after it was
+ * open), so other callers should hold back too, else 0 (closed, half-open,
+ * the quiet probe of a start or reload, no such destination, NULL d). Loop
+ * thread only; cannot fail. */
 int relay_delivery_circuit_open(const struct relay_delivery *d, const char *destination);
 
 #endif

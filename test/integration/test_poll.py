@@ -226,9 +226,14 @@ def test_crash_between_poll_and_commit(t):
 
 def test_sync_status_and_outage(t):
     with TempDir() as tmp:
-        emu, rcv, r = start(tmp, poll={"interval_s": 3600, "deletion_check_s": 0})
+        # the record exists before the relay starts: the poll at start must
+        # find it whenever that poll runs (the next one is an hour away)
+        emu = Emulator(tmp)
+        rcv = Receiver()
+        a = partner(emu, "Sync Me")
+        r = Relay(tmp, config(tmp, emu, rcv, poll={"interval_s": 3600, "deletion_check_s": 0}),
+                  secrets=SECRETS)
         try:
-            a = partner(emu, "Sync Me")
             wait_for(lambda: sent(rcv, "Sync Me"), what="first poll at start")
             partner(emu, "Not Yet")
             p = r.ctl("sync", "partners")

@@ -405,6 +405,16 @@ def test_reload(t):
             r.proc.send_signal(signal.SIGHUP)
             wait_for(lambda: r.logs().count("reload refused") > n, what="refused")
             t.eq(get(r, "/query/added")[0], 200, "a refused reload keeps the queries")
+            # A reload probes every destination again; while that probe is
+            # out, on-demand reads of a destination that was up still go to
+            # Odoo (a 503 would be a failure the reload made up).
+            emu.fault(mode="slow", delay_ms=1500)
+            r.write_config(cfg)
+            n = r.logs().count("configuration reloaded")
+            r.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: r.logs().count("configuration reloaded") > n, what="reloaded")
+            t.eq(get(r, "/query/added")[0], 200, "a reload's probe does not refuse queries")
+            emu.fault(mode="none")
         finally:
             t.eq(r.stop(), 0, "clean exit")
             emu.stop()

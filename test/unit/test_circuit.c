@@ -154,6 +154,34 @@ test_reset_and_names(void)
 	CHECK_STR(relay_circuit_state_name((enum relay_circuit_state)9), "?");
 }
 
+/* Who else holds back: a destination known to fail, not one being checked. */
+static void
+test_down(void)
+{
+	struct relay_circuit c;
+
+	relay_circuit_init(&c, &conf, 0);
+	CHECK_INT(relay_circuit_down(&c), 0); /* a start's probe: nothing known */
+	relay_circuit_probe_passed(&c, 1);
+	CHECK_INT(relay_circuit_down(&c), 0);
+	relay_circuit_reload(&c, &conf, 2);
+	CHECK_INT(c.state, RELAY_CIRCUIT_STATE_PROBING);
+	CHECK_INT(relay_circuit_down(&c), 0); /* a reload of a closed circuit */
+	relay_circuit_open(&c, "down", 3);
+	CHECK_INT(relay_circuit_down(&c), 1);
+	CHECK_INT(relay_circuit_probe_due(&c), 1);
+	CHECK_INT(relay_circuit_down(&c), 1); /* the timed probe of an outage */
+	relay_circuit_reload(&c, &conf, 4);
+	CHECK_INT(relay_circuit_down(&c), 1); /* a reload during an outage */
+	relay_circuit_probe_passed(&c, 5);
+	CHECK_INT(relay_circuit_down(&c), 0);
+	relay_circuit_open(&c, "down", 6);
+	relay_circuit_probe_due(&c);
+	CHECK_INT(relay_circuit_probe_passed(&c, 7), RELAY_CIRCUIT_HALF_OPENED);
+	CHECK_INT(relay_circuit_down(&c), 0); /* half-open: calls go again */
+	CHECK_INT(relay_circuit_reset(&c), 0);
+}
+
 int
 main(void)
 {
@@ -162,5 +190,6 @@ main(void)
 	RUN(test_transient_run);
 	RUN(test_reload);
 	RUN(test_reset_and_names);
+	RUN(test_down);
 	return check_done();
 }
