@@ -412,19 +412,6 @@ static int m_action_confirm(struct emu *e, const struct emu_call *c,
 	return 0;
 }
 
-static int m_action_cancel(struct emu *e, const struct emu_call *c,
-			   struct model *m, json_t *ids, json_t **argv,
-			   json_t **result)
-{
-	static const char *const from[] = {"draft", "sent", "sale", "cancel", NULL};
-
-	(void)argv;
-	if (so_set_state(e, c, m, ids, from, "cancel", "") < 0)
-		return -1;
-	*result = json_true();
-	return 0;
-}
-
 static int m_action_draft(struct emu *e, const struct emu_call *c,
 			  struct model *m, json_t *ids, json_t **argv,
 			  json_t **result)
@@ -642,7 +629,9 @@ static const struct method_def methods[] = {
 	 m_toggle_noupdate},
 	{"context_get", M_USERS, MK_MODEL, SIG0, m_context_get},
 	{"action_confirm", M_SO, MK_RECORDS, SIG0, m_action_confirm},
-	{"action_cancel", M_SO, MK_RECORDS, SIG0, m_action_cancel},
+	{"action_cancel", M_SO, MK_RECORDS, SIG0, sale_action_cancel},
+	{"action_lock", M_SO, MK_RECORDS, SIG0, sale_action_lock},
+	{"action_unlock", M_SO, MK_RECORDS, SIG0, sale_action_unlock},
 	{"action_draft", M_SO, MK_RECORDS, SIG0, m_action_draft},
 	{"create", -1, MK_CREATE, {{"vals_list"}, 1, false}, m_create},
 	{"search", -1, MK_MODEL, {{"domain", "offset", "limit", "order"}, 1, false},
