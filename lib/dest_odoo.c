@@ -34,6 +34,8 @@
 #include "odoo_relay/log.h"
 #include "odoo_relay/clock.h"
 #include "odoo_relay/odoo_client.h"
+#include "odoo_relay/lookup.h"
+#include "odoo_relay/odoo_order.h"
 
 struct batch;
 
@@ -43,6 +45,7 @@ struct odoo_dest {
 	char *module;              /* external-ID module prefix */
 	char *database;
 	uint64_t batch_seq;        /* the last batch id given */
+	struct relay_lookup *lookup; /* found ids of "find" specs, cached */
 	LIST_HEAD(, batch) waiting; /* batches between send and their first call */
 };
 
@@ -60,6 +63,10 @@ struct odoo_job {
 	json_int_t res_id;         /* from the lookup, 0 if missing */
 	struct relay_outcome early; /* an outcome known before any call */
 	json_t *context;           /* the route's, or NULL */
+	json_t *then, *refuse;     /* the route's "then" and "refuse" (copies), or NULL */
+	int warnings_fail;
+	int guarded;               /* the "refuse" pre-read passed */
+	char *note;                /* what the guard did, for the outcome */
 };
 
 static void
@@ -69,6 +76,9 @@ odoo_job_free(struct odoo_job *oj)
 		relay_plan_clear(&oj->plan);
 	relay_outcome_clear(&oj->early);
 	json_decref(oj->context);
+	json_decref(oj->then);
+	json_decref(oj->refuse);
+	free(oj->note);
 	free(oj);
 }
 
@@ -101,6 +111,45 @@ finish_done(struct odoo_job *oj, const char *how)
 	struct relay_outcome o = { .klass = RELAY_CLASS_DONE };
 
 	finish(oj, &o, NULL, how);
+}
+
+/* A failure made here (a find without a match, a refusal, ...). */
+static void
+finish_fail(struct odoo_job *oj, enum relay_class klass, const char *name, const char *why,
+            const char *request)
+{
+	struct relay_outcome o = { 0 };
+
+	if (relay_outcome_set(&o, klass, RELAY_SCOPE_NONE, name, why, NULL) == 0) {
+		finish(oj, &o, request, NULL);
+		relay_outcome_clear(&o);
+	} else {
+		finish(oj, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
+		                                    .transport = RELAY_TRANSPORT_ERROR }, NULL, NULL);
+	}
+}
+
+/* "delivered", with what else happened in parentheses. */
+static char *
+how_text(const char *base, const char *a, const char *b)
+{
+	char *out = NULL;
+
+	if (asprintf(&out, "%s%s%s%s%s%s", base, a || b ? " (" : "", a ? a : "",
+	             a && b ? "; " : "", b ? b : "", a || b ? ")" : "") < 0)
+		return NULL;
+	return out;
+}
+
+/* load() warnings for a row that was written: logged at warning level. */
+static void
+log_warnings(const struct relay_job *job, const char *warnings)
+{
+	struct relay_log_fields f = { .event_id = job->ev.id, .route = job->route,
+	                              .destination = job->dest, .odoo_model = job->model };
+
+	relay_log_with(LOG_WARNING, &f, "event %" PRIu64 " written with a warning from Odoo: %s",
+	               job->ev.id, warnings);
 }
 
 /* An outcome known without a call goes back on the next loop turn: a
@@ -139,6 +188,60 @@ is_missing_error(const struct relay_outcome *o)
 static void step_next(struct odoo_job *oj);
 
 static void
+stepped(void *arg, const struct relay_outcome *failure, const char *request, const char *note)
+{
+	struct odoo_job *oj = arg;
+	char *how;
+
+	if (failure) {
+		finish(oj, failure, request, NULL);
+		return;
+	}
+	how = how_text("delivered", oj->note, note);
+	finish(oj, &(struct relay_outcome){ .klass = RELAY_CLASS_DONE }, NULL,
+	       how ? how : "delivered");
+	free(how);
+}
+
+/* The load of an upsert went through: its warnings, then its steps. */
+static void
+loaded(struct odoo_job *oj, const struct relay_outcome *o, const char *request)
+{
+	char *warn = relay_order_load_warnings(o->result, 0, (size_t)-1), *w = NULL;
+	int rc;
+
+	if (warn) {
+		log_warnings(oj->job, warn);
+		if (oj->warnings_fail) {
+			char why[1024];
+
+			snprintf(why, sizeof(why), "Odoo wrote the record with a warning (the route "
+			         "fails on warnings): %s", warn);
+			free(warn);
+			finish_fail(oj, RELAY_CLASS_PERMANENT, "odoo.load.warning", why, request);
+			return;
+		}
+		/* kept with the guard's note, for the outcome */
+		if (asprintf(&w, "%s%swarning: %s", oj->note ? oj->note : "", oj->note ? "; " : "",
+		             warn) >= 0) {
+			free(oj->note);
+			oj->note = w;
+		}
+		free(warn);
+	}
+	if (oj->then) {
+		rc = relay_order_steps(oj->od->client, oj->plan.model,
+		                       relay_order_load_id(o->result, 0), oj->then, oj->context,
+		                       stepped, oj);
+		if (rc == 0)
+			return;
+		finish_fail(oj, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc), NULL);
+		return;
+	}
+	stepped(oj, NULL, NULL, NULL);
+}
+
+static void
 called(struct relay_odoo_result *res, void *arg)
 {
 	struct odoo_job *oj = arg;
@@ -150,7 +253,13 @@ called(struct relay_odoo_result *res, void *arg)
 		return;
 	}
 	if (o->klass != RELAY_CLASS_DONE) {
+		if (oj->plan.finds)
+			relay_lookup_forget(oj->od->lookup, oj->plan.finds);
 		finish(oj, o, res->request, NULL);
+		return;
+	}
+	if (oj->plan.op == RELAY_OP_UPSERT && oj->step == STEP_MAIN) {
+		loaded(oj, o, res->request);
 		return;
 	}
 	if (oj->step == STEP_LOOKUP) {
@@ -193,6 +302,43 @@ call_load(struct odoo_job *oj)
 	call(oj, oj->plan.model, "load", NULL, named);
 }
 
+/* The "refuse" pre-read: a refusal ends the event, else the load goes. */
+static void
+guarded(void *arg, const struct relay_outcome *failure, const char *request, const char *note)
+{
+	struct odoo_job *oj = arg;
+
+	if (failure) {
+		finish(oj, failure, request, NULL);
+		return;
+	}
+	oj->guarded = 1;
+	if (note && !(oj->note = strdup(note))) {
+		finish_fail(oj, RELAY_CLASS_TRANSIENT, "relay.plan", "out of memory", NULL);
+		return;
+	}
+	step_next(oj);
+}
+
+/* The finds of a lone event answered: into its cells, then its plan. */
+static void
+found_one(void *arg, const struct relay_outcome *failure, const char *request, unsigned calls)
+{
+	struct odoo_job *oj = arg;
+	const char *err;
+
+	(void)calls;
+	if (failure) {
+		finish(oj, failure, request, NULL);
+		return;
+	}
+	if ((err = relay_order_apply_finds(oj->plan.load_data, oj->plan.finds))) {
+		finish_fail(oj, RELAY_CLASS_PERMANENT, "relay.find", err, NULL);
+		return;
+	}
+	step_next(oj);
+}
+
 static void
 step_next(struct odoo_job *oj)
 {
@@ -204,7 +350,7 @@ step_next(struct odoo_job *oj)
 		return;
 	}
 	if (oj->step == STEP_LOOKUP) {
-		if (p->op == RELAY_OP_UPSERT && p->may_create && p->may_update) {
+		if (p->op == RELAY_OP_UPSERT && p->may_create && p->may_update && !oj->refuse) {
 			oj->step = STEP_MAIN; /* load() creates or updates by itself */
 			call_load(oj);
 			return;
@@ -232,6 +378,12 @@ step_next(struct odoo_job *oj)
 				finish(oj, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT }, NULL,
 				       NULL);
 			}
+		} else if (exists && oj->refuse && !oj->guarded) {
+			int rc = relay_order_guard(oj->od->client, p, oj->res_id, oj->refuse, oj->context,
+			                           guarded, oj);
+			if (rc)
+				finish_fail(oj, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc),
+				            NULL);
 		} else {
 			call_load(oj);
 		}
@@ -305,6 +457,27 @@ start_one(struct odoo_dest *od, struct relay_job *job, const struct relay_route 
 	}
 	oj->have_plan = 1;
 	oj->step = STEP_LOOKUP;
+	oj->warnings_fail = relay_route_warnings_fail(route);
+	if ((relay_route_then(route) && !(oj->then = json_deep_copy(relay_route_then(route)))) ||
+	    (relay_route_refuse(route) &&
+	     !(oj->refuse = json_deep_copy(relay_route_refuse(route))))) {
+		rc = ENOMEM;
+		goto out;
+	}
+	if (oj->plan.finds) {
+		const char *err;
+
+		rc = relay_lookup_resolve(od->lookup, od->client, oj->plan.finds, oj->context,
+		                          found_one, oj);
+		if (rc == 0)
+			return 0;
+		if (rc != 1)
+			goto out;
+		if ((err = relay_order_apply_finds(oj->plan.load_data, oj->plan.finds))) {
+			rc = finish_later(oj, RELAY_CLASS_PERMANENT, "relay.find", err);
+			goto out;
+		}
+	}
 	step_next(oj);
 	return 0;
 out:
@@ -315,7 +488,7 @@ out:
 
 /* ---- batches: several upserts in one load() ---- */
 
-enum row_state { ROW_PENDING, ROW_IN_CALL, ROW_REPORTED };
+enum row_state { ROW_PENDING, ROW_IN_CALL, ROW_STEP, ROW_REPORTED };
 
 struct brow {
 	struct relay_job *job;
@@ -340,6 +513,16 @@ struct batch {
 	unsigned size;
 	struct event *kick;        /* between send and the first call */
 	LIST_ENTRY(batch) link;
+	json_t *then;              /* the route's "then" (a copy), or NULL */
+	int warnings_fail;
+	int in_call;               /* a load() of it is in flight */
+};
+
+/* A row's follow-up steps in flight. */
+struct row_step {
+	struct batch *b;
+	struct brow *r;
+	char *note;                /* its warnings */
 };
 
 static void
@@ -351,6 +534,7 @@ batch_free(struct batch *b)
 	if (b->kick)
 		event_free(b->kick);
 	json_decref(b->context);
+	json_decref(b->then);
 	free(b->model);
 	free(b->rows);
 	free(b);
@@ -373,11 +557,17 @@ report(struct batch *b, struct brow *r, const struct relay_outcome *o, const cha
 static void
 report_rest(struct batch *b, const struct relay_outcome *o, const char *request)
 {
+	int stepping = 0;
+
 	for (size_t i = 0; i < b->n && b->left; i++) {
 		struct brow *r = &b->rows[i];
 
 		if (r->state == ROW_REPORTED)
 			continue;
+		if (r->state == ROW_STEP) {
+			stepping = 1; /* its steps report it, and the last frees b */
+			continue;
+		}
 		if (r->state == ROW_IN_CALL) {
 			report(b, r, o, request, NULL, -1);
 		} else {
@@ -387,7 +577,8 @@ report_rest(struct batch *b, const struct relay_outcome *o, const char *request)
 			report(b, r, &c, NULL, NULL, -1);
 		}
 	}
-	batch_free(b);
+	if (!stepping)
+		batch_free(b);
 }
 
 /* The request kept with one row's dead letter: that row alone. */
@@ -406,19 +597,109 @@ row_request(const struct batch *b, const struct brow *r)
 static void batch_next(struct batch *b);
 
 static void
+row_stepped(void *arg, const struct relay_outcome *failure, const char *request,
+            const char *note)
+{
+	struct row_step *st = arg;
+	struct batch *b = st->b;
+
+	if (failure) {
+		report(b, st->r, failure, request, NULL, (int)st->r->off);
+	} else {
+		char *how = how_text("delivered", st->note, note);
+
+		report(b, st->r, &(struct relay_outcome){ .klass = RELAY_CLASS_DONE }, NULL,
+		       how ? how : "delivered", (int)st->r->off);
+		free(how);
+	}
+	free(st->note);
+	free(st);
+	if (b->left == 0)
+		batch_free(b); /* the instance may be gone with the last report */
+	else if (!b->in_call)
+		batch_next(b);
+}
+
+/* Row r of a load that went through (its k-th record): its warnings, then
+ * its steps, or its outcome now. */
+static void
+row_loaded(struct batch *b, struct brow *r, size_t k, const struct relay_outcome *o,
+           const char *request)
+{
+	char *warn = relay_order_load_warnings(o->result, r->off, r->off + r->nrows);
+	struct row_step *st;
+	int rc = ENOMEM;
+
+	if (warn) {
+		log_warnings(r->job, warn);
+		if (b->warnings_fail) {
+			struct relay_outcome ro = { 0 };
+			char why[1024];
+
+			snprintf(why, sizeof(why), "Odoo wrote the record with a warning (the route "
+			         "fails on warnings): %s", warn);
+			free(warn);
+			if (relay_outcome_set(&ro, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE,
+			                      "odoo.load.warning", why, NULL) == 0)
+				report(b, r, &ro, request, NULL, (int)r->off);
+			else
+				report(b, r, o, request, "delivered", (int)r->off);
+			relay_outcome_clear(&ro);
+			return;
+		}
+		char *w = NULL;
+		if (asprintf(&w, "warning: %s", warn) < 0)
+			w = NULL;
+		free(warn);
+		warn = w;
+	}
+	if (!b->then) {
+		char *how = how_text("delivered", warn, NULL);
+
+		report(b, r, o, request, how ? how : "delivered", (int)r->off);
+		free(how);
+		free(warn);
+		return;
+	}
+	if ((st = calloc(1, sizeof(*st)))) {
+		st->b = b;
+		st->r = r;
+		st->note = warn;
+		r->state = ROW_STEP;
+		rc = relay_order_steps(b->od->client, b->model, relay_order_load_id(o->result, k),
+		                       b->then, b->context, row_stepped, st);
+		if (rc == 0)
+			return;
+		r->state = ROW_IN_CALL;
+		free(st);
+	}
+	free(warn);
+	struct relay_outcome ro = { 0 };
+	if (relay_outcome_set(&ro, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
+	                      relay_strerror(rc), NULL) == 0)
+		report(b, r, &ro, NULL, NULL, (int)r->off);
+	else
+		report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
+		                                      .transport = RELAY_TRANSPORT_ERROR },
+		       NULL, NULL, (int)r->off);
+	relay_outcome_clear(&ro);
+}
+
+static void
 batch_called(struct relay_odoo_result *res, void *arg)
 {
 	struct batch *b = arg;
 	const struct relay_outcome *o = &res->outcome;
-	size_t i, total = 0, failed = 0;
+	size_t i, rec, total = 0, failed = 0;
 	const char **fail = NULL;
 
 	b->first = 1;
+	b->in_call = 0;
 	if (o->klass == RELAY_CLASS_DONE) {
-		for (i = 0; i < b->n && b->left; i++)
+		/* rows in the order of their records in the call */
+		for (i = 0, rec = 0; i < b->n && b->left; i++)
 			if (b->rows[i].state == ROW_IN_CALL)
-				report(b, &b->rows[i], o, res->request, "delivered",
-				       (int)b->rows[i].off);
+				row_loaded(b, &b->rows[i], rec++, o, res->request);
 		goto next;
 	}
 	if (o->klass == RELAY_CLASS_TRANSIENT || o->klass == RELAY_CLASS_CONFIG) {
@@ -470,6 +751,7 @@ batch_called(struct relay_odoo_result *res, void *arg)
 			r->state = ROW_PENDING; /* good, or not tried: again at once */
 			continue;
 		}
+		relay_lookup_forget(b->od->lookup, r->plan.finds);
 		struct relay_outcome ro = { 0 };
 		char *req = row_request(b, r);
 		if (relay_outcome_set(&ro, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "odoo.load", msg,
@@ -503,13 +785,18 @@ batch_next(struct batch *b)
 	unsigned size = 0;
 	int rc;
 
-	for (size_t i = 0; i < b->n; i++)
+	int stepping = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
 		if (b->rows[i].state == ROW_PENDING && !head)
 			head = &b->rows[i];
+		stepping |= b->rows[i].state == ROW_STEP;
+	}
 	if (!head || !data) {
 		json_decref(data);
 		if (!head) {
-			batch_free(b);
+			if (!stepping) /* else the last step's end frees it */
+				batch_free(b);
 			return;
 		}
 		rc = ENOMEM;
@@ -536,8 +823,10 @@ batch_next(struct batch *b)
 	rc = named ? relay_odoo_call(b->od->client, b->model, "load", NULL, named, batch_called, b)
 	           : ENOMEM;
 	json_decref(named);
-	if (rc == 0)
+	if (rc == 0) {
+		b->in_call = 1;
 		return;
+	}
 fail:;
 	struct relay_outcome o = { 0 };
 	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
@@ -545,6 +834,88 @@ fail:;
 		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
 		                            .transport = RELAY_TRANSPORT_ERROR };
 	b->first = 1;
+	report_rest(b, &o, NULL);
+	relay_outcome_clear(&o);
+}
+
+/* Found ids into each row's cells; a row with a find that failed ends. */
+static void
+batch_apply_finds(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct brow *r = &b->rows[i];
+		const char *err;
+
+		if (r->state != ROW_PENDING || !r->have_plan || !r->plan.finds)
+			continue;
+		if (!(err = relay_order_apply_finds(r->plan.load_data, r->plan.finds)))
+			continue;
+		struct relay_outcome o = { 0 };
+		if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.find", err,
+		                      NULL) == 0)
+			report(b, r, &o, NULL, NULL, -1);
+		else
+			report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT }, NULL,
+			       NULL, -1);
+		relay_outcome_clear(&o);
+	}
+}
+
+static void
+batch_found(void *arg, const struct relay_outcome *failure, const char *request, unsigned calls)
+{
+	struct batch *b = arg;
+
+	(void)calls;
+	b->first = 1;
+	if (failure) {
+		/* the searches were the batch's first call: every row is charged */
+		for (size_t i = 0; i < b->n; i++)
+			if (b->rows[i].state == ROW_PENDING)
+				b->rows[i].state = ROW_IN_CALL;
+		report_rest(b, failure, request);
+		return;
+	}
+	batch_apply_finds(b);
+	if (b->left == 0) {
+		batch_free(b);
+		return;
+	}
+	batch_next(b);
+}
+
+/* Resolve the finds of every row in one go (lookup.h), then the loads. */
+static void
+batch_find(struct batch *b)
+{
+	json_t *all = json_array();
+	int rc = 0;
+
+	for (size_t i = 0; all && i < b->n; i++)
+		if (b->rows[i].state == ROW_PENDING && b->rows[i].have_plan && b->rows[i].plan.finds)
+			json_array_extend(all, b->rows[i].plan.finds);
+	if (all && json_array_size(all))
+		rc = relay_lookup_resolve(b->od->lookup, b->od->client, all, b->context, batch_found,
+		                          b);
+	json_decref(all);
+	if (rc == 0 && all && json_array_size(all) == 0)
+		rc = 1;
+	if (rc == 0)
+		return;
+	if (rc == 1) {
+		batch_apply_finds(b);
+		if (b->left == 0) {
+			batch_free(b);
+			return;
+		}
+		batch_next(b);
+		return;
+	}
+	struct relay_outcome o = { 0 };
+	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
+	                      relay_strerror(all ? rc : ENOMEM), NULL))
+		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
+		                            .transport = RELAY_TRANSPORT_ERROR };
 	report_rest(b, &o, NULL);
 	relay_outcome_clear(&o);
 }
@@ -578,7 +949,7 @@ batch_kick(evutil_socket_t fd, short what, void *arg)
 		batch_free(b);
 		return;
 	}
-	batch_next(b);
+	batch_find(b);
 }
 
 static int
@@ -598,7 +969,11 @@ start_batch(struct odoo_dest *od, struct relay_job *const *jobs, size_t n,
 	b->kick = event_new(od->base, -1, 0, batch_kick, b);
 	if (relay_route_context(route))
 		b->context = json_deep_copy(relay_route_context(route));
-	if (!b->model || !b->rows || !b->kick || (relay_route_context(route) && !b->context))
+	if (relay_route_then(route))
+		b->then = json_deep_copy(relay_route_then(route));
+	b->warnings_fail = relay_route_warnings_fail(route);
+	if (!b->model || !b->rows || !b->kick || (relay_route_context(route) && !b->context) ||
+	    (relay_route_then(route) && !b->then))
 		goto nomem;
 	for (size_t i = 0; i < n; i++) {
 		struct brow *r = &b->rows[i];
@@ -744,6 +1119,7 @@ odoo_destroy(void *drv)
 	if (!od)
 		return;
 	relay_odoo_free(od->client); /* batches in a call report cancelled */
+	/* after the client: its cancelled searches still use the cache */
 	while (!LIST_EMPTY(&od->waiting)) {
 		struct batch *b = LIST_FIRST(&od->waiting);
 		struct relay_outcome c = { .klass = RELAY_CLASS_TRANSIENT,
@@ -753,6 +1129,7 @@ odoo_destroy(void *drv)
 		b->first = 1;
 		report_rest(b, &c, NULL);
 	}
+	relay_lookup_free(od->lookup);
 	free(od->module);
 	free(od->database);
 	free(od);
@@ -776,7 +1153,8 @@ odoo_create(struct event_base *base, const struct relay_destination_conf *conf, 
 		rc = ENOMEM;
 		goto fail;
 	}
-	if ((rc = relay_odoo_new(base, &conf->odoo, &od->client)))
+	if ((rc = relay_lookup_new(&od->lookup)) ||
+	    (rc = relay_odoo_new(base, &conf->odoo, &od->client)))
 		goto fail;
 	*out = od;
 	return 0;

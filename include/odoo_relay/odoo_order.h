@@ -1,0 +1,74 @@
+/*
+ * odoo-relay: what the Odoo driver does around an order's load() (route.h:
+ * "find", "then", "warnings", "refuse"), kept out of dest_odoo.c.
+ *
+ *  - relay_order_apply_finds: found ids into the load's cells.
+ *  - relay_order_load_warnings: the warnings load() gave for some rows.
+ *  - relay_order_guard: before the load of a record that exists, read it
+ *    and refuse what Odoo would refuse (a locked record; lines of ours
+ *    removed from a confirmed one), or set removed lines to quantity 0.
+ *  - relay_order_steps: after the load, the "then" steps, each reading the
+ *    record's field first and calling only in an allowed state, so that a
+ *    replay never raises "not in a state requiring confirmation".
+ *
+ * Threading: the loop thread of the client. The asynchronous functions
+ * call back exactly once, from the loop, never from inside the call that
+ * started them (they return an error instead, with no callback).
+ * Ownership: arguments are borrowed until the function returns (copied as
+ * needed); the callback's arguments are valid during the callback only.
+ */
+#ifndef ODOO_RELAY_ODOO_ORDER_H
+#define ODOO_RELAY_ODOO_ORDER_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "odoo_relay/classify.h"
+#include "odoo_relay/odoo_client.h"
+#include "odoo_relay/route.h"
+
+/* failure: NULL when all went well, else why not (a permanent outcome
+ * "relay.refused" for a refusal, or the failed call's outcome) with the
+ * request sent (or NULL). note: what was done, for the event's outcome and
+ * log ("action_confirm: state draft, called"), or NULL. */
+typedef void (*relay_order_fn)(void *arg, const struct relay_outcome *failure,
+                               const char *request, const char *note);
+
+/*
+ * relay_order_apply_finds - write each find's "id" (lookup.h) into its
+ * load_data cell. Returns NULL when every find had an id, else the "error"
+ * of the first that did not (borrowed from finds; nothing more is written
+ * after it). finds NULL: nothing, NULL. Pure.
+ */
+const char *relay_order_apply_finds(json_t *load_data, const json_t *finds);
+
+/*
+ * relay_order_load_warnings - the texts of the "warning" messages of a
+ * load() result that name a row in [from, to) ("; "-separated), or NULL
+ * when there are none. The caller frees it. Pure.
+ */
+char *relay_order_load_warnings(const json_t *load_result, size_t from, size_t to);
+
+/* relay_order_load_id - the k-th record id of a load() result, 0 if none. */
+json_int_t relay_order_load_id(const json_t *load_result, size_t k);
+
+/*
+ * relay_order_guard - plan's record (model, id res_id > 0) against refuse
+ * (relay_route_refuse). Returns 0 (cb will come), ENOMEM or the client's
+ * error (no callback).
+ */
+int relay_order_guard(struct relay_odoo *client, const struct relay_plan *plan,
+                      json_int_t res_id, const json_t *refuse, const json_t *context,
+                      relay_order_fn cb, void *arg);
+
+/*
+ * relay_order_steps - run steps (relay_route_then) on record id of model,
+ * with context (the route's; each step's own over it). Returns 0 (cb will
+ * come), ENOMEM or the client's error (no callback).
+ */
+int relay_order_steps(struct relay_odoo *client, const char *model, json_int_t id,
+                      const json_t *steps, const json_t *context, relay_order_fn cb,
+                      void *arg);
+
+#endif

@@ -1,0 +1,494 @@
+/*
+ * Around an order's load(): finds into cells, warnings, the guard before,
+ * the follow-up steps after (contract in include/odoo_relay/odoo_order.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "odoo_relay/error.h"
+#include "odoo_relay/jsonptr.h"
+#include "odoo_relay/odoo_order.h"
+
+const char *
+relay_order_apply_finds(json_t *load_data, const json_t *finds)
+{
+	const json_t *f;
+	size_t i;
+	char text[32];
+
+	json_array_foreach(finds, i, f) {
+		json_t *row = json_array_get(load_data, (size_t)json_integer_value(json_object_get(f, "row")));
+		const json_t *id = json_object_get(f, "id");
+
+		if (!json_is_integer(id))
+			return json_string_value(json_object_get(f, "error"))
+			       ? json_string_value(json_object_get(f, "error")) : "not resolved";
+		snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+		json_array_set_new(row, (size_t)json_integer_value(json_object_get(f, "col")),
+		                   json_string(text));
+	}
+	return NULL;
+}
+
+char *
+relay_order_load_warnings(const json_t *load_result, size_t from, size_t to)
+{
+	const json_t *msgs = json_object_get(load_result, "messages"), *m;
+	char *out = NULL;
+	size_t i;
+
+	json_array_foreach(msgs, i, m) {
+		const json_t *rows = json_object_get(m, "rows");
+		json_int_t a = json_integer_value(json_object_get(rows, "from"));
+		json_int_t b = json_integer_value(json_object_get(rows, "to"));
+		const char *text = json_string_value(json_object_get(m, "message"));
+		char *next;
+
+		if (!json_is_string(json_object_get(m, "type")) ||
+		    strcmp(json_string_value(json_object_get(m, "type")), "warning") != 0 || !text)
+			continue;
+		/* a warning naming no row concerns every row of the call */
+		if (rows && (b < (json_int_t)from || a >= (json_int_t)to))
+			continue;
+		if (asprintf(&next, "%s%s%s", out ? out : "", out ? "; " : "", text) < 0)
+			break;
+		free(out);
+		out = next;
+	}
+	return out;
+}
+
+json_int_t
+relay_order_load_id(const json_t *load_result, size_t k)
+{
+	return json_integer_value(json_array_get(json_object_get(load_result, "ids"), k));
+}
+
+/* ---- shared: one call with its continuation ---- */
+
+struct order_op {
+	struct relay_odoo *client;
+	relay_order_fn cb;
+	void *arg;
+	char *model;
+	json_int_t id;
+	json_t *context;
+	/* steps */
+	json_t *steps;
+	size_t step;
+	char *note;
+	/* guard */
+	json_t *refuse;
+	json_t *ours;              /* line external IDs the event has: "module.name" -> true */
+	char *module, *name;
+	json_t *removed;           /* [[line id, "module.name"], ...] */
+};
+
+static void
+op_free(struct order_op *op)
+{
+	free(op->model);
+	json_decref(op->context);
+	json_decref(op->steps);
+	free(op->note);
+	json_decref(op->refuse);
+	json_decref(op->ours);
+	free(op->module);
+	free(op->name);
+	json_decref(op->removed);
+	free(op);
+}
+
+static void
+op_end(struct order_op *op, const struct relay_outcome *failure, const char *request)
+{
+	op->cb(op->arg, failure, request, op->note);
+	op_free(op);
+}
+
+static void
+op_fail(struct order_op *op, enum relay_class klass, const char *name, const char *why)
+{
+	struct relay_outcome o = { 0 };
+
+	if (relay_outcome_set(&o, klass, RELAY_SCOPE_NONE, name, why, NULL))
+		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
+		                            .transport = RELAY_TRANSPORT_ERROR };
+	op_end(op, &o, NULL);
+	relay_outcome_clear(&o);
+}
+
+static void
+note_add(struct order_op *op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+note_add(struct order_op *op, const char *fmt, ...)
+{
+	va_list ap;
+	char *part = NULL, *next = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&part, fmt, ap) < 0)
+		part = NULL;
+	va_end(ap);
+	if (!part)
+		return;
+	if (asprintf(&next, "%s%s%s", op->note ? op->note : "", op->note ? "; " : "", part) >= 0) {
+		free(op->note);
+		op->note = next;
+	}
+	free(part);
+}
+
+/* The text of a read value: scalars as they are, a many2one's name. */
+static void
+value_text(const json_t *v, char *buf, size_t n)
+{
+	if (json_is_array(v))
+		v = json_array_get(v, 1);
+	if (json_is_string(v))
+		snprintf(buf, n, "%s", json_string_value(v));
+	else if (relay_json_scalar_text(v, buf, n) != 0)
+		snprintf(buf, n, "?");
+}
+
+static int
+value_in(const json_t *v, const json_t *values)
+{
+	const json_t *x;
+	size_t i;
+
+	if (json_is_array(v))
+		v = json_array_get(v, 0); /* many2one: its id */
+	json_array_foreach(values, i, x) {
+		if (json_equal((json_t *)v, (json_t *)x))
+			return 1;
+		if (json_is_number(v) && json_is_number(x) &&
+		    json_number_value(v) == json_number_value(x))
+			return 1;
+	}
+	return 0;
+}
+
+static json_t *
+step_context(const struct order_op *op, const json_t *step)
+{
+	const json_t *own = json_object_get(step, "context");
+	json_t *ctx;
+
+	if (!op->context && !own)
+		return NULL;
+	ctx = op->context ? json_deep_copy(op->context) : json_object();
+	if (ctx && own)
+		json_object_update(ctx, (json_t *)own);
+	return ctx;
+}
+
+/* ---- follow-up steps ---- */
+
+static int step_read(struct order_op *op);
+
+static void
+step_called(struct relay_odoo_result *res, void *arg)
+{
+	struct order_op *op = arg;
+	const json_t *step = json_array_get(op->steps, op->step);
+	int rc;
+
+	if (res->outcome.klass != RELAY_CLASS_DONE) {
+		note_add(op, "%s failed", json_string_value(json_object_get(step, "call")));
+		op_end(op, &res->outcome, res->request);
+		return;
+	}
+	note_add(op, "called");
+	op->step++;
+	if (op->step >= json_array_size(op->steps)) {
+		op_end(op, NULL, NULL);
+		return;
+	}
+	if ((rc = step_read(op)) != 0)
+		op_fail(op, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc));
+}
+
+static void
+step_state(struct relay_odoo_result *res, void *arg)
+{
+	struct order_op *op = arg;
+	const json_t *step = json_array_get(op->steps, op->step);
+	const char *call = json_string_value(json_object_get(step, "call"));
+	const char *field = json_string_value(json_object_get(step, "field"));
+	const json_t *rec, *v;
+	char text[128];
+	json_t *named;
+	int rc;
+
+	if (res->outcome.klass != RELAY_CLASS_DONE) {
+		op_end(op, &res->outcome, res->request);
+		return;
+	}
+	rec = json_array_get(res->outcome.result, 0);
+	if (!rec) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s %" JSON_INTEGER_FORMAT " is gone: cannot run %s",
+		         op->model, op->id, call);
+		op_fail(op, RELAY_CLASS_PERMANENT, "relay.step", why);
+		return;
+	}
+	v = json_object_get(rec, field);
+	value_text(v, text, sizeof(text));
+	if (!value_in(v, json_object_get(step, "values"))) {
+		/* Already past that state (a replay, a duplicate): nothing to do. */
+		note_add(op, "%s skipped: %s %s", call, field, text);
+		op->step++;
+		if (op->step >= json_array_size(op->steps)) {
+			op_end(op, NULL, NULL);
+			return;
+		}
+		if ((rc = step_read(op)) != 0)
+			op_fail(op, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc));
+		return;
+	}
+	note_add(op, "%s: %s %s", call, field, text);
+	named = step_context(op, step);
+	if (named)
+		named = json_pack("{s:o}", "context", named);
+	json_t *ids = json_pack("[I]", op->id);
+	rc = ids ? relay_odoo_call(op->client, op->model, call, ids, named, step_called, op)
+	         : ENOMEM;
+	json_decref(ids);
+	json_decref(named);
+	if (rc)
+		op_fail(op, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc));
+}
+
+static int
+step_read(struct order_op *op)
+{
+	const json_t *step = json_array_get(op->steps, op->step);
+	json_t *ids = json_pack("[I]", op->id);
+	json_t *named = json_pack("{s:[s]}", "fields",
+	                          json_string_value(json_object_get(step, "field")));
+	json_t *ctx = step_context(op, step);
+	int rc;
+
+	if (named && ctx)
+		json_object_set_new(named, "context", ctx);
+	else
+		json_decref(ctx);
+	rc = ids && named ? relay_odoo_call(op->client, op->model, "read", ids, named, step_state,
+	                                    op) : ENOMEM;
+	json_decref(ids);
+	json_decref(named);
+	return rc;
+}
+
+int
+relay_order_steps(struct relay_odoo *client, const char *model, json_int_t id,
+                  const json_t *steps, const json_t *context, relay_order_fn cb, void *arg)
+{
+	struct order_op *op = calloc(1, sizeof(*op));
+	int rc = -RELAY_EINVAL;
+
+	if (!op)
+		return ENOMEM;
+	op->client = client;
+	op->cb = cb;
+	op->arg = arg;
+	op->id = id;
+	op->model = strdup(model);
+	op->steps = json_deep_copy(steps);
+	if (context)
+		op->context = json_deep_copy(context);
+	if (!op->model || !op->steps || (context && !op->context)) {
+		op_free(op);
+		return ENOMEM;
+	}
+	if (json_array_size(op->steps) == 0 || (rc = step_read(op)) != 0) {
+		op_free(op);
+		return rc;
+	}
+	return 0;
+}
+
+/* ---- the guard before the load ---- */
+
+static void
+guard_written(struct relay_odoo_result *res, void *arg)
+{
+	struct order_op *op = arg;
+
+	if (res->outcome.klass != RELAY_CLASS_DONE) {
+		op_end(op, &res->outcome, res->request);
+		return;
+	}
+	note_add(op, "%zu removed line%s set to quantity 0", json_array_size(op->removed),
+	         json_array_size(op->removed) == 1 ? "" : "s");
+	op_end(op, NULL, NULL);
+}
+
+static void
+guard_lines(struct relay_odoo_result *res, void *arg)
+{
+	struct order_op *op = arg;
+	const json_t *rec;
+	size_t i;
+	int rc;
+
+	if (res->outcome.klass != RELAY_CLASS_DONE) {
+		op_end(op, &res->outcome, res->request);
+		return;
+	}
+	json_array_foreach(res->outcome.result, i, rec) {
+		char full[512];
+
+		snprintf(full, sizeof(full), "%s.%s", op->module,
+		         json_string_value(json_object_get(rec, "name")));
+		if (!json_object_get(op->ours, full))
+			json_array_append_new(op->removed, json_pack("[O,s]", json_object_get(rec, "res_id"),
+			                                             full));
+	}
+	if (json_array_size(op->removed) == 0) {
+		op_end(op, NULL, NULL);
+		return;
+	}
+	if (!json_is_true(json_object_get(op->refuse, "zero"))) {
+		char why[1024];
+		int off = snprintf(why, sizeof(why), "%zu line%s of confirmed %s %s.%s %s no longer in "
+		                   "the event (", json_array_size(op->removed),
+		                   json_array_size(op->removed) == 1 ? "" : "s", op->model, op->module,
+		                   op->name, json_array_size(op->removed) == 1 ? "is" : "are");
+		for (i = 0; i < json_array_size(op->removed) && i < 5 && off > 0 &&
+		            (size_t)off < sizeof(why); i++)
+			off += snprintf(why + off, sizeof(why) - (size_t)off, "%s%s", i ? ", " : "",
+			                json_string_value(json_array_get(json_array_get(op->removed, i), 1)));
+		if (off > 0 && (size_t)off < sizeof(why))
+			snprintf(why + off, sizeof(why) - (size_t)off, "): Odoo does not remove lines of "
+			         "a confirmed order (set \"removed_lines\": \"zero\" to set their "
+			         "quantity to 0 instead)");
+		op_fail(op, RELAY_CLASS_PERMANENT, "relay.refused", why);
+		return;
+	}
+	json_t *cmds = json_array(), *x, *named;
+	json_array_foreach(op->removed, i, x)
+		json_array_append_new(cmds, json_pack("[i,O,{s:i}]", 1, json_array_get(x, 0),
+		                                      json_string_value(json_object_get(op->refuse,
+		                                      "quantity_field")), 0));
+	named = json_pack("{s:{s:o}}", "vals", json_string_value(json_object_get(op->refuse,
+	                  "line_field")), cmds);
+	if (named && op->context)
+		json_object_set(named, "context", op->context);
+	json_t *ids = json_pack("[I]", op->id);
+	rc = named && ids ? relay_odoo_call(op->client, op->model, "write", ids, named,
+	                                    guard_written, op) : ENOMEM;
+	json_decref(ids);
+	json_decref(named);
+	if (rc)
+		op_fail(op, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc));
+}
+
+static void
+guard_read(struct relay_odoo_result *res, void *arg)
+{
+	struct order_op *op = arg;
+	const char *locked = json_string_value(json_object_get(op->refuse, "locked_field"));
+	const char *line_field = json_string_value(json_object_get(op->refuse, "line_field"));
+	const char *line_model = json_string_value(json_object_get(op->refuse, "line_model"));
+	const json_t *rec, *lines;
+	json_t *named;
+	char why[600], state[64];
+	int rc;
+
+	if (res->outcome.klass != RELAY_CLASS_DONE) {
+		op_end(op, &res->outcome, res->request);
+		return;
+	}
+	if (!(rec = json_array_get(res->outcome.result, 0))) {
+		op_end(op, NULL, NULL); /* gone meanwhile: the load creates it again */
+		return;
+	}
+	value_text(json_object_get(rec, "state"), state, sizeof(state));
+	if (json_is_true(json_object_get(rec, locked))) {
+		snprintf(why, sizeof(why), "%s %s.%s is locked in Odoo (state %s): Odoo refuses any "
+		         "change of its lines' products, quantities and prices, even unchanged; "
+		         "unlock it in Odoo, then replay the event", op->model, op->module, op->name,
+		         state);
+		op_fail(op, RELAY_CLASS_PERMANENT, "relay.refused", why);
+		return;
+	}
+	lines = line_field && *line_field ? json_object_get(rec, line_field) : NULL;
+	if (!value_in(json_object_get(rec, "state"), json_object_get(op->refuse, "confirmed")) ||
+	    !line_model || json_array_size(lines) == 0) {
+		op_end(op, NULL, NULL);
+		return;
+	}
+	named = json_pack("{s:[[s,s,s],[s,s,s],[s,s,O]],s:[s,s]}", "domain", "module", "=",
+	                  op->module, "model", "=", line_model, "res_id", "in", lines, "fields",
+	                  "name", "res_id");
+	rc = named ? relay_odoo_call(op->client, "ir.model.data", "search_read", NULL, named,
+	                             guard_lines, op) : ENOMEM;
+	json_decref(named);
+	if (rc)
+		op_fail(op, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc));
+}
+
+int
+relay_order_guard(struct relay_odoo *client, const struct relay_plan *plan, json_int_t res_id,
+                  const json_t *refuse, const json_t *context, relay_order_fn cb, void *arg)
+{
+	struct order_op *op = calloc(1, sizeof(*op));
+	const char *line_field = json_string_value(json_object_get(refuse, "line_field"));
+	json_t *named = NULL, *ids = NULL;
+	char col[160];
+	size_t i, c = (size_t)-1;
+	int rc = ENOMEM;
+
+	if (!op)
+		return ENOMEM;
+	op->client = client;
+	op->cb = cb;
+	op->arg = arg;
+	op->id = res_id;
+	op->model = strdup(plan->model);
+	op->module = strdup(plan->xmlid_module);
+	op->name = strdup(plan->xmlid_name);
+	op->refuse = json_deep_copy(refuse);
+	op->ours = json_object();
+	op->removed = json_array();
+	if (context)
+		op->context = json_deep_copy(context);
+	if (!op->model || !op->module || !op->name || !op->refuse || !op->ours || !op->removed ||
+	    (context && !op->context))
+		goto fail;
+	/* the line external IDs this event sends */
+	snprintf(col, sizeof(col), "%s/id", line_field ? line_field : "");
+	for (i = 0; i < json_array_size(plan->load_fields); i++)
+		if (strcmp(json_string_value(json_array_get(plan->load_fields, i)), col) == 0)
+			c = i;
+	for (i = 0; c != (size_t)-1 && i < json_array_size(plan->load_data); i++) {
+		const char *x = json_string_value(json_array_get(json_array_get(plan->load_data, i), c));
+
+		if (x && *x)
+			json_object_set_new(op->ours, x, json_true());
+	}
+	ids = json_pack("[I]", res_id);
+	named = json_pack("{s:[s,s]}", "fields", "state",
+	                  json_string_value(json_object_get(refuse, "locked_field")));
+	if (named && line_field && *line_field)
+		json_array_append_new(json_object_get(named, "fields"), json_string(line_field));
+	if (named && op->context)
+		json_object_set(named, "context", op->context);
+	rc = ids && named ? relay_odoo_call(client, plan->model, "read", ids, named, guard_read, op)
+	                  : ENOMEM;
+	json_decref(ids);
+	json_decref(named);
+	if (rc == 0)
+		return 0;
+fail:
+	op_free(op);
+	return rc;
+}
