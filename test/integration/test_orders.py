@@ -1,0 +1,315 @@
+"""Shop orders into sale.order through the real odoo-relayd and the Odoo
+emulator (which answers as captures 600-699 show Odoo 18 with sales):
+products found by SKU at delivery time ("find"), lines with external IDs
+of their own, the order confirmed by a follow-up step that reads the
+state first ("then"), refusals of what Odoo would refuse ("refuse"), and
+a cancel.
+
+What each test proves is in its name; calls are counted on the
+emulator's /control/stats."""
+import http.client
+import json
+import os
+
+from harness import Emulator, Relay, Results, TempDir, base_config, store_ids, wait_for
+
+FIND_SKU = {"find": {"model": "product.product", "where": {"default_code": "/sku"}}}
+
+ORDER_ROUTE = {
+    "name": "shop-orders",
+    "source": "shop",
+    "topics": ["orders/create", "orders/updated"],
+    "operation": "upsert",
+    "model": "sale.order",
+    "external_id": "shop_order_{/id}",
+    "fields": {
+        "partner_id/id": {"external": True, "template": "shop_customer_{/customer/id}"},
+        "client_order_ref": {"pointer": "/name"},
+    },
+    "owns": ["partner_id", "client_order_ref", "order_line"],
+    "lines": {
+        "field": "order_line",
+        "pointer": "/line_items",
+        "fields": {
+            "id": "shop_line_{/id}",
+            "product_id/.id": FIND_SKU,
+            "product_uom_qty": {"pointer": "/quantity"},
+            "price_unit": {"pointer": "/price"},
+        },
+    },
+    "then": {"call": "action_confirm", "when": {"state": ["draft", "sent"]}},
+    "batch": {"max_rows": 100, "max_wait_ms": 20},
+}
+
+CANCEL_ROUTE = {
+    "name": "shop-cancel",
+    "source": "shop",
+    "topics": ["orders/cancelled"],
+    "operation": "upsert",
+    "model": "sale.order",
+    "external_id": "shop_order_{/id}",
+    "create": False,
+    "fields": {"client_order_ref": {"pointer": "/name"}},
+    "then": {"call": "action_cancel", "when": {"state": ["draft", "sent", "sale"]},
+             "context": {"disable_cancel_warning": True}},
+}
+
+
+def config(tmp, emu, routes=None, retries=0, retry_ms=60000):
+    d = {"backoff": {"base_ms": 50, "cap_ms": 400, "max_attempts": 25, "max_age_s": 3600},
+         "probe_base_ms": 100, "probe_cap_ms": 400, "circuit_failures": 50,
+         "drain_timeout_ms": 2000}
+    rs = []
+    for r in routes or [ORDER_ROUTE, CANCEL_ROUTE]:
+        r = dict(r)
+        r["permanent_retries"] = retries
+        r["permanent_retry_delay_ms"] = retry_ms
+        rs.append(r)
+    return base_config(os.path.join(tmp, "state"),
+                       odoo={"url": emu.url, "database": "test", "login": "admin",
+                             "api_key_file": "odoo.key", "protocol": "jsonrpc"},
+                       delivery=d, routes=rs)
+
+
+def odoo_load(emu, model, fields, rows):
+    """A load() straight into the emulator, as an Odoo user would set up data."""
+    doc = {"jsonrpc": "2.0", "method": "call", "id": 1,
+           "params": {"service": "object", "method": "execute_kw",
+                      "args": ["test", 2, "admin", model, "load", [fields, rows], {}]}}
+    c = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=30)
+    try:
+        c.request("POST", "/jsonrpc", body=json.dumps(doc).encode(),
+                  headers={"Content-Type": "application/json"})
+        result = json.loads(c.getresponse().read())["result"]
+    finally:
+        c.close()
+    if result["messages"] or not result["ids"]:
+        raise AssertionError("setting up %s failed: %r" % (model, result))
+    return result["ids"]
+
+
+def seed_products(emu, n=3):
+    rows = [["shop_setup.sku%d" % i, "Widget %d" % i, "SKU-%d" % i, "%d.00" % (10 + i)]
+            for i in range(1, n + 1)]
+    # two products share a reference: Odoo would pick the first without a word
+    rows += [["shop_setup.dup_a", "Dup A", "SKU-DUP", "7.00"],
+             ["shop_setup.dup_b", "Dup B", "SKU-DUP", "8.00"]]
+    return odoo_load(emu, "product.product", ["id", "name", "default_code", "list_price"], rows)
+
+
+def seed_customers(emu, ids):
+    return odoo_load(emu, "res.partner", ["id", "name"],
+                     [["odoo_relay.shop_customer_%d" % i, "Customer %d" % i] for i in ids])
+
+
+def order(oid, customer=7, skus=("SKU-1", "SKU-2"), qty=2, name=None):
+    return {"id": oid, "name": name or "SHOP%d" % oid, "customer": {"id": customer},
+            "line_items": [{"id": oid * 10 + k, "sku": sku, "quantity": qty + k,
+                            "price": 10.0 + k} for k, sku in enumerate(skus)]}
+
+
+def orders_named(emu, name):
+    return [o for o in emu.records("sale.order") if o.get("client_order_ref") == name]
+
+
+def lines_of(emu, order_id):
+    return sorted((l for l in emu.records("sale.order.line") if l.get("order_id") == order_id),
+                  key=lambda l: l["id"])
+
+
+def calls(emu, method):
+    return emu.stats()["calls_by_method"].get(method, 0)
+
+
+def queue_empty(r):
+    return not store_ids(r.cfg["state_dir"])
+
+
+def delivered(r, n, route="shop-orders"):
+    return r.metric("relay_delivered_total", 'route="%s"' % route) == float(n)
+
+
+def test_order_twice_lines_once_confirmed_once(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            prods = seed_products(emu)
+            seed_customers(emu, [7])
+            r = Relay(tmp, config(tmp, emu))
+            st, _, _ = r.post_shop(order(5001), "wh-1", topic="orders/create")
+            t.eq(st, 202, "webhook accepted")
+            wait_for(lambda: queue_empty(r) and delivered(r, 1), what="order delivered")
+            so = orders_named(emu, "SHOP5001")
+            t.eq(len(so), 1, "one order")
+            t.eq(so[0]["state"], "sale", "confirmed by the follow-up step")
+            ls = lines_of(emu, so[0]["id"])
+            t.eq([(l["product_id"], l["product_uom_qty"], l["price_unit"]) for l in ls],
+                 [(prods[0], 2.0, 10.0), (prods[1], 3.0, 11.0)],
+                 "products found by SKU, quantities with their prices")
+            t.eq(calls(emu, "product.product.search_read"), 1, "one search for both SKUs")
+            t.eq(calls(emu, "sale.order.action_confirm"), 1, "confirmed once")
+            t.check("action_confirm: state draft" in r.logs(), "the step and the state it "
+                    "found are in the log")
+
+            # the same order again (a resend, and orders/updated): lines once,
+            # no second confirmation, SKUs from the cache
+            st, _, _ = r.post_shop(order(5001), "wh-2", topic="orders/updated")
+            t.eq(st, 202, "resend accepted")
+            wait_for(lambda: queue_empty(r) and delivered(r, 2), what="resend delivered")
+            t.eq(len(orders_named(emu, "SHOP5001")), 1, "still one order")
+            t.eq([l["id"] for l in lines_of(emu, so[0]["id"])], [l["id"] for l in ls],
+                 "the same two lines")
+            t.eq(calls(emu, "sale.order.action_confirm"), 1, "not confirmed again")
+            t.eq(calls(emu, "product.product.search_read"), 1, "SKUs from the cache")
+            t.check("action_confirm skipped: state Sales Order" in r.logs() or
+                    "action_confirm skipped: state sale" in r.logs(),
+                    "the skipped step and the state found are logged")
+            t.eq(store_ids(r.cfg["state_dir"], "dead"), [], "nothing dead")
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
+def test_unknown_and_ambiguous_sku_dead_lettered(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            seed_products(emu)
+            seed_customers(emu, [7])
+            r = Relay(tmp, config(tmp, emu))
+            r.post_shop(order(6001, skus=("SKU-1", "SKU-9")), "wh-u", topic="orders/create")
+            r.post_shop(order(6002, skus=("SKU-DUP",)), "wh-a", topic="orders/create")
+            state = r.cfg["state_dir"]
+            wait_for(lambda: len(store_ids(state, "dead")) == 2, what="two dead letters")
+            reasons = sorted(d["dead_reason"] or "" for d in store_ids(state, "dead"))
+            t.check(any("no product.product with default_code 'SKU-9'" in x for x in reasons),
+                    "unknown SKU named (%r)" % reasons)
+            t.check(any("2 product.product records with default_code 'SKU-DUP'" in x
+                        for x in reasons), "ambiguous SKU named, not guessed (%r)" % reasons)
+            t.eq(orders_named(emu, "SHOP6001") + orders_named(emu, "SHOP6002"), [],
+                 "neither order written")
+            t.eq(calls(emu, "sale.order.load"), 0, "nothing sent to load()")
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
+def test_confirmed_then_killed_replays_without_error(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            seed_products(emu)
+            seed_customers(emu, [7])
+            r = Relay(tmp, config(tmp, emu))
+            r.wait_delivering()
+            # every answer waits 1.5 s: the confirmation is applied in Odoo
+            # long before the relay hears of it
+            emu.fault(mode="slow", delay_ms=1500)
+            r.post_shop(order(7001), "wh-k", topic="orders/create")
+            wait_for(lambda: any(o["state"] == "sale" for o in orders_named(emu, "SHOP7001")),
+                     timeout=30, what="order confirmed in Odoo")
+            t.eq(delivered(r, 0), True, "the relay has not recorded it yet")
+            r.kill9()
+            emu.fault(mode="none")
+            t.eq(len(store_ids(r.cfg["state_dir"])), 1, "the event is still queued")
+            r.start()
+            wait_for(lambda: queue_empty(r), timeout=30, what="replayed event done")
+            t.eq(calls(emu, "sale.order.action_confirm"), 1, "confirmed once, never again")
+            t.eq(store_ids(r.cfg["state_dir"], "dead"), [], "not dead-lettered")
+            so = orders_named(emu, "SHOP7001")
+            t.eq(len(so), 1, "one order")
+            t.eq(len(lines_of(emu, so[0]["id"])), 2, "its two lines once")
+            t.check("action_confirm skipped" in r.logs(), "the replay skipped the step")
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
+def test_order_before_customer(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            seed_products(emu)
+            r = Relay(tmp, config(tmp, emu, retries=100, retry_ms=100))
+            r.post_shop(order(8001, customer=42), "wh-c", topic="orders/create")
+            wait_for(lambda: r.metric("relay_retries_total") >= 1 or
+                     calls(emu, "sale.order.load") >= 2, what="order refused for its customer")
+            t.eq(orders_named(emu, "SHOP8001"), [], "not written without its customer")
+            seed_customers(emu, [42])
+            wait_for(lambda: queue_empty(r), timeout=30, what="order applied")
+            so = orders_named(emu, "SHOP8001")
+            t.eq(len(so), 1, "applied once the customer exists")
+            t.eq(so[0]["state"], "sale", "and confirmed")
+            t.eq(store_ids(r.cfg["state_dir"], "dead"), [], "nothing dead")
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
+def test_order_without_customer_dead_lettered_after_retries(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            seed_products(emu)
+            r = Relay(tmp, config(tmp, emu, retries=2, retry_ms=50))
+            r.post_shop(order(8101, customer=43), "wh-n", topic="orders/create")
+            state = r.cfg["state_dir"]
+            wait_for(lambda: store_ids(state, "dead"), timeout=30, what="dead letter")
+            dead = store_ids(state, "dead")
+            t.check("shop_customer_43" in (dead[0]["dead_reason"] or ""),
+                    "the reason names the missing customer (%r)" % dead[0]["dead_reason"])
+            t.eq(calls(emu, "sale.order.load"), 3, "tried, then retried twice")
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
+def test_cancel(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            seed_products(emu)
+            seed_customers(emu, [7])
+            r = Relay(tmp, config(tmp, emu))
+            r.post_shop(order(9001), "wh-o", topic="orders/create")
+            wait_for(lambda: queue_empty(r) and delivered(r, 1), what="order delivered")
+            r.post_shop({"id": 9001, "name": "SHOP9001"}, "wh-x", topic="orders/cancelled")
+            wait_for(lambda: queue_empty(r) and delivered(r, 1, "shop-cancel"),
+                     what="cancel delivered")
+            so = orders_named(emu, "SHOP9001")
+            t.eq(so[0]["state"], "cancel", "the confirmed order is cancelled")
+            # a duplicate cancel finds it cancelled: nothing called
+            r.post_shop({"id": 9001, "name": "SHOP9001"}, "wh-x2", topic="orders/cancelled")
+            wait_for(lambda: queue_empty(r) and delivered(r, 2, "shop-cancel"),
+                     what="second cancel delivered")
+            t.eq(calls(emu, "sale.order.action_cancel"), 1, "cancelled once")
+            # a cancel of an order Odoo never had: the route may not create
+            r.post_shop({"id": 9002, "name": "SHOP9002"}, "wh-x3", topic="orders/cancelled")
+            wait_for(lambda: store_ids(r.cfg["state_dir"], "dead"), what="dead letter")
+            t.eq(orders_named(emu, "SHOP9002"), [], "nothing created by a cancel")
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
+if __name__ == "__main__":
+    t = Results()
+    t.run(test_order_twice_lines_once_confirmed_once)
+    t.run(test_unknown_and_ambiguous_sku_dead_lettered)
+    t.run(test_confirmed_then_killed_replays_without_error)
+    t.run(test_order_before_customer)
+    t.run(test_order_without_customer_dead_lettered_after_retries)
+    t.run(test_cancel)
+    t.done()
