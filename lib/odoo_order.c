@@ -52,7 +52,7 @@ relay_order_load_warnings(const json_t *load_result, size_t from, size_t to)
 		    strcmp(json_string_value(json_object_get(m, "type")), "warning") != 0 || !text)
 			continue;
 		/* a warning naming no row concerns every row of the call */
-		if (rows && (b < (json_int_t)from || a >= (json_int_t)to))
+		if (rows && (b < 0 || (size_t)b < from || (a >= 0 && (size_t)a >= to)))
 			continue;
 		if (asprintf(&next, "%s%s%s", out ? out : "", out ? "; " : "", text) < 0)
 			break;

@@ -88,6 +88,19 @@ def odoo_load(emu, model, fields, rows):
     return result["ids"]
 
 
+def odoo_call(emu, model, method, args, kwargs=None):
+    doc = {"jsonrpc": "2.0", "method": "call", "id": 1,
+           "params": {"service": "object", "method": "execute_kw",
+                      "args": ["test", 2, "admin", model, method, args, kwargs or {}]}}
+    c = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=30)
+    try:
+        c.request("POST", "/jsonrpc", body=json.dumps(doc).encode(),
+                  headers={"Content-Type": "application/json"})
+        return json.loads(c.getresponse().read())
+    finally:
+        c.close()
+
+
 def seed_products(emu, n=3):
     rows = [["shop_setup.sku%d" % i, "Widget %d" % i, "SKU-%d" % i, "%d.00" % (10 + i)]
             for i in range(1, n + 1)]
@@ -304,6 +317,122 @@ def test_cancel(t):
             emu.stop()
 
 
+def guarded_route(removed):
+    r = dict(ORDER_ROUTE)
+    r["refuse"] = {"line_model": "sale.order.line", "removed_lines": removed}
+    return r
+
+
+def test_locked_order_refused_before_sending(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            seed_products(emu)
+            seed_customers(emu, [7])
+            r = Relay(tmp, config(tmp, emu, routes=[guarded_route("fail")]))
+            r.post_shop(order(10001), "wh-l1", topic="orders/create")
+            wait_for(lambda: queue_empty(r) and delivered(r, 1), what="order delivered")
+            so = orders_named(emu, "SHOP10001")[0]
+            t.eq(so["state"], "sale", "confirmed")
+            odoo_call(emu, "sale.order", "action_lock", [[so["id"]]])
+            loads = calls(emu, "sale.order.load")
+            r.post_shop(order(10001, qty=5), "wh-l2", topic="orders/updated")
+            state = r.cfg["state_dir"]
+            wait_for(lambda: store_ids(state, "dead"), what="dead letter")
+            reason = store_ids(state, "dead")[0]["dead_reason"] or ""
+            t.check("is locked in Odoo" in reason and "unlock it in Odoo" in reason,
+                    "a clear reason (%r)" % reason)
+            t.eq(calls(emu, "sale.order.load"), loads, "no load sent to the locked order")
+            t.eq([l["product_uom_qty"] for l in lines_of(emu, so["id"])], [2.0, 3.0],
+                 "lines unchanged")
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
+def test_removed_line_of_confirmed_order(t):
+    for policy in ("fail", "zero"):
+        with TempDir() as tmp:
+            emu = Emulator(tmp)
+            r = None
+            try:
+                seed_products(emu)
+                seed_customers(emu, [7])
+                r = Relay(tmp, config(tmp, emu, routes=[guarded_route(policy)]))
+                r.post_shop(order(11001, skus=("SKU-1", "SKU-2", "SKU-3")), "wh-r1",
+                            topic="orders/create")
+                wait_for(lambda: queue_empty(r) and delivered(r, 1), what="order delivered")
+                so = orders_named(emu, "SHOP11001")[0]
+                t.eq(so["state"], "sale", "confirmed")
+                # the shop drops the last line
+                r.post_shop(order(11001, skus=("SKU-1", "SKU-2")), "wh-r2",
+                            topic="orders/updated")
+                state = r.cfg["state_dir"]
+                ls = lambda: lines_of(emu, so["id"])
+                if policy == "fail":
+                    wait_for(lambda: store_ids(state, "dead"), what="dead letter")
+                    reason = store_ids(state, "dead")[0]["dead_reason"] or ""
+                    t.check("1 line of confirmed sale.order" in reason and
+                            "no longer in the event" in reason,
+                            "removal refused with a clear reason (%r)" % reason)
+                    t.eq([l["product_uom_qty"] for l in ls()], [2.0, 3.0, 4.0],
+                         "fail: lines unchanged")
+                else:
+                    wait_for(lambda: queue_empty(r) and delivered(r, 2), what="update delivered")
+                    t.eq([l["product_uom_qty"] for l in ls()], [2.0, 3.0, 0.0],
+                         "zero: the removed line has quantity 0")
+                    t.eq(ls()[2]["price_unit"], 12.0, "and keeps its price")
+                    t.eq(store_ids(state, "dead"), [], "zero: nothing dead")
+                    t.check("1 removed line set to quantity 0" in r.logs(),
+                            "zero: what was done is in the log")
+            finally:
+                if r:
+                    r.stop()
+                emu.stop()
+
+
+def by_name_route(warnings):
+    r = json.loads(json.dumps(ORDER_ROUTE))
+    del r["lines"]["fields"]["product_id/.id"]
+    r["lines"]["fields"]["product_id"] = {"pointer": "/sku"}  # Odoo's own name matching
+    r["warnings"] = warnings
+    return r
+
+
+def test_load_warnings_recorded_or_failed(t):
+    for policy in ("record", "fail"):
+        with TempDir() as tmp:
+            emu = Emulator(tmp)
+            r = None
+            try:
+                prods = seed_products(emu)
+                seed_customers(emu, [7])
+                r = Relay(tmp, config(tmp, emu, routes=[by_name_route(policy)]))
+                r.post_shop(order(12001, skus=("SKU-DUP",)), "wh-w", topic="orders/create")
+                state = r.cfg["state_dir"]
+                if policy == "record":
+                    wait_for(lambda: queue_empty(r) and delivered(r, 1), what="delivered")
+                    log = r.logs()
+                    t.check("written with a warning from Odoo: Found multiple matches" in log,
+                            "the warning is logged")
+                    t.check("delivered (warning: Found multiple matches" in log,
+                            "and kept with the outcome")
+                    so = orders_named(emu, "SHOP12001")[0]
+                    t.eq(lines_of(emu, so["id"])[0]["product_id"], prods[3],
+                         "Odoo's silent first pick, which is why it is recorded")
+                else:
+                    wait_for(lambda: store_ids(state, "dead"), what="dead letter")
+                    reason = store_ids(state, "dead")[0]["dead_reason"] or ""
+                    t.check("fails on warnings" in reason and "Found multiple matches" in reason,
+                            "the warning fails the event (%r)" % reason)
+            finally:
+                if r:
+                    r.stop()
+                emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_order_twice_lines_once_confirmed_once)
@@ -312,4 +441,7 @@ if __name__ == "__main__":
     t.run(test_order_before_customer)
     t.run(test_order_without_customer_dead_lettered_after_retries)
     t.run(test_cancel)
+    t.run(test_locked_order_refused_before_sending)
+    t.run(test_removed_line_of_confirmed_order)
+    t.run(test_load_warnings_recorded_or_failed)
     t.done()
