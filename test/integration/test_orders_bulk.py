@@ -1,0 +1,73 @@
+"""1000 shop orders of 3 lines each, across 100 customers and 20 products,
+through odoo-relayd into the Odoo emulator: each order is applied exactly
+once (one sale.order, three lines, confirmed once), and the product
+lookups take a bounded number of calls (one search_read per batch at
+most, fewer once the cache knows the SKUs). The calls per order are
+printed for the README (run: ctest -R it_orders_bulk -V)."""
+import os
+
+from harness import Emulator, Relay, Results, TempDir, store_ids, wait_for
+from test_orders import ORDER_ROUTE, config, odoo_load
+
+ORDERS, LINES, CUSTOMERS, PRODUCTS = 1000, 3, 100, 20
+
+
+def test_thousand_orders(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            odoo_load(emu, "product.product", ["id", "name", "default_code", "list_price"],
+                      [["bulk.p%d" % i, "P%d" % i, "SKU-%d" % i, "1.00"]
+                       for i in range(PRODUCTS)])
+            odoo_load(emu, "res.partner", ["id", "name"],
+                      [["odoo_relay.shop_customer_%d" % i, "C%d" % i] for i in range(CUSTOMERS)])
+            r = Relay(tmp, config(tmp, emu, routes=[ORDER_ROUTE]))
+            r.wait_delivering()
+            emu.control("POST", "/control/stats", {})  # count from here
+            for n in range(ORDERS):
+                o = {"id": 100000 + n, "name": "B%d" % n, "customer": {"id": n % CUSTOMERS},
+                     "line_items": [{"id": (100000 + n) * 10 + k,
+                                     "sku": "SKU-%d" % ((n + k * 7) % PRODUCTS),
+                                     "quantity": k + 1, "price": 2.5} for k in range(LINES)]}
+                st, _, _ = r.post_shop(o, "bulk-%d" % n, topic="orders/create")
+                if st != 202:
+                    t.eq(st, 202, "webhook %d accepted" % n)
+                    return
+            wait_for(lambda: r.metric("relay_delivered_total", 'route="shop-orders"') == ORDERS,
+                     timeout=240, interval=0.5, what="every order delivered")
+            wait_for(lambda: not store_ids(r.cfg["state_dir"]), what="queue empty")
+            sos = emu.records("sale.order")
+            refs = [o["client_order_ref"] for o in sos]
+            t.eq(len(sos), ORDERS, "one sale.order per shop order")
+            t.eq(len(set(refs)), ORDERS, "no order twice")
+            t.check(all(o["state"] == "sale" for o in sos), "every order confirmed")
+            per_order = {}
+            for l in emu.records("sale.order.line"):
+                per_order[l["order_id"]] = per_order.get(l["order_id"], 0) + 1
+            t.eq(sorted(set(per_order.values())), [LINES], "three lines each, never doubled")
+            stats = emu.stats()
+            by = stats["calls_by_method"]
+            t.eq(by.get("sale.order.action_confirm"), ORDERS, "confirmed once each")
+            t.eq(stats["load_rows"], ORDERS * LINES, "every row sent once")
+            loads = by.get("sale.order.load", 0)
+            searches = by.get("product.product.search_read", 0)
+            t.check(1 <= searches <= loads, "lookups: at most one search per load "
+                    "(%d searches, %d loads)" % (searches, loads))
+            t.eq(store_ids(r.cfg["state_dir"], "dead"), [], "nothing dead")
+            total = sum(v for k, v in by.items() if "." in k and not k.startswith("common."))
+            print("orders %d, lines %d: %d model calls (%.3f per order): %d loads, "
+                  "%d product searches (%.4f per order), %d reads, %d confirms"
+                  % (ORDERS, ORDERS * LINES, total, total / ORDERS, loads, searches,
+                     searches / ORDERS, by.get("sale.order.read", 0),
+                     by.get("sale.order.action_confirm", 0)))
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
+if __name__ == "__main__":
+    t = Results()
+    t.run(test_thousand_orders)
+    t.done()
