@@ -186,11 +186,53 @@ test_errors(void)
 	    "then");
 }
 
+/* The worked example of the shipped configuration: an order by SKU,
+ * confirmed, refusals recognised, a cancel route. */
+static void
+test_packaged_example(void)
+{
+	struct relay_config *cfg = NULL;
+	struct relay_routes *rs = NULL;
+	struct relay_config_error err;
+	struct relay_plan plan;
+	char why[256];
+	json_t *o = json_loads("{\"id\": 5, \"name\": \"#5\", \"customer\": {\"id\": 7}, "
+	                       "\"order_number\": 5, \"line_items\": [{\"id\": 91, \"title\": "
+	                       "\"x\", \"sku\": \"SKU-1\", \"quantity\": 1, \"price\": 2.5}]}",
+	                       0, NULL);
+	int rc;
+
+	setenv("CREDENTIALS_DIRECTORY", "config/example-creds", 1);
+	rc = relay_config_load("../../packaging/odoo-relay.json", &cfg, &err);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	CHECK_INT(rc, 0);
+	if (rc == 0)
+		rc = relay_routes_compile(cfg, &rs, &err);
+	CHECK_INT(rc, 0);
+	if (rc == 0) {
+		const struct relay_route *r = relay_routes_find(rs, "shop-orders");
+
+		CHECK_INT(relay_route_map(r, o, "odoo_relay", &plan, why, sizeof(why)), 0);
+		CHECK_INT(json_array_size(plan.finds), 1);
+		CHECK_STR(json_string_value(json_object_get(json_array_get(plan.finds, 0), "value")),
+		          "SKU-1");
+		relay_plan_clear(&plan);
+		CHECK(relay_route_then(r) != NULL);
+		CHECK(relay_route_refuse(r) != NULL);
+		r = relay_routes_find(rs, "shop-orders-cancelled");
+		CHECK(r != NULL && relay_route_then(r) != NULL);
+	}
+	json_decref(o);
+	relay_routes_free(rs);
+	relay_config_free(cfg);
+}
+
 int
 main(void)
 {
 	RUN(test_find_maps_to_plan_finds);
 	RUN(test_refuse_makes_events_go_alone);
 	RUN(test_errors);
+	RUN(test_packaged_example);
 	return check_done();
 }
