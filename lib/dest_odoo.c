@@ -141,6 +141,18 @@ how_text(const char *base, const char *a, const char *b)
 	return out;
 }
 
+/* The finds a permanent failure names are searched again next time. */
+static void
+forget_named(struct relay_lookup *lk, const json_t *finds, const struct relay_outcome *o)
+{
+	char *why = NULL;
+
+	if (asprintf(&why, "%s\n%s", o->message ? o->message : "", o->detail ? o->detail : "") < 0)
+		why = NULL;
+	relay_lookup_forget(lk, finds, why ? why : "");
+	free(why);
+}
+
 /* load() warnings for a row that was written: logged at warning level. */
 static void
 log_warnings(const struct relay_job *job, const char *warnings)
@@ -253,8 +265,8 @@ called(struct relay_odoo_result *res, void *arg)
 		return;
 	}
 	if (o->klass != RELAY_CLASS_DONE) {
-		if (oj->plan.finds)
-			relay_lookup_forget(oj->od->lookup, oj->plan.finds);
+		if (oj->plan.finds && o->klass == RELAY_CLASS_PERMANENT)
+			forget_named(oj->od->lookup, oj->plan.finds, o);
 		finish(oj, o, res->request, NULL);
 		return;
 	}
@@ -751,7 +763,7 @@ batch_called(struct relay_odoo_result *res, void *arg)
 			r->state = ROW_PENDING; /* good, or not tried: again at once */
 			continue;
 		}
-		relay_lookup_forget(b->od->lookup, r->plan.finds);
+		relay_lookup_forget(b->od->lookup, r->plan.finds, msg);
 		struct relay_outcome ro = { 0 };
 		char *req = row_request(b, r);
 		if (relay_outcome_set(&ro, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "odoo.load", msg,

@@ -89,8 +89,27 @@ cache_key(const char *group, const char *value)
 	return asprintf(&k, "%s\x1e%s", group, value) < 0 ? NULL : k;
 }
 
+/* Whether text names the find: its model, or its id quoted as Odoo's
+ * import messages quote values ("database id '42'"). */
+static int
+names_find(const char *text, const json_t *f)
+{
+	const char *model = json_string_value(json_object_get(f, "model"));
+	char quoted[40];
+
+	if (!text)
+		return 0;
+	if (model && strstr(text, model))
+		return 1;
+	if (!json_is_integer(json_object_get(f, "id")))
+		return 0;
+	snprintf(quoted, sizeof(quoted), "'%" JSON_INTEGER_FORMAT "'",
+	         json_integer_value(json_object_get(f, "id")));
+	return strstr(text, quoted) != NULL;
+}
+
 void
-relay_lookup_forget(struct relay_lookup *lk, const json_t *finds)
+relay_lookup_forget(struct relay_lookup *lk, const json_t *finds, const char *why)
 {
 	const json_t *f;
 	size_t i;
@@ -98,6 +117,8 @@ relay_lookup_forget(struct relay_lookup *lk, const json_t *finds)
 	if (!lk || !json_is_array(finds))
 		return;
 	json_array_foreach(finds, i, f) {
+		if (why && !names_find(why, f))
+			continue;
 		char *g = group_key(f), *k = g ? cache_key(g, json_string_value(json_object_get(f, "value"))) : NULL;
 
 		if (k)

@@ -10,8 +10,9 @@
  * text for the event's dead letter: "no product.product with default_code
  * 'SKU-9'", or several matches when the find may not pick the first).
  * Found ids are cached per (model, field, options, value) for the find's
- * cache_ms; relay_lookup_forget drops the entries a failed call used, so
- * that a product deleted or recoded in Odoo is searched again.
+ * cache_ms; relay_lookup_forget drops the entries a failed call used and
+ * whose failure names them, so that a product deleted in Odoo is searched
+ * again.
  *
  * Threading: the loop thread of the client's event_base. Ownership:
  * the instance owns its cache; finds and client are borrowed until the
@@ -63,8 +64,10 @@ int relay_lookup_resolve(struct relay_lookup *lk, struct relay_odoo *client, jso
                          const json_t *context, relay_lookup_fn cb, void *arg);
 
 /* relay_lookup_forget - drop the cache entries of finds (an array of find
- * objects, or NULL: nothing). */
-void relay_lookup_forget(struct relay_lookup *lk, const json_t *finds);
+ * objects, or NULL: nothing) that why names (a failure's message and
+ * detail: the find's model, or its id quoted, "database id '42'"), or all
+ * of them when why is NULL. */
+void relay_lookup_forget(struct relay_lookup *lk, const json_t *finds, const char *why);
 
 /* relay_lookup_cached - entries in the cache (tests, status). */
 size_t relay_lookup_cached(const struct relay_lookup *lk);

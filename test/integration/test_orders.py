@@ -433,6 +433,34 @@ def test_load_warnings_recorded_or_failed(t):
                 emu.stop()
 
 
+def test_deleted_product_searched_again(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            prods = seed_products(emu)
+            seed_customers(emu, [7])
+            r = Relay(tmp, config(tmp, emu, retries=1, retry_ms=100))
+            r.post_shop(order(13001, skus=("SKU-1",)), "wh-d1", topic="orders/create")
+            wait_for(lambda: queue_empty(r) and delivered(r, 1), what="first order delivered")
+            t.eq(calls(emu, "product.product.search_read"), 1, "SKU-1 searched once")
+            # the product goes in Odoo while its id is cached
+            res = odoo_call(emu, "product.product", "unlink", [[prods[0]]])
+            t.eq(res.get("result"), True, "product deleted")
+            r.post_shop(order(13002, skus=("SKU-1",)), "wh-d2", topic="orders/create")
+            state = r.cfg["state_dir"]
+            wait_for(lambda: store_ids(state, "dead"), what="dead letter")
+            reason = store_ids(state, "dead")[0]["dead_reason"] or ""
+            t.check("no product.product with default_code 'SKU-1'" in reason,
+                    "the retry searched again and says what is missing (%r)" % reason)
+            t.eq(calls(emu, "product.product.search_read"), 2,
+                 "the failure naming the cached id dropped it")
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_order_twice_lines_once_confirmed_once)
@@ -444,4 +472,5 @@ if __name__ == "__main__":
     t.run(test_locked_order_refused_before_sending)
     t.run(test_removed_line_of_confirmed_order)
     t.run(test_load_warnings_recorded_or_failed)
+    t.run(test_deleted_product_searched_again)
     t.done()
