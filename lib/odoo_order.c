@@ -106,7 +106,20 @@ op_free(struct order_op *op)
 static void
 op_end(struct order_op *op, const struct relay_outcome *failure, const char *request)
 {
-	op->cb(op->arg, failure, request, op->note);
+	struct relay_outcome o;
+	char *msg = NULL;
+
+	/* A failure says which step and what state it found first. */
+	if (failure && op->note && failure->klass != RELAY_CLASS_DONE &&
+	    asprintf(&msg, "%s: %s", op->note, failure->message ? failure->message
+	             : failure->error_name ? failure->error_name : "failed") >= 0) {
+		o = *failure;
+		o.message = msg;
+		op->cb(op->arg, &o, request, op->note);
+		free(msg);
+	} else {
+		op->cb(op->arg, failure, request, op->note);
+	}
 	op_free(op);
 }
 

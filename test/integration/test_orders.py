@@ -461,6 +461,31 @@ def test_deleted_product_searched_again(t):
             emu.stop()
 
 
+def test_failed_step_says_which_and_state(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            seed_products(emu)
+            seed_customers(emu, [7])
+            # Odoo refuses the confirmation (a rule of its own)
+            emu.fault(mode="validation", model="sale.order", field="state", value="sale",
+                      message="Orders from this shop need a manual check")
+            r = Relay(tmp, config(tmp, emu))
+            r.post_shop(order(14001), "wh-f", topic="orders/create")
+            state = r.cfg["state_dir"]
+            wait_for(lambda: store_ids(state, "dead"), what="dead letter")
+            reason = store_ids(state, "dead")[0]["dead_reason"] or ""
+            t.check("action_confirm: state draft" in reason and "manual check" in reason,
+                    "the reason names the step, the state found and Odoo's message (%r)"
+                    % reason)
+            t.eq(orders_named(emu, "SHOP14001")[0]["state"], "draft", "written, not confirmed")
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_order_twice_lines_once_confirmed_once)
@@ -473,4 +498,5 @@ if __name__ == "__main__":
     t.run(test_removed_line_of_confirmed_order)
     t.run(test_load_warnings_recorded_or_failed)
     t.run(test_deleted_product_searched_again)
+    t.run(test_failed_step_says_which_and_state)
     t.done()
