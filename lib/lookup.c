@@ -71,12 +71,13 @@ group_key(const json_t *f)
 	const char *order = json_string_value(json_object_get(f, "order"));
 	char *k = NULL;
 
-	if (asprintf(&k, "%s\x1f%s\x1f%d\x1f%" JSON_INTEGER_FORMAT "\x1f%d\x1f%s",
+	if (asprintf(&k, "%s\x1f%s\x1f%d\x1f%" JSON_INTEGER_FORMAT "\x1f%d\x1f%s\x1f%d",
 	             json_string_value(json_object_get(f, "model")),
 	             json_string_value(json_object_get(f, "field")),
 	             json_is_true(json_object_get(f, "active_test")),
 	             company ? json_integer_value(company) : (json_int_t)0,
-	             json_is_true(json_object_get(f, "first")), order ? order : "") < 0)
+	             json_is_true(json_object_get(f, "first")), order ? order : "",
+	             json_is_true(json_object_get(f, "as_xmlid"))) < 0)
 		return NULL;
 	return k;
 }
@@ -101,6 +102,15 @@ names_find(const char *text, const json_t *f)
 		return 0;
 	if (model && strstr(text, model))
 		return 1;
+	if (json_is_string(json_object_get(f, "xmlid"))) {
+		char *q = NULL;
+		int hit = asprintf(&q, "'%s'", json_string_value(json_object_get(f, "xmlid"))) >= 0 &&
+		          strstr(text, q) != NULL;
+
+		free(q);
+		if (hit)
+			return 1;
+	}
 	if (!json_is_integer(json_object_get(f, "id")))
 		return 0;
 	snprintf(quoted, sizeof(quoted), "'%" JSON_INTEGER_FORMAT "'",
@@ -240,7 +250,14 @@ apply_answer(struct resolve *r, const json_t *q, const json_t *records)
 			char *ck = cache_key(g, value);
 
 			json_object_set(f, "id", id);
-			if (ck && json_integer_value(json_object_get(f, "cache_ms")) > 0)
+			if (json_is_true(json_object_get(f, "as_xmlid"))) {
+				/* cached once its external ID is known */
+				json_t *found = json_object_get(q, "found");
+
+				if (!found)
+					json_object_set_new((json_t *)q, "found", found = json_array());
+				json_array_append(found, id);
+			} else if (ck && json_integer_value(json_object_get(f, "cache_ms")) > 0)
 				json_object_set_new(r->lk->cache, ck, json_pack("{s:O,s:I}", "id", id, "exp",
 				                    (json_int_t)(now + json_integer_value(
 				                    json_object_get(f, "cache_ms")))));
@@ -253,17 +270,91 @@ apply_answer(struct resolve *r, const json_t *q, const json_t *records)
 
 static int search_next(struct resolve *r);
 
+/* The external IDs of the records a search of group q found: the first
+ * (oldest) of each record's, into its finds, and the cache. */
+static void
+apply_names(struct resolve *r, const json_t *q, const json_t *rows)
+{
+	const char *group = json_string_value(json_object_get(q, "group"));
+	json_t *names = json_object(), *f;
+	const json_t *row;
+	int64_t now = relay_mono_ms();
+	size_t i;
+	char key[32];
+
+	if (!names)
+		return;
+	json_array_foreach(rows, i, row) {
+		char *full = NULL;
+
+		snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT,
+		         json_integer_value(json_object_get(row, "res_id")));
+		if (json_object_get(names, key) ||
+		    asprintf(&full, "%s.%s", json_string_value(json_object_get(row, "module")),
+		             json_string_value(json_object_get(row, "name"))) < 0)
+			continue;
+		json_object_set_new(names, key, json_string(full));
+		free(full);
+	}
+	json_array_foreach(r->finds, i, f) {
+		char *g = group_key(f), *ck;
+		const json_t *xid;
+		char msg[300];
+
+		if (!g || strcmp(g, group) != 0 || !json_is_integer(json_object_get(f, "id")) ||
+		    json_is_string(json_object_get(f, "xmlid"))) {
+			free(g);
+			continue;
+		}
+		snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT,
+		         json_integer_value(json_object_get(f, "id")));
+		if (!(xid = json_object_get(names, key))) {
+			snprintf(msg, sizeof(msg), "%s %s (%s '%s') has no external ID",
+			         json_string_value(json_object_get(f, "model")), key,
+			         json_string_value(json_object_get(f, "field")),
+			         json_string_value(json_object_get(f, "value")));
+			json_object_del(f, "id");
+			json_object_set_new(f, "error", json_string(msg));
+			free(g);
+			continue;
+		}
+		json_object_set(f, "xmlid", (json_t *)xid);
+		ck = cache_key(g, json_string_value(json_object_get(f, "value")));
+		if (ck && json_integer_value(json_object_get(f, "cache_ms")) > 0)
+			json_object_set_new(r->lk->cache, ck, json_pack("{s:O,s:O,s:I}", "id",
+			                    json_object_get(f, "id"), "xmlid", xid, "exp",
+			                    (json_int_t)(now + json_integer_value(
+			                    json_object_get(f, "cache_ms")))));
+		free(ck);
+		free(g);
+	}
+	json_decref(names);
+}
+
 static void
 searched(struct relay_odoo_result *res, void *arg)
 {
 	struct resolve *r = arg;
+	json_t *q;
 	int rc;
 
 	if (res->outcome.klass != RELAY_CLASS_DONE) {
 		resolve_end(r, &res->outcome, res->request);
 		return;
 	}
-	apply_answer(r, json_array_get(r->queue, r->next - 1), res->outcome.result);
+	q = json_array_get(r->queue, r->next - 1);
+	if (json_object_get(q, "names")) {
+		apply_names(r, q, res->outcome.result);
+	} else {
+		apply_answer(r, q, res->outcome.result);
+		if (json_array_size(json_object_get(q, "found")))
+			/* then the external IDs of what was found */
+			json_array_insert_new(r->queue, r->next,
+			                      json_pack("{s:O,s:O,s:O,s:b}", "group",
+			                                json_object_get(q, "group"), "find",
+			                                json_object_get(q, "find"), "ids",
+			                                json_object_get(q, "found"), "names", 1));
+	}
 	if (r->next >= json_array_size(r->queue)) {
 		resolve_end(r, NULL, NULL);
 		return;
@@ -289,6 +380,18 @@ search_next(struct resolve *r)
 
 	r->next++;
 	f = json_object_get(q, "find");
+	if (json_object_get(q, "names")) {
+		named = json_pack("{s:[[s,s,s],[s,s,O]],s:[s,s,s],s:s}", "domain", "model", "=",
+		                  json_string_value(json_object_get(f, "model")), "res_id", "in",
+		                  json_object_get(q, "ids"), "fields", "module", "name", "res_id",
+		                  "order", "id");
+		rc = named ? relay_odoo_call(r->client, "ir.model.data", "search_read", NULL, named,
+		                             searched, r) : ENOMEM;
+		json_decref(named);
+		if (rc == 0)
+			r->calls++;
+		return rc;
+	}
 	domain = json_pack("[[s,s,O]]", json_string_value(json_object_get(f, "field")), "in",
 	                   json_object_get(q, "values"));
 	if (domain && json_object_get(f, "company_id"))
@@ -330,6 +433,7 @@ plan_searches(struct resolve *r)
 
 		json_object_del(f, "id");
 		json_object_del(f, "error");
+		json_object_del(f, "xmlid");
 		if (!ck) {
 			free(g);
 			rc = value ? ENOMEM : -RELAY_EINVAL;
@@ -337,6 +441,8 @@ plan_searches(struct resolve *r)
 		}
 		if (hit && json_integer_value(json_object_get(hit, "exp")) > now) {
 			json_object_set(f, "id", json_object_get(hit, "id"));
+			if (json_object_get(hit, "xmlid"))
+				json_object_set(f, "xmlid", json_object_get(hit, "xmlid"));
 		} else {
 			json_t *list = json_object_get(groups, g);
 

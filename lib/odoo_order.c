@@ -24,12 +24,15 @@ relay_order_apply_finds(json_t *load_data, const json_t *finds)
 		json_t *row = json_array_get(load_data, (size_t)json_integer_value(json_object_get(f, "row")));
 		const json_t *id = json_object_get(f, "id");
 
-		if (!json_is_integer(id))
+		const json_t *xid = json_object_get(f, "xmlid");
+		int as_xmlid = json_is_true(json_object_get(f, "as_xmlid"));
+
+		if (!json_is_integer(id) || (as_xmlid && !json_is_string(xid)))
 			return json_string_value(json_object_get(f, "error"))
 			       ? json_string_value(json_object_get(f, "error")) : "not resolved";
 		snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
 		json_array_set_new(row, (size_t)json_integer_value(json_object_get(f, "col")),
-		                   json_string(text));
+		                   as_xmlid ? json_copy((json_t *)xid) : json_string(text));
 	}
 	return NULL;
 }

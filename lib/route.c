@@ -551,11 +551,17 @@ specs_compile(struct cc *c, const json_t *obj, const json_t *parent, const char 
 		rc = spec_compile(c, val, obj, s->what, f, s);
 		if (rc != 0)
 			return rc;
-		if (kind != SPECS_BODY && (s->find != NULL) != (strlen(key) > 4 && strcmp(key + strlen(key) - 4, "/.id") == 0))
+		int dbid_col = strlen(key) > 4 && strcmp(key + strlen(key) - 4, "/.id") == 0;
+		int xid_col = strlen(key) > 3 && strcmp(key + strlen(key) - 3, "/id") == 0;
+		if (kind != SPECS_BODY && ((s->find && !dbid_col && !xid_col) || (!s->find && dbid_col)))
 			return relay_schema_fail_at(&c->s, val, obj, s->find ? "%s: a find gives a "
-			            "database id: name the column \"%.*s/.id\"" : "%s: a \"/.id\" "
-			            "column takes a database id: give it a find", s->what,
-			            (int)base_len(key), key);
+			            "database id or an external ID: name the column \"%.*s/.id\" or "
+			            "\"%.*s/id\"" : "%s: a \"/.id\" column takes a database id: give "
+			            "it a find", s->what, (int)base_len(key), key, (int)base_len(key),
+			            key);
+		if (s->find && xid_col &&
+		    json_object_set_new(s->find, "as_xmlid", json_true()) != 0)
+			return ENOMEM;
 		if ((f & SPEC_CELL) && s->external && kind != SPECS_ARGS &&
 		    !(f & SPEC_ID) && strchr(key, '/') == NULL)
 			return relay_schema_fail_at(&c->s, val, obj, "%s: an external ID goes in a relation "

@@ -6,7 +6,9 @@
  * SKU-1". relay_lookup_resolve answers all the finds it is given (those of
  * every event of a batch) with one search_read per model, field and
  * options, whose domain is [field, "in", every value not cached], and
- * writes into each find object either "id" (the database id) or "error" (a
+ * writes into each find object either "id" (the database id; and "xmlid",
+ * "module.name", for a find with "as_xmlid", from one more search_read of
+ * ir.model.data for the group) or "error" (a
  * text for the event's dead letter: "no product.product with default_code
  * 'SKU-9'", or several matches when the find may not pick the first).
  * Found ids are cached per (model, field, options, value) for the find's

@@ -44,7 +44,9 @@
  *                                                             field (the pointer's value,
  *                                                             exact match); upsert load
  *                                                             cells only, in a column named
- *                                                             "field/.id" (its database id).
+ *                                                             "field/.id" (its database id)
+ *                                                             or "field/id" (its oldest
+ *                                                             external ID).
  *                                                             The driver resolves it
  *                                                             (lookup.h): no match or (with
  *                                                             "multiple": "fail", the
@@ -182,7 +184,8 @@ struct relay_plan {
 	/* upsert: the "find" cells of load_data, to resolve before the load:
 	 * [{"row", "col", "value" (text), "what", and the route's find object:
 	 * "model", "field", "first", "active_test", "cache_ms", "order"?,
-	 * "company_id"?}], or NULL when there are none. The cells hold "" until
+	 * "company_id"?, "as_xmlid"? (a "field/id" column)}], or NULL when there
+	 * are none. The cells hold "" until
 	 * the driver writes the found id in. */
 	json_t *finds;
 };

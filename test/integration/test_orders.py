@@ -486,6 +486,34 @@ def test_failed_step_says_which_and_state(t):
             emu.stop()
 
 
+def test_find_giving_external_id(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            prods = seed_products(emu)
+            seed_customers(emu, [7])
+            route = json.loads(json.dumps(ORDER_ROUTE))
+            del route["lines"]["fields"]["product_id/.id"]
+            route["lines"]["fields"]["product_id/id"] = FIND_SKU
+            r = Relay(tmp, config(tmp, emu, routes=[route]))
+            r.post_shop(order(15001), "wh-x1", topic="orders/create")
+            wait_for(lambda: queue_empty(r) and delivered(r, 1), what="order delivered")
+            so = orders_named(emu, "SHOP15001")[0]
+            t.eq([l["product_id"] for l in lines_of(emu, so["id"])], prods[:2],
+                 "products by their external IDs")
+            t.eq(calls(emu, "ir.model.data.search_read"), 1,
+                 "one search of the external IDs for both")
+            r.post_shop(order(15002), "wh-x2", topic="orders/create")
+            wait_for(lambda: queue_empty(r) and delivered(r, 2), what="second order delivered")
+            t.eq((calls(emu, "product.product.search_read"),
+                  calls(emu, "ir.model.data.search_read")), (1, 1), "then from the cache")
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_order_twice_lines_once_confirmed_once)
@@ -499,4 +527,5 @@ if __name__ == "__main__":
     t.run(test_load_warnings_recorded_or_failed)
     t.run(test_deleted_product_searched_again)
     t.run(test_failed_step_says_which_and_state)
+    t.run(test_find_giving_external_id)
     t.done()

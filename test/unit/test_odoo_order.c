@@ -28,6 +28,14 @@ test_apply_finds(void)
 	CHECK_STR(relay_order_apply_finds(data, finds), "no product.product with default_code 'X'");
 	CHECK(relay_order_apply_finds(data, NULL) == NULL);
 	json_decref(finds);
+	/* an external ID where the column is "field/id" */
+	finds = json_loads("[{\"row\": 0, \"col\": 2, \"id\": 7, \"as_xmlid\": true, "
+	                   "\"xmlid\": \"shop.p7\"}, {\"row\": 1, \"col\": 2, \"id\": 9, "
+	                   "\"as_xmlid\": true, \"error\": \"product.product 9 has no external ID\"}]",
+	                   0, NULL);
+	CHECK_STR(relay_order_apply_finds(data, finds), "product.product 9 has no external ID");
+	CHECK_STR(json_string_value(json_array_get(json_array_get(data, 0), 2)), "shop.p7");
+	json_decref(finds);
 	json_decref(data);
 }
 

@@ -97,6 +97,19 @@ test_find_maps_to_plan_finds(void)
 	relay_plan_clear(&plan);
 	json_decref(p);
 
+	relay_routes_free(rs);
+	/* an external ID instead: "field/id" */
+	rc = compile(ORDER_HEAD LINES("\"product_id/id\": {\"find\": {\"model\": \"product.product\", "
+	             "\"where\": {\"default_code\": \"/sku\"}}}") "}", &rs, &err);
+	CHECK_INT(rc, 0);
+	r = relay_routes_find(rs, "orders");
+	p = json_loads("{\"id\": 1, \"name\": \"S1\", \"items\": [{\"id\": 11, \"sku\": \"A\", "
+	               "\"q\": 2}]}", 0, NULL);
+	CHECK_INT(relay_route_map(r, p, "m", &plan, why, sizeof(why)), 0);
+	CHECK(json_is_true(json_object_get(json_array_get(plan.finds, 0), "as_xmlid")));
+	relay_plan_clear(&plan);
+	json_decref(p);
+
 	/* a SKU that is not a scalar is the event's fault, named by path */
 	p = json_loads("{\"id\": 1, \"name\": \"S1\", \"items\": [{\"id\": 11, \"sku\": {}, "
 	               "\"q\": 2}]}", 0, NULL);
@@ -152,7 +165,7 @@ test_errors(void)
 	/* a find gives a database id: the column says so */
 	bad(ORDER_HEAD LINES("\"product_id\": {\"find\": {\"model\": \"product.product\", "
 	                     "\"where\": {\"default_code\": \"/sku\"}}}") "}",
-	    "name the column \"product_id/.id\"");
+	    "name the column \"product_id/.id\" or \"product_id/id\"");
 	/* "/.id" without a find */
 	bad(ORDER_HEAD LINES("\"product_id/.id\": {\"pointer\": \"/pid\"}") "}",
 	    "give it a find");
