@@ -243,7 +243,7 @@ loaded(struct odoo_job *oj, const struct relay_outcome *o, const char *request)
 	}
 	if (oj->then) {
 		rc = relay_order_steps(oj->od->client, oj->plan.model,
-		                       relay_order_load_id(o->result, 0), oj->then, oj->context,
+		                       relay_order_load_id(o->result, 0), oj->then, 0, oj->context,
 		                       stepped, oj);
 		if (rc == 0)
 			return;
@@ -500,7 +500,9 @@ out:
 
 /* ---- batches: several upserts in one load() ---- */
 
-enum row_state { ROW_PENDING, ROW_IN_CALL, ROW_STEP, ROW_REPORTED };
+/* ROW_READ: loaded, waiting for the batch's read of the state its first
+ * step checks; ROW_STEP: its steps in flight. */
+enum row_state { ROW_PENDING, ROW_IN_CALL, ROW_READ, ROW_STEP, ROW_REPORTED };
 
 struct brow {
 	struct relay_job *job;
@@ -509,6 +511,8 @@ struct brow {
 	char why[256];             /* no plan: why */
 	size_t off, nrows;         /* its data rows in the call in flight */
 	enum row_state state;
+	json_int_t rec_id;         /* ROW_READ: the record the load wrote */
+	char *note;                /* ROW_READ: its warnings, for the outcome */
 };
 
 struct batch {
@@ -540,9 +544,11 @@ struct row_step {
 static void
 batch_free(struct batch *b)
 {
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = 0; i < b->n; i++) {
 		if (b->rows[i].have_plan)
 			relay_plan_clear(&b->rows[i].plan);
+		free(b->rows[i].note);
+	}
 	if (b->kick)
 		event_free(b->kick);
 	json_decref(b->context);
@@ -576,7 +582,7 @@ report_rest(struct batch *b, const struct relay_outcome *o, const char *request)
 
 		if (r->state == ROW_REPORTED)
 			continue;
-		if (r->state == ROW_STEP) {
+		if (r->state == ROW_STEP || r->state == ROW_READ) {
 			stepping = 1; /* its steps report it, and the last frees b */
 			continue;
 		}
@@ -639,9 +645,6 @@ row_loaded(struct batch *b, struct brow *r, size_t k, const struct relay_outcome
            const char *request)
 {
 	char *warn = relay_order_load_warnings(o->result, r->off, r->off + r->nrows);
-	struct row_step *st;
-	int rc = ENOMEM;
-
 	if (warn) {
 		log_warnings(r->job, warn);
 		if (b->warnings_fail) {
@@ -673,20 +676,17 @@ row_loaded(struct batch *b, struct brow *r, size_t k, const struct relay_outcome
 		free(warn);
 		return;
 	}
-	if ((st = calloc(1, sizeof(*st)))) {
-		st->b = b;
-		st->r = r;
-		st->note = warn;
-		r->state = ROW_STEP;
-		rc = relay_order_steps(b->od->client, b->model, relay_order_load_id(o->result, k),
-		                       b->then, b->context, row_stepped, st);
-		if (rc == 0)
-			return;
-		r->state = ROW_IN_CALL;
-		free(st);
-	}
-	free(warn);
+	/* its steps wait for the state of every record of the call, read at once */
+	r->state = ROW_READ;
+	r->rec_id = relay_order_load_id(o->result, k);
+	r->note = warn;
+}
+
+static void
+report_transient(struct batch *b, struct brow *r, int rc)
+{
 	struct relay_outcome ro = { 0 };
+
 	if (relay_outcome_set(&ro, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
 	                      relay_strerror(rc), NULL) == 0)
 		report(b, r, &ro, NULL, NULL, (int)r->off);
@@ -695,6 +695,138 @@ row_loaded(struct batch *b, struct brow *r, size_t k, const struct relay_outcome
 		                                      .transport = RELAY_TRANSPORT_ERROR },
 		       NULL, NULL, (int)r->off);
 	relay_outcome_clear(&ro);
+}
+
+/* Row r's steps, given the value its first step checks (read for the
+ * whole call): called now, or skipped and the rest read one by one. */
+static void
+row_steps(struct batch *b, struct brow *r, const json_t *value)
+{
+	const json_t *step = json_array_get(b->then, 0);
+	struct row_step *st = calloc(1, sizeof(*st));
+	char text[128], *skip = NULL;
+	int rc = ENOMEM;
+
+	if (!st)
+		goto fail;
+	st->b = b;
+	st->r = r;
+	st->note = r->note;
+	r->note = NULL;
+	r->state = ROW_STEP;
+	if (relay_order_step_allows(b->then, 0, value)) {
+		rc = relay_order_steps_call(b->od->client, b->model, r->rec_id, b->then, b->context,
+		                            value, row_stepped, st);
+	} else {
+		relay_order_value_text(value, text, sizeof(text));
+		if (asprintf(&skip, "%s%s%s skipped: %s %s", st->note ? st->note : "",
+		             st->note ? "; " : "", json_string_value(json_object_get(step, "call")),
+		             json_string_value(json_object_get(step, "field")), text) < 0)
+			goto fail;
+		free(st->note);
+		st->note = skip;
+		if (json_array_size(b->then) == 1) {
+			/* nothing else to do: done now (this is a call's callback) */
+			char *how = how_text("delivered", st->note, NULL);
+
+			report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_DONE }, NULL,
+			       how ? how : "delivered", (int)r->off);
+			free(how);
+			free(st->note);
+			free(st);
+			return;
+		}
+		rc = relay_order_steps(b->od->client, b->model, r->rec_id, b->then, 1, b->context,
+		                       row_stepped, st);
+	}
+	if (rc == 0)
+		return;
+fail:
+	if (st)
+		free(st->note);
+	free(st);
+	report_transient(b, r, rc);
+}
+
+/* The state of every record waiting for its steps: one read. */
+static void
+batch_states(struct relay_odoo_result *res, void *arg)
+{
+	struct batch *b = arg;
+	const json_t *rows = res->outcome.result, *rec;
+	const char *field = json_string_value(json_object_get(json_array_get(b->then, 0), "field"));
+
+	b->first = 1;
+	for (size_t i = 0; i < b->n; i++) {
+		struct brow *r = &b->rows[i];
+		const json_t *value = NULL;
+		size_t k;
+
+		if (r->state != ROW_READ)
+			continue;
+		if (res->outcome.klass != RELAY_CLASS_DONE) {
+			report(b, r, &res->outcome, res->request, NULL, (int)r->off);
+			continue;
+		}
+		json_array_foreach(rows, k, rec)
+			if (json_integer_value(json_object_get(rec, "id")) == r->rec_id)
+				value = json_object_get(rec, field);
+		if (!value) {
+			struct relay_outcome ro = { 0 };
+			char why[200];
+
+			snprintf(why, sizeof(why), "%s %" JSON_INTEGER_FORMAT " is gone: its steps "
+			         "cannot run", b->model, r->rec_id);
+			if (relay_outcome_set(&ro, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.step",
+			                      why, NULL) == 0)
+				report(b, r, &ro, NULL, NULL, (int)r->off);
+			else
+				report_transient(b, r, ENOMEM);
+			relay_outcome_clear(&ro);
+			continue;
+		}
+		row_steps(b, r, value);
+	}
+	if (b->left == 0)
+		batch_free(b);
+	else if (!b->in_call)
+		batch_next(b);
+}
+
+/* Read the state of the records of the rows in ROW_READ, if any. */
+static void
+batch_read_states(struct batch *b)
+{
+	const json_t *step = json_array_get(b->then, 0), *own;
+	json_t *ids = json_array(), *named = NULL, *ctx = NULL;
+	int rc = ENOMEM;
+
+	for (size_t i = 0; ids && i < b->n; i++)
+		if (b->rows[i].state == ROW_READ)
+			json_array_append_new(ids, json_integer(b->rows[i].rec_id));
+	if (ids && json_array_size(ids) == 0) {
+		json_decref(ids);
+		return;
+	}
+	own = json_object_get(step, "context");
+	if (b->context || own) {
+		ctx = b->context ? json_deep_copy(b->context) : json_object();
+		if (ctx && own)
+			json_object_update(ctx, (json_t *)own);
+	}
+	named = json_pack("{s:[s]}", "fields", json_string_value(json_object_get(step, "field")));
+	if (named && ctx)
+		json_object_set(named, "context", ctx);
+	if (ids && named)
+		rc = relay_odoo_call(b->od->client, b->model, "read", ids, named, batch_states, b);
+	json_decref(ctx);
+	json_decref(named);
+	json_decref(ids);
+	if (rc == 0)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->rows[i].state == ROW_READ)
+			report_transient(b, &b->rows[i], rc);
 }
 
 static void
@@ -712,6 +844,8 @@ batch_called(struct relay_odoo_result *res, void *arg)
 		for (i = 0, rec = 0; i < b->n && b->left; i++)
 			if (b->rows[i].state == ROW_IN_CALL)
 				row_loaded(b, &b->rows[i], rec++, o, res->request);
+		if (b->then)
+			batch_read_states(b);
 		goto next;
 	}
 	if (o->klass == RELAY_CLASS_TRANSIENT || o->klass == RELAY_CLASS_CONFIG) {
@@ -802,7 +936,7 @@ batch_next(struct batch *b)
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->rows[i].state == ROW_PENDING && !head)
 			head = &b->rows[i];
-		stepping |= b->rows[i].state == ROW_STEP;
+		stepping |= b->rows[i].state == ROW_STEP || b->rows[i].state == ROW_READ;
 	}
 	if (!head || !data) {
 		json_decref(data);

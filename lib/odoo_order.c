@@ -13,6 +13,8 @@
 #include "odoo_relay/jsonptr.h"
 #include "odoo_relay/odoo_order.h"
 
+static int value_in(const json_t *v, const json_t *values);
+
 const char *
 relay_order_apply_finds(json_t *load_data, const json_t *finds)
 {
@@ -161,8 +163,8 @@ note_add(struct order_op *op, const char *fmt, ...)
 }
 
 /* The text of a read value: scalars as they are, a many2one's name. */
-static void
-value_text(const json_t *v, char *buf, size_t n)
+void
+relay_order_value_text(const json_t *v, char *buf, size_t n)
 {
 	if (json_is_array(v))
 		v = json_array_get(v, 1);
@@ -170,6 +172,12 @@ value_text(const json_t *v, char *buf, size_t n)
 		snprintf(buf, n, "%s", json_string_value(v));
 	else if (relay_json_scalar_text(v, buf, n) != 0)
 		snprintf(buf, n, "?");
+}
+
+int
+relay_order_step_allows(const json_t *steps, size_t k, const json_t *v)
+{
+	return value_in(v, json_object_get(json_array_get(steps, k), "values"));
 }
 
 static int
@@ -230,6 +238,24 @@ step_called(struct relay_odoo_result *res, void *arg)
 		op_fail(op, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc));
 }
 
+/* The current step's call, its state allowing it. */
+static int
+step_call(struct order_op *op)
+{
+	const json_t *step = json_array_get(op->steps, op->step);
+	json_t *named = step_context(op, step), *ids = json_pack("[I]", op->id);
+	int rc;
+
+	if (named)
+		named = json_pack("{s:o}", "context", named);
+	rc = ids ? relay_odoo_call(op->client, op->model,
+	                           json_string_value(json_object_get(step, "call")), ids, named,
+	                           step_called, op) : ENOMEM;
+	json_decref(ids);
+	json_decref(named);
+	return rc;
+}
+
 static void
 step_state(struct relay_odoo_result *res, void *arg)
 {
@@ -239,7 +265,6 @@ step_state(struct relay_odoo_result *res, void *arg)
 	const char *field = json_string_value(json_object_get(step, "field"));
 	const json_t *rec, *v;
 	char text[128];
-	json_t *named;
 	int rc;
 
 	if (res->outcome.klass != RELAY_CLASS_DONE) {
@@ -256,7 +281,7 @@ step_state(struct relay_odoo_result *res, void *arg)
 		return;
 	}
 	v = json_object_get(rec, field);
-	value_text(v, text, sizeof(text));
+	relay_order_value_text(v, text, sizeof(text));
 	if (!value_in(v, json_object_get(step, "values"))) {
 		/* Already past that state (a replay, a duplicate): nothing to do. */
 		note_add(op, "%s skipped: %s %s", call, field, text);
@@ -270,15 +295,7 @@ step_state(struct relay_odoo_result *res, void *arg)
 		return;
 	}
 	note_add(op, "%s: %s %s", call, field, text);
-	named = step_context(op, step);
-	if (named)
-		named = json_pack("{s:o}", "context", named);
-	json_t *ids = json_pack("[I]", op->id);
-	rc = ids ? relay_odoo_call(op->client, op->model, call, ids, named, step_called, op)
-	         : ENOMEM;
-	json_decref(ids);
-	json_decref(named);
-	if (rc)
+	if ((rc = step_call(op)) != 0)
 		op_fail(op, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc));
 }
 
@@ -303,32 +320,66 @@ step_read(struct order_op *op)
 	return rc;
 }
 
-int
-relay_order_steps(struct relay_odoo *client, const char *model, json_int_t id,
-                  const json_t *steps, const json_t *context, relay_order_fn cb, void *arg)
+static struct order_op *
+steps_op(struct relay_odoo *client, const char *model, json_int_t id, const json_t *steps,
+         size_t first, const json_t *context, relay_order_fn cb, void *arg)
 {
 	struct order_op *op = calloc(1, sizeof(*op));
-	int rc = -RELAY_EINVAL;
 
 	if (!op)
-		return ENOMEM;
+		return NULL;
 	op->client = client;
 	op->cb = cb;
 	op->arg = arg;
 	op->id = id;
+	op->step = first;
 	op->model = strdup(model);
 	op->steps = json_deep_copy(steps);
 	if (context)
 		op->context = json_deep_copy(context);
 	if (!op->model || !op->steps || (context && !op->context)) {
 		op_free(op);
+		return NULL;
+	}
+	return op;
+}
+
+int
+relay_order_steps_call(struct relay_odoo *client, const char *model, json_int_t id,
+                       const json_t *steps, const json_t *context, const json_t *value,
+                       relay_order_fn cb, void *arg)
+{
+	struct order_op *op;
+	char text[128];
+	int rc;
+
+	if (!relay_order_step_allows(steps, 0, value))
+		return -RELAY_EINVAL;
+	if (!(op = steps_op(client, model, id, steps, 0, context, cb, arg)))
 		return ENOMEM;
-	}
-	if (json_array_size(op->steps) == 0 || (rc = step_read(op)) != 0) {
+	relay_order_value_text(value, text, sizeof(text));
+	note_add(op, "%s: %s %s", json_string_value(json_object_get(json_array_get(steps, 0), "call")),
+	         json_string_value(json_object_get(json_array_get(steps, 0), "field")), text);
+	if ((rc = step_call(op)) != 0)
 		op_free(op);
-		return rc;
-	}
-	return 0;
+	return rc;
+}
+
+int
+relay_order_steps(struct relay_odoo *client, const char *model, json_int_t id,
+                  const json_t *steps, size_t first, const json_t *context, relay_order_fn cb,
+                  void *arg)
+{
+	struct order_op *op;
+	int rc;
+
+	if (first >= json_array_size(steps))
+		return -RELAY_EINVAL;
+	if (!(op = steps_op(client, model, id, steps, first, context, cb, arg)))
+		return ENOMEM;
+	if ((rc = step_read(op)) != 0)
+		op_free(op);
+	return rc;
 }
 
 /* ---- the guard before the load ---- */
@@ -427,7 +478,7 @@ guard_read(struct relay_odoo_result *res, void *arg)
 		op_end(op, NULL, NULL); /* gone meanwhile: the load creates it again */
 		return;
 	}
-	value_text(json_object_get(rec, "state"), state, sizeof(state));
+	relay_order_value_text(json_object_get(rec, "state"), state, sizeof(state));
 	if (json_is_true(json_object_get(rec, locked))) {
 		snprintf(why, sizeof(why), "%s %s.%s is locked in Odoo (state %s): Odoo refuses any "
 		         "change of its lines' products, quantities and prices, even unchanged; "

@@ -63,12 +63,31 @@ int relay_order_guard(struct relay_odoo *client, const struct relay_plan *plan,
                       relay_order_fn cb, void *arg);
 
 /*
- * relay_order_steps - run steps (relay_route_then) on record id of model,
- * with context (the route's; each step's own over it). Returns 0 (cb will
- * come), ENOMEM or the client's error (no callback).
+ * relay_order_steps - run steps (relay_route_then) from step first on, on
+ * record id of model, with context (the route's; each step's own over it).
+ * Returns 0 (cb will come), -RELAY_EINVAL when there is no step first,
+ * ENOMEM or the client's error (no callback).
  */
 int relay_order_steps(struct relay_odoo *client, const char *model, json_int_t id,
-                      const json_t *steps, const json_t *context, relay_order_fn cb,
-                      void *arg);
+                      const json_t *steps, size_t first, const json_t *context,
+                      relay_order_fn cb, void *arg);
+
+/*
+ * relay_order_steps_call - the same when the value of step 0's field is
+ * known already (read for many records at once) and allows the call: the
+ * call goes now, then the other steps. -RELAY_EINVAL when value does not
+ * allow it (relay_order_step_allows).
+ */
+int relay_order_steps_call(struct relay_odoo *client, const char *model, json_int_t id,
+                           const json_t *steps, const json_t *context, const json_t *value,
+                           relay_order_fn cb, void *arg);
+
+/* relay_order_step_allows - 1 when value (as read: a many2one as [id,
+ * name]) is one of step k's values. Pure. */
+int relay_order_step_allows(const json_t *steps, size_t k, const json_t *value);
+
+/* relay_order_value_text - a read value as text for notes (a many2one's
+ * name). Pure. */
+void relay_order_value_text(const json_t *v, char *buf, size_t n);
 
 #endif

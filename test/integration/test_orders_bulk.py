@@ -1,6 +1,7 @@
 """1000 shop orders of 3 lines each, across 100 customers and 20 products,
 through odoo-relayd into the Odoo emulator: each order is applied exactly
-once (one sale.order, three lines, confirmed once), and the product
+once (one sale.order, three lines, confirmed once; 200 of them sent again
+change nothing), and the product
 lookups take a bounded number of calls (one search_read per batch at
 most, fewer once the cache knows the SKUs). The calls per order are
 printed for the README (run: ctest -R it_orders_bulk -V)."""
@@ -10,6 +11,13 @@ from harness import Emulator, Relay, Results, TempDir, store_ids, wait_for
 from test_orders import ORDER_ROUTE, config, odoo_load
 
 ORDERS, LINES, CUSTOMERS, PRODUCTS = 1000, 3, 100, 20
+
+
+def order_of(n):
+    return {"id": 100000 + n, "name": "B%d" % n, "customer": {"id": n % CUSTOMERS},
+            "line_items": [{"id": (100000 + n) * 10 + k,
+                            "sku": "SKU-%d" % ((n + k * 7) % PRODUCTS),
+                            "quantity": k + 1, "price": 2.5} for k in range(LINES)]}
 
 
 def test_thousand_orders(t):
@@ -26,11 +34,7 @@ def test_thousand_orders(t):
             r.wait_delivering()
             emu.control("POST", "/control/stats", {})  # count from here
             for n in range(ORDERS):
-                o = {"id": 100000 + n, "name": "B%d" % n, "customer": {"id": n % CUSTOMERS},
-                     "line_items": [{"id": (100000 + n) * 10 + k,
-                                     "sku": "SKU-%d" % ((n + k * 7) % PRODUCTS),
-                                     "quantity": k + 1, "price": 2.5} for k in range(LINES)]}
-                st, _, _ = r.post_shop(o, "bulk-%d" % n, topic="orders/create")
+                st, _, _ = r.post_shop(order_of(n), "bulk-%d" % n, topic="orders/create")
                 if st != 202:
                     t.eq(st, 202, "webhook %d accepted" % n)
                     return
@@ -55,6 +59,22 @@ def test_thousand_orders(t):
             t.check(1 <= searches <= loads, "lookups: at most one search per load "
                     "(%d searches, %d loads)" % (searches, loads))
             t.eq(store_ids(r.cfg["state_dir"], "dead"), [], "nothing dead")
+            by = dict(by)
+
+            # the first 200 again (the shop resends): batched, the state read
+            # once per call, every confirmation skipped, no line added
+            for n in range(200):
+                st, _, _ = r.post_shop(order_of(n), "bulk-again-%d" % n, topic="orders/updated")
+            wait_for(lambda: r.metric("relay_delivered_total", 'route="shop-orders"') ==
+                     ORDERS + 200, timeout=120, interval=0.5, what="resends delivered")
+            wait_for(lambda: not store_ids(r.cfg["state_dir"]), what="queue empty again")
+            after = emu.stats()["calls_by_method"]
+            t.eq(after.get("sale.order.action_confirm"), ORDERS, "no confirmation again")
+            t.eq(len(emu.records("sale.order.line")), ORDERS * LINES, "no line added")
+            t.check(after.get("sale.order.read", 0) - by.get("sale.order.read", 0) <=
+                    after.get("sale.order.load", 0) - loads,
+                    "one state read per load call at most")
+            t.check("action_confirm skipped: state sale" in r.logs(), "skips in the log")
             total = sum(v for k, v in by.items() if "." in k and not k.startswith("common."))
             print("orders %d, lines %d: %d model calls (%.3f per order): %d loads, "
                   "%d product searches (%.4f per order), %d reads, %d confirms"
