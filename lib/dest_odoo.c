@@ -20,6 +20,14 @@
  * one row per call, so that no row fails for a neighbour. A transient or
  * configuration failure is every job's: those not in the call are reported
  * cancelled (not charged). Write, delete and call go alone.
+ *
+ * Orders (route.h: "find", "then", "warnings", "refuse"): the finds of
+ * every job of a call are resolved first, together (lookup.h), and a job
+ * whose find fails ends before any load; a load's warnings are logged and
+ * kept in the outcome's text (or fail the job); after a load, the "then"
+ * steps of each record run (odoo_order.h), in a batch after one read of
+ * the state of all its records; a route with "refuse" goes alone and reads
+ * its record before the load.
  */
 #include <errno.h>
 #include <inttypes.h>

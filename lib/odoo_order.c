@@ -91,6 +91,7 @@ struct order_op {
 	json_t *ours;              /* line external IDs the event has: "module.name" -> true */
 	char *module, *name;
 	json_t *removed;           /* [[line id, "module.name"], ...] */
+	int lines_sent;            /* the load has line columns */
 };
 
 static void
@@ -479,7 +480,8 @@ guard_read(struct relay_odoo_result *res, void *arg)
 		return;
 	}
 	relay_order_value_text(json_object_get(rec, "state"), state, sizeof(state));
-	if (json_is_true(json_object_get(rec, locked))) {
+	/* Odoo refuses a locked order's line fields; the load sends lines */
+	if (json_is_true(json_object_get(rec, locked)) && op->lines_sent) {
 		snprintf(why, sizeof(why), "%s %s.%s is locked in Odoo (state %s): Odoo refuses any "
 		         "change of its lines' products, quantities and prices, even unchanged; "
 		         "unlock it in Odoo, then replay the event", op->model, op->module, op->name,
@@ -533,9 +535,15 @@ relay_order_guard(struct relay_odoo *client, const struct relay_plan *plan, json
 		goto fail;
 	/* the line external IDs this event sends */
 	snprintf(col, sizeof(col), "%s/id", line_field ? line_field : "");
-	for (i = 0; i < json_array_size(plan->load_fields); i++)
-		if (strcmp(json_string_value(json_array_get(plan->load_fields, i)), col) == 0)
+	for (i = 0; i < json_array_size(plan->load_fields); i++) {
+		const char *name = json_string_value(json_array_get(plan->load_fields, i));
+
+		if (strcmp(name, col) == 0)
 			c = i;
+		if (line_field && *line_field && strncmp(name, line_field, strlen(line_field)) == 0 &&
+		    name[strlen(line_field)] == '/')
+			op->lines_sent = 1;
+	}
 	for (i = 0; c != (size_t)-1 && i < json_array_size(plan->load_data); i++) {
 		const char *x = json_string_value(json_array_get(json_array_get(plan->load_data, i), c));
 
