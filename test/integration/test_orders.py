@@ -514,6 +514,29 @@ def test_find_giving_external_id(t):
             emu.stop()
 
 
+def test_ambiguous_sku_picked_by_explicit_order(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            prods = seed_products(emu)
+            seed_customers(emu, [7])
+            route = json.loads(json.dumps(ORDER_ROUTE))
+            route["lines"]["fields"]["product_id/.id"] = {"find": {
+                "model": "product.product", "where": {"default_code": "/sku"},
+                "multiple": "first", "order": "id desc"}}
+            r = Relay(tmp, config(tmp, emu, routes=[route]))
+            r.post_shop(order(16001, skus=("SKU-DUP",)), "wh-p", topic="orders/create")
+            wait_for(lambda: queue_empty(r) and delivered(r, 1), what="order delivered")
+            so = orders_named(emu, "SHOP16001")[0]
+            t.eq(lines_of(emu, so["id"])[0]["product_id"], prods[4],
+                 "the first by the configured order (the newest), not Odoo's guess")
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_order_twice_lines_once_confirmed_once)
@@ -528,4 +551,5 @@ if __name__ == "__main__":
     t.run(test_deleted_product_searched_again)
     t.run(test_failed_step_says_which_and_state)
     t.run(test_find_giving_external_id)
+    t.run(test_ambiguous_sku_picked_by_explicit_order)
     t.done()
