@@ -117,6 +117,30 @@ test_find_maps_to_plan_finds(void)
 	CHECK(strstr(why, "/items/0/sku") != NULL);
 	json_decref(p);
 	relay_routes_free(rs);
+	/* a find among the record's own fields: row 0, and an absent optional
+	 * value leaves the relation empty without a find */
+	rc = compile("{\"name\": \"orders\", \"source\": \"shop\", \"operation\": \"upsert\", "
+	             "\"model\": \"sale.order\", \"external_id\": \"o_{/id}\", \"fields\": "
+	             "{\"client_order_ref\": \"{/name}\", \"partner_id/.id\": {\"find\": "
+	             "{\"model\": \"res.partner\", \"where\": {\"email\": \"/email\"}, "
+	             "\"company_id\": 1, \"active_test\": false}}, \"user_id/.id\": {\"find\": "
+	             "{\"model\": \"res.users\", \"where\": {\"login\": \"/seller\"}}, "
+	             "\"optional\": true}}}", &rs, &err);
+	CHECK_INT(rc, 0);
+	r = relay_routes_find(rs, "orders");
+	p = json_loads("{\"id\": 1, \"name\": \"S1\", \"email\": \"a@b.c\"}", 0, NULL);
+	CHECK_INT(relay_route_map(r, p, "m", &plan, why, sizeof(why)), 0);
+	CHECK_INT(json_array_size(plan.finds), 1);
+	f = json_array_get(plan.finds, 0);
+	CHECK_INT(json_integer_value(json_object_get(f, "row")), 0);
+	CHECK_INT(json_integer_value(json_object_get(f, "col")), 2);
+	CHECK_INT(json_integer_value(json_object_get(f, "company_id")), 1);
+	CHECK(json_is_false(json_object_get(f, "active_test")));
+	CHECK_INT(json_array_size(plan.load_fields), 3); /* the optional one left out */
+	relay_plan_clear(&plan);
+	json_decref(p);
+
+	relay_routes_free(rs);
 }
 
 static void
