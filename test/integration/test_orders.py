@@ -537,6 +537,43 @@ def test_ambiguous_sku_picked_by_explicit_order(t):
             emu.stop()
 
 
+def test_batch_of_orders_steps_and_warnings(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            seed_products(emu)
+            seed_customers(emu, [7])
+            r = Relay(tmp, config(tmp, emu, routes=[by_name_route("record")]))
+            r.post_shop(order(17000, skus=("SKU-DUP",)), "wh-b0", topic="orders/create")
+            wait_for(lambda: queue_empty(r) and delivered(r, 1), what="first order delivered")
+            before = emu.stats()["calls_by_method"]
+            # queued while paused, they go in one load: 17000 again and four new
+            r.ctl("pause")
+            for n in range(5):
+                r.post_shop(order(17000 + n, skus=("SKU-DUP",)), "wh-b%d-again" % n,
+                            topic="orders/updated")
+            wait_for(lambda: len(store_ids(r.cfg["state_dir"])) == 5, what="5 stored")
+            r.ctl("resume")
+            wait_for(lambda: queue_empty(r) and delivered(r, 6), what="batch delivered")
+            after = emu.stats()["calls_by_method"]
+            diff = lambda m: after.get(m, 0) - before.get(m, 0)
+            t.eq(diff("sale.order.load"), 1, "one load for the five")
+            t.eq(diff("sale.order.read"), 1, "one read of their states")
+            t.eq(diff("sale.order.action_confirm"), 4, "the four new confirmed, not the old one")
+            log = r.logs()
+            t.eq(log.count("written with a warning from Odoo"), 6, "each row's warning logged")
+            t.check("delivered (warning: Found multiple matches for value \"SKU-DUP\" in field "
+                    "\"Order Lines\" (2 matches); action_confirm skipped: state sale)" in log,
+                    "the old one: its warning and the skipped step in its outcome")
+            t.eq(len(emu.records("sale.order")), 5, "five orders")
+            t.eq(len(emu.records("sale.order.line")), 5, "one line each")
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_order_twice_lines_once_confirmed_once)
@@ -552,4 +589,5 @@ if __name__ == "__main__":
     t.run(test_failed_step_says_which_and_state)
     t.run(test_find_giving_external_id)
     t.run(test_ambiguous_sku_picked_by_explicit_order)
+    t.run(test_batch_of_orders_steps_and_warnings)
     t.done()
