@@ -123,6 +123,10 @@ static int m_name_search(struct emu *e, const struct emu_call *c,
 		json_decref(nameval);
 		return emu_raise(e, "builtins.ValueError", "Invalid operator %s", op);
 	}
+	if (m->idx == M_PRODUCT && *name) {
+		json_decref(nameval);
+		return product_name_search(e, c, m, name, op, argv[1], limit, result);
+	}
 	if (orm_search(e, c, m, argv[1], NULL, NULL, NULL, &recs) < 0) {
 		json_decref(nameval);
 		return -1;

@@ -15,6 +15,9 @@
  *    697-698); a confirmed order keeps the price (677-678).
  *  - computed fields the captures read: locked, invoice_status,
  *    partner_invoice_id, partner_shipping_id, technical_price_unit.
+ *  - product.product's name_search (607-616): the internal reference
+ *    exactly, the barcode, the reference then the name by the operator,
+ *    then a "[reference]" inside the text.
  */
 #include "emu_orm.h"
 
@@ -216,5 +219,87 @@ int sale_action_cancel(struct emu *e, const struct emu_call *c, struct model *m,
 	if (rc < 0)
 		return -1;
 	*result = json_true();
+	return 0;
+}
+
+/* The records of domain AND field op value, in the model's order, their
+ * ids appended to out unless there already. */
+static int product_search_into(struct emu *e, const struct emu_call *c, struct model *m,
+			       json_t *domain, const char *field, const char *op,
+			       const char *value, json_int_t limit, json_t *out)
+{
+	json_t *dom = json_is_array(domain) ? json_deep_copy(domain) : json_array();
+	json_t *recs, *r;
+	size_t i;
+
+	json_array_append_new(dom, json_pack("[s, s, s]", field, op, value));
+	if (orm_search(e, c, m, dom, NULL, NULL, NULL, &recs) < 0) {
+		json_decref(dom);
+		return -1;
+	}
+	json_array_foreach(recs, i, r) {
+		json_int_t id = orm_rec_id(r);
+		bool seen = false;
+		size_t k;
+		json_t *x;
+
+		if (limit >= 0 && (json_int_t)json_array_size(out) >= limit)
+			break;
+		json_array_foreach(out, k, x)
+			if (json_integer_value(x) == id)
+				seen = true;
+		if (!seen)
+			json_array_append_new(out, json_integer(id));
+	}
+	json_decref(recs);
+	json_decref(dom);
+	return 0;
+}
+
+int product_name_search(struct emu *e, const struct emu_call *c, struct model *m,
+			const char *name, const char *op, json_t *domain, json_int_t limit,
+			json_t **result)
+{
+	static const char *const positive[] = {"=", "ilike", "=ilike", "like", "=like", NULL};
+	json_t *ids = json_array(), *x;
+	bool pos = false;
+	size_t i;
+	int rc = 0;
+
+	for (int k = 0; positive[k]; k++)
+		pos |= strcmp(op, positive[k]) == 0;
+	if (pos) {
+		rc = product_search_into(e, c, m, domain, "default_code", "=", name, limit, ids);
+		if (rc == 0 && json_array_size(ids) == 0)
+			rc = product_search_into(e, c, m, domain, "barcode", "=", name, limit, ids);
+	}
+	if (rc == 0 && json_array_size(ids) == 0) {
+		rc = product_search_into(e, c, m, domain, "default_code", op, name, limit, ids);
+		if (rc == 0)
+			rc = product_search_into(e, c, m, domain, "name", op, name, limit, ids);
+	}
+	if (rc == 0 && json_array_size(ids) == 0 && pos) {
+		const char *open = strchr(name, '['), *close = open ? strchr(open + 1, ']') : NULL;
+
+		if (close) {
+			char *ref = emu_printf("%.*s", (int)(close - open - 1), open + 1);
+
+			rc = product_search_into(e, c, m, domain, "default_code", "=", ref, limit, ids);
+			free(ref);
+		}
+	}
+	if (rc < 0) {
+		json_decref(ids);
+		return -1;
+	}
+	*result = json_array();
+	json_array_foreach(ids, i, x) {
+		json_t *r = orm_rec_get(m, json_integer_value(x));
+		char *dn = orm_display_name(e, m, r);
+
+		json_array_append_new(*result, json_pack("[O, s]", x, dn));
+		free(dn);
+	}
+	json_decref(ids);
 	return 0;
 }

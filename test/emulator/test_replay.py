@@ -74,12 +74,13 @@ SERIES = [
     # lines that do not resolve); 660-699: confirmation (twice is an error),
     # loads on confirmed orders, lines that cannot be removed, locked orders
     # refusing loads, cancel with and without disable_cancel_warning, create
-    # and write with x2many commands. Left out: 600-602 (module install),
-    # 606, 607-609 and 611-616 (product reads, name_search and search_read),
-    # 621-622 (taxes, currency, pricelist, units of measure: not emulated),
-    # 671 (chatter messages: not emulated).
+    # and write with x2many commands; 607-616: products by name_search and
+    # by search_read on their reference. Left out: 600-602 (module
+    # install), 606 and 621-622 (templates, taxes, currency, pricelist,
+    # units of measure: not emulated), 671 (chatter messages: not
+    # emulated).
     ("sale_lines", ["--db", "relaytest", "--user", "admin:admin"],
-     Claim(605, 610, 617, 620, 623, 624, 625, 626, 627, 628, 629, 630, 631,
+     Claim(605, 607, 608, 609, 610, 611, 612, 613, 614, 615, 616, 617, 620, 623, 624, 625, 626, 627, 628, 629, 630, 631,
            632, 633, 634, 635, 636, 637, 640, 641, 642, 643, 644, 645, 646,
            647, 648, 650, 651, 652, 653, 654, 655, 656, 657,
            660, 661, 662, 663, 664, 665, 666, 667, 668, 669, 670,
