@@ -87,7 +87,53 @@ def test_thousand_orders(t):
             emu.stop()
 
 
+def test_orders_with_refuse(t):
+    """The example's route reads each order before writing it ("refuse"):
+    each event goes alone. 200 orders, counted the same way."""
+    n_orders = 200
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            odoo_load(emu, "product.product", ["id", "name", "default_code", "list_price"],
+                      [["bulk.p%d" % i, "P%d" % i, "SKU-%d" % i, "1.00"]
+                       for i in range(PRODUCTS)])
+            odoo_load(emu, "res.partner", ["id", "name"],
+                      [["odoo_relay.shop_customer_%d" % i, "C%d" % i] for i in range(CUSTOMERS)])
+            route = dict(ORDER_ROUTE, refuse={"line_model": "sale.order.line",
+                                              "removed_lines": "zero"})
+            r = Relay(tmp, config(tmp, emu, routes=[route]))
+            r.wait_delivering()
+            emu.control("POST", "/control/stats", {})
+            for n in range(n_orders):
+                r.post_shop(order_of(n), "refuse-%d" % n, topic="orders/create")
+            wait_for(lambda: r.metric("relay_delivered_total", 'route="shop-orders"') ==
+                     n_orders, timeout=240, interval=0.5, what="every order delivered")
+            first = dict(emu.stats()["calls_by_method"])
+            for n in range(n_orders):
+                r.post_shop(order_of(n), "refuse-again-%d" % n, topic="orders/updated")
+            wait_for(lambda: r.metric("relay_delivered_total", 'route="shop-orders"') ==
+                     2 * n_orders, timeout=240, interval=0.5, what="resends delivered")
+            again = emu.stats()["calls_by_method"]
+            t.eq(len(emu.records("sale.order")), n_orders, "one order each")
+            t.eq(len(emu.records("sale.order.line")), n_orders * LINES, "lines once")
+            t.eq(again.get("sale.order.action_confirm"), n_orders, "confirmed once each")
+            model = lambda by: sum(v for k, v in by.items() if "." in k and
+                                   not k.startswith("common."))
+            print("refuse: %d new orders: %.2f model calls per order; sent again: %.2f per "
+                  "order (%s)" % (n_orders, model(first) / n_orders,
+                                  (model(again) - model(first)) / n_orders,
+                                  ", ".join("%s %d" % (k, again[k] - first.get(k, 0))
+                                            for k in sorted(again) if "." in k and
+                                            not k.startswith("common."))))
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_thousand_orders)
+    t.run(test_orders_with_refuse)
     t.done()
