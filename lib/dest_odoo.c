@@ -26,8 +26,8 @@
  * whose find fails ends before any load; a load's warnings are logged and
  * kept in the outcome's text (or fail the job); after a load, the "then"
  * steps of each record run (odoo_order.h), in a batch after one read of
- * the state of all its records; a route with "refuse" goes alone and reads
- * its record before the load.
+ * the state of all its records; a route with "refuse" reads its records
+ * before the load (odoo_order.h: for a batch, once for all of them).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -521,6 +521,7 @@ struct brow {
 	enum row_state state;
 	json_int_t rec_id;         /* ROW_READ: the record the load wrote */
 	char *note;                /* ROW_READ: its warnings, for the outcome */
+	char *gnote;               /* what the "refuse" guard did, for the outcome */
 };
 
 struct batch {
@@ -538,6 +539,7 @@ struct batch {
 	struct event *kick;        /* between send and the first call */
 	LIST_ENTRY(batch) link;
 	json_t *then;              /* the route's "then" (a copy), or NULL */
+	json_t *refuse;            /* the route's "refuse" (a copy), or NULL */
 	int warnings_fail;
 	int in_call;               /* a load() of it is in flight */
 };
@@ -556,11 +558,13 @@ batch_free(struct batch *b)
 		if (b->rows[i].have_plan)
 			relay_plan_clear(&b->rows[i].plan);
 		free(b->rows[i].note);
+		free(b->rows[i].gnote);
 	}
 	if (b->kick)
 		event_free(b->kick);
 	json_decref(b->context);
 	json_decref(b->then);
+	json_decref(b->refuse);
 	free(b->model);
 	free(b->rows);
 	free(b);
@@ -621,6 +625,7 @@ row_request(const struct batch *b, const struct brow *r)
 }
 
 static void batch_next(struct batch *b);
+static void batch_guard(struct batch *b);
 
 static void
 row_stepped(void *arg, const struct relay_outcome *failure, const char *request,
@@ -675,6 +680,14 @@ row_loaded(struct batch *b, struct brow *r, size_t k, const struct relay_outcome
 			w = NULL;
 		free(warn);
 		warn = w;
+	}
+	if (r->gnote) {
+		char *w = NULL;
+
+		if (asprintf(&w, "%s%s%s", r->gnote, warn ? "; " : "", warn ? warn : "") >= 0) {
+			free(warn);
+			warn = w;
+		}
 	}
 	if (!b->then) {
 		char *how = how_text("delivered", warn, NULL);
@@ -1031,11 +1044,93 @@ batch_found(void *arg, const struct relay_outcome *failure, const char *request,
 		return;
 	}
 	batch_apply_finds(b);
+	batch_guard(b);
+}
+
+/* What the "refuse" pre-read said of each pending row. */
+static void
+batch_guarded(void *arg, const struct relay_outcome *failure, const char *request,
+              const json_t *verdicts)
+{
+	struct batch *b = arg;
+	size_t k = 0;
+
+	b->first = 1;
+	if (failure) {
+		/* the reads were the batch's first call: every row is charged */
+		for (size_t i = 0; i < b->n; i++)
+			if (b->rows[i].state == ROW_PENDING)
+				b->rows[i].state = ROW_IN_CALL;
+		report_rest(b, failure, request);
+		return;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		struct brow *r = &b->rows[i];
+		const json_t *v;
+
+		if (r->state != ROW_PENDING || !r->have_plan)
+			continue;
+		v = json_array_get(verdicts, k++);
+		if (json_string_value(json_object_get(v, "note")))
+			r->gnote = strdup(json_string_value(json_object_get(v, "note")));
+		if (!json_string_value(json_object_get(v, "refused")))
+			continue;
+		struct relay_outcome o = { 0 };
+		if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.refused",
+		                      json_string_value(json_object_get(v, "refused")), NULL) == 0)
+			report(b, r, &o, NULL, NULL, -1);
+		else
+			report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT }, NULL,
+			       NULL, -1);
+		relay_outcome_clear(&o);
+	}
 	if (b->left == 0) {
 		batch_free(b);
 		return;
 	}
 	batch_next(b);
+}
+
+/* The loads, after the "refuse" pre-read of the route if it has one. */
+static void
+batch_guard(struct batch *b)
+{
+	const struct relay_plan **plans;
+	size_t n = 0;
+	int rc;
+
+	if (b->left == 0) {
+		batch_free(b);
+		return;
+	}
+	if (!b->refuse) {
+		batch_next(b);
+		return;
+	}
+	if (!(plans = calloc(b->n, sizeof(*plans)))) {
+		rc = ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		if (b->rows[i].state == ROW_PENDING && b->rows[i].have_plan)
+			plans[n++] = &b->rows[i].plan;
+	rc = n ? relay_order_guard_many(b->od->client, plans, n, b->refuse, b->context,
+	                                batch_guarded, b) : 0;
+	free(plans);
+	if (rc == 0) {
+		if (n == 0)
+			batch_next(b);
+		return;
+	}
+fail:;
+	struct relay_outcome o = { 0 };
+	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
+	                      relay_strerror(rc), NULL))
+		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
+		                            .transport = RELAY_TRANSPORT_ERROR };
+	b->first = 1;
+	report_rest(b, &o, NULL);
+	relay_outcome_clear(&o);
 }
 
 /* Resolve the finds of every row in one go (lookup.h), then the loads. */
@@ -1058,11 +1153,7 @@ batch_find(struct batch *b)
 		return;
 	if (rc == 1) {
 		batch_apply_finds(b);
-		if (b->left == 0) {
-			batch_free(b);
-			return;
-		}
-		batch_next(b);
+		batch_guard(b);
 		return;
 	}
 	struct relay_outcome o = { 0 };
@@ -1125,9 +1216,11 @@ start_batch(struct odoo_dest *od, struct relay_job *const *jobs, size_t n,
 		b->context = json_deep_copy(relay_route_context(route));
 	if (relay_route_then(route))
 		b->then = json_deep_copy(relay_route_then(route));
+	if (relay_route_refuse(route))
+		b->refuse = json_deep_copy(relay_route_refuse(route));
 	b->warnings_fail = relay_route_warnings_fail(route);
 	if (!b->model || !b->rows || !b->kick || (relay_route_context(route) && !b->context) ||
-	    (relay_route_then(route) && !b->then))
+	    (relay_route_then(route) && !b->then) || (relay_route_refuse(route) && !b->refuse))
 		goto nomem;
 	for (size_t i = 0; i < n; i++) {
 		struct brow *r = &b->rows[i];

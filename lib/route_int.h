@@ -172,8 +172,7 @@ struct relay_schema;
  * "order"?, "company_id"?}. 0 or a schema error. */
 int route_find_compile(struct relay_schema *s, const json_t *spec, const char *what,
                        json_t **out);
-/* "then", "refuse" and "warnings" of route into r (after batch_compile:
- * "refuse" makes the route's events go alone). */
+/* "then", "refuse" and "warnings" of route into r. */
 int route_order_compile(struct relay_schema *s, const json_t *route, struct relay_route *r);
 
 #endif

@@ -237,8 +237,6 @@ refuse_compile(struct relay_schema *s, const json_t *route, struct relay_route *
 	                      "line_field", r->n_lines ? r->lines[0].field : "");
 	if (!r->refuse)
 		rc = ENOMEM;
-	/* It reads the record before writing it: each event goes alone. */
-	r->batch_max_rows = 1;
 out:
 	relay_schema_pop(s, mark);
 	return rc;

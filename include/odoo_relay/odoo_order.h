@@ -62,6 +62,25 @@ int relay_order_guard(struct relay_odoo *client, const struct relay_plan *plan,
                       json_int_t res_id, const json_t *refuse, const json_t *context,
                       relay_order_fn cb, void *arg);
 
+/* verdicts: an array, one per plan: null (go ahead), {"refused": why} (a
+ * permanent failure of that event) or {"note": what was done} ("1 removed
+ * line set to quantity 0"); NULL with failure, the outcome of a call that
+ * failed (every event's). */
+typedef void (*relay_order_many_fn)(void *arg, const struct relay_outcome *failure,
+                                    const char *request, const json_t *verdicts);
+
+/*
+ * relay_order_guard_many - relay_order_guard for the n plans of a batch
+ * (one model, one module), their records looked up by external ID: one
+ * ir.model.data search, one read of the records that exist, one search of
+ * the line external IDs of the confirmed ones, then one write per record
+ * whose removed lines go to quantity 0. Returns 0 (cb will come), ENOMEM or
+ * the client's error (no callback).
+ */
+int relay_order_guard_many(struct relay_odoo *client, const struct relay_plan *const *plans,
+                           size_t n, const json_t *refuse, const json_t *context,
+                           relay_order_many_fn cb, void *arg);
+
 /*
  * relay_order_steps - run steps (relay_route_then) from step first on, on
  * record id of model, with context (the route's; each step's own over it).

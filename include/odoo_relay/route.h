@@ -105,7 +105,7 @@
  *                 A record whose locked_field is true is refused; on a record in a
  *                 confirmed state, lines of ours (external IDs of our module) the event
  *                 no longer has are refused ("fail") or set to quantity 0 first
- *                 ("zero"). Such a route's events go alone (no batches).
+ *                 ("zero"). In a batch, the reads are made once for all its events.
  *   "context":    an object given to Odoo as the context of each of the route's
  *                 calls (e.g. {"tracking_disable": true})
  *   "supersede":  upsert and write only, boolean [false]: each event carries the

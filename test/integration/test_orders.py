@@ -574,6 +574,50 @@ def test_batch_of_orders_steps_and_warnings(t):
             emu.stop()
 
 
+def test_batch_refusals_read_once(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            seed_products(emu)
+            seed_customers(emu, [7])
+            r = Relay(tmp, config(tmp, emu, routes=[guarded_route("zero")]))
+            skus = ("SKU-1", "SKU-2", "SKU-3")
+            for n in range(3):
+                r.post_shop(order(18000 + n, skus=skus), "wh-g%d" % n, topic="orders/create")
+            wait_for(lambda: queue_empty(r) and delivered(r, 3), what="three orders delivered")
+            so = {n: orders_named(emu, "SHOP%d" % (18000 + n))[0]["id"] for n in range(3)}
+            odoo_call(emu, "sale.order", "action_lock", [[so[0]]])
+            before = emu.stats()["calls_by_method"]
+            r.ctl("pause")
+            r.post_shop(order(18000, skus=skus, qty=5), "wh-g0-upd", topic="orders/updated")
+            r.post_shop(order(18001, skus=skus[:2]), "wh-g1-upd", topic="orders/updated")
+            r.post_shop(order(18002, skus=skus), "wh-g2-upd", topic="orders/updated")
+            wait_for(lambda: len(store_ids(r.cfg["state_dir"])) == 3, what="3 stored")
+            r.ctl("resume")
+            state = r.cfg["state_dir"]
+            wait_for(lambda: queue_empty(r) and delivered(r, 5), what="two delivered")
+            dead = store_ids(state, "dead")
+            t.eq(len(dead), 1, "one refused")
+            t.check("is locked in Odoo" in (dead[0]["dead_reason"] or ""),
+                    "the locked one, saying so (%r)" % dead[0]["dead_reason"])
+            qty = lambda n: [l["product_uom_qty"] for l in lines_of(emu, so[n])]
+            t.eq(qty(0), [2.0, 3.0, 4.0], "locked: unchanged")
+            t.eq(qty(1), [2.0, 3.0, 0.0], "removed line set to 0")
+            t.eq(qty(2), [2.0, 3.0, 4.0], "resend: unchanged")
+            after = emu.stats()["calls_by_method"]
+            diff = lambda m: after.get(m, 0) - before.get(m, 0)
+            t.eq(diff("ir.model.data.search_read"), 2, "orders and their lines: one search each")
+            t.eq(diff("sale.order.read"), 2, "one read before, one of the states after")
+            t.eq(diff("sale.order.write"), 1, "one write for the removed line")
+            t.eq(diff("sale.order.load"), 1, "one load for the two that may go")
+            t.check("1 removed line set to quantity 0" in r.logs(), "the zeroing logged")
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_order_twice_lines_once_confirmed_once)
@@ -590,4 +634,5 @@ if __name__ == "__main__":
     t.run(test_find_giving_external_id)
     t.run(test_ambiguous_sku_picked_by_explicit_order)
     t.run(test_batch_of_orders_steps_and_warnings)
+    t.run(test_batch_refusals_read_once)
     t.done()

@@ -88,8 +88,8 @@ def test_thousand_orders(t):
 
 
 def test_orders_with_refuse(t):
-    """The example's route reads each order before writing it ("refuse"):
-    each event goes alone. 200 orders, counted the same way."""
+    """The example's route reads the orders before writing them ("refuse"),
+    once per batch. 200 orders, then the same 200 again, counted."""
     n_orders = 200
     with TempDir() as tmp:
         emu = Emulator(tmp)
