@@ -1138,7 +1138,7 @@ static void
 batch_find(struct batch *b)
 {
 	json_t *all = json_array();
-	int rc = 0;
+	int rc = all ? 1 : ENOMEM; /* 1: nothing to search */
 
 	for (size_t i = 0; all && i < b->n; i++)
 		if (b->rows[i].state == ROW_PENDING && b->rows[i].have_plan && b->rows[i].plan.finds)
@@ -1146,9 +1146,7 @@ batch_find(struct batch *b)
 	if (all && json_array_size(all))
 		rc = relay_lookup_resolve(b->od->lookup, b->od->client, all, b->context, batch_found,
 		                          b);
-	json_decref(all);
-	if (rc == 0 && all && json_array_size(all) == 0)
-		rc = 1;
+	json_decref(all); /* the resolve holds its own reference */
 	if (rc == 0)
 		return;
 	if (rc == 1) {
@@ -1158,7 +1156,7 @@ batch_find(struct batch *b)
 	}
 	struct relay_outcome o = { 0 };
 	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
-	                      relay_strerror(all ? rc : ENOMEM), NULL))
+	                      relay_strerror(rc), NULL))
 		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
 		                            .transport = RELAY_TRANSPORT_ERROR };
 	report_rest(b, &o, NULL);
