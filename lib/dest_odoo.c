@@ -522,6 +522,7 @@ struct brow {
 	json_int_t rec_id;         /* ROW_READ: the record the load wrote */
 	char *note;                /* ROW_READ: its warnings, for the outcome */
 	char *gnote;               /* what the "refuse" guard did, for the outcome */
+	unsigned read_wave;        /* ROW_READ: the state read it waits for, 0: none yet */
 };
 
 struct batch {
@@ -542,6 +543,13 @@ struct batch {
 	json_t *refuse;            /* the route's "refuse" (a copy), or NULL */
 	int warnings_fail;
 	int in_call;               /* a load() of it is in flight */
+	unsigned read_seq;         /* the last state read's wave */
+};
+
+/* A state read in flight: the rows of its wave are the ones it answers. */
+struct state_read {
+	struct batch *b;
+	unsigned wave;
 };
 
 /* A row's follow-up steps in flight. */
@@ -626,6 +634,7 @@ row_request(const struct batch *b, const struct brow *r)
 
 static void batch_next(struct batch *b);
 static void batch_guard(struct batch *b);
+static void batch_go_on(struct batch *b);
 
 static void
 row_stepped(void *arg, const struct relay_outcome *failure, const char *request,
@@ -645,10 +654,7 @@ row_stepped(void *arg, const struct relay_outcome *failure, const char *request,
 	}
 	free(st->note);
 	free(st);
-	if (b->left == 0)
-		batch_free(b); /* the instance may be gone with the last report */
-	else if (!b->in_call)
-		batch_next(b);
+	batch_go_on(b);
 }
 
 /* Row r of a load that went through (its k-th record): its warnings, then
@@ -769,21 +775,43 @@ fail:
 	report_transient(b, r, rc);
 }
 
-/* The state of every record waiting for its steps: one read. */
+static void batch_read_states(struct batch *b);
+
+/* After a row's steps or a state read: the reads that waited (a second
+ * event of one record goes after the first's steps), then the rest. */
+static void
+batch_go_on(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->rows[i].state == ROW_READ && b->rows[i].read_wave == 0) {
+			batch_read_states(b);
+			break;
+		}
+	}
+	if (b->left == 0)
+		batch_free(b); /* the instance may be gone with the last report */
+	else if (!b->in_call)
+		batch_next(b);
+}
+
+/* The state of every record of one wave: one read. */
 static void
 batch_states(struct relay_odoo_result *res, void *arg)
 {
-	struct batch *b = arg;
+	struct state_read *sr = arg;
+	struct batch *b = sr->b;
+	unsigned wave = sr->wave;
 	const json_t *rows = res->outcome.result, *rec;
 	const char *field = json_string_value(json_object_get(json_array_get(b->then, 0), "field"));
 
+	free(sr);
 	b->first = 1;
 	for (size_t i = 0; i < b->n; i++) {
 		struct brow *r = &b->rows[i];
 		const json_t *value = NULL;
 		size_t k;
 
-		if (r->state != ROW_READ)
+		if (r->state != ROW_READ || r->read_wave != wave)
 			continue;
 		if (res->outcome.klass != RELAY_CLASS_DONE) {
 			report(b, r, &res->outcome, res->request, NULL, (int)r->off);
@@ -808,25 +836,46 @@ batch_states(struct relay_odoo_result *res, void *arg)
 		}
 		row_steps(b, r, value);
 	}
-	if (b->left == 0)
-		batch_free(b);
-	else if (!b->in_call)
-		batch_next(b);
+	batch_go_on(b);
 }
 
-/* Read the state of the records of the rows in ROW_READ, if any. */
+/* Whether another row of record id has its steps or its read in flight. */
+static int
+record_busy(const struct batch *b, const struct brow *self, json_int_t id)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		const struct brow *r = &b->rows[i];
+
+		if (r != self && r->rec_id == id &&
+		    (r->state == ROW_STEP || (r->state == ROW_READ && r->read_wave != 0)))
+			return 1;
+	}
+	return 0;
+}
+
+/* Read the state of the records of the rows waiting in ROW_READ, in a wave
+ * of their own; a row whose record has another row's steps or read in
+ * flight waits for them (batch_go_on). */
 static void
 batch_read_states(struct batch *b)
 {
 	const json_t *step = json_array_get(b->then, 0), *own;
 	json_t *ids = json_array(), *named = NULL, *ctx = NULL;
+	struct state_read *sr = calloc(1, sizeof(*sr));
+	unsigned wave = ++b->read_seq;
 	int rc = ENOMEM;
 
-	for (size_t i = 0; ids && i < b->n; i++)
-		if (b->rows[i].state == ROW_READ)
-			json_array_append_new(ids, json_integer(b->rows[i].rec_id));
+	for (size_t i = 0; ids && i < b->n; i++) {
+		struct brow *r = &b->rows[i];
+
+		if (r->state != ROW_READ || r->read_wave != 0 || record_busy(b, r, r->rec_id))
+			continue;
+		r->read_wave = wave;
+		json_array_append_new(ids, json_integer(r->rec_id));
+	}
 	if (ids && json_array_size(ids) == 0) {
 		json_decref(ids);
+		free(sr);
 		return;
 	}
 	own = json_object_get(step, "context");
@@ -838,15 +887,19 @@ batch_read_states(struct batch *b)
 	named = json_pack("{s:[s]}", "fields", json_string_value(json_object_get(step, "field")));
 	if (named && ctx)
 		json_object_set(named, "context", ctx);
-	if (ids && named)
-		rc = relay_odoo_call(b->od->client, b->model, "read", ids, named, batch_states, b);
+	if (ids && named && sr) {
+		sr->b = b;
+		sr->wave = wave;
+		rc = relay_odoo_call(b->od->client, b->model, "read", ids, named, batch_states, sr);
+	}
 	json_decref(ctx);
 	json_decref(named);
 	json_decref(ids);
 	if (rc == 0)
 		return;
+	free(sr);
 	for (size_t i = 0; i < b->n; i++)
-		if (b->rows[i].state == ROW_READ)
+		if (b->rows[i].state == ROW_READ && b->rows[i].read_wave == wave)
 			report_transient(b, &b->rows[i], rc);
 }
 

@@ -618,6 +618,40 @@ def test_batch_refusals_read_once(t):
             emu.stop()
 
 
+def test_two_events_of_one_order_in_one_batch(t):
+    # a source without lanes: both events of an order may go in one load;
+    # the second's steps wait for the first's, and find it confirmed
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            seed_products(emu)
+            seed_customers(emu, [7])
+            route = dict(ORDER_ROUTE, source="feed", topics=["*"])
+            cfg = config(tmp, emu, routes=[route])
+            cfg["sources"]["feed"] = {"verify": {"scheme": "none"},
+                                      "dedup": {"pointer": "/event_id"}}
+            r = Relay(tmp, cfg)
+            r.wait_delivering()
+            r.ctl("pause")
+            for n in range(2):
+                body = dict(order(19001), event_id="e%d" % n)
+                st, _, _ = r.request("POST", "/hooks/feed", json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+                t.eq(st, 202, "event %d accepted" % n)
+            wait_for(lambda: len(store_ids(r.cfg["state_dir"])) == 2, what="2 stored")
+            r.ctl("resume")
+            wait_for(lambda: queue_empty(r) and delivered(r, 2), what="both delivered")
+            t.eq(calls(emu, "sale.order.load"), 1, "one load for both")
+            t.eq(calls(emu, "sale.order.action_confirm"), 1, "confirmed once")
+            t.eq(store_ids(r.cfg["state_dir"], "dead"), [], "nothing dead")
+            t.check("action_confirm skipped: state sale" in r.logs(), "the second skipped it")
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_order_twice_lines_once_confirmed_once)
@@ -635,4 +669,5 @@ if __name__ == "__main__":
     t.run(test_ambiguous_sku_picked_by_explicit_order)
     t.run(test_batch_of_orders_steps_and_warnings)
     t.run(test_batch_refusals_read_once)
+    t.run(test_two_events_of_one_order_in_one_batch)
     t.done()
