@@ -4,8 +4,10 @@ once (one sale.order, three lines, confirmed once; 200 of them sent again
 change nothing), and the product
 lookups take a bounded number of calls (one search_read per batch at
 most, fewer once the cache knows the SKUs). The calls per order are
-printed for the README (run: ctest -R it_orders_bulk -V)."""
+printed for the README (run: ctest -R it_orders_bulk -V). Also: the
+example's "refuse" counted, and 300 orders through four SIGKILLs."""
 import os
+import re
 
 from harness import Emulator, Relay, Results, TempDir, store_ids, wait_for
 from test_orders import ORDER_ROUTE, config, odoo_load
@@ -132,8 +134,65 @@ def test_orders_with_refuse(t):
             emu.stop()
 
 
+def test_orders_survive_kills(t):
+    """300 orders, odoo-relayd killed with SIGKILL four times while calls
+    to Odoo are in flight (loads, state reads, confirmations): every order
+    once, three lines, confirmed exactly once, nothing dead."""
+    n_orders = 300
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            odoo_load(emu, "product.product", ["id", "name", "default_code", "list_price"],
+                      [["bulk.p%d" % i, "P%d" % i, "SKU-%d" % i, "1.00"]
+                       for i in range(PRODUCTS)])
+            odoo_load(emu, "res.partner", ["id", "name"],
+                      [["odoo_relay.shop_customer_%d" % i, "C%d" % i] for i in range(CUSTOMERS)])
+            r = Relay(tmp, config(tmp, emu, routes=[ORDER_ROUTE]))
+            r.wait_delivering()
+            r.ctl("pause")
+            for n in range(n_orders):
+                r.post_shop(order_of(n), "kill-%d" % n, topic="orders/create")
+            r.ctl("resume")
+            kills = 0
+            for _ in range(4):
+                if not store_ids(r.cfg["state_dir"]):
+                    break
+                emu.fault(mode="slow", delay_ms=150)
+                try:
+                    wait_for(lambda: r.metric("relay_in_flight") >= 1, timeout=30,
+                             interval=0.005, what="a call in flight")
+                    r.kill9()
+                    kills += 1
+                finally:
+                    emu.fault(mode="none")
+                r.start()
+            wait_for(lambda: not store_ids(r.cfg["state_dir"]), timeout=120, interval=0.5,
+                     what="every order delivered")
+            t.check(kills >= 1, "killed while calls were in flight (%d times)" % kills)
+            sos = emu.records("sale.order")
+            t.eq(len(sos), n_orders, "one sale.order per shop order")
+            t.check(all(o["state"] == "sale" for o in sos), "every order confirmed")
+            per_order = {}
+            for l in emu.records("sale.order.line"):
+                per_order[l["order_id"]] = per_order.get(l["order_id"], 0) + 1
+            t.eq(sorted(set(per_order.values())), [LINES], "three lines each, never doubled")
+            t.eq(emu.stats()["calls_by_method"].get("sale.order.action_confirm"), n_orders,
+                 "confirmed exactly once each")
+            t.eq(store_ids(r.cfg["state_dir"], "dead"), [], "nothing dead")
+            again = len(set(re.findall(r"event (\d+) delivered \(action_confirm skipped",
+                                       r.logs())))
+            print("kills %d: %d orders applied once, %d of them loaded again after a kill "
+                  "and found confirmed" % (kills, n_orders, again))
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_thousand_orders)
     t.run(test_orders_with_refuse)
+    t.run(test_orders_survive_kills)
     t.done()
