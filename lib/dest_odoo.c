@@ -235,7 +235,7 @@ loaded(struct odoo_job *oj, const struct relay_outcome *o, const char *request)
 		if (oj->warnings_fail) {
 			char why[1024];
 
-			snprintf(why, sizeof(why), "Odoo wrote the record with a warning (the route "
+			snprintf(why, sizeof(why), "written with a warning from Odoo (the route "
 			         "fails on warnings): %s", warn);
 			free(warn);
 			finish_fail(oj, RELAY_CLASS_PERMANENT, "odoo.load.warning", why, request);
@@ -670,7 +670,7 @@ row_loaded(struct batch *b, struct brow *r, size_t k, const struct relay_outcome
 			struct relay_outcome ro = { 0 };
 			char why[1024];
 
-			snprintf(why, sizeof(why), "Odoo wrote the record with a warning (the route "
+			snprintf(why, sizeof(why), "written with a warning from Odoo (the route "
 			         "fails on warnings): %s", warn);
 			free(warn);
 			if (relay_outcome_set(&ro, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE,
