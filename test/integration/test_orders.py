@@ -220,9 +220,9 @@ def test_confirmed_then_killed_replays_without_error(t):
             seed_customers(emu, [7])
             r = Relay(tmp, config(tmp, emu))
             r.wait_delivering()
-            # every answer waits 1.5 s: the confirmation is applied in Odoo
+            # every answer waits 3 s: the confirmation is applied in Odoo
             # long before the relay hears of it
-            emu.fault(mode="slow", delay_ms=1500)
+            emu.fault(mode="slow", delay_ms=3000)
             r.post_shop(order(7001), "wh-k", topic="orders/create")
             wait_for(lambda: any(o["state"] == "sale" for o in orders_named(emu, "SHOP7001")),
                      timeout=30, what="order confirmed in Odoo")
