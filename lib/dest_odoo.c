@@ -324,12 +324,20 @@ call_load(struct odoo_job *oj)
 
 /* The "refuse" pre-read: a refusal ends the event, else the load goes. */
 static void
-guarded(void *arg, const struct relay_outcome *failure, const char *request, const char *note)
+guarded(void *arg, const struct relay_outcome *failure, const char *request,
+        const json_t *verdicts)
 {
 	struct odoo_job *oj = arg;
+	const json_t *v = json_array_get(verdicts, 0);
+	const char *note = json_string_value(json_object_get(v, "note"));
 
 	if (failure) {
 		finish(oj, failure, request, NULL);
+		return;
+	}
+	if (json_string_value(json_object_get(v, "refused"))) {
+		finish_fail(oj, RELAY_CLASS_PERMANENT, "relay.refused",
+		            json_string_value(json_object_get(v, "refused")), NULL);
 		return;
 	}
 	oj->guarded = 1;
@@ -338,6 +346,18 @@ guarded(void *arg, const struct relay_outcome *failure, const char *request, con
 		return;
 	}
 	step_next(oj);
+}
+
+/* Start the "refuse" pre-read of a lone event. */
+static void
+guard_one(struct odoo_job *oj)
+{
+	const struct relay_plan *plans[1] = { &oj->plan };
+	int rc = relay_order_guard_many(oj->od->client, plans, 1, oj->refuse, oj->context, guarded,
+	                                oj);
+
+	if (rc)
+		finish_fail(oj, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc), NULL);
 }
 
 /* The finds of a lone event answered: into its cells, then its plan. */
@@ -370,7 +390,11 @@ step_next(struct odoo_job *oj)
 		return;
 	}
 	if (oj->step == STEP_LOOKUP) {
-		if (p->op == RELAY_OP_UPSERT && p->may_create && p->may_update && !oj->refuse) {
+		if (p->op == RELAY_OP_UPSERT && p->may_create && p->may_update) {
+			if (oj->refuse && !oj->guarded) {
+				guard_one(oj); /* then here again */
+				return;
+			}
 			oj->step = STEP_MAIN; /* load() creates or updates by itself */
 			call_load(oj);
 			return;
@@ -399,11 +423,7 @@ step_next(struct odoo_job *oj)
 				       NULL);
 			}
 		} else if (exists && oj->refuse && !oj->guarded) {
-			int rc = relay_order_guard(oj->od->client, p, oj->res_id, oj->refuse, oj->context,
-			                           guarded, oj);
-			if (rc)
-				finish_fail(oj, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc),
-				            NULL);
+			guard_one(oj); /* then here again */
 		} else {
 			call_load(oj);
 		}

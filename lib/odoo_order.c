@@ -73,7 +73,7 @@ relay_order_load_id(const json_t *load_result, size_t k)
 	return json_integer_value(json_array_get(json_object_get(load_result, "ids"), k));
 }
 
-/* ---- shared: one call with its continuation ---- */
+/* ---- the follow-up steps: one call after the other ---- */
 
 struct order_op {
 	struct relay_odoo *client;
@@ -86,12 +86,6 @@ struct order_op {
 	json_t *steps;
 	size_t step;
 	char *note;
-	/* guard */
-	json_t *refuse;
-	json_t *ours;              /* line external IDs the event has: "module.name" -> true */
-	char *module, *name;
-	json_t *removed;           /* [[line id, "module.name"], ...] */
-	int lines_sent;            /* the load has line columns */
 };
 
 static void
@@ -101,11 +95,6 @@ op_free(struct order_op *op)
 	json_decref(op->context);
 	json_decref(op->steps);
 	free(op->note);
-	json_decref(op->refuse);
-	json_decref(op->ours);
-	free(op->module);
-	free(op->name);
-	json_decref(op->removed);
 	free(op);
 }
 
@@ -383,192 +372,7 @@ relay_order_steps(struct relay_odoo *client, const char *model, json_int_t id,
 	return rc;
 }
 
-/* ---- the guard before the load ---- */
-
-static void
-guard_written(struct relay_odoo_result *res, void *arg)
-{
-	struct order_op *op = arg;
-
-	if (res->outcome.klass != RELAY_CLASS_DONE) {
-		op_end(op, &res->outcome, res->request);
-		return;
-	}
-	note_add(op, "%zu removed line%s set to quantity 0", json_array_size(op->removed),
-	         json_array_size(op->removed) == 1 ? "" : "s");
-	op_end(op, NULL, NULL);
-}
-
-static void
-guard_lines(struct relay_odoo_result *res, void *arg)
-{
-	struct order_op *op = arg;
-	const json_t *rec;
-	size_t i;
-	int rc;
-
-	if (res->outcome.klass != RELAY_CLASS_DONE) {
-		op_end(op, &res->outcome, res->request);
-		return;
-	}
-	json_array_foreach(res->outcome.result, i, rec) {
-		char full[512];
-
-		snprintf(full, sizeof(full), "%s.%s", op->module,
-		         json_string_value(json_object_get(rec, "name")));
-		if (!json_object_get(op->ours, full))
-			json_array_append_new(op->removed, json_pack("[O,s]", json_object_get(rec, "res_id"),
-			                                             full));
-	}
-	if (json_array_size(op->removed) == 0) {
-		op_end(op, NULL, NULL);
-		return;
-	}
-	if (!json_is_true(json_object_get(op->refuse, "zero"))) {
-		char why[1024];
-		int off = snprintf(why, sizeof(why), "%zu line%s of confirmed %s %s.%s %s no longer in "
-		                   "the event (", json_array_size(op->removed),
-		                   json_array_size(op->removed) == 1 ? "" : "s", op->model, op->module,
-		                   op->name, json_array_size(op->removed) == 1 ? "is" : "are");
-		for (i = 0; i < json_array_size(op->removed) && i < 5 && off > 0 &&
-		            (size_t)off < sizeof(why); i++)
-			off += snprintf(why + off, sizeof(why) - (size_t)off, "%s%s", i ? ", " : "",
-			                json_string_value(json_array_get(json_array_get(op->removed, i), 1)));
-		if (off > 0 && (size_t)off < sizeof(why))
-			snprintf(why + off, sizeof(why) - (size_t)off, "): Odoo does not remove lines of "
-			         "a confirmed order (set \"removed_lines\": \"zero\" to set their "
-			         "quantity to 0 instead)");
-		op_fail(op, RELAY_CLASS_PERMANENT, "relay.refused", why);
-		return;
-	}
-	json_t *cmds = json_array(), *x, *named;
-	json_array_foreach(op->removed, i, x)
-		json_array_append_new(cmds, json_pack("[i,O,{s:i}]", 1, json_array_get(x, 0),
-		                                      json_string_value(json_object_get(op->refuse,
-		                                      "quantity_field")), 0));
-	named = json_pack("{s:{s:o}}", "vals", json_string_value(json_object_get(op->refuse,
-	                  "line_field")), cmds);
-	if (named && op->context)
-		json_object_set(named, "context", op->context);
-	json_t *ids = json_pack("[I]", op->id);
-	rc = named && ids ? relay_odoo_call(op->client, op->model, "write", ids, named,
-	                                    guard_written, op) : ENOMEM;
-	json_decref(ids);
-	json_decref(named);
-	if (rc)
-		op_fail(op, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc));
-}
-
-static void
-guard_read(struct relay_odoo_result *res, void *arg)
-{
-	struct order_op *op = arg;
-	const char *locked = json_string_value(json_object_get(op->refuse, "locked_field"));
-	const char *line_field = json_string_value(json_object_get(op->refuse, "line_field"));
-	const char *line_model = json_string_value(json_object_get(op->refuse, "line_model"));
-	const json_t *rec, *lines;
-	json_t *named;
-	char why[600], state[64];
-	int rc;
-
-	if (res->outcome.klass != RELAY_CLASS_DONE) {
-		op_end(op, &res->outcome, res->request);
-		return;
-	}
-	if (!(rec = json_array_get(res->outcome.result, 0))) {
-		op_end(op, NULL, NULL); /* gone meanwhile: the load creates it again */
-		return;
-	}
-	relay_order_value_text(json_object_get(rec, "state"), state, sizeof(state));
-	/* Odoo refuses a locked order's line fields; the load sends lines */
-	if (json_is_true(json_object_get(rec, locked)) && op->lines_sent) {
-		snprintf(why, sizeof(why), "%s %s.%s is locked in Odoo (state %s): Odoo refuses any "
-		         "change of its lines' products, quantities and prices, even unchanged; "
-		         "unlock it in Odoo, then replay the event", op->model, op->module, op->name,
-		         state);
-		op_fail(op, RELAY_CLASS_PERMANENT, "relay.refused", why);
-		return;
-	}
-	lines = line_field && *line_field ? json_object_get(rec, line_field) : NULL;
-	if (!value_in(json_object_get(rec, "state"), json_object_get(op->refuse, "confirmed")) ||
-	    !line_model || json_array_size(lines) == 0) {
-		op_end(op, NULL, NULL);
-		return;
-	}
-	named = json_pack("{s:[[s,s,s],[s,s,s],[s,s,O]],s:[s,s]}", "domain", "module", "=",
-	                  op->module, "model", "=", line_model, "res_id", "in", lines, "fields",
-	                  "name", "res_id");
-	rc = named ? relay_odoo_call(op->client, "ir.model.data", "search_read", NULL, named,
-	                             guard_lines, op) : ENOMEM;
-	json_decref(named);
-	if (rc)
-		op_fail(op, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc));
-}
-
-int
-relay_order_guard(struct relay_odoo *client, const struct relay_plan *plan, json_int_t res_id,
-                  const json_t *refuse, const json_t *context, relay_order_fn cb, void *arg)
-{
-	struct order_op *op = calloc(1, sizeof(*op));
-	const char *line_field = json_string_value(json_object_get(refuse, "line_field"));
-	json_t *named = NULL, *ids = NULL;
-	char col[160];
-	size_t i, c = (size_t)-1;
-	int rc = ENOMEM;
-
-	if (!op)
-		return ENOMEM;
-	op->client = client;
-	op->cb = cb;
-	op->arg = arg;
-	op->id = res_id;
-	op->model = strdup(plan->model);
-	op->module = strdup(plan->xmlid_module);
-	op->name = strdup(plan->xmlid_name);
-	op->refuse = json_deep_copy(refuse);
-	op->ours = json_object();
-	op->removed = json_array();
-	if (context)
-		op->context = json_deep_copy(context);
-	if (!op->model || !op->module || !op->name || !op->refuse || !op->ours || !op->removed ||
-	    (context && !op->context))
-		goto fail;
-	/* the line external IDs this event sends */
-	snprintf(col, sizeof(col), "%s/id", line_field ? line_field : "");
-	for (i = 0; i < json_array_size(plan->load_fields); i++) {
-		const char *name = json_string_value(json_array_get(plan->load_fields, i));
-
-		if (strcmp(name, col) == 0)
-			c = i;
-		if (line_field && *line_field && strncmp(name, line_field, strlen(line_field)) == 0 &&
-		    name[strlen(line_field)] == '/')
-			op->lines_sent = 1;
-	}
-	for (i = 0; c != (size_t)-1 && i < json_array_size(plan->load_data); i++) {
-		const char *x = json_string_value(json_array_get(json_array_get(plan->load_data, i), c));
-
-		if (x && *x)
-			json_object_set_new(op->ours, x, json_true());
-	}
-	ids = json_pack("[I]", res_id);
-	named = json_pack("{s:[s,s]}", "fields", "state",
-	                  json_string_value(json_object_get(refuse, "locked_field")));
-	if (named && line_field && *line_field)
-		json_array_append_new(json_object_get(named, "fields"), json_string(line_field));
-	if (named && op->context)
-		json_object_set(named, "context", op->context);
-	rc = ids && named ? relay_odoo_call(client, plan->model, "read", ids, named, guard_read, op)
-	                  : ENOMEM;
-	json_decref(ids);
-	json_decref(named);
-	if (rc == 0)
-		return 0;
-fail:
-	op_free(op);
-	return rc;
-}
-
-/* ---- the guard for a batch: the same reads, once for all its records ---- */
+/* ---- the guard before the load: reads once for all the records of a call ---- */
 
 struct guard_many {
 	struct relay_odoo *client;

@@ -4,8 +4,8 @@
  *
  *  - relay_order_apply_finds: found ids into the load's cells.
  *  - relay_order_load_warnings: the warnings load() gave for some rows.
- *  - relay_order_guard: before the load of a record that exists, read it
- *    and refuse what Odoo would refuse (a locked record; lines of ours
+ *  - relay_order_guard_many: before the load of records that exist, read
+ *    them and refuse what Odoo would refuse (a locked record; lines of ours
  *    removed from a confirmed one), or set removed lines to quantity 0.
  *  - relay_order_steps: after the load, the "then" steps, each reading the
  *    record's field first and calling only in an allowed state, so that a
@@ -53,15 +53,6 @@ char *relay_order_load_warnings(const json_t *load_result, size_t from, size_t t
 /* relay_order_load_id - the k-th record id of a load() result, 0 if none. */
 json_int_t relay_order_load_id(const json_t *load_result, size_t k);
 
-/*
- * relay_order_guard - plan's record (model, id res_id > 0) against refuse
- * (relay_route_refuse). Returns 0 (cb will come), ENOMEM or the client's
- * error (no callback).
- */
-int relay_order_guard(struct relay_odoo *client, const struct relay_plan *plan,
-                      json_int_t res_id, const json_t *refuse, const json_t *context,
-                      relay_order_fn cb, void *arg);
-
 /* verdicts: an array, one per plan: null (go ahead), {"refused": why} (a
  * permanent failure of that event) or {"note": what was done} ("1 removed
  * line set to quantity 0"); NULL with failure, the outcome of a call that
@@ -70,11 +61,14 @@ typedef void (*relay_order_many_fn)(void *arg, const struct relay_outcome *failu
                                     const char *request, const json_t *verdicts);
 
 /*
- * relay_order_guard_many - relay_order_guard for the n plans of a batch
- * (one model, one module), their records looked up by external ID: one
- * ir.model.data search, one read of the records that exist, one search of
- * the line external IDs of the confirmed ones, then one write per record
- * whose removed lines go to quantity 0. Returns 0 (cb will come), ENOMEM or
+ * relay_order_guard_many - the n plans of a call (one model, one module)
+ * against refuse (relay_route_refuse), their records looked up by external
+ * ID: one ir.model.data search, one read of the records that exist
+ * (state, locked_field, line_field), one search of the line external IDs
+ * of the confirmed ones, then one write per record whose removed lines go
+ * to quantity 0. A locked record is refused when its plan sends lines; on
+ * a confirmed one, a line of ours the plan no longer has is refused, or
+ * set to 0 with "zero". Returns 0 (cb will come), ENOMEM or
  * the client's error (no callback).
  */
 int relay_order_guard_many(struct relay_odoo *client, const struct relay_plan *const *plans,
