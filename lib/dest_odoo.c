@@ -20,6 +20,14 @@
  * one row per call, so that no row fails for a neighbour. A transient or
  * configuration failure is every job's: those not in the call are reported
  * cancelled (not charged). Write, delete and call go alone.
+ *
+ * Orders (route.h: "find", "then", "warnings", "refuse"): the finds of
+ * every job of a call are resolved first, together (lookup.h), and a job
+ * whose find fails ends before any load; a load's warnings are logged and
+ * kept in the outcome's text (or fail the job); after a load, the "then"
+ * steps of each record run (odoo_order.h), in a batch after one read of
+ * the state of all its records; a route with "refuse" reads its records
+ * before the load (odoo_order.h: for a batch, once for all of them).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -34,6 +42,8 @@
 #include "odoo_relay/log.h"
 #include "odoo_relay/clock.h"
 #include "odoo_relay/odoo_client.h"
+#include "odoo_relay/lookup.h"
+#include "odoo_relay/odoo_order.h"
 
 struct batch;
 
@@ -43,6 +53,7 @@ struct odoo_dest {
 	char *module;              /* external-ID module prefix */
 	char *database;
 	uint64_t batch_seq;        /* the last batch id given */
+	struct relay_lookup *lookup; /* found ids of "find" specs, cached */
 	LIST_HEAD(, batch) waiting; /* batches between send and their first call */
 };
 
@@ -60,6 +71,10 @@ struct odoo_job {
 	json_int_t res_id;         /* from the lookup, 0 if missing */
 	struct relay_outcome early; /* an outcome known before any call */
 	json_t *context;           /* the route's, or NULL */
+	json_t *then, *refuse;     /* the route's "then" and "refuse" (copies), or NULL */
+	int warnings_fail;
+	int guarded;               /* the "refuse" pre-read passed */
+	char *note;                /* what the guard did, for the outcome */
 };
 
 static void
@@ -69,6 +84,9 @@ odoo_job_free(struct odoo_job *oj)
 		relay_plan_clear(&oj->plan);
 	relay_outcome_clear(&oj->early);
 	json_decref(oj->context);
+	json_decref(oj->then);
+	json_decref(oj->refuse);
+	free(oj->note);
 	free(oj);
 }
 
@@ -101,6 +119,57 @@ finish_done(struct odoo_job *oj, const char *how)
 	struct relay_outcome o = { .klass = RELAY_CLASS_DONE };
 
 	finish(oj, &o, NULL, how);
+}
+
+/* A failure made here (a find without a match, a refusal, ...). */
+static void
+finish_fail(struct odoo_job *oj, enum relay_class klass, const char *name, const char *why,
+            const char *request)
+{
+	struct relay_outcome o = { 0 };
+
+	if (relay_outcome_set(&o, klass, RELAY_SCOPE_NONE, name, why, NULL) == 0) {
+		finish(oj, &o, request, NULL);
+		relay_outcome_clear(&o);
+	} else {
+		finish(oj, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
+		                                    .transport = RELAY_TRANSPORT_ERROR }, NULL, NULL);
+	}
+}
+
+/* "delivered", with what else happened in parentheses. */
+static char *
+how_text(const char *base, const char *a, const char *b)
+{
+	char *out = NULL;
+
+	if (asprintf(&out, "%s%s%s%s%s%s", base, a || b ? " (" : "", a ? a : "",
+	             a && b ? "; " : "", b ? b : "", a || b ? ")" : "") < 0)
+		return NULL;
+	return out;
+}
+
+/* The finds a permanent failure names are searched again next time. */
+static void
+forget_named(struct relay_lookup *lk, const json_t *finds, const struct relay_outcome *o)
+{
+	char *why = NULL;
+
+	if (asprintf(&why, "%s\n%s", o->message ? o->message : "", o->detail ? o->detail : "") < 0)
+		why = NULL;
+	relay_lookup_forget(lk, finds, why ? why : "");
+	free(why);
+}
+
+/* load() warnings for a row that was written: logged at warning level. */
+static void
+log_warnings(const struct relay_job *job, const char *warnings)
+{
+	struct relay_log_fields f = { .event_id = job->ev.id, .route = job->route,
+	                              .destination = job->dest, .odoo_model = job->model };
+
+	relay_log_with(LOG_WARNING, &f, "event %" PRIu64 " written with a warning from Odoo: %s",
+	               job->ev.id, warnings);
 }
 
 /* An outcome known without a call goes back on the next loop turn: a
@@ -139,6 +208,60 @@ is_missing_error(const struct relay_outcome *o)
 static void step_next(struct odoo_job *oj);
 
 static void
+stepped(void *arg, const struct relay_outcome *failure, const char *request, const char *note)
+{
+	struct odoo_job *oj = arg;
+	char *how;
+
+	if (failure) {
+		finish(oj, failure, request, NULL);
+		return;
+	}
+	how = how_text("delivered", oj->note, note);
+	finish(oj, &(struct relay_outcome){ .klass = RELAY_CLASS_DONE }, NULL,
+	       how ? how : "delivered");
+	free(how);
+}
+
+/* The load of an upsert went through: its warnings, then its steps. */
+static void
+loaded(struct odoo_job *oj, const struct relay_outcome *o, const char *request)
+{
+	char *warn = relay_order_load_warnings(o->result, 0, (size_t)-1), *w = NULL;
+	int rc;
+
+	if (warn) {
+		log_warnings(oj->job, warn);
+		if (oj->warnings_fail) {
+			char why[1024];
+
+			snprintf(why, sizeof(why), "written with a warning from Odoo (the route "
+			         "fails on warnings): %s", warn);
+			free(warn);
+			finish_fail(oj, RELAY_CLASS_PERMANENT, "odoo.load.warning", why, request);
+			return;
+		}
+		/* kept with the guard's note, for the outcome */
+		if (asprintf(&w, "%s%swarning: %s", oj->note ? oj->note : "", oj->note ? "; " : "",
+		             warn) >= 0) {
+			free(oj->note);
+			oj->note = w;
+		}
+		free(warn);
+	}
+	if (oj->then) {
+		rc = relay_order_steps(oj->od->client, oj->plan.model,
+		                       relay_order_load_id(o->result, 0), oj->then, 0, oj->context,
+		                       stepped, oj);
+		if (rc == 0)
+			return;
+		finish_fail(oj, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc), NULL);
+		return;
+	}
+	stepped(oj, NULL, NULL, NULL);
+}
+
+static void
 called(struct relay_odoo_result *res, void *arg)
 {
 	struct odoo_job *oj = arg;
@@ -150,7 +273,13 @@ called(struct relay_odoo_result *res, void *arg)
 		return;
 	}
 	if (o->klass != RELAY_CLASS_DONE) {
+		if (oj->plan.finds && o->klass == RELAY_CLASS_PERMANENT)
+			forget_named(oj->od->lookup, oj->plan.finds, o);
 		finish(oj, o, res->request, NULL);
+		return;
+	}
+	if (oj->plan.op == RELAY_OP_UPSERT && oj->step == STEP_MAIN) {
+		loaded(oj, o, res->request);
 		return;
 	}
 	if (oj->step == STEP_LOOKUP) {
@@ -193,6 +322,63 @@ call_load(struct odoo_job *oj)
 	call(oj, oj->plan.model, "load", NULL, named);
 }
 
+/* The "refuse" pre-read: a refusal ends the event, else the load goes. */
+static void
+guarded(void *arg, const struct relay_outcome *failure, const char *request,
+        const json_t *verdicts)
+{
+	struct odoo_job *oj = arg;
+	const json_t *v = json_array_get(verdicts, 0);
+	const char *note = json_string_value(json_object_get(v, "note"));
+
+	if (failure) {
+		finish(oj, failure, request, NULL);
+		return;
+	}
+	if (json_string_value(json_object_get(v, "refused"))) {
+		finish_fail(oj, RELAY_CLASS_PERMANENT, "relay.refused",
+		            json_string_value(json_object_get(v, "refused")), NULL);
+		return;
+	}
+	oj->guarded = 1;
+	if (note && !(oj->note = strdup(note))) {
+		finish_fail(oj, RELAY_CLASS_TRANSIENT, "relay.plan", "out of memory", NULL);
+		return;
+	}
+	step_next(oj);
+}
+
+/* Start the "refuse" pre-read of a lone event. */
+static void
+guard_one(struct odoo_job *oj)
+{
+	const struct relay_plan *plans[1] = { &oj->plan };
+	int rc = relay_order_guard_many(oj->od->client, plans, 1, oj->refuse, oj->context, guarded,
+	                                oj);
+
+	if (rc)
+		finish_fail(oj, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc), NULL);
+}
+
+/* The finds of a lone event answered: into its cells, then its plan. */
+static void
+found_one(void *arg, const struct relay_outcome *failure, const char *request, unsigned calls)
+{
+	struct odoo_job *oj = arg;
+	const char *err;
+
+	(void)calls;
+	if (failure) {
+		finish(oj, failure, request, NULL);
+		return;
+	}
+	if ((err = relay_order_apply_finds(oj->plan.load_data, oj->plan.finds))) {
+		finish_fail(oj, RELAY_CLASS_PERMANENT, "relay.find", err, NULL);
+		return;
+	}
+	step_next(oj);
+}
+
 static void
 step_next(struct odoo_job *oj)
 {
@@ -205,6 +391,10 @@ step_next(struct odoo_job *oj)
 	}
 	if (oj->step == STEP_LOOKUP) {
 		if (p->op == RELAY_OP_UPSERT && p->may_create && p->may_update) {
+			if (oj->refuse && !oj->guarded) {
+				guard_one(oj); /* then here again */
+				return;
+			}
 			oj->step = STEP_MAIN; /* load() creates or updates by itself */
 			call_load(oj);
 			return;
@@ -232,6 +422,8 @@ step_next(struct odoo_job *oj)
 				finish(oj, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT }, NULL,
 				       NULL);
 			}
+		} else if (exists && oj->refuse && !oj->guarded) {
+			guard_one(oj); /* then here again */
 		} else {
 			call_load(oj);
 		}
@@ -305,6 +497,27 @@ start_one(struct odoo_dest *od, struct relay_job *job, const struct relay_route 
 	}
 	oj->have_plan = 1;
 	oj->step = STEP_LOOKUP;
+	oj->warnings_fail = relay_route_warnings_fail(route);
+	if ((relay_route_then(route) && !(oj->then = json_deep_copy(relay_route_then(route)))) ||
+	    (relay_route_refuse(route) &&
+	     !(oj->refuse = json_deep_copy(relay_route_refuse(route))))) {
+		rc = ENOMEM;
+		goto out;
+	}
+	if (oj->plan.finds) {
+		const char *err;
+
+		rc = relay_lookup_resolve(od->lookup, od->client, oj->plan.finds, oj->context,
+		                          found_one, oj);
+		if (rc == 0)
+			return 0;
+		if (rc != 1)
+			goto out;
+		if ((err = relay_order_apply_finds(oj->plan.load_data, oj->plan.finds))) {
+			rc = finish_later(oj, RELAY_CLASS_PERMANENT, "relay.find", err);
+			goto out;
+		}
+	}
 	step_next(oj);
 	return 0;
 out:
@@ -315,7 +528,9 @@ out:
 
 /* ---- batches: several upserts in one load() ---- */
 
-enum row_state { ROW_PENDING, ROW_IN_CALL, ROW_REPORTED };
+/* ROW_READ: loaded, waiting for the batch's read of the state its first
+ * step checks; ROW_STEP: its steps in flight. */
+enum row_state { ROW_PENDING, ROW_IN_CALL, ROW_READ, ROW_STEP, ROW_REPORTED };
 
 struct brow {
 	struct relay_job *job;
@@ -324,6 +539,10 @@ struct brow {
 	char why[256];             /* no plan: why */
 	size_t off, nrows;         /* its data rows in the call in flight */
 	enum row_state state;
+	json_int_t rec_id;         /* ROW_READ: the record the load wrote */
+	char *note;                /* ROW_READ: its warnings, for the outcome */
+	char *gnote;               /* what the "refuse" guard did, for the outcome */
+	unsigned read_wave;        /* ROW_READ: the state read it waits for, 0: none yet */
 };
 
 struct batch {
@@ -340,17 +559,40 @@ struct batch {
 	unsigned size;
 	struct event *kick;        /* between send and the first call */
 	LIST_ENTRY(batch) link;
+	json_t *then;              /* the route's "then" (a copy), or NULL */
+	json_t *refuse;            /* the route's "refuse" (a copy), or NULL */
+	int warnings_fail;
+	int in_call;               /* a load() of it is in flight */
+	unsigned read_seq;         /* the last state read's wave */
+};
+
+/* A state read in flight: the rows of its wave are the ones it answers. */
+struct state_read {
+	struct batch *b;
+	unsigned wave;
+};
+
+/* A row's follow-up steps in flight. */
+struct row_step {
+	struct batch *b;
+	struct brow *r;
+	char *note;                /* its warnings */
 };
 
 static void
 batch_free(struct batch *b)
 {
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = 0; i < b->n; i++) {
 		if (b->rows[i].have_plan)
 			relay_plan_clear(&b->rows[i].plan);
+		free(b->rows[i].note);
+		free(b->rows[i].gnote);
+	}
 	if (b->kick)
 		event_free(b->kick);
 	json_decref(b->context);
+	json_decref(b->then);
+	json_decref(b->refuse);
 	free(b->model);
 	free(b->rows);
 	free(b);
@@ -373,11 +615,17 @@ report(struct batch *b, struct brow *r, const struct relay_outcome *o, const cha
 static void
 report_rest(struct batch *b, const struct relay_outcome *o, const char *request)
 {
+	int stepping = 0;
+
 	for (size_t i = 0; i < b->n && b->left; i++) {
 		struct brow *r = &b->rows[i];
 
 		if (r->state == ROW_REPORTED)
 			continue;
+		if (r->state == ROW_STEP || r->state == ROW_READ) {
+			stepping = 1; /* its steps report it, and the last frees b */
+			continue;
+		}
 		if (r->state == ROW_IN_CALL) {
 			report(b, r, o, request, NULL, -1);
 		} else {
@@ -387,7 +635,8 @@ report_rest(struct batch *b, const struct relay_outcome *o, const char *request)
 			report(b, r, &c, NULL, NULL, -1);
 		}
 	}
-	batch_free(b);
+	if (!stepping)
+		batch_free(b);
 }
 
 /* The request kept with one row's dead letter: that row alone. */
@@ -404,21 +653,293 @@ row_request(const struct batch *b, const struct brow *r)
 }
 
 static void batch_next(struct batch *b);
+static void batch_guard(struct batch *b);
+static void batch_go_on(struct batch *b);
+
+static void
+row_stepped(void *arg, const struct relay_outcome *failure, const char *request,
+            const char *note)
+{
+	struct row_step *st = arg;
+	struct batch *b = st->b;
+
+	if (failure) {
+		report(b, st->r, failure, request, NULL, (int)st->r->off);
+	} else {
+		char *how = how_text("delivered", st->note, note);
+
+		report(b, st->r, &(struct relay_outcome){ .klass = RELAY_CLASS_DONE }, NULL,
+		       how ? how : "delivered", (int)st->r->off);
+		free(how);
+	}
+	free(st->note);
+	free(st);
+	batch_go_on(b);
+}
+
+/* Row r of a load that went through (its k-th record): its warnings, then
+ * its steps, or its outcome now. */
+static void
+row_loaded(struct batch *b, struct brow *r, size_t k, const struct relay_outcome *o,
+           const char *request)
+{
+	char *warn = relay_order_load_warnings(o->result, r->off, r->off + r->nrows);
+	if (warn) {
+		log_warnings(r->job, warn);
+		if (b->warnings_fail) {
+			struct relay_outcome ro = { 0 };
+			char why[1024];
+
+			snprintf(why, sizeof(why), "written with a warning from Odoo (the route "
+			         "fails on warnings): %s", warn);
+			free(warn);
+			if (relay_outcome_set(&ro, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE,
+			                      "odoo.load.warning", why, NULL) == 0)
+				report(b, r, &ro, request, NULL, (int)r->off);
+			else
+				report(b, r, o, request, "delivered", (int)r->off);
+			relay_outcome_clear(&ro);
+			return;
+		}
+		char *w = NULL;
+		if (asprintf(&w, "warning: %s", warn) < 0)
+			w = NULL;
+		free(warn);
+		warn = w;
+	}
+	if (r->gnote) {
+		char *w = NULL;
+
+		if (asprintf(&w, "%s%s%s", r->gnote, warn ? "; " : "", warn ? warn : "") >= 0) {
+			free(warn);
+			warn = w;
+		}
+	}
+	if (!b->then) {
+		char *how = how_text("delivered", warn, NULL);
+
+		report(b, r, o, request, how ? how : "delivered", (int)r->off);
+		free(how);
+		free(warn);
+		return;
+	}
+	/* its steps wait for the state of every record of the call, read at once */
+	r->state = ROW_READ;
+	r->rec_id = relay_order_load_id(o->result, k);
+	r->note = warn;
+}
+
+static void
+report_transient(struct batch *b, struct brow *r, int rc)
+{
+	struct relay_outcome ro = { 0 };
+
+	if (relay_outcome_set(&ro, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
+	                      relay_strerror(rc), NULL) == 0)
+		report(b, r, &ro, NULL, NULL, (int)r->off);
+	else
+		report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
+		                                      .transport = RELAY_TRANSPORT_ERROR },
+		       NULL, NULL, (int)r->off);
+	relay_outcome_clear(&ro);
+}
+
+/* Row r's steps, given the value its first step checks (read for the
+ * whole call): called now, or skipped and the rest read one by one. */
+static void
+row_steps(struct batch *b, struct brow *r, const json_t *value)
+{
+	const json_t *step = json_array_get(b->then, 0);
+	struct row_step *st = calloc(1, sizeof(*st));
+	char text[128], *skip = NULL;
+	int rc = ENOMEM;
+
+	if (!st)
+		goto fail;
+	st->b = b;
+	st->r = r;
+	st->note = r->note;
+	r->note = NULL;
+	r->state = ROW_STEP;
+	if (relay_order_step_allows(b->then, 0, value)) {
+		rc = relay_order_steps_call(b->od->client, b->model, r->rec_id, b->then, b->context,
+		                            value, row_stepped, st);
+	} else {
+		relay_order_value_text(value, text, sizeof(text));
+		if (asprintf(&skip, "%s%s%s skipped: %s %s", st->note ? st->note : "",
+		             st->note ? "; " : "", json_string_value(json_object_get(step, "call")),
+		             json_string_value(json_object_get(step, "field")), text) < 0)
+			goto fail;
+		free(st->note);
+		st->note = skip;
+		if (json_array_size(b->then) == 1) {
+			/* nothing else to do: done now (this is a call's callback) */
+			char *how = how_text("delivered", st->note, NULL);
+
+			report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_DONE }, NULL,
+			       how ? how : "delivered", (int)r->off);
+			free(how);
+			free(st->note);
+			free(st);
+			return;
+		}
+		rc = relay_order_steps(b->od->client, b->model, r->rec_id, b->then, 1, b->context,
+		                       row_stepped, st);
+	}
+	if (rc == 0)
+		return;
+fail:
+	if (st)
+		free(st->note);
+	free(st);
+	report_transient(b, r, rc);
+}
+
+static void batch_read_states(struct batch *b);
+
+/* After a row's steps or a state read: the reads that waited (a second
+ * event of one record goes after the first's steps), then the rest. */
+static void
+batch_go_on(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->rows[i].state == ROW_READ && b->rows[i].read_wave == 0) {
+			batch_read_states(b);
+			break;
+		}
+	}
+	if (b->left == 0)
+		batch_free(b); /* the instance may be gone with the last report */
+	else if (!b->in_call)
+		batch_next(b);
+}
+
+/* The state of every record of one wave: one read. */
+static void
+batch_states(struct relay_odoo_result *res, void *arg)
+{
+	struct state_read *sr = arg;
+	struct batch *b = sr->b;
+	unsigned wave = sr->wave;
+	const json_t *rows = res->outcome.result, *rec;
+	const char *field = json_string_value(json_object_get(json_array_get(b->then, 0), "field"));
+
+	free(sr);
+	b->first = 1;
+	for (size_t i = 0; i < b->n; i++) {
+		struct brow *r = &b->rows[i];
+		const json_t *value = NULL;
+		size_t k;
+
+		if (r->state != ROW_READ || r->read_wave != wave)
+			continue;
+		if (res->outcome.klass != RELAY_CLASS_DONE) {
+			report(b, r, &res->outcome, res->request, NULL, (int)r->off);
+			continue;
+		}
+		json_array_foreach(rows, k, rec)
+			if (json_integer_value(json_object_get(rec, "id")) == r->rec_id)
+				value = json_object_get(rec, field);
+		if (!value) {
+			struct relay_outcome ro = { 0 };
+			char why[200];
+
+			snprintf(why, sizeof(why), "%s %" JSON_INTEGER_FORMAT " is gone: its steps "
+			         "cannot run", b->model, r->rec_id);
+			if (relay_outcome_set(&ro, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.step",
+			                      why, NULL) == 0)
+				report(b, r, &ro, NULL, NULL, (int)r->off);
+			else
+				report_transient(b, r, ENOMEM);
+			relay_outcome_clear(&ro);
+			continue;
+		}
+		row_steps(b, r, value);
+	}
+	batch_go_on(b);
+}
+
+/* Whether another row of record id has its steps or its read in flight. */
+static int
+record_busy(const struct batch *b, const struct brow *self, json_int_t id)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		const struct brow *r = &b->rows[i];
+
+		if (r != self && r->rec_id == id &&
+		    (r->state == ROW_STEP || (r->state == ROW_READ && r->read_wave != 0)))
+			return 1;
+	}
+	return 0;
+}
+
+/* Read the state of the records of the rows waiting in ROW_READ, in a wave
+ * of their own; a row whose record has another row's steps or read in
+ * flight waits for them (batch_go_on). */
+static void
+batch_read_states(struct batch *b)
+{
+	const json_t *step = json_array_get(b->then, 0), *own;
+	json_t *ids = json_array(), *named = NULL, *ctx = NULL;
+	struct state_read *sr = calloc(1, sizeof(*sr));
+	unsigned wave = ++b->read_seq;
+	int rc = ENOMEM;
+
+	for (size_t i = 0; ids && i < b->n; i++) {
+		struct brow *r = &b->rows[i];
+
+		if (r->state != ROW_READ || r->read_wave != 0 || record_busy(b, r, r->rec_id))
+			continue;
+		r->read_wave = wave;
+		json_array_append_new(ids, json_integer(r->rec_id));
+	}
+	if (ids && json_array_size(ids) == 0) {
+		json_decref(ids);
+		free(sr);
+		return;
+	}
+	own = json_object_get(step, "context");
+	if (b->context || own) {
+		ctx = b->context ? json_deep_copy(b->context) : json_object();
+		if (ctx && own)
+			json_object_update(ctx, (json_t *)own);
+	}
+	named = json_pack("{s:[s]}", "fields", json_string_value(json_object_get(step, "field")));
+	if (named && ctx)
+		json_object_set(named, "context", ctx);
+	if (ids && named && sr) {
+		sr->b = b;
+		sr->wave = wave;
+		rc = relay_odoo_call(b->od->client, b->model, "read", ids, named, batch_states, sr);
+	}
+	json_decref(ctx);
+	json_decref(named);
+	json_decref(ids);
+	if (rc == 0)
+		return;
+	free(sr);
+	for (size_t i = 0; i < b->n; i++)
+		if (b->rows[i].state == ROW_READ && b->rows[i].read_wave == wave)
+			report_transient(b, &b->rows[i], rc);
+}
 
 static void
 batch_called(struct relay_odoo_result *res, void *arg)
 {
 	struct batch *b = arg;
 	const struct relay_outcome *o = &res->outcome;
-	size_t i, total = 0, failed = 0;
+	size_t i, rec, total = 0, failed = 0;
 	const char **fail = NULL;
 
 	b->first = 1;
+	b->in_call = 0;
 	if (o->klass == RELAY_CLASS_DONE) {
-		for (i = 0; i < b->n && b->left; i++)
+		/* rows in the order of their records in the call */
+		for (i = 0, rec = 0; i < b->n && b->left; i++)
 			if (b->rows[i].state == ROW_IN_CALL)
-				report(b, &b->rows[i], o, res->request, "delivered",
-				       (int)b->rows[i].off);
+				row_loaded(b, &b->rows[i], rec++, o, res->request);
+		if (b->then)
+			batch_read_states(b);
 		goto next;
 	}
 	if (o->klass == RELAY_CLASS_TRANSIENT || o->klass == RELAY_CLASS_CONFIG) {
@@ -470,6 +991,7 @@ batch_called(struct relay_odoo_result *res, void *arg)
 			r->state = ROW_PENDING; /* good, or not tried: again at once */
 			continue;
 		}
+		relay_lookup_forget(b->od->lookup, r->plan.finds, msg);
 		struct relay_outcome ro = { 0 };
 		char *req = row_request(b, r);
 		if (relay_outcome_set(&ro, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "odoo.load", msg,
@@ -503,13 +1025,18 @@ batch_next(struct batch *b)
 	unsigned size = 0;
 	int rc;
 
-	for (size_t i = 0; i < b->n; i++)
+	int stepping = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
 		if (b->rows[i].state == ROW_PENDING && !head)
 			head = &b->rows[i];
+		stepping |= b->rows[i].state == ROW_STEP || b->rows[i].state == ROW_READ;
+	}
 	if (!head || !data) {
 		json_decref(data);
 		if (!head) {
-			batch_free(b);
+			if (!stepping) /* else the last step's end frees it */
+				batch_free(b);
 			return;
 		}
 		rc = ENOMEM;
@@ -536,8 +1063,10 @@ batch_next(struct batch *b)
 	rc = named ? relay_odoo_call(b->od->client, b->model, "load", NULL, named, batch_called, b)
 	           : ENOMEM;
 	json_decref(named);
-	if (rc == 0)
+	if (rc == 0) {
+		b->in_call = 1;
 		return;
+	}
 fail:;
 	struct relay_outcome o = { 0 };
 	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
@@ -545,6 +1074,164 @@ fail:;
 		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
 		                            .transport = RELAY_TRANSPORT_ERROR };
 	b->first = 1;
+	report_rest(b, &o, NULL);
+	relay_outcome_clear(&o);
+}
+
+/* Found ids into each row's cells; a row with a find that failed ends. */
+static void
+batch_apply_finds(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct brow *r = &b->rows[i];
+		const char *err;
+
+		if (r->state != ROW_PENDING || !r->have_plan || !r->plan.finds)
+			continue;
+		if (!(err = relay_order_apply_finds(r->plan.load_data, r->plan.finds)))
+			continue;
+		struct relay_outcome o = { 0 };
+		if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.find", err,
+		                      NULL) == 0)
+			report(b, r, &o, NULL, NULL, -1);
+		else
+			report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT }, NULL,
+			       NULL, -1);
+		relay_outcome_clear(&o);
+	}
+}
+
+static void
+batch_found(void *arg, const struct relay_outcome *failure, const char *request, unsigned calls)
+{
+	struct batch *b = arg;
+
+	(void)calls;
+	b->first = 1;
+	if (failure) {
+		/* the searches were the batch's first call: every row is charged */
+		for (size_t i = 0; i < b->n; i++)
+			if (b->rows[i].state == ROW_PENDING)
+				b->rows[i].state = ROW_IN_CALL;
+		report_rest(b, failure, request);
+		return;
+	}
+	batch_apply_finds(b);
+	batch_guard(b);
+}
+
+/* What the "refuse" pre-read said of each pending row. */
+static void
+batch_guarded(void *arg, const struct relay_outcome *failure, const char *request,
+              const json_t *verdicts)
+{
+	struct batch *b = arg;
+	size_t k = 0;
+
+	b->first = 1;
+	if (failure) {
+		/* the reads were the batch's first call: every row is charged */
+		for (size_t i = 0; i < b->n; i++)
+			if (b->rows[i].state == ROW_PENDING)
+				b->rows[i].state = ROW_IN_CALL;
+		report_rest(b, failure, request);
+		return;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		struct brow *r = &b->rows[i];
+		const json_t *v;
+
+		if (r->state != ROW_PENDING || !r->have_plan)
+			continue;
+		v = json_array_get(verdicts, k++);
+		if (json_string_value(json_object_get(v, "note")))
+			r->gnote = strdup(json_string_value(json_object_get(v, "note")));
+		if (!json_string_value(json_object_get(v, "refused")))
+			continue;
+		struct relay_outcome o = { 0 };
+		if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.refused",
+		                      json_string_value(json_object_get(v, "refused")), NULL) == 0)
+			report(b, r, &o, NULL, NULL, -1);
+		else
+			report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT }, NULL,
+			       NULL, -1);
+		relay_outcome_clear(&o);
+	}
+	if (b->left == 0) {
+		batch_free(b);
+		return;
+	}
+	batch_next(b);
+}
+
+/* The loads, after the "refuse" pre-read of the route if it has one. */
+static void
+batch_guard(struct batch *b)
+{
+	const struct relay_plan **plans;
+	size_t n = 0;
+	int rc;
+
+	if (b->left == 0) {
+		batch_free(b);
+		return;
+	}
+	if (!b->refuse) {
+		batch_next(b);
+		return;
+	}
+	if (!(plans = calloc(b->n, sizeof(*plans)))) {
+		rc = ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		if (b->rows[i].state == ROW_PENDING && b->rows[i].have_plan)
+			plans[n++] = &b->rows[i].plan;
+	rc = n ? relay_order_guard_many(b->od->client, plans, n, b->refuse, b->context,
+	                                batch_guarded, b) : 0;
+	free(plans);
+	if (rc == 0) {
+		if (n == 0)
+			batch_next(b);
+		return;
+	}
+fail:;
+	struct relay_outcome o = { 0 };
+	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
+	                      relay_strerror(rc), NULL))
+		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
+		                            .transport = RELAY_TRANSPORT_ERROR };
+	b->first = 1;
+	report_rest(b, &o, NULL);
+	relay_outcome_clear(&o);
+}
+
+/* Resolve the finds of every row in one go (lookup.h), then the loads. */
+static void
+batch_find(struct batch *b)
+{
+	json_t *all = json_array();
+	int rc = all ? 1 : ENOMEM; /* 1: nothing to search */
+
+	for (size_t i = 0; all && i < b->n; i++)
+		if (b->rows[i].state == ROW_PENDING && b->rows[i].have_plan && b->rows[i].plan.finds)
+			json_array_extend(all, b->rows[i].plan.finds);
+	if (all && json_array_size(all))
+		rc = relay_lookup_resolve(b->od->lookup, b->od->client, all, b->context, batch_found,
+		                          b);
+	json_decref(all); /* the resolve holds its own reference */
+	if (rc == 0)
+		return;
+	if (rc == 1) {
+		batch_apply_finds(b);
+		batch_guard(b);
+		return;
+	}
+	struct relay_outcome o = { 0 };
+	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
+	                      relay_strerror(rc), NULL))
+		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
+		                            .transport = RELAY_TRANSPORT_ERROR };
 	report_rest(b, &o, NULL);
 	relay_outcome_clear(&o);
 }
@@ -578,7 +1265,7 @@ batch_kick(evutil_socket_t fd, short what, void *arg)
 		batch_free(b);
 		return;
 	}
-	batch_next(b);
+	batch_find(b);
 }
 
 static int
@@ -598,7 +1285,13 @@ start_batch(struct odoo_dest *od, struct relay_job *const *jobs, size_t n,
 	b->kick = event_new(od->base, -1, 0, batch_kick, b);
 	if (relay_route_context(route))
 		b->context = json_deep_copy(relay_route_context(route));
-	if (!b->model || !b->rows || !b->kick || (relay_route_context(route) && !b->context))
+	if (relay_route_then(route))
+		b->then = json_deep_copy(relay_route_then(route));
+	if (relay_route_refuse(route))
+		b->refuse = json_deep_copy(relay_route_refuse(route));
+	b->warnings_fail = relay_route_warnings_fail(route);
+	if (!b->model || !b->rows || !b->kick || (relay_route_context(route) && !b->context) ||
+	    (relay_route_then(route) && !b->then) || (relay_route_refuse(route) && !b->refuse))
 		goto nomem;
 	for (size_t i = 0; i < n; i++) {
 		struct brow *r = &b->rows[i];
@@ -744,6 +1437,7 @@ odoo_destroy(void *drv)
 	if (!od)
 		return;
 	relay_odoo_free(od->client); /* batches in a call report cancelled */
+	/* after the client: its cancelled searches still use the cache */
 	while (!LIST_EMPTY(&od->waiting)) {
 		struct batch *b = LIST_FIRST(&od->waiting);
 		struct relay_outcome c = { .klass = RELAY_CLASS_TRANSIENT,
@@ -753,6 +1447,7 @@ odoo_destroy(void *drv)
 		b->first = 1;
 		report_rest(b, &c, NULL);
 	}
+	relay_lookup_free(od->lookup);
 	free(od->module);
 	free(od->database);
 	free(od);
@@ -776,7 +1471,8 @@ odoo_create(struct event_base *base, const struct relay_destination_conf *conf, 
 		rc = ENOMEM;
 		goto fail;
 	}
-	if ((rc = relay_odoo_new(base, &conf->odoo, &od->client)))
+	if ((rc = relay_lookup_new(&od->lookup)) ||
+	    (rc = relay_odoo_new(base, &conf->odoo, &od->client)))
 		goto fail;
 	*out = od;
 	return 0;

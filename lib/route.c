@@ -53,6 +53,7 @@ specs_free(struct specs *ss)
 		json_decref(s->cnst);
 		json_decref(s->lookup);
 		json_decref(s->dflt);
+		json_decref(s->find);
 	}
 	free(ss->v);
 	ss->v = NULL;
@@ -85,6 +86,8 @@ route_free(struct relay_route *r)
 	free(r->destination);
 	json_decref(r->context);
 	free(r->version_ptr);
+	json_decref(r->then);
+	json_decref(r->refuse);
 }
 
 void
@@ -141,6 +144,8 @@ valid_field(const char *s, int rel)
 
 	if (rel && n > 3 && strcmp(s + n - 3, "/id") == 0)
 		n -= 3;
+	else if (rel && n > 4 && strcmp(s + n - 4, "/.id") == 0)
+		n -= 4; /* a database id: what a "find" gives */
 	if (n == 0 || !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') ||
 	                (s[0] >= 'a' && s[0] <= 'z')))
 		return 0;
@@ -344,7 +349,7 @@ cell_const_check(struct cc *c, const json_t *v, const json_t *parent, const char
 }
 
 static const char *const spec_keys[] = {
-	"pointer", "template", "const", "lookup", "external", "optional", "default", NULL
+	"pointer", "template", "const", "lookup", "external", "optional", "default", "find", NULL
 };
 
 static int
@@ -371,6 +376,23 @@ spec_compile(struct cc *c, const json_t *v, const json_t *parent, const char *wh
 	relay_schema_pop(&c->s, mark);
 	if (rc != 0)
 		return rc;
+	if (json_object_get(v, "find") != NULL) {
+		/* A relation found in Odoo at delivery time: a load cell only. */
+		if (!(flags & SPEC_CELL) || (flags & SPEC_ID))
+			return relay_schema_fail_at(&c->s, v, NULL, "%s: a find gives a load cell: "
+			                            "use it in the fields or lines of an upsert", what);
+		if (json_object_size(v) != 1 + (json_object_get(v, "optional") != NULL))
+			return relay_schema_fail_at(&c->s, v, NULL, "%s: a find takes only "
+			                            "\"optional\" beside it", what);
+		mark = relay_schema_push(&c->s, what);
+		rc = relay_schema_bool(&c->s, v, "optional", &s->optional);
+		relay_schema_pop(&c->s, mark);
+		if (rc != 0 || (rc = route_find_compile(&c->s, v, what, &s->find)) != 0)
+			return rc;
+		s->kind = SPEC_POINTER;
+		s->pointer = strdup(json_string_value(json_object_get(s->find, "pointer")));
+		return s->pointer == NULL ? ENOMEM : 0;
+	}
 	p = json_object_get(v, "pointer");
 	t = json_object_get(v, "template");
 	k = json_object_get(v, "const");
@@ -530,6 +552,17 @@ specs_compile(struct cc *c, const json_t *obj, const json_t *parent, const char 
 		rc = spec_compile(c, val, obj, s->what, f, s);
 		if (rc != 0)
 			return rc;
+		int dbid_col = strlen(key) > 4 && strcmp(key + strlen(key) - 4, "/.id") == 0;
+		int xid_col = strlen(key) > 3 && strcmp(key + strlen(key) - 3, "/id") == 0;
+		if (kind != SPECS_BODY && ((s->find && !dbid_col && !xid_col) || (!s->find && dbid_col)))
+			return relay_schema_fail_at(&c->s, val, obj, s->find ? "%s: a find gives a "
+			            "database id or an external ID: name the column \"%.*s/.id\" or "
+			            "\"%.*s/id\"" : "%s: a \"/.id\" column takes a database id: give "
+			            "it a find", s->what, (int)base_len(key), key, (int)base_len(key),
+			            key);
+		if (s->find && xid_col &&
+		    json_object_set_new(s->find, "as_xmlid", json_true()) != 0)
+			return ENOMEM;
 		if ((f & SPEC_CELL) && s->external && kind != SPECS_ARGS &&
 		    !(f & SPEC_ID) && strchr(key, '/') == NULL)
 			return relay_schema_fail_at(&c->s, val, obj, "%s: an external ID goes in a relation "
@@ -636,9 +669,9 @@ static const char *const common_keys[] = {
 };
 
 /* The keys each operation takes beyond the common ones. */
-static const char *const op_keys[][10] = {
+static const char *const op_keys[][13] = {
 	[RELAY_OP_UPSERT] = { "external_id", "fields", "lines", "owns", "create", "update", "batch",
-	                      "supersede", "version", NULL },
+	                      "supersede", "version", "then", "warnings", "refuse", NULL },
 	[RELAY_OP_WRITE] = { "external_id", "fields", "owns", "create", "update", "missing",
 	                     "supersede", "version", NULL },
 	[RELAY_OP_DELETE] = { "external_id", NULL },
@@ -1123,6 +1156,8 @@ route_compile(struct cc *c, const json_t *route, const json_t *all, size_t idx,
 	if ((rc = relay_schema_bool(&c->s, route, "supersede", &r->supersede)) != 0)
 		return rc;
 	if ((rc = version_compile(c, route, r)) != 0)
+		return rc;
+	if ((rc = route_order_compile(&c->s, route, r)) != 0)
 		return rc;
 	return context_compile(c, route, r);
 }

@@ -89,6 +89,7 @@ struct spec {
 	json_t *dflt;      /* value when the path is absent, or NULL */
 	int external;      /* the text is an external-ID name of ours */
 	int optional;
+	json_t *find;      /* "find": the normalised lookup (route_find_compile), or NULL */
 };
 
 struct specs {
@@ -132,6 +133,9 @@ struct relay_route {
 	enum relay_version_kind version_kind; /* "version"; NONE without */
 	char *version_ptr;
 	int64_t version_window_s;
+	json_t *then;        /* "then": [{"call", "field", "values", "context"?}], or NULL */
+	json_t *refuse;      /* "refuse", normalised, or NULL */
+	int warnings_fail;   /* "warnings": "fail" */
 };
 
 struct relay_routes {
@@ -158,5 +162,17 @@ route_xid_kept(unsigned char ch)
 	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
 	       (ch >= '0' && ch <= '9') || ch == '_';
 }
+
+/* route_order.c: the keys orders need (finds, follow-up steps, warnings,
+ * refusals). The default time a found id is cached. */
+#define RELAY_FIND_CACHE_S 300
+struct relay_schema;
+/* The "find" member of spec (at what) normalised into *out (new reference):
+ * {"model", "field", "pointer", "first", "active_test", "cache_ms",
+ * "order"?, "company_id"?}. 0 or a schema error. */
+int route_find_compile(struct relay_schema *s, const json_t *spec, const char *what,
+                       json_t **out);
+/* "then", "refuse" and "warnings" of route into r. */
+int route_order_compile(struct relay_schema *s, const json_t *route, struct relay_route *r);
 
 #endif

@@ -26,6 +26,8 @@ struct mctx {
 	size_t whysz;
 	const char *base;     /* payload pointer of the current root ("" or "/items/2") */
 	const char *missing;  /* the pointer found absent, for the EPATH text */
+	json_t **finds;       /* the plan's finds (created on the first) */
+	size_t row;           /* the load row being filled */
 };
 
 static int mfail(struct mctx *m, int rc, const char *fmt, ...)
@@ -467,6 +469,39 @@ out:
 	return rc;
 }
 
+/* A "find" cell: "" in the row until the driver resolves it, and the find
+ * (its value as text) added to the plan. An absent optional value is a
+ * plain "" (the relation left empty). */
+static int
+find_add(json_t *row, const struct spec *s, const json_t *v, struct mctx *m)
+{
+	struct buf b = { NULL, 0, 0 };
+	json_t *f;
+	int rc;
+
+	if (v == NULL || json_is_null(v))
+		return json_array_append_new(row, json_string("")) ? oom(m) : 0;
+	if ((rc = scalar_add(&b, v, m, s->what, s->pointer)) != 0)
+		return rc;
+	if (b.len == 0) {
+		free(b.p);
+		return mfail(m, -RELAY_EINVAL, "%s: %s%s is empty: nothing to find", s->what,
+		             m->base, s->pointer);
+	}
+	f = json_deep_copy(s->find);
+	if (!f || json_object_set_new(f, "row", json_integer((json_int_t)m->row)) ||
+	    json_object_set_new(f, "col", json_integer((json_int_t)json_array_size(row))) ||
+	    json_object_set_new(f, "value", json_stringn(b.p, b.len)) ||
+	    json_object_set_new(f, "what", json_string(s->what)) ||
+	    (!*m->finds && !(*m->finds = json_array())) ||
+	    json_array_append_new(*m->finds, f) || json_array_append_new(row, json_string(""))) {
+		free(b.p);
+		return oom(m);
+	}
+	free(b.p);
+	return 0;
+}
+
 static int
 add_strings(json_t *arr, const char *s, size_t times)
 {
@@ -527,7 +562,10 @@ load_head(const struct relay_route *r, const json_t *values, struct mctx *m,
 			continue;
 		if (json_array_append_new(plan->load_fields, json_string(r->fields.v[i].key)) != 0)
 			return oom(m);
-		rc = cell_add(row, v, m, r->fields.v[i].what);
+		if (r->fields.v[i].find)
+			rc = find_add(row, &r->fields.v[i], v, m);
+		else
+			rc = cell_add(row, v, m, r->fields.v[i].what);
 		if (rc != 0)
 			return rc;
 	}
@@ -550,9 +588,13 @@ line_cells(const struct line_spec *ls, json_t *item, size_t idx, struct mctx *m,
 	snprintf(base, sizeof(base), "%s%s/%zu", saved, ls->pointer, idx);
 	m->base = base;
 	rc = specs_eval(&ls->specs, item, m, &obj);
-	for (i = 0; rc == 0 && i < ls->specs.n; i++)
-		rc = cell_add(row, json_object_get(obj, ls->specs.v[i].key), m,
-		              ls->specs.v[i].what);
+	for (i = 0; rc == 0 && i < ls->specs.n; i++) {
+		if (ls->specs.v[i].find)
+			rc = find_add(row, &ls->specs.v[i], json_object_get(obj, ls->specs.v[i].key), m);
+		else
+			rc = cell_add(row, json_object_get(obj, ls->specs.v[i].key), m,
+			              ls->specs.v[i].what);
+	}
 	m->base = saved;
 	json_decref(obj);
 	return rc;
@@ -619,6 +661,7 @@ map_upsert(const struct relay_route *r, json_t *root, struct mctx *m, struct rel
 		}
 	}
 	for (k = 0; k < nrows; k++) {
+		m->row = k;
 		if (k > 0) {
 			row = json_array();
 			if (row == NULL || json_array_append_new(plan->load_data, row) != 0 ||
@@ -829,7 +872,7 @@ int
 relay_route_version_key(const struct relay_route *r, const json_t *payload, char **name,
                         int64_t *version, char *why, size_t whysz)
 {
-	struct mctx m = { "x", why, whysz, "", "" };
+	struct mctx m = { "x", why, whysz, "", "", NULL, 0 };
 	json_t *root = (json_t *)payload; /* read only */
 	struct relay_plan plan;
 	int rc;
@@ -855,7 +898,7 @@ int
 relay_route_map(const struct relay_route *r, const json_t *payload, const char *module,
                 struct relay_plan *plan, char *why, size_t whysz)
 {
-	struct mctx m = { module, why, whysz, "", "" };
+	struct mctx m = { module, why, whysz, "", "", NULL, 0 };
 	json_t *root = (json_t *)payload; /* read only: jansson's getters are not const */
 	int rc;
 
@@ -864,6 +907,7 @@ relay_route_map(const struct relay_route *r, const json_t *payload, const char *
 	if (plan == NULL)
 		return -RELAY_EINVAL;
 	memset(plan, 0, sizeof(*plan));
+	m.finds = &plan->finds;
 	if (r == NULL || payload == NULL)
 		return mfail(&m, -RELAY_EINVAL, "no route or no payload");
 	if (module == NULL || module[0] == '\0' || !route_valid_chars(module, "_"))
@@ -928,5 +972,6 @@ relay_plan_clear(struct relay_plan *plan)
 	json_decref(plan->values);
 	free(plan->method);
 	json_decref(plan->named);
+	json_decref(plan->finds);
 	memset(plan, 0, sizeof(*plan));
 }

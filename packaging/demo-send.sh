@@ -37,3 +37,28 @@ printf 'demo: GET /query/customer?email=ada@example.com -> ' >&2
 curl -s -H 'X-Relay-Token: demo-query-token' \
 	'http://127.0.0.1:8080/query/customer?email=ada@example.com' >&2
 printf '\n' >&2
+# An order by SKU: the products are Odoo's (seeded here, as a shop's catalogue
+# would be), found by reference at delivery time; the order is confirmed once.
+odoo="http://127.0.0.1:${ports%% *}/jsonrpc"
+curl -s "$odoo" -H 'Content-Type: application/json' --data-binary '{"jsonrpc":"2.0","method":"call","id":1,"params":{"service":"object","method":"execute_kw","args":["demo",2,"admin","product.product","load",[["id","name","default_code","list_price"],[["demo.mug","Mug","MUG-1","9.50"],["demo.tee","T-shirt","TEE-1","19.00"]]],{}]}}' >/dev/null
+order='{"id":5001,"name":"#5001","customer":{"id":1001},"line_items":[{"id":50011,"sku":"MUG-1","quantity":2,"price":9.5},{"id":50012,"sku":"TEE-1","quantity":1,"price":18.0}]}'
+send demo-$run-4 orders/create "$order"
+send demo-$run-5 orders/create "$order"   # a resend: the same lines, confirmed once
+sleep 2
+printf 'demo: sale orders in the Odoo emulator now:\n' >&2
+for m in sale.order sale.order.line; do
+	curl -s "http://127.0.0.1:${ports#* }/control/records?model=$m"
+done | python3 -c '
+import json, sys
+dec = json.JSONDecoder(); text = sys.stdin.read(); at = 0; docs = []
+while at < len(text):
+    d, at = dec.raw_decode(text, at)
+    docs.append(d)
+    while at < len(text) and text[at].isspace():
+        at += 1
+orders, lines = docs
+for o in orders:
+    print("  ", o["name"], o.get("client_order_ref"), "state", o["state"])
+    for l in lines:
+        if l["order_id"] == o["id"]:
+            print("     ", l["name"], "x", l["product_uom_qty"], "at", l["price_unit"])' >&2

@@ -36,8 +36,30 @@
  *                   {"external": true, "template": "shop_company_{/company_id}"}
  *                                                             an external ID of ours:
  *                                                             module prefix prepended
+ *                   {"find": {"model": "product.product", "where": {"default_code": "/sku"},
+ *                             "multiple": "fail"|"first", "order": "id asc",
+ *                             "active_test": true, "company_id": 1, "cache_s": 300}}
+ *                                                             a record of another model
+ *                                                             found at delivery time by one
+ *                                                             field (the pointer's value,
+ *                                                             exact match); upsert load
+ *                                                             cells only, in a column named
+ *                                                             "field/.id" (its database id)
+ *                                                             or "field/id" (its oldest
+ *                                                             external ID).
+ *                                                             The driver resolves it
+ *                                                             (lookup.h): no match or (with
+ *                                                             "multiple": "fail", the
+ *                                                             default) several matches is a
+ *                                                             permanent failure; "first"
+ *                                                             needs "order". active_test
+ *                                                             [true]: archived records are
+ *                                                             not found; company_id: only
+ *                                                             that company's or shared
+ *                                                             records; cache_s [300]: how
+ *                                                             long a found id is reused.
  *                 any spec may add "optional": true (absent path: the field is left
- *                 out) or "default": <JSON> (absent path: this value).
+ *                 out) or "default": <JSON> (absent path: this value; not with find).
  *   "lines":      upsert only, nested arrays as sub-rows (order lines):
  *                 {"field": "order_line", "pointer": "/line_items", "fields": {...}}
  *                 where the inner value specs are evaluated against each array item.
@@ -64,6 +86,26 @@
  *                 max_rows 1 sends each alone. An upsert that may not both create
  *                 and update (it looks its record up first) always goes alone; so
  *                 do write, delete and call routes.
+ *   "then":       upsert only: a follow-up step or an array of them, run in order on
+ *                 the record the load wrote (its id from load's answer), each only when
+ *                 a field of the record, read just before, holds one of the values:
+ *                 {"call": "action_confirm", "when": {"state": ["draft", "sent"]},
+ *                  "context": {...}} (context over the route's). A record in any other
+ *                 state skips the step: a replay never repeats it. Each step's found
+ *                 value and result are in the event's outcome ("how") and log.
+ *   "warnings":   upsert only: "record" | "fail" ["record"]: load() warnings for a row
+ *                 that was written (Odoo's "Found multiple matches") are logged at
+ *                 warning level and kept with the outcome; "fail" makes them a
+ *                 permanent failure of the event (the row stays written).
+ *   "refuse":     upsert only: read the record before writing it and refuse, as a
+ *                 permanent failure with a clear reason, what Odoo would refuse:
+ *                 {"locked_field": "locked", "confirmed": ["sale"],
+ *                  "line_model": "sale.order.line" (required with lines),
+ *                  "removed_lines": "fail" | "zero", "quantity_field": "product_uom_qty"}.
+ *                 A record whose locked_field is true is refused; on a record in a
+ *                 confirmed state, lines of ours (external IDs of our module) the event
+ *                 no longer has are refused ("fail") or set to quantity 0 first
+ *                 ("zero"). In a batch, the reads are made once for all its events.
  *   "context":    an object given to Odoo as the context of each of the route's
  *                 calls (e.g. {"tracking_disable": true})
  *   "supersede":  upsert and write only, boolean [false]: each event carries the
@@ -139,6 +181,13 @@ struct relay_plan {
 	 * normalised (relay_version_parse), and has_version 1. */
 	int has_version;
 	int64_t version;
+	/* upsert: the "find" cells of load_data, to resolve before the load:
+	 * [{"row", "col", "value" (text), "what", and the route's find object:
+	 * "model", "field", "first", "active_test", "cache_ms", "order"?,
+	 * "company_id"?, "as_xmlid"? (a "field/id" column)}], or NULL when there
+	 * are none. The cells hold "" until
+	 * the driver writes the found id in. */
+	json_t *finds;
 };
 
 /* The kinds of a route's "version" value. */
@@ -226,6 +275,15 @@ unsigned relay_route_permanent_retries(const struct relay_route *r);
 int64_t relay_route_permanent_retry_delay_ms(const struct relay_route *r);
 /* relay_route_dead_lane - what its dead events do to their lane ["continue"]. */
 enum relay_lane_policy relay_route_dead_lane(const struct relay_route *r);
+
+/* relay_route_then - its "then" steps, normalised: [{"call", "field",
+ * "values", "context"?}], or NULL. relay_route_refuse - its "refuse",
+ * normalised ({"locked_field", "confirmed", "line_model"?, "zero",
+ * "quantity_field", "line_field"}), or NULL. relay_route_warnings_fail - 1
+ * when "warnings" is "fail". Borrowed from the routes. */
+const json_t *relay_route_then(const struct relay_route *r);
+const json_t *relay_route_refuse(const struct relay_route *r);
+int relay_route_warnings_fail(const struct relay_route *r);
 
 /*
  * relay_route_map - the plan for one event. payload is the parsed body (only

@@ -642,9 +642,11 @@ static bool load_lines(struct emu *e, const struct emu_call *c,
 				rc = xid_register(e, c, cm, xid, target);
 		}
 		if (rc < 0) {
+			/* one write of the record in Odoo: its first error ends it */
 			json_array_append_new(messages, failure_message(e, sp));
 			emu_error_clear(e);
 			ok = false;
+			break;
 		}
 	}
 	json_decref(lines);

@@ -124,6 +124,10 @@ static int m_name_search(struct emu *e, const struct emu_call *c,
 		json_decref(nameval);
 		return emu_raise(e, "builtins.ValueError", "Invalid operator %s", op);
 	}
+	if (m->idx == M_PRODUCT && *name) {
+		json_decref(nameval);
+		return product_name_search(e, c, m, name, op, argv[1], limit, result);
+	}
 	if (orm_search(e, c, m, argv[1], NULL, NULL, NULL, &recs) < 0) {
 		json_decref(nameval);
 		return -1;
@@ -413,19 +417,6 @@ static int m_action_confirm(struct emu *e, const struct emu_call *c,
 	return 0;
 }
 
-static int m_action_cancel(struct emu *e, const struct emu_call *c,
-			   struct model *m, json_t *ids, json_t **argv,
-			   json_t **result)
-{
-	static const char *const from[] = {"draft", "sent", "sale", "cancel", NULL};
-
-	(void)argv;
-	if (so_set_state(e, c, m, ids, from, "cancel", "") < 0)
-		return -1;
-	*result = json_true();
-	return 0;
-}
-
 static int m_action_draft(struct emu *e, const struct emu_call *c,
 			  struct model *m, json_t *ids, json_t **argv,
 			  json_t **result)
@@ -643,7 +634,9 @@ static const struct method_def methods[] = {
 	 m_toggle_noupdate},
 	{"context_get", M_USERS, MK_MODEL, SIG0, m_context_get},
 	{"action_confirm", M_SO, MK_RECORDS, SIG0, m_action_confirm},
-	{"action_cancel", M_SO, MK_RECORDS, SIG0, m_action_cancel},
+	{"action_cancel", M_SO, MK_RECORDS, SIG0, sale_action_cancel},
+	{"action_lock", M_SO, MK_RECORDS, SIG0, sale_action_lock},
+	{"action_unlock", M_SO, MK_RECORDS, SIG0, sale_action_unlock},
 	{"action_draft", M_SO, MK_RECORDS, SIG0, m_action_draft},
 	{"create", -1, MK_CREATE, {{"vals_list"}, 1, false}, m_create},
 	{"search", -1, MK_MODEL, {{"domain", "offset", "limit", "order"}, 1, false},

@@ -46,6 +46,10 @@ static const char *const so_state_sel[] = {
 	"draft", "Quotation", "sent", "Quotation Sent", "sale", "Sales Order",
 	"cancel", "Cancelled", NULL};
 
+static const char *const so_invoice_status_sel[] = {
+	"upselling", "Upselling Opportunity", "invoiced", "Fully Invoiced",
+	"to invoice", "To Invoice", "no", "Nothing to Invoice", NULL};
+
 static const struct field_def partner_fields[] = {
 	FLD("name", F_CHAR, "Name", 0),
 	FLD("complete_name", F_CHAR, "Complete Name", FF_COMPUTED),
@@ -148,6 +152,12 @@ static const struct field_def so_fields[] = {
 	FLD("amount_total", F_FLOAT, "Total", FF_COMPUTED),
 	REL("company_id", F_M2O, "Company", "res.company", NULL, FF_REQUIRED),
 	REL("user_id", F_M2O, "Salesperson", "res.users", NULL, 0),
+	FLD("locked", F_BOOL, "Locked", 0),
+	SEL("invoice_status", "Invoice Status", so_invoice_status_sel, FF_COMPUTED),
+	REL("partner_invoice_id", F_M2O, "Invoice Address", "res.partner", NULL,
+	    FF_COMPUTED),
+	REL("partner_shipping_id", F_M2O, "Delivery Address", "res.partner", NULL,
+	    FF_COMPUTED),
 	MAGIC
 };
 
@@ -158,6 +168,7 @@ static const struct field_def sol_fields[] = {
 	FLD("name", F_TEXT, "Description", FF_REQUIRED),
 	FLD("product_uom_qty", F_FLOAT, "Quantity", 0),
 	FLD("price_unit", F_FLOAT, "Unit Price", 0),
+	FLD("technical_price_unit", F_FLOAT, "Technical Price Unit", FF_COMPUTED),
 	FLD("discount", F_FLOAT, "Discount (%)", 0),
 	FLD("price_subtotal", F_FLOAT, "Subtotal", FF_COMPUTED),
 	FLD("sequence", F_INT, "Sequence", 0),
@@ -518,6 +529,8 @@ json_t *orm_value_get(struct emu *e, struct model *m, json_t *rec,
 		return json_string("");
 	if (f->type == F_O2M)
 		return o2m_ids(e, f, orm_rec_id(rec));
+	if ((m->idx == M_SO || m->idx == M_SOL) && (v = sale_value_get(e, m, rec, f)))
+		return v;
 	if (strcmp(f->name, "display_name") == 0 ||
 	    (strcmp(f->name, "complete_name") == 0 && m->idx != M_IMD)) {
 		char *s = orm_display_name(e, m, rec);
@@ -1339,6 +1352,8 @@ int orm_write(struct emu *e, const struct emu_call *c, struct model *m,
 	json_decref(missing);
 	if (check_rules(e, m, conv) < 0)
 		goto out;
+	if (m->idx == M_SOL && sale_line_write(e, m, ids, conv) < 0)
+		goto out;
 	emu_tx_stamp(e, now);
 	json_array_foreach(ids, i, x) {
 		json_int_t id = json_integer_value(x);
@@ -1376,6 +1391,8 @@ int orm_unlink(struct emu *e, const struct emu_call *c, struct model *m,
 		return -1;
 	}
 	json_decref(missing);
+	if (m->idx == M_SOL && sale_line_unlink(e, m, ids) < 0)
+		return -1;
 	json_array_foreach(ids, i, x) {
 		json_int_t id = json_integer_value(x);
 		json_t *rec = orm_rec_get(m, id);

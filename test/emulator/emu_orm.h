@@ -121,4 +121,14 @@ json_t *orm_all_by_id(struct emu *e, struct model *m);
 int orm_load(struct emu *e, const struct emu_call *c, struct model *m, json_t *fields, json_t *data, json_t **result);
 json_t *orm_imd_lookup(struct emu *e, const char *xid);
 
+/* ---- emu_sale.c: the sale module's rules ------------------------------- */
+
+int sale_line_write(struct emu *e, struct model *m, json_t *ids, json_t *conv);
+int sale_line_unlink(struct emu *e, struct model *m, json_t *ids);
+json_t *sale_value_get(struct emu *e, struct model *m, json_t *rec, const struct field_def *f);
+int sale_action_lock(struct emu *e, const struct emu_call *c, struct model *m, json_t *ids, json_t **argv, json_t **result);
+int sale_action_unlock(struct emu *e, const struct emu_call *c, struct model *m, json_t *ids, json_t **argv, json_t **result);
+int product_name_search(struct emu *e, const struct emu_call *c, struct model *m, const char *name, const char *op, json_t *domain, json_int_t limit, json_t **result);
+int sale_action_cancel(struct emu *e, const struct emu_call *c, struct model *m, json_t *ids, json_t **argv, json_t **result);
+
 #endif

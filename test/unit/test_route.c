@@ -1227,7 +1227,7 @@ test_packaged_example(void)
 	char why[256];
 	json_t *o = parse("{\"id\": 5, \"name\": \"#5\", \"customer\": {\"id\": 7}, "
 	                  "\"order_number\": 5, \"line_items\": [{\"id\": 91, \"title\": \"x\", "
-	                  "\"quantity\": 1, \"price\": 2.5}]}");
+	                  "\"sku\": \"SKU-1\", \"quantity\": 1, \"price\": 2.5}]}");
 	int rc;
 
 	setenv("CREDENTIALS_DIRECTORY", "config/example-creds", 1);
