@@ -635,7 +635,7 @@ unknown_destination(const struct ctl *c, const char *name, const char *what)
 
 /* pause or resume --destination NAME: the store key "@NAME". */
 static int
-pause_resume_destination(struct ctl *c, int paused, int force)
+pause_resume_destination(struct ctl *c, int paused, int force, int argc, char **argv)
 {
 	const char *name = c->destination, *what = paused ? "pause" : "resume";
 	char key[160];
@@ -653,6 +653,7 @@ pause_resume_destination(struct ctl *c, int paused, int force)
 		        ctl_strerror(rc));
 		return ctl_exit_of(rc);
 	}
+	ctl_audit_record(c, argc, argv, NULL, 0, 0);
 	if (c->json)
 		return ctl_json_print(json_pack("{s:s,s:s,s:b,s:b}", "action", what, "destination",
 		                                name, "paused", paused, "changed", !was != !paused), 0);
@@ -677,7 +678,7 @@ pause_resume(struct ctl *c, int paused, int argc, char **argv)
 	if ((rc = ctl_config(c)))
 		return rc;
 	if (c->destination)
-		return pause_resume_destination(c, paused, force);
+		return pause_resume_destination(c, paused, force, argc, argv);
 	unknown = route && !force && (!c->routes || !relay_routes_find(c->routes, route));
 	/* A route gone from the configuration may still be paused in the
 	 * store: resuming it needs no --force, so resume looks first. */
@@ -691,6 +692,7 @@ pause_resume(struct ctl *c, int paused, int argc, char **argv)
 		return unknown_route(c, route, what);
 	if (!was != !paused && (rc = relay_store_set_paused(c->st, NULL, route, paused)))
 		goto fail;
+	ctl_audit_record(c, argc, argv, NULL, 0, 0);
 	if ((rc = relay_store_get_paused(c->st, NULL, NULL, &all)) ||
 	    (rc = relay_store_foreach_paused(c->st, add_name, &still)))
 		goto fail;

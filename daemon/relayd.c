@@ -27,6 +27,7 @@
 #include "odoo_relay/config.h"
 #include "odoo_relay/delivery.h"
 #include "odoo_relay/error.h"
+#include "odoo_relay/history.h"
 #include "odoo_relay/ingest.h"
 #include "odoo_relay/log.h"
 #include "odoo_relay/metrics.h"
@@ -49,6 +50,7 @@ struct relayd {
 	struct relay_routes *routes;
 	struct event_base *base;
 	struct relay_store *store;
+	uint64_t gave_way_shown;  /* relay_history_gave_way_total reported so far */
 	struct relay_writer *writer;
 	struct relay_metrics *metrics;
 	struct relay_ingest *ingest;
@@ -274,12 +276,59 @@ sweep_versions_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_
 	return rc;
 }
 
+/* The history (history.h): small batches, each its own writer call, the
+ * next one asked for only when the last is done, so that ingests and
+ * outcomes share every commit with at most one batch of the sweep. */
+#define HISTORY_SWEEP_BATCH 500
+
+static int
+sweep_history_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
+{
+	size_t n = 0;
+	int rc = relay_history_sweep(st, txn, relay_wall_ms(), HISTORY_SWEEP_BATCH, &n);
+	r->id = n;
+	return rc;
+}
+
+static void
+history_swept(void *arg, int rc, const struct relay_write_result *r)
+{
+	struct relayd *d = arg;
+
+	if (rc)
+		relay_log(LOG_WARNING, "cannot sweep the history: %s", relay_strerror(rc));
+	else if (r->id == HISTORY_SWEEP_BATCH && d->writer)
+		relay_writer_call(d->writer, sweep_history_fn, NULL, history_swept, d);
+}
+
 static void
 sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relayd *d = arg;
 	relay_writer_call(d->writer, sweep_fn, NULL, swept, NULL);
 	relay_writer_call(d->writer, sweep_versions_fn, NULL, versions_swept, NULL);
+	relay_writer_call(d->writer, sweep_history_fn, NULL, history_swept, d);
+}
+
+/* The history's size, and what it gave up for new events. */
+static void
+history_metrics(struct relayd *d, struct relay_metrics *m)
+{
+	uint64_t evicted, skipped, n, bytes;
+
+	relay_history_gave_way(d->store, &evicted, &skipped);
+	relay_metrics_add(m, "relay_history_gave_way_total",
+	                  "history entries removed before their retention or not kept, so that "
+	                  "the store stays free for new events", NULL, NULL,
+	                  (double)(evicted + skipped - d->gave_way_shown));
+	d->gave_way_shown = evicted + skipped;
+	if (relay_history_stats(d->store, &n, &bytes) == 0) {
+		relay_metrics_set(m, "relay_history_events", "events kept in the history", NULL, NULL,
+		                  (double)n);
+		relay_metrics_set(m, "relay_history_bytes",
+		                  "bytes of store pages the history and its indexes take", NULL, NULL,
+		                  (double)bytes);
+	}
 }
 
 static void
@@ -298,6 +347,7 @@ metrics_hook(void *arg, struct relay_metrics *m)
 	                  "store writes (events received, outcomes, CLI changes) those commits carried",
 	                  NULL, NULL, writes - d->writes_shown);
 	d->commits_shown = commits;
+	history_metrics(d, m);
 	d->writes_shown = writes;
 }
 
@@ -654,6 +704,8 @@ run(struct relayd *d)
 		d->watchdog = every(d, (int64_t)(wd_usec / 2000), watchdog_cb);
 	d->status = every(d, STATUS_INTERVAL_S * 1000, status_cb);
 	d->sweep = every(d, SWEEP_INTERVAL_S * 1000, sweep_cb);
+	/* What expired while the daemon was down goes at once. */
+	relay_writer_call(d->writer, sweep_history_fn, NULL, history_swept, d);
 
 	relay_ingest_addresses(d->ingest, addrs, sizeof(addrs));
 	for (char *s = addrs, *nl; (nl = strchr(s, '\n')); s = nl + 1) {

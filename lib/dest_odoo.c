@@ -72,10 +72,29 @@ odoo_job_free(struct odoo_job *oj)
 	free(oj);
 }
 
+/* What the history keeps of a done job: the external ID and the record
+ * id written (from the lookup, or the first of a load()'s ids). */
+static void
+note_answer(struct relay_job *job, const struct relay_plan *p, const json_t *ids, size_t k,
+            json_int_t res_id)
+{
+	const json_t *id = json_is_array(ids) ? json_array_get(ids, k) : NULL;
+
+	if (p->xmlid_module && p->xmlid_name && !job->answer_xid &&
+	    asprintf(&job->answer_xid, "%s.%s", p->xmlid_module, p->xmlid_name) < 0)
+		job->answer_xid = NULL;
+	job->answer_odoo_id = json_is_integer(id) ? (int64_t)json_integer_value(id) : res_id;
+}
+
 static void
 finish(struct odoo_job *oj, const struct relay_outcome *o, const char *request, const char *how)
 {
 	struct relay_sent_info info = { .batch_id = 0, .batch_size = 1, .row = -1, .first = 1 };
+
+	if (o->klass == RELAY_CLASS_DONE && oj->have_plan)
+		note_answer(oj->job, &oj->plan,
+		            json_is_object(o->result) ? json_object_get(o->result, "ids") : NULL, 0,
+		            oj->res_id);
 
 	oj->cb(oj->job, o, request, how, &info, oj->arg);
 	odoo_job_free(oj);
@@ -415,10 +434,18 @@ batch_called(struct relay_odoo_result *res, void *arg)
 
 	b->first = 1;
 	if (o->klass == RELAY_CLASS_DONE) {
+		const json_t *ids = json_is_object(o->result) ? json_object_get(o->result, "ids")
+		                                              : NULL;
+		size_t k = 0;
+
 		for (i = 0; i < b->n && b->left; i++)
-			if (b->rows[i].state == ROW_IN_CALL)
+			if (b->rows[i].state == ROW_IN_CALL) {
+				if (b->rows[i].have_plan)
+					note_answer(b->rows[i].job, &b->rows[i].plan, ids, k, 0);
+				k++;
 				report(b, &b->rows[i], o, res->request, "delivered",
 				       (int)b->rows[i].off);
+			}
 		goto next;
 	}
 	if (o->klass == RELAY_CLASS_TRANSIENT || o->klass == RELAY_CLASS_CONFIG) {
