@@ -261,6 +261,29 @@ gave_way(struct relay_store *st, size_t evicted)
 	               __atomic_load_n(&h->skipped, __ATOMIC_RELAXED));
 }
 
+/* Puts k, with MDB_APPEND when it sorts after every key there: entries
+ * come in about id (and expiry) order, and appended pages are split at
+ * their end, so they stay full instead of half full (measured with
+ * hist-fill, 600-byte bodies: 2366 -> 1680 bytes per entry). */
+static int
+put_last(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
+{
+	MDB_cursor *cur;
+	MDB_val lk, lv;
+	unsigned flags = 0;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, dbi, &cur)))
+		return rc;
+	rc = mdb_cursor_get(cur, &lk, &lv, MDB_LAST);
+	if (rc == MDB_NOTFOUND || (rc == 0 && mdb_cmp(txn, dbi, k, &lk) > 0))
+		flags = MDB_APPEND;
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	return mdb_put(txn, dbi, k, v, flags);
+}
+
 /* Writes the history entry of ev in a nested transaction; never fails the
  * caller for the history's own sake. */
 static int
@@ -319,13 +342,13 @@ hist_put(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev,
 	be64(kb, ev->id);
 	k = mval(kb, 8);
 	v = mval(buf, len);
-	rc = mdb_put(child, h->history, &k, &v, 0);
+	rc = put_last(child, h->history, &k, &v);
 	if (!rc) {
 		be64(kb, (uint64_t)(e.expiry_ms < 0 ? 0 : e.expiry_ms));
 		be64(kb + 8, ev->id);
 		k = mval(kb, 16);
 		v = mval(NULL, 0);
-		rc = mdb_put(child, h->history_exp, &k, &v, 0);
+		rc = put_last(child, h->history_exp, &k, &v);
 	}
 	if (!rc)
 		rc = each_trace_key(child, h->trace, &e, trace_put);
