@@ -266,4 +266,8 @@ int ctl_history_list(struct ctl *c, const struct ctl_filter *f);
  * nothing when it was never edited. */
 int ctl_dead_versions(struct ctl *c, uint64_t id, json_t *o);
 
+/* ctl_status_acks - status's part on answers to senders (the daemon's
+ * "acks" note): printed, or set as member "acks" of out (--json). */
+int ctl_status_acks(struct ctl *c, json_t *out);
+
 #endif

@@ -1404,3 +1404,39 @@ out:
 	relay_event_clear(&ev);
 	return rc;
 }
+
+/* ---- status: answers to senders against their deadlines ---- */
+
+int
+ctl_status_acks(struct ctl *c, json_t *out)
+{
+	char *text = NULL;
+	json_t *o = NULL, *x;
+	size_t i;
+
+	if (relay_store_note_get(c->st, NULL, "acks", &text) == 0)
+		o = json_loads(text, 0, NULL);
+	free(text);
+	if (out) {
+		json_object_set_new(out, "acks", json_is_object(o) ? json_incref(o) : json_null());
+		json_decref(o);
+		return 0;
+	}
+	json_array_foreach(json_object_get(o, "sources"), i, x) {
+		json_int_t dl = json_integer_value(json_object_get(x, "deadline_ms"));
+		json_int_t slow = json_integer_value(json_object_get(x, "slow"));
+		char last[96] = "";
+
+		if (slow)
+			ctl_fmt_when(c->now_ms, json_integer_value(json_object_get(x, "last_slow_ms")),
+			             last, sizeof(last));
+		printf("%-12s%s: %" JSON_INTEGER_FORMAT " answered, slowest %" JSON_INTEGER_FORMAT
+		       " ms; %" JSON_INTEGER_FORMAT " over half its %" JSON_INTEGER_FORMAT
+		       " ms deadline%s%s\n", i ? "" : "acks", json_string_value(json_object_get(x, "source")),
+		       json_integer_value(json_object_get(x, "answered")),
+		       json_integer_value(json_object_get(x, "max_ms")), slow, dl,
+		       slow ? ", the last " : "", last);
+	}
+	json_decref(o);
+	return 0;
+}

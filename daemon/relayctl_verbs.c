@@ -416,6 +416,8 @@ ctl_status(struct ctl *c, int argc, char **argv)
 			json_decref(out);
 			out = NULL;
 		}
+		if (out)
+			ctl_status_acks(c, out);
 		if (!(rc = ctl_json_print(out, 0)))
 			rc = healthy ? 0 : 1;
 		goto done;
@@ -434,6 +436,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		       holder[0] ? holder : "?");
 	else
 		printf("daemon      unknown: %s\n", ctl_strerror(-h));
+	ctl_status_acks(c, NULL);
 	if (circuit) {
 		const char *state = json_string_value(json_object_get(circuit, "circuit"));
 		const char *why = json_string_value(json_object_get(circuit, "error"));

@@ -51,6 +51,7 @@ struct relayd {
 	struct event_base *base;
 	struct relay_store *store;
 	uint64_t gave_way_shown;  /* relay_history_gave_way_total reported so far */
+	uint64_t acks_noted;      /* answers counted in the last "acks" note */
 	struct relay_writer *writer;
 	struct relay_metrics *metrics;
 	struct relay_ingest *ingest;
@@ -207,12 +208,46 @@ notify_status(struct relayd *d)
 	           ds.in_flight, ds.dead, circuits, ds.paused ? ", paused" : "");
 }
 
+static int
+acks_note_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
+{
+	return relay_store_note_put(st, txn, "acks", arg);
+}
+
+static void
+acks_noted(void *arg, int rc, const struct relay_write_result *r)
+{
+	free(arg);
+}
+
+/* The answers to senders against their deadlines, for odoo-relayctl
+ * status: written when they changed, at most every STATUS_INTERVAL_S. */
+static void
+note_acks(struct relayd *d)
+{
+	uint64_t total = 0;
+	char *text;
+
+	if (!d->ingest || !d->writer)
+		return;
+	text = relay_ingest_acks_json(d->ingest, &total);
+	if (!text || total == d->acks_noted) {
+		free(text);
+		return;
+	}
+	if (relay_writer_call(d->writer, acks_note_fn, text, acks_noted, text) == 0)
+		d->acks_noted = total;
+	else
+		free(text);
+}
+
 static void
 status_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relayd *d = arg;
 
 	notify_status(d);
+	note_acks(d);
 	relay_queries_note(d->queries);
 }
 

@@ -52,7 +52,8 @@ def ctl(r, *args, env=None):
 
 def ctl_json(t, r, *args, want=0, lines=False):
     rc, out, err = ctl(r, "--json", *args)
-    t.eq(rc, want, "exit status of %s (%s)" % (" ".join(args), err.strip()))
+    if want is not None:
+        t.eq(rc, want, "exit status of %s (%s)" % (" ".join(args), err.strip()))
     if lines:
         return [json.loads(l) for l in out.splitlines() if l.strip()]
     return json.loads(out)
@@ -254,8 +255,48 @@ def test_retention(t):
             emu.stop()
 
 
+def test_deadlines(t):
+    """Answers are measured per source against its deadline_ms; one that took
+    more than half of it (a sender slow to send its body here) is counted."""
+    import socket
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        cfg = config(tmp, emu)
+        cfg["sources"]["open"]["deadline_ms"] = 100
+        r = Relay(tmp, cfg)
+        try:
+            st, _, _ = r.post_shop(customer(1), "wh-1")
+            t.eq(st, 202, "accepted")
+            t.eq(r.metric("relay_ack_seconds_count", 'source="shop"'), 1.0, "ack histogram by source")
+            t.eq(r.metric("relay_ack_slow_total", 'source="shop"'), 0.0, "not slow")
+            body = json.dumps({"id": "o-1", "type": "x"}).encode()
+            s = socket.create_connection(("127.0.0.1", r.port))
+            s.sendall(b"POST /hooks/open HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                      b"\r\nContent-Length: %d\r\n\r\n" % len(body))
+            time.sleep(0.2)  # the stimulus: a sender slow to send its body
+            s.sendall(body)
+            answer = s.recv(4096)
+            s.close()
+            t.check(answer.startswith(b"HTTP/1.1 202"), "slow request accepted: %r" % answer[:40])
+            t.eq(r.metric("relay_ack_slow_total", 'source="open"'), 1.0,
+                 "an answer over half the deadline counted")
+            t.eq(r.metric("relay_ack_slow_total", 'source="shop"'), 0.0, "per source")
+            st = wait_for(lambda: (lambda s: s if s.get("acks") else None)(
+                ctl_json(t, r, "status", want=None)), what="acks in status")
+            acks = {a["source"]: a for a in st["acks"]["sources"]}
+            t.eq((acks["open"]["slow"], acks["open"]["deadline_ms"]), (1, 100), "status: open")
+            t.eq((acks["shop"]["slow"], acks["shop"]["deadline_ms"]), (0, 5000),
+                 "status: shop, Shopify's 5 s by default")
+            rc, out, _ = ctl(r, "status")
+            t.check("over half its 100 ms deadline" in out, "status text:\n" + out)
+        finally:
+            r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_history_and_trace)
     t.run(test_retention)
+    t.run(test_deadlines)
     t.done()
