@@ -357,6 +357,11 @@ history_metrics(struct relayd *d, struct relay_metrics *m)
 	                  "the store stays free for new events", NULL, NULL,
 	                  (double)(evicted + skipped - d->gave_way_shown));
 	d->gave_way_shown = evicted + skipped;
+	size_t free_bytes;
+	if (relay_store_free_bytes(d->store, &free_bytes) == 0)
+		relay_metrics_set(m, "relay_store_free_bytes",
+		                  "bytes of the map free for new data (its unused tail as far as the "
+		                  "disk allows, and LMDB's free pages)", NULL, NULL, (double)free_bytes);
 	if (relay_history_stats(d->store, &n, &bytes) == 0) {
 		relay_metrics_set(m, "relay_history_events", "events kept in the history", NULL, NULL,
 		                  (double)n);

@@ -2225,3 +2225,14 @@ relay_store_int_dead_put(struct relay_store *st, MDB_txn *txn, const struct rela
 		return rc == MDB_NOTFOUND ? -RELAY_ENOTFOUND : rc;
 	return rec_put(txn, st->dead, ev, 0);
 }
+
+int
+relay_store_free_bytes(struct relay_store *st, size_t *bytes)
+{
+	size_t map_bytes;
+	int rc = relay_store_int_room(st, bytes, &map_bytes);
+
+	if (rc)
+		*bytes = 0;
+	return rc;
+}

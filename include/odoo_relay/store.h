@@ -417,6 +417,17 @@ int relay_store_note_get(struct relay_store *st, MDB_txn *txn, const char *name,
 int relay_store_live_bytes(struct relay_store *st, size_t *bytes);
 
 /*
+ * relay_store_free_bytes - bytes free for new pages as of the last commit:
+ * the map's unused tail (as far as the filesystem lets the file grow into
+ * it) plus LMDB's free list, which relay_store_stats's map_used does not
+ * count (map_used is the file's high-water mark). Ingest is refused below
+ * its reserve (relay_store_ingest), the history stops below 1/8 of the map
+ * (history.h). In a read transaction of its own, walking the free list.
+ * Returns 0 with *bytes set, or an LMDB code (*bytes 0). Thread-safe.
+ */
+int relay_store_free_bytes(struct relay_store *st, size_t *bytes);
+
+/*
  * relay_store_verify - read the whole store in dir before trusting it: walk
  * LMDB's free list, its main database and each of ours, touching every page
  * a reader can reach, and decode every event and dead-letter record.
