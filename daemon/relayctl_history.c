@@ -29,9 +29,6 @@
 
 #include "relayctl.h"
 
-/* The journal's MESSAGE_ID of an operator's write (journalctl
- * MESSAGE_ID=...). */
-#define CTL_MSGID_AUDIT "b7d1e2a4c9f04e3a8d6b5c2f1a0e9d16"
 #define TRACE_MAX 10000
 #define DIFF_MAX_LINES 4000
 
@@ -345,7 +342,7 @@ ctl_audit_record(struct ctl *c, int argc, char **argv, const uint64_t *ids, size
 	/* The journal first: it does not depend on the store being writable. */
 	sd_journal_send("MESSAGE=%s by %s: %s%s%s (%" PRIu64 " event%s)", c->verb, user, what,
 	                ids_text[0] ? "; ids " : "", ids_text, count, count == 1 ? "" : "s",
-	                "MESSAGE_ID=" CTL_MSGID_AUDIT, "PRIORITY=5", "SYSLOG_IDENTIFIER=" CTL_PROG,
+	                "MESSAGE_ID=" RELAY_MSGID_AUDIT, "PRIORITY=5", "SYSLOG_IDENTIFIER=" CTL_PROG,
 	                "RELAY_AUDIT_USER=%s", user, "RELAY_AUDIT_UID=%u", (unsigned)getuid(),
 	                "RELAY_AUDIT_VERB=%s", c->verb, "RELAY_AUDIT_COUNT=%" PRIu64, count,
 	                "RELAY_STATE_DIR=%s", c->state_dir ? c->state_dir : "", NULL);

@@ -282,6 +282,50 @@ test_full_store_keeps_ingesting(void)
 	relay_store_close(st);
 }
 
+/* A store written before the history's tables (fixture store/v1, schema 1,
+ * record version 1): read-only it reads as an empty history, read-write the
+ * tables are created and its queued events and dead letters go into it. */
+static void
+test_old_store(void)
+{
+	struct relay_store *st = NULL;
+	struct relay_hist_entry e;
+	struct relay_hist_settle s = settle(1000, NULL, 0);
+	uint64_t first = 0, entries, bytes;
+	char cmd[600];
+	int kept = 0;
+
+	fresh(8u << 20);
+	snprintf(cmd, sizeof(cmd), "cp store/v1/data.mdb '%s/'", dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(relay_store_open(dir, 8u << 20, RELAY_STORE_RDONLY, &st), 0);
+	if (!st)
+		return;
+	CHECK_INT(relay_history_get(st, NULL, 1, &e), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_history_stats(st, &entries, &bytes), 0);
+	CHECK_INT(entries, 0);
+	struct relay_audit_entry a = { .user = "x", .verb = "pause" };
+	CHECK_INT(relay_audit_add(st, NULL, &a, NULL), EACCES);
+	relay_store_close(st);
+
+	CHECK_INT(relay_store_open(dir, 8u << 20, 0, &st), 0);
+	if (!st)
+		return;
+	struct relay_due d;
+	size_t n = 0;
+	CHECK_INT(relay_store_scan_due(st, INT64_MAX, NULL, &d, 1, &n), 0);
+	if (n == 1)
+		first = d.id;
+	CHECK(first > 0);
+	CHECK_INT(relay_history_complete(st, NULL, first, &s, 5000, &kept), 0);
+	CHECK_INT(kept, 1);
+	CHECK_INT(relay_history_get(st, NULL, first, &e), 0);
+	CHECK(e.ev.body_len > 0);
+	relay_hist_clear(&e);
+	relay_store_close(st);
+	CHECK_INT(relay_store_verify(dir), 0);
+}
+
 int
 main(void)
 {
@@ -289,6 +333,7 @@ main(void)
 	RUN(test_complete_find_sweep);
 	RUN(test_edits_and_audit);
 	RUN(test_full_store_keeps_ingesting);
+	RUN(test_old_store);
 	if (dir[0])
 		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
