@@ -6,7 +6,8 @@ external ID and Odoo record, queued, dead or delivered; dead edit refuses a
 body that is not JSON and keeps the original, and an edit replayed reaches
 Odoo once with the edited body; every writing verb leaves an audit record;
 every new verb has --json; retention 0 keeps no history, and expired
-entries are swept at start."""
+entries are swept at start; superseded, stale and unrouted events enter the
+history too; a small store whose history would fill it keeps taking events."""
 import json
 import os
 import subprocess
@@ -160,6 +161,14 @@ def test_history_and_trace(t):
                                env={"VISUAL": "sed -i s/bad@example.com/ok1@example.com/"})
             t.check(rc == 0 and "version 2" in out, "edited in $VISUAL: " + out + err)
             t.eq(dead_ids(r), [bad], "not replayed without --replay")
+            rc, out, _ = ctl(r, "dead", "show", bad)
+            t.check(rc == 0 and "body versions (2)" in out and
+                    '-   "email": "bad@example.com"' in out and
+                    '+   "email": "ok1@example.com"' in out, "dead show: versions and a diff:\n" + out)
+            d = ctl_json(t, r, "dead", "show", bad)
+            t.eq(([v["version"] for v in d.get("versions", [])], d["body_json"]["email"]),
+                 ([1, 2], "ok1@example.com"), "dead show --json: versions, the edited body")
+            t.check("+" in (d.get("diff") or ""), "dead show --json: the diff")
             loads = emu.stats().get("calls_by_method", {}).get("res.partner.load", 0)
             emu.fault(mode="clear_validation")
             res = ctl_json(t, r, "dead", "edit", bad, "--set", "/email=good@example.com",
@@ -216,6 +225,13 @@ def test_history_and_trace(t):
             # a dropped dead letter stays in the history
             dropped = ctl_json(t, r, "events", "show", js2["id"])
             t.eq(dropped["outcome"]["outcome"], "dropped", "dropped dead letter in the history")
+            # compact (with the daemon stopped) is recorded in the compacted store
+            r.stop()
+            rc, _, err = ctl(r, "compact")
+            t.eq(rc, 0, "compact (%s)" % err)
+            audit = ctl_json(t, r, "audit", lines=True)
+            t.eq(audit[-1]["verb"], "compact", "compact in the audit trail")
+            t.eq(len(audit), 9, "the earlier records kept by the compaction")
         finally:
             r.stop()
             emu.stop()
@@ -294,9 +310,90 @@ def test_deadlines(t):
             emu.stop()
 
 
+def test_outcomes(t):
+    """Superseded, stale and unrouted events enter the history too, with
+    their outcome; a full store keeps taking new events."""
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        cfg = config(tmp, emu)
+        cfg["routes"] = [
+            dict(ROUTE, name="sup", topics=["customers/update"], supersede=True),
+            dict(ROUTE, name="ver", topics=["customers/versioned"], version="/v"),
+        ]
+        cfg["sources"]["open"]["unrouted"] = "drop"
+        r = Relay(tmp, cfg)
+        try:
+            r.wait_delivering()
+            r.ctl("pause")
+            ids = [r.post_shop(customer(5, email="s%d@example.com" % k), "sup-%d" % k,
+                               topic="customers/update")[2]["id"] for k in range(3)]
+            wait_for(lambda: len(store_ids(r.cfg["state_dir"])) == 3, what="3 stored")
+            r.ctl("resume")
+            wait_for(lambda: queue_empty(r), what="lane drained")
+            out = {h["id"]: h["outcome"] for h in
+                   ctl_json(t, r, "events", "list", "--delivered", lines=True)}
+            t.eq([out[i]["outcome"] for i in ids], ["superseded", "superseded", "delivered"],
+                 "superseded ones in the history")
+            t.eq(out[ids[0]]["note"], "superseded by event %s" % ids[2], "by which")
+
+            new = dict(customer(6), v="2025-06-01T12:00:02Z")
+            old = dict(customer(6, email="old@example.com"), v="2025-06-01T12:00:01Z")
+            a = r.post_shop(new, "ver-1", topic="customers/versioned")[2]["id"]
+            wait_for(lambda: queue_empty(r), what="v2 applied")
+            b = r.post_shop(old, "ver-2", topic="customers/versioned")[2]["id"]
+            wait_for(lambda: queue_empty(r), what="v1 settled")
+            h = ctl_json(t, r, "events", "show", b)
+            t.eq(h["outcome"]["outcome"], "stale", "a stale event in the history")
+            t.check("stale" in (h["outcome"]["note"] or ""), "with why: %r" % h["outcome"]["note"])
+            t.eq(ctl_json(t, r, "events", "show", a)["outcome"]["outcome"], "delivered", "v2")
+
+            st, _, data = r.request("POST", "/hooks/open", b'{"id":"u1","type":"nothing"}',
+                                    {"Content-Type": "application/json"})
+            u = json.loads(data)["id"]
+            wait_for(lambda: queue_empty(r), what="the unrouted one settled")
+            h = ctl_json(t, r, "events", "show", u)
+            t.eq(h["outcome"]["outcome"], "unrouted", "an unrouted event dropped into the history")
+            got = ctl_json(t, r, "trace", "--source", "open", "u1")
+            t.eq([e["id"] for e in got["events"]], [u], "traced by its dedup key")
+        finally:
+            r.stop()
+            emu.stop()
+
+
+def test_full_store(t):
+    """A small store whose history would fill it: the history gives way and
+    every new event is still accepted and delivered."""
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        cfg = config(tmp, emu)
+        cfg["map_size_mb"] = 4
+        r = Relay(tmp, cfg)
+        try:
+            r.wait_delivering()
+            pad = "x" * 1500
+            refused = 0
+            for k in range(2500):
+                st, _, _ = r.post_shop(dict(customer(k), note=pad), "full-%d" % k)
+                if st != 202:
+                    refused += 1
+                if k % 250 == 249:
+                    wait_for(lambda: queue_empty(r), timeout=60, what="delivered")
+            t.eq(refused, 0, "every event accepted")
+            wait_for(lambda: queue_empty(r), timeout=60, what="delivered")
+            t.check(r.metric("relay_history_gave_way_total") > 0, "the history gave way")
+            t.check("history gives way" in r.logs(), "and said so")
+            n = r.metric("relay_history_events")
+            t.check(0 < n < 2500, "the history keeps what fits (%d)" % n)
+        finally:
+            r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_history_and_trace)
     t.run(test_retention)
     t.run(test_deadlines)
+    t.run(test_outcomes)
+    t.run(test_full_store)
     t.done()
