@@ -293,6 +293,7 @@ relay_hist_decode(const void *buf, size_t len, struct relay_hist_entry *e)
 	if ((rc = get_bytes(&in, 1, &rec, &rlen)))
 		goto fail;
 	if (!rec || in.left) {
+		free(rec);
 		rc = -RELAY_ECORRUPT;
 		goto fail;
 	}
@@ -300,6 +301,12 @@ relay_hist_decode(const void *buf, size_t len, struct relay_hist_entry *e)
 	free(rec);
 	if (rc)
 		goto fail;
+	/* Canonical: an entry without its body holds none (decode then encode
+	 * gives back the same bytes). */
+	if (!e->body_kept && e->ev.body) {
+		rc = -RELAY_ECORRUPT;
+		goto fail;
+	}
 	return 0;
 fail:
 	relay_hist_clear(e);

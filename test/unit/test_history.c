@@ -89,6 +89,20 @@ test_codec(void)
 	CHECK_INT(relay_hist_decode(buf, len, &d), -RELAY_EVERSION);
 	buf[0] = RELAY_HIST_FORMAT;
 	CHECK_INT(relay_hist_decode(buf, len - 1, &d), -RELAY_ECORRUPT);
+	{
+		/* a byte after the record: refused, and nothing leaks (ASan) */
+		unsigned char *more = malloc(len + 1);
+		memcpy(more, buf, len);
+		more[len] = 0;
+		CHECK_INT(relay_hist_decode(more, len + 1, &d), -RELAY_ECORRUPT);
+		free(more);
+	}
+	free(buf);
+	/* an entry without its body that holds one is not canonical */
+	e.body_kept = 1;
+	CHECK_INT(relay_hist_encode(&e, &buf, &len), 0);
+	buf[2] = 0; /* flags: body not kept */
+	CHECK_INT(relay_hist_decode(buf, len, &d), -RELAY_ECORRUPT);
 	free(buf);
 
 	uint64_t ids[] = { 4, 5 };
