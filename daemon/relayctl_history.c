@@ -275,7 +275,27 @@ ctl_history_list(struct ctl *c, const struct ctl_filter *f)
 		ctl_err("cannot list the history: out of memory");
 		return EX_OSERR;
 	}
-	rc = relay_history_foreach(c->st, 0, hlist_one, &l);
+	if (f->lane) {
+		/* A lane is in the trace index: read its entries alone, not the
+		 * whole history. */
+		uint64_t *ids = malloc(TRACE_MAX * sizeof(*ids));
+		size_t n = 0;
+
+		rc = ids ? relay_history_find(c->st, NULL, RELAY_TRACE_LANE, f->lane, ids, TRACE_MAX, &n,
+		                              NULL)
+		         : ENOMEM;
+		for (size_t i = 0; !rc && !l.err && i < n; i++) {
+			struct relay_hist_entry e;
+
+			if (relay_history_get(c->st, NULL, ids[i], &e) == 0) {
+				hlist_one(&l, &e);
+				relay_hist_clear(&e);
+			}
+		}
+		free(ids);
+	} else {
+		rc = relay_history_foreach(c->st, 0, hlist_one, &l);
+	}
 	if (rc || l.err) {
 		json_decref(l.lines);
 		ctl_table_free(l.table);
