@@ -1424,12 +1424,36 @@ out:
 
 /* ---- status: answers to senders against their deadlines ---- */
 
+/* The history's size and retention, for status. */
+static void
+status_history(struct ctl *c, json_t *out)
+{
+	uint64_t n = 0, bytes = 0;
+	char size[32], keep[32];
+
+	if (relay_history_stats(c->st, &n, &bytes))
+		return;
+	if (out) {
+		json_object_set_new(out, "history",
+		                    json_pack("{s:I,s:I,s:I}", "events", (json_int_t)n, "bytes",
+		                              (json_int_t)bytes, "retention_s",
+		                              (json_int_t)(retention_ms(c) / 1000)));
+		return;
+	}
+	ctl_fmt_bytes(bytes, size, sizeof(size));
+	ctl_fmt_dur(retention_ms(c), keep, sizeof(keep));
+	printf("history     %" PRIu64 " event%s (%s), kept %s%s\n", n, n == 1 ? "" : "s", size,
+	       retention_ms(c) > 0 ? keep : "not at all", c->cfg ? "" : " (the default: no configuration read)");
+}
+
 int
 ctl_status_acks(struct ctl *c, json_t *out)
 {
 	char *text = NULL;
 	json_t *o = NULL, *x;
 	size_t i;
+
+	status_history(c, out);
 
 	if (relay_store_note_get(c->st, NULL, "acks", &text) == 0)
 		o = json_loads(text, 0, NULL);

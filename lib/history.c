@@ -67,8 +67,9 @@ floor_bytes(size_t map_bytes)
 }
 
 /* Whether an entry of about len encoded bytes may be written: 1 yes, 0 the
- * history gives way. Measured at most every ROOM_TTL_MS, and whenever the
- * estimate runs below the floor. */
+ * history gives way, -1 the room could not be measured (no entry, and
+ * nothing evicted for it). Measured at most every ROOM_TTL_MS, and
+ * whenever the estimate runs below the floor. */
 static int
 hist_room(struct relay_store *st, size_t len)
 {
@@ -82,7 +83,7 @@ hist_room(struct relay_store *st, size_t len)
 		    h->room < floor_bytes(h->map_bytes) + need)
 			return 0; /* measured just now: no better */
 		if (relay_store_int_room(st, &h->room, &h->map_bytes))
-			return 0;
+			return -1;
 		h->room_at_ms = now;
 	}
 	if (h->room < floor_bytes(h->map_bytes) + need)
@@ -320,7 +321,13 @@ hist_put(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev,
 	if (relay_hist_digest(ev->body, ev->body_len, e.digest) ||
 	    relay_hist_encode(&e, &buf, &len))
 		return 0; /* out of memory: no entry, the completion stands */
-	if (!hist_room(st, len)) {
+	int room = hist_room(st, len);
+
+	if (room < 0) {
+		free(buf);
+		return 0;
+	}
+	if (room == 0) {
 		size_t n = 0;
 
 		if (relay_store_txn_begin(st, txn, &child) == 0) {

@@ -299,12 +299,14 @@ def test_deadlines(t):
             t.eq(r.metric("relay_ack_slow_total", 'source="shop"'), 0.0, "per source")
             st = wait_for(lambda: (lambda s: s if s.get("acks") else None)(
                 ctl_json(t, r, "status", want=None)), what="acks in status")
+            t.eq(st["history"]["retention_s"], 604800, "status: the history's retention")
             acks = {a["source"]: a for a in st["acks"]["sources"]}
             t.eq((acks["open"]["slow"], acks["open"]["deadline_ms"]), (1, 100), "status: open")
             t.eq((acks["shop"]["slow"], acks["shop"]["deadline_ms"]), (0, 5000),
                  "status: shop, Shopify's 5 s by default")
             rc, out, _ = ctl(r, "status")
-            t.check("over half its 100 ms deadline" in out, "status text:\n" + out)
+            t.check("over half its 100 ms deadline" in out and "history " in out,
+                    "status text:\n" + out)
         finally:
             r.stop()
             emu.stop()
