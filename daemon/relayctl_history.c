@@ -183,8 +183,13 @@ ctl_history_show(struct ctl *c, uint64_t id)
 			json_decref(o);
 			o = NULL;
 		}
-		if (o && !e.body_kept)
-			json_object_set_new(o, "body", json_null());
+		if (o && !e.body_kept) {
+			/* not an empty body: one the history did not keep */
+			json_object_set_new(o, "body_bytes", json_null());
+			json_object_set_new(o, "body_json", json_null());
+			json_object_set_new(o, "body_text", json_null());
+			json_object_set_new(o, "body_base64", json_null());
+		}
 		rc = ctl_json_print(o, 0);
 	} else {
 		char buf[512], dig[65];

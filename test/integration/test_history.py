@@ -258,7 +258,7 @@ def test_retention(t):
             st, _, js = r.post_shop(customer(2), "wh-2")
             wait_for(lambda: queue_empty(r), what="delivered")
             h = ctl_json(t, r, "events", "show", js["id"])
-            t.check(h["body_json"] is None and h["outcome"]["body_kept"] is False and
+            t.check(h["body_json"] is None and h["body_bytes"] is None and h["outcome"]["body_kept"] is False and
                     len(h["outcome"]["body_sha256"]) == 64, "retain_body false: the digest only")
             # expired by the next start, when the daemon sweeps
             wait_for(lambda: time.time() * 1000 > h["outcome"]["expires_ms"], timeout=5,
