@@ -30,7 +30,7 @@
 #include "relayctl.h"
 
 #define TRACE_MAX 10000
-#define DIFF_MAX_LINES 4000
+#define DIFF_MAX_LINES 2000 /* the table is lines squared: 16 MB at most */
 
 static json_t *
 jstr(const char *s)
@@ -371,8 +371,8 @@ ctl_audit_record(struct ctl *c, int argc, char **argv, const uint64_t *ids, size
 	                "RELAY_AUDIT_USER=%s", user, "RELAY_AUDIT_UID=%u", (unsigned)getuid(),
 	                "RELAY_AUDIT_VERB=%s", c->verb, "RELAY_AUDIT_COUNT=%" PRIu64, count,
 	                "RELAY_STATE_DIR=%s", c->state_dir ? c->state_dir : "", NULL);
-	if (!c->st || (rc = relay_audit_add(c->st, NULL, &e, NULL))) {
-		rc = c->st ? rc : EBADF;
+	rc = c->st ? relay_audit_add(c->st, NULL, &e, NULL) : EBADF;
+	if (rc) {
 		ctl_err("warning: cannot record this %s in the audit trail of %s: %s", c->verb,
 		        c->state_dir, ctl_strerror(rc));
 		return rc;
@@ -902,7 +902,8 @@ ctl_trace(struct ctl *c, int argc, char **argv)
 		rc = t.err;
 		goto fail;
 	}
-	qsort(t.lines, t.n_lines, sizeof(*t.lines), story_cmp);
+	if (t.n_lines)
+		qsort(t.lines, t.n_lines, sizeof(*t.lines), story_cmp);
 	if (c->json) {
 		json_t *story = json_array(), *o;
 
@@ -1179,12 +1180,16 @@ ptr_set(json_t *root, const char *ptr, json_t *value)
 static int
 run_editor(const char *text, size_t len, char **out, size_t *out_len)
 {
-	char path[] = "/tmp/odoo-relayctl-edit-XXXXXX.json";
-	const char *ed = getenv("VISUAL");
-	char *cmd = NULL;
+	const char *tmp = getenv("TMPDIR"), *ed = getenv("VISUAL");
+	char path[4096], *cmd = NULL;
 	int fd, rc = 0, st;
 	FILE *f;
 
+	if (!tmp || !*tmp)
+		tmp = "/tmp";
+	if (snprintf(path, sizeof(path), "%s/odoo-relayctl-edit-XXXXXX.json", tmp) >=
+	    (int)sizeof(path))
+		return ENAMETOOLONG;
 	if (!ed || !*ed)
 		ed = getenv("EDITOR");
 	if (!ed || !*ed)

@@ -309,7 +309,7 @@ test_old_store(void)
 	char cmd[600];
 	int kept = 0;
 
-	fresh(8u << 20);
+	relay_store_close(fresh(8u << 20)); /* a new directory; the fixture goes in it */
 	snprintf(cmd, sizeof(cmd), "cp store/v1/data.mdb '%s/'", dir);
 	CHECK_INT(system(cmd), 0);
 	CHECK_INT(relay_store_open(dir, 8u << 20, RELAY_STORE_RDONLY, &st), 0);
