@@ -20,6 +20,10 @@
  *              overwritten; a new format keeps the decoder of this one
  *              (record.h's procedure).
  *   versions_exp (u64 expiry_ms, route "\0" name) -> empty: sweep index
+ *   history, history_exp, trace, audit, edits: the history of settled
+ *              events, its indexes, the audit trail and edited bodies,
+ *              kept by history.c (lib/store_int.h, history.h); added after
+ *              schema 1 the way versions was
  *
  * versions and versions_exp came after schema 1 without a bump: a build
  * that does not know them ignores them, a read-write open creates them, and
