@@ -749,11 +749,14 @@ trace_history(struct tracer *t, uint64_t id)
 		return;
 	}
 	if (add_id(t, id) == 0) {
+		const char *name = relay_hist_outcome_name(e.outcome);
+		/* the note only when it says more than the outcome's name */
+		const char *note = e.note && strcmp(e.note, name) != 0 ? e.note : NULL;
+
 		event_story(t, &e.ev);
-		add_line(t, e.settled_ms, id, 3, relay_hist_outcome_name(e.outcome), "%s%s%s: %s%s%s",
-		         relay_hist_outcome_name(e.outcome), e.destination ? " to " : "",
-		         e.destination ? e.destination : "", answer_text(&e, ans, sizeof(ans)),
-		         e.note ? "; " : "", e.note ? e.note : "");
+		add_line(t, e.settled_ms, id, 3, name, "%s%s%s: %s%s%s", name,
+		         e.destination ? " to " : "", e.destination ? e.destination : "",
+		         answer_text(&e, ans, sizeof(ans)), note ? "; " : "", note ? note : "");
 		json_trace_event(t, &e.ev, "history", &e);
 	}
 	relay_hist_clear(&e);
