@@ -69,20 +69,28 @@ static const struct verb verbs[] = {
 	  "configuration, and whether odoo-relayd has the store open.\n"
 	  "Exit status: 0 healthy; 1 degraded (circuit not closed, delivery paused,\n"
 	  "or no odoo-relayd on the store); 66, 74 or 77 when the store cannot be read.\n" },
-	{ "events", "list", ctl_events_list, "events list [FILTERS] [--limit N]",
+	{ "events", "list", ctl_events_list, "events list [--delivered] [FILTERS] [--limit N]",
 	  "Queued events, oldest first, with their state: due (deliverable now),\n"
 	  "delayed (waiting for a retry) or parked (behind an earlier event of its lane).\n"
+	  "With --delivered, the history instead: events that left the queue\n"
+	  "(delivered, superseded, stale, dropped, unrouted) within delivery.retention_s,\n"
+	  "with their outcome and what the destination answered.\n"
+	  "  --delivered            list the history\n"
 	  FILTERS_EVENTS
+	  "  --since TIME, --until TIME  with --delivered: left the queue in this range\n"
 	  "  --limit N              show at most N [50]; 0 shows all\n" },
 	{ "events", "show", ctl_events_show, "events show ID",
 	  "One queued event in full: kept headers, the body (pretty-printed when it is\n"
-	  "JSON), and every attempt with its time, class, HTTP status and Odoo error.\n" },
+	  "JSON), and every attempt with its time, class, HTTP status and Odoo error.\n"
+	  "An event in the history is shown with its outcome: when it left the queue,\n"
+	  "the destination, the batch, and what the destination answered.\n" },
 	{ "dead", "list", ctl_dead_list, "dead list [FILTERS] [--limit N]",
 	  "Dead letters, oldest first, with the error that killed them.\n" FILTERS_DEAD
 	  "  --limit N              show at most N [50]; 0 shows all\n" },
 	{ "dead", "show", ctl_dead_show, "dead show ID",
 	  "One dead letter in full: as events show, plus when and why it died and\n"
-	  "the request last sent to Odoo.\n" },
+	  "the request last sent to Odoo; for an edited one, its body versions and a\n"
+	  "diff of the original and the current body.\n" },
 	{ "dead", "replay", ctl_dead_replay, "dead replay ID... | --all | FILTERS [--dry-run]",
 	  "Move dead letters back into the queue: due now, attempt counter reset,\n"
 	  "history kept. odoo-relayd picks them up within a second, running or at its\n"
@@ -120,6 +128,36 @@ static const struct verb verbs[] = {
 	{ "shape", NULL, ctl_shape, "shape",
 	  "The shape of the backlog: queued events by age (0-1m, 1-5m, 5-30m,\n"
 	  "30m-2h, 2-12h, 12h+) per source, and dead letters by Odoo error per route.\n" },
+	{ "dead", "edit", ctl_dead_edit,
+	  "dead edit ID [--set /POINTER=VALUE]... | [--body-file FILE] [--replay]",
+	  "Correct the body of a dead letter: in $VISUAL or $EDITOR (vi) on a\n"
+	  "pretty-printed copy, or with --set or --body-file. A JSON source's body\n"
+	  "must stay valid JSON. The original body is kept as version 1 and the edit\n"
+	  "is stored as a new version (dead show lists them with a diff); the dead\n"
+	  "letter stays dead unless --replay is given.\n"
+	  "  --set /POINTER=VALUE   set one member (RFC 6901 pointer); VALUE is JSON,\n"
+	  "                         or a string when it does not parse (repeatable)\n"
+	  "  --body-file FILE       the new body, whole (- for standard input)\n"
+	  "  --replay               replay it at once, with the edited body\n" },
+	{ "trace", NULL, ctl_trace, "trace KEY [--kind dedup|lane|xid|odoo] [--source NAME]",
+	  "Every event that matches KEY, queued, dead or in the history, and its\n"
+	  "story in time order: received, attempts, dead-lettered, edits, replays and\n"
+	  "drops, and how it left the queue (delivered, with what the destination\n"
+	  "answered). KEY is a sender's event id (dedup key), a lane (ordering key),\n"
+	  "an external ID (odoo_relay.shop_customer_42), or an Odoo record as\n"
+	  "model,id (res.partner,42); all kinds are tried unless --kind says one.\n"
+	  "Exit status 1 when nothing matches.\n"
+	  "  --kind KIND            dedup, lane, xid or odoo only\n"
+	  "  --source NAME          events of this source only\n" },
+	{ "audit", NULL, ctl_audit, "audit [--since TIME] [--until TIME] [--user NAME] [--verb VERB] [--id ID]",
+	  "What operators changed through " CTL_PROG " (replay, drop, edit, pause,\n"
+	  "resume, compact, ...): when, the Unix user, the verb and its arguments, how\n"
+	  "many events. Oldest first; the last 50 unless --limit says otherwise.\n"
+	  "  --since TIME, --until TIME  a time range (ISO 8601, or 2h for two hours ago)\n"
+	  "  --user NAME            writes by this Unix user\n"
+	  "  --verb VERB            verbs containing VERB (replay, pause, ...)\n"
+	  "  --id ID                writes that touched event ID\n"
+	  "  --limit N              the last N [50]; 0 shows all\n" },
 	{ "compact", NULL, ctl_compact, "compact [--dry-run]",
 	  "Rewrite the store without its free pages and swap the copy in. Refuses\n"
 	  "while any process (odoo-relayd) has the store open: stop it first\n"

@@ -242,5 +242,45 @@ int ctl_dead_show(struct ctl *c, int argc, char **argv);
 int ctl_dead_replay(struct ctl *c, int argc, char **argv);
 int ctl_dead_drop(struct ctl *c, int argc, char **argv);
 int ctl_compact(struct ctl *c, int argc, char **argv);
+int ctl_trace(struct ctl *c, int argc, char **argv);
+int ctl_audit(struct ctl *c, int argc, char **argv);
+int ctl_dead_edit(struct ctl *c, int argc, char **argv);
+
+/* ---- relayctl_history.c: the history, the audit trail, edits ---- */
+
+struct relay_hist_settle;
+
+/* ctl_audit_record - record a write this run made (the verb's argv, the
+ * ids it touched, how many) in the store's audit trail and the journal
+ * (MESSAGE_ID b7d1e2a4c9f04e3a8d6b5c2f1a0e9d16). Any verb that writes calls
+ * it once its change is committed; the store must be open read-write
+ * (c->st). Prints a warning and returns the error when the store refuses;
+ * the change itself stands. */
+int ctl_audit_record(struct ctl *c, int argc, char **argv, const uint64_t *ids, size_t n_ids,
+                     uint64_t count);
+
+/* ctl_history_settle_of - *s for an event of source leaving the queue by
+ * this run's hand: the configuration's retention (7 days without one) and
+ * the source's retain_body. Returns 0. */
+int ctl_history_settle_of(const struct ctl *c, const char *source, struct relay_hist_settle *s);
+
+/* ctl_history_show - events show for an event in the history: prints it
+ * and returns the exit status, or -1 (nothing printed) when id is not in
+ * the history. The store must be open. */
+int ctl_history_show(struct ctl *c, uint64_t id);
+
+/* ctl_history_list - events list --delivered with filter f (since/until
+ * apply to the time the event left the queue); the store must be open.
+ * Returns the exit status. */
+int ctl_history_list(struct ctl *c, const struct ctl_filter *f);
+
+/* ctl_dead_versions - the body versions of dead letter id and the diff of
+ * the first and the last: printed, or into o (--json). 0 or an error code;
+ * nothing when it was never edited. */
+int ctl_dead_versions(struct ctl *c, uint64_t id, json_t *o);
+
+/* ctl_status_acks - status's part on answers to senders (the daemon's
+ * "acks" note): printed, or set as member "acks" of out (--json). */
+int ctl_status_acks(struct ctl *c, json_t *out);
 
 #endif

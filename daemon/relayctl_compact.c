@@ -353,6 +353,11 @@ ctl_compact(struct ctl *c, int argc, char **argv)
 	if (unlink(p.old) != 0)
 		ctl_err("warning: cannot remove %s: %s", p.old, ctl_strerror(errno));
 	fsync_path(c->state_dir, 1);
+	/* Recorded in the compacted store, the one that stays. */
+	if (ctl_open(c, 1) == 0) {
+		ctl_audit_record(c, argc, argv, NULL, 0, 0);
+		ctl_close(c);
+	}
 	return report(c, 0, &b, (uint64_t)tsb.st_size, 0, "");
 
 drop_copy:

@@ -21,6 +21,8 @@
 
 #include "odoo_relay/error.h"
 
+#include "odoo_relay/history.h"
+
 #include "relayctl.h"
 
 #define DEFAULT_LIMIT 50
@@ -168,6 +170,7 @@ static const struct option list_opts[] = {
 	{ "all", no_argument, NULL, 'a' },
 	{ "dry-run", no_argument, NULL, 'n' },
 	{ "yes", no_argument, NULL, 'y' },
+	{ "delivered", no_argument, NULL, 'D' },
 	{ "json", no_argument, NULL, CTL_OPT_JSON },
 	{ "help", no_argument, NULL, CTL_OPT_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -186,11 +189,14 @@ allowed(int dead, int action, int code)
 	case CTL_F_OLDER:
 	case CTL_F_NEWER:
 		return !dead;
-	case CTL_F_ERROR:
 	case CTL_F_SINCE:
 	case CTL_F_UNTIL:
+		return dead || !action; /* events list: with --delivered only (list) */
+	case CTL_F_ERROR:
 	case CTL_F_GREP:
 		return dead;
+	case 'D': /* --delivered: events list only */
+		return !dead && !action;
 	case CTL_F_LIMIT:
 		return !action;
 	case 'a': /* --all: replay only */
@@ -206,7 +212,7 @@ allowed(int dead, int action, int code)
 
 struct args {
 	struct ctl_filter f;
-	int all, dry_run, yes;
+	int all, dry_run, yes, delivered;
 	int nargs;
 	char **args;
 };
@@ -236,6 +242,7 @@ parse(struct ctl *c, int dead, int action, int argc, char **argv, struct args *a
 		case 'a': a->all = 1; break;
 		case 'n': a->dry_run = 1; break;
 		case 'y': a->yes = 1; break;
+		case 'D': a->delivered = 1; break;
 		default: {
 			int rc = ctl_filter_set(c, &a->f, ch, optarg);
 
@@ -265,8 +272,12 @@ list(struct ctl *c, int dead, int argc, char **argv)
 		return rc;
 	if (a.nargs)
 		return ctl_usage(c, "unexpected argument \"%s\" (filters are options)", a.args[0]);
+	if (!dead && !a.delivered && (a.f.since_ms >= 0 || a.f.until_ms >= 0))
+		return ctl_usage(c, "%s takes --since and --until with --delivered only", c->verb);
 	if ((rc = ctl_open(c, 0)))
 		return rc;
+	if (a.delivered)
+		return ctl_history_list(c, &a.f);
 	l.c = c;
 	l.f = &a.f;
 	l.dead = dead;
@@ -359,6 +370,12 @@ show(struct ctl *c, int dead, int argc, char **argv)
 	if ((rc = ctl_open(c, 0)))
 		return rc;
 	rc = dead ? relay_store_get_dead(c->st, NULL, id, &ev) : relay_store_get_event(c->st, NULL, id, &ev);
+	if (rc == -RELAY_ENOTFOUND && !dead) {
+		int hs = ctl_history_show(c, id);
+
+		if (hs >= 0)
+			return hs;
+	}
 	if (rc == -RELAY_ENOTFOUND) {
 		struct relay_event tmp;
 
@@ -370,8 +387,10 @@ show(struct ctl *c, int dead, int argc, char **argv)
 			        dead ? "a dead letter" : "queued", dead ? "queued" : "a dead letter",
 			        dead ? "events" : "dead", a.args[0]);
 		else
-			ctl_err("no %s %s in %s (delivered, dropped, or never stored)",
-			        dead ? "dead letter" : "queued event", a.args[0], c->state_dir);
+			ctl_err("no %s %s in %s (%s)", dead ? "dead letter" : "queued event", a.args[0],
+			        c->state_dir, dead ? "delivered, dropped, or never stored"
+			                           : "and none in its history: never stored, or it left "
+			                             "the queue longer ago than the retention period");
 		return 1;
 	}
 	if (rc) {
@@ -389,9 +408,15 @@ show(struct ctl *c, int dead, int argc, char **argv)
 		free(due.v);
 	}
 	if (c->json) {
-		rc = ctl_json_print(ctl_json_event(c, &ev, state, 1), 0);
+		json_t *o = ctl_json_event(c, &ev, state, 1);
+
+		if (o && dead)
+			ctl_dead_versions(c, id, o);
+		rc = ctl_json_print(o, 0);
 	} else {
 		ctl_print_event(c, &ev, state);
+		if (dead)
+			ctl_dead_versions(c, id, NULL);
 		rc = 0;
 	}
 	relay_event_clear(&ev);
@@ -504,6 +529,26 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A dead letter dropped by an operator goes into the history (kept for the
+ * retention period, as delivered events are). */
+static int
+drop_into_history(struct ctl *c, MDB_txn *txn, uint64_t id)
+{
+	struct relay_hist_settle s;
+	struct relay_event ev;
+	char note[64];
+	int rc = relay_store_get_dead(c->st, txn, id, &ev);
+
+	if (rc)
+		return rc;
+	ctl_history_settle_of(c, ev.source, &s);
+	relay_event_clear(&ev);
+	s.outcome = RELAY_HIST_DROPPED;
+	snprintf(note, sizeof(note), "dropped by an operator (" CTL_PROG " dead drop)");
+	s.note = note;
+	return relay_history_drop(c->st, txn, id, &s, now_ms(), NULL);
+}
+
 /*
  * Moves ids[from..to) in one write transaction, one nested transaction per
  * record so that a record that is gone or damaged leaves the others alone.
@@ -523,7 +568,7 @@ move_batch(struct ctl *c, int drop, const struct idlist *ids, size_t from, size_
 	for (size_t i = from; i < to; i++) {
 		if ((rc = relay_store_txn_begin(c->st, top, &child)))
 			goto abort;
-		rc = drop ? relay_store_drop(c->st, child, ids->v[i], now_ms())
+		rc = drop ? drop_into_history(c, child, ids->v[i])
 		          : relay_store_replay(c->st, child, ids->v[i], now_ms());
 		if (rc == 0) {
 			if ((rc = relay_store_txn_commit(c->st, child)) || (rc = ids_add(&bdone, ids->v[i])))
@@ -668,6 +713,8 @@ act(struct ctl *c, int drop, int argc, char **argv)
 	}
 	if (failed.n && !status)
 		status = EX_DATAERR;
+	if (done.n)
+		ctl_audit_record(c, argc, argv, done.v, done.n, done.n);
 	if (c->json) {
 		json_t *o = json_pack("{s:s,s:b,s:I,s:I,s:o,s:o,s:o,s:o}", "action", verb, "dry_run", 0,
 		                      "matched", (json_int_t)ids.n, "done", (json_int_t)done.n, "ids",

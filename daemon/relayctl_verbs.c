@@ -422,6 +422,8 @@ ctl_status(struct ctl *c, int argc, char **argv)
 			json_decref(out);
 			out = NULL;
 		}
+		if (out)
+			ctl_status_acks(c, out);
 		if (!(rc = ctl_json_print(out, 0)))
 			rc = healthy ? 0 : 1;
 		goto done;
@@ -440,6 +442,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		       holder[0] ? holder : "?");
 	else
 		printf("daemon      unknown: %s\n", ctl_strerror(-h));
+	ctl_status_acks(c, NULL);
 	if (circuit) {
 		const char *state = json_string_value(json_object_get(circuit, "circuit"));
 		const char *why = json_string_value(json_object_get(circuit, "error"));
@@ -643,7 +646,7 @@ unknown_destination(const struct ctl *c, const char *name, const char *what)
 
 /* pause or resume --destination NAME: the store key "@NAME". */
 static int
-pause_resume_destination(struct ctl *c, int paused, int force)
+pause_resume_destination(struct ctl *c, int paused, int force, int argc, char **argv)
 {
 	const char *name = c->destination, *what = paused ? "pause" : "resume";
 	char key[160];
@@ -661,6 +664,7 @@ pause_resume_destination(struct ctl *c, int paused, int force)
 		        ctl_strerror(rc));
 		return ctl_exit_of(rc);
 	}
+	ctl_audit_record(c, argc, argv, NULL, 0, 0);
 	if (c->json)
 		return ctl_json_print(json_pack("{s:s,s:s,s:b,s:b}", "action", what, "destination",
 		                                name, "paused", paused, "changed", !was != !paused), 0);
@@ -685,7 +689,7 @@ pause_resume(struct ctl *c, int paused, int argc, char **argv)
 	if ((rc = ctl_config(c)))
 		return rc;
 	if (c->destination)
-		return pause_resume_destination(c, paused, force);
+		return pause_resume_destination(c, paused, force, argc, argv);
 	unknown = route && !force && (!c->routes || !relay_routes_find(c->routes, route));
 	/* A route gone from the configuration may still be paused in the
 	 * store: resuming it needs no --force, so resume looks first. */
@@ -699,6 +703,7 @@ pause_resume(struct ctl *c, int paused, int argc, char **argv)
 		return unknown_route(c, route, what);
 	if (!was != !paused && (rc = relay_store_set_paused(c->st, NULL, route, paused)))
 		goto fail;
+	ctl_audit_record(c, argc, argv, NULL, 0, 0);
 	if ((rc = relay_store_get_paused(c->st, NULL, NULL, &all)) ||
 	    (rc = relay_store_foreach_paused(c->st, add_name, &still)))
 		goto fail;

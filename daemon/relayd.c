@@ -27,6 +27,7 @@
 #include "odoo_relay/config.h"
 #include "odoo_relay/delivery.h"
 #include "odoo_relay/error.h"
+#include "odoo_relay/history.h"
 #include "odoo_relay/ingest.h"
 #include "odoo_relay/log.h"
 #include "odoo_relay/metrics.h"
@@ -50,6 +51,8 @@ struct relayd {
 	struct relay_routes *routes;
 	struct event_base *base;
 	struct relay_store *store;
+	uint64_t gave_way_shown;  /* relay_history_gave_way_total reported so far */
+	uint64_t acks_noted;      /* answers counted in the last "acks" note */
 	struct relay_writer *writer;
 	struct relay_metrics *metrics;
 	struct relay_ingest *ingest;
@@ -208,12 +211,46 @@ notify_status(struct relayd *d)
 	           ds.in_flight, ds.dead, circuits, ds.paused ? ", paused" : "");
 }
 
+static int
+acks_note_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
+{
+	return relay_store_note_put(st, txn, "acks", arg);
+}
+
+static void
+acks_noted(void *arg, int rc, const struct relay_write_result *r)
+{
+	free(arg);
+}
+
+/* The answers to senders against their deadlines, for odoo-relayctl
+ * status: written when they changed, at most every STATUS_INTERVAL_S. */
+static void
+note_acks(struct relayd *d)
+{
+	uint64_t total = 0;
+	char *text;
+
+	if (!d->ingest || !d->writer)
+		return;
+	text = relay_ingest_acks_json(d->ingest, &total);
+	if (!text || total == d->acks_noted) {
+		free(text);
+		return;
+	}
+	if (relay_writer_call(d->writer, acks_note_fn, text, acks_noted, text) == 0)
+		d->acks_noted = total;
+	else
+		free(text);
+}
+
 static void
 status_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relayd *d = arg;
 
 	notify_status(d);
+	note_acks(d);
 	relay_queries_note(d->queries);
 }
 
@@ -277,12 +314,64 @@ sweep_versions_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_
 	return rc;
 }
 
+/* The history (history.h): small batches, each its own writer call, the
+ * next one asked for only when the last is done, so that ingests and
+ * outcomes share every commit with at most one batch of the sweep. */
+#define HISTORY_SWEEP_BATCH 500
+
+static int
+sweep_history_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
+{
+	size_t n = 0;
+	int rc = relay_history_sweep(st, txn, relay_wall_ms(), HISTORY_SWEEP_BATCH, &n);
+	r->id = n;
+	return rc;
+}
+
+static void
+history_swept(void *arg, int rc, const struct relay_write_result *r)
+{
+	struct relayd *d = arg;
+
+	if (rc)
+		relay_log(LOG_WARNING, "cannot sweep the history: %s", relay_strerror(rc));
+	else if (r->id == HISTORY_SWEEP_BATCH && d->writer)
+		relay_writer_call(d->writer, sweep_history_fn, NULL, history_swept, d);
+}
+
 static void
 sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relayd *d = arg;
 	relay_writer_call(d->writer, sweep_fn, NULL, swept, NULL);
 	relay_writer_call(d->writer, sweep_versions_fn, NULL, versions_swept, NULL);
+	relay_writer_call(d->writer, sweep_history_fn, NULL, history_swept, d);
+}
+
+/* The history's size, and what it gave up for new events. */
+static void
+history_metrics(struct relayd *d, struct relay_metrics *m)
+{
+	uint64_t evicted, skipped, n, bytes;
+
+	relay_history_gave_way(d->store, &evicted, &skipped);
+	relay_metrics_add(m, "relay_history_gave_way_total",
+	                  "history entries removed before their retention or not kept, so that "
+	                  "the store stays free for new events", NULL, NULL,
+	                  (double)(evicted + skipped - d->gave_way_shown));
+	d->gave_way_shown = evicted + skipped;
+	size_t free_bytes;
+	if (relay_store_free_bytes(d->store, &free_bytes) == 0)
+		relay_metrics_set(m, "relay_store_free_bytes",
+		                  "bytes of the map free for new data (its unused tail as far as the "
+		                  "disk allows, and LMDB's free pages)", NULL, NULL, (double)free_bytes);
+	if (relay_history_stats(d->store, &n, &bytes) == 0) {
+		relay_metrics_set(m, "relay_history_events", "events kept in the history", NULL, NULL,
+		                  (double)n);
+		relay_metrics_set(m, "relay_history_bytes",
+		                  "bytes of store pages the history and its indexes take", NULL, NULL,
+		                  (double)bytes);
+	}
 }
 
 static void
@@ -301,6 +390,7 @@ metrics_hook(void *arg, struct relay_metrics *m)
 	                  "store writes (events received, outcomes, CLI changes) those commits carried",
 	                  NULL, NULL, writes - d->writes_shown);
 	d->commits_shown = commits;
+	history_metrics(d, m);
 	d->writes_shown = writes;
 }
 
@@ -671,6 +761,8 @@ run(struct relayd *d)
 		d->watchdog = every(d, (int64_t)(wd_usec / 2000), watchdog_cb);
 	d->status = every(d, STATUS_INTERVAL_S * 1000, status_cb);
 	d->sweep = every(d, SWEEP_INTERVAL_S * 1000, sweep_cb);
+	/* What expired while the daemon was down goes at once. */
+	relay_writer_call(d->writer, sweep_history_fn, NULL, history_swept, d);
 
 	relay_ingest_addresses(d->ingest, addrs, sizeof(addrs));
 	for (char *s = addrs, *nl; (nl = strchr(s, '\n')); s = nl + 1) {

@@ -685,12 +685,33 @@ parse_odoo_source(struct ctx *c, json_t *src, struct relay_source_conf *s)
 	return 0;
 }
 
+/* The sender's own limit on how long it waits for our answer, where it
+ * documents one (Shopify: 5 s; GitHub: 10 s; Odoo's webhook action: 1 s),
+ * else 10 s; and whether history keeps the body. */
+static int
+parse_source_history(struct ctx *c, json_t *src, struct relay_source_conf *s)
+{
+	int retain = 1, rc;
+
+	if (s->kind == RELAY_SOURCE_ODOO)
+		s->deadline_ms = 1000;
+	else if (s->verify.scheme == RELAY_SIG_SHOPIFY)
+		s->deadline_ms = 5000;
+	else
+		s->deadline_ms = 10000;
+	if ((rc = relay_schema_bool(&c->s, src, "retain_body", &retain)) != 0
+	    || (rc = relay_schema_int(&c->s, src, "deadline_ms", 100, 600000, &s->deadline_ms)) != 0)
+		return rc;
+	s->retain_body = retain != 0;
+	return 0;
+}
+
 static int
 parse_source(struct ctx *c, json_t *sources, const char *name, json_t *src, struct relay_source_conf *s)
 {
 	static const char *const keys[] = {
 		"verify", "dedup", "dedup_window_s", "topic", "lane", "keep_headers",
-		"require_json", "unrouted", "kind", NULL,
+		"require_json", "unrouted", "kind", "retain_body", "deadline_ms", NULL,
 	};
 	static const struct relay_schema_enum kinds[] = {
 		{ "webhook", RELAY_SOURCE_WEBHOOK }, { "odoo", RELAY_SOURCE_ODOO },
@@ -742,6 +763,8 @@ parse_source(struct ctx *c, json_t *sources, const char *name, json_t *src, stru
 	    || (rc = parse_keep_headers(c, src, s)) != 0
 	    || (rc = relay_schema_bool(&c->s, src, "require_json", &require_json)) != 0
 	    || (rc = relay_schema_enum(&c->s, src, "unrouted", 0, unrouted, "policy", &policy)) != 0)
+		goto out;
+	if ((rc = parse_source_history(c, src, s)) != 0)
 		goto out;
 	if (s->kind == RELAY_SOURCE_ODOO && (rc = parse_odoo_source(c, src, s)) != 0)
 		goto out;
@@ -1317,7 +1340,7 @@ parse_delivery(struct ctx *c, json_t *root)
 {
 	static const char *const keys[] = {
 		"backoff", "circuit_failures", "probe_base_ms", "probe_cap_ms", "drain_timeout_ms",
-		NULL,
+		"retention_s", NULL,
 	};
 	struct relay_delivery_conf *d = &c->cfg->delivery;
 	json_t *o;
@@ -1327,15 +1350,8 @@ parse_delivery(struct ctx *c, json_t *root)
 	if ((rc = relay_schema_object(&c->s, root, "delivery", 0, &o)) != 0 || !o)
 		return rc;
 	mark = relay_schema_push(&c->s, "delivery");
-	/* A key that was once accepted and did nothing: said plainly, so that
-	 * no configuration promises a history the store does not keep. */
-	if (json_object_get(o, "retention_s")) {
-		rc = relay_schema_error(&c->s, -RELAY_ECONFIG, o, "retention_s", 0, RELAY_SCHEMA_AT_KEY,
-		                        "is not supported: delivered events are deleted once their outcome "
-		                        "is stored; remove the key");
-		goto out;
-	}
 	if ((rc = relay_schema_keys(&c->s, o, keys, NULL)) != 0
+	    || (rc = relay_schema_int(&c->s, o, "retention_s", 0, S_YEAR, &d->retention_s)) != 0
 	    || (rc = relay_config_parse_backoff(&c->s, o, &d->backoff)) != 0
 	    || (rc = parse_circuit(c, o, &d->circuit_failures, &d->probe_base_ms, &d->probe_cap_ms)) != 0)
 		goto out;
@@ -1707,6 +1723,7 @@ config_defaults(struct relay_config *cfg)
 	cfg->delivery.probe_base_ms = 1000;
 	cfg->delivery.probe_cap_ms = 60000;
 	cfg->delivery.drain_timeout_ms = 10000;
+	cfg->delivery.retention_s = 7 * 86400;
 }
 
 static int

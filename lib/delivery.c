@@ -19,6 +19,7 @@
 #include "odoo_relay/delivery.h"
 #include "odoo_relay/destination.h"
 #include "odoo_relay/error.h"
+#include "odoo_relay/history.h"
 #include "odoo_relay/log.h"
 #include "odoo_relay/metrics.h"
 #include "odoo_relay/route_hold.h"
@@ -406,6 +407,7 @@ sent(struct relay_job *j, const struct relay_outcome *o, const char *request, co
 	j->batch_id = info->batch_id;
 	j->batch_size = info->batch_size;
 	j->batch_row = info->row;
+	j->answer_http_status = (int)o->http_status;
 	/* A transient failure counts for each event it hit (the circuit counts
 	 * distinct events); anything else once per answer. */
 	if (!info->first && o->klass != RELAY_CLASS_TRANSIENT)
@@ -500,6 +502,8 @@ struct supersede {
 	uint64_t ids[SUPERSEDE_LOOK];
 	size_t n;
 	int applied;
+	int64_t retention_ms;
+	int keep_body;
 };
 
 static void
@@ -528,9 +532,17 @@ supersede_fn(void *fn_arg, struct relay_store *st, MDB_txn *txn, struct relay_wr
 		return rc;
 	if (m != sp->n + 1 || memcmp(now, sp->ids, (sp->n + 1) * sizeof(*now)) != 0)
 		return 0; /* the lane changed meanwhile: leave it */
-	for (size_t i = 0; i < sp->n; i++)
-		if ((rc = relay_store_complete(st, txn, sp->ids[i], relay_wall_ms())))
+	for (size_t i = 0; i < sp->n; i++) {
+		char note[64];
+		struct relay_hist_settle hs = {
+			.outcome = RELAY_HIST_SUPERSEDED, .destination = sp->dest, .batch_row = -1,
+			.note = note, .retention_ms = sp->retention_ms, .keep_body = sp->keep_body,
+		};
+
+		snprintf(note, sizeof(note), "superseded by event %" PRIu64, sp->ids[sp->n]);
+		if ((rc = relay_history_complete(st, txn, sp->ids[i], &hs, relay_wall_ms(), NULL)))
 			return rc;
+	}
 	sp->applied = 1;
 	return 0;
 }
@@ -600,6 +612,8 @@ supersede(struct relay_delivery *d, struct relay_job *j, const struct relay_rout
 		goto no;
 	sp->d = d;
 	sp->n = k;
+	sp->retention_ms = j->hist_retention_ms;
+	sp->keep_body = j->hist_keep_body;
 	if (!(sp->source = strdup(j->ev.source)) || !(sp->lane = strdup(j->ev.lane)) ||
 	    !(sp->route = strdup(j->route)) || !(sp->dest = strdup(j->dest)))
 		goto no;
@@ -612,6 +626,17 @@ no:
 	return 0;
 }
 
+/* What the history keeps of the job's event when it leaves the queue. */
+static void
+history_conf(struct relay_delivery *d, struct relay_job *j)
+{
+	const struct relay_source_conf *sc =
+		relay_config_source(d->cfg, j->ev.source, strlen(j->ev.source));
+
+	j->hist_retention_ms = d->cfg->delivery.retention_s * 1000;
+	j->hist_keep_body = sc ? sc->retain_body : 1;
+}
+
 static enum relay_sched_verdict
 resolve(void *arg, struct relay_job *j)
 {
@@ -622,6 +647,7 @@ resolve(void *arg, struct relay_job *j)
 	struct dest *ds;
 	int paused = 0;
 
+	history_conf(d, j);
 	if (!r)
 		return RELAY_SCHED_START; /* sd NULL: unrouted */
 	if (relay_store_get_paused(d->store, NULL, relay_route_name(r), &paused) == 0 && paused)

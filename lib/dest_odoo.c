@@ -90,10 +90,29 @@ odoo_job_free(struct odoo_job *oj)
 	free(oj);
 }
 
+/* What the history keeps of a done job: the external ID and the record
+ * id written (from the lookup, or the first of a load()'s ids). */
+static void
+note_answer(struct relay_job *job, const struct relay_plan *p, const json_t *ids, size_t k,
+            json_int_t res_id)
+{
+	const json_t *id = json_is_array(ids) ? json_array_get(ids, k) : NULL;
+
+	if (p->xmlid_module && p->xmlid_name && !job->answer_xid &&
+	    asprintf(&job->answer_xid, "%s.%s", p->xmlid_module, p->xmlid_name) < 0)
+		job->answer_xid = NULL;
+	job->answer_odoo_id = json_is_integer(id) ? (int64_t)json_integer_value(id) : res_id;
+}
+
 static void
 finish(struct odoo_job *oj, const struct relay_outcome *o, const char *request, const char *how)
 {
 	struct relay_sent_info info = { .batch_id = 0, .batch_size = 1, .row = -1, .first = 1 };
+
+	if (o->klass == RELAY_CLASS_DONE && oj->have_plan)
+		note_answer(oj->job, &oj->plan,
+		            json_is_object(o->result) ? json_object_get(o->result, "ids") : NULL, 0,
+		            oj->res_id);
 
 	oj->cb(oj->job, o, request, how, &info, oj->arg);
 	odoo_job_free(oj);
@@ -683,7 +702,12 @@ static void
 row_loaded(struct batch *b, struct brow *r, size_t k, const struct relay_outcome *o,
            const char *request)
 {
-	char *warn = relay_order_load_warnings(o->result, r->off, r->off + r->nrows);
+	char *warn;
+
+	if (r->have_plan)
+		note_answer(r->job, &r->plan,
+		            json_is_object(o->result) ? json_object_get(o->result, "ids") : NULL, k, 0);
+	warn = relay_order_load_warnings(o->result, r->off, r->off + r->nrows);
 	if (warn) {
 		log_warnings(r->job, warn);
 		if (b->warnings_fail) {

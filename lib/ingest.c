@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "odoo_relay/clock.h"
+#include "odoo_relay/ack.h"
 #include "odoo_relay/error.h"
 #include "odoo_relay/http_server.h"
 #include "odoo_relay/ingest.h"
@@ -62,6 +63,7 @@ struct relay_ingest {
 		int kind;             /* LISTEN_* */
 	} ctx[LISTEN_KINDS];      /* each server's handler argument */
 	struct relay_http_stats shown[LISTEN_KINDS]; /* counts already added to the metrics */
+	struct relay_acks *acks; /* answers against each source's deadline */
 };
 
 /* One request waiting for its commit. */
@@ -69,6 +71,7 @@ struct pending {
 	struct relay_ingest *in;
 	struct relay_http_request *req;
 	int64_t started_ms;
+	int64_t deadline_ms;     /* the source's, when the request came */
 	char source[]; /* for metrics and logs: the config may be reloaded meanwhile */
 };
 
@@ -356,6 +359,24 @@ keep_headers(const struct relay_source_conf *sc, struct relay_http_request *req,
 	return 0;
 }
 
+/* An answer to a sender that stored or recognised its webhook: against
+ * the sender's deadline (ack.h). */
+static void
+acked(struct relay_ingest *in, const struct pending *p)
+{
+	int64_t ms = relay_mono_ms() - p->started_ms;
+	int slow;
+
+	relay_metrics_observe1(in->metrics, "relay_ack_seconds",
+	                       "time from the first byte of a webhook to its durable answer, by "
+	                       "source", "source", p->source, (double)ms / 1000.0);
+	relay_acks_note_time(in->acks, relay_wall_ms());
+	slow = relay_acks_record(in->acks, p->source, p->deadline_ms, ms);
+	relay_metrics_add(in->metrics, "relay_ack_slow_total",
+	                  "answers to senders that took more than half the source's deadline_ms, "
+	                  "by source", "source", p->source, slow > 0 ? 1 : 0);
+}
+
 static void
 stored(void *arg, int rc, const struct relay_write_result *res)
 {
@@ -370,6 +391,7 @@ stored(void *arg, int rc, const struct relay_write_result *res)
 		                 res->id);
 		relay_metrics_add(in->metrics, "relay_duplicates_total",
 		                  "webhooks recognised as duplicates, by source", "source", p->source, 1);
+		acked(in, p);
 		relay_http_respond(p->req, 200, "application/json", body, (size_t)n, NULL);
 	} else if (rc == 0) {
 		in->store_full = 0;
@@ -377,9 +399,7 @@ stored(void *arg, int rc, const struct relay_write_result *res)
 		                 res->id);
 		relay_metrics_add(in->metrics, "relay_received_total",
 		                  "webhooks stored durably, by source", "source", p->source, 1);
-		relay_metrics_observe(in->metrics, "relay_ack_seconds",
-		                      "time from the first byte of a webhook to its durable answer",
-		                      (double)(relay_mono_ms() - p->started_ms) / 1000.0);
+		acked(in, p);
 		relay_http_respond(p->req, 202, "application/json", body, (size_t)n, NULL);
 		if (in->stored_hook)
 			in->stored_hook(in->stored_arg);
@@ -473,6 +493,7 @@ serve_hook(struct relay_ingest *in, struct relay_http_request *req)
 	p->in = in;
 	p->req = req;
 	p->started_ms = relay_http_request_started_ms(req);
+	p->deadline_ms = sc->deadline_ms;
 	strcpy(p->source, sc->name);
 	rc = relay_writer_ingest(in->writer, ev, sc->dedup_window_s * 1000, relay_wall_ms(), stored, p);
 	ev = NULL; /* the writer owns it now, whatever rc says */
@@ -514,8 +535,10 @@ relay_ingest_new(struct event_base *base, const struct relay_config *cfg,
                  struct relay_ingest **out)
 {
 	struct relay_ingest *in = calloc(1, sizeof(*in));
-	if (!in)
+	if (!in || relay_acks_new(&in->acks)) {
+		free(in);
 		return ENOMEM;
+	}
 	in->base = base;
 	in->cfg = cfg;
 	in->writer = writer;
@@ -667,5 +690,14 @@ relay_ingest_free(struct relay_ingest *in)
 		return;
 	for (int k = 0; k < LISTEN_KINDS; k++)
 		relay_http_server_free(in->servers[k]);
+	relay_acks_free(in->acks);
 	free(in);
+}
+
+char *
+relay_ingest_acks_json(const struct relay_ingest *in, uint64_t *total)
+{
+	if (total)
+		*total = relay_acks_total(in->acks);
+	return relay_acks_json(in->acks);
 }

@@ -8,6 +8,7 @@
 #include "odoo_relay/backoff.h"
 #include "odoo_relay/clock.h"
 #include "odoo_relay/error.h"
+#include "odoo_relay/history.h"
 #include "odoo_relay/log.h"
 #include "odoo_relay/metrics.h"
 #include "odoo_relay/record.h"
@@ -157,6 +158,110 @@ event_dup(struct relay_event **out, const struct relay_event *ev)
 	return 0;
 }
 
+/* A completion that the history keeps: everything copied, for the
+ * writer thread. */
+struct hist_write {
+	uint64_t id;
+	int64_t now_ms;
+	struct relay_hist_settle hs;
+	char *dest, *xid, *model, *note;
+	char *vroute, *vname;        /* the stale guard's, or NULL */
+	struct relay_version_entry version;
+};
+
+static void
+hist_write_free(struct hist_write *h)
+{
+	free(h->dest);
+	free(h->xid);
+	free(h->model);
+	free(h->note);
+	free(h->vroute);
+	free(h->vname);
+	free(h);
+}
+
+/* On the writer thread: the completion, its history entry and the stale
+ * guard's version in one transaction. */
+static int
+hist_write_fn(void *arg, struct relay_store *store, MDB_txn *txn, struct relay_write_result *r)
+{
+	struct hist_write *h = arg;
+	int rc;
+
+	r->id = h->id;
+	if ((rc = relay_history_complete(store, txn, h->id, &h->hs, h->now_ms, NULL)))
+		return rc;
+	if (h->vroute)
+		rc = relay_store_version_put(store, txn, h->vroute, h->vname, &h->version, NULL);
+	return rc;
+}
+
+/* The pending write and the history's copy travel together. */
+struct hist_pending {
+	struct pending *p;
+	struct hist_write *h;
+};
+
+static void
+hist_written(void *arg, int rc, const struct relay_write_result *r)
+{
+	struct hist_pending *hp = arg;
+
+	hist_write_free(hp->h);
+	written(hp->p, rc, r);
+	free(hp);
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* Submits the completion of j with its history entry; 0, or an error with
+ * nothing submitted (hist_written is then not called). */
+static int
+complete_with_history(struct relay_settle *st, struct relay_job *j, struct pending *p,
+                      int outcome, const char *how, int64_t now,
+                      const struct relay_version_entry *version)
+{
+	struct hist_pending *hp = calloc(1, sizeof(*hp));
+	struct hist_write *h = calloc(1, sizeof(*h));
+	int rc = ENOMEM;
+
+	if (!hp || !h)
+		goto fail;
+	h->id = j->ev.id;
+	h->now_ms = now;
+	if ((j->dest && !(h->dest = strdup(j->dest))) ||
+	    (j->answer_xid && !(h->xid = strdup(j->answer_xid))) ||
+	    (j->model && !(h->model = strdup(j->model))) || (how && !(h->note = strdup(how))))
+		goto fail;
+	if (version) {
+		if (!(h->vroute = dup_or_null(j->route)) || !(h->vname = dup_or_null(j->version_name)))
+			goto fail;
+		h->version = *version;
+	}
+	h->hs = (struct relay_hist_settle){
+		.outcome = outcome, .destination = h->dest, .batch_id = j->batch_id,
+		.batch_size = j->batch_size, .batch_row = j->batch_id ? j->batch_row : -1,
+		.http_status = j->answer_http_status, .xid = h->xid,
+		.odoo_model = j->answer_odoo_id > 0 ? h->model : NULL, .odoo_id = j->answer_odoo_id,
+		.note = h->note, .retention_ms = j->hist_retention_ms, .keep_body = j->hist_keep_body,
+	};
+	hp->p = p;
+	hp->h = h;
+	if ((rc = relay_writer_call_outcome(st->writer, hist_write_fn, h, hist_written, hp)))
+		goto fail;
+	return 0;
+fail:
+	if (h)
+		hist_write_free(h);
+	free(hp);
+	return rc;
+}
+
 static void
 complete(struct relay_settle *st, struct relay_job *j, const char *how, int delivered)
 {
@@ -176,6 +281,18 @@ complete(struct relay_settle *st, struct relay_job *j, const char *how, int deli
 	               relay_mono_ms() - j->started_ms, batch_note(j, note, sizeof(note)));
 	if (!(p = pending_new(st, j)))
 		return;
+	if (j->hist_retention_ms > 0) {
+		struct relay_version_entry e = {
+			.kind = j->version_kind, .version = j->version, .applied_ms = now,
+			.expiry_ms = now + j->version_window_ms,
+		};
+		int with_version = delivered && j->version_name && j->route;
+
+		submitted(p, complete_with_history(st, j, p,
+		                                   delivered ? RELAY_HIST_DELIVERED : RELAY_HIST_UNROUTED,
+		                                   how, now, with_version ? &e : NULL));
+		return;
+	}
 	if (delivered && j->version_name && j->route) {
 		/* The stale guard learns the version in the completion's own
 		 * transaction. */
@@ -206,8 +323,17 @@ relay_settle_stale(struct relay_settle *st, struct relay_job *j, const char *why
 	      "by route");
 	struct relay_log_fields f = fields_of(j);
 	relay_log_with(LOG_NOTICE, &f, "event %" PRIu64 " stale, not sent: %s", j->ev.id, why);
-	if ((p = pending_new(st, j)))
-		submitted(p, relay_writer_complete(st->writer, j->ev.id, relay_wall_ms(), written, p));
+	if (!(p = pending_new(st, j)))
+		return;
+	if (j->hist_retention_ms > 0) {
+		char note[600];
+
+		snprintf(note, sizeof(note), "stale, not sent: %s", why);
+		submitted(p, complete_with_history(st, j, p, RELAY_HIST_STALE, note, relay_wall_ms(),
+		                                   NULL));
+		return;
+	}
+	submitted(p, relay_writer_complete(st->writer, j->ev.id, relay_wall_ms(), written, p));
 }
 
 void

@@ -22,9 +22,10 @@
 
 #include "odoo_relay/error.h"
 #include "odoo_relay/store.h"
+#include "store_int.h"
 
 #define STORE_MAX_READERS 126
-#define STORE_MAX_DBS 16
+#define STORE_MAX_DBS 32
 #define STORE_FILE_MODE 0640
 #define LOCK_FILE_MODE 0660
 #define STORE_DIR_MODE 0750
@@ -36,6 +37,7 @@ struct relay_store {
 	MDB_dbi events, due, lanes, dedup, dedup_exp, dead, meta;
 	MDB_dbi versions, versions_exp;
 	int have_versions; /* 0: opened read-only on a store made before them */
+	struct relay_store_hist hist; /* history, trace index, audit, edits (store_int.h) */
 	unsigned flags;
 	size_t maxkey;
 	char *dir;
@@ -538,6 +540,39 @@ read_begin(struct relay_store *st, MDB_txn *txn, MDB_txn **use, MDB_txn **own)
 
 /* ---- open and close ---- */
 
+/* The history's tables (store_int.h), added under schema 1 like versions:
+ * a read-only open of a store made before them does without
+ * (hist.have 0), a read-write one creates them. */
+static int
+open_hist_dbs(struct relay_store *st, MDB_txn *txn, int rdonly)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} dbs[] = {
+		{ "history", offsetof(struct relay_store_hist, history) },
+		{ "history_exp", offsetof(struct relay_store_hist, history_exp) },
+		{ "trace", offsetof(struct relay_store_hist, trace) },
+		{ "audit", offsetof(struct relay_store_hist, audit) },
+		{ "edits", offsetof(struct relay_store_hist, edits) },
+	};
+	int rc;
+
+	st->hist.have = 1;
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		MDB_dbi *dbi = (MDB_dbi *)((char *)&st->hist + dbs[i].off);
+
+		rc = mdb_dbi_open(txn, dbs[i].name, rdonly ? 0 : MDB_CREATE, dbi);
+		if (rc == MDB_NOTFOUND && rdonly) {
+			st->hist.have = 0;
+			return 0;
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int
 open_dbs(struct relay_store *st)
 {
@@ -592,6 +627,8 @@ open_dbs(struct relay_store *st)
 		if (rc)
 			goto fail;
 	}
+	if ((rc = open_hist_dbs(st, txn, rdonly)))
+		goto fail;
 
 	rc = mdb_get(txn, st->meta, &k, &v);
 	if (rc == 0) {
@@ -1976,6 +2013,16 @@ relay_store_live_bytes(struct relay_store *st, size_t *bytes)
 	for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++)
 		if ((rc = add_pages(txn, dbis[i], &pages)))
 			goto out;
+	if (st->have_versions && ((rc = add_pages(txn, st->versions, &pages)) ||
+	                          (rc = add_pages(txn, st->versions_exp, &pages))))
+		goto out;
+	if (st->hist.have) {
+		MDB_dbi h[] = { st->hist.history, st->hist.history_exp, st->hist.trace,
+		                st->hist.audit, st->hist.edits };
+		for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++)
+			if ((rc = add_pages(txn, h[i], &pages)))
+				goto out;
+	}
 	*bytes = pages * st->psize;
 out:
 	mdb_txn_abort(txn);
@@ -2056,6 +2103,12 @@ verify_here(const char *dir, size_t file_size)
 		if (rc == 0 && st->have_versions &&
 		    (rc = verify_db(st, txn, st->versions, 0, &sum)) == 0)
 			rc = verify_db(st, txn, st->versions_exp, 0, &sum);
+		if (rc == 0 && st->hist.have) {
+			MDB_dbi h[] = { st->hist.history, st->hist.history_exp, st->hist.trace,
+			                st->hist.audit, st->hist.edits };
+			for (size_t i = 0; rc == 0 && i < sizeof(h) / sizeof(h[0]); i++)
+				rc = verify_db(st, txn, h[i], 0, &sum);
+		}
 		mdb_txn_abort(txn);
 	}
 	relay_store_close(st);
@@ -2111,4 +2164,86 @@ relay_store_verify(const char *dir)
 		;
 	/* No answer: the walk died on a page that is not what it claims. */
 	return n == (ssize_t)sizeof(rc) ? rc : -RELAY_ECORRUPT;
+}
+
+/* ---- what the history module (history.c) shares with the store ---- */
+
+struct relay_store_hist *
+relay_store_hist(struct relay_store *st)
+{
+	return &st->hist;
+}
+
+int
+relay_store_int_fault(struct relay_store *st, const char *op)
+{
+	return map_err(fault(st, op));
+}
+
+int
+relay_store_int_wbegin(struct relay_store *st, MDB_txn *txn, MDB_txn **use, MDB_txn **own)
+{
+	return write_begin(st, txn, use, own);
+}
+
+int
+relay_store_int_wend(struct relay_store *st, MDB_txn *own, int rc)
+{
+	return write_end(st, own, rc);
+}
+
+int
+relay_store_int_rbegin(struct relay_store *st, MDB_txn *txn, MDB_txn **use, MDB_txn **own)
+{
+	return read_begin(st, txn, use, own);
+}
+
+/* Free bytes as of the last commit, and the map's size: measured fresh
+ * (a read transaction and a walk of the free list). */
+int
+relay_store_int_room(struct relay_store *st, size_t *free_bytes, size_t *map_bytes)
+{
+	size_t pages, map_pages;
+	int rc = measure_room(st, &pages, &map_pages);
+
+	if (rc)
+		return rc;
+	*free_bytes = pages * st->psize;
+	*map_bytes = map_pages * st->psize;
+	return 0;
+}
+
+int
+relay_store_int_meta_next(struct relay_store *st, MDB_txn *txn, const char *name, uint64_t *v)
+{
+	int rc = meta_get_u64(st, txn, name, v);
+
+	if (rc == MDB_NOTFOUND) {
+		*v = 1;
+		rc = 0;
+	}
+	if (rc)
+		return rc;
+	return meta_put_u64(st, txn, name, *v + 1);
+}
+
+int
+relay_store_int_dead_put(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev)
+{
+	int rc = rec_has(txn, st->dead, ev->id);
+
+	if (rc)
+		return rc == MDB_NOTFOUND ? -RELAY_ENOTFOUND : rc;
+	return rec_put(txn, st->dead, ev, 0);
+}
+
+int
+relay_store_free_bytes(struct relay_store *st, size_t *bytes)
+{
+	size_t map_bytes;
+	int rc = relay_store_int_room(st, bytes, &map_bytes);
+
+	if (rc)
+		*bytes = 0;
+	return rc;
 }

@@ -20,7 +20,7 @@
 #include "odoo_relay/writer.h"
 
 enum wop_kind { WOP_INGEST, WOP_COMPLETE, WOP_RESCHEDULE, WOP_BURY, WOP_CALL,
-	        WOP_COMPLETE_VERSION };
+	        WOP_COMPLETE_VERSION, WOP_OUTCOME };
 
 /*
  * Delivery outcomes (complete, reschedule, bury) have no one waiting on
@@ -118,6 +118,7 @@ wop_apply(struct relay_store *st, MDB_txn *txn, struct wop *op)
 		op->res.id = op->ev->id;
 		return relay_store_bury(st, txn, op->ev, op->policy, op->now_ms);
 	case WOP_CALL:
+	case WOP_OUTCOME:
 		return op->fn(op->fn_arg, st, txn, &op->res);
 	case WOP_COMPLETE_VERSION: {
 		int rc;
@@ -465,6 +466,23 @@ relay_writer_call(struct relay_writer *w,
 	if (!fn)
 		return -RELAY_EINVAL;
 	if (!(op = wop_new(WOP_CALL, NULL, cb, arg)))
+		return ENOMEM;
+	op->fn = fn;
+	op->fn_arg = fn_arg;
+	return submit(w, op);
+}
+
+int
+relay_writer_call_outcome(struct relay_writer *w,
+                          int (*fn)(void *fn_arg, struct relay_store *st, MDB_txn *txn,
+                                    struct relay_write_result *r),
+                          void *fn_arg, relay_write_cb *cb, void *arg)
+{
+	struct wop *op;
+
+	if (!fn)
+		return -RELAY_EINVAL;
+	if (!(op = wop_new(WOP_OUTCOME, NULL, cb, arg)))
 		return ENOMEM;
 	op->fn = fn;
 	op->fn_arg = fn_arg;

@@ -18,7 +18,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 deps=(build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev
       liblmdb-dev libsystemd-dev libssl-dev python3 curl openssl)
 test_deps=(clang libclang-rt-14-dev debhelper dpkg-dev fakeroot lintian systemd-container
-           debootstrap util-linux)
+           debootstrap util-linux prometheus)
 
 apt_install() {
 	local missing=()

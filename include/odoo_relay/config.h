@@ -99,6 +99,9 @@ struct relay_source_conf {
 	int require_json;           /* 415 unless Content-Type is application/json;
 	                               defaults to 1 when any ref is a pointer */
 	enum relay_unrouted unrouted; /* an event no route matches ["dead"] */
+	int retain_body;            /* history keeps the body, else its digest [true] */
+	int64_t deadline_ms;        /* the sender's answer deadline [Shopify 5000, Odoo 1000,
+	                               else 10000 (GitHub's)] */
 	unsigned line, column;      /* where the source is defined */
 	struct relay_poll_conf *poll; /* kind odoo-poll (poll.h), else NULL */
 };
@@ -142,6 +145,7 @@ struct relay_delivery_conf {
 	int64_t probe_base_ms;      /* first probe after the circuit opens [1000] */
 	int64_t probe_cap_ms;       /* [60000] */
 	int64_t drain_timeout_ms;   /* SIGTERM: wait for in-flight calls [10000] */
+	int64_t retention_s;        /* history of settled events kept [604800 = 7 days; 0 none] */
 };
 
 /* What a destination is; each kind has a driver (destination.h). */

@@ -123,4 +123,9 @@ void relay_ingest_stop_listening(struct relay_ingest *in);
  * detached and answered into the void. NULL is a no-op. */
 void relay_ingest_free(struct relay_ingest *in);
 
+/* relay_ingest_acks_json - the answers given so far against each source's
+ * deadline_ms (ack.h relay_acks_json: a malloc'd text the caller frees, or
+ * NULL for ENOMEM); *total (may be NULL) how many. Loop thread. */
+char *relay_ingest_acks_json(const struct relay_ingest *in, uint64_t *total);
+
 #endif

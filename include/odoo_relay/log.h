@@ -26,6 +26,8 @@
 #define RELAY_MSGID_RELOADED       "4f3c1f0e8d2a4b6c9e7f5a1b2c3d4e06"
 #define RELAY_MSGID_RELOAD_REFUSED "4f3c1f0e8d2a4b6c9e7f5a1b2c3d4e07"
 #define RELAY_MSGID_STORE_FULL     "4f3c1f0e8d2a4b6c9e7f5a1b2c3d4e08"
+/* An operator's write through odoo-relayctl (its audit trail). */
+#define RELAY_MSGID_AUDIT          "b7d1e2a4c9f04e3a8d6b5c2f1a0e9d16"
 
 /* Structured fields of one message; NULL or 0 members are left out. */
 struct relay_log_fields {

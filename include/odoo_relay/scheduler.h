@@ -91,6 +91,15 @@ struct relay_job {
 	int64_t version;
 	int version_kind;
 	int64_t version_window_ms;
+	/* The history's: how long an event that leaves the queue is kept and
+	 * whether with its body (delivery.c's resolve, from the configuration),
+	 * and what the destination answered (its driver: the external ID
+	 * written, owned or NULL, and the Odoo record id, 0 when not known). */
+	int64_t hist_retention_ms;
+	int hist_keep_body;
+	char *answer_xid;
+	int64_t answer_odoo_id;
+	int answer_http_status;      /* delivery.c: the last answer's HTTP status, 0 none */
 	int64_t started_ms;          /* monotonic */
 	void *owner;                 /* the caller's (the driver instance it went to) */
 	LIST_ENTRY(relay_job) link;

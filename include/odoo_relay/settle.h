@@ -11,6 +11,11 @@
  * tried again later, which idempotent calls make safe), done is called with
  * the job, from the loop.
  *
+ * An event that ends (done, stale, dropped) enters the history in the same
+ * transaction when the job's hist_retention_ms is > 0 (history.h), with the
+ * destination, the batch and what the destination answered (the job's
+ * answer_* fields); with 0 it is only deleted, as before.
+ *
  * It does not decide whether a failure is the event's fault: a failure that
  * says nothing about the event (configuration, no connection, cancelled) is
  * released, not charged, by the caller (relay_settle_release).

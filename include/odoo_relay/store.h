@@ -23,6 +23,10 @@
  *   poll       the pollers' hashes, states and sync requests: its own
  *              module (store_poll.h) opens and keeps it, through
  *              relay_store_read_begin and the transactions below
+ *   history, history_exp, trace, audit, edits: the history of settled
+ *              events, its indexes, the audit trail and edited bodies,
+ *              kept by history.c (lib/store_int.h, history.h); added after
+ *              schema 1 the way versions was
  *
  * versions and versions_exp came after schema 1 without a bump: a build
  * that does not know them ignores them, a read-write open creates them, and
@@ -423,6 +427,17 @@ int relay_store_note_get(struct relay_store *st, MDB_txn *txn, const char *name,
  * Thread-safe like the other read functions.
  */
 int relay_store_live_bytes(struct relay_store *st, size_t *bytes);
+
+/*
+ * relay_store_free_bytes - bytes free for new pages as of the last commit:
+ * the map's unused tail (as far as the filesystem lets the file grow into
+ * it) plus LMDB's free list, which relay_store_stats's map_used does not
+ * count (map_used is the file's high-water mark). Ingest is refused below
+ * its reserve (relay_store_ingest), the history stops below 1/8 of the map
+ * (history.h). In a read transaction of its own, walking the free list.
+ * Returns 0 with *bytes set, or an LMDB code (*bytes 0). Thread-safe.
+ */
+int relay_store_free_bytes(struct relay_store *st, size_t *bytes);
 
 /*
  * relay_store_verify - read the whole store in dir before trusting it: walk

@@ -106,6 +106,17 @@ int relay_writer_call(struct relay_writer *w,
                       void *fn_arg, relay_write_cb *cb, void *arg);
 
 /*
+ * relay_writer_call_outcome - relay_writer_call for a delivery outcome
+ * written by fn (the history's completions): the same contract, except
+ * that like complete, reschedule and bury it does not end a group's wait
+ * for company (nobody waits on its fsync).
+ */
+int relay_writer_call_outcome(struct relay_writer *w,
+                              int (*fn)(void *fn_arg, struct relay_store *st, MDB_txn *txn,
+                                        struct relay_write_result *r),
+                              void *fn_arg, relay_write_cb *cb, void *arg);
+
+/*
  * relay_writer_stop - stop taking work (submits fail with -RELAY_ECLOSED from
  * now on), let the thread commit everything already queued, join it, then
  * call the callbacks not yet delivered, on the calling thread, before

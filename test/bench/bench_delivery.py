@@ -6,6 +6,7 @@ client making the same calls with the same number in flight, in the same run.
 Medians of several rounds, and the ratio relay/libcurl.
 
 usage: bench_delivery.py [--build DIR] [--rounds N] [--events N] [--in-flight N]
+                         [--retention-s S]
 """
 import argparse
 import base64
@@ -66,6 +67,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--events", type=int, default=5000)
     ap.add_argument("--in-flight", type=int, default=4)
+    ap.add_argument("--retention-s", type=int, default=None,
+                    help="delivery.retention_s (0: no history; default: the daemon's, 7 days)")
     args = ap.parse_args()
     relayd = os.path.join(args.build, "daemon", "odoo-relayd")
     emulator = os.path.join(args.build, "test", "emulator", "odoo-emulator")
@@ -108,6 +111,8 @@ def main():
                             # (bench_batch.py measures batches)
                             "batch": {"max_rows": 1}}],
             }
+            if args.retention_s is not None:
+                cfg["delivery"]["retention_s"] = args.retention_s
             json.dump(cfg, open(os.path.join(tmp, "relay.json"), "w"))
             # Odoo down while the backlog is stored: the circuit holds it.
             call(control_port, "POST", "/control/fault", json.dumps({"mode": "down"}))

@@ -15,6 +15,7 @@ external ID.
 
 RELAY_SCALE=soak: 100 cycles and more senders; RELAY_SEED=N replays a run.
 """
+import json
 import os
 import random
 import re
@@ -217,6 +218,21 @@ def test_crash_loop(t):
             t.eq(no_reason[:10], [], "every dead letter has a reason")
             t.eq(stray[:5], [], "no record without its external ID")
             t.check(sum(kinds.values()) >= CYCLES, "cycles run")
+            if ctl:
+                # the history (on by default) survived the kills: every
+                # event applied and acknowledged left the queue into it,
+                # with the external ID Odoo got
+                p = subprocess.run([RELAYCTL, "--config", r.config_path, "--json", "events",
+                                    "list", "--delivered", "--limit", "0"],
+                                   capture_output=True, text=True, timeout=120)
+                t.eq(p.returncode, 0, "events list --delivered (%s)" % p.stderr.strip())
+                hist = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+                in_hist = {h["outcome"]["external_id"] for h in hist
+                           if h["outcome"]["outcome"] == "delivered"}
+                t.eq(sorted(n for n in s.acked if "rel_%d" % n in got and
+                            "odoo_relay.rel_%d" % n not in in_hist)[:20], [],
+                     "every delivered event is in the history")
+                t.eq(len({h["id"] for h in hist}), len(hist), "one history entry per event")
             if ctl:
                 t.eq(len(dead), 0, "every dead letter replayed and delivered")
             else:

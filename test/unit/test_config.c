@@ -252,9 +252,8 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-secret-missing.json", ENOENT, 5, 80,
 	  "sources.shop.verify.secret_files[1]: cannot read secret file "
 	  "config/secrets/does-not-exist.secret: no such file or directory" },
-	{ "bad-retention.json", -RELAY_ECONFIG, 3, 17,
-	  "delivery.retention_s: is not supported: delivered events are deleted once their outcome "
-	  "is stored; remove the key" },
+	{ "bad-retention.json", -RELAY_ECONFIG, 3, 32,
+	  "delivery.retention_s: -1 is out of range (0..31536000)" },
 	{ "bad-secret-empty.json", -RELAY_ECONFIG, 5, 55,
 	  "sources.shop.verify.secret_file: secret file config/secrets/empty.secret is empty" },
 	{ "bad-secret-newline.json", -RELAY_ECONFIG, 5, 55,

@@ -581,6 +581,46 @@ test_outcomes_alone(void)
 	relay_store_close(st);
 }
 
+/* An outcome written by a function (the history's completions): it runs
+ * in the group's transaction, its effect is committed, and it waits for
+ * company like the other outcomes. */
+static int
+complete_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
+{
+	r->id = (uint64_t)(size_t)arg;
+	return relay_store_complete(st, txn, r->id, 500);
+}
+
+static void
+test_call_outcome(void)
+{
+	struct res r[2];
+	struct relay_store *st = store_new("call_outcome", MAP);
+	struct relay_writer *w = NULL;
+	struct relay_event ev;
+
+	if (!st)
+		return;
+	memset(r, 0, sizeof(r));
+	done_count = 0;
+	CHECK_INT(relay_writer_start(st, base, &w), 0);
+	if (!w)
+		return;
+	relay_writer_ingest(w, ev_new(NULL, NULL), 0, 100, res_cb, &r[0]);
+	run_until(1);
+	done_count = 0;
+	CHECK_INT(relay_writer_call_outcome(w, complete_fn, (void *)(size_t)r[0].id, res_cb, &r[1]),
+	          0);
+	CHECK_INT(relay_writer_call_outcome(w, NULL, NULL, res_cb, &r[1]), -RELAY_EINVAL);
+	run_until(1);
+	CHECK_INT(r[1].called, 1);
+	CHECK_INT(r[1].rc, 0);
+	CHECK_INT(r[1].id, r[0].id);
+	CHECK_INT(relay_store_get_event(st, NULL, r[0].id, &ev), -RELAY_ENOTFOUND);
+	relay_writer_stop(w);
+	relay_store_close(st);
+}
+
 /* Reschedule, bury and complete through the writer. */
 static void
 test_ops(void)
@@ -751,6 +791,7 @@ main(void)
 	RUN(test_ops);
 	RUN(test_complete_version);
 	RUN(test_outcomes_alone);
+	RUN(test_call_outcome);
 	RUN(test_stop);
 	event_base_free(base);
 	nftw(base_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);

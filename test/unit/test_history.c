@@ -1,0 +1,354 @@
+/* Unit tests for lib/history.c and lib/hist_record.c: the history, its
+ * trace index, its sweep and its giving way to new events, the audit trail
+ * and edited bodies, in temporary stores. */
+#include <errno.h>
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "odoo_relay/error.h"
+#include "odoo_relay/history.h"
+#include "odoo_relay/store.h"
+
+static char dir[256];
+
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static struct relay_store *
+fresh(size_t map)
+{
+	struct relay_store *st = NULL;
+
+	if (dir[0])
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	snprintf(dir, sizeof(dir), "%s/relay-hist-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		exit(2);
+	}
+	CHECK_INT(relay_store_open(dir, map, 0, &st), 0);
+	return st;
+}
+
+static uint64_t
+ingest(struct relay_store *st, const char *dedup, const char *lane, const char *body, int64_t now)
+{
+	struct relay_event ev = { .source = "shop", .topic = "customers/update", .lane = (char *)lane,
+		                  .dedup_key = (char *)dedup, .body = (unsigned char *)body,
+		                  .body_len = strlen(body) };
+	uint64_t id = 0;
+	int dup = 0;
+
+	CHECK_INT(relay_store_ingest(st, NULL, &ev, 3600000, now, &id, &dup), 0);
+	return id;
+}
+
+static struct relay_hist_settle
+settle(int64_t retention_ms, const char *xid, int64_t odoo_id)
+{
+	return (struct relay_hist_settle){
+		.outcome = RELAY_HIST_DELIVERED, .destination = "odoo", .batch_id = 3, .batch_size = 2,
+		.batch_row = 1, .http_status = 200, .xid = xid, .odoo_model = "res.partner",
+		.odoo_id = odoo_id, .note = "delivered", .retention_ms = retention_ms, .keep_body = 1,
+	};
+}
+
+static void
+test_codec(void)
+{
+	struct relay_hist_entry e = { .outcome = RELAY_HIST_STALE, .settled_ms = 5, .expiry_ms = 9,
+		                      .destination = "odoo", .batch_row = -1, .http_status = 200,
+		                      .xid = "m.n", .note = "x", .body_kept = 0 };
+	struct relay_hist_entry d;
+	unsigned char *buf;
+	size_t len;
+
+	e.ev.id = 7;
+	e.ev.source = "s";
+	e.ev.body = (unsigned char *)"{\"a\":1}";
+	e.ev.body_len = 7;
+	CHECK_INT(relay_hist_digest(e.ev.body, e.ev.body_len, e.digest), 0);
+	CHECK_INT(relay_hist_encode(&e, &buf, &len), 0);
+	CHECK_INT(relay_hist_decode(buf, len, &d), 0);
+	CHECK_INT(d.outcome, RELAY_HIST_STALE);
+	CHECK_INT(d.batch_row, -1);
+	CHECK_STR(d.xid, "m.n");
+	CHECK(d.ev.body == NULL); /* not kept: the digest only */
+	CHECK(memcmp(d.digest, e.digest, 32) == 0);
+	relay_hist_clear(&d);
+	buf[0] = RELAY_HIST_FORMAT + 1; /* a newer format is refused, not guessed */
+	CHECK_INT(relay_hist_decode(buf, len, &d), -RELAY_EVERSION);
+	buf[0] = RELAY_HIST_FORMAT;
+	CHECK_INT(relay_hist_decode(buf, len - 1, &d), -RELAY_ECORRUPT);
+	{
+		/* a byte after the record: refused, and nothing leaks (ASan) */
+		unsigned char *more = malloc(len + 1);
+		memcpy(more, buf, len);
+		more[len] = 0;
+		CHECK_INT(relay_hist_decode(more, len + 1, &d), -RELAY_ECORRUPT);
+		free(more);
+	}
+	free(buf);
+	/* an entry without its body that holds one is not canonical */
+	e.body_kept = 1;
+	CHECK_INT(relay_hist_encode(&e, &buf, &len), 0);
+	buf[2] = 0; /* flags: body not kept */
+	CHECK_INT(relay_hist_decode(buf, len, &d), -RELAY_ECORRUPT);
+	free(buf);
+
+	uint64_t ids[] = { 4, 5 };
+	struct relay_audit_entry a = { .at_ms = 11, .uid = 1000, .user = "alice", .verb = "dead drop",
+		                       .what = "4 5 --yes", .count = 2, .ids = ids, .n_ids = 2 };
+	struct relay_audit_entry ad;
+	CHECK_INT(relay_audit_encode(&a, &buf, &len), 0);
+	CHECK_INT(relay_audit_decode(buf, len, &ad), 0);
+	CHECK_STR(ad.user, "alice");
+	CHECK_INT(ad.n_ids, 2);
+	CHECK_INT(ad.ids[1], 5);
+	relay_audit_clear(&ad);
+	free(buf);
+}
+
+static void
+test_complete_find_sweep(void)
+{
+	struct relay_store *st = fresh(8u << 20);
+	struct relay_hist_entry e;
+	struct relay_hist_settle s;
+	uint64_t a, b, c, ids[8];
+	size_t n = 0, swept = 0;
+	int kept = 0, more = 0;
+
+	a = ingest(st, "wh-1", "42", "{\"id\":42}", 1000);
+	b = ingest(st, "wh-2", "42", "{\"id\":42,\"v\":2}", 1001);
+	c = ingest(st, "wh-3", "7", "{\"id\":7}", 1002);
+	s = settle(10000, "odoo_relay.c_42", 5);
+	CHECK_INT(relay_history_complete(st, NULL, a, &s, 2000, &kept), 0);
+	CHECK_INT(kept, 1);
+	/* the lane moved on, as relay_store_complete does */
+	CHECK_INT(relay_store_lane_ids(st, NULL, "shop", "42", ids, 8, &n), 0);
+	CHECK_INT(n, 1);
+	CHECK_INT(ids[0], b);
+	CHECK_INT(relay_history_complete(st, NULL, b, &s, 3000, &kept), 0);
+	s = settle(50000, "odoo_relay.c_7", 9);
+	s.outcome = RELAY_HIST_SUPERSEDED;
+	CHECK_INT(relay_history_complete(st, NULL, c, &s, 2500, &kept), 0);
+	CHECK_INT(relay_history_complete(st, NULL, c, &s, 2500, &kept), -RELAY_ENOTFOUND);
+
+	CHECK_INT(relay_history_get(st, NULL, a, &e), 0);
+	CHECK_INT(e.outcome, RELAY_HIST_DELIVERED);
+	CHECK_INT(e.settled_ms, 2000);
+	CHECK_INT(e.expiry_ms, 12000);
+	CHECK_STR(e.destination, "odoo");
+	CHECK_INT(e.batch_id, 3);
+	CHECK_INT(e.odoo_id, 5);
+	CHECK_STR((const char *)e.ev.body, "{\"id\":42}");
+	relay_hist_clear(&e);
+
+	/* by each kind of key */
+	CHECK_INT(relay_history_find(st, NULL, RELAY_TRACE_DEDUP, "wh-2", ids, 8, &n, &more), 0);
+	CHECK(n == 1 && ids[0] == b);
+	CHECK_INT(relay_history_find(st, NULL, RELAY_TRACE_LANE, "42", ids, 8, &n, &more), 0);
+	CHECK(n == 2 && ids[0] == a && ids[1] == b);
+	CHECK_INT(relay_history_find(st, NULL, RELAY_TRACE_LANE, "4", ids, 8, &n, &more), 0);
+	CHECK_INT(n, 0); /* a prefix of a key is not the key */
+	CHECK_INT(relay_history_find(st, NULL, RELAY_TRACE_XID, "odoo_relay.c_7", ids, 8, &n, &more), 0);
+	CHECK(n == 1 && ids[0] == c);
+	CHECK_INT(relay_history_find(st, NULL, RELAY_TRACE_ODOO, "res.partner,5", ids, 1, &n, &more), 0);
+	CHECK(n == 1 && more == 1);
+
+	/* the sweep: a and b expire at 12000 and 13000, c at 52500 */
+	CHECK_INT(relay_history_sweep(st, NULL, 12000, 100, &swept), 0);
+	CHECK_INT(swept, 1);
+	CHECK_INT(relay_history_get(st, NULL, a, &e), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_history_sweep(st, NULL, 60000, 1, &swept), 0);
+	CHECK_INT(swept, 1); /* bounded */
+	CHECK_INT(relay_history_sweep(st, NULL, 60000, 100, &swept), 0);
+	CHECK_INT(swept, 1);
+	CHECK_INT(relay_history_find(st, NULL, RELAY_TRACE_LANE, "42", ids, 8, &n, &more), 0);
+	CHECK_INT(n, 0); /* its trace keys went with it */
+	uint64_t entries, bytes;
+	CHECK_INT(relay_history_stats(st, &entries, &bytes), 0);
+	CHECK_INT(entries, 0);
+
+	/* retention 0: completed, no entry */
+	a = ingest(st, "wh-9", NULL, "{}", 70000);
+	s = settle(0, NULL, 0);
+	CHECK_INT(relay_history_complete(st, NULL, a, &s, 70000, &kept), 0);
+	CHECK_INT(kept, 0);
+	CHECK_INT(relay_history_get(st, NULL, a, &e), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_store_get_event(st, NULL, a, &e.ev), -RELAY_ENOTFOUND);
+	relay_store_close(st);
+}
+
+static void
+test_edits_and_audit(void)
+{
+	struct relay_store *st = fresh(8u << 20);
+	struct relay_event ev = { 0 };
+	struct relay_edit *v = NULL;
+	struct relay_hist_settle s;
+	size_t n = 0;
+	uint32_t version = 0;
+	uint64_t id, seq = 0;
+
+	id = ingest(st, "wh-1", "1", "{\"email\":\"bad\"}", 1000);
+	CHECK_INT(relay_store_get_event(st, NULL, id, &ev), 0);
+	ev.dead_reason = strdup("bad email");
+	CHECK_INT(relay_store_bury(st, NULL, &ev, RELAY_LANE_HOLD, 1500), 0);
+	relay_event_clear(&ev);
+	CHECK_INT(relay_edit_add(st, NULL, 999, "{}", 2, "alice", 2000, &version), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_edit_add(st, NULL, id, "{\"email\":\"ok\"}", 14, "alice", 2000, &version), 0);
+	CHECK_INT(version, 2);
+	CHECK_INT(relay_edit_add(st, NULL, id, "{\"email\":\"ok2\"}", 15, "bob", 3000, &version), 0);
+	CHECK_INT(version, 3);
+	CHECK_INT(relay_store_get_dead(st, NULL, id, &ev), 0);
+	CHECK_STR((const char *)ev.body, "{\"email\":\"ok2\"}");
+	relay_event_clear(&ev);
+	CHECK_INT(relay_edit_list(st, NULL, id, &v, &n), 0);
+	CHECK_INT(n, 3);
+	if (n == 3) {
+		CHECK_STR((const char *)v[0].body, "{\"email\":\"bad\"}");
+		CHECK(v[0].user == NULL);
+		CHECK_STR(v[2].user, "bob");
+		CHECK_INT(v[1].version, 2);
+	}
+	for (size_t i = 0; i < n; i++)
+		relay_edit_clear(&v[i]);
+	free(v);
+
+	/* dropped into the history; the edits stay with it, and go with it */
+	s = settle(1000, NULL, 0);
+	s.outcome = RELAY_HIST_DROPPED;
+	CHECK_INT(relay_history_drop(st, NULL, id, &s, 4000, NULL), 0);
+	CHECK_INT(relay_store_get_dead(st, NULL, id, &ev), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_edit_list(st, NULL, id, &v, &n), 0);
+	CHECK_INT(n, 3);
+	for (size_t i = 0; i < n; i++)
+		relay_edit_clear(&v[i]);
+	free(v);
+	CHECK_INT(relay_history_sweep(st, NULL, 5000, 100, NULL), 0);
+	CHECK_INT(relay_edit_list(st, NULL, id, &v, &n), 0);
+	CHECK_INT(n, 0);
+
+	struct relay_audit_entry a = { .at_ms = 1, .user = "alice", .verb = "pause", .what = "" };
+	CHECK_INT(relay_audit_add(st, NULL, &a, &seq), 0);
+	CHECK_INT(seq, 1);
+	CHECK_INT(relay_audit_add(st, NULL, &a, &seq), 0);
+	CHECK_INT(seq, 2);
+	relay_store_close(st);
+}
+
+/* A store filled by the history keeps taking new events: the history
+ * stops short of its floor and gives way. */
+static void
+test_full_store_keeps_ingesting(void)
+{
+	struct relay_store *st = fresh(4u << 20);
+	char body[2048];
+	uint64_t evicted = 0, skipped = 0, entries, bytes;
+	int ok = 1;
+
+	memset(body, 'x', sizeof(body) - 1);
+	body[0] = '"';
+	body[sizeof(body) - 2] = '"';
+	body[sizeof(body) - 1] = '\0';
+	for (int i = 0; i < 4000 && ok; i++) {
+		struct relay_hist_settle s = settle(86400000, NULL, 0);
+		char dk[32];
+		uint64_t id;
+		struct relay_event ev = { .source = "shop", .dedup_key = dk, .body = (unsigned char *)body,
+			                  .body_len = strlen(body) };
+		int dup;
+
+		snprintf(dk, sizeof(dk), "k%d", i);
+		if (relay_store_ingest(st, NULL, &ev, 0, 1000 + i, &id, &dup) != 0) {
+			ok = 0;
+			break;
+		}
+		if (relay_history_complete(st, NULL, id, &s, 1000 + i, NULL) != 0)
+			ok = 0;
+	}
+	CHECK(ok); /* 4000 events of 2 KiB through a 4 MiB store */
+	relay_history_gave_way(st, &evicted, &skipped);
+	CHECK(skipped > 0 && evicted > 0);
+	CHECK_INT(relay_history_stats(st, &entries, &bytes), 0);
+	CHECK(entries > 0 && bytes < (4u << 20));
+	/* and the queue itself still takes events up to its own reserve */
+	int n = 0;
+	for (; n < 200; n++) {
+		struct relay_event ev = { .source = "shop", .body = (unsigned char *)body,
+			                  .body_len = strlen(body) };
+		uint64_t id;
+		if (relay_store_ingest(st, NULL, &ev, 0, 9000, &id, NULL) != 0)
+			break;
+	}
+	CHECK_INT(n, 200);
+	relay_store_close(st);
+}
+
+/* A store written before the history's tables (fixture store/v1, schema 1,
+ * record version 1): read-only it reads as an empty history, read-write the
+ * tables are created and its queued events and dead letters go into it. */
+static void
+test_old_store(void)
+{
+	struct relay_store *st = NULL;
+	struct relay_hist_entry e;
+	struct relay_hist_settle s = settle(1000, NULL, 0);
+	uint64_t first = 0, entries, bytes;
+	char cmd[600];
+	int kept = 0;
+
+	relay_store_close(fresh(8u << 20)); /* a new directory; the fixture goes in it */
+	snprintf(cmd, sizeof(cmd), "cp store/v1/data.mdb '%s/'", dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(relay_store_open(dir, 8u << 20, RELAY_STORE_RDONLY, &st), 0);
+	if (!st)
+		return;
+	CHECK_INT(relay_history_get(st, NULL, 1, &e), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_history_stats(st, &entries, &bytes), 0);
+	CHECK_INT(entries, 0);
+	struct relay_audit_entry a = { .user = "x", .verb = "pause" };
+	CHECK_INT(relay_audit_add(st, NULL, &a, NULL), EACCES);
+	relay_store_close(st);
+
+	CHECK_INT(relay_store_open(dir, 8u << 20, 0, &st), 0);
+	if (!st)
+		return;
+	struct relay_due d;
+	size_t n = 0;
+	CHECK_INT(relay_store_scan_due(st, INT64_MAX, NULL, &d, 1, &n), 0);
+	if (n == 1)
+		first = d.id;
+	CHECK(first > 0);
+	CHECK_INT(relay_history_complete(st, NULL, first, &s, 5000, &kept), 0);
+	CHECK_INT(kept, 1);
+	CHECK_INT(relay_history_get(st, NULL, first, &e), 0);
+	CHECK(e.ev.body_len > 0);
+	relay_hist_clear(&e);
+	relay_store_close(st);
+	CHECK_INT(relay_store_verify(dir), 0);
+}
+
+int
+main(void)
+{
+	RUN(test_codec);
+	RUN(test_complete_find_sweep);
+	RUN(test_edits_and_audit);
+	RUN(test_full_store_keeps_ingesting);
+	RUN(test_old_store);
+	if (dir[0])
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return check_done();
+}
