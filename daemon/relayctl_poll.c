@@ -227,6 +227,7 @@ ctl_sync(struct ctl *c, int argc, char **argv)
 	}
 	if ((rc = relay_store_txn_commit(c->st, txn)))
 		goto fail;
+	ctl_audit_record(c, argc, argv, NULL, 0, json_array_size(ids));
 	free(text);
 	json_decref(ids);
 	if (c->json)

@@ -242,6 +242,10 @@ def test_sync_status_and_outage(t):
             p = r.ctl("sync", "partners", "--id", str(a))
             t.eq(p.returncode, 0, "sync --id accepted")
             wait_for(lambda: len(sent(rcv, "Sync Me")) == 2, what="resent by id")
+            audit = [json.loads(l) for l in r.ctl("--json", "audit", "--verb", "sync")
+                     .stdout.splitlines() if l.strip()]
+            t.eq([(a["verb"], a["count"]) for a in audit], [("sync", 0), ("sync", 1)],
+                 "each sync is in the audit trail, with the records it asked for")
             p = r.ctl("sync", "nope", check=False)
             t.check(p.returncode != 0 and "nope" in p.stderr, "unknown source refused")
             p = r.ctl("sync", "partners", "--since", "yesterday", check=False)
