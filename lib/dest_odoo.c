@@ -75,6 +75,7 @@ struct odoo_job {
 	int warnings_fail;
 	int guarded;               /* the "refuse" pre-read passed */
 	char *note;                /* what the guard did, for the outcome */
+	int load_status;           /* the HTTP status of the load, for the outcome after steps */
 };
 
 static void
@@ -101,7 +102,11 @@ note_answer(struct relay_job *job, const struct relay_plan *p, const json_t *ids
 	if (p->xmlid_module && p->xmlid_name && !job->answer_xid &&
 	    asprintf(&job->answer_xid, "%s.%s", p->xmlid_module, p->xmlid_name) < 0)
 		job->answer_xid = NULL;
-	job->answer_odoo_id = json_is_integer(id) ? (int64_t)json_integer_value(id) : res_id;
+	/* A step's outcome, after the load's, carries no ids: keep the load's. */
+	if (json_is_integer(id))
+		job->answer_odoo_id = (int64_t)json_integer_value(id);
+	else if (res_id > 0)
+		job->answer_odoo_id = res_id;
 }
 
 static void
@@ -237,8 +242,8 @@ stepped(void *arg, const struct relay_outcome *failure, const char *request, con
 		return;
 	}
 	how = how_text("delivered", oj->note, note);
-	finish(oj, &(struct relay_outcome){ .klass = RELAY_CLASS_DONE }, NULL,
-	       how ? how : "delivered");
+	finish(oj, &(struct relay_outcome){ .klass = RELAY_CLASS_DONE, .http_status = oj->load_status },
+	       NULL, how ? how : "delivered");
 	free(how);
 }
 
@@ -249,6 +254,12 @@ loaded(struct odoo_job *oj, const struct relay_outcome *o, const char *request)
 	char *warn = relay_order_load_warnings(o->result, 0, (size_t)-1), *w = NULL;
 	int rc;
 
+	/* what Odoo answered, for the history, before steps replace the outcome */
+	oj->load_status = o->http_status;
+	if (oj->have_plan)
+		note_answer(oj->job, &oj->plan,
+		            json_is_object(o->result) ? json_object_get(o->result, "ids") : NULL, 0,
+		            oj->res_id);
 	if (warn) {
 		log_warnings(oj->job, warn);
 		if (oj->warnings_fail) {
@@ -561,6 +572,7 @@ struct brow {
 	json_int_t rec_id;         /* ROW_READ: the record the load wrote */
 	char *note;                /* ROW_READ: its warnings, for the outcome */
 	char *gnote;               /* what the "refuse" guard did, for the outcome */
+	int load_status;           /* the HTTP status of its load, for the outcome after steps */
 	unsigned read_wave;        /* ROW_READ: the state read it waits for, 0: none yet */
 };
 
@@ -687,8 +699,10 @@ row_stepped(void *arg, const struct relay_outcome *failure, const char *request,
 	} else {
 		char *how = how_text("delivered", st->note, note);
 
-		report(b, st->r, &(struct relay_outcome){ .klass = RELAY_CLASS_DONE }, NULL,
-		       how ? how : "delivered", (int)st->r->off);
+		report(b, st->r,
+		       &(struct relay_outcome){ .klass = RELAY_CLASS_DONE,
+		                                .http_status = st->r->load_status },
+		       NULL, how ? how : "delivered", (int)st->r->off);
 		free(how);
 	}
 	free(st->note);
@@ -704,6 +718,7 @@ row_loaded(struct batch *b, struct brow *r, size_t k, const struct relay_outcome
 {
 	char *warn;
 
+	r->load_status = o->http_status;
 	if (r->have_plan)
 		note_answer(r->job, &r->plan,
 		            json_is_object(o->result) ? json_object_get(o->result, "ids") : NULL, k, 0);
@@ -800,8 +815,10 @@ row_steps(struct batch *b, struct brow *r, const json_t *value)
 			/* nothing else to do: done now (this is a call's callback) */
 			char *how = how_text("delivered", st->note, NULL);
 
-			report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_DONE }, NULL,
-			       how ? how : "delivered", (int)r->off);
+			report(b, r,
+			       &(struct relay_outcome){ .klass = RELAY_CLASS_DONE,
+			                                .http_status = r->load_status },
+			       NULL, how ? how : "delivered", (int)r->off);
 			free(how);
 			free(st->note);
 			free(st);
