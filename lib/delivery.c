@@ -16,6 +16,7 @@
 #include "odoo_relay/circuit.h"
 #include "odoo_relay/classify.h"
 #include "odoo_relay/clock.h"
+#include "odoo_relay/confirm.h"
 #include "odoo_relay/delivery.h"
 #include "odoo_relay/destination.h"
 #include "odoo_relay/error.h"
@@ -710,6 +711,164 @@ stale_drop(struct relay_delivery *d, const struct relay_route *r, struct relay_j
 	return keep;
 }
 
+static void send_call(struct relay_delivery *d, struct dest *ds, const struct relay_route *r,
+                      struct relay_job **jobs, size_t n);
+
+/* ---- confirm: the record read from Odoo just before delivery ---- */
+
+/* A read on its way for one job. */
+struct confirm {
+	struct relay_delivery *d;
+	struct relay_job *j;
+	struct inst *in;            /* the Odoo destination's instance read */
+	int64_t id;
+	char *model;
+};
+
+/* The confirm could not tell: a failure charged to the event (retried with
+ * its route's backoff, so an Odoo outage never makes a phantom). */
+static void
+confirm_failed(struct relay_delivery *d, struct relay_job *j, const struct relay_outcome *given,
+               enum relay_class klass, const char *name, const char *why, const char *request)
+{
+	struct relay_outcome o = { 0 };
+
+	if (!given) {
+		if (relay_outcome_set(&o, klass, RELAY_SCOPE_NONE, name, why, NULL))
+			o.klass = klass;
+		given = &o;
+	}
+	relay_scheduler_call_done(d->sched, j);
+	relay_settle_failed(d->settle, j, given, request);
+	relay_outcome_clear(&o);
+	relay_delivery_kick(d);
+}
+
+static void
+confirmed(const struct relay_outcome *o, const char *request, const json_t *records, void *arg)
+{
+	struct confirm *cf = arg;
+	struct relay_delivery *d = cf->d;
+	struct relay_job *j = cf->j;
+	struct dest *cds = cf->in->dest, *ds = dest_of(j);
+	const struct relay_route *r;
+	char why[600], *body = NULL;
+	size_t len = 0;
+	int rc;
+
+	inst_release(cf->in);
+	if (d->freeing || (o->klass == RELAY_CLASS_TRANSIENT &&
+	                   o->transport == RELAY_TRANSPORT_CANCELLED)) {
+		relay_scheduler_call_done(d->sched, j);
+		if (d->freeing)
+			job_end(j, d);
+		else
+			relay_settle_release(d->settle, j);
+		goto out;
+	}
+	if (o->klass == RELAY_CLASS_DONE) {
+		if (cds && !cds->gone)
+			circuit_changed(cds, relay_circuit_answered(&cds->circuit, relay_wall_ms()), o);
+		rc = relay_confirm_apply(j->ev.body, j->ev.body_len, cf->id, records, &body, &len, why,
+		                         sizeof(why));
+	} else if (o->klass == RELAY_CLASS_PERMANENT && o->error_name &&
+	           strstr(o->error_name, "MissingError")) {
+		rc = RELAY_CONFIRM_GONE; /* how some servers say that it does not exist */
+	} else {
+		/* Odoo down, slow, or refusing us: not the record's fault. The
+		 * Odoo destination's circuit hears of it as a call of its own. */
+		if (cds && !cds->gone) {
+			if (o->klass == RELAY_CLASS_CONFIG && o->scope != RELAY_SCOPE_ROUTE)
+				circuit_open(cds, o, "the destination refused our configuration");
+			else if (o->transport == RELAY_TRANSPORT_CONNECT)
+				circuit_open(cds, o, "cannot connect");
+		}
+		confirm_failed(d, j, o, o->klass, NULL, NULL, request);
+		goto out;
+	}
+	if (rc == RELAY_CONFIRM_GONE) {
+		snprintf(why, sizeof(why), "%s %" PRId64 " does not exist in %s (any more)", cf->model,
+		         cf->id, cds ? cds->name : "odoo");
+		relay_scheduler_call_done(d->sched, j);
+		relay_settle_phantom(d->settle, j, why);
+		relay_delivery_kick(d);
+		goto out;
+	}
+	if (rc != RELAY_CONFIRM_FOUND) {
+		confirm_failed(d, j, NULL, rc == ENOMEM ? RELAY_CLASS_TRANSIENT : RELAY_CLASS_PERMANENT,
+		               "confirm.answer", rc == ENOMEM ? relay_strerror(rc) : why, request);
+		goto out;
+	}
+	free(j->send_body);
+	j->send_body = body;
+	j->send_body_len = len;
+	r = relay_routes_find(d->routes, j->route);
+	if (!ds || ds->gone || !ds->cur || !r) {
+		/* its destination went with a reload while Odoo answered */
+		relay_scheduler_call_done(d->sched, j);
+		relay_settle_release(d->settle, j);
+		goto out;
+	}
+	send_call(d, ds, r, &j, 1);
+out:
+	free(cf->model);
+	free(cf);
+}
+
+/* Read j's record from the route's Odoo destination; confirmed() goes on. */
+static void
+confirm_start(struct relay_delivery *d, const struct relay_route *r, struct relay_job *j)
+{
+	const json_t *rf = NULL;
+	const char *cname = relay_route_confirm(r, &rf);
+	struct dest *cds = dest_find(d, cname);
+	struct confirm *cf = NULL;
+	json_t *fields = NULL, *ids = NULL;
+	char why[300];
+	int rc;
+
+	if (!(cf = calloc(1, sizeof(*cf)))) {
+		confirm_failed(d, j, NULL, RELAY_CLASS_TRANSIENT, "confirm", "out of memory", NULL);
+		return;
+	}
+	rc = relay_confirm_target(j->ev.body, j->ev.body_len, rf, &cf->model, &cf->id, &fields, why,
+	                          sizeof(why));
+	if (rc) {
+		confirm_failed(d, j, NULL, rc == ENOMEM ? RELAY_CLASS_TRANSIENT : RELAY_CLASS_PERMANENT,
+		               "confirm.event", rc == ENOMEM ? relay_strerror(rc) : why, NULL);
+		goto fail;
+	}
+	if (!cds || !cds->cur || !cds->cur->ops->read) {
+		snprintf(why, sizeof(why), "cannot confirm: no destination %s that reads Odoo", cname);
+		confirm_failed(d, j, NULL, RELAY_CLASS_TRANSIENT, "confirm.destination", why, NULL);
+		goto fail;
+	}
+	if (cds->circuit.state == RELAY_CIRCUIT_STATE_OPEN ||
+	    cds->circuit.state == RELAY_CIRCUIT_STATE_PROBING) {
+		snprintf(why, sizeof(why), "cannot confirm: delivery to %s is paused (circuit open)",
+		         cds->name);
+		confirm_failed(d, j, NULL, RELAY_CLASS_TRANSIENT, "confirm.circuit_open", why, NULL);
+		goto fail;
+	}
+	cf->d = d;
+	cf->j = j;
+	cf->in = cds->cur;
+	cf->in->users++;
+	rc = (ids = json_pack("[I]", (json_int_t)cf->id)) ?
+	     cf->in->ops->read(cf->in->drv, cf->model, ids, fields, confirmed, cf) : ENOMEM;
+	json_decref(ids);
+	json_decref(fields);
+	if (rc == 0)
+		return;
+	inst_release(cf->in);
+	confirm_failed(d, j, NULL, RELAY_CLASS_TRANSIENT, "confirm", relay_strerror(rc), NULL);
+	fields = NULL;
+fail:
+	json_decref(fields);
+	free(cf->model);
+	free(cf);
+}
+
 /* One call's jobs (one job, or a batch of one route's). */
 static void
 start(void *arg, struct relay_job **jobs, size_t n)
@@ -717,8 +876,6 @@ start(void *arg, struct relay_job **jobs, size_t n)
 	struct relay_delivery *d = arg;
 	struct dest *ds = dest_of(jobs[0]);
 	const struct relay_route *r;
-	struct inst *in;
-	int rc;
 
 	if (!ds) {
 		for (size_t i = 0; i < n; i++)
@@ -737,6 +894,23 @@ start(void *arg, struct relay_job **jobs, size_t n)
 	if (relay_route_version(r, NULL, NULL) != RELAY_VERSION_NONE &&
 	    (n = stale_drop(d, r, jobs, n)) == 0)
 		return;
+	if (relay_route_confirm(r, NULL)) {
+		/* read the record first; the send follows from confirmed() */
+		for (size_t i = 0; i < n; i++)
+			confirm_start(d, r, jobs[i]);
+		return;
+	}
+	send_call(d, ds, r, jobs, n);
+}
+
+/* Hand one call's jobs to ds's driver. */
+static void
+send_call(struct relay_delivery *d, struct dest *ds, const struct relay_route *r,
+          struct relay_job **jobs, size_t n)
+{
+	struct inst *in;
+	int rc;
+
 	in = ds->cur;
 	in->users += (unsigned)n;
 	for (size_t i = 0; i < n; i++)

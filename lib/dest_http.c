@@ -297,16 +297,20 @@ body_of(const struct relay_job *job, const struct relay_route *route, char **out
 	json_t *payload;
 	int rc;
 
+	/* a confirmed event: the record's current values (confirm.h) */
+	const char *in = job->send_body ? job->send_body : (const char *)job->ev.body;
+	size_t in_len = job->send_body ? job->send_body_len : job->ev.body_len;
+
 	if (relay_route_body_as_received(route)) {
-		if (!(*out = malloc(job->ev.body_len + 1)))
+		if (!(*out = malloc(in_len + 1)))
 			return ENOMEM;
-		if (job->ev.body_len)
-			memcpy(*out, job->ev.body, job->ev.body_len);
-		(*out)[job->ev.body_len] = '\0';
-		*len = job->ev.body_len;
+		if (in_len)
+			memcpy(*out, in, in_len);
+		(*out)[in_len] = '\0';
+		*len = in_len;
 		return 0;
 	}
-	if (!(payload = json_loadb((const char *)job->ev.body, job->ev.body_len, 0, &jerr))) {
+	if (!(payload = json_loadb(in, in_len, 0, &jerr))) {
 		snprintf(why, whysz, "the event's body is not JSON (line %d)", jerr.line);
 		return -RELAY_EINVAL;
 	}

@@ -132,6 +132,8 @@ struct relay_route {
 	enum relay_version_kind version_kind; /* "version"; NONE without */
 	char *version_ptr;
 	int64_t version_window_s;
+	char *confirm_dest;  /* post: "confirm": the Odoo destination read, or NULL */
+	json_t *confirm_fields; /* its "fields" (array of strings), or NULL */
 };
 
 struct relay_routes {

@@ -107,6 +107,7 @@ job_free(struct relay_job *j)
 	free(j->dest);
 	free(j->model);
 	free(j->version_name);
+	free(j->send_body);
 	free(j);
 }
 

@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "odoo_relay/classify.h"
 #include "odoo_relay/config.h"
@@ -61,6 +62,12 @@ struct relay_sent_info {
 typedef void (*relay_driver_done_fn)(struct relay_job *job, const struct relay_outcome *o,
                                      const char *request, const char *how,
                                      const struct relay_sent_info *info, void *arg);
+/* A read's outcome (o and request valid during the callback only); records
+ * is the destination's answer when o->klass is done (borrowed: valid during
+ * the callback; for Odoo's read() a list of records, [] when none exists),
+ * else NULL. */
+typedef void (*relay_driver_read_fn)(const struct relay_outcome *o, const char *request,
+                                     const json_t *records, void *arg);
 /* A probe's outcome, valid during the callback only. */
 typedef void (*relay_driver_probe_fn)(const struct relay_outcome *o, void *arg);
 
@@ -82,6 +89,14 @@ struct relay_driver_ops {
 	/* The protocol it speaks now, for status ("jsonrpc", "json2"; "auto"
 	 * before the destination has told). Static text. */
 	const char *(*protocol)(void *drv);
+	/* Optional: NULL for a kind that cannot read. Read fields (a JSON
+	 * array of names) of model's records ids (a JSON array of ids), both
+	 * borrowed during the call, for a route's "confirm" (confirm.h): Odoo's
+	 * read(). Returns 0 (cb will come, from the loop, never from inside;
+	 * destroy cancels it as it cancels jobs), -RELAY_EINVAL, ENOMEM,
+	 * -RELAY_ECLOSED; cb never comes then. */
+	int (*read)(void *drv, const char *model, json_t *ids, json_t *fields,
+	            relay_driver_read_fn cb, void *arg);
 };
 
 /* relay_driver_for - the driver of kind, or NULL for a kind without one. */

@@ -91,6 +91,10 @@ struct relay_job {
 	int64_t version;
 	int version_kind;
 	int64_t version_window_ms;
+	/* A route's "confirm" (delivery.c): the body a driver sends instead of
+	 * ev.body, the record's current values (owned; NULL: ev.body). */
+	char *send_body;
+	size_t send_body_len;
 	int64_t started_ms;          /* monotonic */
 	void *owner;                 /* the caller's (the driver instance it went to) */
 	LIST_ENTRY(relay_job) link;

@@ -7,6 +7,7 @@ address guard refuses loopback unless "allow_private" is set."""
 import base64
 import hashlib
 import hmac
+import http.client
 import http.server
 import json
 import os
@@ -16,7 +17,7 @@ import socketserver
 import threading
 import time
 
-from harness import Relay, Results, TempDir, base_config, store_ids, wait_for
+from harness import Emulator, Relay, Results, TempDir, base_config, store_ids, wait_for
 
 KEY_B64 = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 KEY2_B64 = "c2Vjb25kLWtleS1ieXRlcw=="
@@ -141,14 +142,14 @@ def dest(rcv, **over):
     return {k: v for k, v in d.items() if v is not None}
 
 
-def config(tmp, rcv, routes=None, **over):
+def config(tmp, rcv, routes=None, odoo=None, **over):
     sources = base_config("x")["sources"]
     # Odoo's own post, as its "Send Webhook Notification" sends it
     sources["odoo"] = {"kind": "odoo",
                        "verify": {"scheme": "url_token", "secret_file": "odoo.token"}}
     cfg = base_config(
         os.path.join(tmp, "state"), sources=sources,
-        destinations={"wh": dest(rcv, **over)},
+        destinations=dict({"wh": dest(rcv, **over)}, **({"odoo": odoo} if odoo else {})),
         delivery={"probe_base_ms": 100, "probe_cap_ms": 300, "drain_timeout_ms": 2000},
         routes=routes or [
             {"name": "orders-out", "source": "shop", "destination": "wh",
@@ -362,6 +363,99 @@ def test_odoo_source(t):
             rcv.down()
 
 
+def odoo_dest(emu):
+    return {"url": emu.url, "database": "test", "login": "admin", "api_key_file": "odoo.key",
+            "probe_base_ms": 100, "probe_cap_ms": 300}
+
+
+def rpc(emu, model, method, *args, **kw):
+    """One execute_kw on the emulator, as Odoo's own users would change data."""
+    body = json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+        "service": "object", "method": "execute_kw",
+        "args": ["test", 2, "test-api-key", model, method, list(args), kw]}}).encode()
+    c = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=10)
+    try:
+        c.request("POST", "/jsonrpc", body, {"Content-Type": "application/json"})
+        ans = json.loads(c.getresponse().read())
+    finally:
+        c.close()
+    if "error" in ans:
+        raise AssertionError("%s.%s: %s" % (model, method, ans["error"]))
+    return ans.get("result")
+
+
+def odoo_post(r, model, rid, **fields):
+    """What Odoo's "Send Webhook Notification" posts (capture 473): sorted keys,
+    its own _action, _id, _model and id, then the fields the rule selects."""
+    body = dict(fields, _action="Send Webhook Notification(#180)", _id=rid, _model=model, id=rid)
+    data = json.dumps(body, sort_keys=True).encode()
+    st, _, _ = r.request("POST", "/hooks/odoo/" + ODOO_TOKEN, data,
+                         {"Content-Type": "application/json"})
+    return st
+
+
+CONFIRM_ROUTES = [{"name": "odoo-out", "source": "odoo", "destination": "wh",
+                   "body": "as_received", "confirm": True}]
+
+
+def test_confirm(t):
+    """confirm: true reads the record from Odoo just before delivery: a
+    changed record goes out with its current values, one that does not
+    exist (a rolled-back create) ends as phantom and is never sent, and an
+    Odoo that is down makes a retry, not a phantom."""
+    with TempDir() as tmp:
+        rcv = Receiver()
+        emu = Emulator(tmp)
+        r = start(tmp, rcv, routes=CONFIRM_ROUTES, odoo=odoo_dest(emu))
+        try:
+            pid = rpc(emu, "res.partner", "create", {"name": "Ada", "email": "ada@old.example"})
+            rpc(emu, "res.partner", "write", [pid], {"email": "ada@new.example"})
+            # the post Odoo made for the create arrives with the create's values
+            t.eq(odoo_post(r, "res.partner", pid, name="Ada", email="ada@old.example"), 202,
+                 "accepted")
+            wait_for(lambda: len(rcv.posts()) == 1 and queue_empty(r), what="the confirmed post")
+            h, b, ok = rcv.posts()[0]
+            got = json.loads(b)
+            t.eq(got["email"], "ada@new.example", "the value Odoo holds now is sent")
+            t.eq((got["_id"], got["_model"], got["name"]), (pid, "res.partner", "Ada"),
+                 "the rest of the post kept")
+            t.check(ok, "signed")
+
+            # a create that rolled back after Odoo posted it (captures 481-484)
+            t.eq(odoo_post(r, "res.partner", pid + 1000, name="Ghost", email="g@example.com"),
+                 202, "the phantom's post accepted")
+            wait_for(lambda: r.metric("relay_phantom_total") == 1.0 and queue_empty(r),
+                     what="the phantom counted and ended")
+            t.eq(len(rcv.posts()), 1, "a phantom is never delivered")
+            t.eq(store_ids(r.cfg["state_dir"], "dead"), [], "nor dead-lettered")
+            t.check(any("phantom" in l and str(pid + 1000) in l for l in r.logs().splitlines()),
+                    "the phantom logged with its record")
+            t.eq(r.metric("relay_phantom_total", 'route="odoo-out",destination="wh"'), 1.0,
+                 "counted by route")
+
+            # Odoo down during the confirm read: retried, not a phantom
+            emu.fault(mode="down")
+            rpc_done = False
+            t.eq(odoo_post(r, "res.partner", pid, name="Ada", email="ada@down.example"), 202,
+                 "accepted while Odoo is down")
+            wait_for(lambda: any(e["attempts"] >= 2 for e in store_ids(r.cfg["state_dir"])),
+                     timeout=20, what="retries while Odoo is down")
+            t.eq(len(rcv.posts()), 1, "nothing sent while Odoo cannot confirm")
+            t.eq(r.metric("relay_phantom_total"), 1.0, "no phantom for an Odoo that is down")
+            emu.fault(mode="none")
+            rpc(emu, "res.partner", "write", [pid], {"email": "ada@back.example"})
+            rpc_done = True
+            wait_for(lambda: len(rcv.posts()) == 2 and queue_empty(r), timeout=30,
+                     what="delivered once Odoo is back")
+            t.check(rpc_done, "wrote while the event waited")
+            t.eq(json.loads(rcv.posts()[1][1])["email"], "ada@back.example",
+                 "with the values of the moment it was sent")
+        finally:
+            t.eq(r.stop(), 0, "clean exit")
+            rcv.down()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_signed_ordered_across_outage)
@@ -370,4 +464,5 @@ if __name__ == "__main__":
     t.run(test_410_stops_destination)
     t.run(test_address_guard)
     t.run(test_odoo_source)
+    t.run(test_confirm)
     t.done()
