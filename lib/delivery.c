@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -57,6 +58,7 @@ struct dest {
 	struct event *probe_timer;
 	unsigned probing;           /* probes in flight (an old instance's may still be) */
 	int paused;                 /* odoo-relayctl pause --destination */
+	int stopping;               /* a 410: paused here until the store says so */
 	int gone;                   /* removed by a reload */
 	LIST_ENTRY(dest) link;
 };
@@ -393,6 +395,100 @@ route_works(struct relay_delivery *d, const char *route)
 	}
 }
 
+/* ---- a destination that asks to be stopped (HTTP 410) ---- */
+
+struct stop {
+	struct relay_delivery *d;
+	char *name;
+	char key[160], note[160];
+	char *why;
+};
+
+static int
+stop_fn(void *fn_arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
+{
+	struct stop *sp = fn_arg;
+	int rc = relay_store_set_paused(st, txn, sp->key, 1);
+
+	return rc ? rc : relay_store_note_put(st, txn, sp->note, sp->why);
+}
+
+static void
+stop_done(void *arg, int rc, const struct relay_write_result *r)
+{
+	struct stop *sp = arg;
+	struct dest *ds;
+
+	LIST_FOREACH(ds, &sp->d->dests, link)
+		if (strcmp(ds->name, sp->name) == 0)
+			break;
+	if (rc) {
+		/* it stays stopped in memory, until a restart (which meets the
+		 * 410 again) */
+		relay_log(LOG_ERR, "cannot record the pause of destination %s: %s", sp->name,
+		          relay_strerror(rc));
+	} else if (ds) {
+		ds->stopping = 0; /* the store holds the pause: resume clears it */
+	}
+	if (ds && !sp->d->freeing)
+		note_state(sp->d);
+	free(sp->name);
+	free(sp->why);
+	free(sp);
+}
+
+/* Pause ds durably, with the reason, until an operator resumes it (the
+ * pause of odoo-relayctl pause --destination). */
+static void
+dest_stop(struct dest *ds, const struct relay_outcome *o)
+{
+	struct relay_delivery *d = ds->d;
+	struct stop *sp;
+	char when[40];
+	time_t now = (time_t)(relay_wall_ms() / 1000);
+	struct tm tm;
+
+	if (ds->stopping)
+		return;
+	ds->stopping = 1;
+	ds->paused = 1;
+	ds->sd.slots = 0;
+	{
+		struct relay_log_fields f = {
+			.message_id = RELAY_MSGID_CIRCUIT_OPEN, .destination = ds->name,
+			.error_class = "configuration", .odoo_error = o->error_name,
+		};
+		relay_log_with(LOG_ERR, &f, "delivery to %s stopped: %s; resume it with "
+		               "odoo-relayctl resume --destination %s", ds->where ? ds->where : ds->name,
+		               o->message ? o->message : o->error_name ? o->error_name : "stop",
+		               ds->name);
+	}
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!(sp = calloc(1, sizeof(*sp))) || !(sp->name = strdup(ds->name)) ||
+	    asprintf(&sp->why, "%s (%s)", o->message ? o->message : "stopped by the endpoint",
+	             when) < 0) {
+		if (sp)
+			sp->why = NULL;
+		goto fail;
+	}
+	sp->d = d;
+	snprintf(sp->key, sizeof(sp->key), "@%s", ds->name);
+	snprintf(sp->note, sizeof(sp->note), "%s%s", RELAY_PAUSE_NOTE, ds->name);
+	if (relay_writer_call(d->writer, stop_fn, sp, stop_done, sp) == 0) {
+		note_state(d);
+		return;
+	}
+fail:
+	relay_log(LOG_ERR, "cannot record the pause of destination %s", ds->name);
+	if (sp) {
+		free(sp->name);
+		free(sp->why);
+		free(sp);
+	}
+	note_state(d);
+}
+
 /* A driver's answer for one job. Circuits hear of each answer of the
  * destination once (info->first), however many jobs its call carried,
  * except transient failures: those count per event. */
@@ -436,7 +532,10 @@ sent(struct relay_job *j, const struct relay_outcome *o, const char *request, co
 		return;
 	case RELAY_CLASS_CONFIG:
 		/* Says nothing about the event: charge nothing, leave it queued. */
-		if (o->scope == RELAY_SCOPE_ROUTE && j->route)
+		if (o->scope == RELAY_SCOPE_STOP) {
+			if (ds && !ds->gone)
+				dest_stop(ds, o);
+		} else if (o->scope == RELAY_SCOPE_ROUTE && j->route)
 			route_held(d, j, o);
 		else if (ds && !ds->gone)
 			circuit_open(ds, o, "the destination refused our configuration");
@@ -959,6 +1058,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 		snprintf(key, sizeof(key), "@%s", ds->name);
 		ds->paused = 0;
 		relay_store_get_paused(d->store, NULL, key, &ds->paused);
+		ds->paused |= ds->stopping;
 		ds->sd.slots = ds->paused ? 0 : relay_circuit_slots(&ds->circuit, ds->sd.max_calls);
 	}
 	schedule_tick(d, relay_scheduler_dispatch(d->sched, relay_wall_ms(), relay_mono_ms()));

@@ -13,11 +13,11 @@
  * One event per request (max_batch 1): order within a lane is the
  * scheduler's (one event of a lane in flight at a time).
  *
- * 410 Gone latches the instance as gone: the outcome is a configuration
- * failure of the destination (its circuit opens, delivery logs it at error
- * level) and every probe of this instance answers the same without
- * sending anything, so nothing goes to the endpoint until the configuration
- * is reloaded (a new instance), which is how an operator resumes it.
+ * 410 Gone is a configuration failure with scope RELAY_SCOPE_STOP: delivery
+ * pauses the destination durably (the pause odoo-relayctl pause
+ * --destination sets, with the reason), logs it at error level, and nothing
+ * goes to the endpoint until an operator runs odoo-relayctl resume
+ * --destination; a restart or a reload does not resume it.
  *
  * The probe is an OPTIONS request to the URL (no body, no signature): any
  * complete HTTP answer, whatever its status, means the endpoint is there.
@@ -55,7 +55,6 @@ struct http_dest {
 	size_t n_headers;
 	struct relay_secret *secrets;
 	size_t n_secrets;
-	int gone;                  /* a 410 came: stopped until a new instance */
 	uint64_t batch_seq;
 	LIST_HEAD(, http_job) jobs; /* every job and probe not yet reported */
 };
@@ -136,9 +135,9 @@ relay_dest_http_classify(const struct relay_exchange *x, struct relay_outcome *o
 		snprintf(msg, sizeof(msg), "the endpoint answered %ld, will retry", st);
 	} else if (st == 410) {
 		klass = RELAY_CLASS_CONFIG;
-		scope = RELAY_SCOPE_TARGET;
+		scope = RELAY_SCOPE_STOP;
 		snprintf(msg, sizeof(msg), "the endpoint answered 410 Gone: delivery to it stopped "
-		         "until the configuration is reloaded");
+		         "until an operator resumes it");
 	} else if (st >= 300 && st <= 399) {
 		klass = RELAY_CLASS_PERMANENT;
 		snprintf(msg, sizeof(msg), "the endpoint answered %ld, a redirect, which is not "
@@ -215,14 +214,10 @@ report_later(struct http_job *hj, enum relay_class klass, enum relay_scope scope
 	return 0;
 }
 
-static const char gone_why[] = "the endpoint answered 410 Gone: delivery to it stopped until "
-                               "the configuration is reloaded";
-
 static void
 on_reply(const struct relay_http_reply *r, void *arg)
 {
 	struct http_job *hj = arg;
-	struct http_dest *hd = hj->hd;
 	struct relay_exchange x = {
 		.transport = r->transport, .transport_detail = r->error, .http_status = r->status,
 		.retry_after = r->retry_after, .now_ms = relay_wall_ms(),
@@ -252,8 +247,6 @@ on_reply(const struct relay_http_reply *r, void *arg)
 		o.klass = RELAY_CLASS_TRANSIENT;
 		o.transport = RELAY_TRANSPORT_ERROR;
 	}
-	if (hj->job && r->transport == RELAY_TRANSPORT_OK && r->status == 410)
-		hd->gone = 1;
 	report(hj, &o, o.klass == RELAY_CLASS_DONE ? "delivered" : NULL);
 	relay_outcome_clear(&o);
 }
@@ -343,10 +336,6 @@ send_one(struct http_dest *hd, struct relay_job *job, const struct relay_route *
 		return ENOMEM;
 	hj->job = job;
 	hj->cb = cb;
-	if (hd->gone) {
-		rc = report_later(hj, RELAY_CLASS_CONFIG, RELAY_SCOPE_TARGET, "http.410", gone_why);
-		goto early;
-	}
 	if ((rc = body_of(job, route, &body, &len, why, sizeof(why))) != 0) {
 		if (rc == ENOMEM)
 			goto fail;
@@ -446,14 +435,10 @@ http_probe(void *drv, relay_driver_probe_fn cb, void *arg)
 	if (!(hj = job_new(hd, arg)))
 		return ENOMEM;
 	hj->probe_cb = cb;
-	if (hd->gone)
-		rc = report_later(hj, RELAY_CLASS_CONFIG, RELAY_SCOPE_TARGET, "http.410", gone_why);
-	else {
-		call_of(hd, &call);
-		call.method = "OPTIONS";
-		if ((rc = relay_http_send(hd->client, &call, on_reply, hj)) == 0)
-			hj->in_http = 1;
-	}
+	call_of(hd, &call);
+	call.method = "OPTIONS";
+	if ((rc = relay_http_send(hd->client, &call, on_reply, hj)) == 0)
+		hj->in_http = 1;
 	if (rc)
 		job_free(hj);
 	return rc;

@@ -107,8 +107,9 @@ extern const struct relay_driver_ops relay_driver_odoo;
 
 /* The HTTP driver (dest_http.c): one signed request per event (Standard
  * Webhooks headers), max_batch 1; its probe is an OPTIONS request that any
- * HTTP answer passes; a 410 stops the instance until it is replaced (a
- * reload). odoo-relay.conf(5), HTTP DESTINATIONS. */
+ * HTTP answer passes; a 410 is reported with scope RELAY_SCOPE_STOP (the
+ * caller pauses the destination until an operator resumes it).
+ * odoo-relay.conf(5), HTTP DESTINATIONS. */
 extern const struct relay_driver_ops relay_driver_http;
 
 /*
@@ -117,7 +118,9 @@ extern const struct relay_driver_ops relay_driver_http;
  * (overwritten; free with relay_outcome_clear):
  *   2xx                                       done
  *   408, 429, 5xx                             transient, Retry-After honoured
- *   410                                       configuration, target ("http.410")
+ *                                             (500, 501 and the other 5xx too:
+ *                                             a server that fails may recover)
+ *   410                                       configuration, scope STOP ("http.410")
  *   3xx (never followed), other 4xx, 1xx      permanent, "http.<status>",
  *                                             detail the start of the body
  *   transport failures                        transient ("transport.<kind>";

@@ -1,8 +1,8 @@
 """HTTP destinations: events delivered to an external endpoint (a small
 receiver in this test, on 127.0.0.1 port 0) signed the Standard Webhooks way,
 each exactly once and in order per lane, across an outage of the receiver;
-429 with Retry-After and slow answers retried; 410 stops the destination until
-a reload; other 4xx dead-letter with the status and the body's start; the
+429 with Retry-After and slow answers retried; 410 pauses the destination until
+an operator resumes it; other 4xx dead-letter with the status and the body's start; the
 address guard refuses loopback unless "allow_private" is set."""
 import base64
 import hashlib
@@ -282,6 +282,8 @@ def test_4xx_dead_letters(t):
 
 
 def test_410_stops_destination(t):
+    """410 Gone pauses the destination durably, with its reason: neither a
+    reload nor a restart resumes it; odoo-relayctl resume --destination does."""
     with TempDir() as tmp:
         rcv = Receiver()
         r = start(tmp, rcv)
@@ -289,20 +291,40 @@ def test_410_stops_destination(t):
             rcv.mode = "gone"
             r.post_shop(order(3, 0), "g-1")
             r.post_shop(order(3, 1), "g-2")
-            wait_for(lambda: r.metric("relay_circuit_open") == 1.0, what="the circuit opens")
-            time.sleep(1.5)
-            t.eq(len(rcv.posts()), 1, "nothing more is sent after 410")
-            t.eq(r.metric("relay_circuit_open"), 1.0, "the circuit stays open")
-            t.eq(store_ids(r.cfg["state_dir"], "dead"), [], "nothing dead-lettered")
-            t.check(any("410" in l and l.startswith("<3>") for l in r.logs().splitlines()),
-                    "said at error level")
-            t.eq([e["attempts"] for e in store_ids(r.cfg["state_dir"])], [0, 0], "nothing charged")
-            # the endpoint is back; an operator reloads
-            rcv.mode = "ok"
+            wait_for(lambda: r.metric("relay_destination_paused", 'destination="wh"') == 1.0,
+                     what="the destination pauses")
+            t.check(any("410" in l and l.startswith("<3>") and "resume --destination wh" in l
+                        for l in r.logs().splitlines()), "said at error level, with the way out")
+            st = r.ctl("status")
+            t.eq(st.returncode, 1, "status says degraded")
+            t.check("destination wh paused: the endpoint answered 410 Gone" in st.stdout,
+                    "status says why: %r" % st.stdout[-400:])
+            js = json.loads(r.ctl("--json", "status").stdout)
+            t.eq(js["paused_destinations"], ["wh"], "in the JSON status too")
+            # a reload does not resume it
             r.proc.send_signal(signal.SIGHUP)
-            wait_for(lambda: queue_empty(r), timeout=20, what="delivered after the reload")
+            wait_for(lambda: "reload" in r.logs().lower(), what="the reload")
+            time.sleep(1.0)
+            t.eq(len(rcv.posts()), 1, "nothing more is sent after 410, reload or not")
+            t.eq(store_ids(r.cfg["state_dir"], "dead"), [], "nothing dead-lettered")
+            t.eq([e["attempts"] for e in store_ids(r.cfg["state_dir"])], [0, 0], "nothing charged")
+            # nor does a restart, even with the endpoint back
+            rcv.mode = "ok"
+            t.eq(r.stop(), 0, "clean exit")
+            probes = rcv.options
+            r.start()
+            wait_for(lambda: rcv.options > probes, what="the restarted relay probes")
+            wait_for(lambda: r.metric("relay_destination_paused", 'destination="wh"') == 1.0,
+                     what="still paused after the restart")
+            time.sleep(1.0)
+            t.eq(len(rcv.posts()), 1, "still stopped after a restart")
+            # an operator resumes it
+            res = r.ctl("resume", "--destination", "wh")
+            t.eq(res.returncode, 0, "resume: %s" % res.stderr)
+            wait_for(lambda: queue_empty(r), timeout=20, what="delivered after the resume")
             seqs = [json.loads(b)["seq"] for _, b, _ in rcv.posts()[1:]]
-            t.eq(seqs, [0, 1], "in order, after the reload")
+            t.eq(seqs, [0, 1], "in order, after the resume")
+            t.check("410" not in r.ctl("status").stdout, "the reason is gone with the pause")
         finally:
             t.eq(r.stop(), 0, "clean exit")
             rcv.down()

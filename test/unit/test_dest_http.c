@@ -185,7 +185,7 @@ test_classify(void)
 	}
 	classify(410, RELAY_TRANSPORT_OK, NULL, "gone", &o);
 	CHECK_INT(o.klass, RELAY_CLASS_CONFIG);
-	CHECK_INT(o.scope, RELAY_SCOPE_TARGET);
+	CHECK_INT(o.scope, RELAY_SCOPE_STOP);
 	CHECK_STR(o.error_name, "http.410");
 	relay_outcome_clear(&o);
 	/* Retry-After as an HTTP date, 90 s after now */
