@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 
 #include <event2/event.h>
@@ -214,6 +215,35 @@ report_later(struct http_job *hj, enum relay_class klass, enum relay_scope scope
 	return 0;
 }
 
+/* A failed answer's detail, for attempts and dead letters: its status
+ * line and headers (cookies masked), a blank line, then the start of its
+ * body (the classification's detail). o->detail is replaced; on ENOMEM it
+ * stays as it was. */
+static void
+detail_with_headers(struct relay_outcome *o, const struct relay_http_reply *r)
+{
+	size_t cap = strlen(r->headers) + (o->detail ? strlen(o->detail) : 0) + 64, used;
+	const char *line = r->headers;
+	char *d;
+
+	if (!(d = malloc(cap)))
+		return;
+	used = (size_t)snprintf(d, cap, "HTTP %ld\n", r->status);
+	while (*line) {
+		size_t n = strcspn(line, "\n"), name = strcspn(line, ":");
+
+		if (name < n && ((name == 10 && strncasecmp(line, "set-cookie", 10) == 0) ||
+		                 (name == 13 && strncasecmp(line, "authorization", 13) == 0)))
+			used += (size_t)snprintf(d + used, cap - used, "%.*s: ***\n", (int)name, line);
+		else
+			used += (size_t)snprintf(d + used, cap - used, "%.*s\n", (int)n, line);
+		line += n + (line[n] == '\n');
+	}
+	snprintf(d + used, cap - used, "\n%s", o->detail ? o->detail : "");
+	free(o->detail);
+	o->detail = d;
+}
+
 static void
 on_reply(const struct relay_http_reply *r, void *arg)
 {
@@ -246,6 +276,8 @@ on_reply(const struct relay_http_reply *r, void *arg)
 		memset(&o, 0, sizeof(o)); /* klass NONE: the caller treats it as transient */
 		o.klass = RELAY_CLASS_TRANSIENT;
 		o.transport = RELAY_TRANSPORT_ERROR;
+	} else if (o.klass != RELAY_CLASS_DONE && r->transport == RELAY_TRANSPORT_OK && r->headers) {
+		detail_with_headers(&o, r);
 	}
 	report(hj, &o, o.klass == RELAY_CLASS_DONE ? "delivered" : NULL);
 	relay_outcome_clear(&o);

@@ -39,6 +39,8 @@ struct http_xfer {
 	size_t resp_len, resp_cap, max;
 	int too_big, nomem;
 	char *retry_after;
+	char hdrs[RELAY_HTTP_HEADERS_KEPT]; /* the answer's header lines, as many as fit */
+	size_t hdrs_len;
 	char errbuf[CURL_ERROR_SIZE];
 	relay_http_cb cb;
 	void *arg;
@@ -128,7 +130,21 @@ on_header(char *buf, size_t size, size_t nitems, void *userdata)
 		/* A new response (after a 1xx): forget the previous headers. */
 		free(x->retry_after);
 		x->retry_after = NULL;
-	} else if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
+		x->hdrs_len = 0;
+		x->hdrs[0] = '\0';
+		return len;
+	}
+	/* keep whole lines while they fit, for dead letters (no allocation) */
+	vlen = len;
+	while (vlen > 0 && (buf[vlen - 1] == '\r' || buf[vlen - 1] == '\n'))
+		vlen--;
+	if (vlen > 0 && x->hdrs_len + vlen + 2 <= sizeof(x->hdrs)) {
+		memcpy(x->hdrs + x->hdrs_len, buf, vlen);
+		x->hdrs_len += vlen;
+		x->hdrs[x->hdrs_len++] = '\n';
+		x->hdrs[x->hdrs_len] = '\0';
+	}
+	if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
 		v = buf + 12;
 		vlen = len - 12;
 		while (vlen > 0 && (*v == ' ' || *v == '\t')) {
@@ -208,6 +224,7 @@ deliver(struct http_xfer *x, enum relay_transport t, const char *error)
 		if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK)
 			r.content_type = ct;
 		r.retry_after = x->retry_after;
+		r.headers = x->hdrs;
 	}
 	r.body = x->resp && t == RELAY_TRANSPORT_OK ? x->resp : "";
 	r.body_len = t == RELAY_TRANSPORT_OK ? x->resp_len : 0;

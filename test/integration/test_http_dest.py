@@ -257,7 +257,8 @@ def test_retries(t):
 def test_4xx_dead_letters(t):
     with TempDir() as tmp:
         rcv = Receiver()
-        rcv.plan = [(422, {"Content-Type": "application/json"},
+        rcv.plan = [(422, {"Content-Type": "application/json", "X-Request-Id": "rq-77",
+                           "Set-Cookie": "session=receiver-session-secret"},
                      b'{"error": "unknown customer 9"}', 0)]
         r = start(tmp, rcv, headers={"X-Api-Key": "receiver-api-key"})
         try:
@@ -267,8 +268,13 @@ def test_4xx_dead_letters(t):
             t.eq(len(rcv.posts()), 1, "one attempt")
             t.eq(rcv.posts()[0][0].get("x-api-key"), "receiver-api-key", "extra header sent")
             t.eq(d["history"][-1]["http_status"], 422, "the status kept")
-            t.check("unknown customer 9" in (d["history"][-1]["detail"] or ""),
-                    "the start of the body kept: %r" % d["history"][-1]["detail"])
+            detail = d["history"][-1]["detail"] or ""
+            t.check("unknown customer 9" in detail, "the start of the body kept: %r" % detail)
+            t.check(detail.startswith("HTTP 422\n") and "X-Request-Id: rq-77" in detail
+                    and "Content-Type: application/json" in detail,
+                    "the response's status and headers kept: %r" % detail)
+            t.check("receiver-session-secret" not in detail and "Set-Cookie: ***" in detail,
+                    "a cookie masked")
             req = d["request"] or ""
             t.check(req.startswith("POST " + rcv.url) and '"order":"shop-9"' in req,
                     "the request sent is kept: %r" % req[:200])
