@@ -35,6 +35,7 @@ class Receiver:
     def __init__(self, keys=(KEY_B64,)):
         self.keys = [base64.b64decode(k) for k in keys]
         self.got = []          # (headers, body, verified) of each POST, in arrival order
+        self.status = []       # the status answered to each of them, same order
         self.options = 0
         self.mode = "ok"       # "ok", "gone", "fail"
         self.plan = []         # answers to give first: (status, headers, body, delay_s)
@@ -83,6 +84,8 @@ class Receiver:
                     rcv.got.append((hdrs, body, rcv.verify(hdrs, body)))
                     step = rcv.plan.pop(0) if rcv.plan else None
                     mode = rcv.mode
+                    rcv.status.append(step[0] if step else
+                                      {"gone": 410, "fail": 503}.get(mode, 200))
                 if step:
                     status, headers, text, delay = step
                     if delay:
