@@ -67,7 +67,11 @@ struct http_job {
 	relay_driver_done_fn cb;
 	relay_driver_probe_fn probe_cb;
 	void *arg;
-	char *request;             /* what was sent, secrets masked (dead letters) */
+	char *request;             /* what was sent, secrets masked (dead letters),
+	                              made from the three below only for a failure */
+	char *body;                /* the body sent */
+	size_t body_len;
+	char ts[24];               /* its webhook-timestamp */
 	struct event *early;       /* an outcome known without a request */
 	struct relay_outcome early_o;
 	int in_http;               /* a request is in the client */
@@ -172,13 +176,45 @@ job_free(struct http_job *hj)
 		event_free(hj->early);
 	relay_outcome_clear(&hj->early_o);
 	free(hj->request);
+	free(hj->body);
 	free(hj);
+}
+
+/* What a dead letter keeps of the request: configured header values
+ * masked (they may be credentials), the signature masked, the body as sent.
+ * Made only when an attempt failed: a delivery that succeeds needs none. */
+static void
+request_text(struct http_job *hj)
+{
+	const struct http_dest *hd = hj->hd;
+	size_t cap = strlen(hd->method) + strlen(hd->url) + strlen(hj->ts) + hj->body_len + 192;
+	size_t used, i;
+	char *req;
+
+	for (i = 0; i < hd->n_headers; i++)
+		cap += strlen(hd->headers[i]) + 8;
+	if (!(req = malloc(cap)))
+		return;
+	used = (size_t)snprintf(req, cap, "%s %s\nContent-Type: application/json\n"
+	                        "webhook-id: evt_%" PRIu64 "\nwebhook-timestamp: %s\n"
+	                        "webhook-signature: v1,***\n", hd->method, hd->url, hj->job->ev.id,
+	                        hj->ts);
+	for (i = 0; i < hd->n_headers && used < cap; i++)
+		used += (size_t)snprintf(req + used, cap - used, "%.*s: ***\n",
+		                         (int)strcspn(hd->headers[i], ":"), hd->headers[i]);
+	if (used < cap)
+		snprintf(req + used, cap - used, "\n%.*s", (int)hj->body_len, hj->body);
+	free(hj->request);
+	hj->request = req;
 }
 
 static void
 report(struct http_job *hj, const struct relay_outcome *o, const char *how)
 {
 	struct relay_sent_info info = { .batch_id = 0, .batch_size = 1, .row = -1, .first = 1 };
+
+	if (hj->job && hj->body && o->klass != RELAY_CLASS_DONE && !hj->request)
+		request_text(hj);
 
 	if (hj->job)
 		hj->cb(hj->job, o, hj->request, how, &info, hj->arg);
@@ -357,13 +393,15 @@ send_one(struct http_dest *hd, struct relay_job *job, const struct relay_route *
 {
 	struct relay_http_call call;
 	struct http_job *hj;
-	char why[256] = "", id[32], ts[24], sig[SIG_MAX];
-	char *body = NULL, *h_id = NULL, *h_ts = NULL, *h_sig = NULL;
+	char why[256] = "", id[32], sig[SIG_MAX];
+	char h_id[48], h_ts[48], h_sig[SIG_MAX + 24];
+	char *body = NULL;
 	const char **headers = NULL;
 	size_t len = 0, i, n = 0;
 	int64_t now_s = relay_wall_ms() / 1000;
 	int rc;
 
+	h_sig[0] = '\0';
 	if (!(hj = job_new(hd, arg)))
 		return ENOMEM;
 	hj->job = job;
@@ -374,11 +412,12 @@ send_one(struct http_dest *hd, struct relay_job *job, const struct relay_route *
 		rc = report_later(hj, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "mapping", why);
 		goto early;
 	}
+	hj->body = body;            /* kept for a failure's request text */
+	hj->body_len = len;
 	snprintf(id, sizeof(id), "evt_%" PRIu64, job->ev.id);
-	snprintf(ts, sizeof(ts), "%" PRId64, now_s);
+	snprintf(hj->ts, sizeof(hj->ts), "%" PRId64, now_s);
 	if ((rc = relay_webhook_sign(hd->secrets, hd->n_secrets, id, now_s,
 	                             (const unsigned char *)body, len, sig, sizeof(sig))) != 0) {
-		free(body);
 		if (rc == ENOMEM)
 			goto fail;
 		rc = report_later(hj, RELAY_CLASS_CONFIG, RELAY_SCOPE_TARGET, "http.signing",
@@ -386,40 +425,17 @@ send_one(struct http_dest *hd, struct relay_job *job, const struct relay_route *
 		goto early;
 	}
 	rc = ENOMEM;
-	if (!(headers = calloc(hd->n_headers + 5, sizeof(*headers))) ||
-	    asprintf(&h_id, "webhook-id: %s", id) < 0 ||
-	    asprintf(&h_ts, "webhook-timestamp: %s", ts) < 0 ||
-	    asprintf(&h_sig, "webhook-signature: %s", sig) < 0) {
-		h_id = h_ts = h_sig = NULL;
-		goto fail_body;
-	}
+	if (!(headers = calloc(hd->n_headers + 5, sizeof(*headers))))
+		goto fail_sig;
+	snprintf(h_id, sizeof(h_id), "webhook-id: %s", id);
+	snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %s", hj->ts);
+	snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s", sig);
 	headers[n++] = "Content-Type: application/json";
 	headers[n++] = h_id;
 	headers[n++] = h_ts;
 	headers[n++] = h_sig;
 	for (i = 0; i < hd->n_headers; i++)
 		headers[n++] = hd->headers[i];
-	/* what a dead letter keeps: configured header values masked (they may
-	 * be credentials), the signature masked, the body as sent */
-	{
-		size_t cap = strlen(hd->method) + strlen(hd->url) + strlen(id) + strlen(ts) + len + 160;
-		size_t used;
-		char *req;
-
-		for (i = 0; i < hd->n_headers; i++)
-			cap += strlen(hd->headers[i]) + 8;
-		if (!(req = malloc(cap)))
-			goto fail_body;
-		used = (size_t)snprintf(req, cap, "%s %s\nContent-Type: application/json\n"
-		                        "webhook-id: %s\nwebhook-timestamp: %s\n"
-		                        "webhook-signature: v1,***\n", hd->method, hd->url, id, ts);
-		for (i = 0; i < hd->n_headers && used < cap; i++)
-			used += (size_t)snprintf(req + used, cap - used, "%.*s: ***\n",
-			                         (int)strcspn(hd->headers[i], ":"), hd->headers[i]);
-		if (used < cap)
-			snprintf(req + used, cap - used, "\n%.*s", (int)len, body);
-		hj->request = req;
-	}
 	call_of(hd, &call);
 	call.method = hd->method;
 	call.headers = headers;
@@ -428,21 +444,15 @@ send_one(struct http_dest *hd, struct relay_job *job, const struct relay_route *
 	rc = relay_http_send(hd->client, &call, on_reply, hj);
 	if (rc == 0)
 		hj->in_http = 1;
-fail_body:
-	OPENSSL_cleanse(sig, sizeof(sig));
-	free(h_id);
-	free(h_ts);
-	if (h_sig) {
-		OPENSSL_cleanse(h_sig, strlen(h_sig));
-		free(h_sig);
-	}
+fail_sig:
+	OPENSSL_cleanse(sig, strnlen(sig, sizeof(sig)));
+	OPENSSL_cleanse(h_sig, strnlen(h_sig, sizeof(h_sig)));
 	free(headers);
-	free(body);
 early:
 	if (rc == 0)
 		return 0;
 fail:
-	job_free(hj); /* no callback will come */
+	job_free(hj); /* no callback will come (frees the body) */
 	return rc;
 }
 
