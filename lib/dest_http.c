@@ -56,6 +56,7 @@ struct http_dest {
 	size_t n_headers;
 	struct relay_secret *secrets;
 	size_t n_secrets;
+	struct relay_webhook_signer *signer;
 	uint64_t batch_seq;
 	LIST_HEAD(, http_job) jobs; /* every job and probe not yet reported */
 };
@@ -416,8 +417,9 @@ send_one(struct http_dest *hd, struct relay_job *job, const struct relay_route *
 	hj->body_len = len;
 	snprintf(id, sizeof(id), "evt_%" PRIu64, job->ev.id);
 	snprintf(hj->ts, sizeof(hj->ts), "%" PRId64, now_s);
-	if ((rc = relay_webhook_sign(hd->secrets, hd->n_secrets, id, now_s,
-	                             (const unsigned char *)body, len, sig, sizeof(sig))) != 0) {
+	if ((rc = relay_webhook_signer_sign(hd->signer, hd->secrets, hd->n_secrets, id, now_s,
+	                                    (const unsigned char *)body, len, sig,
+	                                    sizeof(sig))) != 0) {
 		if (rc == ENOMEM)
 			goto fail;
 		rc = report_later(hj, RELAY_CLASS_CONFIG, RELAY_SCOPE_TARGET, "http.signing",
@@ -519,6 +521,7 @@ http_destroy(void *drv)
 		}
 	}
 	free(hd->secrets);
+	relay_webhook_signer_free(hd->signer);
 	free(hd);
 }
 
@@ -581,7 +584,8 @@ http_create(struct event_base *base, const struct relay_destination_conf *conf, 
 	hd->conf.key_file = NULL;
 	hd->conf.headers = NULL;
 	hd->conf.secrets = NULL;
-	if ((rc = relay_http_new(base, &hd->client)) != 0)
+	if ((rc = relay_webhook_signer_new(&hd->signer)) != 0 ||
+	    (rc = relay_http_new(base, &hd->client)) != 0)
 		goto fail;
 	*out = hd;
 	return 0;

@@ -167,7 +167,10 @@ def main():
             cfg_path = os.path.join(tmp, "relay.json")
             json.dump(cfg, open(cfg_path, "w"))
             listen = os.path.join(tmp, "listen")
-            procs.append(subprocess.Popen([relayd, "--config", cfg_path, "--listen-file", listen],
+            # RELAY_BENCH_WRAPPER="valgrind --tool=callgrind ..." for a profile
+            wrapper = os.environ.get("RELAY_BENCH_WRAPPER", "").split()
+            procs.append(subprocess.Popen(wrapper + [relayd, "--config", cfg_path,
+                                                     "--listen-file", listen],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             wait_for(lambda: os.path.exists(listen), 10, "relayd")
             lines = open(listen).read().split("\n")
