@@ -912,6 +912,10 @@ confirmed(const struct relay_outcome *o, const char *request, const json_t *reco
 out:
 	free(cf->model);
 	free(cf);
+	/* the read may have been the last user of a destination a reload
+	 * removed */
+	if (cds && cds->gone && !d->freeing)
+		dest_maybe_free(cds);
 }
 
 /* Read j's record from the route's Odoo destination; confirmed() goes on. */

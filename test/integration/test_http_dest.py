@@ -466,19 +466,19 @@ def test_confirm(t):
 
             # Odoo down during the confirm read: retried, not a phantom
             emu.fault(mode="down")
-            rpc_done = False
             t.eq(odoo_post(r, "res.partner", pid, name="Ada", email="ada@down.example"), 202,
                  "accepted while Odoo is down")
             wait_for(lambda: any(e["attempts"] >= 2 for e in store_ids(r.cfg["state_dir"])),
                      timeout=20, what="retries while Odoo is down")
             t.eq(len(rcv.posts()), 1, "nothing sent while Odoo cannot confirm")
+            errs = [e.get("last_error") or "" for e in store_ids(r.cfg["state_dir"])]
+            t.check(any("transport.connect" in x or "confirm.circuit_open" in x for x in errs),
+                    "a transient failure of the read, or of Odoo's open circuit: %r" % errs)
             t.eq(r.metric("relay_phantom_total"), 1.0, "no phantom for an Odoo that is down")
             emu.fault(mode="none")
             rpc(emu, "res.partner", "write", [pid], {"email": "ada@back.example"})
-            rpc_done = True
             wait_for(lambda: len(rcv.posts()) == 2 and queue_empty(r), timeout=30,
                      what="delivered once Odoo is back")
-            t.check(rpc_done, "wrote while the event waited")
             t.eq(json.loads(rcv.posts()[1][1])["email"], "ada@back.example",
                  "with the values of the moment it was sent")
         finally:
