@@ -181,7 +181,7 @@ classify(long status, enum relay_transport t, const char *retry_after, const cha
 static void
 test_classify(void)
 {
-	static const long transient[] = { 408, 429, 500, 502, 503, 504 };
+	static const long transient[] = { 408, 429, 500, 501, 502, 503, 504, 507, 599 };
 	static const long permanent[] = { 301, 302, 307, 400, 401, 403, 404, 409, 413, 422, 101 };
 	struct relay_outcome o;
 	size_t i;
