@@ -28,9 +28,14 @@ struct http_sock {
 	struct event *ev;
 };
 
+/* Easy handles kept for the next requests: creating one and freeing it
+ * cost more than resetting it. */
+#define IDLE_EASY 16
+
 /* One transfer: the easy handle and what it has received so far. */
 struct http_xfer {
 	TAILQ_ENTRY(http_xfer) link;
+	struct relay_http *h;
 	CURL *easy;
 	struct curl_slist *headers;
 	char *body;
@@ -60,6 +65,8 @@ struct relay_http {
 	 * our event handlers (depth > 0) destruction waits for it to unwind. */
 	int depth;
 	int free_pending;
+	CURL *idle[IDLE_EASY];       /* reset easy handles, not in the multi */
+	unsigned n_idle;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -76,8 +83,15 @@ xfer_free(struct http_xfer *x)
 {
 	if (!x)
 		return;
-	if (x->easy)
-		curl_easy_cleanup(x->easy);
+	if (x->easy) {
+		/* out of the multi by now: reset it for the next request */
+		if (x->h && !x->h->closing && x->h->n_idle < IDLE_EASY) {
+			curl_easy_reset(x->easy);
+			x->h->idle[x->h->n_idle++] = x->easy;
+		} else {
+			curl_easy_cleanup(x->easy);
+		}
+	}
 	curl_slist_free_all(x->headers);
 	if (x->body) {
 		/* A JSON-RPC body carries the API key. */
@@ -468,6 +482,8 @@ http_destroy(struct relay_http *h)
 	 * Freeing the event whose handler is running is safe: libevent 2.1
 	 * touches no event after its callback returns. */
 	curl_multi_cleanup(h->multi);
+	while (h->n_idle > 0)
+		curl_easy_cleanup(h->idle[--h->n_idle]);
 	while ((s = LIST_FIRST(&h->socks)))
 		sock_free(s);
 	event_free(h->timer);
@@ -523,7 +539,8 @@ relay_http_send(struct relay_http *h, const struct relay_http_call *req,
 	x->cb = cb;
 	x->arg = arg;
 	x->max = req->max_response_bytes;
-	if (!(x->easy = e = curl_easy_init())) {
+	x->h = h;
+	if (!(x->easy = e = h->n_idle ? h->idle[--h->n_idle] : curl_easy_init())) {
 		rc = -RELAY_ETRANSPORT;
 		goto fail;
 	}
