@@ -227,9 +227,9 @@ def main():
             if delivered != args.events:
                 raise RuntimeError("delivered %d of %d" % (delivered, args.events))
             rates["relay"].append((args.events - d0) / secs)
-            print("round %d: libcurl %.0f requests/s, relay %.0f events/s (%.2f s for %d)"
-                  % (rnd + 1, base, (args.events - d0) / secs, secs, args.events - d0),
-                  file=sys.stderr)
+            print("round %d: libcurl %.0f requests/s, relay %.0f events/s (%.2f s for %d), "
+                  "ratio %.2f" % (rnd + 1, base, (args.events - d0) / secs, secs, args.events - d0,
+                                  (args.events - d0) / secs / base), file=sys.stderr)
         finally:
             for p in procs:
                 p.terminate()
@@ -245,6 +245,8 @@ def main():
     print("bare libcurl multi   %8.0f requests/s" % b)
     print("odoo-relayd          %8.0f events/s (signed, outcome committed per event)   "
           "ratio %.2fx" % (r, r / b))
+    print("median of the rounds' own ratios: %.2fx" % statistics.median(
+        x / y for x, y in zip(rates["relay"], rates["libcurl"])))
 
 
 if __name__ == "__main__":
