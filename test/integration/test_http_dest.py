@@ -282,9 +282,20 @@ def test_4xx_dead_letters(t):
             t.check(req.startswith("POST " + rcv.url) and '"order":"shop-9"' in req,
                     "the request sent is kept: %r" % req[:200])
             t.check("receiver-api-key" not in req and "v1,***" in req, "with its secrets masked")
+            # per destination: list, and replay once the endpoint takes it
+            def dead_of(*filters):
+                p = r.ctl("--json", "dead", "list", *filters)
+                return [json.loads(l)["id"] for l in p.stdout.splitlines() if l.strip()]
+            t.eq(len(dead_of("--destination", "wh")), 1, "dead list --destination wh")
+            t.eq(dead_of("--destination", "elsewhere"), [], "another destination: none")
+            p = r.ctl("dead", "replay", "--destination", "wh")
+            t.eq(p.returncode, 0, "dead replay --destination wh: %s" % p.stderr)
+            wait_for(lambda: len(rcv.posts()) == 2 and queue_empty(r), what="the replay delivered")
+            t.eq(json.loads(rcv.posts()[1][1])["order"], "shop-9", "the replayed event")
             # the destination goes on
             r.post_shop(order(10, 0), "d-2")
-            wait_for(lambda: queue_empty(r), what="the next event delivered")
+            wait_for(lambda: queue_empty(r) and len(rcv.posts()) == 3,
+                     what="the next event delivered")
         finally:
             t.eq(r.stop(), 0, "clean exit")
             rcv.down()
