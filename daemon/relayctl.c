@@ -45,6 +45,7 @@ struct verb {
 	"  --topic PATTERN        topics matching this glob (fnmatch: customers/*)\n"            \
 	"  --route NAME           events of this route (the stored one, else the one\n"          \
 	"                         the configuration matches now)\n"                              \
+	"  --destination NAME     events whose route goes to this destination\n"               \
 	"  --lane KEY             events of this ordering key\n"                                 \
 	"  --older-than DURATION  received longer ago than this (90s, 5m, 2h, 1d, 1h30m)\n"     \
 	"  --newer-than DURATION  received less long ago than this\n"
@@ -53,6 +54,7 @@ struct verb {
 	"  --source NAME          dead letters from this source\n"                               \
 	"  --topic PATTERN        topics matching this glob (fnmatch: customers/*)\n"            \
 	"  --route NAME           dead letters of this route\n"                                  \
+	"  --destination NAME     dead letters whose route goes to this destination\n"         \
 	"  --error NAME           the last attempt's Odoo error name contains NAME\n"            \
 	"                         (ValidationError, psycopg2, transport.connect, ...)\n"         \
 	"  --since TIME           dead-lettered at or after TIME (ISO 8601 such as\n"            \

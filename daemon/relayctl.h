@@ -110,6 +110,7 @@ struct ctl_filter {
 	const char *source;
 	const char *topic;       /* fnmatch(3) pattern */
 	const char *route;
+	const char *dest;        /* the destination of the event's route */
 	const char *lane;
 	const char *error;       /* substring of the last attempt's error name */
 	const char *grep;        /* substring of dead_reason or the last message */
@@ -132,6 +133,7 @@ enum {
 	CTL_F_SINCE,
 	CTL_F_UNTIL,
 	CTL_F_LIMIT,
+	CTL_F_DEST,
 };
 
 /* ctl_filter_init - no filter, limit as given. */

@@ -169,6 +169,7 @@ ctl_filter_set(const struct ctl *c, struct ctl_filter *f, int code, const char *
 	case CTL_F_SOURCE: f->source = arg; break;
 	case CTL_F_TOPIC: f->topic = arg; break;
 	case CTL_F_ROUTE: f->route = arg; break;
+	case CTL_F_DEST: f->dest = arg; break;
 	case CTL_F_LANE: f->lane = arg; break;
 	case CTL_F_ERROR: f->error = arg; break;
 	case CTL_F_GREP: f->grep = arg; break;
@@ -252,6 +253,14 @@ ctl_filter_match(const struct ctl *c, const struct ctl_filter *f, const struct r
 		return 0;
 	if (f->route && !eq(f->route, ctl_route_of(c, ev)))
 		return 0;
+	if (f->dest) {
+		/* by the configuration: the destination of the event's route */
+		const char *rn = ctl_route_of(c, ev);
+		const struct relay_route *r = rn && c->routes ? relay_routes_find(c->routes, rn) : NULL;
+
+		if (!r || !eq(f->dest, relay_route_destination(r)))
+			return 0;
+	}
 	if (f->older_ms >= 0 && !(age > f->older_ms))
 		return 0;
 	if (f->newer_ms >= 0 && !(age < f->newer_ms))

@@ -159,6 +159,7 @@ static const struct option list_opts[] = {
 	{ "source", required_argument, NULL, CTL_F_SOURCE },
 	{ "topic", required_argument, NULL, CTL_F_TOPIC },
 	{ "route", required_argument, NULL, CTL_F_ROUTE },
+	{ "destination", required_argument, NULL, CTL_F_DEST },
 	{ "lane", required_argument, NULL, CTL_F_LANE },
 	{ "older-than", required_argument, NULL, CTL_F_OLDER },
 	{ "newer-than", required_argument, NULL, CTL_F_NEWER },
@@ -184,6 +185,7 @@ allowed(int dead, int action, int code)
 	case CTL_F_SOURCE:
 	case CTL_F_TOPIC:
 	case CTL_F_ROUTE:
+	case CTL_F_DEST:
 		return 1;
 	case CTL_F_LANE:
 	case CTL_F_OLDER:

@@ -359,8 +359,16 @@ ctl_status(struct ctl *c, int argc, char **argv)
 			json_array_append_new(problems, json_string(line));
 		}
 		json_array_foreach(pdests, i, r) {
-			snprintf(line, sizeof(line), "destination %.100s paused (odoo-relayctl resume "
-			         "--destination %.100s)", json_string_value(r), json_string_value(r));
+			/* paused by the daemon itself (a 410): why, from its note */
+			char nname[160], *why = NULL;
+
+			snprintf(nname, sizeof(nname), "%s%s", RELAY_PAUSE_NOTE, json_string_value(r));
+			if (relay_store_note_get(c->st, NULL, nname, &why))
+				why = NULL;
+			snprintf(line, sizeof(line), "destination %.100s paused%s%.200s (odoo-relayctl "
+			         "resume --destination %.100s)", json_string_value(r), why ? ": " : "",
+			         why ? why : "", json_string_value(r));
+			free(why);
 			json_array_append_new(problems, json_string(line));
 		}
 	}
@@ -649,7 +657,7 @@ static int
 pause_resume_destination(struct ctl *c, int paused, int force, int argc, char **argv)
 {
 	const char *name = c->destination, *what = paused ? "pause" : "resume";
-	char key[160];
+	char key[160], nkey[160];
 	int was = 0, rc;
 
 	if (!force && (!c->cfg || !relay_config_destination(c->cfg, name)))
@@ -658,8 +666,12 @@ pause_resume_destination(struct ctl *c, int paused, int force, int argc, char **
 		return ctl_usage(c, "destination name too long");
 	if ((rc = ctl_open(c, 1)))
 		return rc;
+	if (snprintf(nkey, sizeof(nkey), "%s%s", RELAY_PAUSE_NOTE, name) >= (int)sizeof(nkey))
+		return ctl_usage(c, "destination name too long");
+	/* a resume also forgets why the daemon paused it (a 410) */
 	if ((rc = relay_store_get_paused(c->st, NULL, key, &was)) ||
-	    (!was != !paused && (rc = relay_store_set_paused(c->st, NULL, key, paused)))) {
+	    (!was != !paused && (rc = relay_store_set_paused(c->st, NULL, key, paused))) ||
+	    (!paused && (rc = relay_store_note_put(c->st, NULL, nkey, NULL)))) {
 		ctl_err("cannot %s destination %s in %s: %s", what, name, c->state_dir,
 		        ctl_strerror(rc));
 		return ctl_exit_of(rc);

@@ -20,6 +20,19 @@ static const char demo_config[] =
 	"      \"lane\": {\"pointer\": \"/id\"},\n"
 	"      \"keep_headers\": [\"X-Shopify-Topic\", \"X-Shopify-Shop-Domain\"],\n"
 	"      \"require_json\": true\n"
+	"    },\n"
+	"    \"odoo\": {\n"
+	"      \"kind\": \"odoo\",\n"
+	"      \"verify\": {\"scheme\": \"url_token\", \"secret_file\": \"odoo-hook.token\"}\n"
+	"    }\n"
+	"  },\n"
+	"  \"destinations\": {\n"
+	"    \"receiver\": {\n"
+	"      \"kind\": \"http\",\n"
+	"      \"url\": \"http://127.0.0.1:8082/orders\",\n"
+	"      \"secret_file\": \"receiver.whsec\",\n"
+	"      \"allow_private\": true,\n"
+	"      \"probe_base_ms\": 500, \"probe_cap_ms\": 2000\n"
 	"    }\n"
 	"  },\n"
 	"  \"odoo\": {\n"
@@ -34,6 +47,7 @@ static const char demo_config[] =
 	"    {\n"
 	"      \"name\": \"shop-customers\",\n"
 	"      \"source\": \"shop\",\n"
+	"      \"destination\": \"odoo\",\n"
 	"      \"topics\": [\"customers/*\"],\n"
 	"      \"operation\": \"upsert\",\n"
 	"      \"model\": \"res.partner\",\n"
@@ -47,6 +61,7 @@ static const char demo_config[] =
 	"    {\n"
 	"      \"name\": \"shop-orders\",\n"
 	"      \"source\": \"shop\",\n"
+	"      \"destination\": \"odoo\",\n"
 	"      \"topics\": [\"orders/create\", \"orders/updated\"],\n"
 	"      \"operation\": \"upsert\",\n"
 	"      \"model\": \"sale.order\",\n"
@@ -65,6 +80,13 @@ static const char demo_config[] =
 	"      \"then\": {\"call\": \"action_confirm\", \"when\": {\"state\": [\"draft\", \"sent\"]}},\n"
 	"      \"permanent_retries\": 10,\n"
 	"      \"permanent_retry_delay_ms\": 2000\n"
+	"    },\n"
+	"    {\n"
+	"      \"name\": \"partners-out\",\n"
+	"      \"source\": \"odoo\",\n"
+	"      \"destination\": \"receiver\",\n"
+	"      \"confirm\": true,\n"
+	"      \"body\": \"as_received\"\n"
 	"    }\n"
 	"  ],\n"
 	"  \"queries\": {\n"
@@ -109,7 +131,9 @@ relayd_demo_prepare(const char *dir, const char *odoo_url, char *path, size_t n)
 	if ((rc = write_file(dir, "odoo-relay.json", cfg, 0644)) ||
 	    (rc = write_file(dir, "shop.secret", "demo-secret\n", 0600)) ||
 	    (rc = write_file(dir, "odoo.key", "admin\n", 0600)) ||
-	    (rc = write_file(dir, "query.token", "demo-query-token\n", 0600)))
+	    (rc = write_file(dir, "query.token", "demo-query-token\n", 0600)) ||
+	    (rc = write_file(dir, "odoo-hook.token", "demo-odoo-hook-token\n", 0600)) ||
+	    (rc = write_file(dir, "receiver.whsec", "whsec_ZGVtby1yZWNlaXZlci1zZWNyZXQ=\n", 0600)))
 		return rc;
 	snprintf(path, n, "%s/odoo-relay.json", dir);
 	return 0;

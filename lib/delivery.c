@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -16,6 +17,7 @@
 #include "odoo_relay/circuit.h"
 #include "odoo_relay/classify.h"
 #include "odoo_relay/clock.h"
+#include "odoo_relay/confirm.h"
 #include "odoo_relay/delivery.h"
 #include "odoo_relay/destination.h"
 #include "odoo_relay/error.h"
@@ -57,6 +59,7 @@ struct dest {
 	struct event *probe_timer;
 	unsigned probing;           /* probes in flight (an old instance's may still be) */
 	int paused;                 /* odoo-relayctl pause --destination */
+	int stopping;               /* a 410: paused here until the store says so */
 	int gone;                   /* removed by a reload */
 	LIST_ENTRY(dest) link;
 };
@@ -393,6 +396,100 @@ route_works(struct relay_delivery *d, const char *route)
 	}
 }
 
+/* ---- a destination that asks to be stopped (HTTP 410) ---- */
+
+struct stop {
+	struct relay_delivery *d;
+	char *name;
+	char key[160], note[160];
+	char *why;
+};
+
+static int
+stop_fn(void *fn_arg, struct relay_store *st, MDB_txn *txn, struct relay_write_result *r)
+{
+	struct stop *sp = fn_arg;
+	int rc = relay_store_set_paused(st, txn, sp->key, 1);
+
+	return rc ? rc : relay_store_note_put(st, txn, sp->note, sp->why);
+}
+
+static void
+stop_done(void *arg, int rc, const struct relay_write_result *r)
+{
+	struct stop *sp = arg;
+	struct dest *ds;
+
+	LIST_FOREACH(ds, &sp->d->dests, link)
+		if (strcmp(ds->name, sp->name) == 0)
+			break;
+	if (rc) {
+		/* it stays stopped in memory, until a restart (which meets the
+		 * 410 again) */
+		relay_log(LOG_ERR, "cannot record the pause of destination %s: %s", sp->name,
+		          relay_strerror(rc));
+	} else if (ds) {
+		ds->stopping = 0; /* the store holds the pause: resume clears it */
+	}
+	if (ds && !sp->d->freeing)
+		note_state(sp->d);
+	free(sp->name);
+	free(sp->why);
+	free(sp);
+}
+
+/* Pause ds durably, with the reason, until an operator resumes it (the
+ * pause of odoo-relayctl pause --destination). */
+static void
+dest_stop(struct dest *ds, const struct relay_outcome *o)
+{
+	struct relay_delivery *d = ds->d;
+	struct stop *sp;
+	char when[40];
+	time_t now = (time_t)(relay_wall_ms() / 1000);
+	struct tm tm;
+
+	if (ds->stopping)
+		return;
+	ds->stopping = 1;
+	ds->paused = 1;
+	ds->sd.slots = 0;
+	{
+		struct relay_log_fields f = {
+			.message_id = RELAY_MSGID_CIRCUIT_OPEN, .destination = ds->name,
+			.error_class = "configuration", .odoo_error = o->error_name,
+		};
+		relay_log_with(LOG_ERR, &f, "delivery to %s stopped: %s; resume it with "
+		               "odoo-relayctl resume --destination %s", ds->where ? ds->where : ds->name,
+		               o->message ? o->message : o->error_name ? o->error_name : "stop",
+		               ds->name);
+	}
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!(sp = calloc(1, sizeof(*sp))) || !(sp->name = strdup(ds->name)) ||
+	    asprintf(&sp->why, "%s (%s)", o->message ? o->message : "stopped by the endpoint",
+	             when) < 0) {
+		if (sp)
+			sp->why = NULL;
+		goto fail;
+	}
+	sp->d = d;
+	snprintf(sp->key, sizeof(sp->key), "@%s", ds->name);
+	snprintf(sp->note, sizeof(sp->note), "%s%s", RELAY_PAUSE_NOTE, ds->name);
+	if (relay_writer_call(d->writer, stop_fn, sp, stop_done, sp) == 0) {
+		note_state(d);
+		return;
+	}
+fail:
+	relay_log(LOG_ERR, "cannot record the pause of destination %s", ds->name);
+	if (sp) {
+		free(sp->name);
+		free(sp->why);
+		free(sp);
+	}
+	note_state(d);
+}
+
 /* A driver's answer for one job. Circuits hear of each answer of the
  * destination once (info->first), however many jobs its call carried,
  * except transient failures: those count per event. */
@@ -437,7 +534,10 @@ sent(struct relay_job *j, const struct relay_outcome *o, const char *request, co
 		return;
 	case RELAY_CLASS_CONFIG:
 		/* Says nothing about the event: charge nothing, leave it queued. */
-		if (o->scope == RELAY_SCOPE_ROUTE && j->route)
+		if (o->scope == RELAY_SCOPE_STOP) {
+			if (ds && !ds->gone)
+				dest_stop(ds, o);
+		} else if (o->scope == RELAY_SCOPE_ROUTE && j->route)
 			route_held(d, j, o);
 		else if (ds && !ds->gone)
 			circuit_open(ds, o, "the destination refused our configuration");
@@ -736,6 +836,168 @@ stale_drop(struct relay_delivery *d, const struct relay_route *r, struct relay_j
 	return keep;
 }
 
+static void send_call(struct relay_delivery *d, struct dest *ds, const struct relay_route *r,
+                      struct relay_job **jobs, size_t n);
+
+/* ---- confirm: the record read from Odoo just before delivery ---- */
+
+/* A read on its way for one job. */
+struct confirm {
+	struct relay_delivery *d;
+	struct relay_job *j;
+	struct inst *in;            /* the Odoo destination's instance read */
+	int64_t id;
+	char *model;
+};
+
+/* The confirm could not tell: a failure charged to the event (retried with
+ * its route's backoff, so an Odoo outage never makes a phantom). */
+static void
+confirm_failed(struct relay_delivery *d, struct relay_job *j, const struct relay_outcome *given,
+               enum relay_class klass, const char *name, const char *why, const char *request)
+{
+	struct relay_outcome o = { 0 };
+
+	if (!given) {
+		if (relay_outcome_set(&o, klass, RELAY_SCOPE_NONE, name, why, NULL))
+			o.klass = klass;
+		given = &o;
+	}
+	relay_scheduler_call_done(d->sched, j);
+	relay_settle_failed(d->settle, j, given, request);
+	relay_outcome_clear(&o);
+	relay_delivery_kick(d);
+}
+
+static void
+confirmed(const struct relay_outcome *o, const char *request, const json_t *records, void *arg)
+{
+	struct confirm *cf = arg;
+	struct relay_delivery *d = cf->d;
+	struct relay_job *j = cf->j;
+	struct dest *cds = cf->in->dest, *ds = dest_of(j);
+	const struct relay_route *r;
+	char why[600], *body = NULL;
+	size_t len = 0;
+	int rc;
+
+	inst_release(cf->in);
+	if (d->freeing || (o->klass == RELAY_CLASS_TRANSIENT &&
+	                   o->transport == RELAY_TRANSPORT_CANCELLED)) {
+		relay_scheduler_call_done(d->sched, j);
+		if (d->freeing)
+			job_end(j, d);
+		else
+			relay_settle_release(d->settle, j);
+		goto out;
+	}
+	if (o->klass == RELAY_CLASS_DONE) {
+		if (cds && !cds->gone)
+			circuit_changed(cds, relay_circuit_answered(&cds->circuit, relay_wall_ms()), o);
+		rc = relay_confirm_apply(j->ev.body, j->ev.body_len, cf->id, records, &body, &len, why,
+		                         sizeof(why));
+	} else if (o->klass == RELAY_CLASS_PERMANENT && o->error_name &&
+	           strstr(o->error_name, "MissingError")) {
+		rc = RELAY_CONFIRM_GONE; /* how some servers say that it does not exist */
+	} else {
+		/* Odoo down, slow, or refusing us: not the record's fault. The
+		 * Odoo destination's circuit hears of it as a call of its own. */
+		if (cds && !cds->gone) {
+			if (o->klass == RELAY_CLASS_CONFIG && o->scope != RELAY_SCOPE_ROUTE)
+				circuit_open(cds, o, "the destination refused our configuration");
+			else if (o->transport == RELAY_TRANSPORT_CONNECT)
+				circuit_open(cds, o, "cannot connect");
+		}
+		confirm_failed(d, j, o, o->klass, NULL, NULL, request);
+		goto out;
+	}
+	if (rc == RELAY_CONFIRM_GONE) {
+		snprintf(why, sizeof(why), "%s %" PRId64 " does not exist in %s (any more)", cf->model,
+		         cf->id, cds ? cds->name : "odoo");
+		relay_scheduler_call_done(d->sched, j);
+		relay_settle_phantom(d->settle, j, why);
+		relay_delivery_kick(d);
+		goto out;
+	}
+	if (rc != RELAY_CONFIRM_FOUND) {
+		confirm_failed(d, j, NULL, rc == ENOMEM ? RELAY_CLASS_TRANSIENT : RELAY_CLASS_PERMANENT,
+		               "confirm.answer", rc == ENOMEM ? relay_strerror(rc) : why, request);
+		goto out;
+	}
+	free(j->send_body);
+	j->send_body = body;
+	j->send_body_len = len;
+	r = relay_routes_find(d->routes, j->route);
+	if (!ds || ds->gone || !ds->cur || !r) {
+		/* its destination went with a reload while Odoo answered */
+		relay_scheduler_call_done(d->sched, j);
+		relay_settle_release(d->settle, j);
+		goto out;
+	}
+	send_call(d, ds, r, &j, 1);
+out:
+	free(cf->model);
+	free(cf);
+	/* the read may have been the last user of a destination a reload
+	 * removed */
+	if (cds && cds->gone && !d->freeing)
+		dest_maybe_free(cds);
+}
+
+/* Read j's record from the route's Odoo destination; confirmed() goes on. */
+static void
+confirm_start(struct relay_delivery *d, const struct relay_route *r, struct relay_job *j)
+{
+	const json_t *rf = NULL;
+	const char *cname = relay_route_confirm(r, &rf);
+	struct dest *cds = dest_find(d, cname);
+	struct confirm *cf = NULL;
+	json_t *fields = NULL, *ids = NULL;
+	char why[300];
+	int rc;
+
+	if (!(cf = calloc(1, sizeof(*cf)))) {
+		confirm_failed(d, j, NULL, RELAY_CLASS_TRANSIENT, "confirm", "out of memory", NULL);
+		return;
+	}
+	rc = relay_confirm_target(j->ev.body, j->ev.body_len, rf, &cf->model, &cf->id, &fields, why,
+	                          sizeof(why));
+	if (rc) {
+		confirm_failed(d, j, NULL, rc == ENOMEM ? RELAY_CLASS_TRANSIENT : RELAY_CLASS_PERMANENT,
+		               "confirm.event", rc == ENOMEM ? relay_strerror(rc) : why, NULL);
+		goto fail;
+	}
+	if (!cds || !cds->cur || !cds->cur->ops->read) {
+		snprintf(why, sizeof(why), "cannot confirm: no destination %s that reads Odoo", cname);
+		confirm_failed(d, j, NULL, RELAY_CLASS_TRANSIENT, "confirm.destination", why, NULL);
+		goto fail;
+	}
+	if (cds->circuit.state == RELAY_CIRCUIT_STATE_OPEN ||
+	    cds->circuit.state == RELAY_CIRCUIT_STATE_PROBING) {
+		snprintf(why, sizeof(why), "cannot confirm: delivery to %s is paused (circuit open)",
+		         cds->name);
+		confirm_failed(d, j, NULL, RELAY_CLASS_TRANSIENT, "confirm.circuit_open", why, NULL);
+		goto fail;
+	}
+	cf->d = d;
+	cf->j = j;
+	cf->in = cds->cur;
+	cf->in->users++;
+	rc = (ids = json_pack("[I]", (json_int_t)cf->id)) ?
+	     cf->in->ops->read(cf->in->drv, cf->model, ids, fields, confirmed, cf) : ENOMEM;
+	json_decref(ids);
+	json_decref(fields);
+	if (rc == 0)
+		return;
+	inst_release(cf->in);
+	confirm_failed(d, j, NULL, RELAY_CLASS_TRANSIENT, "confirm", relay_strerror(rc), NULL);
+	fields = NULL;
+fail:
+	json_decref(fields);
+	free(cf->model);
+	free(cf);
+}
+
 /* One call's jobs (one job, or a batch of one route's). */
 static void
 start(void *arg, struct relay_job **jobs, size_t n)
@@ -743,8 +1005,6 @@ start(void *arg, struct relay_job **jobs, size_t n)
 	struct relay_delivery *d = arg;
 	struct dest *ds = dest_of(jobs[0]);
 	const struct relay_route *r;
-	struct inst *in;
-	int rc;
 
 	if (!ds) {
 		for (size_t i = 0; i < n; i++)
@@ -763,6 +1023,23 @@ start(void *arg, struct relay_job **jobs, size_t n)
 	if (relay_route_version(r, NULL, NULL) != RELAY_VERSION_NONE &&
 	    (n = stale_drop(d, r, jobs, n)) == 0)
 		return;
+	if (relay_route_confirm(r, NULL)) {
+		/* read the record first; the send follows from confirmed() */
+		for (size_t i = 0; i < n; i++)
+			confirm_start(d, r, jobs[i]);
+		return;
+	}
+	send_call(d, ds, r, jobs, n);
+}
+
+/* Hand one call's jobs to ds's driver. */
+static void
+send_call(struct relay_delivery *d, struct dest *ds, const struct relay_route *r,
+          struct relay_job **jobs, size_t n)
+{
+	struct inst *in;
+	int rc;
+
 	in = ds->cur;
 	in->users += (unsigned)n;
 	for (size_t i = 0; i < n; i++)
@@ -811,6 +1088,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 		snprintf(key, sizeof(key), "@%s", ds->name);
 		ds->paused = 0;
 		relay_store_get_paused(d->store, NULL, key, &ds->paused);
+		ds->paused |= ds->stopping;
 		ds->sd.slots = ds->paused ? 0 : relay_circuit_slots(&ds->circuit, ds->sd.max_calls);
 	}
 	schedule_tick(d, relay_scheduler_dispatch(d->sched, relay_wall_ms(), relay_mono_ms()));

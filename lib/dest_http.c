@@ -13,11 +13,11 @@
  * One event per request (max_batch 1): order within a lane is the
  * scheduler's (one event of a lane in flight at a time).
  *
- * 410 Gone latches the instance as gone: the outcome is a configuration
- * failure of the destination (its circuit opens, delivery logs it at error
- * level) and every probe of this instance answers the same without
- * sending anything, so nothing goes to the endpoint until the configuration
- * is reloaded (a new instance), which is how an operator resumes it.
+ * 410 Gone is a configuration failure with scope RELAY_SCOPE_STOP: delivery
+ * pauses the destination durably (the pause odoo-relayctl pause
+ * --destination sets, with the reason), logs it at error level, and nothing
+ * goes to the endpoint until an operator runs odoo-relayctl resume
+ * --destination; a restart or a reload does not resume it.
  *
  * The probe is an OPTIONS request to the URL (no body, no signature): any
  * complete HTTP answer, whatever its status, means the endpoint is there.
@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 
 #include <event2/event.h>
@@ -55,7 +56,7 @@ struct http_dest {
 	size_t n_headers;
 	struct relay_secret *secrets;
 	size_t n_secrets;
-	int gone;                  /* a 410 came: stopped until a new instance */
+	struct relay_webhook_signer *signer;
 	uint64_t batch_seq;
 	LIST_HEAD(, http_job) jobs; /* every job and probe not yet reported */
 };
@@ -67,7 +68,11 @@ struct http_job {
 	relay_driver_done_fn cb;
 	relay_driver_probe_fn probe_cb;
 	void *arg;
-	char *request;             /* what was sent, secrets masked (dead letters) */
+	char *request;             /* what was sent, secrets masked (dead letters),
+	                              made from the three below only for a failure */
+	char *body;                /* the body sent */
+	size_t body_len;
+	char ts[24];               /* its webhook-timestamp */
 	struct event *early;       /* an outcome known without a request */
 	struct relay_outcome early_o;
 	int in_http;               /* a request is in the client */
@@ -136,9 +141,9 @@ relay_dest_http_classify(const struct relay_exchange *x, struct relay_outcome *o
 		snprintf(msg, sizeof(msg), "the endpoint answered %ld, will retry", st);
 	} else if (st == 410) {
 		klass = RELAY_CLASS_CONFIG;
-		scope = RELAY_SCOPE_TARGET;
+		scope = RELAY_SCOPE_STOP;
 		snprintf(msg, sizeof(msg), "the endpoint answered 410 Gone: delivery to it stopped "
-		         "until the configuration is reloaded");
+		         "until an operator resumes it");
 	} else if (st >= 300 && st <= 399) {
 		klass = RELAY_CLASS_PERMANENT;
 		snprintf(msg, sizeof(msg), "the endpoint answered %ld, a redirect, which is not "
@@ -172,13 +177,45 @@ job_free(struct http_job *hj)
 		event_free(hj->early);
 	relay_outcome_clear(&hj->early_o);
 	free(hj->request);
+	free(hj->body);
 	free(hj);
+}
+
+/* What a dead letter keeps of the request: configured header values
+ * masked (they may be credentials), the signature masked, the body as sent.
+ * Made only when an attempt failed: a delivery that succeeds needs none. */
+static void
+request_text(struct http_job *hj)
+{
+	const struct http_dest *hd = hj->hd;
+	size_t cap = strlen(hd->method) + strlen(hd->url) + strlen(hj->ts) + hj->body_len + 192;
+	size_t used, i;
+	char *req;
+
+	for (i = 0; i < hd->n_headers; i++)
+		cap += strlen(hd->headers[i]) + 8;
+	if (!(req = malloc(cap)))
+		return;
+	used = (size_t)snprintf(req, cap, "%s %s\nContent-Type: application/json\n"
+	                        "webhook-id: evt_%" PRIu64 "\nwebhook-timestamp: %s\n"
+	                        "webhook-signature: v1,***\n", hd->method, hd->url, hj->job->ev.id,
+	                        hj->ts);
+	for (i = 0; i < hd->n_headers && used < cap; i++)
+		used += (size_t)snprintf(req + used, cap - used, "%.*s: ***\n",
+		                         (int)strcspn(hd->headers[i], ":"), hd->headers[i]);
+	if (used < cap)
+		snprintf(req + used, cap - used, "\n%.*s", (int)hj->body_len, hj->body);
+	free(hj->request);
+	hj->request = req;
 }
 
 static void
 report(struct http_job *hj, const struct relay_outcome *o, const char *how)
 {
 	struct relay_sent_info info = { .batch_id = 0, .batch_size = 1, .row = -1, .first = 1 };
+
+	if (hj->job && hj->body && o->klass != RELAY_CLASS_DONE && !hj->request)
+		request_text(hj);
 
 	if (hj->job)
 		hj->cb(hj->job, o, hj->request, how, &info, hj->arg);
@@ -215,14 +252,39 @@ report_later(struct http_job *hj, enum relay_class klass, enum relay_scope scope
 	return 0;
 }
 
-static const char gone_why[] = "the endpoint answered 410 Gone: delivery to it stopped until "
-                               "the configuration is reloaded";
+/* A failed answer's detail, for attempts and dead letters: its status
+ * line and headers (cookies masked), a blank line, then the start of its
+ * body (the classification's detail). o->detail is replaced; on ENOMEM it
+ * stays as it was. */
+static void
+detail_with_headers(struct relay_outcome *o, const struct relay_http_reply *r)
+{
+	size_t cap = strlen(r->headers) + (o->detail ? strlen(o->detail) : 0) + 64, used;
+	const char *line = r->headers;
+	char *d;
+
+	if (!(d = malloc(cap)))
+		return;
+	used = (size_t)snprintf(d, cap, "HTTP %ld\n", r->status);
+	while (*line) {
+		size_t n = strcspn(line, "\n"), name = strcspn(line, ":");
+
+		if (name < n && ((name == 10 && strncasecmp(line, "set-cookie", 10) == 0) ||
+		                 (name == 13 && strncasecmp(line, "authorization", 13) == 0)))
+			used += (size_t)snprintf(d + used, cap - used, "%.*s: ***\n", (int)name, line);
+		else
+			used += (size_t)snprintf(d + used, cap - used, "%.*s\n", (int)n, line);
+		line += n + (line[n] == '\n');
+	}
+	snprintf(d + used, cap - used, "\n%s", o->detail ? o->detail : "");
+	free(o->detail);
+	o->detail = d;
+}
 
 static void
 on_reply(const struct relay_http_reply *r, void *arg)
 {
 	struct http_job *hj = arg;
-	struct http_dest *hd = hj->hd;
 	struct relay_exchange x = {
 		.transport = r->transport, .transport_detail = r->error, .http_status = r->status,
 		.retry_after = r->retry_after, .now_ms = relay_wall_ms(),
@@ -251,9 +313,9 @@ on_reply(const struct relay_http_reply *r, void *arg)
 		memset(&o, 0, sizeof(o)); /* klass NONE: the caller treats it as transient */
 		o.klass = RELAY_CLASS_TRANSIENT;
 		o.transport = RELAY_TRANSPORT_ERROR;
+	} else if (o.klass != RELAY_CLASS_DONE && r->transport == RELAY_TRANSPORT_OK && r->headers) {
+		detail_with_headers(&o, r);
 	}
-	if (hj->job && r->transport == RELAY_TRANSPORT_OK && r->status == 410)
-		hd->gone = 1;
 	report(hj, &o, o.klass == RELAY_CLASS_DONE ? "delivered" : NULL);
 	relay_outcome_clear(&o);
 }
@@ -297,16 +359,20 @@ body_of(const struct relay_job *job, const struct relay_route *route, char **out
 	json_t *payload;
 	int rc;
 
+	/* a confirmed event: the record's current values (confirm.h) */
+	const char *in = job->send_body ? job->send_body : (const char *)job->ev.body;
+	size_t in_len = job->send_body ? job->send_body_len : job->ev.body_len;
+
 	if (relay_route_body_as_received(route)) {
-		if (!(*out = malloc(job->ev.body_len + 1)))
+		if (!(*out = malloc(in_len + 1)))
 			return ENOMEM;
-		if (job->ev.body_len)
-			memcpy(*out, job->ev.body, job->ev.body_len);
-		(*out)[job->ev.body_len] = '\0';
-		*len = job->ev.body_len;
+		if (in_len)
+			memcpy(*out, in, in_len);
+		(*out)[in_len] = '\0';
+		*len = in_len;
 		return 0;
 	}
-	if (!(payload = json_loadb((const char *)job->ev.body, job->ev.body_len, 0, &jerr))) {
+	if (!(payload = json_loadb(in, in_len, 0, &jerr))) {
 		snprintf(why, whysz, "the event's body is not JSON (line %d)", jerr.line);
 		return -RELAY_EINVAL;
 	}
@@ -328,32 +394,32 @@ send_one(struct http_dest *hd, struct relay_job *job, const struct relay_route *
 {
 	struct relay_http_call call;
 	struct http_job *hj;
-	char why[256] = "", id[32], ts[24], sig[SIG_MAX];
-	char *body = NULL, *h_id = NULL, *h_ts = NULL, *h_sig = NULL;
+	char why[256] = "", id[32], sig[SIG_MAX];
+	char h_id[48], h_ts[48], h_sig[SIG_MAX + 24];
+	char *body = NULL;
 	const char **headers = NULL;
 	size_t len = 0, i, n = 0;
 	int64_t now_s = relay_wall_ms() / 1000;
 	int rc;
 
+	h_sig[0] = '\0';
 	if (!(hj = job_new(hd, arg)))
 		return ENOMEM;
 	hj->job = job;
 	hj->cb = cb;
-	if (hd->gone) {
-		rc = report_later(hj, RELAY_CLASS_CONFIG, RELAY_SCOPE_TARGET, "http.410", gone_why);
-		goto early;
-	}
 	if ((rc = body_of(job, route, &body, &len, why, sizeof(why))) != 0) {
 		if (rc == ENOMEM)
 			goto fail;
 		rc = report_later(hj, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "mapping", why);
 		goto early;
 	}
+	hj->body = body;            /* kept for a failure's request text */
+	hj->body_len = len;
 	snprintf(id, sizeof(id), "evt_%" PRIu64, job->ev.id);
-	snprintf(ts, sizeof(ts), "%" PRId64, now_s);
-	if ((rc = relay_webhook_sign(hd->secrets, hd->n_secrets, id, now_s,
-	                             (const unsigned char *)body, len, sig, sizeof(sig))) != 0) {
-		free(body);
+	snprintf(hj->ts, sizeof(hj->ts), "%" PRId64, now_s);
+	if ((rc = relay_webhook_signer_sign(hd->signer, hd->secrets, hd->n_secrets, id, now_s,
+	                                    (const unsigned char *)body, len, sig,
+	                                    sizeof(sig))) != 0) {
 		if (rc == ENOMEM)
 			goto fail;
 		rc = report_later(hj, RELAY_CLASS_CONFIG, RELAY_SCOPE_TARGET, "http.signing",
@@ -361,40 +427,17 @@ send_one(struct http_dest *hd, struct relay_job *job, const struct relay_route *
 		goto early;
 	}
 	rc = ENOMEM;
-	if (!(headers = calloc(hd->n_headers + 5, sizeof(*headers))) ||
-	    asprintf(&h_id, "webhook-id: %s", id) < 0 ||
-	    asprintf(&h_ts, "webhook-timestamp: %s", ts) < 0 ||
-	    asprintf(&h_sig, "webhook-signature: %s", sig) < 0) {
-		h_id = h_ts = h_sig = NULL;
-		goto fail_body;
-	}
+	if (!(headers = calloc(hd->n_headers + 5, sizeof(*headers))))
+		goto fail_sig;
+	snprintf(h_id, sizeof(h_id), "webhook-id: %s", id);
+	snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %s", hj->ts);
+	snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s", sig);
 	headers[n++] = "Content-Type: application/json";
 	headers[n++] = h_id;
 	headers[n++] = h_ts;
 	headers[n++] = h_sig;
 	for (i = 0; i < hd->n_headers; i++)
 		headers[n++] = hd->headers[i];
-	/* what a dead letter keeps: configured header values masked (they may
-	 * be credentials), the signature masked, the body as sent */
-	{
-		size_t cap = strlen(hd->method) + strlen(hd->url) + strlen(id) + strlen(ts) + len + 160;
-		size_t used;
-		char *req;
-
-		for (i = 0; i < hd->n_headers; i++)
-			cap += strlen(hd->headers[i]) + 8;
-		if (!(req = malloc(cap)))
-			goto fail_body;
-		used = (size_t)snprintf(req, cap, "%s %s\nContent-Type: application/json\n"
-		                        "webhook-id: %s\nwebhook-timestamp: %s\n"
-		                        "webhook-signature: v1,***\n", hd->method, hd->url, id, ts);
-		for (i = 0; i < hd->n_headers && used < cap; i++)
-			used += (size_t)snprintf(req + used, cap - used, "%.*s: ***\n",
-			                         (int)strcspn(hd->headers[i], ":"), hd->headers[i]);
-		if (used < cap)
-			snprintf(req + used, cap - used, "\n%.*s", (int)len, body);
-		hj->request = req;
-	}
 	call_of(hd, &call);
 	call.method = hd->method;
 	call.headers = headers;
@@ -403,21 +446,15 @@ send_one(struct http_dest *hd, struct relay_job *job, const struct relay_route *
 	rc = relay_http_send(hd->client, &call, on_reply, hj);
 	if (rc == 0)
 		hj->in_http = 1;
-fail_body:
-	OPENSSL_cleanse(sig, sizeof(sig));
-	free(h_id);
-	free(h_ts);
-	if (h_sig) {
-		OPENSSL_cleanse(h_sig, strlen(h_sig));
-		free(h_sig);
-	}
+fail_sig:
+	OPENSSL_cleanse(sig, strnlen(sig, sizeof(sig)));
+	OPENSSL_cleanse(h_sig, strnlen(h_sig, sizeof(h_sig)));
 	free(headers);
-	free(body);
 early:
 	if (rc == 0)
 		return 0;
 fail:
-	job_free(hj); /* no callback will come */
+	job_free(hj); /* no callback will come (frees the body) */
 	return rc;
 }
 
@@ -442,14 +479,10 @@ http_probe(void *drv, relay_driver_probe_fn cb, void *arg)
 	if (!(hj = job_new(hd, arg)))
 		return ENOMEM;
 	hj->probe_cb = cb;
-	if (hd->gone)
-		rc = report_later(hj, RELAY_CLASS_CONFIG, RELAY_SCOPE_TARGET, "http.410", gone_why);
-	else {
-		call_of(hd, &call);
-		call.method = "OPTIONS";
-		if ((rc = relay_http_send(hd->client, &call, on_reply, hj)) == 0)
-			hj->in_http = 1;
-	}
+	call_of(hd, &call);
+	call.method = "OPTIONS";
+	if ((rc = relay_http_send(hd->client, &call, on_reply, hj)) == 0)
+		hj->in_http = 1;
 	if (rc)
 		job_free(hj);
 	return rc;
@@ -488,6 +521,7 @@ http_destroy(void *drv)
 		}
 	}
 	free(hd->secrets);
+	relay_webhook_signer_free(hd->signer);
 	free(hd);
 }
 
@@ -550,7 +584,8 @@ http_create(struct event_base *base, const struct relay_destination_conf *conf, 
 	hd->conf.key_file = NULL;
 	hd->conf.headers = NULL;
 	hd->conf.secrets = NULL;
-	if ((rc = relay_http_new(base, &hd->client)) != 0)
+	if ((rc = relay_webhook_signer_new(&hd->signer)) != 0 ||
+	    (rc = relay_http_new(base, &hd->client)) != 0)
 		goto fail;
 	*out = hd;
 	return 0;

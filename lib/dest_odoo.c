@@ -1468,6 +1468,48 @@ odoo_probe(void *drv, relay_driver_probe_fn cb, void *arg)
 	return rc;
 }
 
+/* ---- reads (a route's confirm) ---- */
+
+struct read {
+	relay_driver_read_fn cb;
+	void *arg;
+};
+
+static void
+read_done(struct relay_odoo_result *res, void *arg)
+{
+	struct read *rd = arg;
+
+	rd->cb(&res->outcome, res->request,
+	       res->outcome.klass == RELAY_CLASS_DONE ? res->outcome.result : NULL, rd->arg);
+	free(rd);
+}
+
+static int
+odoo_read(void *drv, const char *model, json_t *ids, json_t *fields, relay_driver_read_fn cb,
+          void *arg)
+{
+	struct odoo_dest *od = drv;
+	struct read *rd;
+	json_t *named;
+	int rc;
+
+	if (!json_is_array(ids) || !json_is_array(fields) || !cb)
+		return -RELAY_EINVAL;
+	if (!(rd = malloc(sizeof(*rd))))
+		return ENOMEM;
+	rd->cb = cb;
+	rd->arg = arg;
+	if (!(named = json_pack("{s:O}", "fields", fields)))
+		rc = ENOMEM;
+	else
+		rc = relay_odoo_call(od->client, model, "read", ids, named, read_done, rd);
+	json_decref(named); /* the client keeps a reference of its own */
+	if (rc)
+		free(rd);
+	return rc;
+}
+
 /* ---- instances ---- */
 
 static void
@@ -1538,6 +1580,7 @@ const struct relay_driver_ops relay_driver_odoo = {
 	.probe = odoo_probe,
 	.send = odoo_send,
 	.protocol = odoo_protocol,
+	.read = odoo_read,
 };
 
 const struct relay_driver_ops *

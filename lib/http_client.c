@@ -28,9 +28,14 @@ struct http_sock {
 	struct event *ev;
 };
 
+/* Easy handles kept for the next requests: creating one and freeing it
+ * cost more than resetting it. */
+#define IDLE_EASY 16
+
 /* One transfer: the easy handle and what it has received so far. */
 struct http_xfer {
 	TAILQ_ENTRY(http_xfer) link;
+	struct relay_http *h;
 	CURL *easy;
 	struct curl_slist *headers;
 	char *body;
@@ -39,6 +44,8 @@ struct http_xfer {
 	size_t resp_len, resp_cap, max;
 	int too_big, nomem;
 	char *retry_after;
+	char hdrs[RELAY_HTTP_HEADERS_KEPT]; /* the answer's header lines, as many as fit */
+	size_t hdrs_len;
 	char errbuf[CURL_ERROR_SIZE];
 	relay_http_cb cb;
 	void *arg;
@@ -58,6 +65,8 @@ struct relay_http {
 	 * our event handlers (depth > 0) destruction waits for it to unwind. */
 	int depth;
 	int free_pending;
+	CURL *idle[IDLE_EASY];       /* reset easy handles, not in the multi */
+	unsigned n_idle;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -74,8 +83,15 @@ xfer_free(struct http_xfer *x)
 {
 	if (!x)
 		return;
-	if (x->easy)
-		curl_easy_cleanup(x->easy);
+	if (x->easy) {
+		/* out of the multi by now: reset it for the next request */
+		if (x->h && !x->h->closing && x->h->n_idle < IDLE_EASY) {
+			curl_easy_reset(x->easy);
+			x->h->idle[x->h->n_idle++] = x->easy;
+		} else {
+			curl_easy_cleanup(x->easy);
+		}
+	}
 	curl_slist_free_all(x->headers);
 	if (x->body) {
 		/* A JSON-RPC body carries the API key. */
@@ -128,7 +144,21 @@ on_header(char *buf, size_t size, size_t nitems, void *userdata)
 		/* A new response (after a 1xx): forget the previous headers. */
 		free(x->retry_after);
 		x->retry_after = NULL;
-	} else if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
+		x->hdrs_len = 0;
+		x->hdrs[0] = '\0';
+		return len;
+	}
+	/* keep whole lines while they fit, for dead letters (no allocation) */
+	vlen = len;
+	while (vlen > 0 && (buf[vlen - 1] == '\r' || buf[vlen - 1] == '\n'))
+		vlen--;
+	if (vlen > 0 && x->hdrs_len + vlen + 2 <= sizeof(x->hdrs)) {
+		memcpy(x->hdrs + x->hdrs_len, buf, vlen);
+		x->hdrs_len += vlen;
+		x->hdrs[x->hdrs_len++] = '\n';
+		x->hdrs[x->hdrs_len] = '\0';
+	}
+	if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
 		v = buf + 12;
 		vlen = len - 12;
 		while (vlen > 0 && (*v == ' ' || *v == '\t')) {
@@ -208,6 +238,7 @@ deliver(struct http_xfer *x, enum relay_transport t, const char *error)
 		if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK)
 			r.content_type = ct;
 		r.retry_after = x->retry_after;
+		r.headers = x->hdrs;
 	}
 	r.body = x->resp && t == RELAY_TRANSPORT_OK ? x->resp : "";
 	r.body_len = t == RELAY_TRANSPORT_OK ? x->resp_len : 0;
@@ -451,6 +482,8 @@ http_destroy(struct relay_http *h)
 	 * Freeing the event whose handler is running is safe: libevent 2.1
 	 * touches no event after its callback returns. */
 	curl_multi_cleanup(h->multi);
+	while (h->n_idle > 0)
+		curl_easy_cleanup(h->idle[--h->n_idle]);
 	while ((s = LIST_FIRST(&h->socks)))
 		sock_free(s);
 	event_free(h->timer);
@@ -506,7 +539,8 @@ relay_http_send(struct relay_http *h, const struct relay_http_call *req,
 	x->cb = cb;
 	x->arg = arg;
 	x->max = req->max_response_bytes;
-	if (!(x->easy = e = curl_easy_init())) {
+	x->h = h;
+	if (!(x->easy = e = h->n_idle ? h->idle[--h->n_idle] : curl_easy_init())) {
 		rc = -RELAY_ETRANSPORT;
 		goto fail;
 	}

@@ -88,6 +88,8 @@ route_free(struct relay_route *r)
 	free(r->version_ptr);
 	json_decref(r->then);
 	json_decref(r->refuse);
+	free(r->confirm_dest);
+	json_decref(r->confirm_fields);
 }
 
 void
@@ -682,7 +684,7 @@ static const char *const op_keys[][13] = {
 /* Every key of a route to an HTTP destination: none of the Odoo ones. */
 static const char *const post_keys[] = {
 	"name", "source", "topics", "operation", "destination", "backoff", "permanent_retries",
-	"permanent_retry_delay_ms", "dead_lane", "fields", "body", NULL
+	"permanent_retry_delay_ms", "dead_lane", "fields", "body", "confirm", NULL
 };
 
 /* Whether route goes to a destination of kind http (its "destination", or
@@ -723,6 +725,80 @@ post_compile(struct cc *c, const json_t *route, struct relay_route *r)
 	if (fields == NULL)
 		return 0;
 	return specs_compile(c, fields, route, "fields", SPECS_BODY, SPEC_NO_EXTERNAL, &r->fields);
+}
+
+/* A post route's "confirm": true, or {"destination": <an Odoo
+ * destination>, "fields": [names]}. Only for a source of kind odoo (the
+ * record to read is the webhook's _model and _id); the destination defaults
+ * to the only Odoo destination configured. */
+static int
+confirm_compile(struct cc *c, const json_t *route, struct relay_route *r)
+{
+	static const char *const keys[] = { "destination", "fields", NULL };
+	const json_t *v = json_object_get(route, "confirm"), *f;
+	const struct relay_source_conf *src;
+	const struct relay_destination_conf *d = NULL;
+	const char *name = NULL;
+	json_t *fields = NULL;
+	char q[96];
+	size_t i, n_odoo = 0, mark;
+	int on = 0, rc;
+
+	if (!v)
+		return 0;
+	if (json_is_boolean(v)) {
+		if ((rc = relay_schema_bool(&c->s, route, "confirm", &on)) != 0 || !on)
+			return rc;
+	} else if (json_is_object(v)) {
+		mark = relay_schema_push(&c->s, "confirm");
+		if ((rc = relay_schema_keys(&c->s, v, keys, NULL)) != 0 ||
+		    (rc = relay_schema_string(&c->s, v, "destination", 0, &name)) != 0 ||
+		    (rc = relay_schema_array(&c->s, v, "fields", 0, &fields)) != 0)
+			return rc;
+		json_array_foreach(fields, i, f) {
+			if (!json_is_string(f) || !*json_string_value(f) ||
+			    !route_valid_chars(json_string_value(f), "_"))
+				return relay_schema_fail_at(&c->s, f, fields, "fields: expected Odoo field "
+				                            "names (like \"email\")");
+		}
+		if (fields && json_array_size(fields) == 0)
+			return relay_schema_fail_at(&c->s, fields, v, "fields: expected at least one "
+			                            "field name");
+		relay_schema_pop(&c->s, mark);
+	} else {
+		return relay_schema_fail_at(&c->s, v, route, "confirm: expected true, false or an "
+		                            "object, got %s", relay_schema_type_name(v));
+	}
+	src = relay_config_source(c->cfg, r->source, strlen(r->source));
+	if (!src || src->kind != RELAY_SOURCE_ODOO)
+		return relay_schema_error(&c->s, -RELAY_ECONFIG, route, "confirm", 0,
+		                          RELAY_SCHEMA_AT_KEY, "only for a source of kind odoo "
+		                         "(it reads the record that _model and _id name)");
+	if (name) {
+		d = relay_config_destination(c->cfg, name);
+		if (!d || d->kind != RELAY_DEST_ODOO)
+			return relay_schema_fail_at(&c->s, json_object_get(v, "destination"), v,
+			                            "confirm.destination: no Odoo destination is named %s",
+			                            relay_schema_quote(q, sizeof(q), name));
+	} else {
+		for (i = 0; i < c->cfg->n_destinations; i++)
+			if (c->cfg->destinations[i].kind == RELAY_DEST_ODOO) {
+				d = &c->cfg->destinations[i];
+				n_odoo++;
+			}
+		if (n_odoo != 1)
+			return relay_schema_error(&c->s, -RELAY_ECONFIG, route, "confirm", 0,
+			                          RELAY_SCHEMA_AT_KEY, "%s; name the one to read "
+			                         "with {\"destination\": ...}",
+			                            n_odoo ? "several Odoo destinations are configured"
+			                                   : "no Odoo destination is configured");
+	}
+	if (!(r->confirm_dest = strdup(d->name)))
+		return relay_schema_oom(&c->s);
+	r->confirm_fields = fields ? json_deep_copy(fields) : NULL;
+	if (fields && !r->confirm_fields)
+		return relay_schema_oom(&c->s);
+	return 0;
 }
 
 static int
@@ -1159,6 +1235,8 @@ route_compile(struct cc *c, const json_t *route, const json_t *all, size_t idx,
 		return rc;
 	if ((rc = route_order_compile(&c->s, route, r)) != 0)
 		return rc;
+	if (r->op == RELAY_OP_POST && (rc = confirm_compile(c, route, r)) != 0)
+		return rc;
 	return context_compile(c, route, r);
 }
 
@@ -1384,6 +1462,14 @@ int
 relay_route_body_as_received(const struct relay_route *r)
 {
 	return r->body_as_received;
+}
+
+const char *
+relay_route_confirm(const struct relay_route *r, const json_t **fields)
+{
+	if (fields)
+		*fields = r->confirm_fields;
+	return r->confirm_dest;
 }
 
 int

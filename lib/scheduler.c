@@ -17,7 +17,7 @@
 #define BAD_IDS 32
 /* Events held at once, per call slot: room for outcomes waiting for their
  * commit while the next calls go out. */
-#define JOBS_PER_CALL 16
+#define JOBS_PER_CALL 64
 
 /* Events lately left for want of room, and where they were going, so that
  * a backlog for a destination that is down is not read again at every
@@ -108,6 +108,7 @@ job_free(struct relay_job *j)
 	free(j->model);
 	free(j->version_name);
 	free(j->answer_xid);
+	free(j->send_body);
 	free(j);
 }
 

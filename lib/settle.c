@@ -337,6 +337,20 @@ relay_settle_stale(struct relay_settle *st, struct relay_job *j, const char *why
 }
 
 void
+relay_settle_phantom(struct relay_settle *st, struct relay_job *j, const char *why)
+{
+	struct pending *p;
+
+	st->counts.phantom++;
+	count(st, j, "relay_phantom_total", "events whose record no longer existed in Odoo when "
+	      "confirmed, not sent, by route");
+	struct relay_log_fields f = fields_of(j);
+	relay_log_with(LOG_NOTICE, &f, "event %" PRIu64 " phantom, not sent: %s", j->ev.id, why);
+	if ((p = pending_new(st, j)))
+		submitted(p, relay_writer_complete(st->writer, j->ev.id, relay_wall_ms(), written, p));
+}
+
+void
 relay_settle_dropped(struct relay_settle *st, struct relay_job *job, const char *how)
 {
 	complete(st, job, how, 0);

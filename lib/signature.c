@@ -59,6 +59,7 @@ static const char text_mismatch[] = "signature mismatch";
 struct hmac {
 	EVP_MAC *mac;
 	EVP_MAC_CTX *ctx;
+	int digest_set;     /* the digest is set: a re-key need not fetch it again */
 };
 
 static int
@@ -70,6 +71,7 @@ hmac_open(struct hmac *h)
 	h->ctx = EVP_MAC_CTX_new(h->mac);
 	if (h->ctx == NULL)
 		goto fail_mac;
+	h->digest_set = 0;
 	return 0;
 
 fail_mac:
@@ -103,8 +105,9 @@ hmac_run(struct hmac *h, const unsigned char *key, size_t keylen,
 	/* A NULL key would mean "keep the previous key" to EVP_MAC_init. */
 	if (key == NULL)
 		key = (const unsigned char *)"";
-	if (!EVP_MAC_init(h->ctx, key, keylen, params))
+	if (!EVP_MAC_init(h->ctx, key, keylen, h->digest_set ? NULL : params))
 		return ENOMEM;
+	h->digest_set = 1;
 	if (prelen > 0 && !EVP_MAC_update(h->ctx, pre, prelen))
 		return ENOMEM;
 	if (len > 0 && !EVP_MAC_update(h->ctx, data, len))
@@ -634,13 +637,12 @@ relay_whsec_decode(const char *text, size_t len, struct relay_secret *out)
 	return 0;
 }
 
-int
-relay_webhook_sign(const struct relay_secret *secrets, size_t n, const char *msg_id,
-                   int64_t ts, const unsigned char *body, size_t len, char *out, size_t outsz)
+static int
+webhook_sign(struct hmac *h, const struct relay_secret *secrets, size_t n, const char *msg_id,
+             int64_t ts, const unsigned char *body, size_t len, char *out, size_t outsz)
 {
 	unsigned char d[DIGEST_LEN];
 	char enc[B64_LEN + 1], head[256];
-	struct hmac h;
 	size_t i, used = 0;
 	int hn, rc = 0;
 
@@ -654,8 +656,6 @@ relay_webhook_sign(const struct relay_secret *secrets, size_t n, const char *msg
 		return -RELAY_EINVAL;
 	if (body == NULL)
 		len = 0;
-	if ((rc = hmac_open(&h)) != 0)
-		return rc;
 	for (i = 0; i < n && rc == 0; i++) {
 		int w;
 
@@ -663,7 +663,7 @@ relay_webhook_sign(const struct relay_secret *secrets, size_t n, const char *msg
 			rc = -RELAY_EINVAL;
 			break;
 		}
-		if ((rc = hmac_run(&h, secrets[i].data, secrets[i].len, head, (size_t)hn, body, len,
+		if ((rc = hmac_run(h, secrets[i].data, secrets[i].len, head, (size_t)hn, body, len,
 		                   d)) != 0)
 			break;
 		EVP_EncodeBlock((unsigned char *)enc, d, DIGEST_LEN);
@@ -673,9 +673,68 @@ relay_webhook_sign(const struct relay_secret *secrets, size_t n, const char *msg
 		else
 			used += (size_t)w;
 	}
-	hmac_close(&h);
 	OPENSSL_cleanse(d, sizeof(d));
 	if (rc != 0)
 		out[0] = '\0';
 	return rc;
+}
+
+int
+relay_webhook_sign(const struct relay_secret *secrets, size_t n, const char *msg_id,
+                   int64_t ts, const unsigned char *body, size_t len, char *out, size_t outsz)
+{
+	struct hmac h;
+	int rc;
+
+	if (out == NULL || outsz == 0)
+		return -RELAY_ETOOBIG;
+	out[0] = '\0';
+	if ((rc = hmac_open(&h)) != 0)
+		return rc;
+	rc = webhook_sign(&h, secrets, n, msg_id, ts, body, len, out, outsz);
+	hmac_close(&h);
+	return rc;
+}
+
+/* A signer keeps its HMAC context from one message to the next: fetching
+ * the algorithm costs more than signing a small body. */
+struct relay_webhook_signer {
+	struct hmac h;
+};
+
+int
+relay_webhook_signer_new(struct relay_webhook_signer **out)
+{
+	struct relay_webhook_signer *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return ENOMEM;
+	if (hmac_open(&s->h) != 0) {
+		free(s);
+		return ENOMEM;
+	}
+	*out = s;
+	return 0;
+}
+
+void
+relay_webhook_signer_free(struct relay_webhook_signer *s)
+{
+	if (!s)
+		return;
+	hmac_close(&s->h);
+	free(s);
+}
+
+int
+relay_webhook_signer_sign(struct relay_webhook_signer *s, const struct relay_secret *secrets,
+                          size_t n, const char *msg_id, int64_t ts, const unsigned char *body,
+                          size_t len, char *out, size_t outsz)
+{
+	if (out == NULL || outsz == 0)
+		return -RELAY_ETOOBIG;
+	out[0] = '\0';
+	if (s == NULL)
+		return -RELAY_EINVAL;
+	return webhook_sign(&s->h, secrets, n, msg_id, ts, body, len, out, outsz);
 }

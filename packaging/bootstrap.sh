@@ -72,12 +72,15 @@ demo)
 	"$top/build/test/emulator/odoo-emulator" --port 8069 --db demo --user admin:admin \
 		--port-file "$demo_dir/emulator.ports" >"$demo_dir/emulator.log" 2>&1 &
 	emu=$!
-	trap 'kill $emu $sender 2>/dev/null; wait 2>/dev/null' EXIT
+	# The external system Odoo's changes go out to (prints what it gets).
+	python3 "$top/packaging/demo-receiver.py" "$demo_dir" 8082 &
+	receiver=$!
+	trap 'kill $emu $receiver $sender 2>/dev/null; wait 2>/dev/null' EXIT
 	# A few sample Shopify customer webhooks, sent once odoo-relayd listens,
 	# so that events visibly flow (see the log below and README.md).
 	"$top/packaging/demo-send.sh" "$demo_dir" &
 	sender=$!
-	echo "bootstrap: odoo-relayd on 127.0.0.1:8080 (metrics on :8081), Odoo emulator on :8069; Ctrl-C stops" >&2
+	echo "bootstrap: odoo-relayd on 127.0.0.1:8080 (metrics on :8081), Odoo emulator on :8069, receiver on :8082; Ctrl-C stops" >&2
 	"$top/build/daemon/odoo-relayd" --demo "$demo_dir" --odoo-url http://127.0.0.1:8069 || true
 	;;
 bench)

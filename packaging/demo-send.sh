@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sends a few signed Shopify-style customer webhooks to the demo odoo-relayd
-# (packaging/bootstrap.sh demo), once it listens, and shows what happened.
+# (packaging/bootstrap.sh demo), once it listens, and shows what happened;
+# then posts as Odoo's automation rules post, for the way out of Odoo.
 set -u
 dir=${1:-/tmp/odoo-relay-demo}
 url=http://127.0.0.1:8080/hooks/shop
@@ -62,3 +63,23 @@ for o in orders:
     for l in lines:
         if l["order_id"] == o["id"]:
             print("     ", l["name"], "x", l["product_uom_qty"], "at", l["price_unit"])' >&2
+# Out of Odoo: Odoo's "Send Webhook Notification" posts a record's fields to
+# the relay (here for Ada, with the name she had before the update above).
+# The relay answers at once, reads the record back from Odoo (confirm) and
+# delivers its current values, signed, to demo-receiver.py on :8082, which
+# prints it. A post about a record that does not exist (a change Odoo rolled
+# back after posting) ends as a phantom: never delivered.
+ada=$(curl -s "http://127.0.0.1:${ports#* }/control/records?model=res.partner" | python3 -c '
+import json, sys
+print(next((r["id"] for r in json.load(sys.stdin) if "odoo_relay.shop_customer_1001" in r.get("xmlids", [])), 0))')
+odoo_post() { # odoo_post ID NAME
+	printf 'demo: Odoo posts res.partner %s to /hooks/odoo/<token> -> ' "$1" >&2
+	curl -s -X POST http://127.0.0.1:8080/hooks/odoo/demo-odoo-hook-token \
+		-H 'Content-Type: application/json' --data-binary \
+		"{\"_action\": \"Send Webhook Notification(#1)\", \"_id\": $1, \"_model\": \"res.partner\", \"email\": \"ada@example.com\", \"id\": $1, \"name\": \"$2\"}" >&2
+	printf '\n' >&2
+}
+odoo_post "$ada" "Ada Lovelace"
+odoo_post $((900000 + run % 100000)) "Nobody"
+sleep 2
+printf 'demo: %s\n' "$(curl -s http://127.0.0.1:8081/metrics | grep -E '^relay_(delivered|phantom)_total\{route="partners-out"' | tr '\n' ' ')" >&2

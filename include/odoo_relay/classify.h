@@ -104,6 +104,8 @@ enum relay_scope {
 	RELAY_SCOPE_NONE = 0,        /* not a configuration failure */
 	RELAY_SCOPE_TARGET,          /* the whole Odoo target: pause all delivery to it */
 	RELAY_SCOPE_ROUTE,           /* this route's mapping: pause that route */
+	RELAY_SCOPE_STOP,            /* the destination asks to be stopped (HTTP 410 Gone):
+	                                pause it until an operator resumes it */
 };
 
 /* Traceback and detail texts are trimmed to at most this many bytes (with

@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "odoo_relay/classify.h"
 #include "odoo_relay/config.h"
@@ -61,6 +62,12 @@ struct relay_sent_info {
 typedef void (*relay_driver_done_fn)(struct relay_job *job, const struct relay_outcome *o,
                                      const char *request, const char *how,
                                      const struct relay_sent_info *info, void *arg);
+/* A read's outcome (o and request valid during the callback only); records
+ * is the destination's answer when o->klass is done (borrowed: valid during
+ * the callback; for Odoo's read() a list of records, [] when none exists),
+ * else NULL. */
+typedef void (*relay_driver_read_fn)(const struct relay_outcome *o, const char *request,
+                                     const json_t *records, void *arg);
 /* A probe's outcome, valid during the callback only. */
 typedef void (*relay_driver_probe_fn)(const struct relay_outcome *o, void *arg);
 
@@ -82,6 +89,14 @@ struct relay_driver_ops {
 	/* The protocol it speaks now, for status ("jsonrpc", "json2"; "auto"
 	 * before the destination has told). Static text. */
 	const char *(*protocol)(void *drv);
+	/* Optional: NULL for a kind that cannot read. Read fields (a JSON
+	 * array of names) of model's records ids (a JSON array of ids), both
+	 * borrowed during the call, for a route's "confirm" (confirm.h): Odoo's
+	 * read(). Returns 0 (cb will come, from the loop, never from inside;
+	 * destroy cancels it as it cancels jobs), -RELAY_EINVAL, ENOMEM,
+	 * -RELAY_ECLOSED; cb never comes then. */
+	int (*read)(void *drv, const char *model, json_t *ids, json_t *fields,
+	            relay_driver_read_fn cb, void *arg);
 };
 
 /* relay_driver_for - the driver of kind, or NULL for a kind without one. */
@@ -92,8 +107,9 @@ extern const struct relay_driver_ops relay_driver_odoo;
 
 /* The HTTP driver (dest_http.c): one signed request per event (Standard
  * Webhooks headers), max_batch 1; its probe is an OPTIONS request that any
- * HTTP answer passes; a 410 stops the instance until it is replaced (a
- * reload). odoo-relay.conf(5), HTTP DESTINATIONS. */
+ * HTTP answer passes; a 410 is reported with scope RELAY_SCOPE_STOP (the
+ * caller pauses the destination until an operator resumes it).
+ * odoo-relay.conf(5), HTTP DESTINATIONS. */
 extern const struct relay_driver_ops relay_driver_http;
 
 /*
@@ -102,7 +118,9 @@ extern const struct relay_driver_ops relay_driver_http;
  * (overwritten; free with relay_outcome_clear):
  *   2xx                                       done
  *   408, 429, 5xx                             transient, Retry-After honoured
- *   410                                       configuration, target ("http.410")
+ *                                             (500, 501 and the other 5xx too:
+ *                                             a server that fails may recover)
+ *   410                                       configuration, scope STOP ("http.410")
  *   3xx (never followed), other 4xx, 1xx      permanent, "http.<status>",
  *                                             detail the start of the body
  *   transport failures                        transient ("transport.<kind>";

@@ -49,12 +49,18 @@ struct relay_http_call {
 };
 
 /* What came back. Every pointer is valid only during the callback. */
+/* Bytes of an answer's header lines kept in a reply (for dead letters). */
+#define RELAY_HTTP_HEADERS_KEPT 1024
+
 struct relay_http_reply {
 	enum relay_transport transport; /* RELAY_TRANSPORT_OK: status and body are set */
 	const char *error;             /* curl's text for a failed transport, else "" */
 	long status;                   /* HTTP status, 0 if none arrived */
 	const char *content_type;      /* or NULL */
 	const char *retry_after;       /* the Retry-After header, or NULL */
+	const char *headers;           /* the answer's header lines ("Name: value\n" each,
+	                                  as many whole ones as RELAY_HTTP_HEADERS_KEPT
+	                                  bytes hold), or NULL */
 	const char *body;              /* NUL-terminated (the NUL not counted); never NULL */
 	size_t body_len;
 	int64_t duration_ms;           /* from relay_http_send to completion */

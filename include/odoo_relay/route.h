@@ -132,6 +132,12 @@
  *                 type (relay_plan.values); or
  *   "body":       "as_received": the event's body is sent as it came (no
  *                 "fields"); ["mapped"]
+ *   "confirm":    only for a source of kind odoo: true, or {"destination":
+ *                 <an Odoo destination> [the only one configured], "fields":
+ *                 [names] [the fields the webhook carries]}. Just before each
+ *                 delivery the record (_model, _id) is read from that Odoo
+ *                 and its current values replace the webhook's (confirm.h);
+ *                 a record that no longer exists ends the event as phantom.
  * with "name", "source", "topics", "destination", "backoff",
  * "permanent_retries", "permanent_retry_delay_ms" and "dead_lane". The keys
  * only Odoo routes take ("model", "external_id", "context", ...) are refused
@@ -259,6 +265,10 @@ const json_t *relay_route_context(const struct relay_route *r);
 /* relay_route_body_as_received - 1 for a post route with "body":
  * "as_received" (the event's body is sent as it came), else 0. */
 int relay_route_body_as_received(const struct relay_route *r);
+/* relay_route_confirm - the Odoo destination a post route's "confirm"
+ * reads, or NULL without "confirm"; *fields (if fields is not NULL) gets its
+ * "fields" array or NULL (the webhook's fields). Borrowed from r. */
+const char *relay_route_confirm(const struct relay_route *r, const json_t **fields);
 /* relay_route_supersede - its "supersede" [0]. */
 int relay_route_supersede(const struct relay_route *r);
 /* relay_route_version - its "version" kind (RELAY_VERSION_NONE: none), with

@@ -100,6 +100,10 @@ struct relay_job {
 	char *answer_xid;
 	int64_t answer_odoo_id;
 	int answer_http_status;      /* delivery.c: the last answer's HTTP status, 0 none */
+	/* A route's "confirm" (delivery.c): the body a driver sends instead of
+	 * ev.body, the record's current values (owned; NULL: ev.body). */
+	char *send_body;
+	size_t send_body_len;
 	int64_t started_ms;          /* monotonic */
 	void *owner;                 /* the caller's (the driver instance it went to) */
 	LIST_ENTRY(relay_job) link;

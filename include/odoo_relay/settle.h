@@ -56,6 +56,13 @@ void relay_settle_done(struct relay_settle *st, struct relay_job *job, const cha
  * in relay_stale_total{route,destination}. */
 void relay_settle_stale(struct relay_settle *st, struct relay_job *job, const char *why);
 
+/* relay_settle_phantom - a route's "confirm" found that the event's record
+ * does not exist in Odoo (a change rolled back after Odoo posted it, or a
+ * record deleted since): not sent; it ends like a delivered one (deleted,
+ * its lane moves on), logged with why at notice level and counted in
+ * relay_phantom_total{route,destination}. */
+void relay_settle_phantom(struct relay_settle *st, struct relay_job *job, const char *why);
+
 /* relay_settle_dropped - the event is deleted without being sent (a source
  * whose unrouted events are dropped); how says why. */
 void relay_settle_dropped(struct relay_settle *st, struct relay_job *job, const char *how);
@@ -84,7 +91,7 @@ void relay_settle_release(struct relay_settle *st, struct relay_job *job);
 
 /* Counters since start, for status. */
 struct relay_settle_counts {
-	uint64_t delivered, retried, dead_lettered, stale;
+	uint64_t delivered, retried, dead_lettered, stale, phantom;
 };
 void relay_settle_counts(const struct relay_settle *st, struct relay_settle_counts *out);
 

@@ -139,4 +139,19 @@ int relay_webhook_sign(const struct relay_secret *secrets, size_t n, const char 
                        int64_t ts, const unsigned char *body, size_t len, char *out,
                        size_t outsz);
 
+/*
+ * relay_webhook_signer_new / _free / _sign - the same signature, with an
+ * HMAC context kept from one message to the next (fetching the algorithm
+ * costs more than signing a small body): for a sender of many messages.
+ * new returns 0 or ENOMEM; sign returns as relay_webhook_sign, and
+ * -RELAY_EINVAL for a NULL signer. A signer is used by one thread at a time;
+ * free wipes nothing (it holds no key between calls). NULL frees nothing.
+ */
+struct relay_webhook_signer;
+int relay_webhook_signer_new(struct relay_webhook_signer **out);
+void relay_webhook_signer_free(struct relay_webhook_signer *s);
+int relay_webhook_signer_sign(struct relay_webhook_signer *s, const struct relay_secret *secrets,
+                              size_t n, const char *msg_id, int64_t ts,
+                              const unsigned char *body, size_t len, char *out, size_t outsz);
+
 #endif

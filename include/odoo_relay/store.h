@@ -409,11 +409,14 @@ int relay_store_compact(const char *dir, const char *dest_dir);
  * relay_store_note_put / relay_store_note_get - small named texts in meta
  * ("note:<name>"), which the daemon leaves for odoo-relayctl: "delivery"
  * holds a JSON object with the circuit state and since when, and the last
- * configuration error. put with text NULL deletes the note. get returns a
+ * configuration error; RELAY_PAUSE_NOTE "<destination>" why the daemon
+ * paused a destination itself (its endpoint answered 410 Gone), deleted by
+ * odoo-relayctl resume --destination. put with text NULL deletes the note. get returns a
  * malloc'd NUL-terminated copy in *text (caller frees), or -RELAY_ENOTFOUND.
  * Both return -RELAY_EINVAL for an empty or over-long name, -RELAY_EFULL, or
  * an LMDB code. The fault hook sees op "note".
  */
+#define RELAY_PAUSE_NOTE "paused@"
 int relay_store_note_put(struct relay_store *st, MDB_txn *txn, const char *name, const char *text);
 int relay_store_note_get(struct relay_store *st, MDB_txn *txn, const char *name, char **text);
 

@@ -1,12 +1,13 @@
 """HTTP destinations: events delivered to an external endpoint (a small
 receiver in this test, on 127.0.0.1 port 0) signed the Standard Webhooks way,
 each exactly once and in order per lane, across an outage of the receiver;
-429 with Retry-After and slow answers retried; 410 stops the destination until
-a reload; other 4xx dead-letter with the status and the body's start; the
+429 with Retry-After and slow answers retried; 410 pauses the destination until
+an operator resumes it; other 4xx dead-letter with the status and the body's start; the
 address guard refuses loopback unless "allow_private" is set."""
 import base64
 import hashlib
 import hmac
+import http.client
 import http.server
 import json
 import os
@@ -16,7 +17,7 @@ import socketserver
 import threading
 import time
 
-from harness import Relay, Results, TempDir, base_config, store_ids, wait_for
+from harness import Emulator, Relay, Results, TempDir, base_config, store_ids, wait_for
 
 KEY_B64 = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 KEY2_B64 = "c2Vjb25kLWtleS1ieXRlcw=="
@@ -34,6 +35,7 @@ class Receiver:
     def __init__(self, keys=(KEY_B64,)):
         self.keys = [base64.b64decode(k) for k in keys]
         self.got = []          # (headers, body, verified) of each POST, in arrival order
+        self.status = []       # the status answered to each of them, same order
         self.options = 0
         self.mode = "ok"       # "ok", "gone", "fail"
         self.plan = []         # answers to give first: (status, headers, body, delay_s)
@@ -82,6 +84,8 @@ class Receiver:
                     rcv.got.append((hdrs, body, rcv.verify(hdrs, body)))
                     step = rcv.plan.pop(0) if rcv.plan else None
                     mode = rcv.mode
+                    rcv.status.append(step[0] if step else
+                                      {"gone": 410, "fail": 503}.get(mode, 200))
                 if step:
                     status, headers, text, delay = step
                     if delay:
@@ -141,14 +145,14 @@ def dest(rcv, **over):
     return {k: v for k, v in d.items() if v is not None}
 
 
-def config(tmp, rcv, routes=None, **over):
+def config(tmp, rcv, routes=None, odoo=None, **over):
     sources = base_config("x")["sources"]
     # Odoo's own post, as its "Send Webhook Notification" sends it
     sources["odoo"] = {"kind": "odoo",
                        "verify": {"scheme": "url_token", "secret_file": "odoo.token"}}
     cfg = base_config(
         os.path.join(tmp, "state"), sources=sources,
-        destinations={"wh": dest(rcv, **over)},
+        destinations=dict({"wh": dest(rcv, **over)}, **({"odoo": odoo} if odoo else {})),
         delivery={"probe_base_ms": 100, "probe_cap_ms": 300, "drain_timeout_ms": 2000},
         routes=routes or [
             {"name": "orders-out", "source": "shop", "destination": "wh",
@@ -256,7 +260,8 @@ def test_retries(t):
 def test_4xx_dead_letters(t):
     with TempDir() as tmp:
         rcv = Receiver()
-        rcv.plan = [(422, {"Content-Type": "application/json"},
+        rcv.plan = [(422, {"Content-Type": "application/json", "X-Request-Id": "rq-77",
+                           "Set-Cookie": "session=receiver-session-secret"},
                      b'{"error": "unknown customer 9"}', 0)]
         r = start(tmp, rcv, headers={"X-Api-Key": "receiver-api-key"})
         try:
@@ -266,21 +271,39 @@ def test_4xx_dead_letters(t):
             t.eq(len(rcv.posts()), 1, "one attempt")
             t.eq(rcv.posts()[0][0].get("x-api-key"), "receiver-api-key", "extra header sent")
             t.eq(d["history"][-1]["http_status"], 422, "the status kept")
-            t.check("unknown customer 9" in (d["history"][-1]["detail"] or ""),
-                    "the start of the body kept: %r" % d["history"][-1]["detail"])
+            detail = d["history"][-1]["detail"] or ""
+            t.check("unknown customer 9" in detail, "the start of the body kept: %r" % detail)
+            t.check(detail.startswith("HTTP 422\n") and "X-Request-Id: rq-77" in detail
+                    and "Content-Type: application/json" in detail,
+                    "the response's status and headers kept: %r" % detail)
+            t.check("receiver-session-secret" not in detail and "Set-Cookie: ***" in detail,
+                    "a cookie masked")
             req = d["request"] or ""
             t.check(req.startswith("POST " + rcv.url) and '"order":"shop-9"' in req,
                     "the request sent is kept: %r" % req[:200])
             t.check("receiver-api-key" not in req and "v1,***" in req, "with its secrets masked")
+            # per destination: list, and replay once the endpoint takes it
+            def dead_of(*filters):
+                p = r.ctl("--json", "dead", "list", *filters)
+                return [json.loads(l)["id"] for l in p.stdout.splitlines() if l.strip()]
+            t.eq(len(dead_of("--destination", "wh")), 1, "dead list --destination wh")
+            t.eq(dead_of("--destination", "elsewhere"), [], "another destination: none")
+            p = r.ctl("dead", "replay", "--destination", "wh")
+            t.eq(p.returncode, 0, "dead replay --destination wh: %s" % p.stderr)
+            wait_for(lambda: len(rcv.posts()) == 2 and queue_empty(r), what="the replay delivered")
+            t.eq(json.loads(rcv.posts()[1][1])["order"], "shop-9", "the replayed event")
             # the destination goes on
             r.post_shop(order(10, 0), "d-2")
-            wait_for(lambda: queue_empty(r), what="the next event delivered")
+            wait_for(lambda: queue_empty(r) and len(rcv.posts()) == 3,
+                     what="the next event delivered")
         finally:
             t.eq(r.stop(), 0, "clean exit")
             rcv.down()
 
 
 def test_410_stops_destination(t):
+    """410 Gone pauses the destination durably, with its reason: neither a
+    reload nor a restart resumes it; odoo-relayctl resume --destination does."""
     with TempDir() as tmp:
         rcv = Receiver()
         r = start(tmp, rcv)
@@ -288,20 +311,40 @@ def test_410_stops_destination(t):
             rcv.mode = "gone"
             r.post_shop(order(3, 0), "g-1")
             r.post_shop(order(3, 1), "g-2")
-            wait_for(lambda: r.metric("relay_circuit_open") == 1.0, what="the circuit opens")
-            time.sleep(1.5)
-            t.eq(len(rcv.posts()), 1, "nothing more is sent after 410")
-            t.eq(r.metric("relay_circuit_open"), 1.0, "the circuit stays open")
-            t.eq(store_ids(r.cfg["state_dir"], "dead"), [], "nothing dead-lettered")
-            t.check(any("410" in l and l.startswith("<3>") for l in r.logs().splitlines()),
-                    "said at error level")
-            t.eq([e["attempts"] for e in store_ids(r.cfg["state_dir"])], [0, 0], "nothing charged")
-            # the endpoint is back; an operator reloads
-            rcv.mode = "ok"
+            wait_for(lambda: r.metric("relay_destination_paused", 'destination="wh"') == 1.0,
+                     what="the destination pauses")
+            t.check(any("410" in l and l.startswith("<3>") and "resume --destination wh" in l
+                        for l in r.logs().splitlines()), "said at error level, with the way out")
+            st = r.ctl("status")
+            t.eq(st.returncode, 1, "status says degraded")
+            t.check("destination wh paused: the endpoint answered 410 Gone" in st.stdout,
+                    "status says why: %r" % st.stdout[-400:])
+            js = json.loads(r.ctl("--json", "status").stdout)
+            t.eq(js["paused_destinations"], ["wh"], "in the JSON status too")
+            # a reload does not resume it
             r.proc.send_signal(signal.SIGHUP)
-            wait_for(lambda: queue_empty(r), timeout=20, what="delivered after the reload")
+            wait_for(lambda: "reload" in r.logs().lower(), what="the reload")
+            time.sleep(1.0)
+            t.eq(len(rcv.posts()), 1, "nothing more is sent after 410, reload or not")
+            t.eq(store_ids(r.cfg["state_dir"], "dead"), [], "nothing dead-lettered")
+            t.eq([e["attempts"] for e in store_ids(r.cfg["state_dir"])], [0, 0], "nothing charged")
+            # nor does a restart, even with the endpoint back
+            rcv.mode = "ok"
+            t.eq(r.stop(), 0, "clean exit")
+            probes = rcv.options
+            r.start()
+            wait_for(lambda: rcv.options > probes, what="the restarted relay probes")
+            wait_for(lambda: r.metric("relay_destination_paused", 'destination="wh"') == 1.0,
+                     what="still paused after the restart")
+            time.sleep(1.0)
+            t.eq(len(rcv.posts()), 1, "still stopped after a restart")
+            # an operator resumes it
+            res = r.ctl("resume", "--destination", "wh")
+            t.eq(res.returncode, 0, "resume: %s" % res.stderr)
+            wait_for(lambda: queue_empty(r), timeout=20, what="delivered after the resume")
             seqs = [json.loads(b)["seq"] for _, b, _ in rcv.posts()[1:]]
-            t.eq(seqs, [0, 1], "in order, after the reload")
+            t.eq(seqs, [0, 1], "in order, after the resume")
+            t.check("410" not in r.ctl("status").stdout, "the reason is gone with the pause")
         finally:
             t.eq(r.stop(), 0, "clean exit")
             rcv.down()
@@ -362,6 +405,99 @@ def test_odoo_source(t):
             rcv.down()
 
 
+def odoo_dest(emu):
+    return {"url": emu.url, "database": "test", "login": "admin", "api_key_file": "odoo.key",
+            "probe_base_ms": 100, "probe_cap_ms": 300}
+
+
+def rpc(emu, model, method, *args, **kw):
+    """One execute_kw on the emulator, as Odoo's own users would change data."""
+    body = json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+        "service": "object", "method": "execute_kw",
+        "args": ["test", 2, "test-api-key", model, method, list(args), kw]}}).encode()
+    c = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=10)
+    try:
+        c.request("POST", "/jsonrpc", body, {"Content-Type": "application/json"})
+        ans = json.loads(c.getresponse().read())
+    finally:
+        c.close()
+    if "error" in ans:
+        raise AssertionError("%s.%s: %s" % (model, method, ans["error"]))
+    return ans.get("result")
+
+
+def odoo_post(r, model, rid, **fields):
+    """What Odoo's "Send Webhook Notification" posts (capture 473): sorted keys,
+    its own _action, _id, _model and id, then the fields the rule selects."""
+    body = dict(fields, _action="Send Webhook Notification(#180)", _id=rid, _model=model, id=rid)
+    data = json.dumps(body, sort_keys=True).encode()
+    st, _, _ = r.request("POST", "/hooks/odoo/" + ODOO_TOKEN, data,
+                         {"Content-Type": "application/json"})
+    return st
+
+
+CONFIRM_ROUTES = [{"name": "odoo-out", "source": "odoo", "destination": "wh",
+                   "body": "as_received", "confirm": True}]
+
+
+def test_confirm(t):
+    """confirm: true reads the record from Odoo just before delivery: a
+    changed record goes out with its current values, one that does not
+    exist (a rolled-back create) ends as phantom and is never sent, and an
+    Odoo that is down makes a retry, not a phantom."""
+    with TempDir() as tmp:
+        rcv = Receiver()
+        emu = Emulator(tmp)
+        r = start(tmp, rcv, routes=CONFIRM_ROUTES, odoo=odoo_dest(emu))
+        try:
+            pid = rpc(emu, "res.partner", "create", {"name": "Ada", "email": "ada@old.example"})
+            rpc(emu, "res.partner", "write", [pid], {"email": "ada@new.example"})
+            # the post Odoo made for the create arrives with the create's values
+            t.eq(odoo_post(r, "res.partner", pid, name="Ada", email="ada@old.example"), 202,
+                 "accepted")
+            wait_for(lambda: len(rcv.posts()) == 1 and queue_empty(r), what="the confirmed post")
+            h, b, ok = rcv.posts()[0]
+            got = json.loads(b)
+            t.eq(got["email"], "ada@new.example", "the value Odoo holds now is sent")
+            t.eq((got["_id"], got["_model"], got["name"]), (pid, "res.partner", "Ada"),
+                 "the rest of the post kept")
+            t.check(ok, "signed")
+
+            # a create that rolled back after Odoo posted it (captures 481-484)
+            t.eq(odoo_post(r, "res.partner", pid + 1000, name="Ghost", email="g@example.com"),
+                 202, "the phantom's post accepted")
+            wait_for(lambda: r.metric("relay_phantom_total") == 1.0 and queue_empty(r),
+                     what="the phantom counted and ended")
+            t.eq(len(rcv.posts()), 1, "a phantom is never delivered")
+            t.eq(store_ids(r.cfg["state_dir"], "dead"), [], "nor dead-lettered")
+            t.check(any("phantom" in l and str(pid + 1000) in l for l in r.logs().splitlines()),
+                    "the phantom logged with its record")
+            t.eq(r.metric("relay_phantom_total", 'route="odoo-out",destination="wh"'), 1.0,
+                 "counted by route")
+
+            # Odoo down during the confirm read: retried, not a phantom
+            emu.fault(mode="down")
+            t.eq(odoo_post(r, "res.partner", pid, name="Ada", email="ada@down.example"), 202,
+                 "accepted while Odoo is down")
+            wait_for(lambda: any(e["attempts"] >= 2 for e in store_ids(r.cfg["state_dir"])),
+                     timeout=20, what="retries while Odoo is down")
+            t.eq(len(rcv.posts()), 1, "nothing sent while Odoo cannot confirm")
+            errs = [e.get("last_error") or "" for e in store_ids(r.cfg["state_dir"])]
+            t.check(any("transport.connect" in x or "confirm.circuit_open" in x for x in errs),
+                    "a transient failure of the read, or of Odoo's open circuit: %r" % errs)
+            t.eq(r.metric("relay_phantom_total"), 1.0, "no phantom for an Odoo that is down")
+            emu.fault(mode="none")
+            rpc(emu, "res.partner", "write", [pid], {"email": "ada@back.example"})
+            wait_for(lambda: len(rcv.posts()) == 2 and queue_empty(r), timeout=30,
+                     what="delivered once Odoo is back")
+            t.eq(json.loads(rcv.posts()[1][1])["email"], "ada@back.example",
+                 "with the values of the moment it was sent")
+        finally:
+            t.eq(r.stop(), 0, "clean exit")
+            rcv.down()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_signed_ordered_across_outage)
@@ -370,4 +506,5 @@ if __name__ == "__main__":
     t.run(test_410_stops_destination)
     t.run(test_address_guard)
     t.run(test_odoo_source)
+    t.run(test_confirm)
     t.done()

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The reliability tests at full scale (make soak): 100 crash cycles, a 10
 # minute outage, 5 minutes of attack, 360 damaged stores, the full disk on
-# tmpfs and on ext4, then the secrets grep over all of it. About 25 minutes.
+# tmpfs and on ext4, a 60 s outage of an HTTP receiver, then the secrets grep
+# over all of it. About 27 minutes.
 # Runs every test even when one fails; prints their FIGURE lines at the end.
 #
 #   test/reliability/soak.sh BUILD_DIR
@@ -35,6 +36,7 @@ run full_disk test_full_disk.py
 run full_disk_ext4 test_full_disk.py RELAY_SMALL_FS=ext4
 run hostile test_hostile.py
 run corrupt_store test_corrupt_store.py
+run http_e2e test_http_e2e.py
 run secrets test_secrets.py
 
 echo "== figures (outputs in $OUT)"

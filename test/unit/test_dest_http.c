@@ -75,6 +75,30 @@ test_sign_vectors(void)
 	CHECK_STR(out, "");
 	CHECK_INT(relay_webhook_sign(k, 0, "evt_42", 1, NULL, 0, out, sizeof(out)), -RELAY_EINVAL);
 	CHECK_INT(relay_webhook_sign(k, 1, "a.b", 1, NULL, 0, out, sizeof(out)), -RELAY_EINVAL);
+
+	/* a signer kept from message to message gives the same vectors, and
+	 * re-keys right between them (one key, then both, then the first) */
+	{
+		struct relay_webhook_signer *sg = NULL;
+
+		CHECK_INT(relay_webhook_signer_new(&sg), 0);
+		CHECK_INT(relay_webhook_signer_sign(sg, k, 1, "msg_p5jXN8AQM9LWM0D4loKWxJek",
+		                                    1614265330, (const unsigned char *)spec_body,
+		                                    strlen(spec_body), out, sizeof(out)), 0);
+		CHECK_STR(out, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+		CHECK_INT(relay_webhook_signer_sign(sg, k, 2, "evt_42", 1700000000,
+		                                    (const unsigned char *)"{\"a\":1}", 7, out,
+		                                    sizeof(out)), 0);
+		CHECK_STR(out, "v1,cfycDJYosqF0R5vrNQte5ck6IvhTufvvKJR3qRG0HRM= "
+		               "v1,DvMRF7A70+M8EiG7u9tBedsNmJHeYR/3SRtV31a/qUw=");
+		CHECK_INT(relay_webhook_signer_sign(sg, k, 1, "msg_p5jXN8AQM9LWM0D4loKWxJek",
+		                                    1614265330, (const unsigned char *)spec_body,
+		                                    strlen(spec_body), out, sizeof(out)), 0);
+		CHECK_STR(out, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+		CHECK_INT(relay_webhook_signer_sign(NULL, k, 1, "evt_1", 1, NULL, 0, out, sizeof(out)),
+		          -RELAY_EINVAL);
+		relay_webhook_signer_free(sg);
+	}
 	free(k[0].data);
 	free(k[1].data);
 }
@@ -157,7 +181,7 @@ classify(long status, enum relay_transport t, const char *retry_after, const cha
 static void
 test_classify(void)
 {
-	static const long transient[] = { 408, 429, 500, 502, 503, 504 };
+	static const long transient[] = { 408, 429, 500, 501, 502, 503, 504, 507, 599 };
 	static const long permanent[] = { 301, 302, 307, 400, 401, 403, 404, 409, 413, 422, 101 };
 	struct relay_outcome o;
 	size_t i;
@@ -185,7 +209,7 @@ test_classify(void)
 	}
 	classify(410, RELAY_TRANSPORT_OK, NULL, "gone", &o);
 	CHECK_INT(o.klass, RELAY_CLASS_CONFIG);
-	CHECK_INT(o.scope, RELAY_SCOPE_TARGET);
+	CHECK_INT(o.scope, RELAY_SCOPE_STOP);
 	CHECK_STR(o.error_name, "http.410");
 	relay_outcome_clear(&o);
 	/* Retry-After as an HTTP date, 90 s after now */
