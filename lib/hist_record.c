@@ -188,6 +188,7 @@ relay_hist_outcome_name(int outcome)
 	case RELAY_HIST_STALE: return "stale";
 	case RELAY_HIST_DROPPED: return "dropped";
 	case RELAY_HIST_UNROUTED: return "unrouted";
+	case RELAY_HIST_PHANTOM: return "phantom";
 	default: return "unknown";
 	}
 }

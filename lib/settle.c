@@ -346,8 +346,17 @@ relay_settle_phantom(struct relay_settle *st, struct relay_job *j, const char *w
 	      "confirmed, not sent, by route");
 	struct relay_log_fields f = fields_of(j);
 	relay_log_with(LOG_NOTICE, &f, "event %" PRIu64 " phantom, not sent: %s", j->ev.id, why);
-	if ((p = pending_new(st, j)))
-		submitted(p, relay_writer_complete(st->writer, j->ev.id, relay_wall_ms(), written, p));
+	if (!(p = pending_new(st, j)))
+		return;
+	if (j->hist_retention_ms > 0) {
+		char note[600];
+
+		snprintf(note, sizeof(note), "phantom, not sent: %s", why);
+		submitted(p, complete_with_history(st, j, p, RELAY_HIST_PHANTOM, note, relay_wall_ms(),
+		                                   NULL));
+		return;
+	}
+	submitted(p, relay_writer_complete(st->writer, j->ev.id, relay_wall_ms(), written, p));
 }
 
 void

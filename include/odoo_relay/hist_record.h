@@ -53,7 +53,8 @@ enum relay_hist_outcome {
 	RELAY_HIST_STALE,         /* older than the version already applied: not sent */
 	RELAY_HIST_DROPPED,       /* dropped: by an operator (a dead letter) or a route */
 	RELAY_HIST_UNROUTED,      /* no route took it, and its source drops those */
-	RELAY_HIST_OUTCOME_MAX = RELAY_HIST_UNROUTED,
+	RELAY_HIST_PHANTOM,       /* its record was gone from Odoo when confirmed: not sent */
+	RELAY_HIST_OUTCOME_MAX = RELAY_HIST_PHANTOM,
 };
 
 struct relay_hist_entry {

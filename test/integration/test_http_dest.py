@@ -474,6 +474,13 @@ def test_confirm(t):
                     "the phantom logged with its record")
             t.eq(r.metric("relay_phantom_total", 'route="odoo-out",destination="wh"'), 1.0,
                  "counted by route")
+            # and kept in the history with its outcome, for trace and events show
+            hist = [json.loads(l) for l in
+                    r.ctl("--json", "events", "list", "--delivered").stdout.splitlines() if l.strip()]
+            ghost = [h for h in hist if h["outcome"]["outcome"] == "phantom"]
+            t.eq(len(ghost), 1, "the phantom is in the history as a phantom: %r" % hist)
+            t.check(ghost and "phantom" in (ghost[0]["outcome"]["note"] or ""),
+                    "with why it was not sent")
 
             # Odoo down during the confirm read: retried, not a phantom
             emu.fault(mode="down")
