@@ -68,7 +68,7 @@ log_emit(int prio, const struct relay_log_fields *f, const char *fmt, va_list ap
 			snprintf(fb[nf++], sizeof(fb[0]), "ATTEMPT=%u", f->attempt);
 		if (f->error_class)
 			snprintf(fb[nf++], sizeof(fb[0]), "ERROR_CLASS=%s", f->error_class);
-		if (f->odoo_model)
+		if (f->odoo_model && *f->odoo_model)
 			snprintf(fb[nf++], sizeof(fb[0]), "ODOO_MODEL=%s", f->odoo_model);
 		if (f->odoo_error)
 			snprintf(fb[nf++], sizeof(fb[0]), "ODOO_ERROR=%s", f->odoo_error);

@@ -76,6 +76,11 @@ demo)
 	python3 "$top/packaging/demo-receiver.py" "$demo_dir" 8082 &
 	receiver=$!
 	trap 'kill $emu $receiver $sender 2>/dev/null; wait 2>/dev/null' EXIT
+	# listening before odoo-relayd probes it (5 s at most)
+	for _ in $(seq 50); do
+		(exec 3<>/dev/tcp/127.0.0.1/8082) 2>/dev/null && break
+		sleep 0.1
+	done
 	# A few sample Shopify customer webhooks, sent once odoo-relayd listens,
 	# so that events visibly flow (see the log below and README.md).
 	"$top/packaging/demo-send.sh" "$demo_dir" &

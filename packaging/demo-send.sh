@@ -83,3 +83,7 @@ odoo_post "$ada" "Ada Lovelace"
 odoo_post $((900000 + run % 100000)) "Nobody"
 sleep 2
 printf 'demo: %s\n' "$(curl -s http://127.0.0.1:8081/metrics | grep -E '^relay_(delivered|phantom)_total\{route="partners-out"' | tr '\n' ' ')" >&2
+# Out of Odoo on a schedule: the orders-poll source reads sale.order every 2 s
+# (what changed since its cursor) and sends each changed order, once, to the
+# receiver: the order above, confirmed, went out without any webhook.
+printf 'demo: polled out of Odoo: %s\n' "$(curl -s http://127.0.0.1:8081/metrics | grep -E '^relay_(poll_changes_total\{source="orders-poll"|delivered_total\{route="orders-out")' | tr '\n' ' ')" >&2
