@@ -351,7 +351,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		size_t i;
 		json_t *r;
 
-		char line[320];
+		char line[512];
 
 		json_array_foreach(proutes, i, r) {
 			snprintf(line, sizeof(line), "route %.100s paused (odoo-relayctl resume --route %.100s)",
