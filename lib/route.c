@@ -671,12 +671,13 @@ static const char *const common_keys[] = {
 };
 
 /* The keys each operation takes beyond the common ones. */
-static const char *const op_keys[][13] = {
+static const char *const op_keys[][14] = {
 	[RELAY_OP_UPSERT] = { "external_id", "fields", "lines", "owns", "create", "update", "batch",
-	                      "supersede", "version", "then", "warnings", "refuse", NULL },
+	                      "supersede", "version", "then", "warnings", "refuse",
+	                      "external_id_encoding", NULL },
 	[RELAY_OP_WRITE] = { "external_id", "fields", "owns", "create", "update", "missing",
-	                     "supersede", "version", NULL },
-	[RELAY_OP_DELETE] = { "external_id", NULL },
+	                     "supersede", "version", "external_id_encoding", NULL },
+	[RELAY_OP_DELETE] = { "external_id", "external_id_encoding", NULL },
 	[RELAY_OP_CALL] = { "method", "args", NULL },
 	[RELAY_OP_POST] = { NULL },
 };
@@ -1184,6 +1185,16 @@ route_compile(struct cc *c, const json_t *route, const json_t *all, size_t idx,
 			return relay_schema_fail_at(&c->s, route, NULL, "external_id is required for %s",
 			                            op_names[r->op]);
 		rc = tpl_compile(c, v, route, "external_id", TPL_XID | TPL_NEED_PTR, &r->xmlid);
+		if (rc != 0)
+			return rc;
+		/* How values become names: "escaped" (the injective rule), or
+		 * "legacy", the lossy rule of releases before 0.2, for routes
+		 * whose records in Odoo were named by it. */
+		static const struct relay_schema_enum encodings[] = {
+			{ "escaped", 0 }, { "legacy", 1 }, { NULL, 0 },
+		};
+		rc = relay_schema_enum(&c->s, route, "external_id_encoding", 0, encodings,
+		                       "external_id_encoding", &r->xid_legacy);
 		if (rc != 0)
 			return rc;
 	}

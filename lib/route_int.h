@@ -136,6 +136,7 @@ struct relay_route {
 	json_t *then;        /* "then": [{"call", "field", "values", "context"?}], or NULL */
 	json_t *refuse;      /* "refuse", normalised, or NULL */
 	int warnings_fail;   /* "warnings": "fail" */
+	int xid_legacy;      /* "external_id_encoding": "legacy" (route_map.c) */
 	char *confirm_dest;  /* post: "confirm": the Odoo destination read, or NULL */
 	json_t *confirm_fields; /* its "fields" (array of strings), or NULL */
 };

@@ -28,6 +28,7 @@ struct mctx {
 	const char *missing;  /* the pointer found absent, for the EPATH text */
 	json_t **finds;       /* the plan's finds (created on the first) */
 	size_t row;           /* the load row being filled */
+	int xid_legacy;       /* the route renders external IDs the pre-0.2 way */
 };
 
 static int mfail(struct mctx *m, int rc, const char *fmt, ...)
@@ -239,12 +240,22 @@ xid_value_add(struct buf *b, const json_t *v, struct mctx *m, const char *what,
 		           what, m->base, ptr);
 		goto out;
 	}
-	len = xid_encode_into(NULL, text.p, text.len);
+	len = m->xid_legacy ? text.len : xid_encode_into(NULL, text.p, text.len);
 	if (buf_grow(b, len) != 0) {
 		rc = oom(m);
 		goto out;
 	}
-	xid_encode_into(b->p + b->len, text.p, text.len);
+	if (m->xid_legacy) {
+		/* the pre-0.2 rule: [A-Za-z0-9_-] kept, any other byte '_' (so
+		 * "a.b" and "a_b" name one record: kept for upgrades only) */
+		for (size_t i = 0; i < text.len; i++) {
+			unsigned char ch = (unsigned char)text.p[i];
+
+			b->p[b->len + i] = route_xid_kept(ch) || ch == '-' ? (char)ch : '_';
+		}
+	} else {
+		xid_encode_into(b->p + b->len, text.p, text.len);
+	}
 	b->len += len;
 	b->p[b->len] = '\0';
 out:
@@ -872,7 +883,7 @@ int
 relay_route_version_key(const struct relay_route *r, const json_t *payload, char **name,
                         int64_t *version, char *why, size_t whysz)
 {
-	struct mctx m = { "x", why, whysz, "", "", NULL, 0 };
+	struct mctx m = { "x", why, whysz, "", "", NULL, 0, r ? r->xid_legacy : 0 };
 	json_t *root = (json_t *)payload; /* read only */
 	struct relay_plan plan;
 	int rc;
@@ -898,7 +909,7 @@ int
 relay_route_map(const struct relay_route *r, const json_t *payload, const char *module,
                 struct relay_plan *plan, char *why, size_t whysz)
 {
-	struct mctx m = { module, why, whysz, "", "", NULL, 0 };
+	struct mctx m = { module, why, whysz, "", "", NULL, 0, r ? r->xid_legacy : 0 };
 	json_t *root = (json_t *)payload; /* read only: jansson's getters are not const */
 	int rc;
 

@@ -643,6 +643,53 @@ out:
 	relay_routes_free(rs);
 }
 
+/* "external_id_encoding": "legacy" renders names as releases before 0.2
+ * did, so routes that wrote records then find them again after an
+ * upgrade; everywhere an external ID is rendered, lines and relations too. */
+static void
+test_external_id_legacy(void)
+{
+	static const char text[] =
+		"{\"name\": \"s\", \"source\": \"shop\", \"operation\": \"upsert\", "
+		"\"model\": \"res.partner\", \"external_id\": \"p_{/handle}\",\n"
+		"   \"external_id_encoding\": \"legacy\", \"fields\": {\"name\": {\"pointer\": \"/handle\"},\n"
+		"   \"parent_id/id\": {\"template\": \"c_{/company}\", \"external\": true}}}";
+	static const char bad[] =
+		"{\"name\": \"s\", \"source\": \"shop\", \"operation\": \"upsert\", "
+		"\"model\": \"res.partner\", \"external_id\": \"p_{/handle}\",\n"
+		"   \"external_id_encoding\": \"v1\", \"fields\": {\"name\": {\"pointer\": \"/handle\"}}}";
+	struct relay_routes *rs = NULL;
+	struct relay_config_error err;
+	struct relay_plan plan;
+	json_t *p = parse("{\"handle\": \"a.b/c \\u00e9-Z_9\", \"company\": \"acme.io\"}");
+	unsigned line, col;
+
+	CHECK_INT(compile_one(text, &rs, &err), 0);
+	if (rs == NULL || p == NULL)
+		goto out;
+	/* [A-Za-z0-9_-] kept, every other byte '_' (the old rule, lossy) */
+	CHECK_INT(relay_route_map(relay_routes_find(rs, "s"), p, MODULE, &plan, NULL, 0), 0);
+	CHECK_STR(plan.xmlid_name, "p_a_b_c___-Z_9");
+	{
+		char *data = plan.load_data ? json_dumps(plan.load_data, JSON_COMPACT) : NULL;
+
+		CHECK(data != NULL && strstr(data, "odoo_relay.c_acme_io") != NULL);
+		free(data);
+	}
+	relay_plan_clear(&plan);
+	relay_routes_free(rs);
+	rs = NULL;
+
+	CHECK(compile_one(bad, &rs, &err) != 0);
+	position_of(bad, "\"v1\"", &line, &col);
+	CHECK_INT(err.line, line);
+	CHECK_INT(err.column, col);
+	CHECK(strstr(err.text, "external_id_encoding") != NULL);
+out:
+	json_decref(p);
+	relay_routes_free(rs);
+}
+
 static void
 test_owns(void)
 {
@@ -1893,6 +1940,7 @@ main(void)
 	RUN(test_call);
 	RUN(test_template_escapes);
 	RUN(test_external_id_names);
+	RUN(test_external_id_legacy);
 	RUN(test_xid_encoding);
 	RUN(test_batch_and_context);
 	RUN(test_external_id_collisions);
