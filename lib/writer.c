@@ -16,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "odoo_relay/acktrace.h"
 #include "odoo_relay/error.h"
 #include "odoo_relay/writer.h"
 
@@ -56,6 +57,10 @@ struct wop {
 	void *arg;
 	int rc;
 	struct relay_write_result res;
+#ifdef RELAY_ACK_TRACE
+	int64_t t_submit;       /* acktrace: when submitted */
+	int64_t t_committed;    /* acktrace: when its group committed */
+#endif
 };
 
 struct wop_list {
@@ -177,6 +182,7 @@ apply_group(struct relay_store *st, struct wop *group)
 			op->rc = rc;
 		return 0;
 	}
+	int64_t t0 = relay_acktrace_now();
 	for (op = group; op; op = op->next)
 		if ((op->rc = wop_apply_nested(st, top, op)) == 0)
 			ok++;
@@ -184,8 +190,12 @@ apply_group(struct relay_store *st, struct wop *group)
 		relay_store_txn_abort(st, top);
 		return 0;
 	}
-	if ((rc = relay_store_txn_commit(st, top)) == 0)
+	int64_t t1 = relay_acktrace_now();
+	if ((rc = relay_store_txn_commit(st, top)) == 0) {
+		relay_acktrace_add(RELAY_ACK_APPLY, t1 - t0);
+		relay_acktrace_add(RELAY_ACK_COMMIT, relay_acktrace_now() - t1);
 		return 1;
+	}
 
 	if (rc == -RELAY_EFULL) {
 		/* The commit itself needed pages the map no longer had (the
@@ -219,6 +229,29 @@ gather(struct relay_writer *w)
 			break;
 }
 
+#ifdef RELAY_ACK_TRACE
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+/* Bytes this thread has written (wchar in /proc/self/task/<tid>/io). */
+static int64_t
+thread_wchar(void)
+{
+	char path[64], line[128];
+	long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/io", (long)syscall(SYS_gettid));
+	if (!(f = fopen(path, "r")))
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "wchar: %lld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+#endif
+
 static void *
 writer_main(void *p)
 {
@@ -240,7 +273,20 @@ writer_main(void *p)
 		w->n_pending = w->n_urgent = 0;
 		pthread_mutex_unlock(&w->mu);
 
+#ifdef RELAY_ACK_TRACE
+		int64_t wchar0 = thread_wchar();
+		for (op = group; op; op = op->next)
+			if (op->kind == WOP_INGEST)
+				relay_acktrace_add(RELAY_ACK_HANDOFF, relay_acktrace_now() - op->t_submit);
+#endif
 		commits = apply_group(w->st, group);
+#ifdef RELAY_ACK_TRACE
+		/* the writer thread's own writes: the pages, the meta page */
+		relay_acktrace_add(RELAY_ACK_PAGES, (thread_wchar() - wchar0) / 4096);
+		int64_t t_committed = relay_acktrace_now();
+		for (op = group; op; op = op->next)
+			op->t_committed = t_committed;
+#endif
 		n = 0;
 		for (op = group; op; op = op->next) {
 			/* An id allocated in a transaction that did not commit
@@ -263,6 +309,7 @@ writer_main(void *p)
 	return NULL;
 }
 
+
 /* On the loop thread: run the callbacks of everything committed so far. */
 static void
 deliver_done(evutil_socket_t fd, short what, void *arg)
@@ -276,8 +323,17 @@ deliver_done(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&w->mu);
 	for (; op; op = next) {
 		next = op->next;
+#ifdef RELAY_ACK_TRACE
+		int64_t t0 = relay_acktrace_now();
+		if (op->kind == WOP_INGEST)
+			relay_acktrace_add(RELAY_ACK_WAKE, t0 - op->t_committed);
+#endif
 		if (op->cb)
 			op->cb(op->arg, op->rc, &op->res);
+#ifdef RELAY_ACK_TRACE
+		if (op->kind == WOP_INGEST)
+			relay_acktrace_add(RELAY_ACK_ANSWER, relay_acktrace_now() - t0);
+#endif
 		free(op);
 	}
 }
@@ -342,6 +398,9 @@ submit(struct relay_writer *w, struct wop *op)
 		free(op);
 		return -RELAY_ECLOSED;
 	}
+#ifdef RELAY_ACK_TRACE
+	op->t_submit = relay_acktrace_now();
+#endif
 	was_empty = w->pending.head == NULL;
 	list_append(&w->pending, op, op);
 	w->n_pending++;
