@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -1988,23 +1991,28 @@ touch_val(const struct relay_store *st, const MDB_val *v)
 	return sum;
 }
 
+/* records 2: a table of records read only at its two ends (the quick
+ * check, see relay_store_verify_start): its first and last records, and the
+ * branch pages on the way to them. */
 static int
 verify_db(struct relay_store *st, MDB_txn *txn, MDB_dbi dbi, int records, unsigned *sum)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
 	struct relay_event ev;
-	int rc;
+	int ends = records == 2, n = 0, rc;
 
 	if ((rc = mdb_cursor_open(txn, dbi, &cur)))
 		return rc;
-	while (!(rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))) {
+	while (!(rc = mdb_cursor_get(cur, &k, &v, !ends ? MDB_NEXT : n++ ? MDB_LAST : MDB_FIRST))) {
 		*sum += touch_val(st, &k) + touch_val(st, &v);
 		if (records) {
 			if ((rc = relay_record_decode(v.mv_data, v.mv_size, &ev)))
 				break;
 			relay_event_clear(&ev);
 		}
+		if (ends && n == 2)
+			break;
 	}
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : rc;
@@ -2018,7 +2026,7 @@ verify_db(struct relay_store *st, MDB_txn *txn, MDB_dbi dbi, int records, unsign
 /* The child's work: open read-only, walk the free list, the main database
  * and each of ours, decode every record. */
 static int
-verify_here(const char *dir, size_t file_size)
+verify_here(const char *dir, size_t file_size, int quick)
 {
 	struct relay_store *st;
 	MDB_txn *txn;
@@ -2033,9 +2041,9 @@ verify_here(const char *dir, size_t file_size)
 			MDB_dbi dbi;
 			int records;
 		} dbs[] = {
-			{ 0 /* the free list */, 0 }, { st->events, 1 }, { st->due, 0 },
-			{ st->lanes, 0 }, { st->dedup, 0 }, { st->dedup_exp, 0 }, { st->dead, 1 },
-			{ st->meta, 0 },
+			{ 0 /* the free list */, 0 }, { st->events, 1 + quick }, { st->due, 0 },
+			{ st->lanes, 0 }, { st->dedup, 0 }, { st->dedup_exp, 0 },
+			{ st->dead, 1 + quick }, { st->meta, 0 },
 		};
 		rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
 		if (rc == 0)
@@ -2087,7 +2095,7 @@ relay_store_verify(const char *dir)
 		if (null >= 0)
 			dup2(null, STDERR_FILENO);
 		close(fds[0]);
-		rc = verify_here(dir, (size_t)sb.st_size);
+		rc = verify_here(dir, (size_t)sb.st_size, 0);
 		n = write(fds[1], &rc, sizeof(rc));
 		_exit(n == (ssize_t)sizeof(rc) ? 0 : 1);
 	}
@@ -2100,4 +2108,120 @@ relay_store_verify(const char *dir)
 		;
 	/* No answer: the walk died on a page that is not what it claims. */
 	return n == (ssize_t)sizeof(rc) ? rc : -RELAY_ECORRUPT;
+}
+
+/* ---- verification in two steps: the quick check now, the whole walk behind ---- */
+
+struct relay_store_check {
+	pid_t pid;
+	int fd;
+};
+
+/* Reads one verdict from fd: 1 with *rc set, 0 at end of file. */
+static int
+read_verdict(int fd, int *rc)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, rc, sizeof(*rc));
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(*rc);
+}
+
+static void
+reap(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}
+
+int
+relay_store_verify_start(const char *dir, struct relay_store_check **out)
+{
+	struct relay_store_check *c;
+	char *path;
+	struct stat sb;
+	int fds[2], rc;
+	pid_t parent = getpid(), pid;
+
+	*out = NULL;
+	if (!(path = malloc(strlen(dir) + sizeof("/data.mdb"))))
+		return ENOMEM;
+	sprintf(path, "%s/data.mdb", dir);
+	rc = stat(path, &sb) == 0 ? 0 : errno;
+	free(path);
+	if (rc == ENOENT)
+		return 0; /* nothing to read: opening it makes a new store */
+	if (rc)
+		return rc;
+	if (!(c = calloc(1, sizeof(*c))))
+		return ENOMEM;
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		rc = errno;
+		free(c);
+		return rc;
+	}
+	if ((pid = fork()) < 0) {
+		rc = errno;
+		close(fds[0]);
+		close(fds[1]);
+		free(c);
+		return rc;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (null >= 0)
+			dup2(null, STDERR_FILENO);
+		close(fds[0]);
+		/* A walk nobody waits for any more stops with its parent. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		rc = verify_here(dir, (size_t)sb.st_size, 1);
+		if (write(fds[1], &rc, sizeof(rc)) != (ssize_t)sizeof(rc) || rc)
+			_exit(1);
+		/* The whole walk yields to the daemon it checks for. */
+		(void)setpriority(PRIO_PROCESS, 0, 10);
+		rc = verify_here(dir, (size_t)sb.st_size, 0);
+		_exit(write(fds[1], &rc, sizeof(rc)) == (ssize_t)sizeof(rc) ? 0 : 1);
+	}
+	close(fds[1]);
+	c->pid = pid;
+	c->fd = fds[0];
+	if (!read_verdict(c->fd, &rc))
+		rc = -RELAY_ECORRUPT; /* the quick check died on a page */
+	if (rc) {
+		close(c->fd);
+		reap(c->pid);
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+int
+relay_store_check_fd(const struct relay_store_check *c)
+{
+	return c->fd;
+}
+
+int
+relay_store_check_end(struct relay_store_check *c, int cancel)
+{
+	int rc;
+
+	if (!c)
+		return 0;
+	if (cancel)
+		kill(c->pid, SIGKILL);
+	if (!read_verdict(c->fd, &rc))
+		rc = cancel ? 0 : -RELAY_ECORRUPT; /* no answer: the walk died */
+	close(c->fd);
+	reap(c->pid);
+	free(c);
+	return rc;
 }

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Deep-backlog benchmark: odoo-relayd started on an empty store and on one
+holding N queued events (default 1 million, queued straight into the store
+by fill-store, delivery paused), each started R times (the backlog grows
+by what each round sends). For each start:
+the time from exec to READY=1 (sd_notify, through a NOTIFY_SOCKET of our
+own), the daemon's own memory (RssAnon: not the mapped store, which is
+RssFile), and the rate wrk gets at 64 connections with the Shopify-signed
+1 KiB webhook of shopify_hook.py (every 202 a durable commit). Medians are
+printed with the backlog/empty ratios.
+
+usage: bench_backlog.py [--build DIR] [--events N] [--rounds R] [--seconds S] [--keep DIR]
+Needs wrk (packaging/bootstrap.sh bench installs it) and about 2.5 GB of
+disk per million events (--keep DIR keeps the filled store there for the
+next run).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import shopify_hook  # noqa: E402
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def status_kb(pid, key):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def start(relayd, tmp, state, port):
+    """Starts the daemon; returns (process, seconds to READY=1)."""
+    cfg = {"listen": ["127.0.0.1:%d" % port], "state_dir": state, "map_size_mb": 8192,
+           "limits": {"max_connections": 1024},
+           "sources": {"shopify": shopify_hook.source_conf()},
+           # a destination, so that delivery runs (paused by fill-store)
+           "odoo": {"url": "http://127.0.0.1:9", "database": "bench", "login": "admin",
+                    "api_key_file": "odoo.key", "protocol": "jsonrpc"},
+           "routes": [{"name": "customers", "source": "shopify", "topics": ["*"],
+                       "operation": "upsert", "model": "res.partner",
+                       "external_id": "shop_customer_{/id}",
+                       "fields": {"email": {"pointer": "/email"}}}]}
+    path = os.path.join(tmp, "relay.json")
+    json.dump(cfg, open(path, "w"))
+    sock_path = os.path.join(tmp, "notify.sock")
+    if os.path.exists(sock_path):
+        os.unlink(sock_path)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(sock_path)
+    s.settimeout(120)
+    env = dict(os.environ, NOTIFY_SOCKET=sock_path)
+    log = open(os.path.join(tmp, "relayd.log"), "a")
+    t0 = time.monotonic()
+    p = subprocess.Popen([relayd, "--config", path], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        while b"READY=1" not in s.recv(4096):
+            pass
+    finally:
+        s.close()
+    return p, time.monotonic() - t0
+
+
+def wrk(port, script, conns, seconds):
+    out = subprocess.run(["wrk", "-t%d" % min(conns, 2), "-c%d" % conns, "-d%ds" % seconds,
+                          "--latency", "-s", script, "http://127.0.0.1:%d" % port],
+                         capture_output=True, text=True, timeout=seconds + 60).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rate, int(non2xx.group(1)) if non2xx else 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "..", "build"))
+    ap.add_argument("--events", type=int, default=1000000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--keep", help="directory to keep (and reuse) the filled store in")
+    args = ap.parse_args()
+    relayd = os.path.join(args.build, "daemon", "odoo-relayd")
+    fill = os.path.join(args.build, "test", "bench", "fill-store")
+    if not shutil.which("wrk"):
+        sys.exit("bench_backlog: wrk is not installed (packaging/bootstrap.sh bench)")
+
+    tmp = tempfile.mkdtemp(prefix="relay-backlog-")
+    try:
+        script = os.path.join(tmp, "hooks.lua")
+        open(script, "w").write(shopify_hook.lua_script())
+        open(os.path.join(tmp, "shop.secret"), "wb").write(shopify_hook.SECRET)
+        open(os.path.join(tmp, "odoo.key"), "w").write("bench-key\n")
+        if args.keep:
+            os.makedirs(args.keep, exist_ok=True)
+        full = os.path.join(args.keep or tmp, "full-%d" % args.events)
+        if not os.path.exists(os.path.join(full, "data.mdb")):
+            t0 = time.monotonic()
+            subprocess.run([fill, full, str(args.events), "8192"], check=True)
+            print("filled %s with %d events in %.1f s" % (full, args.events, time.monotonic() - t0),
+                  file=sys.stderr)
+        results = {}
+        for rnd in range(args.rounds):
+            for name in ("empty", "backlog"):
+                if name == "backlog":
+                    # the filled store itself (a copy of gigabytes per round
+                    # would load the disk more than the benchmark): each
+                    # round adds what wrk sent to the backlog
+                    state = full
+                else:
+                    state = os.path.join(tmp, "state")
+                    shutil.rmtree(state, ignore_errors=True)
+                    subprocess.run([fill, state, "0", "8192"], check=True, capture_output=True)
+                port = free_port()
+                p, ready = start(relayd, tmp, state, port)
+                try:
+                    rss_ready = status_kb(p.pid, "RssAnon")
+                    rate, errors = wrk(port, script, 64, args.seconds)
+                    rss = max(rss_ready, status_kb(p.pid, "RssAnon"))
+                finally:
+                    p.terminate()
+                    p.wait(60)
+                r = {"ready": ready, "rss": rss / 1024.0, "rate": rate, "errors": errors}
+                results.setdefault(name, []).append(r)
+                print("round %d %-7s READY=1 after %.3f s  RssAnon %.1f MiB  %8.0f req/s  non-2xx %d"
+                      % (rnd + 1, name, ready, r["rss"], rate, errors), file=sys.stderr)
+
+        def med(name, key):
+            return statistics.median(x[key] for x in results[name])
+
+        print("\nbacklog benchmark: %d queued events (delivery paused) against an empty store, "
+              "medians of %d rounds, 64 connections for %d s" % (args.events, args.rounds, args.seconds))
+        print("%-8s %14s %16s %12s %8s" % ("store", "READY=1 s", "RssAnon MiB", "req/s", "ratio"))
+        for name in ("empty", "backlog"):
+            print("%-8s %14.3f %16.1f %12.0f %7.2fx" % (name, med(name, "ready"), med(name, "rss"),
+                                                      med(name, "rate"),
+                                                      med(name, "rate") / med("empty", "rate")))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
