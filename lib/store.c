@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "odoo_relay/error.h"
@@ -49,11 +50,13 @@ struct relay_store {
 	 * writer lock, which orders the accesses. */
 	MDB_txn *top;
 	/* Ingest's view of the free space during one top-level transaction:
-	 * measured at its first ingest, then reduced by an estimate of each
+	 * measured at its first ingest (or carried over: room_carries), then
+	 * reduced by an estimate of each
 	 * ingest's pages (LMDB does not show a live transaction's usage). */
 	uint64_t top_gen;  /* counts top-level write transactions */
 	uint64_t room_gen; /* the transaction room was measured in */
 	size_t room;       /* bytes believed free, less the reserve */
+	int64_t room_ms;   /* when it was measured (monotonic) */
 	size_t psize;
 };
 
@@ -867,6 +870,35 @@ ingest_size(const struct relay_event *ev)
 	return n;
 }
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Measuring the room (two system calls, a read transaction and a walk of
+ * the free list) cost as much as the rest of a lone ingest. Far from full,
+ * the estimate of the last measurement, less what ingests took since,
+ * stands for a few transactions more: at most ROOM_CARRY_TXNS of them or
+ * ROOM_CARRY_MS, and only while it is over ROOM_CARRY_MIN, more than those
+ * transactions can use up (at worst some sixty pages each). Near the
+ * reserve every transaction measures, as before.
+ */
+#define ROOM_CARRY_TXNS 64
+#define ROOM_CARRY_MS 100
+#define ROOM_CARRY_MIN ((size_t)32 << 20)
+
+static int
+room_carries(const struct relay_store *st)
+{
+	return st->room >= ROOM_CARRY_MIN && st->top_gen - st->room_gen < ROOM_CARRY_TXNS &&
+	       mono_ms() - st->room_ms < ROOM_CARRY_MS;
+}
+
 /* Takes room for an ingest of about len encoded bytes out of the current
  * top-level transaction's estimate, or says MDB_MAP_FULL if that would eat
  * into the reserve. Estimates: a big record gets overflow pages of its own;
@@ -882,12 +914,13 @@ take_room(struct relay_store *st, size_t len)
 		need = (len / st->psize + 1) * st->psize + 512;
 	else
 		need = 2 * (len + 256);
-	if (st->room_gen != st->top_gen || !st->top) {
+	if (!st->top || (st->room_gen != st->top_gen && !room_carries(st))) {
 		if ((rc = measure_room(st, &pages, &map_pages)))
 			return rc;
 		map_pages = reserve_pages(map_pages, st->psize);
 		st->room = pages > map_pages ? (pages - map_pages) * st->psize : 0;
 		st->room_gen = st->top_gen;
+		st->room_ms = mono_ms();
 	}
 	if (st->room < need)
 		return MDB_MAP_FULL;
