@@ -66,6 +66,19 @@ utf8_len(cur p, cur end)
 	return 0;
 }
 
+/* 1 for the bytes a string holds as they are: printable ASCII but the
+ * quote and the backslash. */
+static const unsigned char plain[256] = {
+#define P16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+	P16(0), P16(0),                                 /* 0x00-0x1f: control */
+	1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20-0x2f: '"' is 0x22 */
+	P16(1), P16(1),                                 /* 0x30-0x4f */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50-0x5f: '\\' is 0x5c */
+	P16(1), P16(1),                                 /* 0x60-0x7f */
+	P16(0), P16(0), P16(0), P16(0), P16(0), P16(0), P16(0), P16(0), /* UTF-8: checked */
+#undef P16
+};
+
 /* A string at *p (its opening quote); past it on success. *esc: it holds
  * a backslash escape. */
 static int
@@ -75,8 +88,15 @@ scan_string(cur *pp, cur end, int *esc)
 
 	*esc = 0;
 	while (p < end) {
-		unsigned c = *p;
+		unsigned c;
 		size_t n;
+
+		/* the common bytes first, without a branch each */
+		while (p < end && plain[*p])
+			p++;
+		if (p >= end)
+			break;
+		c = *p;
 
 		if (c == '"') {
 			*pp = p + 1;
@@ -275,6 +295,51 @@ relay_jsonscan_valid(const unsigned char *s, size_t n)
 	return p == end;
 }
 
+/* Skips one value of a text already validated: strings by memchr, not
+ * byte by byte. */
+static void
+skip_value(cur *pp, cur end)
+{
+	cur p = *pp;
+	int nest = 0;
+
+	do {
+		switch (*p) {
+		case '"':
+			for (p++;; p++) {
+				p = memchr(p, '"', (size_t)(end - p));
+				/* escaped when an odd number of backslashes precede it */
+				size_t bs = 0;
+				while (p[-1 - (long)bs] == '\\')
+					bs++;
+				if (!(bs & 1))
+					break;
+			}
+			p++;
+			break;
+		case '{':
+		case '[':
+			nest++;
+			p++;
+			break;
+		case '}':
+		case ']':
+			nest--;
+			p++;
+			break;
+		default:
+			/* a number, a literal, or the white space, commas and colons
+			 * between the members of what we are in */
+			p++;
+			while (p < end && *p != '"' && *p != '{' && *p != '[' && *p != '}' && *p != ']' &&
+			       (nest || (*p != ',' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')))
+				p++;
+			break;
+		}
+	} while (nest);
+	*pp = p;
+}
+
 /* The next pointer token after *ptr (at a '/'), unescaped into tok.
  * Returns its length, or -1 (invalid, or too long: not sure). */
 static long
@@ -415,8 +480,7 @@ relay_jsonscan_get(const unsigned char *s, size_t n, const char *ptr, json_t **o
 				skip_ws(&p, end);
 				if (match)
 					found = p;
-				if (!scan_value(&p, end, 0))
-					return 0;
+				skip_value(&p, end);
 				skip_ws(&p, end);
 				if (*p == ',') {
 					p++;
@@ -433,8 +497,7 @@ relay_jsonscan_get(const unsigned char *s, size_t n, const char *ptr, json_t **o
 					found = p;
 					break;
 				}
-				if (!scan_value(&p, end, 0))
-					return 0;
+				skip_value(&p, end);
 				skip_ws(&p, end);
 				if (*p == ',') {
 					p++;
