@@ -2217,7 +2217,7 @@ relay_store_verify_start(const char *dir, struct relay_store_check **out)
 		if (write(fds[1], &rc, sizeof(rc)) != (ssize_t)sizeof(rc) || rc)
 			_exit(1);
 		/* The whole walk yields to the daemon it checks for. */
-		(void)setpriority(PRIO_PROCESS, 0, 10);
+		(void)setpriority(PRIO_PROCESS, 0, 19);
 		rc = verify_here(dir, (size_t)sb.st_size, 0);
 		_exit(write(fds[1], &rc, sizeof(rc)) == (ssize_t)sizeof(rc) ? 0 : 1);
 	}

@@ -450,7 +450,7 @@ int relay_store_verify(const char *dir);
  *      the daemon reads before delivery starts: ingest's lookups and inserts
  *      (dedup, lanes, due, the end of events), the counts and the oldest
  *      event the status and metrics show, and LMDB's free list;
- *   2. then, at a lower priority (nice 10), walks the whole store as
+ *   2. then, at the lowest priority (nice 19), walks the whole store as
  *      relay_store_verify does, in its own read transaction (a snapshot: the
  *      caller may write meanwhile), and reports that verdict too.
  * It blocks until the quick check's verdict. The child dies with the

@@ -6,8 +6,10 @@ by what each round sends). For each start:
 the time from exec to READY=1 (sd_notify, through a NOTIFY_SOCKET of our
 own), the daemon's own memory (RssAnon: not the mapped store, which is
 RssFile), and the rate wrk gets at 64 connections with the Shopify-signed
-1 KiB webhook of shopify_hook.py (every 202 a durable commit). Medians are
-printed with the backlog/empty ratios.
+1 KiB webhook of shopify_hook.py (every 202 a durable commit), once at
+READY=1 and once the daemon has read the whole store (it does that after
+READY=1 and logs when done). Medians are printed with the backlog/empty
+ratios.
 
 usage: bench_backlog.py [--build DIR] [--events N] [--rounds R] [--seconds S] [--keep DIR]
 Needs wrk (packaging/bootstrap.sh bench installs it) and about 2.5 GB of
@@ -24,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -100,6 +103,9 @@ def main():
     if not shutil.which("wrk"):
         sys.exit("bench_backlog: wrk is not installed (packaging/bootstrap.sh bench)")
 
+    # whether this daemon reads the records after READY=1 (and logs when done)
+    walks = b"read through" in open(relayd, "rb").read()
+
     tmp = tempfile.mkdtemp(prefix="relay-backlog-")
     try:
         script = os.path.join(tmp, "hooks.lua")
@@ -127,29 +133,61 @@ def main():
                     shutil.rmtree(state, ignore_errors=True)
                     subprocess.run([fill, state, "0", "8192"], check=True, capture_output=True)
                 port = free_port()
+                log = os.path.join(tmp, "relayd.log")
+                log_at = os.path.getsize(log) if os.path.exists(log) else 0
                 p, ready = start(relayd, tmp, state, port)
+                t_ready = time.monotonic()
+                done = []
+
+                def watch():
+                    # when the daemon logs that it has read every record
+                    while walks and time.monotonic() - t_ready < 300:
+                        with open(log) as f:
+                            f.seek(log_at)
+                            if "read through" in f.read():
+                                break
+                        time.sleep(0.05)
+                    done.append(time.monotonic() - t_ready)
+
+                watcher = threading.Thread(target=watch)
+                watcher.start()
                 try:
                     rss_ready = status_kb(p.pid, "RssAnon")
-                    rate, errors = wrk(port, script, 64, args.seconds)
+                    # at once: while the store's records are still being read
+                    rate0, errors = wrk(port, script, 64, args.seconds)
+                    # then once they are (a daemon that reads them before
+                    # READY=1 says nothing of it)
+                    watcher.join()
+                    walk = done[0]
+                    rate, e2 = wrk(port, script, 64, args.seconds)
+                    errors += e2
                     rss = max(rss_ready, status_kb(p.pid, "RssAnon"))
                 finally:
                     p.terminate()
                     p.wait(60)
-                r = {"ready": ready, "rss": rss / 1024.0, "rate": rate, "errors": errors}
+                r = {"ready": ready, "rss": rss / 1024.0, "rate0": rate0, "rate": rate,
+                     "walk": walk if walks else 0.0, "errors": errors}
                 results.setdefault(name, []).append(r)
-                print("round %d %-7s READY=1 after %.3f s  RssAnon %.1f MiB  %8.0f req/s  non-2xx %d"
-                      % (rnd + 1, name, ready, r["rss"], rate, errors), file=sys.stderr)
+                print("round %d %-7s READY=1 after %.3f s  RssAnon %.1f MiB  %8.0f req/s at once, "
+                      "%8.0f req/s after the walk (%.1f s)  non-2xx %d"
+                      % (rnd + 1, name, ready, r["rss"], rate0, rate, r["walk"], errors),
+                      file=sys.stderr)
 
         def med(name, key):
             return statistics.median(x[key] for x in results[name])
 
         print("\nbacklog benchmark: %d queued events (delivery paused) against an empty store, "
               "medians of %d rounds, 64 connections for %d s" % (args.events, args.rounds, args.seconds))
-        print("%-8s %14s %16s %12s %8s" % ("store", "READY=1 s", "RssAnon MiB", "req/s", "ratio"))
+        print("%-8s %10s %12s %14s %7s %14s %7s %8s" % (
+            "store", "READY=1 s", "RssAnon MiB", "req/s at once", "ratio", "req/s after", "ratio",
+            "walk s"))
         for name in ("empty", "backlog"):
-            print("%-8s %14.3f %16.1f %12.0f %7.2fx" % (name, med(name, "ready"), med(name, "rss"),
-                                                      med(name, "rate"),
-                                                      med(name, "rate") / med("empty", "rate")))
+            print("%-8s %10.3f %12.1f %14.0f %6.2fx %14.0f %6.2fx %8.1f" % (
+                name, med(name, "ready"), med(name, "rss"), med(name, "rate0"),
+                med(name, "rate0") / med("empty", "rate0"), med(name, "rate"),
+                med(name, "rate") / med("empty", "rate"), med(name, "walk")))
+        print("(at once: wrk starts at READY=1; after: once the daemon has read every record of "
+              "the store, which it logs; walk: READY=1 to then)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
