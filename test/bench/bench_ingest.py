@@ -89,7 +89,9 @@ def run_wrk(port, conns, seconds, script):
     lat = dict((p, to_ms(v, u)) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: .*", out)
+    done = re.search(r"(\d+) requests in", out)
     return {"rate": rate, "p50": lat.get("50"), "p99": lat.get("99"),
+            "requests": int(done.group(1)) if done else 0,
             "errors": int(non2xx.group(1)) if non2xx else 0,
             "socket_errors": errors.group(0) if errors else ""}
 
@@ -147,6 +149,16 @@ class Target:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def cpu_seconds(pid):
+    """User and system CPU of every thread of pid so far."""
+    t = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        t += int(fields[11]) + int(fields[12])
+    return t / os.sysconf("SC_CLK_TCK")
+
+
 def floor_commit(build, tmp, trees=1):
     """p50 and p99 of a raw durable LMDB commit of one 1 KiB put (with
     trees > 1: and a small key in each of trees - 1 more B-trees, the shape
@@ -195,11 +207,18 @@ def main():
                 try:
                     for conns in (64, 1):
                         run_wrk(port, conns, 2, script)  # warm-up
+                        pid = t.procs[0].pid if name == "relay" else None
+                        c0 = cpu_seconds(pid) if pid else 0
                         r = run_wrk(port, conns, args.seconds, script)
+                        # the daemon's CPU (all its threads) per answered request
+                        r["cpu_us"] = ((cpu_seconds(pid) - c0) / r["requests"] * 1e6
+                                       if pid and r["requests"] else 0.0)
                         results.setdefault((name, conns), []).append(r)
-                        print("round %d %-5s c=%-2d %8.0f req/s  p50 %6.3f ms  p99 %6.2f ms  non-2xx %d %s"
+                        print("round %d %-5s c=%-2d %8.0f req/s  p50 %6.3f ms  p99 %6.2f ms  non-2xx %d %s%s"
                               % (rnd + 1, name, conns, r["rate"], r["p50"], r["p99"], r["errors"],
-                                 r["socket_errors"]), file=sys.stderr)
+                                 r["socket_errors"],
+                                 "  %.1f us CPU/request" % r["cpu_us"] if pid else ""),
+                              file=sys.stderr)
                 finally:
                     t.stop()
 
@@ -220,7 +239,9 @@ def main():
         print("%-8s %4s %10s %9.3f %9.2f   (the same put and a key in 4 more B-trees, as an ingest)"
               % ("floor5", "", "", statistics.median(f[0] for f in floors5),
                  statistics.median(f[1] for f in floors5)))
-        print("\nrelay, 1 connection: p50 %.3f ms = %.2fx the durable commit floor (goal <= 1.5x)"
+        print("\nrelay, CPU per request (all threads): %.1f us at 64 connections, %.1f us at 1"
+              % (med("relay", 64, "cpu_us"), med("relay", 1, "cpu_us")))
+        print("relay, 1 connection: p50 %.3f ms = %.2fx the durable commit floor (goal <= 1.5x)"
               % (med("relay", 1, "p50"), med("relay", 1, "p50") / floor50))
         print("relay, 64 connections: %.2fx nginx (goal >= 0.35x), p99 %.2f ms (goal <= 5 ms)"
               % (med("relay", 64, "rate") / med("nginx", 64, "rate"), med("relay", 64, "p99")))
