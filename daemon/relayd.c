@@ -629,7 +629,9 @@ run(struct relayd *d)
 	}
 	d->base = event_base_new();
 	d->metrics = relay_metrics_new();
-	if (!d->base || !d->metrics) {
+	/* Two priorities: the writer's completions (0) before everything else
+	 * (1, the default once there are two), see writer.c. */
+	if (!d->base || !d->metrics || event_base_priority_init(d->base, 2)) {
 		relay_log(LOG_ERR, "cannot start: out of memory");
 		return 1;
 	}

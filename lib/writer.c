@@ -408,6 +408,11 @@ relay_writer_start(struct relay_store *st, struct event_base *base, struct relay
 		rc = ENOMEM;
 		goto fail_cond;
 	}
+	/* On a base with priorities, completions run before the sockets of the
+	 * same loop turn: each is a connection waiting for its answer, free to
+	 * send its next request once it has it. */
+	if (event_base_get_npriorities(base) > 1)
+		event_priority_set(w->ev_done, 0);
 	/* Signals are the loop's business: the thread starts with all of them
 	 * blocked so that none interrupts it or runs a handler on it. */
 	sigfillset(&all);

@@ -16,6 +16,8 @@
  * Completions: the callback of every accepted operation is called exactly
  * once, on the thread that runs the loop of the event_base given at start
  * (made with evthread_use_pthreads() in effect), or by relay_writer_stop().
+ * On a base with several priorities (event_base_priority_init) they run at
+ * priority 0, ahead of the base's other events.
  * rc is 0 only when the operation's effects are committed and durable. A
  * failed operation wrote nothing. Errors are those of the store function
  * the operation runs (store.h, -RELAY_EFULL for a full map or disk), or of
