@@ -454,7 +454,10 @@ int relay_store_verify(const char *dir);
  *      relay_store_verify does, in its own read transaction (a snapshot: the
  *      caller may write meanwhile), and reports that verdict too.
  * It blocks until the quick check's verdict. The child dies with the
- * caller (PR_SET_PDEATHSIG).
+ * caller (PR_SET_PDEATHSIG). While its snapshot is open, LMDB cannot reuse
+ * the pages the caller frees: the file may grow by about what is written
+ * during the walk (a killed child's reader slot is cleared at the next
+ * relay_store_open).
  *
  * Returns the quick check's verdict, with relay_store_verify's codes;
  * *out is then set when a whole walk is under way (NULL when there is no
