@@ -3,7 +3,7 @@
  *
  * Two lists under one mutex: pending (filled by submitters, emptied whole by
  * the thread) and done (filled by the thread after each commit, emptied by
- * the loop's callback). The thread never calls user callbacks; it only
+ * the loop's callback, which frees the ops and their events). The thread never calls user callbacks; it only
  * activates an event on the loop's base, which is what makes completions run
  * on the loop thread.
  */
@@ -337,7 +337,6 @@ writer_main(void *p)
 			 * was never given out. */
 			if (op->rc != 0 && op->kind == WOP_INGEST)
 				memset(&op->res, 0, sizeof(op->res));
-			wop_free_event(op);
 			n++;
 		}
 
@@ -378,6 +377,11 @@ deliver_done(evutil_socket_t fd, short what, void *arg)
 		if (op->kind == WOP_INGEST)
 			relay_acktrace_add(RELAY_ACK_ANSWER, relay_acktrace_now() - t0);
 #endif
+		/* Freed here, by the thread that allocated them, rather than by
+		 * the writer thread: the allocator keeps its caches per thread,
+		 * and a free from another thread takes the allocating thread's
+		 * arena lock. */
+		wop_free_event(op);
 		free(op);
 	}
 }
