@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Deep-backlog benchmark: odoo-relayd started on an empty store and on one
 holding N queued events (default 1 million, queued straight into the store
-by fill-store, delivery paused), each started R times (the backlog grows
+by fill-store, delivery paused), each started R times (on a backlog
+filled anew for each round; with --keep DIR, filled once and kept, growing
 by what each round sends). For each start:
 the time from exec to READY=1 (sd_notify, through a NOTIFY_SOCKET of our
 own), the daemon's own memory (RssAnon: not the mapped store, which is
@@ -13,8 +14,7 @@ ratios.
 
 usage: bench_backlog.py [--build DIR] [--events N] [--rounds R] [--seconds S] [--keep DIR]
 Needs wrk (packaging/bootstrap.sh bench installs it) and about 2.5 GB of
-disk per million events (--keep DIR keeps the filled store there for the
-next run).
+disk per million events.
 """
 import argparse
 import json
@@ -115,18 +115,22 @@ def main():
         if args.keep:
             os.makedirs(args.keep, exist_ok=True)
         full = os.path.join(args.keep or tmp, "full-%d" % args.events)
-        if not os.path.exists(os.path.join(full, "data.mdb")):
+
+        def fill_backlog():
             t0 = time.monotonic()
+            shutil.rmtree(full, ignore_errors=True)
             subprocess.run([fill, full, str(args.events), "8192"], check=True)
             print("filled %s with %d events in %.1f s" % (full, args.events, time.monotonic() - t0),
                   file=sys.stderr)
+
         results = {}
         for rnd in range(args.rounds):
             for name in ("empty", "backlog"):
                 if name == "backlog":
-                    # the filled store itself (a copy of gigabytes per round
-                    # would load the disk more than the benchmark): each
-                    # round adds what wrk sent to the backlog
+                    # a new backlog each round (each round's webhooks add to
+                    # it), unless --keep reuses the one there
+                    if not args.keep or not os.path.exists(os.path.join(full, "data.mdb")):
+                        fill_backlog()
                     state = full
                 else:
                     state = os.path.join(tmp, "state")
