@@ -60,6 +60,11 @@ struct relayd {
 	struct relay_queries *queries;
 	struct relay_poll_db poll_db;     /* the pollers' table, opened before the writer */
 	struct relay_pollers *pollers;    /* odoo-poll sources */
+	/* The whole walk of the store, under way after start-up (store.h
+	 * relay_store_verify_start): delivery waits for it. */
+	struct relay_store_check *check;
+	struct event *check_ev;
+	int failed;             /* run() returns 1: the store is damaged */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *watchdog, *status, *sweep, *drain;
 	int stopping;
@@ -502,7 +507,7 @@ reload(struct relayd *d)
 	}
 	if (d->delivery)
 		rc = relay_delivery_set_config(d->delivery, cfg, routes);
-	else if (cfg->n_destinations)
+	else if (cfg->n_destinations && !d->check) /* else once the store is checked */
 		rc = relay_delivery_start(d->base, d->store, d->writer, d->metrics, cfg, routes,
 		                          &d->delivery);
 	if (rc) {
@@ -676,6 +681,38 @@ store_hint(int rc)
 	}
 }
 
+/* The whole walk of the store is over: start delivery, or stop for good
+ * on a damaged store, as a start-up that finds one does. */
+static void
+check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relayd *d = arg;
+	int rc = relay_store_check_end(d->check, 0);
+
+	d->check = NULL;
+	event_free(d->check_ev);
+	d->check_ev = NULL;
+	if (rc) {
+		relay_log(LOG_ERR, "cannot open store %s: %s%s", d->cfg->state_dir, relay_strerror(rc),
+		          store_hint(rc));
+		d->failed = 1;
+		relay_ingest_set_ready(d->ingest, 0);
+		sd_notify(0, "STOPPING=1");
+		event_base_loopbreak(d->base);
+		return;
+	}
+	relay_log(LOG_INFO, "store %s read through: every record decodes", d->cfg->state_dir);
+	if (d->cfg->n_destinations && !d->delivery && !d->stopping) {
+		rc = relay_delivery_start(d->base, d->store, d->writer, d->metrics, d->cfg, d->routes,
+		                          &d->delivery);
+		if (rc) {
+			relay_log(LOG_ERR, "cannot start delivery: %s", relay_strerror(rc));
+			d->failed = 1;
+			event_base_loopbreak(d->base);
+		}
+	}
+}
+
 static int
 run(struct relayd *d)
 {
@@ -689,13 +726,19 @@ run(struct relayd *d)
 	}
 	d->base = event_base_new();
 	d->metrics = relay_metrics_new();
-	if (!d->base || !d->metrics) {
+	/* Two priorities: the writer's completions (0) before everything else
+	 * (1, the default once there are two), see writer.c. */
+	if (!d->base || !d->metrics || event_base_priority_init(d->base, 2)) {
 		relay_log(LOG_ERR, "cannot start: out of memory");
 		return 1;
 	}
 	/* Read all of it once, in a child, before trusting it: a damaged page
-	 * would otherwise crash the daemon later, and again at every restart. */
-	rc = relay_store_verify(d->cfg->state_dir);
+	 * would otherwise crash the daemon later, and again at every restart.
+	 * What ingest and the status read is checked now; the records of the
+	 * backlog, which only delivery reads, are walked while the daemon
+	 * already takes webhooks, and delivery starts once they are (so a deep
+	 * backlog does not hold READY=1 back). */
+	rc = relay_store_verify_start(d->cfg->state_dir, &d->check);
 	if (rc == 0)
 		rc = relay_store_open(d->cfg->state_dir, d->cfg->map_size, RELAY_STORE_CREATE,
 		                      &d->store);
@@ -718,14 +761,21 @@ run(struct relayd *d)
 	relay_ingest_set_stored_hook(d->ingest, stored_hook, d);
 	if (open_listeners(d))
 		return 1;
-	if (d->cfg->n_destinations) {
+	if (d->check) {
+		d->check_ev = event_new(d->base, relay_store_check_fd(d->check), EV_READ, check_cb, d);
+		if (!d->check_ev || event_add(d->check_ev, NULL)) {
+			relay_log(LOG_ERR, "cannot start: out of memory");
+			return 1;
+		}
+	} else if (d->cfg->n_destinations) {
 		rc = relay_delivery_start(d->base, d->store, d->writer, d->metrics, d->cfg, d->routes,
 		                          &d->delivery);
 		if (rc) {
 			relay_log(LOG_ERR, "cannot start delivery: %s", relay_strerror(rc));
 			return 1;
 		}
-	} else {
+	}
+	if (!d->cfg->n_destinations) {
 		relay_log(LOG_WARNING, "no destination configured: events are stored, not delivered");
 	}
 	if (d->cfg->n_queries) {
@@ -782,7 +832,7 @@ run(struct relayd *d)
 	notify_status(d);
 
 	event_base_loop(d->base, 0);
-	return 0;
+	return d->failed;
 }
 
 static void
@@ -792,6 +842,9 @@ teardown(struct relayd *d)
 	 * pending webhooks and end delivery's jobs whose outcome was being
 	 * written), then delivery (it cancels its calls: their events stay
 	 * queued, nothing is written), then ingest. */
+	if (d->check_ev)
+		event_free(d->check_ev);
+	relay_store_check_end(d->check, 1);
 	if (d->writer)
 		relay_writer_stop(d->writer);
 	relay_pollers_free(d->pollers);

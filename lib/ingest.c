@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
+#include "odoo_relay/acktrace.h"
 #include "odoo_relay/clock.h"
 #include "odoo_relay/ack.h"
 #include "odoo_relay/error.h"
@@ -72,6 +73,9 @@ struct pending {
 	struct relay_http_request *req;
 	int64_t started_ms;
 	int64_t deadline_ms;     /* the source's, when the request came */
+#ifdef RELAY_ACK_TRACE
+	int64_t t_handler;   /* acktrace: when serve_hook began */
+#endif
 	char source[]; /* for metrics and logs: the config may be reloaded meanwhile */
 };
 
@@ -403,6 +407,9 @@ stored(void *arg, int rc, const struct relay_write_result *res)
 		relay_http_respond(p->req, 202, "application/json", body, (size_t)n, NULL);
 		if (in->stored_hook)
 			in->stored_hook(in->stored_arg);
+#ifdef RELAY_ACK_TRACE
+		relay_acktrace_add(RELAY_ACK_TOTAL, relay_acktrace_now() - p->t_handler);
+#endif
 	} else if (rc == -RELAY_ETOOBIG) {
 		/* The dedup key or lane is within source.c's limit but, with the
 		 * source name, over LMDB's key size: this request can never be
@@ -445,7 +452,9 @@ serve_hook(struct relay_ingest *in, struct relay_http_request *req)
 	int status = 0, rc;
 	size_t len;
 	const unsigned char *body = relay_http_request_body(req, &len);
+	int64_t t_handler = relay_acktrace_now();
 
+	(void)t_handler;
 	if (!sc) { /* the configuration was reloaded between headers and body */
 		rejected(in, "unknown_source");
 		relay_http_respond_error(req, 404, "unknown source", "source no longer configured", NULL);
@@ -495,6 +504,10 @@ serve_hook(struct relay_ingest *in, struct relay_http_request *req)
 	p->started_ms = relay_http_request_started_ms(req);
 	p->deadline_ms = sc->deadline_ms;
 	strcpy(p->source, sc->name);
+#ifdef RELAY_ACK_TRACE
+	p->t_handler = t_handler;
+	relay_acktrace_add(RELAY_ACK_HANDLER, relay_acktrace_now() - t_handler);
+#endif
 	rc = relay_writer_ingest(in->writer, ev, sc->dedup_window_s * 1000, relay_wall_ms(), stored, p);
 	ev = NULL; /* the writer owns it now, whatever rc says */
 	if (rc) {
@@ -688,6 +701,7 @@ relay_ingest_free(struct relay_ingest *in)
 {
 	if (!in)
 		return;
+	relay_acktrace_dump(stderr);
 	for (int k = 0; k < LISTEN_KINDS; k++)
 		relay_http_server_free(in->servers[k]);
 	relay_acks_free(in->acks);

@@ -15,9 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "odoo_relay/error.h"
@@ -48,11 +52,13 @@ struct relay_store {
 	 * writer lock, which orders the accesses. */
 	MDB_txn *top;
 	/* Ingest's view of the free space during one top-level transaction:
-	 * measured at its first ingest, then reduced by an estimate of each
+	 * measured at its first ingest (or carried over: room_carries), then
+	 * reduced by an estimate of each
 	 * ingest's pages (LMDB does not show a live transaction's usage). */
 	uint64_t top_gen;  /* counts top-level write transactions */
 	uint64_t room_gen; /* the transaction room was measured in */
 	size_t room;       /* bytes believed free, less the reserve */
+	int64_t room_ms;   /* when it was measured (monotonic) */
 	size_t psize;
 };
 
@@ -912,6 +918,35 @@ ingest_size(const struct relay_event *ev)
 	return n;
 }
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Measuring the room (two system calls, a read transaction and a walk of
+ * the free list) cost as much as the rest of a lone ingest. Far from full,
+ * the estimate of the last measurement, less what ingests took since,
+ * stands for a few transactions more: at most ROOM_CARRY_TXNS of them or
+ * ROOM_CARRY_MS, and only while it is over ROOM_CARRY_MIN, more than those
+ * transactions can use up (at worst some sixty pages each). Near the
+ * reserve every transaction measures, as before.
+ */
+#define ROOM_CARRY_TXNS 64
+#define ROOM_CARRY_MS 100
+#define ROOM_CARRY_MIN ((size_t)32 << 20)
+
+static int
+room_carries(const struct relay_store *st)
+{
+	return st->room >= ROOM_CARRY_MIN && st->top_gen - st->room_gen < ROOM_CARRY_TXNS &&
+	       mono_ms() - st->room_ms < ROOM_CARRY_MS;
+}
+
 /* Takes room for an ingest of about len encoded bytes out of the current
  * top-level transaction's estimate, or says MDB_MAP_FULL if that would eat
  * into the reserve. Estimates: a big record gets overflow pages of its own;
@@ -927,12 +962,13 @@ take_room(struct relay_store *st, size_t len)
 		need = (len / st->psize + 1) * st->psize + 512;
 	else
 		need = 2 * (len + 256);
-	if (st->room_gen != st->top_gen || !st->top) {
+	if (!st->top || (st->room_gen != st->top_gen && !room_carries(st))) {
 		if ((rc = measure_room(st, &pages, &map_pages)))
 			return rc;
 		map_pages = reserve_pages(map_pages, st->psize);
 		st->room = pages > map_pages ? (pages - map_pages) * st->psize : 0;
 		st->room_gen = st->top_gen;
+		st->room_ms = mono_ms();
 	}
 	if (st->room < need)
 		return MDB_MAP_FULL;
@@ -2046,23 +2082,28 @@ touch_val(const struct relay_store *st, const MDB_val *v)
 	return sum;
 }
 
+/* records 2: a table of records read only at its two ends (the quick
+ * check, see relay_store_verify_start): its first and last records, and the
+ * branch pages on the way to them. */
 static int
 verify_db(struct relay_store *st, MDB_txn *txn, MDB_dbi dbi, int records, unsigned *sum)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
 	struct relay_event ev;
-	int rc;
+	int ends = records == 2, n = 0, rc;
 
 	if ((rc = mdb_cursor_open(txn, dbi, &cur)))
 		return rc;
-	while (!(rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))) {
+	while (!(rc = mdb_cursor_get(cur, &k, &v, !ends ? MDB_NEXT : n++ ? MDB_LAST : MDB_FIRST))) {
 		*sum += touch_val(st, &k) + touch_val(st, &v);
 		if (records) {
 			if ((rc = relay_record_decode(v.mv_data, v.mv_size, &ev)))
 				break;
 			relay_event_clear(&ev);
 		}
+		if (ends && n == 2)
+			break;
 	}
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : rc;
@@ -2076,7 +2117,7 @@ verify_db(struct relay_store *st, MDB_txn *txn, MDB_dbi dbi, int records, unsign
 /* The child's work: open read-only, walk the free list, the main database
  * and each of ours, decode every record. */
 static int
-verify_here(const char *dir, size_t file_size)
+verify_here(const char *dir, size_t file_size, int quick)
 {
 	struct relay_store *st;
 	MDB_txn *txn;
@@ -2087,13 +2128,16 @@ verify_here(const char *dir, size_t file_size)
 	if ((rc = relay_store_open(dir, file_size + VERIFY_MAP_SLACK, RELAY_STORE_RDONLY, &st)))
 		return rc;
 	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
+		/* records: 1 decodes every record; 1 + quick reads only the two
+		 * ends in the quick check, for a table of records that nothing
+		 * but delivery (or the CLI) reads, and that may be large. */
 		const struct {
 			MDB_dbi dbi;
 			int records;
 		} dbs[] = {
-			{ 0 /* the free list */, 0 }, { st->events, 1 }, { st->due, 0 },
-			{ st->lanes, 0 }, { st->dedup, 0 }, { st->dedup_exp, 0 }, { st->dead, 1 },
-			{ st->meta, 0 },
+			{ 0 /* the free list */, 0 }, { st->events, 1 + quick }, { st->due, 0 },
+			{ st->lanes, 0 }, { st->dedup, 0 }, { st->dedup_exp, 0 },
+			{ st->dead, 1 + quick }, { st->meta, 0 },
 		};
 		rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
 		if (rc == 0)
@@ -2151,7 +2195,7 @@ relay_store_verify(const char *dir)
 		if (null >= 0)
 			dup2(null, STDERR_FILENO);
 		close(fds[0]);
-		rc = verify_here(dir, (size_t)sb.st_size);
+		rc = verify_here(dir, (size_t)sb.st_size, 0);
 		n = write(fds[1], &rc, sizeof(rc));
 		_exit(n == (ssize_t)sizeof(rc) ? 0 : 1);
 	}
@@ -2213,6 +2257,99 @@ relay_store_int_room(struct relay_store *st, size_t *free_bytes, size_t *map_byt
 	return 0;
 }
 
+/* ---- verification in two steps: the quick check now, the whole walk behind ---- */
+
+struct relay_store_check {
+	pid_t pid;
+	int fd;
+};
+
+/* Reads one verdict from fd: 1 with *rc set, 0 at end of file. */
+static int
+read_verdict(int fd, int *rc)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, rc, sizeof(*rc));
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(*rc);
+}
+
+static void
+reap(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}
+
+int
+relay_store_verify_start(const char *dir, struct relay_store_check **out)
+{
+	struct relay_store_check *c;
+	char *path;
+	struct stat sb;
+	int fds[2], rc;
+	pid_t parent = getpid(), pid;
+
+	*out = NULL;
+	if (!(path = malloc(strlen(dir) + sizeof("/data.mdb"))))
+		return ENOMEM;
+	sprintf(path, "%s/data.mdb", dir);
+	rc = stat(path, &sb) == 0 ? 0 : errno;
+	free(path);
+	if (rc == ENOENT)
+		return 0; /* nothing to read: opening it makes a new store */
+	if (rc)
+		return rc;
+	if (!(c = calloc(1, sizeof(*c))))
+		return ENOMEM;
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		rc = errno;
+		free(c);
+		return rc;
+	}
+	if ((pid = fork()) < 0) {
+		rc = errno;
+		close(fds[0]);
+		close(fds[1]);
+		free(c);
+		return rc;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (null >= 0)
+			dup2(null, STDERR_FILENO);
+		close(fds[0]);
+		/* A walk nobody waits for any more stops with its parent. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		rc = verify_here(dir, (size_t)sb.st_size, 1);
+		if (write(fds[1], &rc, sizeof(rc)) != (ssize_t)sizeof(rc) || rc)
+			_exit(1);
+		/* The whole walk yields to the daemon it checks for. */
+		(void)setpriority(PRIO_PROCESS, 0, 19);
+		rc = verify_here(dir, (size_t)sb.st_size, 0);
+		_exit(write(fds[1], &rc, sizeof(rc)) == (ssize_t)sizeof(rc) ? 0 : 1);
+	}
+	close(fds[1]);
+	c->pid = pid;
+	c->fd = fds[0];
+	if (!read_verdict(c->fd, &rc))
+		rc = -RELAY_ECORRUPT; /* the quick check died on a page */
+	if (rc) {
+		close(c->fd);
+		reap(c->pid);
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
 int
 relay_store_int_meta_next(struct relay_store *st, MDB_txn *txn, const char *name, uint64_t *v)
 {
@@ -2245,5 +2382,28 @@ relay_store_free_bytes(struct relay_store *st, size_t *bytes)
 
 	if (rc)
 		*bytes = 0;
+	return rc;
+}
+
+int
+relay_store_check_fd(const struct relay_store_check *c)
+{
+	return c->fd;
+}
+
+int
+relay_store_check_end(struct relay_store_check *c, int cancel)
+{
+	int rc;
+
+	if (!c)
+		return 0;
+	if (cancel)
+		kill(c->pid, SIGKILL);
+	if (!read_verdict(c->fd, &rc))
+		rc = cancel ? 0 : -RELAY_ECORRUPT; /* no answer: the walk died */
+	close(c->fd);
+	reap(c->pid);
+	free(c);
 	return rc;
 }

@@ -3,7 +3,7 @@
  *
  * Two lists under one mutex: pending (filled by submitters, emptied whole by
  * the thread) and done (filled by the thread after each commit, emptied by
- * the loop's callback). The thread never calls user callbacks; it only
+ * the loop's callback, which frees the ops and their events). The thread never calls user callbacks; it only
  * activates an event on the loop's base, which is what makes completions run
  * on the loop thread.
  */
@@ -16,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "odoo_relay/acktrace.h"
 #include "odoo_relay/error.h"
 #include "odoo_relay/writer.h"
 
@@ -56,6 +57,10 @@ struct wop {
 	void *arg;
 	int rc;
 	struct relay_write_result res;
+#ifdef RELAY_ACK_TRACE
+	int64_t t_submit;       /* acktrace: when submitted */
+	int64_t t_committed;    /* acktrace: when its group committed */
+#endif
 };
 
 struct wop_list {
@@ -164,6 +169,24 @@ wop_apply_alone(struct relay_store *st, struct wop *op)
 	return (op->rc = relay_store_txn_commit(st, txn)) == 0;
 }
 
+/*
+ * Runs every op of the group straight in top, without a nested transaction
+ * each (LMDB allocates 2.5 MB for every nested one and merges its pages into
+ * the parent's at its commit: most of the writer's time for a small op).
+ * Returns 1 when all of them succeeded; else 0, and top must be aborted:
+ * an op that failed may have written part of its work.
+ */
+static int
+apply_flat(struct relay_store *st, MDB_txn *top, struct wop *group)
+{
+	struct wop *op;
+
+	for (op = group; op; op = op->next)
+		if ((op->rc = wop_apply(st, top, op)))
+			return 0;
+	return 1;
+}
+
 /* Applies a group; sets every op's rc. Returns the number of commits. */
 static uint64_t
 apply_group(struct relay_store *st, struct wop *group)
@@ -178,6 +201,33 @@ apply_group(struct relay_store *st, struct wop *group)
 			op->rc = rc;
 		return 0;
 	}
+	/* Most groups fail nowhere: run them flat. One that fails somewhere
+	 * is run again from the start, each op in a nested transaction, so
+	 * that only the failing ones are rolled back (every op may run twice:
+	 * writer.h says so of calls). */
+	int64_t t_flat = relay_acktrace_now();
+	if (apply_flat(st, top, group)) {
+		int64_t t1 = relay_acktrace_now();
+		if ((rc = relay_store_txn_commit(st, top)) == 0) {
+			relay_acktrace_add(RELAY_ACK_APPLY, t1 - t_flat);
+			relay_acktrace_add(RELAY_ACK_COMMIT, relay_acktrace_now() - t1);
+			return 1;
+		}
+		if (rc != -RELAY_EFULL) {
+			for (op = group; op; op = op->next)
+				op->rc = rc;
+			return 0;
+		}
+		/* full at commit: below, the smaller transactions may fit */
+	} else {
+		relay_store_txn_abort(st, top);
+	}
+	if ((rc = relay_store_txn_begin(st, NULL, &top))) {
+		for (op = group; op; op = op->next)
+			op->rc = rc;
+		return 0;
+	}
+	int64_t t0 = relay_acktrace_now();
 	for (op = group; op; op = op->next)
 		if ((op->rc = wop_apply_nested(st, top, op)) == 0)
 			ok++;
@@ -185,8 +235,12 @@ apply_group(struct relay_store *st, struct wop *group)
 		relay_store_txn_abort(st, top);
 		return 0;
 	}
-	if ((rc = relay_store_txn_commit(st, top)) == 0)
+	int64_t t1 = relay_acktrace_now();
+	if ((rc = relay_store_txn_commit(st, top)) == 0) {
+		relay_acktrace_add(RELAY_ACK_APPLY, t1 - t0);
+		relay_acktrace_add(RELAY_ACK_COMMIT, relay_acktrace_now() - t1);
 		return 1;
+	}
 
 	if (rc == -RELAY_EFULL) {
 		/* The commit itself needed pages the map no longer had (the
@@ -220,6 +274,29 @@ gather(struct relay_writer *w)
 			break;
 }
 
+#ifdef RELAY_ACK_TRACE
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+/* Bytes this thread has written (wchar in /proc/self/task/<tid>/io). */
+static int64_t
+thread_wchar(void)
+{
+	char path[64], line[128];
+	long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/io", (long)syscall(SYS_gettid));
+	if (!(f = fopen(path, "r")))
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "wchar: %lld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+#endif
+
 static void *
 writer_main(void *p)
 {
@@ -241,14 +318,26 @@ writer_main(void *p)
 		w->n_pending = w->n_urgent = 0;
 		pthread_mutex_unlock(&w->mu);
 
+#ifdef RELAY_ACK_TRACE
+		int64_t wchar0 = thread_wchar();
+		for (op = group; op; op = op->next)
+			if (op->kind == WOP_INGEST)
+				relay_acktrace_add(RELAY_ACK_HANDOFF, relay_acktrace_now() - op->t_submit);
+#endif
 		commits = apply_group(w->st, group);
+#ifdef RELAY_ACK_TRACE
+		/* the writer thread's own writes: the pages, the meta page */
+		relay_acktrace_add(RELAY_ACK_PAGES, (thread_wchar() - wchar0) / 4096);
+		int64_t t_committed = relay_acktrace_now();
+		for (op = group; op; op = op->next)
+			op->t_committed = t_committed;
+#endif
 		n = 0;
 		for (op = group; op; op = op->next) {
 			/* An id allocated in a transaction that did not commit
 			 * was never given out. */
 			if (op->rc != 0 && op->kind == WOP_INGEST)
 				memset(&op->res, 0, sizeof(op->res));
-			wop_free_event(op);
 			n++;
 		}
 
@@ -264,6 +353,7 @@ writer_main(void *p)
 	return NULL;
 }
 
+
 /* On the loop thread: run the callbacks of everything committed so far. */
 static void
 deliver_done(evutil_socket_t fd, short what, void *arg)
@@ -277,8 +367,22 @@ deliver_done(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&w->mu);
 	for (; op; op = next) {
 		next = op->next;
+#ifdef RELAY_ACK_TRACE
+		int64_t t0 = relay_acktrace_now();
+		if (op->kind == WOP_INGEST)
+			relay_acktrace_add(RELAY_ACK_WAKE, t0 - op->t_committed);
+#endif
 		if (op->cb)
 			op->cb(op->arg, op->rc, &op->res);
+#ifdef RELAY_ACK_TRACE
+		if (op->kind == WOP_INGEST)
+			relay_acktrace_add(RELAY_ACK_ANSWER, relay_acktrace_now() - t0);
+#endif
+		/* Freed here, by the thread that allocated them, rather than by
+		 * the writer thread: the allocator keeps its caches per thread,
+		 * and a free from another thread takes the allocating thread's
+		 * arena lock. */
+		wop_free_event(op);
 		free(op);
 	}
 }
@@ -309,6 +413,11 @@ relay_writer_start(struct relay_store *st, struct event_base *base, struct relay
 		rc = ENOMEM;
 		goto fail_cond;
 	}
+	/* On a base with priorities, completions run before the sockets of the
+	 * same loop turn: each is a connection waiting for its answer, free to
+	 * send its next request once it has it. */
+	if (event_base_get_npriorities(base) > 1)
+		event_priority_set(w->ev_done, 0);
 	/* Signals are the loop's business: the thread starts with all of them
 	 * blocked so that none interrupts it or runs a handler on it. */
 	sigfillset(&all);
@@ -343,6 +452,9 @@ submit(struct relay_writer *w, struct wop *op)
 		free(op);
 		return -RELAY_ECLOSED;
 	}
+#ifdef RELAY_ACK_TRACE
+	op->t_submit = relay_acktrace_now();
+#endif
 	was_empty = w->pending.head == NULL;
 	list_append(&w->pending, op, op);
 	w->n_pending++;

@@ -8,7 +8,7 @@
 #                                 the whole test suite: the package under systemd (as root), a
 #                                 short run of every fuzz target, ctest, then ctest again under
 #                                 AddressSanitizer+UBSan
-#   packaging/bootstrap.sh bench  install wrk and nginx too, build, and run the benchmarks
+#   packaging/bootstrap.sh bench  install wrk, nginx and redis-server too, build, and run the benchmarks
 #   packaging/bootstrap.sh deps   only install the Debian packages
 set -euo pipefail
 
@@ -90,7 +90,9 @@ demo)
 	;;
 bench)
 	install_deps
-	apt_install wrk nginx-light
+	# redis-server: the queue of the Node/BullMQ peer that
+	# bench_ingest.py --peer compares against (which also needs node and npm)
+	apt_install wrk nginx-light redis-server
 	build "$top/build"
 	cmake --build "$top/build" --target bench
 	;;

@@ -464,4 +464,43 @@ int relay_store_free_bytes(struct relay_store *st, size_t *bytes);
  */
 int relay_store_verify(const char *dir);
 
+/*
+ * relay_store_verify_start - relay_store_verify() in two steps, for a
+ * start-up that must not wait for a walk of the whole store (seconds for a
+ * backlog of a million events). It forks one child (call it, like
+ * relay_store_verify, before opening dir in this process and before starting
+ * threads), which:
+ *   1. runs the quick check: relay_store_verify's walk of every table except
+ *      the records of events and dead, of which it reads the first and the
+ *      last (and the branch pages on the way to them). That is everything
+ *      the daemon reads before delivery starts: ingest's lookups and inserts
+ *      (dedup, lanes, due, the end of events), the counts and the oldest
+ *      event the status and metrics show, and LMDB's free list;
+ *   2. then, at the lowest priority (nice 19), walks the whole store as
+ *      relay_store_verify does, in its own read transaction (a snapshot: the
+ *      caller may write meanwhile), and reports that verdict too.
+ * It blocks until the quick check's verdict. The child dies with the
+ * caller (PR_SET_PDEATHSIG). While its snapshot is open, LMDB cannot reuse
+ * the pages the caller frees: the file may grow by about what is written
+ * during the walk (a killed child's reader slot is cleared at the next
+ * relay_store_open).
+ *
+ * Returns the quick check's verdict, with relay_store_verify's codes;
+ * *out is then set when a whole walk is under way (NULL when there is no
+ * data file yet: nothing to check), else NULL.
+ *
+ * relay_store_check_fd - the descriptor that becomes readable when the
+ * whole walk's verdict is in (or its child died): wait on it, then call
+ * relay_store_check_end. Owned by c.
+ *
+ * relay_store_check_end - the whole walk's verdict (relay_store_verify's
+ * codes; a child that died is -RELAY_ECORRUPT), reaping the child and
+ * freeing c. Blocks until the verdict unless cancel is nonzero, which kills
+ * the walk first and returns 0 when it had not finished. NULL gives 0.
+ */
+struct relay_store_check;
+int relay_store_verify_start(const char *dir, struct relay_store_check **out);
+int relay_store_check_fd(const struct relay_store_check *c);
+int relay_store_check_end(struct relay_store_check *c, int cancel);
+
 #endif

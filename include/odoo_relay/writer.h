@@ -3,10 +3,12 @@
  * LMDB write transactions and commits in groups.
  *
  * Its loop: wait for work; take everything pending; begin one write
- * transaction; run each operation in a nested transaction of its own (so an
- * operation that fails, say on a full map, is rolled back alone and the
- * others go on); commit, which is one fsync for the whole group; then hand
- * every completion to the event loop. Work submitted while a commit is
+ * transaction; run the operations in it; commit, which is one fsync for the
+ * whole group; then hand every completion to the event loop. When an
+ * operation of the group fails (say on a full map), the transaction is
+ * aborted and the group run again, each operation in a nested transaction
+ * of its own, so that the failing one is rolled back alone and the others
+ * go on (nested transactions cost LMDB megabytes each: not for every group). Work submitted while a commit is
  * under way goes into the next group, so under load each fsync covers many
  * operations and the latency of one is about two commits. A group of
  * delivery outcomes only (complete, reschedule, bury: nobody waits on their
@@ -16,6 +18,8 @@
  * Completions: the callback of every accepted operation is called exactly
  * once, on the thread that runs the loop of the event_base given at start
  * (made with evthread_use_pthreads() in effect), or by relay_writer_stop().
+ * On a base with several priorities (event_base_priority_init) they run at
+ * priority 0, ahead of the base's other events.
  * rc is 0 only when the operation's effects are committed and durable. A
  * failed operation wrote nothing. Errors are those of the store function
  * the operation runs (store.h, -RELAY_EFULL for a full map or disk), or of
@@ -98,7 +102,8 @@ int relay_writer_bury(struct relay_writer *w, struct relay_event *ev,
  * sweep dedup keys or set a pause flag. fn returns 0 or an error code; on
  * error its writes are rolled back. fn may fill r, which is passed to cb.
  * fn must not begin or end transactions on txn itself, and must act only
- * through txn: when a group is retried after a full store, fn runs again.
+ * through txn: when another operation of its group fails, or a group is
+ * retried after a full store, fn runs again.
  */
 int relay_writer_call(struct relay_writer *w,
                       int (*fn)(void *fn_arg, struct relay_store *st, MDB_txn *txn,

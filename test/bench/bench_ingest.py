@@ -1,17 +1,31 @@
 #!/usr/bin/env python3
-"""Ingest benchmark: wrk POSTs a 1 KiB JSON webhook, each with its own dedup
-key, to odoo-relayd (durable: every 202 is an fsync'd LMDB commit) and, in the
-same run, to nginx answering 202 on the same machine. Several rounds; medians
-of each figure are printed with the ratio relay/nginx.
+"""Ingest benchmark, side by side in one run: wrk POSTs the Shopify-signed
+1 KiB customers/create webhook of shopify_hook.py (a new X-Shopify-Webhook-Id
+each time) to
 
-usage: bench_ingest.py [--build DIR] [--rounds N] [--seconds S]
-Needs wrk and nginx (packaging/bootstrap.sh bench installs them).
+  nginx   answering 202 with nothing behind it (2 workers): the ceiling;
+  relay   odoo-relayd, durable: every 202 is an fsync'd LMDB commit;
+  peer1   with --peer DIR: what a team builds instead, a Node receiver that
+  peer2   puts each webhook in a BullMQ queue on Redis with appendfsync
+          always (1 and 2 Node processes); DIR is a copy of the peer's
+          folder where `npm ci` was run;
+
+at 64 connections and at 1, and measures the floor under a durable answer on
+the same disk in the same round: lmdb-commit, one put of 1 KiB per durable
+LMDB commit. Several rounds; medians of each figure are printed, then the
+ratios the goals are stated in.
+
+usage: bench_ingest.py [--build DIR] [--rounds N] [--seconds S] [--peer DIR]
+Needs wrk and nginx, and for --peer node and redis-server
+(packaging/bootstrap.sh bench installs wrk, nginx and redis-server).
 """
 import argparse
 import json
 import os
 import re
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -19,36 +33,17 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-WRK_SCRIPT = r"""
-local body = '{"id": 123456, "type": "orders/create", "pad": "' .. string.rep("x", 960) .. '"}'
-local counter = 0
-local thread_id = 0
-local threads = {}
-function setup(thread)
-   thread:set("tid", #threads)
-   table.insert(threads, thread)
-end
-function init(args)
-   prefix = tostring(tid) .. "-" .. tostring(os.time()) .. "-" .. tostring(math.random(1, 1e9)) .. "-"
-end
-function request()
-   counter = counter + 1
-   return wrk.format("POST", "/hooks/bench", {
-      ["Content-Type"] = "application/json",
-      ["X-Token"] = "bench-token",
-      ["X-Request-Id"] = prefix .. counter,
-   }, body)
-end
-"""
+sys.path.insert(0, HERE)
+import shopify_hook  # noqa: E402
 
 NGINX_CONF = """
-worker_processes auto;
+worker_processes 2;
 error_log {tmp}/nginx-error.log;
 pid {tmp}/nginx.pid;
-events {{ worker_connections 1024; }}
+events {{ worker_connections 4096; }}
 http {{
     access_log off;
+    keepalive_requests 10000000;
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fastcgi;
@@ -56,17 +51,13 @@ http {{
     scgi_temp_path {tmp}/scgi;
     server {{
         listen 127.0.0.1:{port};
-        location / {{
-            default_type application/json;
-            return 202 '{{"id":"1","status":"queued"}}';
-        }}
+        location /hooks/shopify {{ return 202; }}
     }}
 }}
 """
 
 
 def free_port():
-    import socket
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     p = s.getsockname()[1]
@@ -74,8 +65,7 @@ def free_port():
     return p
 
 
-def wait_port(port, timeout=10):
-    import socket
+def wait_port(port, timeout=20):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -93,13 +83,93 @@ def to_ms(v, unit):
 def run_wrk(port, conns, seconds, script):
     threads = min(conns, 2)
     out = subprocess.run(["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % seconds, "--latency",
-                          "-s", script, "http://127.0.0.1:%d/hooks/bench" % port],
+                          "-s", script, "http://127.0.0.1:%d" % port],
                          capture_output=True, text=True, timeout=seconds + 60).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = dict((p, to_ms(v, u)) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: .*", out)
+    done = re.search(r"(\d+) requests in", out)
     return {"rate": rate, "p50": lat.get("50"), "p99": lat.get("99"),
-            "errors": int(non2xx.group(1)) if non2xx else 0}
+            "requests": int(done.group(1)) if done else 0,
+            "errors": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": errors.group(0) if errors else ""}
+
+
+class Target:
+    """One server under test: start() returns its port; stop() ends it."""
+
+    def __init__(self, name, tmp, args):
+        self.name, self.tmp, self.args = name, tmp, args
+        self.procs = []
+
+    def start(self):
+        a, tmp = self.args, self.tmp
+        if self.name == "nginx":
+            port = free_port()
+            open(os.path.join(tmp, "nginx.conf"), "w").write(NGINX_CONF.format(tmp=tmp, port=port))
+            nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+            self.procs.append(subprocess.Popen([nginx, "-c", os.path.join(tmp, "nginx.conf"), "-p", tmp,
+                                                "-g", "daemon off;"], stderr=subprocess.DEVNULL))
+        elif self.name == "relay":
+            port = free_port()
+            state = os.path.join(tmp, "state")
+            shutil.rmtree(state, ignore_errors=True)
+            cfg = {"listen": ["127.0.0.1:%d" % port], "state_dir": state, "map_size_mb": 4096,
+                   "limits": {"max_connections": 1024},
+                   "sources": {"shopify": shopify_hook.source_conf()}}
+            json.dump(cfg, open(os.path.join(tmp, "relay.json"), "w"))
+            log = open(os.path.join(tmp, "relayd.log"), "a")
+            self.procs.append(subprocess.Popen(
+                [os.path.join(a.build, "daemon", "odoo-relayd"), "--config",
+                 os.path.join(tmp, "relay.json")], stdout=log, stderr=subprocess.STDOUT))
+        else:  # peer1, peer2: the peer's own scripts, on its fixed ports
+            port = 18090
+            # (not captured: the redis-server it leaves running would hold the pipe)
+            subprocess.run([os.path.join(a.peer, "bench", "redis.sh"), "start", "always"],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            env = dict(os.environ, WORKERS=self.name[-1])
+            log = open(os.path.join(tmp, "peer.log"), "a")
+            self.procs.append(subprocess.Popen(["node", "receiver.js"], cwd=a.peer, env=env,
+                                               stdout=log, stderr=subprocess.STDOUT))
+        wait_port(port)
+        return port
+
+    def stop(self):
+        for p in self.procs:
+            p.send_signal(signal.SIGTERM if self.name != "nginx" else signal.SIGQUIT)
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.procs = []
+        if self.name.startswith("peer"):
+            subprocess.run([os.path.join(self.args.peer, "bench", "redis.sh"), "stop"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def cpu_seconds(pid):
+    """User and system CPU of every thread of pid so far."""
+    t = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        t += int(fields[11]) + int(fields[12])
+    return t / os.sysconf("SC_CLK_TCK")
+
+
+def floor_commit(build, tmp, trees=1):
+    """p50 and p99 of a raw durable LMDB commit of one 1 KiB put (with
+    trees > 1: and a small key in each of trees - 1 more B-trees, the shape
+    of an ingest), ms."""
+    d = os.path.join(tmp, "floor")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    out = subprocess.run([os.path.join(build, "test", "bench", "lmdb-commit"), d, "2000", "1024",
+                          str(trees)], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"p50 ([\d.]+) ms\s+p99 ([\d.]+) ms", out)
+    return float(m.group(1)), float(m.group(2))
 
 
 def main():
@@ -107,69 +177,81 @@ def main():
     ap.add_argument("--build", default=os.path.join(HERE, "..", "..", "build"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--peer", help="a copy of the Node/BullMQ peer's folder, after npm ci")
     args = ap.parse_args()
-    relayd = os.path.join(args.build, "daemon", "odoo-relayd")
-    for tool in ("wrk", "nginx"):
+    args.build = os.path.abspath(args.build)
+    for tool in ("wrk", "nginx") + (("node", "redis-server") if args.peer else ()):
         if not shutil.which(tool) and not os.path.exists("/usr/sbin/" + tool):
             sys.exit("bench_ingest: %s is not installed (packaging/bootstrap.sh bench)" % tool)
+    if args.peer:
+        args.peer = os.path.abspath(args.peer)
+        if not os.path.isdir(os.path.join(args.peer, "node_modules")):
+            sys.exit("bench_ingest: run npm ci in %s first" % args.peer)
+    names = ["nginx", "relay"] + (["peer1", "peer2"] if args.peer else [])
 
     tmp = tempfile.mkdtemp(prefix="relay-bench-")
-    procs = []
+    results, floors, floors5 = {}, [], []
     try:
-        script = os.path.join(tmp, "post.lua")
-        open(script, "w").write(WRK_SCRIPT)
-        open(os.path.join(tmp, "token"), "w").write("bench-token\n")
-        relay_port, nginx_port = free_port(), free_port()
-        cfg = {
-            "listen": ["127.0.0.1:%d" % relay_port],
-            "state_dir": os.path.join(tmp, "state"),
-            "map_size_mb": 4096,
-            "limits": {"max_connections": 1024},
-            "sources": {"bench": {
-                "verify": {"scheme": "token", "header": "X-Token", "secret_file": "token"},
-                "dedup": {"header": "X-Request-Id"},
-                "topic": {"pointer": "/type"},
-                "require_json": True}},
-        }
-        json.dump(cfg, open(os.path.join(tmp, "relay.json"), "w"))
-        open(os.path.join(tmp, "nginx.conf"), "w").write(NGINX_CONF.format(tmp=tmp, port=nginx_port))
-        log = open(os.path.join(tmp, "relayd.log"), "w")
-        procs.append(subprocess.Popen([relayd, "--config", os.path.join(tmp, "relay.json")],
-                                      stdout=log, stderr=subprocess.STDOUT))
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        procs.append(subprocess.Popen([nginx, "-c", os.path.join(tmp, "nginx.conf"), "-p", tmp,
-                                       "-g", "daemon off;"], stderr=subprocess.DEVNULL))
-        wait_port(relay_port)
-        wait_port(nginx_port)
-
-        results = {}
+        script = os.path.join(tmp, "hooks.lua")
+        open(script, "w").write(shopify_hook.lua_script())
+        open(os.path.join(tmp, "shop.secret"), "wb").write(shopify_hook.SECRET)
         for rnd in range(args.rounds):
-            for conns in (64, 1):
-                for name, port in (("nginx", nginx_port), ("relay", relay_port)):
-                    r = run_wrk(port, conns, args.seconds, script)
-                    results.setdefault((name, conns), []).append(r)
-                    print("round %d %-5s c=%-2d %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  non-2xx %d"
-                          % (rnd + 1, name, conns, r["rate"], r["p50"], r["p99"], r["errors"]),
-                          file=sys.stderr)
+            floors.append(floor_commit(args.build, tmp))
+            floors5.append(floor_commit(args.build, tmp, 5))
+            print("round %d floor: durable single-put LMDB commit p50 %.3f ms  p99 %.3f ms; "
+                  "in 5 trees p50 %.3f ms" % ((rnd + 1,) + floors[-1] + floors5[-1][:1]),
+                  file=sys.stderr)
+            for name in names:
+                t = Target(name, tmp, args)
+                port = t.start()
+                try:
+                    for conns in (64, 1):
+                        run_wrk(port, conns, 2, script)  # warm-up
+                        pid = t.procs[0].pid if name == "relay" else None
+                        c0 = cpu_seconds(pid) if pid else 0
+                        r = run_wrk(port, conns, args.seconds, script)
+                        # the daemon's CPU (all its threads) per answered request
+                        r["cpu_us"] = ((cpu_seconds(pid) - c0) / r["requests"] * 1e6
+                                       if pid and r["requests"] else 0.0)
+                        results.setdefault((name, conns), []).append(r)
+                        print("round %d %-5s c=%-2d %8.0f req/s  p50 %6.3f ms  p99 %6.2f ms  non-2xx %d %s%s"
+                              % (rnd + 1, name, conns, r["rate"], r["p50"], r["p99"], r["errors"],
+                                 r["socket_errors"],
+                                 "  %.1f us CPU/request" % r["cpu_us"] if pid else ""),
+                              file=sys.stderr)
+                finally:
+                    t.stop()
 
         def med(name, conns, key):
             return statistics.median(x[key] for x in results[(name, conns)])
 
-        print("\ningest benchmark: medians of %d rounds of %d s, 1 KiB JSON body" % (args.rounds, args.seconds))
-        print("%-12s %12s %10s %10s %12s" % ("", "req/s", "p50 ms", "p99 ms", "ratio"))
+        floor50 = statistics.median(f[0] for f in floors)
+        print("\ningest benchmark: medians of %d rounds of %d s, Shopify-signed 1 KiB webhook"
+              % (args.rounds, args.seconds))
+        print("%-8s %4s %10s %9s %9s %9s" % ("", "conns", "req/s", "p50 ms", "p99 ms", "/nginx"))
         for conns in (64, 1):
-            for name in ("nginx", "relay"):
-                ratio = med(name, conns, "rate") / med("nginx", conns, "rate")
-                print("%-5s c=%-4d %12.0f %10.2f %10.2f %11.2fx" % (
+            for name in names:
+                print("%-8s %4d %10.0f %9.3f %9.2f %8.2fx" % (
                     name, conns, med(name, conns, "rate"), med(name, conns, "p50"),
-                    med(name, conns, "p99"), ratio))
+                    med(name, conns, "p99"), med(name, conns, "rate") / med("nginx", conns, "rate")))
+        print("%-8s %4s %10s %9.3f %9.2f   (lmdb-commit: one 1 KiB put per durable commit)"
+              % ("floor", "", "", floor50, statistics.median(f[1] for f in floors)))
+        print("%-8s %4s %10s %9.3f %9.2f   (the same put and a key in 4 more B-trees, as an ingest)"
+              % ("floor5", "", "", statistics.median(f[0] for f in floors5),
+                 statistics.median(f[1] for f in floors5)))
+        print("\nrelay, CPU per request (all threads): %.1f us at 64 connections, %.1f us at 1"
+              % (med("relay", 64, "cpu_us"), med("relay", 1, "cpu_us")))
+        print("relay, 1 connection: p50 %.3f ms = %.2fx the durable commit floor (goal <= 1.5x)"
+              % (med("relay", 1, "p50"), med("relay", 1, "p50") / floor50))
+        print("relay, 64 connections: %.2fx nginx (goal >= 0.35x), p99 %.2f ms (goal <= 5 ms)"
+              % (med("relay", 64, "rate") / med("nginx", 64, "rate"), med("relay", 64, "p99")))
+        if args.peer:
+            best = max(med(p, 64, "rate") for p in ("peer1", "peer2"))
+            print("relay, 64 connections: %.2fx the faster peer (goal >= 3x)"
+                  % (med("relay", 64, "rate") / best))
+            print("relay, 1 connection: p50 %.3f ms against the peer's %.3f / %.3f ms (goal: below)"
+                  % (med("relay", 1, "p50"), med("peer1", 1, "p50"), med("peer2", 1, "p50")))
     finally:
-        for p in procs:
-            p.terminate()
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

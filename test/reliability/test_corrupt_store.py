@@ -144,6 +144,39 @@ def check_v1(t, state, outs, expected, emu, code):
          "v1: the dead letters kept")
 
 
+def test_damage_behind_ready(t):
+    """A record in the middle of the backlog that does not decode: start-up
+    checks only what ingest and the status read (the ends of the backlog),
+    the walk of every record follows while the daemon runs, and delivery
+    waits for it. The daemon stops on that verdict, saying why, without
+    having delivered anything."""
+    emit = Emit("corrupt_behind")
+    data = bytearray(open(os.path.join(FIXTURES, "v1", "data.mdb"), "rb").read())
+    ids = [e["id"] for e in json.load(open(os.path.join(FIXTURES, "v1", "expected.json")))["events"]]
+    mid = ids[len(ids) // 2]
+    record = b"\x01\x00" + mid.to_bytes(8, "big")  # its version byte, then its id
+    t.eq(data.count(record), 1, "event %d's record found once" % mid)
+    data[data.index(record)] = 0x7f  # a record version newer than this build knows
+    with TempDir() as tmp:
+        emu = emulator(tmp)
+        try:
+            state = state_from(tmp, bytes(data))
+            r, code, log = run_daemon(t, tmp, emu, state, "record %d damaged" % mid, emit,
+                                      settle=False)
+            if r:
+                wait_for(lambda: r.proc.poll() is not None, timeout=30,
+                         what="the daemon to stop on the walk's verdict")
+                code = r.stop()
+                log = r.logs()
+            no_crash(t, "record %d damaged: odoo-relayd" % mid, code, log)
+            t.check(code not in (0, None), "record %d damaged: refused (exit %s)" % (mid, code))
+            t.check("cannot open store" in log and "unsupported format version" in log,
+                    "record %d damaged: says why: %r" % (mid, log.strip()[-300:]))
+            t.eq(applied(emu), {}, "record %d damaged: nothing delivered before the verdict" % mid)
+        finally:
+            emu.stop()
+
+
 def variants(data):
     """(label, damaged copy of data): each page overwritten in turn with each
     pattern, then (soak) random spans anywhere in the file."""
@@ -220,6 +253,7 @@ def test_every_page(t):
 if __name__ == "__main__":
     t = Results()
     t.run(test_fixtures)
+    t.run(test_damage_behind_ready)
     if os.environ.get("RELAY_PAGE_SWEEP", "1") != "0":
         t.run(test_every_page)
     t.done()
