@@ -8,7 +8,6 @@
 
 #include "odoo_relay/error.h"
 #include "odoo_relay/jsonptr.h"
-#include "odoo_relay/jsonscan.h"
 #include "odoo_relay/source.h"
 
 /* Which value is being taken, for the texts and the rules on absence. */
@@ -90,42 +89,13 @@ parse_body(const unsigned char *body, size_t len, struct relay_extract *out,
  * The text of one ref into *val (malloc'd), or *val NULL when it is absent
  * (not configured, header missing, pointer absent, JSON null).
  */
-/*
- * The node ptr names in the body: read off the text when the body passed
- * relay_jsonscan_valid (out->json NULL then), else, or when the scanner is
- * not sure, from jansson's tree (parsed here if need be). *owned is the
- * reference to drop after use (NULL for a node of the tree).
- */
-static int
-pointer_node(const char *ptr, const unsigned char *body, size_t len, struct relay_extract *out,
-             json_t **node, json_t **owned, struct fail *f)
-{
-	int rc;
-
-	*node = *owned = NULL;
-	if (!out->json) {
-		rc = relay_jsonscan_get(body, len, ptr, owned);
-		if (rc < 0)
-			return failf(f, 503, ENOMEM, "out of memory");
-		if (rc > 0) {
-			*node = *owned;
-			return 0;
-		}
-		if ((rc = parse_body(body, len, out, f)) != 0)
-			return rc;
-	}
-	*node = relay_jsonptr_get(out->json, ptr);
-	return 0;
-}
-
 static int
 ref_value(const struct relay_ref *ref, enum which w, relay_header_fn hdr, void *ctx,
-          const unsigned char *body, size_t len, struct relay_extract *out, char **val,
-          struct fail *f)
+          struct relay_extract *out, char **val, struct fail *f)
 {
 	char text[RELAY_SOURCE_VALUE_MAX + 1];
 	const char *s = NULL;
-	json_t *node, *owned = NULL;
+	json_t *node;
 	int rc;
 
 	*val = NULL;
@@ -150,15 +120,11 @@ ref_value(const struct relay_ref *ref, enum which w, relay_header_fn hdr, void *
 	case RELAY_REF_POINTER:
 		if (!relay_jsonptr_valid(ref->name))
 			return failf(f, 500, -RELAY_ECONFIG, "source has an invalid JSON pointer");
-		if ((rc = pointer_node(ref->name, body, len, out, &node, &owned, f)) != 0)
-			return rc;
-		if (node == NULL || json_is_null(node)) {
-			json_decref(owned);
+		node = relay_jsonptr_get(out->json, ref->name);
+		if (node == NULL || json_is_null(node))
 			return 0;
-		}
 		rc = relay_json_scalar_text(node, text, sizeof(text));
 		if (rc == -RELAY_ETOOBIG) {
-			json_decref(owned);
 			snprintf(out->why_buf, sizeof(out->why_buf), "%s %s longer than %d bytes",
 			         which_name[w], ref->name, RELAY_SOURCE_VALUE_MAX);
 			return failf(f, 400, rc, out->why_buf);
@@ -168,10 +134,8 @@ ref_value(const struct relay_ref *ref, enum which w, relay_header_fn hdr, void *
 			         which_name[w], ref->name,
 			         json_is_object(node) || json_is_array(node)
 			         ? "an object or array, not a scalar" : "not usable as text");
-			json_decref(owned);
 			return failf(f, 400, -RELAY_EINVAL, out->why_buf);
 		}
-		json_decref(owned);
 		s = text;
 		break;
 	default:
@@ -290,9 +254,7 @@ relay_source_extract(const struct relay_source_conf *sc, relay_header_fn hdr,
 		goto fail;
 	}
 
-	/* A body the scanner is sure of is not parsed into a tree: the refs
-	 * are read off its text (pointer_node). Odoo's source reads its tree. */
-	if (needs_json(sc) && (sc->kind == RELAY_SOURCE_ODOO || !relay_jsonscan_valid(body, len))) {
+	if (needs_json(sc)) {
 		rc = parse_body(body, len, out, &f);
 		if (rc != 0)
 			goto fail;
@@ -301,14 +263,14 @@ relay_source_extract(const struct relay_source_conf *sc, relay_header_fn hdr,
 	if (sc->kind == RELAY_SOURCE_ODOO)
 		rc = odoo_dedup(body, len, out, &f);
 	else
-		rc = ref_value(&sc->dedup, WHICH_DEDUP, hdr, ctx, body, len, out, &out->dedup_key, &f);
+		rc = ref_value(&sc->dedup, WHICH_DEDUP, hdr, ctx, out, &out->dedup_key, &f);
 	if (rc != 0)
 		goto fail;
 	if (out->dedup_key == NULL || out->dedup_key[0] == '\0') {
 		rc = dedup_absent(&sc->dedup, out->dedup_key != NULL, out, &f);
 		goto fail;
 	}
-	rc = ref_value(&sc->topic, WHICH_TOPIC, hdr, ctx, body, len, out, &out->topic, &f);
+	rc = ref_value(&sc->topic, WHICH_TOPIC, hdr, ctx, out, &out->topic, &f);
 	if (rc != 0)
 		goto fail;
 	if (out->topic == NULL) {
@@ -321,7 +283,7 @@ relay_source_extract(const struct relay_source_conf *sc, relay_header_fn hdr,
 	if (sc->kind == RELAY_SOURCE_ODOO)
 		rc = odoo_lane(out, &f);
 	else
-		rc = ref_value(&sc->lane, WHICH_LANE, hdr, ctx, body, len, out, &out->lane, &f);
+		rc = ref_value(&sc->lane, WHICH_LANE, hdr, ctx, out, &out->lane, &f);
 	if (rc != 0)
 		goto fail;
 	/* An empty lane would put unrelated events in one queue. */

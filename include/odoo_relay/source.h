@@ -45,8 +45,7 @@ struct relay_extract {
 	char *topic;        /* "" when the source has no topic or it is absent */
 	char *lane;         /* NULL: no lane (not configured, absent, null or "") */
 	json_t *json;       /* the parsed body (one reference), or NULL when the
-	                       source did not need it parsed, or when the refs
-	                       were read off its text (jsonscan.h) */
+	                       source did not need it parsed */
 	char why_buf[RELAY_EXTRACT_WHY_MAX]; /* where formatted why texts live */
 };
 

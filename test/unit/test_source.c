@@ -111,8 +111,8 @@ test_stripe_like(void)
 	CHECK_STR(ex.dedup_key, "evt_1NG8Du2eZvKYlo2CUI79vXWy");
 	CHECK_STR(ex.topic, "invoice.paid");
 	CHECK_STR(ex.lane, "cus_9s6XKzkNRiz8i3");
-	/* read off the text (jsonscan.h): no tree was built */
-	CHECK(ex.json == NULL);
+	CHECK(json_is_object(ex.json));
+	CHECK_STR(json_string_value(json_object_get(ex.json, "object")), "event");
 	relay_extract_clear(&ex);
 	check_empty(&ex);
 	relay_extract_clear(&ex);       /* twice is harmless */
@@ -415,15 +415,6 @@ test_scheme_none_array_body(void)
 	                               &ex, &status, &why), 0);
 	CHECK_STR(ex.dedup_key, "77");
 	CHECK_STR(ex.topic, "sale.order");
-	CHECK(ex.json == NULL);
-	relay_extract_clear(&ex);
-
-	/* a key with an escape on the path: the scanner is not sure, and
-	 * jansson's tree answers */
-	body = "[{\"event_\\u0069d\": 78, \"kind\": \"sale.order\"}]";
-	CHECK_INT(relay_source_extract(&sc, NULL, NULL, (const unsigned char *)body, strlen(body), 0,
-	                               &ex, &status, &why), 0);
-	CHECK_STR(ex.dedup_key, "78");
 	CHECK(json_is_array(ex.json));
 	relay_extract_clear(&ex);
 }
