@@ -44,6 +44,7 @@
 #include "odoo_relay/odoo_client.h"
 #include "odoo_relay/lookup.h"
 #include "odoo_relay/odoo_order.h"
+#include "call_fail_int.h"
 
 struct batch;
 
@@ -773,14 +774,21 @@ report_transient(struct batch *b, struct brow *r, int rc)
 {
 	struct relay_outcome ro = { 0 };
 
-	if (relay_outcome_set(&ro, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
-	                      relay_strerror(rc), NULL) == 0)
-		report(b, r, &ro, NULL, NULL, (int)r->off);
-	else
-		report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
-		                                      .transport = RELAY_TRANSPORT_ERROR },
-		       NULL, NULL, (int)r->off);
+	relay_call_failed(&ro, rc);
+	report(b, r, &ro, NULL, NULL, (int)r->off);
 	relay_outcome_clear(&ro);
+}
+
+/* A call of the batch could not be made: every row not reported yet ends
+ * with that, transient. */
+static void
+batch_call_failed(struct batch *b, int rc)
+{
+	struct relay_outcome o = { 0 };
+
+	relay_call_failed(&o, rc);
+	report_rest(b, &o, NULL);
+	relay_outcome_clear(&o);
 }
 
 /* Row r's steps, given the value its first step checks (read for the
@@ -1108,15 +1116,9 @@ batch_next(struct batch *b)
 		b->in_call = 1;
 		return;
 	}
-fail:;
-	struct relay_outcome o = { 0 };
-	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
-	                      relay_strerror(rc), NULL))
-		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
-		                            .transport = RELAY_TRANSPORT_ERROR };
+fail:
 	b->first = 1;
-	report_rest(b, &o, NULL);
-	relay_outcome_clear(&o);
+	batch_call_failed(b, rc);
 }
 
 /* Found ids into each row's cells; a row with a find that failed ends. */
@@ -1236,15 +1238,9 @@ batch_guard(struct batch *b)
 			batch_next(b);
 		return;
 	}
-fail:;
-	struct relay_outcome o = { 0 };
-	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
-	                      relay_strerror(rc), NULL))
-		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
-		                            .transport = RELAY_TRANSPORT_ERROR };
+fail:
 	b->first = 1;
-	report_rest(b, &o, NULL);
-	relay_outcome_clear(&o);
+	batch_call_failed(b, rc);
 }
 
 /* Resolve the finds of every row in one go (lookup.h), then the loads. */
@@ -1268,13 +1264,7 @@ batch_find(struct batch *b)
 		batch_guard(b);
 		return;
 	}
-	struct relay_outcome o = { 0 };
-	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
-	                      relay_strerror(rc), NULL))
-		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
-		                            .transport = RELAY_TRANSPORT_ERROR };
-	report_rest(b, &o, NULL);
-	relay_outcome_clear(&o);
+	batch_call_failed(b, rc);
 }
 
 /* The first call goes on the next loop turn (rows that cannot be mapped

@@ -12,6 +12,7 @@
 #include "odoo_relay/error.h"
 #include "odoo_relay/jsonptr.h"
 #include "odoo_relay/odoo_order.h"
+#include "call_fail_int.h"
 
 static int value_in(const json_t *v, const json_t *values);
 
@@ -410,10 +411,7 @@ gm_fail(struct guard_many *g, int rc)
 {
 	struct relay_outcome o = { 0 };
 
-	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
-	                      relay_strerror(rc), NULL))
-		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
-		                            .transport = RELAY_TRANSPORT_ERROR };
+	relay_call_failed(&o, rc);
 	gm_end(g, &o, NULL);
 	relay_outcome_clear(&o);
 }
