@@ -400,21 +400,33 @@ check_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_res
 
 /* ---- the steps of a job (loop thread) ------------------------------------------ */
 
+/* A write of the job came back (what: what it stored, for the message):
+ * 0 when the job goes on, or 1 when it is over (the poller is going away,
+ * or the write failed and the job has ended saying so). */
+static int
+write_ended_job(struct poller *p, int rc, const char *what)
+{
+	char msg[256];
+
+	p->busy = 0;
+	if (p->dying)
+		return 1;
+	if (rc) {
+		snprintf(msg, sizeof(msg), "cannot store %s: %s", what, relay_strerror(rc));
+		job_end(p, msg);
+		return 1;
+	}
+	return 0;
+}
+
 static void
 page_committed(void *arg, int rc, const struct relay_write_result *r)
 {
 	struct poller *p = arg;
-	char msg[256];
 
 	(void)r;
-	p->busy = 0;
-	if (p->dying)
+	if (write_ended_job(p, rc, "a page of changes"))
 		return;
-	if (rc) {
-		snprintf(msg, sizeof(msg), "cannot store a page of changes: %s", relay_strerror(rc));
-		job_end(p, msg);
-		return;
-	}
 	memcpy(p->cursor, p->c_cursor, sizeof(p->cursor));
 	p->known += p->c_added;
 	p->changed += p->c_changed;
@@ -593,17 +605,10 @@ static void
 check_committed(void *arg, int rc, const struct relay_write_result *r)
 {
 	struct poller *p = arg;
-	char msg[256];
 
 	(void)r;
-	p->busy = 0;
-	if (p->dying)
+	if (write_ended_job(p, rc, "deletions"))
 		return;
-	if (rc) {
-		snprintf(msg, sizeof(msg), "cannot store deletions: %s", relay_strerror(rc));
-		job_end(p, msg);
-		return;
-	}
 	p->known -= p->c_deleted;
 	p->deleted += p->c_deleted;
 	if (p->ps->metrics)
