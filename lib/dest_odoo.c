@@ -779,6 +779,34 @@ report_transient(struct batch *b, struct brow *r, int rc)
 	relay_outcome_clear(&ro);
 }
 
+/* Row r ends without being sent, permanent: name, message. A bare
+ * transient outcome stands in when that cannot be allocated, so that the
+ * row still ends (and is tried again). */
+static void
+report_unsent(struct batch *b, struct brow *r, const char *name, const char *message)
+{
+	struct relay_outcome o = { 0 };
+
+	if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, name, message,
+	                      NULL) == 0)
+		report(b, r, &o, NULL, NULL, -1);
+	else
+		report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT }, NULL, NULL,
+		       -1);
+	relay_outcome_clear(&o);
+}
+
+/* The batch's first call (its searches, or its "refuse" pre-read) failed:
+ * every pending row is charged with it. */
+static void
+batch_first_failed(struct batch *b, const struct relay_outcome *failure, const char *request)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->rows[i].state == ROW_PENDING)
+			b->rows[i].state = ROW_IN_CALL;
+	report_rest(b, failure, request);
+}
+
 /* A call of the batch could not be made: every row not reported yet ends
  * with that, transient. */
 static void
@@ -1133,14 +1161,7 @@ batch_apply_finds(struct batch *b)
 			continue;
 		if (!(err = relay_order_apply_finds(r->plan.load_data, r->plan.finds)))
 			continue;
-		struct relay_outcome o = { 0 };
-		if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.find", err,
-		                      NULL) == 0)
-			report(b, r, &o, NULL, NULL, -1);
-		else
-			report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT }, NULL,
-			       NULL, -1);
-		relay_outcome_clear(&o);
+		report_unsent(b, r, "relay.find", err);
 	}
 }
 
@@ -1152,11 +1173,7 @@ batch_found(void *arg, const struct relay_outcome *failure, const char *request,
 	(void)calls;
 	b->first = 1;
 	if (failure) {
-		/* the searches were the batch's first call: every row is charged */
-		for (size_t i = 0; i < b->n; i++)
-			if (b->rows[i].state == ROW_PENDING)
-				b->rows[i].state = ROW_IN_CALL;
-		report_rest(b, failure, request);
+		batch_first_failed(b, failure, request);
 		return;
 	}
 	batch_apply_finds(b);
@@ -1173,11 +1190,7 @@ batch_guarded(void *arg, const struct relay_outcome *failure, const char *reques
 
 	b->first = 1;
 	if (failure) {
-		/* the reads were the batch's first call: every row is charged */
-		for (size_t i = 0; i < b->n; i++)
-			if (b->rows[i].state == ROW_PENDING)
-				b->rows[i].state = ROW_IN_CALL;
-		report_rest(b, failure, request);
+		batch_first_failed(b, failure, request);
 		return;
 	}
 	for (size_t i = 0; i < b->n; i++) {
@@ -1191,14 +1204,8 @@ batch_guarded(void *arg, const struct relay_outcome *failure, const char *reques
 			r->gnote = strdup(json_string_value(json_object_get(v, "note")));
 		if (!json_string_value(json_object_get(v, "refused")))
 			continue;
-		struct relay_outcome o = { 0 };
-		if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.refused",
-		                      json_string_value(json_object_get(v, "refused")), NULL) == 0)
-			report(b, r, &o, NULL, NULL, -1);
-		else
-			report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT }, NULL,
-			       NULL, -1);
-		relay_outcome_clear(&o);
+		report_unsent(b, r, "relay.refused",
+		              json_string_value(json_object_get(v, "refused")));
 	}
 	if (b->left == 0) {
 		batch_free(b);
@@ -1283,14 +1290,7 @@ batch_kick(evutil_socket_t fd, short what, void *arg)
 
 		if (r->have_plan)
 			continue;
-		struct relay_outcome o = { 0 };
-		if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.plan",
-		                      r->why, NULL) == 0)
-			report(b, r, &o, NULL, NULL, -1);
-		else
-			report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT }, NULL,
-			       NULL, -1);
-		relay_outcome_clear(&o);
+		report_unsent(b, r, "relay.plan", r->why);
 	}
 	if (b->left == 0) {
 		batch_free(b);
