@@ -200,6 +200,11 @@ const char *ctl_clip(const char *s, size_t max, char *buf, size_t n);
  * printed). */
 int ctl_json_print(json_t *o, int line);
 
+/* ctl_json_print_lines - print each element of the array lines (taking the
+ * array's reference) on a line of its own, stopping at the first that
+ * fails. Returns 0, or what ctl_json_print returned. */
+int ctl_json_print_lines(json_t *lines);
+
 /* ctl_json_id - the id as a JSON string (the HTTP API's form). */
 json_t *ctl_json_id(uint64_t id);
 

@@ -308,17 +308,8 @@ ctl_history_list(struct ctl *c, const struct ctl_filter *f)
 		        ctl_strerror(l.err ? l.err : rc));
 		return ctl_exit_of(l.err ? l.err : rc);
 	}
-	if (c->json) {
-		size_t i;
-		json_t *o;
-
-		json_array_foreach(l.lines, i, o) {
-			if ((rc = ctl_json_print(json_incref(o), 1)))
-				break;
-		}
-		json_decref(l.lines);
-		return rc;
-	}
+	if (c->json)
+		return ctl_json_print_lines(l.lines);
 	if (!l.matched) {
 		ctl_table_free(l.table);
 		printf("no events in the history%s\n", f->any ? " match" : "");

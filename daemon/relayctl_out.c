@@ -299,6 +299,21 @@ ctl_json_print(json_t *o, int line)
 	return 0;
 }
 
+int
+ctl_json_print_lines(json_t *lines)
+{
+	size_t i;
+	json_t *o;
+	int rc = 0;
+
+	json_array_foreach(lines, i, o) {
+		if ((rc = ctl_json_print(json_incref(o), 1)))
+			break;
+	}
+	json_decref(lines);
+	return rc;
+}
+
 json_t *
 ctl_json_id(uint64_t id)
 {

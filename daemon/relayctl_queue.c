@@ -301,17 +301,8 @@ list(struct ctl *c, int dead, int argc, char **argv)
 		goto fail;
 	free(due.v);
 	due.v = NULL;
-	if (c->json) {
-		size_t i;
-		json_t *o;
-
-		json_array_foreach(l.lines, i, o) {
-			if ((rc = ctl_json_print(json_incref(o), 1)))
-				break;
-		}
-		json_decref(l.lines);
-		return rc;
-	}
+	if (c->json)
+		return ctl_json_print_lines(l.lines);
 	if (!l.matched) {
 		ctl_table_free(l.table);
 		printf("no %s%s\n", dead ? "dead letters" : "queued events", a.f.any ? " match" : "");

@@ -44,6 +44,7 @@
 #include "odoo_relay/odoo_client.h"
 #include "odoo_relay/lookup.h"
 #include "odoo_relay/odoo_order.h"
+#include "call_fail_int.h"
 
 struct batch;
 
@@ -773,14 +774,49 @@ report_transient(struct batch *b, struct brow *r, int rc)
 {
 	struct relay_outcome ro = { 0 };
 
-	if (relay_outcome_set(&ro, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
-	                      relay_strerror(rc), NULL) == 0)
-		report(b, r, &ro, NULL, NULL, (int)r->off);
-	else
-		report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
-		                                      .transport = RELAY_TRANSPORT_ERROR },
-		       NULL, NULL, (int)r->off);
+	relay_call_failed(&ro, rc);
+	report(b, r, &ro, NULL, NULL, (int)r->off);
 	relay_outcome_clear(&ro);
+}
+
+/* Row r ends without being sent, permanent: name, message. A bare
+ * transient outcome stands in when that cannot be allocated, so that the
+ * row still ends (and is tried again). */
+static void
+report_unsent(struct batch *b, struct brow *r, const char *name, const char *message)
+{
+	struct relay_outcome o = { 0 };
+
+	if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, name, message,
+	                      NULL) == 0)
+		report(b, r, &o, NULL, NULL, -1);
+	else
+		report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT }, NULL, NULL,
+		       -1);
+	relay_outcome_clear(&o);
+}
+
+/* The batch's first call (its searches, or its "refuse" pre-read) failed:
+ * every pending row is charged with it. */
+static void
+batch_first_failed(struct batch *b, const struct relay_outcome *failure, const char *request)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->rows[i].state == ROW_PENDING)
+			b->rows[i].state = ROW_IN_CALL;
+	report_rest(b, failure, request);
+}
+
+/* A call of the batch could not be made: every row not reported yet ends
+ * with that, transient. */
+static void
+batch_call_failed(struct batch *b, int rc)
+{
+	struct relay_outcome o = { 0 };
+
+	relay_call_failed(&o, rc);
+	report_rest(b, &o, NULL);
+	relay_outcome_clear(&o);
 }
 
 /* Row r's steps, given the value its first step checks (read for the
@@ -1108,15 +1144,9 @@ batch_next(struct batch *b)
 		b->in_call = 1;
 		return;
 	}
-fail:;
-	struct relay_outcome o = { 0 };
-	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
-	                      relay_strerror(rc), NULL))
-		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
-		                            .transport = RELAY_TRANSPORT_ERROR };
+fail:
 	b->first = 1;
-	report_rest(b, &o, NULL);
-	relay_outcome_clear(&o);
+	batch_call_failed(b, rc);
 }
 
 /* Found ids into each row's cells; a row with a find that failed ends. */
@@ -1131,14 +1161,7 @@ batch_apply_finds(struct batch *b)
 			continue;
 		if (!(err = relay_order_apply_finds(r->plan.load_data, r->plan.finds)))
 			continue;
-		struct relay_outcome o = { 0 };
-		if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.find", err,
-		                      NULL) == 0)
-			report(b, r, &o, NULL, NULL, -1);
-		else
-			report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT }, NULL,
-			       NULL, -1);
-		relay_outcome_clear(&o);
+		report_unsent(b, r, "relay.find", err);
 	}
 }
 
@@ -1150,11 +1173,7 @@ batch_found(void *arg, const struct relay_outcome *failure, const char *request,
 	(void)calls;
 	b->first = 1;
 	if (failure) {
-		/* the searches were the batch's first call: every row is charged */
-		for (size_t i = 0; i < b->n; i++)
-			if (b->rows[i].state == ROW_PENDING)
-				b->rows[i].state = ROW_IN_CALL;
-		report_rest(b, failure, request);
+		batch_first_failed(b, failure, request);
 		return;
 	}
 	batch_apply_finds(b);
@@ -1171,11 +1190,7 @@ batch_guarded(void *arg, const struct relay_outcome *failure, const char *reques
 
 	b->first = 1;
 	if (failure) {
-		/* the reads were the batch's first call: every row is charged */
-		for (size_t i = 0; i < b->n; i++)
-			if (b->rows[i].state == ROW_PENDING)
-				b->rows[i].state = ROW_IN_CALL;
-		report_rest(b, failure, request);
+		batch_first_failed(b, failure, request);
 		return;
 	}
 	for (size_t i = 0; i < b->n; i++) {
@@ -1189,14 +1204,8 @@ batch_guarded(void *arg, const struct relay_outcome *failure, const char *reques
 			r->gnote = strdup(json_string_value(json_object_get(v, "note")));
 		if (!json_string_value(json_object_get(v, "refused")))
 			continue;
-		struct relay_outcome o = { 0 };
-		if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.refused",
-		                      json_string_value(json_object_get(v, "refused")), NULL) == 0)
-			report(b, r, &o, NULL, NULL, -1);
-		else
-			report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT }, NULL,
-			       NULL, -1);
-		relay_outcome_clear(&o);
+		report_unsent(b, r, "relay.refused",
+		              json_string_value(json_object_get(v, "refused")));
 	}
 	if (b->left == 0) {
 		batch_free(b);
@@ -1236,15 +1245,9 @@ batch_guard(struct batch *b)
 			batch_next(b);
 		return;
 	}
-fail:;
-	struct relay_outcome o = { 0 };
-	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
-	                      relay_strerror(rc), NULL))
-		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
-		                            .transport = RELAY_TRANSPORT_ERROR };
+fail:
 	b->first = 1;
-	report_rest(b, &o, NULL);
-	relay_outcome_clear(&o);
+	batch_call_failed(b, rc);
 }
 
 /* Resolve the finds of every row in one go (lookup.h), then the loads. */
@@ -1268,13 +1271,7 @@ batch_find(struct batch *b)
 		batch_guard(b);
 		return;
 	}
-	struct relay_outcome o = { 0 };
-	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
-	                      relay_strerror(rc), NULL))
-		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
-		                            .transport = RELAY_TRANSPORT_ERROR };
-	report_rest(b, &o, NULL);
-	relay_outcome_clear(&o);
+	batch_call_failed(b, rc);
 }
 
 /* The first call goes on the next loop turn (rows that cannot be mapped
@@ -1293,14 +1290,7 @@ batch_kick(evutil_socket_t fd, short what, void *arg)
 
 		if (r->have_plan)
 			continue;
-		struct relay_outcome o = { 0 };
-		if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.plan",
-		                      r->why, NULL) == 0)
-			report(b, r, &o, NULL, NULL, -1);
-		else
-			report(b, r, &(struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT }, NULL,
-			       NULL, -1);
-		relay_outcome_clear(&o);
+		report_unsent(b, r, "relay.plan", r->why);
 	}
 	if (b->left == 0) {
 		batch_free(b);

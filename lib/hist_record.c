@@ -12,8 +12,9 @@
 
 #include "odoo_relay/error.h"
 #include "odoo_relay/hist_record.h"
+#include "wire_int.h"
 
-#define HR_NULL 0xffffffffu
+#define HR_NULL RELAY_WIRE_NULL
 
 /* ---- encoding ---- */
 
@@ -48,8 +49,7 @@ put_be(struct out *o, uint64_t v, size_t n)
 	need(o, n);
 	if (o->err)
 		return;
-	for (size_t i = 0; i < n; i++)
-		o->p[o->len + i] = (unsigned char)(v >> (8 * (n - 1 - i)));
+	relay_wire_put_be(o->p + o->len, v, n);
 	o->len += n;
 }
 
@@ -100,75 +100,17 @@ out_end(struct out *o, unsigned char **buf, size_t *len)
 
 /* ---- decoding ---- */
 
-struct in {
-	const unsigned char *p;
-	size_t left;
-};
-
 static int
-get_be(struct in *in, size_t n, uint64_t *v)
+get_str(struct relay_wire_in *in, char **out)
 {
-	uint64_t x = 0;
-
-	if (in->left < n)
-		return -RELAY_ECORRUPT;
-	for (size_t i = 0; i < n; i++)
-		x = (x << 8) | in->p[i];
-	in->p += n;
-	in->left -= n;
-	*v = x;
-	return 0;
+	return relay_wire_bytes(in, 0, out, NULL);
 }
 
 static int
-get_i64(struct in *in, int64_t *v)
-{
-	uint64_t x = 0;
-	int rc = get_be(in, 8, &x);
-
-	*v = (int64_t)x;
-	return rc;
-}
-
-/* A length-prefixed field, NUL-terminated copy (NULL for the marker); text
- * fields may not hold a NUL. */
-static int
-get_bytes(struct in *in, int binary, char **out, size_t *outlen)
-{
-	uint64_t len;
-	int rc;
-
-	*out = NULL;
-	if (outlen)
-		*outlen = 0;
-	if ((rc = get_be(in, 4, &len)))
-		return rc;
-	if (len == HR_NULL)
-		return 0;
-	if (len > in->left || (!binary && memchr(in->p, '\0', len)))
-		return -RELAY_ECORRUPT;
-	if (!(*out = malloc(len + 1)))
-		return ENOMEM;
-	memcpy(*out, in->p, len);
-	(*out)[len] = '\0';
-	in->p += len;
-	in->left -= len;
-	if (outlen)
-		*outlen = len;
-	return 0;
-}
-
-static int
-get_str(struct in *in, char **out)
-{
-	return get_bytes(in, 0, out, NULL);
-}
-
-static int
-get_format(struct in *in, unsigned known)
+get_format(struct relay_wire_in *in, unsigned known)
 {
 	uint64_t f;
-	int rc = get_be(in, 1, &f);
+	int rc = relay_wire_be(in, 1, &f);
 
 	if (rc)
 		return rc;
@@ -244,7 +186,7 @@ relay_hist_encode(const struct relay_hist_entry *e, unsigned char **buf, size_t 
 int
 relay_hist_decode(const void *buf, size_t len, struct relay_hist_entry *e)
 {
-	struct in in = { buf, len };
+	struct relay_wire_in in = { buf, len };
 	uint64_t v;
 	char *rec = NULL;
 	size_t rlen;
@@ -255,34 +197,34 @@ relay_hist_decode(const void *buf, size_t len, struct relay_hist_entry *e)
 		return -RELAY_ECORRUPT;
 	if ((rc = get_format(&in, RELAY_HIST_FORMAT)))
 		return rc;
-	if ((rc = get_be(&in, 1, &v)))
+	if ((rc = relay_wire_be(&in, 1, &v)))
 		goto fail;
 	if (v < 1 || v > RELAY_HIST_OUTCOME_MAX) {
 		rc = -RELAY_ECORRUPT;
 		goto fail;
 	}
 	e->outcome = (int)v;
-	if ((rc = get_be(&in, 1, &v)))
+	if ((rc = relay_wire_be(&in, 1, &v)))
 		goto fail;
 	if (v > 1) {
 		rc = -RELAY_ECORRUPT;
 		goto fail;
 	}
 	e->body_kept = (int)v;
-	if ((rc = get_i64(&in, &e->settled_ms)) || (rc = get_i64(&in, &e->expiry_ms)) ||
-	    (rc = get_str(&in, &e->destination)) || (rc = get_be(&in, 8, &e->batch_id)))
+	if ((rc = relay_wire_i64(&in, &e->settled_ms)) || (rc = relay_wire_i64(&in, &e->expiry_ms)) ||
+	    (rc = get_str(&in, &e->destination)) || (rc = relay_wire_be(&in, 8, &e->batch_id)))
 		goto fail;
-	if ((rc = get_be(&in, 4, &v)))
+	if ((rc = relay_wire_be(&in, 4, &v)))
 		goto fail;
 	e->batch_size = (uint32_t)v;
-	if ((rc = get_be(&in, 4, &v)))
+	if ((rc = relay_wire_be(&in, 4, &v)))
 		goto fail;
 	e->batch_row = (int32_t)(uint32_t)v;
-	if ((rc = get_be(&in, 2, &v)))
+	if ((rc = relay_wire_be(&in, 2, &v)))
 		goto fail;
 	e->http_status = (uint16_t)v;
 	if ((rc = get_str(&in, &e->xid)) || (rc = get_str(&in, &e->odoo_model)) ||
-	    (rc = get_i64(&in, &e->odoo_id)) || (rc = get_str(&in, &e->note)))
+	    (rc = relay_wire_i64(&in, &e->odoo_id)) || (rc = get_str(&in, &e->note)))
 		goto fail;
 	if (in.left < 32) {
 		rc = -RELAY_ECORRUPT;
@@ -291,7 +233,7 @@ relay_hist_decode(const void *buf, size_t len, struct relay_hist_entry *e)
 	memcpy(e->digest, in.p, 32);
 	in.p += 32;
 	in.left -= 32;
-	if ((rc = get_bytes(&in, 1, &rec, &rlen)))
+	if ((rc = relay_wire_bytes(&in, 1, &rec, &rlen)))
 		goto fail;
 	if (!rec || in.left) {
 		free(rec);
@@ -351,20 +293,20 @@ relay_audit_encode(const struct relay_audit_entry *e, unsigned char **buf, size_
 int
 relay_audit_decode(const void *buf, size_t len, struct relay_audit_entry *e)
 {
-	struct in in = { buf, len };
+	struct relay_wire_in in = { buf, len };
 	uint64_t v;
 	int rc;
 
 	memset(e, 0, sizeof(*e));
 	if (!buf)
 		return -RELAY_ECORRUPT;
-	if ((rc = get_format(&in, RELAY_AUDIT_FORMAT)) || (rc = get_i64(&in, &e->at_ms)) ||
-	    (rc = get_be(&in, 4, &v)))
+	if ((rc = get_format(&in, RELAY_AUDIT_FORMAT)) || (rc = relay_wire_i64(&in, &e->at_ms)) ||
+	    (rc = relay_wire_be(&in, 4, &v)))
 		goto fail;
 	e->uid = (uint32_t)v;
 	if ((rc = get_str(&in, &e->user)) || (rc = get_str(&in, &e->verb)) ||
-	    (rc = get_str(&in, &e->what)) || (rc = get_be(&in, 8, &e->count)) ||
-	    (rc = get_be(&in, 4, &v)))
+	    (rc = get_str(&in, &e->what)) || (rc = relay_wire_be(&in, 8, &e->count)) ||
+	    (rc = relay_wire_be(&in, 4, &v)))
 		goto fail;
 	if (v > RELAY_AUDIT_MAX_IDS || v * 8 != in.left) {
 		rc = -RELAY_ECORRUPT;
@@ -376,7 +318,7 @@ relay_audit_decode(const void *buf, size_t len, struct relay_audit_entry *e)
 	}
 	e->n_ids = v;
 	for (size_t i = 0; i < e->n_ids; i++)
-		get_be(&in, 8, &e->ids[i]);
+		relay_wire_be(&in, 8, &e->ids[i]);
 	return 0;
 fail:
 	relay_audit_clear(e);
@@ -412,15 +354,15 @@ relay_edit_encode(const struct relay_edit *e, unsigned char **buf, size_t *len)
 int
 relay_edit_decode(const void *buf, size_t len, struct relay_edit *e)
 {
-	struct in in = { buf, len };
+	struct relay_wire_in in = { buf, len };
 	char *body = NULL;
 	int rc;
 
 	memset(e, 0, sizeof(*e));
 	if (!buf)
 		return -RELAY_ECORRUPT;
-	if ((rc = get_format(&in, RELAY_EDIT_FORMAT)) || (rc = get_i64(&in, &e->at_ms)) ||
-	    (rc = get_str(&in, &e->user)) || (rc = get_bytes(&in, 1, &body, &e->body_len)))
+	if ((rc = get_format(&in, RELAY_EDIT_FORMAT)) || (rc = relay_wire_i64(&in, &e->at_ms)) ||
+	    (rc = get_str(&in, &e->user)) || (rc = relay_wire_bytes(&in, 1, &body, &e->body_len)))
 		goto fail;
 	e->body = (unsigned char *)body;
 	if (!e->body || in.left) {

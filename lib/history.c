@@ -496,33 +496,29 @@ relay_history_get(struct relay_store *st, MDB_txn *txn, uint64_t id, struct rela
 	return rc;
 }
 
-int
-relay_history_foreach(struct relay_store *st, uint64_t from_id,
-                      int (*cb)(void *arg, const struct relay_hist_entry *e), void *arg)
+/* Hands every entry of dbi, from the first key at or after *from (NULL:
+ * from the first key), to visit inside a read transaction of the walk's
+ * own, until visit returns non-zero. Returns 0 at the end, what visit
+ * returned, or LMDB's error. */
+static int
+walk(struct relay_store *st, MDB_dbi dbi, const MDB_val *from,
+     int (*visit)(void *ctx, const MDB_val *k, const MDB_val *v), void *ctx)
 {
-	struct relay_store_hist *h = relay_store_hist(st);
 	MDB_txn *use, *own;
 	MDB_cursor *cur;
-	unsigned char kb[8];
-	MDB_val k = mval(kb, 8), v;
-	MDB_cursor_op op = MDB_SET_RANGE;
-	struct relay_hist_entry e;
+	MDB_val k = { 0 }, v;
+	MDB_cursor_op op = from ? MDB_SET_RANGE : MDB_NEXT;
 	int rc;
 
-	if (ro_missing(h))
-		return 0;
+	if (from)
+		k = *from;
 	if ((rc = relay_store_int_rbegin(st, NULL, &use, &own)))
 		return rc;
-	be64(kb, from_id);
-	if ((rc = mdb_cursor_open(use, h->history, &cur)))
+	if ((rc = mdb_cursor_open(use, dbi, &cur)))
 		goto out;
 	while (!(rc = mdb_cursor_get(cur, &k, &v, op))) {
 		op = MDB_NEXT;
-		if ((rc = relay_hist_decode(v.mv_data, v.mv_size, &e)))
-			break;
-		rc = cb(arg, &e);
-		relay_hist_clear(&e);
-		if (rc)
+		if ((rc = visit(ctx, &k, &v)))
 			break;
 	}
 	if (rc == MDB_NOTFOUND)
@@ -531,6 +527,41 @@ relay_history_foreach(struct relay_store *st, uint64_t from_id,
 out:
 	mdb_txn_abort(own);
 	return rc;
+}
+
+struct hist_walk {
+	int (*cb)(void *arg, const struct relay_hist_entry *e);
+	void *arg;
+};
+
+static int
+hist_visit(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct hist_walk *w = ctx;
+	struct relay_hist_entry e;
+	int rc;
+
+	(void)k;
+	if ((rc = relay_hist_decode(v->mv_data, v->mv_size, &e)))
+		return rc;
+	rc = w->cb(w->arg, &e);
+	relay_hist_clear(&e);
+	return rc;
+}
+
+int
+relay_history_foreach(struct relay_store *st, uint64_t from_id,
+                      int (*cb)(void *arg, const struct relay_hist_entry *e), void *arg)
+{
+	struct relay_store_hist *h = relay_store_hist(st);
+	struct hist_walk w = { cb, arg };
+	unsigned char kb[8];
+	MDB_val from = mval(kb, 8);
+
+	if (ro_missing(h))
+		return 0;
+	be64(kb, from_id);
+	return walk(st, h->history, &from, hist_visit, &w);
 }
 
 int
@@ -651,38 +682,36 @@ relay_audit_add(struct relay_store *st, MDB_txn *txn, const struct relay_audit_e
 	return 0;
 }
 
+struct audit_walk {
+	int (*cb)(void *arg, const struct relay_audit_entry *e);
+	void *arg;
+};
+
+static int
+audit_visit(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct audit_walk *w = ctx;
+	struct relay_audit_entry a;
+	int rc;
+
+	if ((rc = relay_audit_decode(v->mv_data, v->mv_size, &a)))
+		return rc;
+	a.seq = k->mv_size == 8 ? get64(k->mv_data) : 0;
+	rc = w->cb(w->arg, &a);
+	relay_audit_clear(&a);
+	return rc;
+}
+
 int
 relay_audit_foreach(struct relay_store *st,
                     int (*cb)(void *arg, const struct relay_audit_entry *e), void *arg)
 {
 	struct relay_store_hist *h = relay_store_hist(st);
-	MDB_txn *use, *own;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	struct relay_audit_entry a;
-	int rc;
+	struct audit_walk w = { cb, arg };
 
 	if (ro_missing(h))
 		return 0;
-	if ((rc = relay_store_int_rbegin(st, NULL, &use, &own)))
-		return rc;
-	if ((rc = mdb_cursor_open(use, h->audit, &cur)))
-		goto out;
-	while (!(rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))) {
-		if ((rc = relay_audit_decode(v.mv_data, v.mv_size, &a)))
-			break;
-		a.seq = k.mv_size == 8 ? get64(k.mv_data) : 0;
-		rc = cb(arg, &a);
-		relay_audit_clear(&a);
-		if (rc)
-			break;
-	}
-	if (rc == MDB_NOTFOUND)
-		rc = 0;
-	mdb_cursor_close(cur);
-out:
-	mdb_txn_abort(own);
-	return rc;
+	return walk(st, h->audit, NULL, audit_visit, &w);
 }
 
 /* ---- edits ---- */

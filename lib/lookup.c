@@ -18,6 +18,7 @@
 #include "odoo_relay/error.h"
 #include "odoo_relay/jsonptr.h"
 #include "odoo_relay/lookup.h"
+#include "call_fail_int.h"
 
 struct relay_lookup {
 	json_t *cache;             /* key -> {"id", "exp"} */
@@ -362,10 +363,7 @@ searched(struct relay_odoo_result *res, void *arg)
 	if ((rc = search_next(r)) == 0)
 		return;
 	struct relay_outcome o = { 0 };
-	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
-	                      relay_strerror(rc), NULL))
-		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
-		                            .transport = RELAY_TRANSPORT_ERROR };
+	relay_call_failed(&o, rc);
 	resolve_end(r, &o, NULL);
 	relay_outcome_clear(&o);
 }

@@ -12,6 +12,7 @@
 #include "odoo_relay/error.h"
 #include "odoo_relay/jsonptr.h"
 #include "odoo_relay/odoo_order.h"
+#include "call_fail_int.h"
 
 static int value_in(const json_t *v, const json_t *values);
 
@@ -410,12 +411,33 @@ gm_fail(struct guard_many *g, int rc)
 {
 	struct relay_outcome o = { 0 };
 
-	if (relay_outcome_set(&o, RELAY_CLASS_TRANSIENT, RELAY_SCOPE_NONE, "relay.call",
-	                      relay_strerror(rc), NULL))
-		o = (struct relay_outcome){ .klass = RELAY_CLASS_TRANSIENT,
-		                            .transport = RELAY_TRANSPORT_ERROR };
+	relay_call_failed(&o, rc);
 	gm_end(g, &o, NULL);
 	relay_outcome_clear(&o);
+}
+
+/* A call of the guard answered: 0 when it did its work, or 1 when it
+ * failed and the guard has ended with its outcome (g is gone). */
+static int
+gm_call_failed(struct guard_many *g, struct relay_odoo_result *res)
+{
+	if (res->outcome.klass == RELAY_CLASS_DONE)
+		return 0;
+	gm_end(g, &res->outcome, res->request);
+	return 1;
+}
+
+/* Calls method of model on ids (may be NULL) with named (NULL: out of
+ * memory), answered to cb; takes neither reference. A call that cannot be
+ * made ends the guard. */
+static void
+gm_call(struct guard_many *g, const char *model, const char *method, json_t *ids,
+        json_t *named, relay_odoo_cb cb)
+{
+	int rc = named ? relay_odoo_call(g->client, model, method, ids, named, cb, g) : ENOMEM;
+
+	if (rc)
+		gm_fail(g, rc);
 }
 
 static json_t *
@@ -442,10 +464,8 @@ gm_written(struct relay_odoo_result *res, void *arg)
 	char note[120];
 	int rc;
 
-	if (res->outcome.klass != RELAY_CLASS_DONE) {
-		gm_end(g, &res->outcome, res->request);
+	if (gm_call_failed(g, res))
 		return;
-	}
 	snprintf(note, sizeof(note), "%zu removed line%s set to quantity 0",
 	         json_array_size(json_object_get(rec, "removed")),
 	         json_array_size(json_object_get(rec, "removed")) == 1 ? "" : "s");
@@ -492,16 +512,14 @@ static void
 gm_lines(struct relay_odoo_result *res, void *arg)
 {
 	struct guard_many *g = arg;
-	json_t *names = json_object(), *rec;
+	json_t *names, *rec;
 	const json_t *row, *lid;
 	size_t i, k;
 	int zero = json_is_true(json_object_get(g->refuse, "zero")), rc;
 
-	if (res->outcome.klass != RELAY_CLASS_DONE) {
-		json_decref(names);
-		gm_end(g, &res->outcome, res->request);
+	if (gm_call_failed(g, res))
 		return;
-	}
+	names = json_object();
 	json_array_foreach(res->outcome.result, i, row) {
 		char key[32], *full = NULL;
 
@@ -558,16 +576,13 @@ gm_read(struct relay_odoo_result *res, void *arg)
 	const char *locked = json_string_value(json_object_get(g->refuse, "locked_field"));
 	const char *line_field = json_string_value(json_object_get(g->refuse, "line_field"));
 	const char *line_model = json_string_value(json_object_get(g->refuse, "line_model"));
-	json_t *all_lines = json_array(), *rec, *named;
+	json_t *all_lines, *rec, *named;
 	const json_t *row;
 	size_t i, k;
-	int rc;
 
-	if (res->outcome.klass != RELAY_CLASS_DONE) {
-		json_decref(all_lines);
-		gm_end(g, &res->outcome, res->request);
+	if (gm_call_failed(g, res))
 		return;
-	}
+	all_lines = json_array();
 	json_array_foreach(g->recs, i, rec) {
 		const json_t *found = NULL;
 		char state[64], why[600];
@@ -603,11 +618,8 @@ gm_read(struct relay_odoo_result *res, void *arg)
 	named = gm_context(g, json_pack("{s:[[s,s,s],[s,s,s],[s,s,o]],s:[s,s]}", "domain",
 	                   "module", "=", g->module, "model", "=", line_model, "res_id", "in",
 	                   all_lines, "fields", "name", "res_id"));
-	rc = named ? relay_odoo_call(g->client, "ir.model.data", "search_read", NULL, named,
-	                             gm_lines, g) : ENOMEM;
+	gm_call(g, "ir.model.data", "search_read", NULL, named, gm_lines);
 	json_decref(named);
-	if (rc)
-		gm_fail(g, rc);
 }
 
 static void
@@ -616,16 +628,13 @@ gm_found(struct relay_odoo_result *res, void *arg)
 	struct guard_many *g = arg;
 	const char *locked = json_string_value(json_object_get(g->refuse, "locked_field"));
 	const char *line_field = json_string_value(json_object_get(g->refuse, "line_field"));
-	json_t *ids = json_array(), *rec, *named;
+	json_t *ids, *rec, *named;
 	const json_t *row;
 	size_t i, k;
-	int rc;
 
-	if (res->outcome.klass != RELAY_CLASS_DONE) {
-		json_decref(ids);
-		gm_end(g, &res->outcome, res->request);
+	if (gm_call_failed(g, res))
 		return;
-	}
+	ids = json_array();
 	json_array_foreach(g->recs, i, rec) {
 		json_array_foreach(res->outcome.result, k, row) {
 			if (json_equal(json_object_get(row, "name"), json_object_get(rec, "name"))) {
@@ -642,11 +651,9 @@ gm_found(struct relay_odoo_result *res, void *arg)
 	named = gm_context(g, json_pack("{s:[s,s]}", "fields", "state", locked));
 	if (named && line_field && *line_field)
 		json_array_append_new(json_object_get(named, "fields"), json_string(line_field));
-	rc = named ? relay_odoo_call(g->client, g->model, "read", ids, named, gm_read, g) : ENOMEM;
+	gm_call(g, g->model, "read", ids, named, gm_read);
 	json_decref(named);
 	json_decref(ids);
-	if (rc)
-		gm_fail(g, rc);
 }
 
 int

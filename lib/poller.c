@@ -400,21 +400,33 @@ check_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_res
 
 /* ---- the steps of a job (loop thread) ------------------------------------------ */
 
+/* A write of the job came back (what: what it stored, for the message):
+ * 0 when the job goes on, or 1 when it is over (the poller is going away,
+ * or the write failed and the job has ended saying so). */
+static int
+write_ended_job(struct poller *p, int rc, const char *what)
+{
+	char msg[256];
+
+	p->busy = 0;
+	if (p->dying)
+		return 1;
+	if (rc) {
+		snprintf(msg, sizeof(msg), "cannot store %s: %s", what, relay_strerror(rc));
+		job_end(p, msg);
+		return 1;
+	}
+	return 0;
+}
+
 static void
 page_committed(void *arg, int rc, const struct relay_write_result *r)
 {
 	struct poller *p = arg;
-	char msg[256];
 
 	(void)r;
-	p->busy = 0;
-	if (p->dying)
+	if (write_ended_job(p, rc, "a page of changes"))
 		return;
-	if (rc) {
-		snprintf(msg, sizeof(msg), "cannot store a page of changes: %s", relay_strerror(rc));
-		job_end(p, msg);
-		return;
-	}
 	memcpy(p->cursor, p->c_cursor, sizeof(p->cursor));
 	p->known += p->c_added;
 	p->changed += p->c_changed;
@@ -519,12 +531,28 @@ xmlids_answered(struct relay_odoo_result *res, void *arg)
 	commit_page(p, res->outcome.result);
 }
 
+/* Calls method of model with kw (taken), answered to cb: the job is busy
+ * until the answer comes. A call that cannot be made ends the job. */
+static void
+job_call(struct poller *p, const char *model, const char *method, json_t *kw,
+         relay_odoo_cb cb)
+{
+	int rc;
+
+	p->busy = 1;
+	rc = relay_odoo_call(p->odoo, model, method, NULL, kw, cb, p);
+	json_decref(kw);
+	if (rc) {
+		p->busy = 0;
+		job_end(p, relay_strerror(rc));
+	}
+}
+
 /* The external IDs of the rows taken, in one call. */
 static void
 fetch_xmlids(struct poller *p)
 {
 	json_t *ids = json_array(), *kw = NULL;
-	int rc;
 
 	for (size_t i = 0; ids && i < p->take; i++)
 		json_array_append_new(ids, json_incref(json_object_get(json_array_get(p->rows, i), "id")));
@@ -537,13 +565,7 @@ fetch_xmlids(struct poller *p)
 		job_end(p, "out of memory");
 		return;
 	}
-	p->busy = 1;
-	rc = relay_odoo_call(p->odoo, "ir.model.data", "search_read", NULL, kw, xmlids_answered, p);
-	json_decref(kw);
-	if (rc) {
-		p->busy = 0;
-		job_end(p, relay_strerror(rc));
-	}
+	job_call(p, "ir.model.data", "search_read", kw, xmlids_answered);
 }
 
 static void
@@ -593,17 +615,10 @@ static void
 check_committed(void *arg, int rc, const struct relay_write_result *r)
 {
 	struct poller *p = arg;
-	char msg[256];
 
 	(void)r;
-	p->busy = 0;
-	if (p->dying)
+	if (write_ended_job(p, rc, "deletions"))
 		return;
-	if (rc) {
-		snprintf(msg, sizeof(msg), "cannot store deletions: %s", relay_strerror(rc));
-		job_end(p, msg);
-		return;
-	}
 	p->known -= p->c_deleted;
 	p->deleted += p->c_deleted;
 	if (p->ps->metrics)
@@ -677,13 +692,7 @@ check_next(struct poller *p)
 		job_end(p, relay_strerror(rc));
 		return;
 	}
-	p->busy = 1;
-	rc = relay_odoo_call(p->odoo, p->conf->model, "search", NULL, kw, ids_answered, p);
-	json_decref(kw);
-	if (rc) {
-		p->busy = 0;
-		job_end(p, relay_strerror(rc));
-	}
+	job_call(p, p->conf->model, "search", kw, ids_answered);
 }
 
 /* The next page of a poll, or the records of a resend. */
@@ -712,13 +721,7 @@ job_next(struct poller *p)
 		job_end(p, relay_strerror(rc));
 		return;
 	}
-	p->busy = 1;
-	rc = relay_odoo_call(p->odoo, p->conf->model, "search_read", NULL, kw, page_answered, p);
-	json_decref(kw);
-	if (rc) {
-		p->busy = 0;
-		job_end(p, relay_strerror(rc));
-	}
+	job_call(p, p->conf->model, "search_read", kw, page_answered);
 }
 
 static void

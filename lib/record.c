@@ -19,8 +19,9 @@
 
 #include "odoo_relay/error.h"
 #include "odoo_relay/record.h"
+#include "wire_int.h"
 
-#define REC_NULL 0xffffffffu
+#define REC_NULL RELAY_WIRE_NULL
 /* The smallest encodings, to bound counts read from the input. */
 #define REC_HEADER_MIN (4 + 4)
 #define REC_ATTEMPT_MIN (8 + 1 + 2 + 8 + 4 + 4 + 4)
@@ -38,24 +39,28 @@ out_u8(struct rec_out *o, uint8_t v)
 }
 
 static void
+out_be(struct rec_out *o, uint64_t v, size_t n)
+{
+	relay_wire_put_be(o->p, v, n);
+	o->p += n;
+}
+
+static void
 out_u16(struct rec_out *o, uint16_t v)
 {
-	out_u8(o, (uint8_t)(v >> 8));
-	out_u8(o, (uint8_t)v);
+	out_be(o, v, 2);
 }
 
 static void
 out_u32(struct rec_out *o, uint32_t v)
 {
-	for (int shift = 24; shift >= 0; shift -= 8)
-		out_u8(o, (uint8_t)(v >> shift));
+	out_be(o, v, 4);
 }
 
 static void
 out_u64(struct rec_out *o, uint64_t v)
 {
-	for (int shift = 56; shift >= 0; shift -= 8)
-		out_u8(o, (uint8_t)(v >> shift));
+	out_be(o, v, 8);
 }
 
 static void
@@ -194,110 +199,47 @@ relay_record_encode(const struct relay_event *ev, unsigned char **buf, size_t *l
 
 /* ---- decoding ---- */
 
-struct rec_in {
-	const unsigned char *p;
-	size_t left;
-};
-
 static int
-in_u8(struct rec_in *in, uint8_t *v)
+in_u8(struct relay_wire_in *in, uint8_t *v)
 {
-	if (in->left < 1)
-		return -RELAY_ECORRUPT;
-	*v = *in->p++;
-	in->left--;
-	return 0;
+	uint64_t x = 0;
+	int rc = relay_wire_be(in, 1, &x);
+
+	*v = (uint8_t)x;
+	return rc;
 }
 
 static int
-in_be(struct rec_in *in, size_t n, uint64_t *v)
+in_u16(struct relay_wire_in *in, uint16_t *v)
 {
 	uint64_t x = 0;
-
-	if (in->left < n)
-		return -RELAY_ECORRUPT;
-	for (size_t i = 0; i < n; i++)
-		x = (x << 8) | in->p[i];
-	in->p += n;
-	in->left -= n;
-	*v = x;
-	return 0;
-}
-
-static int
-in_u16(struct rec_in *in, uint16_t *v)
-{
-	uint64_t x = 0;
-	int rc = in_be(in, 2, &x);
+	int rc = relay_wire_be(in, 2, &x);
 
 	*v = (uint16_t)x;
 	return rc;
 }
 
 static int
-in_u32(struct rec_in *in, uint32_t *v)
+in_u32(struct relay_wire_in *in, uint32_t *v)
 {
 	uint64_t x = 0;
-	int rc = in_be(in, 4, &x);
+	int rc = relay_wire_be(in, 4, &x);
 
 	*v = (uint32_t)x;
 	return rc;
 }
 
 static int
-in_i64(struct rec_in *in, int64_t *v)
+in_str(struct relay_wire_in *in, char **out)
 {
-	uint64_t x = 0;
-	int rc = in_be(in, 8, &x);
-
-	*v = (int64_t)x;
-	return rc;
-}
-
-/* A length-prefixed field into a new NUL-terminated buffer (NULL for the
- * NULL marker). A text field (binary == 0) must not contain a NUL, since a
- * C string would silently lose whatever follows it. */
-static int
-in_bytes(struct rec_in *in, int binary, char **out, size_t *outlen)
-{
-	uint32_t len;
-	char *s;
-	int rc;
-
-	*out = NULL;
-	if (outlen)
-		*outlen = 0;
-	if ((rc = in_u32(in, &len)))
-		return rc;
-	if (len == REC_NULL)
-		return 0;
-	if (len > in->left)
-		return -RELAY_ECORRUPT;
-	if (!binary && memchr(in->p, '\0', len))
-		return -RELAY_ECORRUPT;
-	if (!(s = malloc((size_t)len + 1)))
-		return ENOMEM;
-	memcpy(s, in->p, len);
-	s[len] = '\0';
-	in->p += len;
-	in->left -= len;
-	*out = s;
-	if (outlen)
-		*outlen = len;
-	return 0;
-}
-
-static int
-in_str(struct rec_in *in, char **out)
-{
-	return in_bytes(in, 0, out, NULL);
+	return relay_wire_bytes(in, 0, out, NULL);
 }
 
 /* Reads a count of elements whose smallest encoding is min_size bytes: a
  * count the remaining bytes cannot hold is corruption, which bounds the
  * allocation that follows by the input's size. */
 static int
-in_count(struct rec_in *in, size_t min_size, size_t *n)
+in_count(struct relay_wire_in *in, size_t min_size, size_t *n)
 {
 	uint32_t v;
 	int rc;
@@ -311,7 +253,7 @@ in_count(struct rec_in *in, size_t min_size, size_t *n)
 }
 
 static int
-decode_v1(struct rec_in *in, struct relay_event *ev)
+decode_v1(struct relay_wire_in *in, struct relay_event *ev)
 {
 	uint8_t flags;
 	uint64_t id;
@@ -323,8 +265,8 @@ decode_v1(struct rec_in *in, struct relay_event *ev)
 		return rc;
 	if (flags != 0)
 		return -RELAY_ECORRUPT;
-	if ((rc = in_be(in, 8, &id)) || (rc = in_i64(in, &ev->received_ms)) ||
-	    (rc = in_i64(in, &ev->due_ms)) || (rc = in_i64(in, &ev->first_attempt_ms)) ||
+	if ((rc = relay_wire_be(in, 8, &id)) || (rc = relay_wire_i64(in, &ev->received_ms)) ||
+	    (rc = relay_wire_i64(in, &ev->due_ms)) || (rc = relay_wire_i64(in, &ev->first_attempt_ms)) ||
 	    (rc = in_u32(in, &ev->attempts)))
 		return rc;
 	ev->id = id;
@@ -345,7 +287,7 @@ decode_v1(struct rec_in *in, struct relay_event *ev)
 		    (rc = in_str(in, &ev->headers[i].value)))
 			return rc;
 
-	if ((rc = in_bytes(in, 1, &body, &body_len)))
+	if ((rc = relay_wire_bytes(in, 1, &body, &body_len)))
 		return rc;
 	ev->body = (unsigned char *)body;
 	ev->body_len = body_len;
@@ -360,8 +302,8 @@ decode_v1(struct rec_in *in, struct relay_event *ev)
 	for (size_t i = 0; i < n; i++) {
 		struct relay_attempt *a = &ev->history[i];
 
-		if ((rc = in_i64(in, &a->at_ms)) || (rc = in_u8(in, &a->klass)) ||
-		    (rc = in_u16(in, &a->http_status)) || (rc = in_i64(in, &a->duration_ms)))
+		if ((rc = relay_wire_i64(in, &a->at_ms)) || (rc = in_u8(in, &a->klass)) ||
+		    (rc = in_u16(in, &a->http_status)) || (rc = relay_wire_i64(in, &a->duration_ms)))
 			return rc;
 		if (a->klass > RELAY_CLASS_CONFIG)
 			return -RELAY_ECORRUPT;
@@ -370,7 +312,7 @@ decode_v1(struct rec_in *in, struct relay_event *ev)
 			return rc;
 	}
 
-	if ((rc = in_i64(in, &ev->dead_ms)) || (rc = in_str(in, &ev->dead_reason)) ||
+	if ((rc = relay_wire_i64(in, &ev->dead_ms)) || (rc = in_str(in, &ev->dead_reason)) ||
 	    (rc = in_str(in, &ev->request)))
 		return rc;
 	if (in->left != 0)
@@ -381,7 +323,7 @@ decode_v1(struct rec_in *in, struct relay_event *ev)
 int
 relay_record_decode(const void *buf, size_t len, struct relay_event *ev)
 {
-	struct rec_in in = { buf, len };
+	struct relay_wire_in in = { buf, len };
 	uint8_t version;
 	int rc;
 

@@ -313,50 +313,45 @@ relay_settle_done(struct relay_settle *st, struct relay_job *job, const char *ho
 	complete(st, job, how, 1);
 }
 
-void
-relay_settle_stale(struct relay_settle *st, struct relay_job *j, const char *why)
+/* An event that ends without being sent, like a delivered one (deleted,
+ * its lane moves on): counted in metric by route, logged at notice level
+ * with why, its history entry (outcome) saying so. what names the case
+ * ("stale", "phantom") in the log line and the note. */
+static void
+unsent(struct relay_settle *st, struct relay_job *j, const char *what, const char *metric,
+       const char *help, int outcome, const char *why)
 {
 	struct pending *p;
 
-	st->counts.stale++;
-	count(st, j, "relay_stale_total", "events older than the version already applied, not sent, "
-	      "by route");
+	count(st, j, metric, help);
 	struct relay_log_fields f = fields_of(j);
-	relay_log_with(LOG_NOTICE, &f, "event %" PRIu64 " stale, not sent: %s", j->ev.id, why);
+	relay_log_with(LOG_NOTICE, &f, "event %" PRIu64 " %s, not sent: %s", j->ev.id, what, why);
 	if (!(p = pending_new(st, j)))
 		return;
 	if (j->hist_retention_ms > 0) {
 		char note[600];
 
-		snprintf(note, sizeof(note), "stale, not sent: %s", why);
-		submitted(p, complete_with_history(st, j, p, RELAY_HIST_STALE, note, relay_wall_ms(),
-		                                   NULL));
+		snprintf(note, sizeof(note), "%s, not sent: %s", what, why);
+		submitted(p, complete_with_history(st, j, p, outcome, note, relay_wall_ms(), NULL));
 		return;
 	}
 	submitted(p, relay_writer_complete(st->writer, j->ev.id, relay_wall_ms(), written, p));
 }
 
 void
+relay_settle_stale(struct relay_settle *st, struct relay_job *j, const char *why)
+{
+	st->counts.stale++;
+	unsent(st, j, "stale", "relay_stale_total", "events older than the version already "
+	       "applied, not sent, by route", RELAY_HIST_STALE, why);
+}
+
+void
 relay_settle_phantom(struct relay_settle *st, struct relay_job *j, const char *why)
 {
-	struct pending *p;
-
 	st->counts.phantom++;
-	count(st, j, "relay_phantom_total", "events whose record no longer existed in Odoo when "
-	      "confirmed, not sent, by route");
-	struct relay_log_fields f = fields_of(j);
-	relay_log_with(LOG_NOTICE, &f, "event %" PRIu64 " phantom, not sent: %s", j->ev.id, why);
-	if (!(p = pending_new(st, j)))
-		return;
-	if (j->hist_retention_ms > 0) {
-		char note[600];
-
-		snprintf(note, sizeof(note), "phantom, not sent: %s", why);
-		submitted(p, complete_with_history(st, j, p, RELAY_HIST_PHANTOM, note, relay_wall_ms(),
-		                                   NULL));
-		return;
-	}
-	submitted(p, relay_writer_complete(st->writer, j->ev.id, relay_wall_ms(), written, p));
+	unsent(st, j, "phantom", "relay_phantom_total", "events whose record no longer existed "
+	       "in Odoo when confirmed, not sent, by route", RELAY_HIST_PHANTOM, why);
 }
 
 void

@@ -51,25 +51,27 @@ relay_poll_db_open(struct relay_store *st, int create, struct relay_poll_db *db)
 	return 0;
 }
 
-/* kind source [NUL u64 id] */
+/* kind source [NUL u64 id], built in k (KEY_MAX bytes); *kv points at it. */
 static int
-key_of(char kind, const char *source, int with_id, int64_t id, unsigned char *k, size_t *len)
+key_of(char kind, const char *source, int with_id, int64_t id, unsigned char *k, MDB_val *kv)
 {
-	size_t n = source ? strlen(source) : 0;
+	size_t n = source ? strlen(source) : 0, len;
 
 	if (n == 0 || n > SOURCE_MAX)
 		return -RELAY_EINVAL;
 	k[0] = (unsigned char)kind;
 	memcpy(k + 1, source, n);
-	*len = 1 + n;
+	len = 1 + n;
 	if (with_id) {
 		uint64_t u = (uint64_t)id;
 
-		k[*len] = 0;
+		k[len] = 0;
 		for (int i = 0; i < 8; i++)
-			k[*len + 1 + i] = (unsigned char)(u >> (56 - 8 * i));
-		*len += 9;
+			k[len + 1 + i] = (unsigned char)(u >> (56 - 8 * i));
+		len += 9;
 	}
+	kv->mv_data = k;
+	kv->mv_size = len;
 	return 0;
 }
 
@@ -89,15 +91,12 @@ relay_poll_db_hash_get(const struct relay_poll_db *db, MDB_txn *txn, const char 
 {
 	unsigned char k[KEY_MAX];
 	MDB_val kv, v;
-	size_t len;
 	int rc;
 
 	if (!db->present)
 		return -RELAY_ENOTFOUND;
-	if ((rc = key_of('h', source, 1, id, k, &len)))
+	if ((rc = key_of('h', source, 1, id, k, &kv)))
 		return rc;
-	kv.mv_data = k;
-	kv.mv_size = len;
 	if ((rc = mdb_get(txn, db->dbi, &kv, &v)))
 		return map_rc(rc);
 	if (v.mv_size != RELAY_POLL_HASH_LEN)
@@ -112,15 +111,12 @@ relay_poll_db_hash_put(const struct relay_poll_db *db, MDB_txn *txn, const char 
 {
 	unsigned char k[KEY_MAX];
 	MDB_val kv, v, old;
-	size_t len;
 	int rc;
 
 	if (!db->present)
 		return EACCES;
-	if ((rc = key_of('h', source, 1, id, k, &len)))
+	if ((rc = key_of('h', source, 1, id, k, &kv)))
 		return rc;
-	kv.mv_data = k;
-	kv.mv_size = len;
 	if (added)
 		*added = mdb_get(txn, db->dbi, &kv, &old) == MDB_NOTFOUND;
 	v.mv_data = (void *)hash;
@@ -134,15 +130,12 @@ relay_poll_db_hash_del(const struct relay_poll_db *db, MDB_txn *txn, const char 
 {
 	unsigned char k[KEY_MAX];
 	MDB_val kv;
-	size_t len;
 	int rc;
 
 	if (!db->present)
 		return -RELAY_ENOTFOUND;
-	if ((rc = key_of('h', source, 1, id, k, &len)))
+	if ((rc = key_of('h', source, 1, id, k, &kv)))
 		return rc;
-	kv.mv_data = k;
-	kv.mv_size = len;
 	return map_rc(mdb_del(txn, db->dbi, &kv, NULL));
 }
 
@@ -153,19 +146,17 @@ relay_poll_db_known(const struct relay_poll_db *db, MDB_txn *txn, const char *so
 	unsigned char k[KEY_MAX];
 	MDB_cursor *cur = NULL;
 	MDB_val kv, v;
-	size_t len, plen;
+	size_t plen;
 	int rc;
 
 	*n = 0;
 	if (!db->present)
 		return 0;
-	if ((rc = key_of('h', source, 1, after < 0 ? 0 : after, k, &len)))
+	if ((rc = key_of('h', source, 1, after < 0 ? 0 : after, k, &kv)))
 		return rc;
-	plen = len - 8; /* 'h' source NUL */
+	plen = kv.mv_size - 8; /* 'h' source NUL */
 	if ((rc = mdb_cursor_open(txn, db->dbi, &cur)))
 		return map_rc(rc);
-	kv.mv_data = k;
-	kv.mv_size = len;
 	rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
 	while (rc == 0 && *n < max) {
 		const unsigned char *p = kv.mv_data;
@@ -190,16 +181,13 @@ relay_poll_db_text_get(const struct relay_poll_db *db, MDB_txn *txn, char kind,
 {
 	unsigned char k[KEY_MAX];
 	MDB_val kv, v;
-	size_t len;
 	int rc;
 
 	*text = NULL;
 	if (!db->present)
 		return -RELAY_ENOTFOUND;
-	if ((rc = key_of(kind, source, 0, 0, k, &len)))
+	if ((rc = key_of(kind, source, 0, 0, k, &kv)))
 		return rc;
-	kv.mv_data = k;
-	kv.mv_size = len;
 	if ((rc = mdb_get(txn, db->dbi, &kv, &v)))
 		return map_rc(rc);
 	if (!(*text = malloc(v.mv_size + 1)))
@@ -215,15 +203,12 @@ relay_poll_db_text_put(const struct relay_poll_db *db, MDB_txn *txn, char kind,
 {
 	unsigned char k[KEY_MAX];
 	MDB_val kv, v;
-	size_t len;
 	int rc;
 
 	if (!db->present)
 		return EACCES;
-	if ((rc = key_of(kind, source, 0, 0, k, &len)))
+	if ((rc = key_of(kind, source, 0, 0, k, &kv)))
 		return rc;
-	kv.mv_data = k;
-	kv.mv_size = len;
 	if (!text) {
 		rc = mdb_del(txn, db->dbi, &kv, NULL);
 		return rc == MDB_NOTFOUND ? 0 : map_rc(rc);
