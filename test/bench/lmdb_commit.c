@@ -68,7 +68,7 @@ main(int argc, char **argv)
 	    (rc = mdb_txn_begin(env, NULL, 0, &txn)))
 		goto out;
 	for (size_t d = 0; d < trees && !rc; d++) {
-		char name[8];
+		char name[24];
 
 		snprintf(name, sizeof(name), "t%zu", d);
 		rc = mdb_dbi_open(txn, trees == 1 ? NULL : name, MDB_CREATE, &dbi[d]);
