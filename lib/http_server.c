@@ -85,7 +85,7 @@ struct http_conn {
 	size_t lingered;
 	int close_after;
 	int waiting;               /* on srv->waiting: no complete request yet */
-	struct timeval turn;       /* the loop turn it was accepted in */
+	uint64_t turn;             /* the loop turn it was accepted in (loop_turn) */
 	char peer[INET6_ADDRSTRLEN]; /* the client's address, "" if not IP */
 	LIST_ENTRY(http_conn) link;
 	TAILQ_ENTRY(http_conn) wait_link;
@@ -104,7 +104,15 @@ struct relay_http_server {
 	int paused;
 	size_t body_bytes;         /* body_cap of every request with a connection */
 	uint64_t evicted, over_budget;
-	struct timeval burst_turn; /* the loop turn of the accepts counted in burst */
+	/* Loop turns, counted: the marker event runs after the accepts of the
+	 * turn that armed it, so accepts before it share a number. The loop's
+	 * cached time cannot tell turns apart: libevent reads a coarse clock,
+	 * and turns a few ms apart showed the same time, which made every
+	 * waiting connection "this turn's" and none a candidate for room. */
+	struct event *turn_ev;
+	uint64_t turn_seq;
+	int turn_armed;
+	uint64_t burst_turn;       /* the loop turn of the accepts counted in burst */
 	unsigned burst;
 	LIST_HEAD(, http_conn) conns;
 	/* Connections without a complete request (idle, reading, lingering),
@@ -847,14 +855,27 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* The event loop's turn: its cached time, new at each turn. */
-static struct timeval
-loop_turn(const struct relay_http_server *srv)
+static void
+turn_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct timeval tv = { 0, 0 };
+	struct relay_http_server *srv = arg;
 
-	event_base_gettimeofday_cached(srv->base, &tv);
-	return tv;
+	(void)fd;
+	(void)what;
+	srv->turn_seq++;
+	srv->turn_armed = 0;
+}
+
+/* The event loop's turn, as a number: the same for every accept this turn,
+ * greater afterwards (the marker armed here runs after them). */
+static uint64_t
+loop_turn(struct relay_http_server *srv)
+{
+	if (!srv->turn_armed) {
+		event_active(srv->turn_ev, EV_TIMEOUT, 0);
+		srv->turn_armed = 1;
+	}
+	return srv->turn_seq;
 }
 
 /*
@@ -869,7 +890,7 @@ loop_turn(const struct relay_http_server *srv)
 static struct http_conn *
 evict_candidate(struct relay_http_server *srv)
 {
-	struct timeval now = loop_turn(srv);
+	uint64_t now = loop_turn(srv);
 	struct http_conn *c, *first = NULL;
 	int n = 0;
 
@@ -878,7 +899,7 @@ evict_candidate(struct relay_http_server *srv)
 
 		if (n++ == EVICT_LOOK)
 			break;
-		if (!timercmp(&c->turn, &now, <))
+		if (c->turn >= now)
 			continue;
 		if (!first)
 			first = c;
@@ -911,9 +932,9 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
           void *arg)
 {
 	struct relay_http_server *srv = arg;
-	struct timeval turn = loop_turn(srv);
+	uint64_t turn = loop_turn(srv);
 
-	if (timercmp(&turn, &srv->burst_turn, !=)) {
+	if (turn != srv->burst_turn) {
 		srv->burst_turn = turn;
 		srv->burst = 0;
 	}
@@ -1051,7 +1072,13 @@ relay_http_server_new(struct event_base *base, const struct relay_http_limits *l
 	srv->arg = arg;
 	LIST_INIT(&srv->conns);
 	srv->resume = evtimer_new(base, resume_cb, srv);
-	if (!srv->resume) {
+	srv->turn_ev = event_new(base, -1, 0, turn_cb, srv);
+	srv->turn_seq = 1; /* 0 is no turn: burst_turn starts there */
+	if (!srv->resume || !srv->turn_ev) {
+		if (srv->resume)
+			event_free(srv->resume);
+		if (srv->turn_ev)
+			event_free(srv->turn_ev);
 		free(srv);
 		return ENOMEM;
 	}
@@ -1181,6 +1208,7 @@ relay_http_server_free(struct relay_http_server *srv)
 	while (!LIST_EMPTY(&srv->conns))
 		conn_free(LIST_FIRST(&srv->conns));
 	event_free(srv->resume);
+	event_free(srv->turn_ev);
 	free(srv);
 }
 
