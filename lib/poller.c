@@ -57,6 +57,7 @@ struct poller {
 	uint64_t known, changed, deleted;
 	char error[512];
 	int paused;                   /* the destination's circuit is open */
+	unsigned failures;            /* jobs failed in a row: the retry's backoff */
 
 	int64_t next_poll_ms;         /* wall clock */
 	int retired, dying;
@@ -245,8 +246,19 @@ job_end(struct poller *p, const char *error)
 			p->check_took_ms = now - p->last_run_ms;
 		}
 	}
-	if (p->job == JOB_POLL || error)
+	if (error) {
+		/* A failed job is tried again soon, doubling from 1 s up to the
+		 * interval: a blip of Odoo's should not cost a whole interval's
+		 * lag (an hour for some sources). */
+		int64_t wait = (int64_t)1000 << (p->failures < 12 ? p->failures : 12);
+
+		p->failures++;
+		p->next_poll_ms = now + (wait < p->conf->interval_s * 1000 ? wait
+		                                                         : p->conf->interval_s * 1000);
+	} else if (p->job == JOB_POLL) {
+		p->failures = 0;
 		p->next_poll_ms = now + p->conf->interval_s * 1000;
+	}
 	json_decref(p->rows);
 	p->rows = NULL;
 	json_decref(p->resend_ids);
@@ -795,11 +807,15 @@ poller_tick(struct poller *p, int64_t now)
 	if (open != p->paused) {
 		/* said once, when it changes */
 		p->paused = open;
-		if (open)
+		if (open) {
 			snprintf(p->error, sizeof(p->error), "paused: the circuit of destination %s is "
 			         "open", p->conf->destination);
-		else
+		} else {
+			/* Odoo is back: catch up from the cursor now, not at the
+			 * next interval */
 			p->error[0] = '\0';
+			p->next_poll_ms = now;
+		}
 		state_save(p);
 	}
 	if (open)
