@@ -338,6 +338,11 @@ hist_put(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev,
 				n = 0;
 			relay_store_txn_abort(st, child);
 		}
+		/* Credit what went, about an entry like this one each: the
+		 * estimate stays until the next measurement, and without the
+		 * credit every completion until then evicted another batch
+		 * (the history drained itself to a few entries near the floor). */
+		h->room += n * (len + 256);
 		gave_way(st, n);
 		free(buf);
 		return 0;

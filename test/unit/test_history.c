@@ -283,6 +283,9 @@ test_full_store_keeps_ingesting(void)
 	CHECK(skipped > 0 && evicted > 0);
 	CHECK_INT(relay_history_stats(st, &entries, &bytes), 0);
 	CHECK(entries > 0 && bytes < (4u << 20));
+	/* It gives way a batch at a time, not more: each entry it did not
+	 * keep came with one full batch evicted (no draining to nothing). */
+	CHECK(skipped * RELAY_HISTORY_EVICT <= evicted + RELAY_HISTORY_EVICT);
 	/* and the queue itself still takes events up to its own reserve */
 	int n = 0;
 	for (; n < 200; n++) {
