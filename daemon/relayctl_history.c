@@ -919,7 +919,7 @@ ctl_trace(struct ctl *c, int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	printf("%zu event%s match \"%s\"%s\n", t.n_ids, t.n_ids == 1 ? "" : "s", t.key,
+	printf("%zu event%s \"%s\"%s\n", t.n_ids, t.n_ids == 1 ? " matches" : "s match", t.key,
 	       more_any ? " (the first " "10000 of the history)" : "");
 	for (size_t i = 0; i < t.n_lines; i++) {
 		char when[48], id[24];
