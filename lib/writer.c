@@ -567,21 +567,31 @@ relay_writer_bury(struct relay_writer *w, struct relay_event *ev, enum relay_lan
 	return submit(w, op);
 }
 
+/* A caller's function as an op of the given kind (urgent or an outcome). */
+static int
+submit_call(struct relay_writer *w, enum wop_kind kind,
+            int (*fn)(void *fn_arg, struct relay_store *st, MDB_txn *txn,
+                      struct relay_write_result *r),
+            void *fn_arg, relay_write_cb *cb, void *arg)
+{
+	struct wop *op;
+
+	if (!fn)
+		return -RELAY_EINVAL;
+	if (!(op = wop_new(kind, NULL, cb, arg)))
+		return ENOMEM;
+	op->fn = fn;
+	op->fn_arg = fn_arg;
+	return submit(w, op);
+}
+
 int
 relay_writer_call(struct relay_writer *w,
                   int (*fn)(void *fn_arg, struct relay_store *st, MDB_txn *txn,
                             struct relay_write_result *r),
                   void *fn_arg, relay_write_cb *cb, void *arg)
 {
-	struct wop *op;
-
-	if (!fn)
-		return -RELAY_EINVAL;
-	if (!(op = wop_new(WOP_CALL, NULL, cb, arg)))
-		return ENOMEM;
-	op->fn = fn;
-	op->fn_arg = fn_arg;
-	return submit(w, op);
+	return submit_call(w, WOP_CALL, fn, fn_arg, cb, arg);
 }
 
 int
@@ -590,15 +600,7 @@ relay_writer_call_outcome(struct relay_writer *w,
                                     struct relay_write_result *r),
                           void *fn_arg, relay_write_cb *cb, void *arg)
 {
-	struct wop *op;
-
-	if (!fn)
-		return -RELAY_EINVAL;
-	if (!(op = wop_new(WOP_OUTCOME, NULL, cb, arg)))
-		return ENOMEM;
-	op->fn = fn;
-	op->fn_arg = fn_arg;
-	return submit(w, op);
+	return submit_call(w, WOP_OUTCOME, fn, fn_arg, cb, arg);
 }
 
 void
