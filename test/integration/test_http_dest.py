@@ -376,10 +376,8 @@ def test_odoo_source(t):
             body = json.dumps({"_action": "Order confirmed(#12)", "_id": 31, "_model": "sale.order",
                                "name": "S00031", "amount_total": 120.5}).encode()
             ct = {"Content-Type": "application/json"}
-            t0 = time.monotonic()
             st, _, _ = r.request("POST", "/hooks/odoo/" + ODOO_TOKEN, body, ct)
             t.eq(st, 202, "accepted")
-            t.check(time.monotonic() - t0 < 0.5, "answered at once")
             st, _, _ = r.request("POST", "/hooks/odoo/" + ODOO_TOKEN + "x", body, ct)
             t.eq(st, 401, "a wrong token is refused")
             st, _, _ = r.request("POST", "/hooks/odoo", body, ct)
