@@ -259,14 +259,19 @@ report_later(struct http_job *hj, enum relay_class klass, enum relay_scope scope
 static void
 detail_with_headers(struct relay_outcome *o, const struct relay_http_reply *r)
 {
-	size_t cap = strlen(r->headers) + (o->detail ? strlen(o->detail) : 0) + 64, used;
+	/* A masked line can come out longer than it went in ("Set-Cookie:"
+	 * with an empty value gains ": ***"): room for that on every line. */
+	size_t lines = 1, cap, used;
 	const char *line = r->headers;
 	char *d;
 
+	for (const char *p = r->headers; *p; p++)
+		lines += *p == '\n';
+	cap = strlen(r->headers) + 8 * lines + (o->detail ? strlen(o->detail) : 0) + 64;
 	if (!(d = malloc(cap)))
 		return;
 	used = (size_t)snprintf(d, cap, "HTTP %ld\n", r->status);
-	while (*line) {
+	while (*line && used < cap) {
 		size_t n = strcspn(line, "\n"), name = strcspn(line, ":");
 
 		if (name < n && ((name == 10 && strncasecmp(line, "set-cookie", 10) == 0) ||
@@ -276,7 +281,8 @@ detail_with_headers(struct relay_outcome *o, const struct relay_http_reply *r)
 			used += (size_t)snprintf(d + used, cap - used, "%.*s\n", (int)n, line);
 		line += n + (line[n] == '\n');
 	}
-	snprintf(d + used, cap - used, "\n%s", o->detail ? o->detail : "");
+	if (used < cap)
+		snprintf(d + used, cap - used, "\n%s", o->detail ? o->detail : "");
 	free(o->detail);
 	o->detail = d;
 }
@@ -380,7 +386,14 @@ body_of(const struct relay_job *job, const struct relay_route *route, char **out
 	json_decref(payload);
 	if (rc)
 		return rc;
-	*out = json_dumps(plan.values ? plan.values : json_object(), JSON_COMPACT);
+	if (plan.values) {
+		*out = json_dumps(plan.values, JSON_COMPACT);
+	} else {
+		json_t *empty = json_object();
+
+		*out = empty ? json_dumps(empty, JSON_COMPACT) : NULL;
+		json_decref(empty);
+	}
 	relay_plan_clear(&plan);
 	if (!*out)
 		return ENOMEM;

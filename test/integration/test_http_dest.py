@@ -67,7 +67,8 @@ class Receiver:
             def answer(self, status, headers=None, body=b""):
                 self.send_response(status)
                 for k, v in (headers or {}).items():
-                    self.send_header(k, v)
+                    for one in (v if isinstance(v, list) else [v]):  # a list: repeated
+                        self.send_header(k, one)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -252,6 +253,25 @@ def test_retries(t):
             t.check(all(v for _, _, v in got), "verifies under the second key")
             t.eq(len(got[0][0]["webhook-signature"].split(" ")), 2, "one v1 per secret")
             t.check(time.monotonic() - t0 >= 1.0, "Retry-After honoured")
+        finally:
+            t.eq(r.stop(), 0, "clean exit")
+            rcv.down()
+
+
+def test_masked_headers_longer_than_sent(t):
+    """Masking makes an empty Set-Cookie longer ("Set-Cookie: ***"): an
+    answer full of them must fit what the dead letter keeps (it overran
+    the buffer before; ASan saw it)."""
+    with TempDir() as tmp:
+        rcv = Receiver()
+        rcv.plan = [(422, {"Set-Cookie": [""] * 70}, b"", 0)]
+        r = start(tmp, rcv)
+        try:
+            r.post_shop(order(10, 0), "m-1")
+            wait_for(lambda: store_ids(r.cfg["state_dir"], "dead"), what="a dead letter")
+            detail = store_ids(r.cfg["state_dir"], "dead")[0]["history"][-1]["detail"] or ""
+            t.check(detail.startswith("HTTP 422\n") and detail.count("Set-Cookie: ***") >= 60,
+                    "the cookies kept, masked: %r" % detail[:120])
         finally:
             t.eq(r.stop(), 0, "clean exit")
             rcv.down()
@@ -507,6 +527,7 @@ if __name__ == "__main__":
     t = Results()
     t.run(test_signed_ordered_across_outage)
     t.run(test_retries)
+    t.run(test_masked_headers_longer_than_sent)
     t.run(test_4xx_dead_letters)
     t.run(test_410_stops_destination)
     t.run(test_address_guard)
