@@ -331,12 +331,11 @@ hist_put(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev,
 		size_t n = 0;
 
 		if (relay_store_txn_begin(st, txn, &child) == 0) {
-			if (remove_front(h, child, -1, RELAY_HISTORY_EVICT, &n) == 0 &&
-			    relay_store_txn_commit(st, child) == 0)
-				child = NULL;
-			else
+			/* a commit frees the transaction whatever it returns */
+			if (remove_front(h, child, -1, RELAY_HISTORY_EVICT, &n) != 0)
+				relay_store_txn_abort(st, child);
+			else if (relay_store_txn_commit(st, child) != 0)
 				n = 0;
-			relay_store_txn_abort(st, child);
 		}
 		/* Credit what went, about an entry like this one each: the
 		 * estimate stays until the next measurement, and without the
@@ -396,6 +395,10 @@ settle_into_history(struct relay_store *st, MDB_txn *txn, uint64_t id,
 		          : relay_store_complete(st, use, id, now_ms);
 		if (rc == 0)
 			rc = hist_put(st, use, &ev, s, now_ms, &kept);
+		/* An edited body no history entry keeps has nothing left to
+		 * remove it later: it goes now. */
+		if (rc == 0 && !kept && relay_store_hist(st)->have)
+			rc = edits_del(relay_store_hist(st), use, id);
 		relay_event_clear(&ev);
 	}
 	if ((rc = relay_store_int_wend(st, own, rc)))
