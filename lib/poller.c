@@ -57,7 +57,10 @@ struct poller {
 	uint64_t known, changed, deleted;
 	char error[512];
 	int paused;                   /* the destination's circuit is open */
-	unsigned failures;            /* jobs failed in a row: the retry's backoff */
+	unsigned failures;            /* polls failed in a row: the retry's backoff */
+	unsigned check_failures;      /* deletion checks failed in a row: theirs */
+	int64_t next_check_ms;        /* a failed check waits until then (wall clock) */
+	int state_fresh;              /* state read after any older poller's last job */
 
 	int64_t next_poll_ms;         /* wall clock */
 	int retired, dying;
@@ -246,8 +249,21 @@ job_end(struct poller *p, const char *error)
 			p->check_took_ms = now - p->last_run_ms;
 		}
 	}
-	if (error) {
-		/* A failed job is tried again soon, doubling from 1 s up to the
+	if (p->job == JOB_CHECK) {
+		/* A deletion check has its own backoff: its failures neither
+		 * hold polls back nor come back at every tick. */
+		int64_t wait = (int64_t)1000 << (p->check_failures < 12 ? p->check_failures : 12);
+
+		if (error) {
+			p->check_failures++;
+			p->next_check_ms = now + (wait < p->conf->deletion_check_s * 1000
+			                          ? wait : p->conf->deletion_check_s * 1000);
+		} else {
+			p->check_failures = 0;
+			p->next_check_ms = 0;
+		}
+	} else if (error) {
+		/* A failed poll is tried again soon, doubling from 1 s up to the
 		 * interval: a blip of Odoo's should not cost a whole interval's
 		 * lag (an hour for some sources). */
 		int64_t wait = (int64_t)1000 << (p->failures < 12 ? p->failures : 12);
@@ -803,6 +819,12 @@ poller_tick(struct poller *p, int64_t now)
 	for (const struct poller *q = p->ps->list; q; q = q->next)
 		if (q != p && q->job != JOB_NONE && !strcmp(q->source, p->source))
 			return;
+	/* and the state it committed (cursor, counts) is what this one goes
+	 * on from, not what was stored when this one was made */
+	if (!p->state_fresh) {
+		state_load(p);
+		p->state_fresh = 1;
+	}
 	open = p->ps->circuit && p->ps->circuit(p->ps->arg, p->conf->destination);
 	if (open != p->paused) {
 		/* said once, when it changes */
@@ -826,7 +848,7 @@ poller_tick(struct poller *p, int64_t now)
 		job_start(p, JOB_POLL, NULL);
 		return;
 	}
-	if (p->conf->deletion_check_s > 0 && p->last_ok_ms > 0 &&
+	if (p->conf->deletion_check_s > 0 && p->last_ok_ms > 0 && now >= p->next_check_ms &&
 	    now - p->last_check_ms >= p->conf->deletion_check_s * 1000)
 		job_start(p, JOB_CHECK, NULL);
 }
