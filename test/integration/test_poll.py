@@ -253,11 +253,17 @@ def test_sync_status_and_outage(t):
             p = r.ctl("--json", "sync", "partners", "--since", "2h")
             t.check(p.returncode == 0 and
                     len(json.loads(p.stdout)["request"]["since"]) == 19, "a duration taken")
+            ok0 = poll_state(r).get("last_ok_ms") or 0
+            n = len(sent(rcv))
             p = r.ctl("sync", "partners", "--since", "2000-01-01 00:00:00")
             t.eq(p.returncode, 0, "sync --since accepted")
             wait_for(lambda: "2000-01-01" in json.dumps(
                 emu.control("GET", "/control/hold")["last_search_read"]), what="read from then")
+            # that poll answered and committed, and what it stored is delivered
+            wait_for(lambda: (poll_state(r).get("last_ok_ms") or 0) > ok0 and
+                     not store_ids(r.cfg["state_dir"]), what="the sync's poll done")
             t.eq(len(sent(rcv, "Sync Me")), 2, "a sync from earlier sends no unchanged record")
+            t.eq(len(sent(rcv)), n, "nor anything else")
             # Odoo goes down: the poller reports it, then catches up
             emu.fault(mode="down")
             r.ctl("sync", "partners")
