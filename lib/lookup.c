@@ -70,15 +70,16 @@ group_key(const json_t *f)
 {
 	const json_t *company = json_object_get(f, "company_id");
 	const char *order = json_string_value(json_object_get(f, "order"));
+	const char *ctx = json_string_value(json_object_get(f, "ctx"));
 	char *k = NULL;
 
-	if (asprintf(&k, "%s\x1f%s\x1f%d\x1f%" JSON_INTEGER_FORMAT "\x1f%d\x1f%s\x1f%d",
+	if (asprintf(&k, "%s\x1f%s\x1f%d\x1f%" JSON_INTEGER_FORMAT "\x1f%d\x1f%s\x1f%d\x1f%s",
 	             json_string_value(json_object_get(f, "model")),
 	             json_string_value(json_object_get(f, "field")),
 	             json_is_true(json_object_get(f, "active_test")),
 	             company ? json_integer_value(company) : (json_int_t)0,
 	             json_is_true(json_object_get(f, "first")), order ? order : "",
-	             json_is_true(json_object_get(f, "as_xmlid"))) < 0)
+	             json_is_true(json_object_get(f, "as_xmlid")), ctx ? ctx : "") < 0)
 		return NULL;
 	return k;
 }
@@ -477,7 +478,7 @@ relay_lookup_resolve(struct relay_lookup *lk, struct relay_odoo *client, json_t 
                      const json_t *context, relay_lookup_fn cb, void *arg)
 {
 	struct resolve *r;
-	int rc;
+	int rc = 0;
 
 	if (!lk || !client || !json_is_array(finds) || !cb)
 		return -RELAY_EINVAL;
@@ -491,6 +492,27 @@ relay_lookup_resolve(struct relay_lookup *lk, struct relay_odoo *client, json_t 
 	if ((context && !(r->context = json_deep_copy(context))) || !(r->queue = json_array())) {
 		resolve_free(r);
 		return ENOMEM;
+	}
+	/* The route's context is part of what a find found (a company, a
+	 * language): each find carries it, so that the cache never answers
+	 * one route with what another's context found. */
+	{
+		char *ctx = context ? json_dumps(context, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		size_t i;
+		json_t *f;
+
+		if (context && !ctx) {
+			resolve_free(r);
+			return ENOMEM;
+		}
+		json_array_foreach(finds, i, f)
+			if (json_is_object(f) && json_object_set_new(f, "ctx", json_string(ctx ? ctx : "")))
+				rc = ENOMEM;
+		free(ctx);
+		if (rc) {
+			resolve_free(r);
+			return rc;
+		}
 	}
 	if ((rc = plan_searches(r)) != 0) {
 		resolve_free(r);

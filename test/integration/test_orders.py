@@ -149,6 +149,40 @@ def delivered(r, n, route="shop-orders"):
     return r.metric("relay_delivered_total", 'route="%s"' % route) == float(n)
 
 
+def test_find_cache_per_context(t):
+    """What a find found under one route's context (a company, a language)
+    is not what another route's context would find: the cache keeps them
+    apart, and each context searches once."""
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            seed_products(emu)
+            seed_customers(emu, [7])
+            eu = dict(ORDER_ROUTE, name="orders-eu", topics=["orders/create"],
+                      context={"allowed_company_ids": [1]})
+            us = dict(ORDER_ROUTE, name="orders-us", topics=["orders/updated"],
+                      external_id="shop_us_order_{/id}",
+                      lines=dict(ORDER_ROUTE["lines"], fields=dict(
+                          ORDER_ROUTE["lines"]["fields"], id="shop_us_line_{/id}")),
+                      context={"allowed_company_ids": [2]})
+            r = Relay(tmp, config(tmp, emu, routes=[eu, us]))
+            r.post_shop(order(6001), "ctx-1", topic="orders/create")
+            wait_for(lambda: queue_empty(r) and delivered(r, 1, "orders-eu"), what="the first route's order")
+            t.eq(calls(emu, "product.product.search_read"), 1, "searched under its context")
+            r.post_shop(order(6002), "ctx-2", topic="orders/updated")
+            wait_for(lambda: queue_empty(r) and delivered(r, 1, "orders-us"), what="the second route's order")
+            t.eq(calls(emu, "product.product.search_read"), 2,
+                 "searched again under the other context, not taken from the first's cache")
+            r.post_shop(order(6003), "ctx-3", topic="orders/create")
+            wait_for(lambda: queue_empty(r) and delivered(r, 2, "orders-eu"), what="the first route again")
+            t.eq(calls(emu, "product.product.search_read"), 2, "each context's own cache")
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
 def test_order_twice_lines_once_confirmed_once(t):
     with TempDir() as tmp:
         emu = Emulator(tmp)
@@ -662,6 +696,7 @@ def test_two_events_of_one_order_in_one_batch(t):
 if __name__ == "__main__":
     t = Results()
     t.run(test_order_twice_lines_once_confirmed_once)
+    t.run(test_find_cache_per_context)
     t.run(test_unknown_and_ambiguous_sku_dead_lettered)
     t.run(test_confirmed_then_killed_replays_without_error)
     t.run(test_order_before_customer)
