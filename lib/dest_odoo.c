@@ -387,7 +387,9 @@ guard_one(struct odoo_job *oj)
 	int rc = relay_order_guard_many(oj->od->client, plans, 1, oj->refuse, oj->context, guarded,
 	                                oj);
 
-	if (rc)
+	/* from the loop, never from inside send (which may have called this):
+	 * the scheduler registers the call only once send returns */
+	if (rc && finish_later(oj, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc)))
 		finish_fail(oj, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(rc), NULL);
 }
 
