@@ -2127,7 +2127,12 @@ verify_here(const char *dir, size_t file_size, int quick)
 
 	if ((rc = relay_store_open(dir, file_size + VERIFY_MAP_SLACK, RELAY_STORE_RDONLY, &st)))
 		return rc;
-	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
+	rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+	/* The walk behind start-up runs while the daemon writes: a store
+	 * grown past this map meanwhile is not damage. Adopt its size. */
+	if (rc == MDB_MAP_RESIZED && (rc = mdb_env_set_mapsize(st->env, 0)) == 0)
+		rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+	if (rc == 0) {
 		/* records: 1 decodes every record; 1 + quick reads only the two
 		 * ends in the quick check, for a table of records that nothing
 		 * but delivery (or the CLI) reads, and that may be large. */
