@@ -286,7 +286,8 @@ put_last(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
 }
 
 /* Writes the history entry of ev in a nested transaction; never fails the
- * caller for the history's own sake. */
+ * caller for the history's own sake. In a group run flat it writes into txn
+ * itself and returns a failure: the group's rerun gets here nested. */
 static int
 hist_put(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev,
          const struct relay_hist_settle *s, int64_t now_ms, int *kept)
@@ -346,10 +347,21 @@ hist_put(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev,
 		free(buf);
 		return 0;
 	}
-	if (relay_store_int_fault(st, "history") || relay_store_txn_begin(st, txn, &child)) {
+	/* In a group run flat, straight into txn: a failure fails the op and
+	 * the group's rerun comes back here nested, where the child keeps it
+	 * apart (store.h, relay_store_txn_flat). */
+	int direct = relay_store_int_flat(st, txn);
+
+	if ((rc = relay_store_int_fault(st, "history"))) {
+		free(buf);
+		return direct ? rc : 0; /* as a put that failed would */
+	}
+	if (!direct && relay_store_txn_begin(st, txn, &child)) {
 		free(buf);
 		return 0;
 	}
+	if (direct)
+		child = txn;
 	be64(kb, ev->id);
 	k = mval(kb, 8);
 	v = mval(buf, len);
@@ -364,6 +376,10 @@ hist_put(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev,
 	if (!rc)
 		rc = each_trace_key(child, h->trace, &e, trace_put);
 	free(buf);
+	if (direct) {
+		*kept = rc == 0;
+		return rc;
+	}
 	if (rc) {
 		relay_store_txn_abort(st, child);
 		if (rc == MDB_MAP_FULL)

@@ -51,6 +51,7 @@ struct relay_store {
 	 * nested ones at commit. Only touched by the thread holding LMDB's
 	 * writer lock, which orders the accesses. */
 	MDB_txn *top;
+	MDB_txn *flat; /* top while it runs a group flat (relay_store_txn_flat) */
 	/* Ingest's view of the free space during one top-level transaction:
 	 * measured at its first ingest (or carried over: room_carries), then
 	 * reduced by an estimate of each
@@ -476,6 +477,7 @@ relay_store_txn_commit(struct relay_store *st, MDB_txn *txn)
 
 	if (txn == st->top) {
 		st->top = NULL;
+		st->flat = NULL;
 		if ((rc = fault(st, "commit"))) {
 			mdb_txn_abort(txn);
 			return map_err(rc);
@@ -490,8 +492,20 @@ relay_store_txn_abort(struct relay_store *st, MDB_txn *txn)
 	if (!txn)
 		return;
 	if (txn == st->top)
-		st->top = NULL;
+		st->top = st->flat = NULL;
 	mdb_txn_abort(txn);
+}
+
+void
+relay_store_txn_flat(struct relay_store *st, MDB_txn *top)
+{
+	st->flat = top && top == st->top ? top : NULL;
+}
+
+int
+relay_store_int_flat(const struct relay_store *st, const MDB_txn *txn)
+{
+	return txn != NULL && txn == st->flat;
 }
 
 int

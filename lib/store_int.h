@@ -42,6 +42,10 @@ struct relay_store_hist *relay_store_hist(struct relay_store *st);
 /* The fault hook for op, its result mapped like every store error. */
 int relay_store_int_fault(struct relay_store *st, const char *op);
 
+/* 1 when txn is a top-level transaction that runs a group flat
+ * (relay_store_txn_flat): a failure there reruns each op nested. */
+int relay_store_int_flat(const struct relay_store *st, const MDB_txn *txn);
+
 /* The caller's write transaction (txn) or one of our own (txn NULL; *own
  * set): wend commits our own on rc 0, aborts it otherwise, and returns the
  * result mapped (MDB_MAP_FULL, ENOSPC -> -RELAY_EFULL). */

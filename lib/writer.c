@@ -181,9 +181,13 @@ apply_flat(struct relay_store *st, MDB_txn *top, struct wop *group)
 {
 	struct wop *op;
 
+	relay_store_txn_flat(st, top);
 	for (op = group; op; op = op->next)
-		if ((op->rc = wop_apply(st, top, op)))
+		if ((op->rc = wop_apply(st, top, op))) {
+			relay_store_txn_flat(st, NULL);
 			return 0;
+		}
+	relay_store_txn_flat(st, NULL);
 	return 1;
 }
 

@@ -172,6 +172,18 @@ void relay_store_set_fault(struct relay_store *st, int (*fault)(void *arg, const
  * relay_store_txn_abort - abort txn and free it. NULL is a no-op.
  */
 int relay_store_txn_begin(struct relay_store *st, MDB_txn *parent, MDB_txn **txn);
+/*
+ * relay_store_txn_flat - say that top (a top-level transaction from
+ * relay_store_txn_begin) runs a group of operations that is rolled back as
+ * a whole and run again op by op in nested transactions if any of them
+ * fails (writer.c does so). Within it, work that must never fail its caller
+ * (the history entry of a completion) is written straight into top instead
+ * of into a nested transaction of its own, which costs LMDB a 2.5 MB
+ * allocation and a merge of page lists each time; a failure of that work
+ * then fails the op, and the rerun keeps it apart. NULL ends the marking; a
+ * commit or abort of top ends it too. Writer thread only.
+ */
+void relay_store_txn_flat(struct relay_store *st, MDB_txn *top);
 /* relay_store_read_begin - begin a read transaction (a consistent snapshot,
  * never blocked by writers), for modules with tables of their own (e.g.
  * store_poll.h); end it with relay_store_txn_abort. Returns 0 with *txn

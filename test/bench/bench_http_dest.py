@@ -98,6 +98,13 @@ def call(port, method, path, body=None, headers=None):
     return r.status, data
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time of process pid, all its threads."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def metric(port, name):
     """name, or name{label="v",...}: the sum of the series carrying those labels."""
     _, data = call(port, "GET", "/metrics")
@@ -134,6 +141,7 @@ def main():
         sys.exit("bench_http_dest: nginx is not installed (packaging/bootstrap.sh bench)")
 
     rates = {"libcurl": [], "relay": []}
+    cpus = []
     for rnd in range(args.rounds):
         tmp = tempfile.mkdtemp(prefix="relay-bench-http-")
         procs = []
@@ -215,11 +223,13 @@ def main():
             d0 = wait_for(lambda: metric(admin_port, "relay_delivered_total"), 10,
                           "the first delivery", interval=0.002)
             t0 = time.monotonic()
+            c0 = cpu_seconds(procs[-1].pid)
             # each /metrics answer walks the due index on the relay's loop:
             # poll no more often than the timing needs (50 000 events drain in over a second)
             wait_for(lambda: metric(admin_port, "relay_queue_depth") == 0, 600, "backlog drained",
                      interval=0.1)
             secs = time.monotonic() - t0
+            cpu = cpu_seconds(procs[-1].pid) - c0
             if perf:
                 perf.send_signal(2)
                 perf.wait(30)
@@ -227,9 +237,11 @@ def main():
             if delivered != args.events:
                 raise RuntimeError("delivered %d of %d" % (delivered, args.events))
             rates["relay"].append((args.events - d0) / secs)
+            cpus.append(cpu * 1e6 / (args.events - d0))
             print("round %d: libcurl %.0f requests/s, relay %.0f events/s (%.2f s for %d), "
-                  "ratio %.2f" % (rnd + 1, base, (args.events - d0) / secs, secs, args.events - d0,
-                                  (args.events - d0) / secs / base), file=sys.stderr)
+                  "ratio %.2f, relay CPU %.1f us/event" % (
+                      rnd + 1, base, (args.events - d0) / secs, secs, args.events - d0,
+                      (args.events - d0) / secs / base, cpus[-1]), file=sys.stderr)
         finally:
             for p in procs:
                 p.terminate()
@@ -245,6 +257,8 @@ def main():
     print("bare libcurl multi   %8.0f requests/s" % b)
     print("odoo-relayd          %8.0f events/s (signed, outcome committed per event)   "
           "ratio %.2fx" % (r, r / b))
+    print("odoo-relayd CPU per event (all threads, user+system): %.1f us" %
+          statistics.median(cpus))
     print("median of the rounds' own ratios: %.2fx" % statistics.median(
         x / y for x, y in zip(rates["relay"], rates["libcurl"])))
 

@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "odoo_relay/error.h"
+#include "odoo_relay/history.h"
 #include "odoo_relay/store.h"
 #include "odoo_relay/writer.h"
 
@@ -776,6 +777,105 @@ test_stop(void)
 	relay_store_close(st);
 }
 
+/* ---- the history entry of a completion, in a group run flat ---- */
+
+struct hist_fault {
+	pthread_mutex_t mu;
+	int calls, fail; /* fail the first `fail` "history" writes */
+};
+
+static int
+hist_fault_hook(void *arg, const char *op)
+{
+	struct hist_fault *f = arg;
+	int rc = 0;
+
+	if (strcmp(op, "history"))
+		return 0;
+	pthread_mutex_lock(&f->mu);
+	if (++f->calls <= f->fail)
+		rc = MDB_MAP_FULL;
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
+static int
+complete_into_history(void *arg, struct relay_store *st, MDB_txn *txn,
+                      struct relay_write_result *r)
+{
+	struct relay_hist_settle s = { .outcome = RELAY_HIST_DELIVERED, .destination = "d",
+	                               .batch_row = -1, .retention_ms = 60000 };
+	r->id = (uint64_t)(uintptr_t)arg;
+	return relay_history_complete(st, txn, r->id, &s, 500, NULL);
+}
+
+/*
+ * A completion's history entry is written straight into the group's
+ * transaction; when that write fails, the group runs again op by op and the
+ * completion stands without its entry (history.h: the history never fails
+ * the store's own work), and the group's other op is kept.
+ */
+static void
+test_history_in_group(void)
+{
+	struct res r[5];
+	struct relay_store *st = store_new("history-group", MAP);
+	struct relay_writer *w = NULL;
+	struct relay_hist_entry e;
+	struct relay_event ev;
+	struct hist_fault f = { .fail = 0 };
+	struct gate g;
+	struct res gate_res = { 0 };
+
+	if (!st)
+		return;
+	memset(r, 0, sizeof(r));
+	pthread_mutex_init(&f.mu, NULL);
+	done_count = 0;
+	CHECK_INT(relay_writer_start(st, base, &w), 0);
+	if (!w)
+		return;
+	relay_writer_ingest(w, ev_new("A", "a"), 60000, 100, res_cb, &r[0]);
+	relay_writer_ingest(w, ev_new("B", "b"), 60000, 100, res_cb, &r[1]);
+	run_until(2);
+	CHECK_INT(r[0].id, 1);
+	CHECK_INT(r[1].id, 2);
+	relay_store_set_fault(st, hist_fault_hook, &f);
+
+	/* no failure: the entry is kept, written in the flat group */
+	CHECK_INT(relay_writer_call_outcome(w, complete_into_history, (void *)(uintptr_t)1, res_cb,
+	                                    &r[2]), 0);
+	run_until(3);
+	CHECK_INT(r[2].rc, 0);
+	CHECK_INT(f.calls, 1);
+	CHECK_INT(relay_history_get(st, NULL, 1, &e), 0);
+	relay_hist_clear(&e);
+
+	/* the first history write fails: the group (held together by the
+	 * gate: the completion and an ingest) runs again nested, and the
+	 * completion ends without an entry; the ingest is kept */
+	f.fail = 3; /* the call above was the first; fail the next two */
+	gate_init(&g);
+	relay_writer_call(w, gate_fn, &g, res_cb, &gate_res);
+	CHECK(gate_wait_entered(&g));
+	CHECK_INT(relay_writer_call_outcome(w, complete_into_history, (void *)(uintptr_t)2, res_cb,
+	                                    &r[3]), 0);
+	relay_writer_ingest(w, ev_new("C", "c"), 60000, 100, res_cb, &r[4]);
+	gate_release(&g);
+	run_until(6);
+	CHECK_INT(r[3].rc, 0);
+	CHECK_INT(r[4].rc, 0);
+	CHECK_INT(r[4].id, 3);
+	CHECK_INT(f.calls, 3); /* flat (failed), then nested (failed too: no entry) */
+	CHECK_INT(relay_store_get_event(st, NULL, 2, &ev), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_history_get(st, NULL, 2, &e), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_store_get_event(st, NULL, 3, &ev), 0);
+	relay_event_clear(&ev);
+	relay_writer_stop(w);
+	relay_store_set_fault(st, NULL, NULL);
+	relay_store_close(st);
+}
+
 int
 main(void)
 {
@@ -795,6 +895,7 @@ main(void)
 	RUN(test_complete_version);
 	RUN(test_outcomes_alone);
 	RUN(test_call_outcome);
+	RUN(test_history_in_group);
 	RUN(test_stop);
 	event_base_free(base);
 	nftw(base_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
