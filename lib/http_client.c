@@ -7,6 +7,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -204,6 +205,9 @@ transport_of(CURLcode rc, struct http_xfer *x)
 		    pre == 0)
 			return RELAY_TRANSPORT_CONNECT;
 		return RELAY_TRANSPORT_TIMEOUT;
+	case CURLE_ABORTED_BY_CALLBACK:
+		/* on_prereq refused the connection before anything was sent */
+		return x->refused ? RELAY_TRANSPORT_CONNECT : RELAY_TRANSPORT_ERROR;
 	case CURLE_WRITE_ERROR:
 		return x->too_big ? RELAY_TRANSPORT_TOO_BIG : RELAY_TRANSPORT_ERROR;
 	case CURLE_FILESIZE_EXCEEDED:
@@ -266,6 +270,7 @@ static void http_destroy(struct relay_http *h);
 
 /* ---- the address guard ---- */
 
+/* a: an IPv4 address, 4 bytes in network order. */
 static int
 v4_private(const unsigned char *a)
 {
@@ -275,14 +280,56 @@ v4_private(const unsigned char *a)
 	       (a[0] == 192 && a[1] == 0 && a[2] == 0) || (a[0] == 198 && (a[1] & 0xfe) == 18);
 }
 
+/*
+ * a: an IPv6 address, 16 bytes. An IPv4 address carried inside one is
+ * judged as IPv4: the kernel, a translator or a tunnel may deliver the
+ * packets to it, so 2002:7f00:1:: must be refused like 127.0.0.1.
+ */
+static int
+v6_private(const unsigned char *a)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const unsigned char translated[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
+	static const unsigned char nat64_local[6] = { 0, 0x64, 0xff, 0x9b, 0, 1 };
+	static const unsigned char zero[12];
+	unsigned char client[4];
+	int i;
+
+	/* ::/96: ::, ::1 and the IPv4-compatible ::a.b.c.d, deprecated
+	 * (RFC 4291) and never a host's address: all of it is refused */
+	if (memcmp(a, zero, 12) == 0)
+		return 1;
+	/* ::ffff:a.b.c.d mapped, ::ffff:0:a.b.c.d translated (RFC 2765),
+	 * 64:ff9b::a.b.c.d through a NAT64 (RFC 6052) */
+	if (memcmp(a, mapped, 12) == 0 || memcmp(a, translated, 12) == 0 ||
+	    memcmp(a, nat64, 12) == 0)
+		return v4_private(a + 12);
+	/* 64:ff9b:1::/48 (RFC 8215) is a translator of this network's own, and
+	 * where it puts the IPv4 address depends on the prefix length it was
+	 * set up with: all of it is refused */
+	if (memcmp(a, nat64_local, 6) == 0)
+		return 1;
+	/* 6to4 2002:AABB:CCDD::/48 (RFC 3056) carries a.b.c.d in bits 16-47 */
+	if (a[0] == 0x20 && a[1] == 0x02)
+		return v4_private(a + 2);
+	/* Teredo 2001::/32 (RFC 4380): the server's address in bits 32-63, the
+	 * client's in the last 32 bits with every bit inverted; packets may go
+	 * to either */
+	if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0 && a[3] == 0) {
+		for (i = 0; i < 4; i++)
+			client[i] = (unsigned char)~a[12 + i];
+		return v4_private(a + 4) || v4_private(client);
+	}
+	return (a[0] & 0xfe) == 0xfc ||                   /* fc00::/7 */
+	       (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) || /* fe80::/10 */
+	       (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) || /* fec0::/10, deprecated site-local */
+	       a[0] == 0xff;                              /* multicast */
+}
+
 int
 relay_addr_private(const struct sockaddr *sa)
 {
-	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
-	static const unsigned char zero[15];
-	const unsigned char *a;
-
 	if (!sa)
 		return 1;
 	if (sa->sa_family == AF_INET) {
@@ -290,19 +337,13 @@ relay_addr_private(const struct sockaddr *sa)
 
 		return v4_private((const unsigned char *)&in->sin_addr.s_addr);
 	}
-	if (sa->sa_family != AF_INET6)
-		return 1;
-	a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
-	if (memcmp(a, zero, 15) == 0)                     /* :: and ::1 */
-		return 1;
-	if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
-		return v4_private(a + 12);
-	return (a[0] & 0xfe) == 0xfc ||                   /* fc00::/7 */
-	       (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) || /* fe80::/10 */
-	       (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) || /* fec0::/10, deprecated site-local */
-	       a[0] == 0xff;                              /* multicast */
+	if (sa->sa_family == AF_INET6)
+		return v6_private(((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr);
+	return 1;
 }
 
+/* Every new connection: refuse before connecting, so that not even a
+ * connection attempt reaches an internal address. */
 static curl_socket_t
 on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
@@ -313,6 +354,40 @@ on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 		return CURL_SOCKET_BAD;
 	}
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/*
+ * Every transfer, once it has its connection and before anything is sent:
+ * a connection kept alive is reused by a later transfer to the same host
+ * and port without opening a socket, and the one that opened it may not
+ * have asked for the guard. curl gives the peer's address as text; text
+ * that does not parse is refused.
+ */
+static int
+on_prereq(void *clientp, char *peer_ip, char *local_ip, int peer_port, int local_port)
+{
+	struct http_xfer *x = clientp;
+	struct sockaddr_in6 in6;
+	struct sockaddr_in in;
+	const struct sockaddr *sa = NULL;
+
+	(void)local_ip;
+	(void)peer_port;
+	(void)local_port;
+	memset(&in, 0, sizeof(in));
+	memset(&in6, 0, sizeof(in6));
+	if (peer_ip && inet_pton(AF_INET, peer_ip, &in.sin_addr) == 1) {
+		in.sin_family = AF_INET;
+		sa = (const struct sockaddr *)&in;
+	} else if (peer_ip && inet_pton(AF_INET6, peer_ip, &in6.sin6_addr) == 1) {
+		in6.sin6_family = AF_INET6;
+		sa = (const struct sockaddr *)&in6;
+	}
+	if (relay_addr_private(sa)) {
+		x->refused = 1;
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
 }
 
 /* Leave an event handler; destroy the client if a callback freed it. */
@@ -579,7 +654,9 @@ relay_http_send(struct relay_http *h, const struct relay_http_call *req,
 		goto fail;
 	if (req->refuse_private &&
 	    (setopt_failed(curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket), &rc) ||
-	     setopt_failed(curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x), &rc)))
+	     setopt_failed(curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x), &rc) ||
+	     setopt_failed(curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq), &rc) ||
+	     setopt_failed(curl_easy_setopt(e, CURLOPT_PREREQDATA, x), &rc)))
 		goto fail;
 	x->refuse_private = req->refuse_private;
 	if ((req->ca_file && setopt_failed(curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file), &rc)) ||

@@ -44,7 +44,10 @@ struct relay_http_call {
 	const char *key_file;
 	int insecure;
 	/* 1: refuse to connect to an address relay_addr_private() names (the
-	 * reply then says refused); also for every address a name resolves to. */
+	 * reply then says refused); also for every address a name resolves to,
+	 * checked when each connection is opened, and again before a request
+	 * goes out on a kept-alive connection (which another request may have
+	 * opened without this). */
 	int refuse_private;
 };
 
@@ -104,11 +107,16 @@ int relay_http_send(struct relay_http *h, const struct relay_http_call *req,
 
 /*
  * relay_addr_private - 1 when sa is an address a relay must not be pointed
- * at unless told so: unspecified, loopback, link-local, private (RFC 1918,
- * RFC 4193 fc00::/7), shared (100.64.0.0/10), multicast, reserved
- * (240.0.0.0/4, broadcast), and the IPv4 forms of those inside IPv6
- * (::ffff:a.b.c.d, 64:ff9b::a.b.c.d); else 0. An address family other
- * than AF_INET and AF_INET6 is refused (1). NULL gives 1. Pure.
+ * at unless told so; else 0. IPv4: 0.0.0.0/8, 10/8, 100.64/10 (shared),
+ * 127/8, 169.254/16, 172.16/12, 192.0.0/24, 192.168/16, 198.18/15, and
+ * 224/3 (multicast, reserved, broadcast). IPv6: ::/96 (unspecified,
+ * loopback, deprecated IPv4-compatible), fe80::/10, fec0::/10, fc00::/7,
+ * ff00::/8, and the NAT64 local-use 64:ff9b:1::/48. An IPv4 address carried
+ * in IPv6 is judged as IPv4: mapped ::ffff:a.b.c.d, translated
+ * ::ffff:0:a.b.c.d, NAT64 64:ff9b::a.b.c.d, 6to4 2002:AABB:CCDD::/48, and
+ * Teredo 2001::/32 (refused when either its server or its client address
+ * is). An address family other than AF_INET and AF_INET6 is refused (1).
+ * NULL gives 1. Pure.
  */
 struct sockaddr;
 int relay_addr_private(const struct sockaddr *sa);
