@@ -148,6 +148,13 @@ def get(port, path):
     return r.status, data
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time of process pid, all its threads."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(url, conns, seconds, script):
     out = subprocess.run(["wrk", "-t%d" % min(conns, 2), "-c%d" % conns, "-d%ds" % seconds,
                           "--latency", "-s", script, url], capture_output=True, text=True,
@@ -219,8 +226,9 @@ def main():
         }
         json.dump(cfg, open(os.path.join(tmp, "relay.json"), "w"))
         log = open(os.path.join(tmp, "relayd.log"), "w")
-        procs.append(subprocess.Popen([relayd, "--config", os.path.join(tmp, "relay.json")],
-                                      stdout=log, stderr=subprocess.STDOUT))
+        relay_proc = subprocess.Popen([relayd, "--config", os.path.join(tmp, "relay.json")],
+                                      stdout=log, stderr=subprocess.STDOUT)
+        procs.append(relay_proc)
         wait_for(lambda: listening(relay_port), 10, "relay")
         cached_path = "/query/bench_cached?prefix=Bench%25"
         status, body = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(get(relay_port, cached_path)),
@@ -253,15 +261,30 @@ def main():
         ]
         costed = [(name + " (odoo cost)", url, conns, script) for name, url, conns, script in runs
                   if script != "cached" and conns != 1] if args.odoo_cost else []
-        results, p50s = {}, {}
+        results, p50s, cpus = {}, {}, {}
         for rnd in range(args.rounds):
             for name, url, conns, script in runs + costed:
                 control("/control/cost", {"on": name.endswith("(odoo cost)")})
+                perf = None
+                if os.environ.get("RELAY_BENCH_PERF") and name == "relay uncached":
+                    # a profile of the relay's uncached answers: RELAY_BENCH_PERF=perf.data
+                    perf = subprocess.Popen(["perf", "record", "--call-graph", os.environ.get("RELAY_BENCH_CALLGRAPH", "fp"), "-o",
+                                             os.environ["RELAY_BENCH_PERF"], "-p",
+                                             str(relay_proc.pid)], stderr=subprocess.DEVNULL)
+                c0 = cpu_seconds(relay_proc.pid)
                 rate, errors, p50 = run_wrk(url, conns, args.seconds, scripts[script])
+                cpu_us = (cpu_seconds(relay_proc.pid) - c0) * 1e6 / max(rate * args.seconds, 1)
+                if perf:
+                    perf.send_signal(2)
+                    perf.wait(30)
+                if name.startswith("relay"):
+                    cpus.setdefault(name, []).append(cpu_us)
                 results.setdefault(name, []).append(rate)
                 p50s.setdefault(name, []).append(p50)
-                print("round %d %-40s c=%-3d %9.0f req/s  p50 %.3f ms  non-2xx %d"
-                      % (rnd + 1, name, conns, rate, p50, errors), file=sys.stderr)
+                print("round %d %-40s c=%-3d %9.0f req/s  p50 %.3f ms  non-2xx %d%s"
+                      % (rnd + 1, name, conns, rate, p50, errors,
+                         "  relay CPU %.1f us/answer" % cpu_us if name.startswith("relay")
+                         else ""), file=sys.stderr)
         med = dict((k, statistics.median(v)) for k, v in results.items())
         p50 = dict((k, statistics.median(v)) for k, v in p50s.items())
         print("\nquery benchmark: medians of %d rounds of %d s; answer %d bytes (%d records)"
@@ -277,6 +300,9 @@ def main():
                       ("relay uncached (odoo cost)", "direct search_read (odoo cost)")]
         for name, base in pairs:
             print("%-40s %12.0f %9.2fx %10.3f" % (name, med[name], med[name] / med[base], p50[name]))
+        for name in sorted(cpus):
+            print("%-40s relay CPU %.1f us per answer (all threads, user+system)"
+                  % (name, statistics.median(cpus[name])))
         print("the relay adds %.3f ms (median) to one uncached answer at one connection"
               % (p50["relay uncached, 1 conn"] - p50["direct search_read, 1 conn"]))
     finally:
