@@ -66,6 +66,36 @@ who(char *buf, size_t n)
 	return buf;
 }
 
+/* ---- damaged records ---- */
+
+/* Whether rc is a record that does not decode (damaged, or written by a
+ * newer odoo-relay): a listing passes over those and says how many. */
+static int
+is_damaged(int rc)
+{
+	return rc == -RELAY_ECORRUPT || rc == -RELAY_EVERSION;
+}
+
+/* The one line a listing gives when it passed over records it could not
+ * read: a warning on stderr, a JSON object there under --json (stdout
+ * keeps one object per record). The listing still exits 0: the records it
+ * shows are right, and an operator who asks for one that does not read
+ * (events show ID) gets an error. */
+static void
+warn_damaged(const struct ctl *c, const char *table, uint64_t n)
+{
+	if (!n)
+		return;
+	if (c->json) {
+		fprintf(stderr, "{\"warning\":\"damaged\",\"table\":\"%s\",\"damaged\":%" PRIu64
+		        "}\n", table, n);
+		return;
+	}
+	ctl_err("warning: %" PRIu64 " %s record%s in %s could not be read (damaged, or written by "
+	        "a newer odoo-relay) and %s skipped", n, table, n == 1 ? "" : "s", c->state_dir,
+	        n == 1 ? "was" : "were");
+}
+
 /* ---- the history's part of events show and events list ---- */
 
 static int64_t
@@ -225,7 +255,7 @@ struct hlister {
 	const struct ctl_filter *f;
 	struct ctl_table *table;
 	json_t *lines;
-	uint64_t matched, shown;
+	uint64_t matched, shown, damaged;
 	int err;
 };
 
@@ -291,15 +321,20 @@ ctl_history_list(struct ctl *c, const struct ctl_filter *f)
 		         : ENOMEM;
 		for (size_t i = 0; !rc && !l.err && i < n; i++) {
 			struct relay_hist_entry e;
+			int grc = relay_history_get(c->st, NULL, ids[i], &e);
 
-			if (relay_history_get(c->st, NULL, ids[i], &e) == 0) {
+			if (grc == 0) {
 				hlist_one(&l, &e);
 				relay_hist_clear(&e);
+			} else if (is_damaged(grc)) {
+				l.damaged++;
+			} else if (grc != -RELAY_ENOTFOUND) {
+				rc = grc; /* swept meanwhile: not there, not an error */
 			}
 		}
 		free(ids);
 	} else {
-		rc = relay_history_foreach(c->st, 0, hlist_one, &l);
+		rc = relay_history_foreach(c->st, 0, hlist_one, &l, &l.damaged);
 	}
 	if (rc || l.err) {
 		json_decref(l.lines);
@@ -308,6 +343,7 @@ ctl_history_list(struct ctl *c, const struct ctl_filter *f)
 		        ctl_strerror(l.err ? l.err : rc));
 		return ctl_exit_of(l.err ? l.err : rc);
 	}
+	warn_damaged(c, "history", l.damaged);
 	if (c->json)
 		return ctl_json_print_lines(l.lines);
 	if (!l.matched) {
@@ -379,6 +415,7 @@ struct alister {
 	json_t *items;
 	struct relay_audit_entry *keep;
 	size_t n, cap;
+	uint64_t damaged;
 	int err;
 };
 
@@ -514,13 +551,14 @@ ctl_audit(struct ctl *c, int argc, char **argv)
 		return rc;
 	if (c->json && !(l.items = json_array()))
 		return ctl_exit_of(ENOMEM);
-	rc = relay_audit_foreach(c->st, audit_one, &l);
+	rc = relay_audit_foreach(c->st, audit_one, &l, &l.damaged);
 	if (rc || l.err) {
 		ctl_err("cannot read the audit trail of %s: %s", c->state_dir,
 		        ctl_strerror(l.err ? l.err : rc));
 		rc = ctl_exit_of(l.err ? l.err : rc);
 		goto out;
 	}
+	warn_damaged(c, "audit", l.damaged);
 	if (c->json) {
 		size_t n = json_array_size(l.items), from = limit && n > limit ? n - limit : 0;
 
@@ -578,6 +616,7 @@ struct tracer {
 	json_t *events;
 	struct story *lines;
 	size_t n_lines, cap_lines;
+	uint64_t damaged; /* history and audit records that did not read */
 	int err;
 };
 
@@ -732,9 +771,16 @@ trace_history(struct tracer *t, uint64_t id)
 {
 	struct relay_hist_entry e;
 	char ans[512];
+	int rc;
 
-	if (seen(t, id) || relay_history_get(t->c->st, NULL, id, &e))
+	if (seen(t, id))
 		return;
+	if ((rc = relay_history_get(t->c->st, NULL, id, &e))) {
+		/* not found: swept since its trace key was read */
+		if (is_damaged(rc))
+			t->damaged++;
+		return;
+	}
 	if (t->source && strcmp(t->source, e.ev.source) != 0) {
 		relay_hist_clear(&e);
 		return;
@@ -890,8 +936,13 @@ ctl_trace(struct ctl *c, int argc, char **argv)
 			}
 		free(v);
 	}
-	if (!t.err && t.n_ids && (rc = relay_audit_foreach(c->st, trace_audit, &t)))
-		goto fail;
+	if (!t.err && t.n_ids) {
+		uint64_t bad = 0;
+
+		if ((rc = relay_audit_foreach(c->st, trace_audit, &t, &bad)))
+			goto fail;
+		t.damaged += bad;
+	}
 	if (t.err) {
 		rc = t.err;
 		goto fail;
@@ -907,12 +958,14 @@ ctl_trace(struct ctl *c, int argc, char **argv)
 			if (!o || ctl_json_time(o, "at", t.lines[i].at_ms) || json_array_append_new(story, o))
 				break;
 		}
-		o = json_pack("{s:s,s:o,s:o,s:b}", "key", t.key, "events", t.events, "story",
-		              story ? story : json_null(), "truncated", more_any);
+		o = json_pack("{s:s,s:o,s:o,s:b,s:I}", "key", t.key, "events", t.events, "story",
+		              story ? story : json_null(), "truncated", more_any, "damaged",
+		              (json_int_t)t.damaged);
 		t.events = NULL;
 		rc = ctl_json_print(o, 0);
 		goto out;
 	}
+	warn_damaged(c, "history or audit", t.damaged);
 	if (!t.n_ids) {
 		printf("nothing matches \"%s\" (queued, dead letters, or the history of the last "
 		       "retention period)\n", t.key);

@@ -79,7 +79,13 @@ int relay_history_drop(struct relay_store *st, MDB_txn *txn, uint64_t id,
 /* relay_history_sweep - remove entries whose expiry is <= now_ms (with
  * their trace keys and edits), at most max, oldest first; *swept (may be
  * NULL) gets how many. Also removes audit records older than
- * RELAY_AUDIT_KEEP_MS. Returns 0, -RELAY_EFULL, EACCES, or an LMDB code. */
+ * RELAY_AUDIT_KEEP_MS. Damage never stops it: an expiry row that does not
+ * decode (wrong size) is removed alone, an expired entry whose record does
+ * not decode is removed without its trace keys (a trace skips those), an
+ * audit record that does not decode is removed once a newer record goes
+ * (kept for an operator to see until then) and passed over meanwhile; each
+ * removal is counted (relay_history_damaged) and a sweep that removed any
+ * logs one warning. Returns 0, -RELAY_EFULL, EACCES, or an LMDB code. */
 #define RELAY_AUDIT_KEEP_MS (366LL * 86400 * 1000)
 int relay_history_sweep(struct relay_store *st, MDB_txn *txn, int64_t now_ms, size_t max,
                         size_t *swept);
@@ -92,9 +98,12 @@ int relay_history_get(struct relay_store *st, MDB_txn *txn, uint64_t id,
 
 /* relay_history_foreach - cb(arg, e) for each entry with id >= from_id in
  * id order, in one read transaction; e is valid during the call only. A
- * nonzero return from cb stops the walk and is returned. */
+ * nonzero return from cb stops the walk and is returned. An entry that
+ * does not decode (-RELAY_ECORRUPT, -RELAY_EVERSION) is passed over and
+ * counted in *damaged (may be NULL; set on every return). */
 int relay_history_foreach(struct relay_store *st, uint64_t from_id,
-                          int (*cb)(void *arg, const struct relay_hist_entry *e), void *arg);
+                          int (*cb)(void *arg, const struct relay_hist_entry *e), void *arg,
+                          uint64_t *damaged);
 
 /* Kinds of trace keys. */
 enum relay_trace_kind {
@@ -119,6 +128,11 @@ int relay_history_stats(struct relay_store *st, uint64_t *entries, uint64_t *byt
  * entries not written, since this process opened st. */
 void relay_history_gave_way(struct relay_store *st, uint64_t *evicted, uint64_t *skipped);
 
+/* relay_history_damaged - expiry rows, history records and audit records
+ * that did not decode and that the sweep removed, since this process
+ * opened st (relay_history_damaged_total). Any thread. */
+uint64_t relay_history_damaged(struct relay_store *st);
+
 /* ---- audit ---- */
 
 /* relay_audit_add - append e (seq and at_ms are set from the store's
@@ -128,9 +142,12 @@ int relay_audit_add(struct relay_store *st, MDB_txn *txn, const struct relay_aud
                     uint64_t *seq);
 
 /* relay_audit_foreach - cb(arg, e) for each audit record in order, in one
- * read transaction; a nonzero return stops and is returned. */
+ * read transaction; a nonzero return stops and is returned. A record that
+ * does not decode is passed over and counted in *damaged (may be NULL; set
+ * on every return). */
 int relay_audit_foreach(struct relay_store *st,
-                        int (*cb)(void *arg, const struct relay_audit_entry *e), void *arg);
+                        int (*cb)(void *arg, const struct relay_audit_entry *e), void *arg,
+                        uint64_t *damaged);
 
 /* ---- edits of dead letters ---- */
 
