@@ -312,24 +312,32 @@ ctl_history_list(struct ctl *c, const struct ctl_filter *f)
 	}
 	if (f->lane) {
 		/* A lane is in the trace index: read its entries alone, not the
-		 * whole history. */
-		uint64_t *ids = malloc(TRACE_MAX * sizeof(*ids));
+		 * whole history, a page of ids at a time until the index says
+		 * there are no more (each page from the last id on). */
+		uint64_t *ids = malloc(TRACE_MAX * sizeof(*ids)), from = 0;
 		size_t n = 0;
+		int more = 1;
 
-		rc = ids ? relay_history_find(c->st, NULL, RELAY_TRACE_LANE, f->lane, ids, TRACE_MAX, &n,
-		                              NULL)
-		         : ENOMEM;
-		for (size_t i = 0; !rc && !l.err && i < n; i++) {
-			struct relay_hist_entry e;
-			int grc = relay_history_get(c->st, NULL, ids[i], &e);
+		rc = ids ? 0 : ENOMEM;
+		while (!rc && !l.err && more) {
+			rc = relay_history_find_from(c->st, NULL, RELAY_TRACE_LANE, f->lane, from, ids,
+			                             TRACE_MAX, &n, &more);
+			if (rc || n == 0 || ids[n - 1] == UINT64_MAX)
+				more = 0;
+			else
+				from = ids[n - 1] + 1;
+			for (size_t i = 0; !rc && !l.err && i < n; i++) {
+				struct relay_hist_entry e;
+				int grc = relay_history_get(c->st, NULL, ids[i], &e);
 
-			if (grc == 0) {
-				hlist_one(&l, &e);
-				relay_hist_clear(&e);
-			} else if (is_damaged(grc)) {
-				l.damaged++;
-			} else if (grc != -RELAY_ENOTFOUND) {
-				rc = grc; /* swept meanwhile: not there, not an error */
+				if (grc == 0) {
+					hlist_one(&l, &e);
+					relay_hist_clear(&e);
+				} else if (is_damaged(grc)) {
+					l.damaged++;
+				} else if (grc != -RELAY_ENOTFOUND) { /* not found: swept meanwhile */
+					rc = grc;
+				}
 			}
 		}
 		free(ids);

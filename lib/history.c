@@ -658,6 +658,13 @@ int
 relay_history_find(struct relay_store *st, MDB_txn *txn, int kind, const char *key,
                    uint64_t *ids, size_t max, size_t *n, int *more)
 {
+	return relay_history_find_from(st, txn, kind, key, 0, ids, max, n, more);
+}
+
+int
+relay_history_find_from(struct relay_store *st, MDB_txn *txn, int kind, const char *key,
+                        uint64_t from_id, uint64_t *ids, size_t max, size_t *n, int *more)
+{
 	struct relay_store_hist *h = relay_store_hist(st);
 	unsigned char kb[TRACE_KEY_MAX];
 	size_t klen, plen;
@@ -669,7 +676,7 @@ relay_history_find(struct relay_store *st, MDB_txn *txn, int kind, const char *k
 	*n = 0;
 	if (more)
 		*more = 0;
-	if (ro_missing(h) || !key || trace_key(kb, &klen, kind, key, 0))
+	if (ro_missing(h) || !key || trace_key(kb, &klen, kind, key, from_id))
 		return 0;
 	plen = klen - 8;
 	if ((rc = relay_store_int_rbegin(st, txn, &use, &own)))

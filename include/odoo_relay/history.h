@@ -120,6 +120,11 @@ enum relay_trace_kind {
 int relay_history_find(struct relay_store *st, MDB_txn *txn, int kind, const char *key,
                        uint64_t *ids, size_t max, size_t *n, int *more);
 
+/* relay_history_find_from - relay_history_find of the ids >= from_id: the
+ * next page after a find that said *more is from the last id + 1. */
+int relay_history_find_from(struct relay_store *st, MDB_txn *txn, int kind, const char *key,
+                            uint64_t from_id, uint64_t *ids, size_t max, size_t *n, int *more);
+
 /* relay_history_stats - entries in the history and the bytes of their
  * pages (branch, leaf, overflow; trace index and expiry index included). */
 int relay_history_stats(struct relay_store *st, uint64_t *entries, uint64_t *bytes);

@@ -165,6 +165,12 @@ test_complete_find_sweep(void)
 	CHECK(n == 1 && ids[0] == c);
 	CHECK_INT(relay_history_find(st, NULL, RELAY_TRACE_ODOO, "res.partner,5", ids, 1, &n, &more), 0);
 	CHECK(n == 1 && more == 1);
+	/* the next page starts after the last id of the one before */
+	CHECK_INT(relay_history_find_from(st, NULL, RELAY_TRACE_LANE, "42", 0, ids, 1, &n, &more), 0);
+	CHECK(n == 1 && ids[0] == a && more == 1);
+	CHECK_INT(relay_history_find_from(st, NULL, RELAY_TRACE_LANE, "42", ids[0] + 1, ids, 1, &n,
+	                                  &more), 0);
+	CHECK(n == 1 && ids[0] == b && more == 0);
 
 	/* the sweep: a and b expire at 12000 and 13000, c at 52500 */
 	CHECK_INT(relay_history_sweep(st, NULL, 12000, 100, &swept), 0);
