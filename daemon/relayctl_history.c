@@ -370,48 +370,89 @@ ctl_history_list(struct ctl *c, const struct ctl_filter *f)
 
 /* ---- the audit trail ---- */
 
+/* What an audit record of this run holds; user and what are the
+ * caller's buffers (160 and 1024 bytes). */
+static void
+audit_entry(struct ctl *c, int argc, char **argv, const uint64_t *ids, size_t n_ids,
+            uint64_t count, char *user, char *what, struct relay_audit_entry *e)
+{
+	size_t l = 0, wn = 1024;
+
+	what[0] = '\0';
+	for (int i = 1; i < argc && l < wn - 1; i++) {
+		if (!strcmp(argv[i], "--json"))
+			continue;
+		l += (size_t)snprintf(what + l, wn - l, "%s%s", l ? " " : "", argv[i]);
+	}
+	if (l >= wn)
+		memcpy(what + wn - 4, "...", 4);
+	memset(e, 0, sizeof(*e));
+	e->at_ms = relay_wall_ms();
+	e->uid = (uint32_t)getuid();
+	e->user = who(user, 160);
+	e->verb = (char *)c->verb;
+	e->what = what;
+	e->count = count;
+	e->ids = (uint64_t *)ids;
+	e->n_ids = n_ids;
+}
+
+static void
+audit_journal(struct ctl *c, const struct relay_audit_entry *e)
+{
+	char ids_text[64] = "";
+
+	if (e->n_ids == 1)
+		snprintf(ids_text, sizeof(ids_text), "%" PRIu64, e->ids[0]);
+	else if (e->n_ids > 1)
+		snprintf(ids_text, sizeof(ids_text), "%" PRIu64 "..%" PRIu64, e->ids[0],
+		         e->ids[e->n_ids - 1]);
+	sd_journal_send("MESSAGE=%s by %s: %s%s%s (%" PRIu64 " event%s)", c->verb, e->user, e->what,
+	                ids_text[0] ? "; ids " : "", ids_text, e->count, e->count == 1 ? "" : "s",
+	                "MESSAGE_ID=" RELAY_MSGID_AUDIT, "PRIORITY=5", "SYSLOG_IDENTIFIER=" CTL_PROG,
+	                "RELAY_AUDIT_USER=%s", e->user, "RELAY_AUDIT_UID=%u", (unsigned)e->uid,
+	                "RELAY_AUDIT_VERB=%s", c->verb, "RELAY_AUDIT_COUNT=%" PRIu64, e->count,
+	                "RELAY_STATE_DIR=%s", c->state_dir ? c->state_dir : "", NULL);
+}
+
 int
 ctl_audit_record(struct ctl *c, int argc, char **argv, const uint64_t *ids, size_t n_ids,
                  uint64_t count)
 {
-	char user[160], what[1024], ids_text[64] = "";
-	size_t l = 0;
+	char user[160], what[1024];
+	struct relay_audit_entry e;
 	int rc;
-	struct relay_audit_entry e = { 0 };
 
-	what[0] = '\0';
-	for (int i = 1; i < argc && l < sizeof(what) - 1; i++) {
-		if (!strcmp(argv[i], "--json"))
-			continue;
-		l += (size_t)snprintf(what + l, sizeof(what) - l, "%s%s", l ? " " : "", argv[i]);
-	}
-	if (l >= sizeof(what))
-		memcpy(what + sizeof(what) - 4, "...", 4);
-	e.at_ms = relay_wall_ms();
-	e.uid = (uint32_t)getuid();
-	e.user = who(user, sizeof(user));
-	e.verb = (char *)c->verb;
-	e.what = what;
-	e.count = count;
-	e.ids = (uint64_t *)ids;
-	e.n_ids = n_ids;
-	if (n_ids == 1)
-		snprintf(ids_text, sizeof(ids_text), "%" PRIu64, ids[0]);
-	else if (n_ids > 1)
-		snprintf(ids_text, sizeof(ids_text), "%" PRIu64 "..%" PRIu64, ids[0], ids[n_ids - 1]);
+	audit_entry(c, argc, argv, ids, n_ids > RELAY_AUDIT_MAX_IDS ? RELAY_AUDIT_MAX_IDS : n_ids,
+	            count, user, what, &e);
 	/* The journal first: it does not depend on the store being writable. */
-	sd_journal_send("MESSAGE=%s by %s: %s%s%s (%" PRIu64 " event%s)", c->verb, user, what,
-	                ids_text[0] ? "; ids " : "", ids_text, count, count == 1 ? "" : "s",
-	                "MESSAGE_ID=" RELAY_MSGID_AUDIT, "PRIORITY=5", "SYSLOG_IDENTIFIER=" CTL_PROG,
-	                "RELAY_AUDIT_USER=%s", user, "RELAY_AUDIT_UID=%u", (unsigned)getuid(),
-	                "RELAY_AUDIT_VERB=%s", c->verb, "RELAY_AUDIT_COUNT=%" PRIu64, count,
-	                "RELAY_STATE_DIR=%s", c->state_dir ? c->state_dir : "", NULL);
+	audit_journal(c, &e);
 	rc = c->st ? relay_audit_add(c->st, NULL, &e, NULL) : EBADF;
 	if (rc) {
 		ctl_err("warning: cannot record this %s in the audit trail of %s: %s", c->verb,
 		        c->state_dir, ctl_strerror(rc));
 		return rc;
 	}
+	return 0;
+}
+
+int
+ctl_audit_commit(struct ctl *c, MDB_txn *txn, int argc, char **argv, const uint64_t *ids,
+                 size_t n_ids, uint64_t count)
+{
+	char user[160], what[1024];
+	struct relay_audit_entry e;
+	int rc, arc = 0;
+
+	audit_entry(c, argc, argv, ids, n_ids > RELAY_AUDIT_MAX_IDS ? RELAY_AUDIT_MAX_IDS : n_ids,
+	            count, user, what, &e);
+	if ((rc = relay_audit_commit(c->st, txn, &e, NULL, &arc)))
+		return rc;
+	if (arc)
+		ctl_err("warning: cannot record this %s in the audit trail of %s: %s", c->verb,
+		        c->state_dir, ctl_strerror(arc));
+	/* After the commit: a line for a change that did not happen would lie. */
+	audit_journal(c, &e);
 	return 0;
 }
 
@@ -1459,13 +1500,12 @@ ctl_dead_edit(struct ctl *c, int argc, char **argv)
 		rc = ctl_exit_of(rc);
 		goto out;
 	}
-	if ((rc = relay_store_txn_commit(c->st, txn))) {
+	if ((rc = ctl_audit_commit(c, txn, argc, argv, &id, 1, 1))) {
 		ctl_err("cannot edit dead letter %" PRIu64 " in %s: %s", id, c->state_dir,
 		        ctl_strerror(rc));
 		rc = ctl_exit_of(rc);
 		goto out;
 	}
-	ctl_audit_record(c, argc, argv, &id, 1, 1);
 	if (c->json) {
 		rc = ctl_json_print(json_pack("{s:s,s:o,s:i,s:b,s:I}", "action", "edit", "id",
 		                              ctl_json_id(id), "version", (int)version, "replayed", replay,

@@ -779,6 +779,28 @@ relay_audit_add(struct relay_store *st, MDB_txn *txn, const struct relay_audit_e
 	return 0;
 }
 
+int
+relay_audit_commit(struct relay_store *st, MDB_txn *txn, const struct relay_audit_entry *e,
+                   uint64_t *seqp, int *audit_rc)
+{
+	MDB_txn *child = NULL;
+	uint64_t seq = 0;
+	int arc, rc;
+
+	if (!(arc = relay_store_txn_begin(st, txn, &child))) {
+		if ((arc = relay_audit_add(st, child, e, &seq)))
+			relay_store_txn_abort(st, child);
+		else
+			arc = relay_store_txn_commit(st, child); /* nested: no fault, no disk */
+	}
+	if (audit_rc)
+		*audit_rc = arc;
+	rc = relay_store_txn_commit(st, txn);
+	if (seqp)
+		*seqp = rc || arc ? 0 : seq;
+	return rc;
+}
+
 struct audit_walk {
 	int (*cb)(void *arg, const struct relay_audit_entry *e);
 	void *arg;

@@ -146,6 +146,20 @@ uint64_t relay_history_damaged(struct relay_store *st);
 int relay_audit_add(struct relay_store *st, MDB_txn *txn, const struct relay_audit_entry *e,
                     uint64_t *seq);
 
+/*
+ * relay_audit_commit - commit txn, a top-level write transaction that holds
+ * an operator's change, with e appended to the audit trail in it: the
+ * change and its record reach the store together or not at all (a crash or
+ * a failed commit leaves neither). The record is written in a transaction
+ * nested in txn: when it cannot be (-RELAY_EFULL, ...), *audit_rc (may be
+ * NULL; 0 otherwise) gets why and the change commits without it, since an
+ * operator clearing a full store must still be able to. *seq (may be NULL)
+ * gets the record's key. Returns relay_store_txn_commit's result; txn is
+ * freed either way. Fault hook: "audit" (the record), "commit".
+ */
+int relay_audit_commit(struct relay_store *st, MDB_txn *txn, const struct relay_audit_entry *e,
+                       uint64_t *seq, int *audit_rc);
+
 /* relay_audit_foreach - cb(arg, e) for each audit record in order, in one
  * read transaction; a nonzero return stops and is returned. A record that
  * does not decode is passed over and counted in *damaged (may be NULL; set

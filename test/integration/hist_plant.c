@@ -6,7 +6,10 @@
  *   hist-plant STATE_DIR damage-history ID   history record ID made junk
  *   hist-plant STATE_DIR damage-audit SEQ    audit record SEQ made junk
  *   hist-plant STATE_DIR damage-exp          an expiry row of the wrong size
- * Prints nothing; exits 0, or 1 with a message. */
+ *   hist-plant STATE_DIR dead N              N dead letters (JSON bodies)
+ *   hist-plant STATE_DIR txnid               prints the id of the last
+ *                                            committed write transaction
+ * Prints nothing else; exits 0, or 1 with a message. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +67,32 @@ fill(struct relay_store *st, const char *lane, uint64_t n)
 }
 
 static int
+bury(struct relay_store *st, uint64_t n)
+{
+	int64_t now = relay_wall_ms();
+	int rc = 0;
+
+	for (uint64_t i = 0; i < n && !rc; i++) {
+		char dk[32], body[64];
+		struct relay_event ev = { .source = "shop", .topic = "customers/update",
+			                  .dedup_key = dk, .body = (unsigned char *)body };
+		struct relay_event got;
+		uint64_t id;
+
+		snprintf(dk, sizeof(dk), "dead-%" PRIu64, i);
+		snprintf(body, sizeof(body), "{\"id\":%" PRIu64 "}", i);
+		ev.body_len = strlen(body);
+		if ((rc = relay_store_ingest(st, NULL, &ev, 0, now, &id, NULL)) ||
+		    (rc = relay_store_get_event(st, NULL, id, &got)))
+			break;
+		got.dead_reason = strdup("planted");
+		rc = relay_store_bury(st, NULL, &got, RELAY_LANE_HOLD, now);
+		relay_event_clear(&got);
+	}
+	return rc;
+}
+
+static int
 plant(struct relay_store *st, const char *table, const void *k, size_t klen)
 {
 	static const unsigned char junk[3] = { 1, 2, 3 };
@@ -95,7 +124,10 @@ main(int argc, char **argv)
 		        "damage-audit SEQ | damage-exp\n");
 		return 64;
 	}
-	if ((rc = relay_store_open(argv[1], 64u << 20, RELAY_STORE_CREATE, &st))) {
+	/* read-only for txnid: it must not count a transaction of its own */
+	if ((rc = relay_store_open(argv[1], 64u << 20,
+	                           strcmp(argv[2], "txnid") ? RELAY_STORE_CREATE : RELAY_STORE_RDONLY,
+	                           &st))) {
 		fprintf(stderr, "hist-plant: cannot open %s: %s\n", argv[1], relay_strerror(rc));
 		return 1;
 	}
@@ -108,6 +140,15 @@ main(int argc, char **argv)
 		for (int i = 7; i >= 0; i--, v >>= 8)
 			k[i] = (unsigned char)v;
 		rc = plant(st, argv[2][7] == 'h' ? "history" : "audit", k, 8);
+	} else if (!strcmp(argv[2], "dead") && argc == 4) {
+		rc = bury(st, strtoull(argv[3], NULL, 10));
+	} else if (!strcmp(argv[2], "txnid") && argc == 3) {
+		MDB_txn *txn;
+
+		if ((rc = relay_store_read_begin(st, &txn)) == 0) {
+			printf("%zu\n", (size_t)mdb_txn_id(txn));
+			relay_store_txn_abort(st, txn);
+		}
 	} else if (!strcmp(argv[2], "damage-exp") && argc == 3) {
 		memset(k, 0, sizeof(k));
 		rc = plant(st, "history_exp", k, 5);

@@ -442,6 +442,79 @@ test_damaged_entries(void)
 	relay_store_close(st);
 }
 
+static int
+fail_op(void *arg, const char *op)
+{
+	return strcmp(op, (const char *)arg) == 0 ? EIO : 0;
+}
+
+static int
+audit_count(struct relay_store *st)
+{
+	int n = 0;
+
+	CHECK_INT(relay_audit_foreach(st, count_audit, &n, NULL), 0);
+	return n;
+}
+
+/* An operator's change and its audit record commit in one transaction: a
+ * failed commit leaves neither; a record that cannot be written leaves the
+ * change to commit alone, and says so. */
+static void
+test_audit_commit(void)
+{
+	struct relay_store *st = fresh(8u << 20);
+	struct relay_event ev = { 0 };
+	struct relay_audit_entry a = { .at_ms = 5, .user = "alice", .verb = "dead replay",
+		                       .what = "1", .count = 1 };
+	MDB_txn *txn = NULL;
+	uint64_t id, seq = 9;
+	int arc = 0;
+
+	id = ingest(st, "wh-1", "1", "{}", 1000);
+	CHECK_INT(relay_store_get_event(st, NULL, id, &ev), 0);
+	ev.dead_reason = strdup("bad");
+	CHECK_INT(relay_store_bury(st, NULL, &ev, RELAY_LANE_HOLD, 1500), 0);
+	relay_event_clear(&ev);
+	a.ids = &id;
+	a.n_ids = 1;
+
+	/* the commit fails after the change and the record are in txn */
+	relay_store_set_fault(st, fail_op, "commit");
+	CHECK_INT(relay_store_txn_begin(st, NULL, &txn), 0);
+	CHECK_INT(relay_store_replay(st, txn, id, 2000), 0);
+	CHECK(relay_audit_commit(st, txn, &a, &seq, &arc) != 0);
+	relay_store_set_fault(st, NULL, NULL);
+	CHECK_INT(seq, 0);
+	CHECK_INT(relay_store_get_dead(st, NULL, id, &ev), 0); /* still dead */
+	relay_event_clear(&ev);
+	CHECK_INT(audit_count(st), 0); /* and no record */
+
+	/* the record cannot be written: the change commits alone */
+	relay_store_set_fault(st, fail_op, "audit");
+	CHECK_INT(relay_store_txn_begin(st, NULL, &txn), 0);
+	CHECK_INT(relay_store_replay(st, txn, id, 2000), 0);
+	CHECK_INT(relay_audit_commit(st, txn, &a, &seq, &arc), 0);
+	relay_store_set_fault(st, NULL, NULL);
+	CHECK(arc != 0);
+	CHECK_INT(relay_store_get_dead(st, NULL, id, &ev), -RELAY_ENOTFOUND);
+	CHECK_INT(audit_count(st), 0);
+
+	/* and as it should go: both */
+	CHECK_INT(relay_store_get_event(st, NULL, id, &ev), 0);
+	ev.dead_reason = strdup("bad again");
+	CHECK_INT(relay_store_bury(st, NULL, &ev, RELAY_LANE_HOLD, 2500), 0);
+	relay_event_clear(&ev);
+	CHECK_INT(relay_store_txn_begin(st, NULL, &txn), 0);
+	CHECK_INT(relay_store_replay(st, txn, id, 3000), 0);
+	CHECK_INT(relay_audit_commit(st, txn, &a, &seq, &arc), 0);
+	CHECK_INT(arc, 0);
+	CHECK(seq > 0);
+	CHECK_INT(relay_store_get_dead(st, NULL, id, &ev), -RELAY_ENOTFOUND);
+	CHECK_INT(audit_count(st), 1);
+	relay_store_close(st);
+}
+
 int
 main(void)
 {
@@ -451,6 +524,7 @@ main(void)
 	RUN(test_full_store_keeps_ingesting);
 	RUN(test_old_store);
 	RUN(test_damaged_entries);
+	RUN(test_audit_commit);
 	if (dir[0])
 		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
