@@ -1,8 +1,8 @@
 /* hist-plant: put history entries, and damage, into a store directly (no
  * daemon), for the integration tests of listings over a large or damaged
  * history.
- *   hist-plant STATE_DIR fill LANE N      N delivered events of lane LANE,
- *                                         settled now, kept 7 days
+ *   hist-plant STATE_DIR fill LANE N [MS]  N delivered events of lane LANE,
+ *                                         settled now, kept MS ms [7 days]
  *   hist-plant STATE_DIR damage-history ID   history record ID made junk
  *   hist-plant STATE_DIR damage-audit SEQ    audit record SEQ made junk
  *   hist-plant STATE_DIR damage-exp          an expiry row of the wrong size
@@ -23,7 +23,7 @@
 #define PER_TXN 2000
 
 static int
-fill(struct relay_store *st, const char *lane, uint64_t n)
+fill(struct relay_store *st, const char *lane, uint64_t n, int64_t retention_ms)
 {
 	int64_t now = relay_wall_ms();
 	int rc = 0;
@@ -46,7 +46,7 @@ fill(struct relay_store *st, const char *lane, uint64_t n)
 			struct relay_hist_settle s = {
 				.outcome = RELAY_HIST_DELIVERED, .destination = "odoo", .batch_row = -1,
 				.http_status = 200, .note = "delivered",
-				.retention_ms = RELAY_HISTORY_RETENTION_DEFAULT_S * INT64_C(1000),
+				.retention_ms = retention_ms,
 				.keep_body = 1,
 			};
 
@@ -131,8 +131,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "hist-plant: cannot open %s: %s\n", argv[1], relay_strerror(rc));
 		return 1;
 	}
-	if (!strcmp(argv[2], "fill") && argc == 5) {
-		rc = fill(st, argv[3], strtoull(argv[4], NULL, 10));
+	if (!strcmp(argv[2], "fill") && (argc == 5 || argc == 6)) {
+		rc = fill(st, argv[3], strtoull(argv[4], NULL, 10),
+		          argc == 6 ? strtoll(argv[5], NULL, 10)
+		                    : RELAY_HISTORY_RETENTION_DEFAULT_S * INT64_C(1000));
 	} else if ((!strcmp(argv[2], "damage-history") || !strcmp(argv[2], "damage-audit")) &&
 	           argc == 4) {
 		uint64_t v = strtoull(argv[3], NULL, 10);

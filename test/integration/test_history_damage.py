@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 
-from harness import BUILD, RELAYCTL, Relay, Results, TempDir, base_config
+from harness import BUILD, Relay, Results, TempDir, base_config, wait_for
 
 HIST_PLANT = os.environ.get("HIST_PLANT", os.path.join(BUILD, "test", "integration", "hist-plant"))
 
@@ -87,9 +87,31 @@ def test_damaged_records_are_skipped(t):
         t.eq(p.returncode, 65, "events show of the damaged entry fails (%s)" % p.stderr.strip())
 
 
+def test_sweep_goes_past_damage(t):
+    """odoo-relayd's sweep at start removes a damaged expiry row (it sorts
+    first), counts it, and goes on to sweep the expired entries behind it."""
+    with TempDir() as tmp:
+        r, state = setup(tmp)
+        plant(state, "fill", "L", 5, 1)  # kept 1 ms: expired by the next sweep
+        plant(state, "damage-exp")
+        p = r.ctl("--json", "status", check=False)
+        t.eq(json.loads(p.stdout)["history"]["events"], 5, "five entries before the sweep")
+        r.start()
+        try:
+            wait_for(lambda: r.metric("relay_history_damaged_total") == 1.0,
+                     what="the damaged row counted")
+            wait_for(lambda: r.metric("relay_history_events") == 0.0,
+                     what="the expired entries swept past it")
+            t.check("history sweep removed 1 damaged entry" in r.logs(), "logged once")
+            t.check("cannot sweep the history" not in r.logs(), "no failed sweep")
+        finally:
+            r.stop()
+
+
 def main():
     t = Results()
     t.run(test_damaged_records_are_skipped)
+    t.run(test_sweep_goes_past_damage)
     return t.done()
 
 
