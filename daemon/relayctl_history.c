@@ -423,8 +423,7 @@ ctl_audit_record(struct ctl *c, int argc, char **argv, const uint64_t *ids, size
 	struct relay_audit_entry e;
 	int rc;
 
-	audit_entry(c, argc, argv, ids, n_ids > RELAY_AUDIT_MAX_IDS ? RELAY_AUDIT_MAX_IDS : n_ids,
-	            count, user, what, &e);
+	audit_entry(c, argc, argv, ids, n_ids, count, user, what, &e); /* the record keeps 1000 */
 	/* The journal first: it does not depend on the store being writable. */
 	audit_journal(c, &e);
 	rc = c->st ? relay_audit_add(c->st, NULL, &e, NULL) : EBADF;
@@ -444,8 +443,7 @@ ctl_audit_commit(struct ctl *c, MDB_txn *txn, int argc, char **argv, const uint6
 	struct relay_audit_entry e;
 	int rc, arc = 0;
 
-	audit_entry(c, argc, argv, ids, n_ids > RELAY_AUDIT_MAX_IDS ? RELAY_AUDIT_MAX_IDS : n_ids,
-	            count, user, what, &e);
+	audit_entry(c, argc, argv, ids, n_ids, count, user, what, &e); /* the record keeps 1000 */
 	if ((rc = relay_audit_commit(c->st, txn, &e, NULL, &arc)))
 		return rc;
 	if (arc)
