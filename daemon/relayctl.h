@@ -259,12 +259,23 @@ struct relay_hist_settle;
 
 /* ctl_audit_record - record a write this run made (the verb's argv, the
  * ids it touched, how many) in the store's audit trail and the journal
- * (MESSAGE_ID b7d1e2a4c9f04e3a8d6b5c2f1a0e9d16). Any verb that writes calls
- * it once its change is committed; the store must be open read-write
- * (c->st). Prints a warning and returns the error when the store refuses;
- * the change itself stands. */
+ * (MESSAGE_ID b7d1e2a4c9f04e3a8d6b5c2f1a0e9d16), in a transaction of its
+ * own: for a write that is not a store transaction (compact), called once
+ * it is done; the store must be open read-write (c->st). Prints a warning
+ * and returns the error when the store refuses; the change itself stands. */
 int ctl_audit_record(struct ctl *c, int argc, char **argv, const uint64_t *ids, size_t n_ids,
                      uint64_t count);
+
+/* ctl_audit_commit - commit txn, the top-level write transaction of a
+ * verb's change, with the audit record of that change in it (as
+ * ctl_audit_record's), so that both are in the store or neither is; then
+ * the journal line. A record that cannot be written (the store full) warns
+ * and the change commits without it. Returns relay_store_txn_commit's
+ * result (txn is freed either way); on failure nothing was written and
+ * nothing journaled. Verbs whose change is a store transaction use this,
+ * not ctl_audit_record. */
+int ctl_audit_commit(struct ctl *c, MDB_txn *txn, int argc, char **argv, const uint64_t *ids,
+                     size_t n_ids, uint64_t count);
 
 /* ctl_history_settle_of - *s for an event of source leaving the queue by
  * this run's hand: the configuration's retention (7 days without one) and

@@ -66,6 +66,36 @@ who(char *buf, size_t n)
 	return buf;
 }
 
+/* ---- damaged records ---- */
+
+/* Whether rc is a record that does not decode (damaged, or written by a
+ * newer odoo-relay): a listing passes over those and says how many. */
+static int
+is_damaged(int rc)
+{
+	return rc == -RELAY_ECORRUPT || rc == -RELAY_EVERSION;
+}
+
+/* The one line a listing gives when it passed over records it could not
+ * read: a warning on stderr, a JSON object there under --json (stdout
+ * keeps one object per record). The listing still exits 0: the records it
+ * shows are right, and an operator who asks for one that does not read
+ * (events show ID) gets an error. */
+static void
+warn_damaged(const struct ctl *c, const char *table, uint64_t n)
+{
+	if (!n)
+		return;
+	if (c->json) {
+		fprintf(stderr, "{\"warning\":\"damaged\",\"table\":\"%s\",\"damaged\":%" PRIu64
+		        "}\n", table, n);
+		return;
+	}
+	ctl_err("warning: %" PRIu64 " %s record%s in %s could not be read (damaged, or written by "
+	        "a newer odoo-relay) and %s skipped", n, table, n == 1 ? "" : "s", c->state_dir,
+	        n == 1 ? "was" : "were");
+}
+
 /* ---- the history's part of events show and events list ---- */
 
 static int64_t
@@ -225,7 +255,7 @@ struct hlister {
 	const struct ctl_filter *f;
 	struct ctl_table *table;
 	json_t *lines;
-	uint64_t matched, shown;
+	uint64_t matched, shown, damaged;
 	int err;
 };
 
@@ -282,24 +312,37 @@ ctl_history_list(struct ctl *c, const struct ctl_filter *f)
 	}
 	if (f->lane) {
 		/* A lane is in the trace index: read its entries alone, not the
-		 * whole history. */
-		uint64_t *ids = malloc(TRACE_MAX * sizeof(*ids));
+		 * whole history, a page of ids at a time until the index says
+		 * there are no more (each page from the last id on). */
+		uint64_t *ids = malloc(TRACE_MAX * sizeof(*ids)), from = 0;
 		size_t n = 0;
+		int more = 1;
 
-		rc = ids ? relay_history_find(c->st, NULL, RELAY_TRACE_LANE, f->lane, ids, TRACE_MAX, &n,
-		                              NULL)
-		         : ENOMEM;
-		for (size_t i = 0; !rc && !l.err && i < n; i++) {
-			struct relay_hist_entry e;
+		rc = ids ? 0 : ENOMEM;
+		while (!rc && !l.err && more) {
+			rc = relay_history_find_from(c->st, NULL, RELAY_TRACE_LANE, f->lane, from, ids,
+			                             TRACE_MAX, &n, &more);
+			if (rc || n == 0 || ids[n - 1] == UINT64_MAX)
+				more = 0;
+			else
+				from = ids[n - 1] + 1;
+			for (size_t i = 0; !rc && !l.err && i < n; i++) {
+				struct relay_hist_entry e;
+				int grc = relay_history_get(c->st, NULL, ids[i], &e);
 
-			if (relay_history_get(c->st, NULL, ids[i], &e) == 0) {
-				hlist_one(&l, &e);
-				relay_hist_clear(&e);
+				if (grc == 0) {
+					hlist_one(&l, &e);
+					relay_hist_clear(&e);
+				} else if (is_damaged(grc)) {
+					l.damaged++;
+				} else if (grc != -RELAY_ENOTFOUND) { /* not found: swept meanwhile */
+					rc = grc;
+				}
 			}
 		}
 		free(ids);
 	} else {
-		rc = relay_history_foreach(c->st, 0, hlist_one, &l);
+		rc = relay_history_foreach(c->st, 0, hlist_one, &l, &l.damaged);
 	}
 	if (rc || l.err) {
 		json_decref(l.lines);
@@ -308,6 +351,7 @@ ctl_history_list(struct ctl *c, const struct ctl_filter *f)
 		        ctl_strerror(l.err ? l.err : rc));
 		return ctl_exit_of(l.err ? l.err : rc);
 	}
+	warn_damaged(c, "history", l.damaged);
 	if (c->json)
 		return ctl_json_print_lines(l.lines);
 	if (!l.matched) {
@@ -326,48 +370,87 @@ ctl_history_list(struct ctl *c, const struct ctl_filter *f)
 
 /* ---- the audit trail ---- */
 
+/* What an audit record of this run holds; user and what are the
+ * caller's buffers (160 and 1024 bytes). */
+static void
+audit_entry(struct ctl *c, int argc, char **argv, const uint64_t *ids, size_t n_ids,
+            uint64_t count, char *user, char *what, struct relay_audit_entry *e)
+{
+	size_t l = 0, wn = 1024;
+
+	what[0] = '\0';
+	for (int i = 1; i < argc && l < wn - 1; i++) {
+		if (!strcmp(argv[i], "--json"))
+			continue;
+		l += (size_t)snprintf(what + l, wn - l, "%s%s", l ? " " : "", argv[i]);
+	}
+	if (l >= wn)
+		memcpy(what + wn - 4, "...", 4);
+	memset(e, 0, sizeof(*e));
+	e->at_ms = relay_wall_ms();
+	e->uid = (uint32_t)getuid();
+	e->user = who(user, 160);
+	e->verb = (char *)c->verb;
+	e->what = what;
+	e->count = count;
+	e->ids = (uint64_t *)ids;
+	e->n_ids = n_ids;
+}
+
+static void
+audit_journal(struct ctl *c, const struct relay_audit_entry *e)
+{
+	char ids_text[64] = "";
+
+	if (e->n_ids == 1)
+		snprintf(ids_text, sizeof(ids_text), "%" PRIu64, e->ids[0]);
+	else if (e->n_ids > 1)
+		snprintf(ids_text, sizeof(ids_text), "%" PRIu64 "..%" PRIu64, e->ids[0],
+		         e->ids[e->n_ids - 1]);
+	sd_journal_send("MESSAGE=%s by %s: %s%s%s (%" PRIu64 " event%s)", c->verb, e->user, e->what,
+	                ids_text[0] ? "; ids " : "", ids_text, e->count, e->count == 1 ? "" : "s",
+	                "MESSAGE_ID=" RELAY_MSGID_AUDIT, "PRIORITY=5", "SYSLOG_IDENTIFIER=" CTL_PROG,
+	                "RELAY_AUDIT_USER=%s", e->user, "RELAY_AUDIT_UID=%u", (unsigned)e->uid,
+	                "RELAY_AUDIT_VERB=%s", c->verb, "RELAY_AUDIT_COUNT=%" PRIu64, e->count,
+	                "RELAY_STATE_DIR=%s", c->state_dir ? c->state_dir : "", NULL);
+}
+
 int
 ctl_audit_record(struct ctl *c, int argc, char **argv, const uint64_t *ids, size_t n_ids,
                  uint64_t count)
 {
-	char user[160], what[1024], ids_text[64] = "";
-	size_t l = 0;
+	char user[160], what[1024];
+	struct relay_audit_entry e;
 	int rc;
-	struct relay_audit_entry e = { 0 };
 
-	what[0] = '\0';
-	for (int i = 1; i < argc && l < sizeof(what) - 1; i++) {
-		if (!strcmp(argv[i], "--json"))
-			continue;
-		l += (size_t)snprintf(what + l, sizeof(what) - l, "%s%s", l ? " " : "", argv[i]);
-	}
-	if (l >= sizeof(what))
-		memcpy(what + sizeof(what) - 4, "...", 4);
-	e.at_ms = relay_wall_ms();
-	e.uid = (uint32_t)getuid();
-	e.user = who(user, sizeof(user));
-	e.verb = (char *)c->verb;
-	e.what = what;
-	e.count = count;
-	e.ids = (uint64_t *)ids;
-	e.n_ids = n_ids;
-	if (n_ids == 1)
-		snprintf(ids_text, sizeof(ids_text), "%" PRIu64, ids[0]);
-	else if (n_ids > 1)
-		snprintf(ids_text, sizeof(ids_text), "%" PRIu64 "..%" PRIu64, ids[0], ids[n_ids - 1]);
+	audit_entry(c, argc, argv, ids, n_ids, count, user, what, &e); /* the record keeps 1000 */
 	/* The journal first: it does not depend on the store being writable. */
-	sd_journal_send("MESSAGE=%s by %s: %s%s%s (%" PRIu64 " event%s)", c->verb, user, what,
-	                ids_text[0] ? "; ids " : "", ids_text, count, count == 1 ? "" : "s",
-	                "MESSAGE_ID=" RELAY_MSGID_AUDIT, "PRIORITY=5", "SYSLOG_IDENTIFIER=" CTL_PROG,
-	                "RELAY_AUDIT_USER=%s", user, "RELAY_AUDIT_UID=%u", (unsigned)getuid(),
-	                "RELAY_AUDIT_VERB=%s", c->verb, "RELAY_AUDIT_COUNT=%" PRIu64, count,
-	                "RELAY_STATE_DIR=%s", c->state_dir ? c->state_dir : "", NULL);
+	audit_journal(c, &e);
 	rc = c->st ? relay_audit_add(c->st, NULL, &e, NULL) : EBADF;
 	if (rc) {
 		ctl_err("warning: cannot record this %s in the audit trail of %s: %s", c->verb,
 		        c->state_dir, ctl_strerror(rc));
 		return rc;
 	}
+	return 0;
+}
+
+int
+ctl_audit_commit(struct ctl *c, MDB_txn *txn, int argc, char **argv, const uint64_t *ids,
+                 size_t n_ids, uint64_t count)
+{
+	char user[160], what[1024];
+	struct relay_audit_entry e;
+	int rc, arc = 0;
+
+	audit_entry(c, argc, argv, ids, n_ids, count, user, what, &e); /* the record keeps 1000 */
+	if ((rc = relay_audit_commit(c->st, txn, &e, NULL, &arc)))
+		return rc;
+	if (arc)
+		ctl_err("warning: cannot record this %s in the audit trail of %s: %s", c->verb,
+		        c->state_dir, ctl_strerror(arc));
+	/* After the commit: a line for a change that did not happen would lie. */
+	audit_journal(c, &e);
 	return 0;
 }
 
@@ -379,6 +462,7 @@ struct alister {
 	json_t *items;
 	struct relay_audit_entry *keep;
 	size_t n, cap;
+	uint64_t damaged;
 	int err;
 };
 
@@ -514,13 +598,14 @@ ctl_audit(struct ctl *c, int argc, char **argv)
 		return rc;
 	if (c->json && !(l.items = json_array()))
 		return ctl_exit_of(ENOMEM);
-	rc = relay_audit_foreach(c->st, audit_one, &l);
+	rc = relay_audit_foreach(c->st, audit_one, &l, &l.damaged);
 	if (rc || l.err) {
 		ctl_err("cannot read the audit trail of %s: %s", c->state_dir,
 		        ctl_strerror(l.err ? l.err : rc));
 		rc = ctl_exit_of(l.err ? l.err : rc);
 		goto out;
 	}
+	warn_damaged(c, "audit", l.damaged);
 	if (c->json) {
 		size_t n = json_array_size(l.items), from = limit && n > limit ? n - limit : 0;
 
@@ -578,6 +663,7 @@ struct tracer {
 	json_t *events;
 	struct story *lines;
 	size_t n_lines, cap_lines;
+	uint64_t damaged; /* history and audit records that did not read */
 	int err;
 };
 
@@ -732,9 +818,16 @@ trace_history(struct tracer *t, uint64_t id)
 {
 	struct relay_hist_entry e;
 	char ans[512];
+	int rc;
 
-	if (seen(t, id) || relay_history_get(t->c->st, NULL, id, &e))
+	if (seen(t, id))
 		return;
+	if ((rc = relay_history_get(t->c->st, NULL, id, &e))) {
+		/* not found: swept since its trace key was read */
+		if (is_damaged(rc))
+			t->damaged++;
+		return;
+	}
 	if (t->source && strcmp(t->source, e.ev.source) != 0) {
 		relay_hist_clear(&e);
 		return;
@@ -890,8 +983,13 @@ ctl_trace(struct ctl *c, int argc, char **argv)
 			}
 		free(v);
 	}
-	if (!t.err && t.n_ids && (rc = relay_audit_foreach(c->st, trace_audit, &t)))
-		goto fail;
+	if (!t.err && t.n_ids) {
+		uint64_t bad = 0;
+
+		if ((rc = relay_audit_foreach(c->st, trace_audit, &t, &bad)))
+			goto fail;
+		t.damaged += bad;
+	}
 	if (t.err) {
 		rc = t.err;
 		goto fail;
@@ -907,12 +1005,14 @@ ctl_trace(struct ctl *c, int argc, char **argv)
 			if (!o || ctl_json_time(o, "at", t.lines[i].at_ms) || json_array_append_new(story, o))
 				break;
 		}
-		o = json_pack("{s:s,s:o,s:o,s:b}", "key", t.key, "events", t.events, "story",
-		              story ? story : json_null(), "truncated", more_any);
+		o = json_pack("{s:s,s:o,s:o,s:b,s:I}", "key", t.key, "events", t.events, "story",
+		              story ? story : json_null(), "truncated", more_any, "damaged",
+		              (json_int_t)t.damaged);
 		t.events = NULL;
 		rc = ctl_json_print(o, 0);
 		goto out;
 	}
+	warn_damaged(c, "history or audit", t.damaged);
 	if (!t.n_ids) {
 		printf("nothing matches \"%s\" (queued, dead letters, or the history of the last "
 		       "retention period)\n", t.key);
@@ -1398,13 +1498,12 @@ ctl_dead_edit(struct ctl *c, int argc, char **argv)
 		rc = ctl_exit_of(rc);
 		goto out;
 	}
-	if ((rc = relay_store_txn_commit(c->st, txn))) {
+	if ((rc = ctl_audit_commit(c, txn, argc, argv, &id, 1, 1))) {
 		ctl_err("cannot edit dead letter %" PRIu64 " in %s: %s", id, c->state_dir,
 		        ctl_strerror(rc));
 		rc = ctl_exit_of(rc);
 		goto out;
 	}
-	ctl_audit_record(c, argc, argv, &id, 1, 1);
 	if (c->json) {
 		rc = ctl_json_print(json_pack("{s:s,s:o,s:i,s:b,s:I}", "action", "edit", "id",
 		                              ctl_json_id(id), "version", (int)version, "replayed", replay,

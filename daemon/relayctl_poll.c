@@ -225,9 +225,8 @@ ctl_sync(struct ctl *c, int argc, char **argv)
 		relay_store_txn_abort(c->st, txn);
 		goto fail;
 	}
-	if ((rc = relay_store_txn_commit(c->st, txn)))
+	if ((rc = ctl_audit_commit(c, txn, argc, argv, NULL, 0, json_array_size(ids))))
 		goto fail;
-	ctl_audit_record(c, argc, argv, NULL, 0, json_array_size(ids));
 	free(text);
 	json_decref(ids);
 	if (c->json)

@@ -544,13 +544,15 @@ drop_into_history(struct ctl *c, MDB_txn *txn, uint64_t id)
 
 /*
  * Moves ids[from..to) in one write transaction, one nested transaction per
- * record so that a record that is gone or damaged leaves the others alone.
+ * record so that a record that is gone or damaged leaves the others alone,
+ * and the audit record of those it moved in the same transaction.
  * Appends to done, gone and failed; returns 0, or the error that aborted
  * the batch (nothing of it was written).
  */
 static int
 move_batch(struct ctl *c, int drop, const struct idlist *ids, size_t from, size_t to,
-           struct idlist *done, struct idlist *gone, struct idlist *failed)
+           struct idlist *done, struct idlist *gone, struct idlist *failed, int argc,
+           char **argv)
 {
 	struct idlist bdone = { 0 }, bgone = { 0 }, bfailed = { 0 };
 	MDB_txn *top, *child;
@@ -580,7 +582,9 @@ move_batch(struct ctl *c, int drop, const struct idlist *ids, size_t from, size_
 		if (rc)
 			goto abort;
 	}
-	if ((rc = relay_store_txn_commit(c->st, top)))
+	rc = bdone.n ? ctl_audit_commit(c, top, argc, argv, bdone.v, bdone.n, bdone.n)
+	             : relay_store_txn_commit(c->st, top);
+	if (rc)
 		goto out;
 	for (size_t i = 0; !rc && i < bdone.n; i++)
 		rc = ids_add(done, bdone.v[i]);
@@ -696,7 +700,7 @@ act(struct ctl *c, int drop, int argc, char **argv)
 	for (size_t from = 0; from < ids.n; from += BATCH) {
 		size_t to = from + BATCH < ids.n ? from + BATCH : ids.n;
 
-		if ((rc = move_batch(c, drop, &ids, from, to, &done, &gone, &failed))) {
+		if ((rc = move_batch(c, drop, &ids, from, to, &done, &gone, &failed, argc, argv))) {
 			ctl_err("cannot %s dead letters in %s: %s (%zu of %zu %s before this)", verb,
 			        c->state_dir, ctl_strerror(rc), done.n, ids.n,
 			        drop ? "dropped" : "replayed");
@@ -706,8 +710,6 @@ act(struct ctl *c, int drop, int argc, char **argv)
 	}
 	if (failed.n && !status)
 		status = EX_DATAERR;
-	if (done.n)
-		ctl_audit_record(c, argc, argv, done.v, done.n, done.n);
 	if (c->json) {
 		json_t *o = json_pack("{s:s,s:b,s:I,s:I,s:o,s:o,s:o,s:o}", "action", verb, "dry_run", 0,
 		                      "matched", (json_int_t)ids.n, "done", (json_int_t)done.n, "ids",

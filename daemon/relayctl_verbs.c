@@ -658,6 +658,7 @@ pause_resume_destination(struct ctl *c, int paused, int force, int argc, char **
 {
 	const char *name = c->destination, *what = paused ? "pause" : "resume";
 	char key[160], nkey[160];
+	MDB_txn *txn = NULL;
 	int was = 0, rc;
 
 	if (!force && (!c->cfg || !relay_config_destination(c->cfg, name)))
@@ -668,15 +669,21 @@ pause_resume_destination(struct ctl *c, int paused, int force, int argc, char **
 		return rc;
 	if (snprintf(nkey, sizeof(nkey), "%s%s", RELAY_PAUSE_NOTE, name) >= (int)sizeof(nkey))
 		return ctl_usage(c, "destination name too long");
-	/* a resume also forgets why the daemon paused it (a 410) */
-	if ((rc = relay_store_get_paused(c->st, NULL, key, &was)) ||
-	    (!was != !paused && (rc = relay_store_set_paused(c->st, NULL, key, paused))) ||
-	    (!paused && (rc = relay_store_note_put(c->st, NULL, nkey, NULL)))) {
+	/* a resume also forgets why the daemon paused it (a 410); the change
+	 * and its audit record commit together */
+	if ((rc = relay_store_txn_begin(c->st, NULL, &txn)) == 0) {
+		if ((rc = relay_store_get_paused(c->st, txn, key, &was)) ||
+		    (!was != !paused && (rc = relay_store_set_paused(c->st, txn, key, paused))) ||
+		    (!paused && (rc = relay_store_note_put(c->st, txn, nkey, NULL))))
+			relay_store_txn_abort(c->st, txn);
+		else
+			rc = ctl_audit_commit(c, txn, argc, argv, NULL, 0, 0);
+	}
+	if (rc) {
 		ctl_err("cannot %s destination %s in %s: %s", what, name, c->state_dir,
 		        ctl_strerror(rc));
 		return ctl_exit_of(rc);
 	}
-	ctl_audit_record(c, argc, argv, NULL, 0, 0);
 	if (c->json)
 		return ctl_json_print(json_pack("{s:s,s:s,s:b,s:b}", "action", what, "destination",
 		                                name, "paused", paused, "changed", !was != !paused), 0);
@@ -693,6 +700,7 @@ pause_resume(struct ctl *c, int paused, int argc, char **argv)
 {
 	const char *route = NULL, *what = paused ? "pause" : "resume";
 	struct names still = { .len = 0 };
+	MDB_txn *txn = NULL;
 	int force = 0, was = 0, all = 0, unknown, rc;
 
 	still.buf[0] = '\0';
@@ -713,9 +721,15 @@ pause_resume(struct ctl *c, int paused, int argc, char **argv)
 		goto fail;
 	if (unknown && !was)
 		return unknown_route(c, route, what);
-	if (!was != !paused && (rc = relay_store_set_paused(c->st, NULL, route, paused)))
+	/* the change and its audit record commit together */
+	if ((rc = relay_store_txn_begin(c->st, NULL, &txn)))
 		goto fail;
-	ctl_audit_record(c, argc, argv, NULL, 0, 0);
+	if (!was != !paused && (rc = relay_store_set_paused(c->st, txn, route, paused))) {
+		relay_store_txn_abort(c->st, txn);
+		goto fail;
+	}
+	if ((rc = ctl_audit_commit(c, txn, argc, argv, NULL, 0, 0)))
+		goto fail;
 	if ((rc = relay_store_get_paused(c->st, NULL, NULL, &all)) ||
 	    (rc = relay_store_foreach_paused(c->st, add_name, &still)))
 		goto fail;

@@ -52,6 +52,7 @@ struct relayd {
 	struct event_base *base;
 	struct relay_store *store;
 	uint64_t gave_way_shown;  /* relay_history_gave_way_total reported so far */
+	uint64_t damaged_shown;   /* relay_history_damaged_total reported so far */
 	uint64_t acks_noted;      /* answers counted in the last "acks" note */
 	struct relay_writer *writer;
 	struct relay_metrics *metrics;
@@ -365,6 +366,12 @@ history_metrics(struct relayd *d, struct relay_metrics *m)
 	                  "the store stays free for new events", NULL, NULL,
 	                  (double)(evicted + skipped - d->gave_way_shown));
 	d->gave_way_shown = evicted + skipped;
+	uint64_t damaged = relay_history_damaged(d->store);
+	relay_metrics_add(m, "relay_history_damaged_total",
+	                  "history expiry rows, history records and audit records that did not "
+	                  "decode and that the sweep removed", NULL, NULL,
+	                  (double)(damaged - d->damaged_shown));
+	d->damaged_shown = damaged;
 	size_t free_bytes;
 	if (relay_store_free_bytes(d->store, &free_bytes) == 0)
 		relay_metrics_set(m, "relay_store_free_bytes",

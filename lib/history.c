@@ -181,7 +181,7 @@ edits_del(struct relay_store_hist *h, MDB_txn *txn, uint64_t id)
 /* Removes entry id (found through its expiry row) with its trace keys and
  * edits; the caller deletes the expiry row. */
 static int
-entry_remove(struct relay_store_hist *h, MDB_txn *txn, uint64_t id)
+entry_remove(struct relay_store_hist *h, MDB_txn *txn, uint64_t id, size_t *damaged)
 {
 	unsigned char kb[8];
 	MDB_val k = mval(kb, 8), v;
@@ -196,11 +196,15 @@ entry_remove(struct relay_store_hist *h, MDB_txn *txn, uint64_t id)
 		return rc;
 	/* An entry that does not decode goes all the same, its trace keys
 	 * left behind: a trace finds them and no entry, which it skips. */
-	if (relay_hist_decode(v.mv_data, v.mv_size, &e) == 0) {
+	if ((rc = relay_hist_decode(v.mv_data, v.mv_size, &e)) == 0) {
 		rc = each_trace_key(txn, h->trace, &e, trace_del);
 		relay_hist_clear(&e);
 		if (rc)
 			return rc;
+	} else if (rc == ENOMEM) {
+		return rc;
+	} else {
+		(*damaged)++;
 	}
 	k = mval(kb, 8);
 	if ((rc = mdb_del(txn, h->history, &k, NULL)) && rc != MDB_NOTFOUND)
@@ -209,31 +213,39 @@ entry_remove(struct relay_store_hist *h, MDB_txn *txn, uint64_t id)
 }
 
 /* Removes up to max entries from the front of history_exp: those expired
- * by now_ms, or (now_ms < 0) the oldest whatever their expiry. */
+ * by now_ms, or (now_ms < 0) the oldest whatever their expiry. *damaged
+ * counts rows and records removed that did not decode: an expiry row of
+ * the wrong size names no entry and goes alone (left in place it would
+ * stop every sweep from then on); the entry it was for, if any, is no
+ * longer swept by time. */
 static int
-remove_front(struct relay_store_hist *h, MDB_txn *txn, int64_t now_ms, size_t max, size_t *n)
+remove_front(struct relay_store_hist *h, MDB_txn *txn, int64_t now_ms, size_t max, size_t *n,
+             size_t *damaged)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
+	size_t steps = 0;
 	int rc;
 
 	*n = 0;
 	if ((rc = mdb_cursor_open(txn, h->history_exp, &cur)))
 		return rc;
-	while (*n < max) {
+	for (; steps < max; steps++) {
 		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST))) {
 			if (rc == MDB_NOTFOUND)
 				rc = 0;
 			break;
 		}
 		if (k.mv_size != 16) {
-			rc = -RELAY_ECORRUPT;
-			break;
+			if ((rc = mdb_cursor_del(cur, 0)))
+				break;
+			(*damaged)++;
+			continue;
 		}
 		if (now_ms >= 0 && get64(k.mv_data) > (uint64_t)now_ms)
 			break;
 		uint64_t id = get64((const unsigned char *)k.mv_data + 8);
-		if ((rc = entry_remove(h, txn, id)) || (rc = mdb_cursor_del(cur, 0)))
+		if ((rc = entry_remove(h, txn, id, damaged)) || (rc = mdb_cursor_del(cur, 0)))
 			break;
 		(*n)++;
 	}
@@ -331,12 +343,16 @@ hist_put(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev,
 	if (room == 0) {
 		size_t n = 0;
 
+		size_t damaged = 0;
+
 		if (relay_store_txn_begin(st, txn, &child) == 0) {
 			/* a commit frees the transaction whatever it returns */
-			if (remove_front(h, child, -1, RELAY_HISTORY_EVICT, &n) != 0)
+			if (remove_front(h, child, -1, RELAY_HISTORY_EVICT, &n, &damaged) != 0)
 				relay_store_txn_abort(st, child);
 			else if (relay_store_txn_commit(st, child) != 0)
 				n = 0;
+			else if (damaged)
+				__atomic_add_fetch(&h->damaged, (uint64_t)damaged, __ATOMIC_RELAXED);
 		}
 		/* Credit what went, about an entry like this one each: the
 		 * estimate stays until the next measurement, and without the
@@ -438,28 +454,66 @@ relay_history_drop(struct relay_store *st, MDB_txn *txn, uint64_t id,
 	return settle_into_history(st, txn, id, s, now_ms, kept, 1);
 }
 
-/* Audit records older than keep go, oldest first (their keys are in
- * time order: the sequence grows with time). */
+/* Whether the first decodable audit record after the cursor's is older
+ * than cutoff (1), not (0), or there is none (0). Moves the cursor. */
 static int
-audit_sweep(struct relay_store_hist *h, MDB_txn *txn, int64_t now_ms, size_t max)
+audit_next_old(MDB_cursor *cur, int64_t cutoff, size_t max, int *old)
+{
+	MDB_val k, v;
+	struct relay_audit_entry a;
+	int rc;
+
+	*old = 0;
+	for (size_t i = 0; i < max; i++) {
+		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)))
+			return rc == MDB_NOTFOUND ? 0 : rc;
+		if ((rc = relay_audit_decode(v.mv_data, v.mv_size, &a)) == ENOMEM)
+			return rc;
+		if (rc == 0) {
+			*old = a.at_ms < cutoff;
+			relay_audit_clear(&a);
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* Audit records older than keep go, oldest first (their keys are in
+ * time order: the sequence grows with time). One that does not decode has
+ * no time of its own: it goes once a record after it (a newer one) is old
+ * enough to go, and is kept until then for an operator to see; either way
+ * the records behind it are swept. *damaged counts those removed. */
+static int
+audit_sweep(struct relay_store_hist *h, MDB_txn *txn, int64_t now_ms, size_t max,
+            size_t *damaged)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
 	struct relay_audit_entry a;
+	int64_t cutoff = now_ms - RELAY_AUDIT_KEEP_MS;
 	size_t n = 0;
 	int rc;
 
 	if ((rc = mdb_cursor_open(txn, h->audit, &cur)))
 		return rc;
 	while (n < max && (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
-		int old;
+		int old, bad = 0;
 
-		if (relay_audit_decode(v.mv_data, v.mv_size, &a))
-			break; /* left for an operator to see */
-		old = a.at_ms < now_ms - RELAY_AUDIT_KEEP_MS;
-		relay_audit_clear(&a);
+		if ((rc = relay_audit_decode(v.mv_data, v.mv_size, &a)) == ENOMEM)
+			break;
+		if (rc == 0) {
+			old = a.at_ms < cutoff;
+			relay_audit_clear(&a);
+		} else {
+			bad = 1;
+			if ((rc = audit_next_old(cur, cutoff, max, &old)))
+				break;
+			if (old && (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)))
+				break;
+		}
 		if (!old || (rc = mdb_cursor_del(cur, 0)))
 			break;
+		*damaged += (size_t)bad;
 		n++;
 	}
 	mdb_cursor_close(cur);
@@ -472,7 +526,7 @@ relay_history_sweep(struct relay_store *st, MDB_txn *txn, int64_t now_ms, size_t
 {
 	struct relay_store_hist *h = relay_store_hist(st);
 	MDB_txn *use, *own;
-	size_t n = 0;
+	size_t n = 0, damaged = 0;
 	int rc;
 
 	if (swept)
@@ -483,11 +537,19 @@ relay_history_sweep(struct relay_store *st, MDB_txn *txn, int64_t now_ms, size_t
 		return rc;
 	if ((rc = relay_store_int_wbegin(st, txn, &use, &own)))
 		return rc;
-	rc = remove_front(h, use, now_ms < 0 ? 0 : now_ms, max, &n);
+	rc = remove_front(h, use, now_ms < 0 ? 0 : now_ms, max, &n, &damaged);
 	if (!rc)
-		rc = audit_sweep(h, use, now_ms, max);
+		rc = audit_sweep(h, use, now_ms, max, &damaged);
 	if ((rc = relay_store_int_wend(st, own, rc)))
 		return rc;
+	/* Counted once gone for good; in the caller's transaction they are
+	 * gone once it commits (an abort sees them again, and counts again). */
+	if (damaged) {
+		__atomic_add_fetch(&h->damaged, (uint64_t)damaged, __ATOMIC_RELAXED);
+		relay_log(LOG_WARNING, "history sweep removed %zu damaged entr%s it could not read "
+		          "(history or audit; counted in relay_history_damaged_total)",
+		          damaged, damaged == 1 ? "y" : "ies");
+	}
 	if (swept)
 		*swept = n;
 	return 0;
@@ -556,7 +618,20 @@ out:
 struct hist_walk {
 	int (*cb)(void *arg, const struct relay_hist_entry *e);
 	void *arg;
+	uint64_t damaged;
 };
+
+/* A record that does not decode (damaged, or a newer format) is counted
+ * and passed over: one bad record must not hide all the others. */
+static int
+skip_damaged(int rc, uint64_t *damaged)
+{
+	if (rc == -RELAY_ECORRUPT || rc == -RELAY_EVERSION) {
+		(*damaged)++;
+		return 0;
+	}
+	return rc;
+}
 
 static int
 hist_visit(void *ctx, const MDB_val *k, const MDB_val *v)
@@ -567,7 +642,7 @@ hist_visit(void *ctx, const MDB_val *k, const MDB_val *v)
 
 	(void)k;
 	if ((rc = relay_hist_decode(v->mv_data, v->mv_size, &e)))
-		return rc;
+		return skip_damaged(rc, &w->damaged);
 	rc = w->cb(w->arg, &e);
 	relay_hist_clear(&e);
 	return rc;
@@ -575,22 +650,36 @@ hist_visit(void *ctx, const MDB_val *k, const MDB_val *v)
 
 int
 relay_history_foreach(struct relay_store *st, uint64_t from_id,
-                      int (*cb)(void *arg, const struct relay_hist_entry *e), void *arg)
+                      int (*cb)(void *arg, const struct relay_hist_entry *e), void *arg,
+                      uint64_t *damaged)
 {
 	struct relay_store_hist *h = relay_store_hist(st);
-	struct hist_walk w = { cb, arg };
+	struct hist_walk w = { cb, arg, 0 };
 	unsigned char kb[8];
 	MDB_val from = mval(kb, 8);
+	int rc;
 
+	if (damaged)
+		*damaged = 0;
 	if (ro_missing(h))
 		return 0;
 	be64(kb, from_id);
-	return walk(st, h->history, &from, hist_visit, &w);
+	rc = walk(st, h->history, &from, hist_visit, &w);
+	if (damaged)
+		*damaged = w.damaged;
+	return rc;
 }
 
 int
 relay_history_find(struct relay_store *st, MDB_txn *txn, int kind, const char *key,
                    uint64_t *ids, size_t max, size_t *n, int *more)
+{
+	return relay_history_find_from(st, txn, kind, key, 0, ids, max, n, more);
+}
+
+int
+relay_history_find_from(struct relay_store *st, MDB_txn *txn, int kind, const char *key,
+                        uint64_t from_id, uint64_t *ids, size_t max, size_t *n, int *more)
 {
 	struct relay_store_hist *h = relay_store_hist(st);
 	unsigned char kb[TRACE_KEY_MAX];
@@ -603,7 +692,7 @@ relay_history_find(struct relay_store *st, MDB_txn *txn, int kind, const char *k
 	*n = 0;
 	if (more)
 		*more = 0;
-	if (ro_missing(h) || !key || trace_key(kb, &klen, kind, key, 0))
+	if (ro_missing(h) || !key || trace_key(kb, &klen, kind, key, from_id))
 		return 0;
 	plen = klen - 8;
 	if ((rc = relay_store_int_rbegin(st, txn, &use, &own)))
@@ -706,9 +795,32 @@ relay_audit_add(struct relay_store *st, MDB_txn *txn, const struct relay_audit_e
 	return 0;
 }
 
+int
+relay_audit_commit(struct relay_store *st, MDB_txn *txn, const struct relay_audit_entry *e,
+                   uint64_t *seqp, int *audit_rc)
+{
+	MDB_txn *child = NULL;
+	uint64_t seq = 0;
+	int arc, rc;
+
+	if (!(arc = relay_store_txn_begin(st, txn, &child))) {
+		if ((arc = relay_audit_add(st, child, e, &seq)))
+			relay_store_txn_abort(st, child);
+		else
+			arc = relay_store_txn_commit(st, child); /* nested: no fault, no disk */
+	}
+	if (audit_rc)
+		*audit_rc = arc;
+	rc = relay_store_txn_commit(st, txn);
+	if (seqp)
+		*seqp = rc || arc ? 0 : seq;
+	return rc;
+}
+
 struct audit_walk {
 	int (*cb)(void *arg, const struct relay_audit_entry *e);
 	void *arg;
+	uint64_t damaged;
 };
 
 static int
@@ -719,7 +831,7 @@ audit_visit(void *ctx, const MDB_val *k, const MDB_val *v)
 	int rc;
 
 	if ((rc = relay_audit_decode(v->mv_data, v->mv_size, &a)))
-		return rc;
+		return skip_damaged(rc, &w->damaged);
 	a.seq = k->mv_size == 8 ? get64(k->mv_data) : 0;
 	rc = w->cb(w->arg, &a);
 	relay_audit_clear(&a);
@@ -728,14 +840,21 @@ audit_visit(void *ctx, const MDB_val *k, const MDB_val *v)
 
 int
 relay_audit_foreach(struct relay_store *st,
-                    int (*cb)(void *arg, const struct relay_audit_entry *e), void *arg)
+                    int (*cb)(void *arg, const struct relay_audit_entry *e), void *arg,
+                    uint64_t *damaged)
 {
 	struct relay_store_hist *h = relay_store_hist(st);
-	struct audit_walk w = { cb, arg };
+	struct audit_walk w = { cb, arg, 0 };
+	int rc;
 
+	if (damaged)
+		*damaged = 0;
 	if (ro_missing(h))
 		return 0;
-	return walk(st, h->audit, NULL, audit_visit, &w);
+	rc = walk(st, h->audit, NULL, audit_visit, &w);
+	if (damaged)
+		*damaged = w.damaged;
+	return rc;
 }
 
 /* ---- edits ---- */
@@ -911,4 +1030,10 @@ out:
 	*out = arr;
 	*n = cnt;
 	return 0;
+}
+
+uint64_t
+relay_history_damaged(struct relay_store *st)
+{
+	return __atomic_load_n(&relay_store_hist(st)->damaged, __ATOMIC_RELAXED);
 }

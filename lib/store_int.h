@@ -34,6 +34,8 @@ struct relay_store_hist {
 	int64_t room_at_ms;
 	uint64_t evicted, skipped;
 	int64_t gave_way_logged_ms;
+	/* expiry rows and records the sweep removed that did not decode */
+	uint64_t damaged;
 };
 
 /* The handles above; owned by st, valid until relay_store_close. */

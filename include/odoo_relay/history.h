@@ -79,7 +79,13 @@ int relay_history_drop(struct relay_store *st, MDB_txn *txn, uint64_t id,
 /* relay_history_sweep - remove entries whose expiry is <= now_ms (with
  * their trace keys and edits), at most max, oldest first; *swept (may be
  * NULL) gets how many. Also removes audit records older than
- * RELAY_AUDIT_KEEP_MS. Returns 0, -RELAY_EFULL, EACCES, or an LMDB code. */
+ * RELAY_AUDIT_KEEP_MS. Damage never stops it: an expiry row that does not
+ * decode (wrong size) is removed alone, an expired entry whose record does
+ * not decode is removed without its trace keys (a trace skips those), an
+ * audit record that does not decode is removed once a newer record goes
+ * (kept for an operator to see until then) and passed over meanwhile; each
+ * removal is counted (relay_history_damaged) and a sweep that removed any
+ * logs one warning. Returns 0, -RELAY_EFULL, EACCES, or an LMDB code. */
 #define RELAY_AUDIT_KEEP_MS (366LL * 86400 * 1000)
 int relay_history_sweep(struct relay_store *st, MDB_txn *txn, int64_t now_ms, size_t max,
                         size_t *swept);
@@ -92,9 +98,12 @@ int relay_history_get(struct relay_store *st, MDB_txn *txn, uint64_t id,
 
 /* relay_history_foreach - cb(arg, e) for each entry with id >= from_id in
  * id order, in one read transaction; e is valid during the call only. A
- * nonzero return from cb stops the walk and is returned. */
+ * nonzero return from cb stops the walk and is returned. An entry that
+ * does not decode (-RELAY_ECORRUPT, -RELAY_EVERSION) is passed over and
+ * counted in *damaged (may be NULL; set on every return). */
 int relay_history_foreach(struct relay_store *st, uint64_t from_id,
-                          int (*cb)(void *arg, const struct relay_hist_entry *e), void *arg);
+                          int (*cb)(void *arg, const struct relay_hist_entry *e), void *arg,
+                          uint64_t *damaged);
 
 /* Kinds of trace keys. */
 enum relay_trace_kind {
@@ -111,6 +120,11 @@ enum relay_trace_kind {
 int relay_history_find(struct relay_store *st, MDB_txn *txn, int kind, const char *key,
                        uint64_t *ids, size_t max, size_t *n, int *more);
 
+/* relay_history_find_from - relay_history_find of the ids >= from_id: the
+ * next page after a find that said *more is from the last id + 1. */
+int relay_history_find_from(struct relay_store *st, MDB_txn *txn, int kind, const char *key,
+                            uint64_t from_id, uint64_t *ids, size_t max, size_t *n, int *more);
+
 /* relay_history_stats - entries in the history and the bytes of their
  * pages (branch, leaf, overflow; trace index and expiry index included). */
 int relay_history_stats(struct relay_store *st, uint64_t *entries, uint64_t *bytes);
@@ -118,6 +132,11 @@ int relay_history_stats(struct relay_store *st, uint64_t *entries, uint64_t *byt
 /* relay_history_gave_way - entries removed before their retention and
  * entries not written, since this process opened st. */
 void relay_history_gave_way(struct relay_store *st, uint64_t *evicted, uint64_t *skipped);
+
+/* relay_history_damaged - expiry rows, history records and audit records
+ * that did not decode and that the sweep removed, since this process
+ * opened st (relay_history_damaged_total). Any thread. */
+uint64_t relay_history_damaged(struct relay_store *st);
 
 /* ---- audit ---- */
 
@@ -127,10 +146,27 @@ void relay_history_gave_way(struct relay_store *st, uint64_t *evicted, uint64_t 
 int relay_audit_add(struct relay_store *st, MDB_txn *txn, const struct relay_audit_entry *e,
                     uint64_t *seq);
 
+/*
+ * relay_audit_commit - commit txn, a top-level write transaction that holds
+ * an operator's change, with e appended to the audit trail in it: the
+ * change and its record reach the store together or not at all (a crash or
+ * a failed commit leaves neither). The record is written in a transaction
+ * nested in txn: when it cannot be (-RELAY_EFULL, ...), *audit_rc (may be
+ * NULL; 0 otherwise) gets why and the change commits without it, since an
+ * operator clearing a full store must still be able to. *seq (may be NULL)
+ * gets the record's key. Returns relay_store_txn_commit's result; txn is
+ * freed either way. Fault hook: "audit" (the record), "commit".
+ */
+int relay_audit_commit(struct relay_store *st, MDB_txn *txn, const struct relay_audit_entry *e,
+                       uint64_t *seq, int *audit_rc);
+
 /* relay_audit_foreach - cb(arg, e) for each audit record in order, in one
- * read transaction; a nonzero return stops and is returned. */
+ * read transaction; a nonzero return stops and is returned. A record that
+ * does not decode is passed over and counted in *damaged (may be NULL; set
+ * on every return). */
 int relay_audit_foreach(struct relay_store *st,
-                        int (*cb)(void *arg, const struct relay_audit_entry *e), void *arg);
+                        int (*cb)(void *arg, const struct relay_audit_entry *e), void *arg,
+                        uint64_t *damaged);
 
 /* ---- edits of dead letters ---- */
 

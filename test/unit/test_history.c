@@ -165,6 +165,12 @@ test_complete_find_sweep(void)
 	CHECK(n == 1 && ids[0] == c);
 	CHECK_INT(relay_history_find(st, NULL, RELAY_TRACE_ODOO, "res.partner,5", ids, 1, &n, &more), 0);
 	CHECK(n == 1 && more == 1);
+	/* the next page starts after the last id of the one before */
+	CHECK_INT(relay_history_find_from(st, NULL, RELAY_TRACE_LANE, "42", 0, ids, 1, &n, &more), 0);
+	CHECK(n == 1 && ids[0] == a && more == 1);
+	CHECK_INT(relay_history_find_from(st, NULL, RELAY_TRACE_LANE, "42", ids[0] + 1, ids, 1, &n,
+	                                  &more), 0);
+	CHECK(n == 1 && ids[0] == b && more == 0);
 
 	/* the sweep: a and b expire at 12000 and 13000, c at 52500 */
 	CHECK_INT(relay_history_sweep(st, NULL, 12000, 100, &swept), 0);
@@ -343,6 +349,172 @@ test_old_store(void)
 	CHECK_INT(relay_store_verify(dir), 0);
 }
 
+/* Puts (k, v) into table name of st directly, as damage would leave it. */
+static void
+plant(struct relay_store *st, const char *name, const void *k, size_t klen, const void *v,
+      size_t vlen)
+{
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	MDB_val kv = { klen, (void *)k }, vv = { vlen, (void *)v };
+
+	CHECK_INT(relay_store_txn_begin(st, NULL, &txn), 0);
+	CHECK_INT(mdb_dbi_open(txn, name, 0, &dbi), 0);
+	CHECK_INT(mdb_put(txn, dbi, &kv, &vv, 0), 0);
+	CHECK_INT(relay_store_txn_commit(st, txn), 0);
+}
+
+static int
+count_entry(void *arg, const struct relay_hist_entry *e)
+{
+	(void)e;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int
+count_audit(void *arg, const struct relay_audit_entry *e)
+{
+	(void)e;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* A damaged expiry row, history record or audit record is removed (or
+ * skipped) and counted by the sweep, which goes on past it; the walks
+ * hand over every entry that reads and count those that do not. */
+static void
+test_damaged_entries(void)
+{
+	struct relay_store *st = fresh(8u << 20);
+	struct relay_hist_settle s = settle(1000, NULL, 0);
+	unsigned char bad_key[5] = { 0, 0, 0, 0, 1 }, junk[3] = { 1, 2, 3 }, k8[8] = { 0 };
+	uint64_t a, b, c, damaged = 0, entries, bytes;
+	size_t swept = 0;
+	int seen = 0;
+
+	a = ingest(st, "wh-1", "L", "{\"id\":1}", 1000);
+	b = ingest(st, "wh-2", "L", "{\"id\":2}", 1001);
+	c = ingest(st, "wh-3", "L", "{\"id\":3}", 1002);
+	CHECK_INT(relay_history_complete(st, NULL, a, &s, 2000, NULL), 0);
+	CHECK_INT(relay_history_complete(st, NULL, b, &s, 2001, NULL), 0);
+	CHECK_INT(relay_history_complete(st, NULL, c, &s, 2002, NULL), 0);
+	/* an expiry row of 5 bytes sorts before every real one */
+	plant(st, "history_exp", bad_key, sizeof(bad_key), NULL, 0);
+	/* entry b's record no longer decodes */
+	k8[7] = (unsigned char)b;
+	plant(st, "history", k8, 8, junk, sizeof(junk));
+
+	/* the walk shows a and c, and says one did not read */
+	CHECK_INT(relay_history_foreach(st, 0, count_entry, &seen, &damaged), 0);
+	CHECK_INT(seen, 2);
+	CHECK_INT(damaged, 1);
+
+	/* audit: the middle one of three records no longer decodes */
+	struct relay_audit_entry au = { .at_ms = 1, .user = "alice", .verb = "pause", .what = "" };
+	uint64_t seq = 0;
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(relay_audit_add(st, NULL, &au, &seq), 0);
+	k8[7] = (unsigned char)(seq - 1);
+	plant(st, "audit", k8, 8, junk, sizeof(junk));
+	seen = 0;
+	damaged = 0;
+	CHECK_INT(relay_audit_foreach(st, count_audit, &seen, &damaged), 0);
+	CHECK_INT(seen, 2);
+	CHECK_INT(damaged, 1);
+
+	/* the sweep goes past the damage: everything expired goes */
+	CHECK_INT(relay_history_sweep(st, NULL, 10000, 100, &swept), 0);
+	CHECK_INT(swept, 3);
+	CHECK_INT(relay_history_stats(st, &entries, &bytes), 0);
+	CHECK_INT(entries, 0);
+	CHECK_INT(relay_history_damaged(st), 2); /* the row and the record */
+	CHECK_INT(relay_history_sweep(st, NULL, 10000, 100, &swept), 0);
+	CHECK_INT(swept, 0);
+	/* the audit records, a year later: the damaged one goes with the old */
+	CHECK_INT(relay_history_sweep(st, NULL, RELAY_AUDIT_KEEP_MS + 10, 100, &swept), 0);
+	seen = 0;
+	damaged = 0;
+	CHECK_INT(relay_audit_foreach(st, count_audit, &seen, &damaged), 0);
+	CHECK_INT(seen, 0);
+	CHECK_INT(damaged, 0);
+	CHECK_INT(relay_history_damaged(st), 3);
+	relay_store_close(st);
+}
+
+static int
+fail_op(void *arg, const char *op)
+{
+	return strcmp(op, (const char *)arg) == 0 ? EIO : 0;
+}
+
+static int
+audit_count(struct relay_store *st)
+{
+	int n = 0;
+
+	CHECK_INT(relay_audit_foreach(st, count_audit, &n, NULL), 0);
+	return n;
+}
+
+/* An operator's change and its audit record commit in one transaction: a
+ * failed commit leaves neither; a record that cannot be written leaves the
+ * change to commit alone, and says so. */
+static void
+test_audit_commit(void)
+{
+	struct relay_store *st = fresh(8u << 20);
+	struct relay_event ev = { 0 };
+	struct relay_audit_entry a = { .at_ms = 5, .user = "alice", .verb = "dead replay",
+		                       .what = "1", .count = 1 };
+	MDB_txn *txn = NULL;
+	uint64_t id, seq = 9;
+	int arc = 0;
+
+	id = ingest(st, "wh-1", "1", "{}", 1000);
+	CHECK_INT(relay_store_get_event(st, NULL, id, &ev), 0);
+	ev.dead_reason = strdup("bad");
+	CHECK_INT(relay_store_bury(st, NULL, &ev, RELAY_LANE_HOLD, 1500), 0);
+	relay_event_clear(&ev);
+	a.ids = &id;
+	a.n_ids = 1;
+
+	/* the commit fails after the change and the record are in txn */
+	relay_store_set_fault(st, fail_op, "commit");
+	CHECK_INT(relay_store_txn_begin(st, NULL, &txn), 0);
+	CHECK_INT(relay_store_replay(st, txn, id, 2000), 0);
+	CHECK(relay_audit_commit(st, txn, &a, &seq, &arc) != 0);
+	relay_store_set_fault(st, NULL, NULL);
+	CHECK_INT(seq, 0);
+	CHECK_INT(relay_store_get_dead(st, NULL, id, &ev), 0); /* still dead */
+	relay_event_clear(&ev);
+	CHECK_INT(audit_count(st), 0); /* and no record */
+
+	/* the record cannot be written: the change commits alone */
+	relay_store_set_fault(st, fail_op, "audit");
+	CHECK_INT(relay_store_txn_begin(st, NULL, &txn), 0);
+	CHECK_INT(relay_store_replay(st, txn, id, 2000), 0);
+	CHECK_INT(relay_audit_commit(st, txn, &a, &seq, &arc), 0);
+	relay_store_set_fault(st, NULL, NULL);
+	CHECK(arc != 0);
+	CHECK_INT(relay_store_get_dead(st, NULL, id, &ev), -RELAY_ENOTFOUND);
+	CHECK_INT(audit_count(st), 0);
+
+	/* and as it should go: both */
+	CHECK_INT(relay_store_get_event(st, NULL, id, &ev), 0);
+	ev.dead_reason = strdup("bad again");
+	CHECK_INT(relay_store_bury(st, NULL, &ev, RELAY_LANE_HOLD, 2500), 0);
+	relay_event_clear(&ev);
+	CHECK_INT(relay_store_txn_begin(st, NULL, &txn), 0);
+	CHECK_INT(relay_store_replay(st, txn, id, 3000), 0);
+	CHECK_INT(relay_audit_commit(st, txn, &a, &seq, &arc), 0);
+	CHECK_INT(arc, 0);
+	CHECK(seq > 0);
+	CHECK_INT(relay_store_get_dead(st, NULL, id, &ev), -RELAY_ENOTFOUND);
+	CHECK_INT(audit_count(st), 1);
+	relay_store_close(st);
+}
+
 int
 main(void)
 {
@@ -351,6 +523,8 @@ main(void)
 	RUN(test_edits_and_audit);
 	RUN(test_full_store_keeps_ingesting);
 	RUN(test_old_store);
+	RUN(test_damaged_entries);
+	RUN(test_audit_commit);
 	if (dir[0])
 		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
