@@ -577,6 +577,8 @@ struct brow {
 	char *gnote;               /* what the "refuse" guard did, for the outcome */
 	int load_status;           /* the HTTP status of its load, for the outcome after steps */
 	unsigned read_wave;        /* ROW_READ: the state read it waits for, 0: none yet */
+	uint64_t call_id;          /* the load it was last sent in (0: none), and its size: */
+	unsigned call_size;        /* its steps end after the batch's next load has begun */
 };
 
 struct batch {
@@ -636,8 +638,11 @@ static void
 report(struct batch *b, struct brow *r, const struct relay_outcome *o, const char *request,
        const char *how, int row)
 {
-	struct relay_sent_info info = { .batch_id = b->id, .batch_size = b->size, .row = row,
-	                                .first = b->first };
+	/* A row is reported with the load it went in: b->id is already the
+	 * next load's when a row's steps end. */
+	struct relay_sent_info info = { .batch_id = r->call_id ? r->call_id : b->id,
+	                                .batch_size = r->call_id ? r->call_size : b->size,
+	                                .row = row, .first = b->first };
 
 	b->first = 0;
 	r->state = ROW_REPORTED;
@@ -1136,6 +1141,12 @@ batch_next(struct batch *b)
 	}
 	b->id = ++b->od->batch_seq;
 	b->size = size;
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->rows[i].state == ROW_IN_CALL) {
+			b->rows[i].call_id = b->id;
+			b->rows[i].call_size = size;
+		}
+	}
 	named = with_context(json_pack("{s:O,s:O}", "fields", head->plan.load_fields, "data", data),
 	                     b->context);
 	json_decref(data);

@@ -10,6 +10,8 @@ emulator's /control/stats."""
 import http.client
 import json
 import os
+import re
+import sys
 
 import harness
 from harness import Emulator, Relay, Results, TempDir, base_config, store_ids
@@ -693,6 +695,61 @@ def test_two_events_of_one_order_in_one_batch(t):
             emu.stop()
 
 
+def test_rows_reported_after_steps_keep_their_batch(t):
+    """A row whose steps run while the next load of its batch is in flight
+    is reported with the id and size of the load it was in, not the next's:
+    two orders with a reference go in one load, one without (other columns)
+    in a load of its own, sent before the first two's steps end."""
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            seed_products(emu)
+            seed_customers(emu, [7])
+            route = dict(ORDER_ROUTE, fields=dict(
+                ORDER_ROUTE["fields"],
+                client_order_ref={"pointer": "/name", "optional": True}))
+            r = Relay(tmp, config(tmp, emu, routes=[route]))
+            r.wait_delivering()
+            r.ctl("pause")
+            ids = {}
+            for oid in (9101, 9102, 9103):
+                body = order(oid)
+                if oid == 9103:
+                    del body["name"]
+                st, _, out = r.post_shop(body, "wh-b%d" % oid, topic="orders/create")
+                t.eq(st, 202, "order %d accepted" % oid)
+                ids[oid] = str(out["id"])
+            r.ctl("resume")
+            wait_for(lambda: queue_empty(r) and delivered(r, 3), what="three delivered")
+            t.eq(calls(emu, "sale.order.load"), 2, "two loads: the columns differ")
+            t.eq(calls(emu, "sale.order.action_confirm"), 3, "each confirmed")
+            logs = r.logs()
+            seen = {}
+            for oid, eid in ids.items():
+                m = re.findall(r"EVENT_ID=%s .*?BATCH_ID=(\d+) BATCH_SIZE=(\d+) BATCH_ROW=(-?\d+)"
+                               % eid, logs)
+                t.check(m, "event %s logged with its batch" % eid)
+                seen[oid] = m[-1] if m else None
+            t.eq([seen[9101] and seen[9101][:2], seen[9102] and seen[9102][:2]],
+                 [seen[9101] and (seen[9101][0], "2")] * 2,
+                 "the two orders of the first load: one batch id, of 2 rows (%r)" % seen)
+            t.check(seen[9103] is not None and seen[9101] is not None and
+                    seen[9103][0] != seen[9101][0] and seen[9103][1] == "1",
+                    "the third: a batch of its own, of 1 row (%r)" % seen)
+            # the history keeps the same batch as the journal
+            for oid, eid in ids.items():
+                shown = json.loads(r.ctl("--json", "events", "show", eid).stdout or "{}")
+                batch = (shown.get("outcome") or {}).get("batch")
+                t.eq(batch and [str(batch["id"]), str(batch["size"])],
+                     seen[oid] and list(seen[oid][:2]),
+                     "history of order %d: the batch it was loaded in" % oid)
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_order_twice_lines_once_confirmed_once)
@@ -712,4 +769,5 @@ if __name__ == "__main__":
     t.run(test_batch_of_orders_steps_and_warnings)
     t.run(test_batch_refusals_read_once)
     t.run(test_two_events_of_one_order_in_one_batch)
+    t.run(test_rows_reported_after_steps_keep_their_batch)
     t.done()
