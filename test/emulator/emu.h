@@ -47,6 +47,8 @@ struct emu_faults {
 	int access_denied;   /* calls left to be refused; -1: all */
 	json_t *validation;  /* [{model?, field, value, message}], independent of the rest */
 	char no_create[64];  /* "no_create": a model users other than admin may not create */
+	char load_ids[8];    /* "load_ids": "short" or "false", the answer's ids damaged */
+	int load_ids_count;  /* load() answers left to damage; -1: all */
 };
 
 struct emu_stats {

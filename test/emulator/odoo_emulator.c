@@ -298,14 +298,15 @@ static int odoo_up(struct app *app)
 
 static json_t *faults_state(struct emu *e)
 {
-	return json_pack("{s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:O, s:b}",
+	return json_pack("{s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:O, s:b, s:s, s:i}",
 			 "down", e->faults.down, "delay_ms", e->faults.delay_ms,
 			 "http_status", e->faults.http_status, "http_count",
 			 e->faults.http_count, "retry_after", e->faults.retry_after,
 			 "serialization", e->faults.serialization, "lock",
 			 e->faults.lock, "access_denied", e->faults.access_denied,
 			 "validation", e->faults.validation, "keep_alive",
-			 e->keep_alive);
+			 e->keep_alive, "load_ids", e->faults.load_ids, "load_ids_count",
+			 e->faults.load_ids_count);
 }
 
 static int count_of(json_t *body)
@@ -325,6 +326,8 @@ static void transport_clear(struct emu *e)
 	e->faults.lock = 0;
 	e->faults.access_denied = 0;
 	e->faults.no_create[0] = '\0';
+	e->faults.load_ids[0] = '\0';
+	e->faults.load_ids_count = 0;
 }
 
 /* Applies one POST /control/fault; NULL or an error text. */
@@ -384,6 +387,14 @@ static const char *fault_apply(struct app *app, json_t *body)
 		if (json_is_string(json_object_get(body, "model")))
 			json_object_set(rule, "model", json_object_get(body, "model"));
 		json_array_append_new(e->faults.validation, rule);
+	} else if (strcmp(mode, "load_ids") == 0) {
+		v = json_object_get(body, "ids");
+		if (!json_is_string(v) || (strcmp(json_string_value(v), "short") != 0 &&
+					   strcmp(json_string_value(v), "false") != 0))
+			return "load_ids needs ids \"short\" or \"false\"";
+		snprintf(e->faults.load_ids, sizeof(e->faults.load_ids), "%s",
+			 json_string_value(v));
+		e->faults.load_ids_count = count_of(body);
 	} else if (strcmp(mode, "clear_validation") == 0) {
 		json_array_clear(e->faults.validation);
 	} else {

@@ -750,6 +750,78 @@ def test_rows_reported_after_steps_keep_their_batch(t):
             emu.stop()
 
 
+def test_load_answer_without_a_row_id_reaches_no_step(t):
+    """A load() answer that holds false for a row, or leaves a row's id
+    out (no Odoo answers so; the emulator's load_ids fault), never sends a
+    step to a record id the answer does not give for sure: such a row is
+    dead-lettered saying why and the other rows go on; a list one id short
+    tells no row's id (which one is missing?), so no row of that call gets
+    its steps; nothing is ever read or called on id 0."""
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            seed_products(emu)
+            seed_customers(emu, [7])
+            r = Relay(tmp, config(tmp, emu))
+            state = r.cfg["state_dir"]
+            r.wait_delivering()
+
+            def batch(oids, ids):
+                emu.fault(mode="load_ids", ids=ids, count=1)
+                r.ctl("pause")
+                for oid in oids:
+                    st, _, _ = r.post_shop(order(oid), "wh-i%d" % oid, topic="orders/create")
+                    t.eq(st, 202, "order %d accepted" % oid)
+                r.ctl("resume")
+
+            def states(oid):
+                return [o["state"] for o in orders_named(emu, "SHOP%d" % oid)]
+
+            def reasons():
+                return {int(d["lane"].rsplit("/", 1)[-1]) if d["lane"] else d["id"]:
+                        d["dead_reason"] or "" for d in store_ids(state, "dead")}
+
+            # a batch of two, the second's id false: the first goes on
+            batch((9201, 9202), "false")
+            wait_for(lambda: queue_empty(r) and len(store_ids(state, "dead")) == 1,
+                     what="one delivered, one dead")
+            t.eq(calls(emu, "sale.order.load"), 1, "one load for both")
+            t.eq(states(9201), ["sale"], "the row with its id: confirmed")
+            t.eq(states(9202), ["draft"], "the row without: written by Odoo, no step on it")
+            t.eq(delivered(r, 1), True, "the first delivered")
+            dead = [d["dead_reason"] or "" for d in store_ids(state, "dead")]
+            t.check(dead and "no record id for this row (false in its place)" in dead[0] and
+                    "its steps were not run" in dead[0], "the dead letter says why (%r)" % dead)
+
+            # a batch of two, one id short: which is whose is not known
+            batch((9203, 9204), "short")
+            wait_for(lambda: queue_empty(r) and len(store_ids(state, "dead")) == 3,
+                     what="both of the short answer dead")
+            t.eq(states(9203) + states(9204), ["draft", "draft"], "neither confirmed")
+            dead = [d["dead_reason"] or "" for d in store_ids(state, "dead")]
+            t.eq(sum("load answered 1 record ids for 2 records" in x for x in dead), 2,
+                 "both say the answer is short (%r)" % dead)
+
+            # one order alone, no id at all
+            batch((9205,), "short")
+            wait_for(lambda: queue_empty(r) and len(store_ids(state, "dead")) == 4,
+                     what="the lone order dead")
+            t.eq(states(9205), ["draft"], "alone, no id: no step run")
+            dead = [d["dead_reason"] or "" for d in store_ids(state, "dead")]
+            t.eq(sum("load answered 0 record ids for 1 records" in x for x in dead), 1,
+                 "it says so (%r)" % dead)
+
+            t.eq(calls(emu, "sale.order.action_confirm"), 1, "one confirmation, of 9201")
+            t.eq(calls(emu, "sale.order.read"), 1,
+                 "one state read, of 9201's record: nothing read on id 0")
+            t.check(not any("sale.order 0 " in x for x in dead),
+                    "nothing about a record 0 (%r)" % dead)
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_order_twice_lines_once_confirmed_once)
@@ -770,4 +842,5 @@ if __name__ == "__main__":
     t.run(test_batch_refusals_read_once)
     t.run(test_two_events_of_one_order_in_one_batch)
     t.run(test_rows_reported_after_steps_keep_their_batch)
+    t.run(test_load_answer_without_a_row_id_reaches_no_step)
     t.done()
