@@ -5,7 +5,10 @@
  * A plan's finds ask for "the product.product whose default_code is
  * SKU-1". relay_lookup_resolve answers all the finds it is given (those of
  * every event of a batch) with one search_read per model, field and
- * options, whose domain is [field, "in", every value not cached], and
+ * options, whose domain is [field, "in", every value not cached]; a
+ * record answers a find when its field's value, as Odoo gives it, is the
+ * find's value (text): a string in full and exactly, a number by value
+ * (10.0 is "10" and "10.0"), a many2one ([id, "name"]) by its id. It
  * writes into each find object either "id" (the database id; and "xmlid",
  * "module.name", for a find with "as_xmlid", from one more search_read of
  * ir.model.data for the group) or "error" (a
