@@ -60,10 +60,14 @@ typedef void (*relay_lookup_fn)(void *arg, const struct relay_outcome *failure,
  * relay_plan.finds holds them; a reference is taken), through client, with
  * context (the route's, or NULL; each find's active_test is added).
  * Returns 1 when the cache answered every find (each has "id"; no call, no
- * callback); 0 when searches were needed: cb then comes exactly once, from
- * the loop (never from inside this call), also when the first search could
- * not even be sent; -RELAY_EINVAL for a NULL argument or a find without a
- * value, or ENOMEM (no callback either way).
+ * callback); 0 when the first search was sent: cb then comes exactly once,
+ * from the loop (never from inside this call), also when a later search
+ * cannot be sent (failure then says why, transient). Otherwise no callback
+ * comes and the error is returned: -RELAY_EINVAL for a NULL argument or a
+ * find without a value, ENOMEM, or the client's error when the first search
+ * cannot be sent (relay_odoo_call: -RELAY_ECLOSED, -RELAY_ETRANSPORT, ...);
+ * the caller ends its job with it (a driver's send returns it, and the
+ * delivery counts a transient failure).
  */
 int relay_lookup_resolve(struct relay_lookup *lk, struct relay_odoo *client, json_t *finds,
                          const json_t *context, relay_lookup_fn cb, void *arg);

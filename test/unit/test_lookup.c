@@ -300,6 +300,47 @@ test_string_exact(void)
 	json_decref(finds);
 }
 
+/* The first search cannot be sent (here: the client is being freed, so
+ * relay_odoo_call answers -RELAY_ECLOSED): the error is returned and no
+ * callback comes, as lookup.h says and the callers (dest_odoo.c) expect. */
+struct in_cancel {
+	struct relay_lookup *lk;
+	struct relay_odoo *o;
+	json_t *finds;
+	struct got g;
+	int rc, ran;
+};
+
+static void
+cancelled(struct relay_odoo_result *res, void *arg)
+{
+	struct in_cancel *c = arg;
+
+	(void)res;
+	c->ran++;
+	c->rc = relay_lookup_resolve(c->lk, c->o, c->finds, NULL, on_resolved, &c->g);
+}
+
+static void
+test_first_search_not_sent(void)
+{
+	struct in_cancel c;
+
+	memset(&c, 0, sizeof(c));
+	c.o = client();
+	c.finds = json_pack("[o]", find("product.product", "default_code", "SKU-1"));
+	CHECK_INT(relay_lookup_new(&c.lk), 0);
+	CHECK_INT(relay_odoo_call(c.o, "res.partner", "search_count", NULL, NULL, cancelled, &c), 0);
+	relay_odoo_free(c.o); /* the call ends cancelled, and the resolve in it cannot send */
+	CHECK_INT(c.ran, 1);
+	CHECK_INT(c.rc, -RELAY_ECLOSED);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_INT(c.g.fired, 0);
+	CHECK_INT(relay_lookup_cached(c.lk), 0);
+	relay_lookup_free(c.lk);
+	json_decref(c.finds);
+}
+
 int
 main(void)
 {
@@ -312,6 +353,7 @@ main(void)
 	RUN(test_float_value);
 	RUN(test_many2one_value);
 	RUN(test_string_exact);
+	RUN(test_first_search_not_sent);
 	json_decref(srv.answer);
 	json_decref(srv.last_args);
 	evhttp_free(srv.http);
