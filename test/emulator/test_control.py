@@ -229,6 +229,39 @@ def test_load_ids(res, emu):
     res.check("none clears load_ids", doc["faults"]["load_ids"] == "", doc)
 
 
+def test_slow_method(res, emu):
+    """slow with a method holds only that method's answers: the call is
+    applied at once, its answer waits; every other answer comes."""
+    status, doc = emu.fault(mode="slow", delay_ms=60000, method="res.partner.create")
+    res.check("slow method accepted", doc["faults"]["slow_method"] == "res.partner.create" and
+              doc["faults"]["delay_ms"] == 60000, doc)
+    status, doc = execute(emu, "res.partner", "search_count", [[]])
+    res.check("another method answers", status == 200 and isinstance(doc.get("result"), int),
+              doc)
+    outcome = {}
+
+    def call():
+        try:
+            outcome["doc"] = execute(emu, "res.partner", "create", [{"name": "Held Create"}])
+        except (OSError, http.client.HTTPException) as exc:
+            outcome["error"] = exc
+
+    t = threading.Thread(target=call)
+    t.start()
+    applied = poll(lambda: any(r.get("name") == "Held Create" for r in
+                               emu.control_get("/control/records?model=res.partner")[1]))
+    res.check("the held call is applied", applied)
+    res.check("its answer is held", t.is_alive() and not outcome, outcome)
+    emu.fault(mode="down")
+    t.join(DEADLINE)
+    res.check("held answer ends when down", not t.is_alive() and "doc" not in outcome, outcome)
+    status, doc = emu.fault(mode="none")
+    res.check("none clears the method", doc["faults"]["slow_method"] == "", doc)
+    status, doc = emu.fault(mode="slow", delay_ms=1, method=5)
+    res.check("a method that is not a name is refused", status == 400, doc)
+    emu.fault(mode="none")
+
+
 def test_records_stats_reset(res, emu):
     status, doc = execute(emu, "res.partner", "load",
                           [["id", "name", "country_id/id"],
@@ -367,7 +400,7 @@ def main():
     try:
         for test in (test_down_up, test_down_with_held_reply, test_http_status,
                      test_serialization_and_lock, test_access_denied,
-                     test_validation, test_slow, test_load_ids, test_none_envelope,
+                     test_validation, test_slow, test_slow_method, test_load_ids, test_none_envelope,
                      test_records_stats_reset, test_keepalive, test_bad_control,
                      test_clock_and_hold):
             before = len(res.failed)
