@@ -188,16 +188,21 @@ resolve_end(struct resolve *r, const struct relay_outcome *failure, const char *
 
 /* The key of a record's field value v into *key (malloc'd), or NULL: a
  * many2one [id, "name"] by its id, a string in full. 0, or -1 when the
- * value can match nothing (false, null, a string holding a NUL) or on
- * allocation failure. */
+ * value can match nothing (false, null, a list of ids, a string holding a
+ * NUL) or on allocation failure. */
 static int
 record_key(const json_t *v, char **key)
 {
 	char num[64];
 
 	*key = NULL;
-	if (json_is_array(v) && json_is_integer(json_array_get(v, 0)))
-		v = json_array_get(v, 0); /* many2one: its id */
+	if (json_is_array(v)) {
+		/* a many2one is [id, "name"]; a list of ids (x2many) matches nothing */
+		if (json_array_size(v) != 2 || !json_is_integer(json_array_get(v, 0)) ||
+		    !json_is_string(json_array_get(v, 1)))
+			return -1;
+		v = json_array_get(v, 0);
+	}
 	if (json_is_string(v)) {
 		if (memchr(json_string_value(v), '\0', json_string_length(v)))
 			return -1;

@@ -281,6 +281,13 @@ test_many2one_value(void)
 	/* the name is not the value compared: the id is */
 	CHECK_INT(found_id(finds, 1), -1);
 	json_decref(finds);
+
+	/* a list of ids (a many2many) is not a many2one: its first id is not
+	 * the record's value */
+	finds = json_pack("[o]", find("res.partner", "category_id", "4"));
+	CHECK(resolve(finds, json_pack("[{s:i,s:[i,i]}]", "id", 12, "category_id", 4, 5)));
+	CHECK_INT(found_id(finds, 0), -1);
+	json_decref(finds);
 }
 
 /* Strings stay exact: case, and a number-looking text against a string. */
