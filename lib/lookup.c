@@ -4,12 +4,12 @@
  * A resolve groups its finds by model, field and options; each group's
  * uncached values go in search_read calls of up to RELAY_LOOKUP_CHUNK
  * values, one after the other; the answers are matched back to the finds
- * by the field's value as Odoo gives it (match_keys): a string in full and
- * exactly (Odoo's "in" on a char field is exact and case-sensitive, as a
- * SKU is), a number by its value (10.0 is the find's "10" or "10.0"), a
- * many2one ([id, "name"]) by its id. Only found ids are cached: a value
- * that matched nothing is asked again next time (the product may be
- * created).
+ * by the field's value as Odoo gives it (record_key, match_ids): a string
+ * in full and exactly (Odoo's "in" on a char field is exact and
+ * case-sensitive, as a SKU is), a number by its value (10.0 is the find's
+ * "10" or "10.0"), a many2one ([id, "name"]) by its id. Only found ids are
+ * cached: a value that matched nothing is asked again next time (the
+ * product may be created).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -199,7 +199,7 @@ record_key(const json_t *v, char **key)
 	if (json_is_array(v)) {
 		/* a many2one is [id, "name"]; a list of ids (x2many) matches nothing */
 		if (json_array_size(v) != 2 || !json_is_integer(json_array_get(v, 0)) ||
-		    !json_is_string(json_array_get(v, 1)))
+		    !(json_is_string(json_array_get(v, 1)) || json_is_false(json_array_get(v, 1))))
 			return -1;
 		v = json_array_get(v, 0);
 	}
