@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import re
-import sys
 
 import harness
 from harness import Emulator, Relay, Results, TempDir, base_config, store_ids
