@@ -248,19 +248,38 @@ stepped(void *arg, const struct relay_outcome *failure, const char *request, con
 	free(how);
 }
 
+/* The permanent failure of a row whose load() answer gave no id for its
+ * record (why: relay_order_load_row_id's text): Odoo answering wrongly,
+ * so marked unknown, and its steps never run. 0, or ENOMEM. */
+static int
+no_id_outcome(struct relay_outcome *ro, const struct relay_outcome *o, const char *why)
+{
+	char msg[400];
+	int rc;
+
+	snprintf(msg, sizeof(msg), "%s: its steps were not run", why);
+	if ((rc = relay_outcome_set(ro, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "odoo.load", msg,
+	                            NULL)) != 0)
+		return rc;
+	ro->unknown = 1;
+	ro->http_status = o->http_status;
+	return 0;
+}
+
 /* The load of an upsert went through: its warnings, then its steps. */
 static void
 loaded(struct odoo_job *oj, const struct relay_outcome *o, const char *request)
 {
 	char *warn = relay_order_load_warnings(o->result, 0, (size_t)-1), *w = NULL;
+	char no_id[200];
+	json_int_t id = relay_order_load_row_id(o->result, 0, 1, no_id, sizeof(no_id));
 	int rc;
 
-	/* what Odoo answered, for the history, before steps replace the outcome */
+	/* what Odoo answered, for the history, before steps replace the outcome
+	 * (only an id the answer gives for sure) */
 	oj->load_status = o->http_status;
 	if (oj->have_plan)
-		note_answer(oj->job, &oj->plan,
-		            json_is_object(o->result) ? json_object_get(o->result, "ids") : NULL, 0,
-		            oj->res_id);
+		note_answer(oj->job, &oj->plan, NULL, 0, id > 0 ? id : oj->res_id);
 	if (warn) {
 		log_warnings(oj->job, warn);
 		if (oj->warnings_fail) {
@@ -280,9 +299,20 @@ loaded(struct odoo_job *oj, const struct relay_outcome *o, const char *request)
 		}
 		free(warn);
 	}
+	if (oj->then && id <= 0) {
+		struct relay_outcome ro = { 0 };
+
+		if (no_id_outcome(&ro, o, no_id) == 0) {
+			finish(oj, &ro, request, NULL);
+			relay_outcome_clear(&ro);
+		} else {
+			finish_fail(oj, RELAY_CLASS_TRANSIENT, "relay.call", relay_strerror(ENOMEM),
+			            NULL);
+		}
+		return;
+	}
 	if (oj->then) {
-		rc = relay_order_steps(oj->od->client, oj->plan.model,
-		                       relay_order_load_id(o->result, 0), oj->then, 0, oj->context,
+		rc = relay_order_steps(oj->od->client, oj->plan.model, id, oj->then, 0, oj->context,
 		                       stepped, oj);
 		if (rc == 0)
 			return;
@@ -577,6 +607,8 @@ struct brow {
 	char *gnote;               /* what the "refuse" guard did, for the outcome */
 	int load_status;           /* the HTTP status of its load, for the outcome after steps */
 	unsigned read_wave;        /* ROW_READ: the state read it waits for, 0: none yet */
+	uint64_t call_id;          /* the load it was last sent in (0: none), and its size: */
+	unsigned call_size;        /* its steps end after the batch's next load has begun */
 };
 
 struct batch {
@@ -636,8 +668,11 @@ static void
 report(struct batch *b, struct brow *r, const struct relay_outcome *o, const char *request,
        const char *how, int row)
 {
-	struct relay_sent_info info = { .batch_id = b->id, .batch_size = b->size, .row = row,
-	                                .first = b->first };
+	/* A row is reported with the load it went in: b->id is already the
+	 * next load's when a row's steps end. */
+	struct relay_sent_info info = { .batch_id = r->call_id ? r->call_id : b->id,
+	                                .batch_size = r->call_id ? r->call_size : b->size,
+	                                .row = row, .first = b->first };
 
 	b->first = 0;
 	r->state = ROW_REPORTED;
@@ -713,18 +748,20 @@ row_stepped(void *arg, const struct relay_outcome *failure, const char *request,
 	batch_go_on(b);
 }
 
-/* Row r of a load that went through (its k-th record): its warnings, then
- * its steps, or its outcome now. */
+static void report_transient(struct batch *b, struct brow *r, int rc);
+
+/* Row r of a load that went through (its k-th of records records): its
+ * warnings, then its steps, or its outcome now. */
 static void
-row_loaded(struct batch *b, struct brow *r, size_t k, const struct relay_outcome *o,
-           const char *request)
+row_loaded(struct batch *b, struct brow *r, size_t k, size_t records,
+           const struct relay_outcome *o, const char *request)
 {
-	char *warn;
+	char *warn, no_id[200];
+	json_int_t id = relay_order_load_row_id(o->result, k, records, no_id, sizeof(no_id));
 
 	r->load_status = o->http_status;
 	if (r->have_plan)
-		note_answer(r->job, &r->plan,
-		            json_is_object(o->result) ? json_object_get(o->result, "ids") : NULL, k, 0);
+		note_answer(r->job, &r->plan, NULL, 0, id);
 	warn = relay_order_load_warnings(o->result, r->off, r->off + r->nrows);
 	if (warn) {
 		log_warnings(r->job, warn);
@@ -765,9 +802,21 @@ row_loaded(struct batch *b, struct brow *r, size_t k, const struct relay_outcome
 		free(warn);
 		return;
 	}
+	if (id <= 0) {
+		/* never a step on a record the answer does not name for sure */
+		struct relay_outcome ro = { 0 };
+
+		free(warn);
+		if (no_id_outcome(&ro, o, no_id) == 0)
+			report(b, r, &ro, request, NULL, (int)r->off);
+		else
+			report_transient(b, r, ENOMEM);
+		relay_outcome_clear(&ro);
+		return;
+	}
 	/* its steps wait for the state of every record of the call, read at once */
 	r->state = ROW_READ;
-	r->rec_id = relay_order_load_id(o->result, k);
+	r->rec_id = id;
 	r->note = warn;
 }
 
@@ -1014,9 +1063,12 @@ batch_called(struct relay_odoo_result *res, void *arg)
 	b->in_call = 0;
 	if (o->klass == RELAY_CLASS_DONE) {
 		/* rows in the order of their records in the call */
+		for (i = 0; i < b->n; i++)
+			if (b->rows[i].state == ROW_IN_CALL)
+				total++;
 		for (i = 0, rec = 0; i < b->n && b->left; i++)
 			if (b->rows[i].state == ROW_IN_CALL)
-				row_loaded(b, &b->rows[i], rec++, o, res->request);
+				row_loaded(b, &b->rows[i], rec++, total, o, res->request);
 		if (b->then)
 			batch_read_states(b);
 		goto next;
@@ -1136,6 +1188,12 @@ batch_next(struct batch *b)
 	}
 	b->id = ++b->od->batch_seq;
 	b->size = size;
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->rows[i].state == ROW_IN_CALL) {
+			b->rows[i].call_id = b->id;
+			b->rows[i].call_size = size;
+		}
+	}
 	named = with_context(json_pack("{s:O,s:O}", "fields", head->plan.load_fields, "data", data),
 	                     b->context);
 	json_decref(data);

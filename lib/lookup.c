@@ -4,12 +4,16 @@
  * A resolve groups its finds by model, field and options; each group's
  * uncached values go in search_read calls of up to RELAY_LOOKUP_CHUNK
  * values, one after the other; the answers are matched back to the finds
- * by the field's value as text (Odoo's "in" on a char field is exact and
- * case-sensitive, as a SKU is). Only found ids are cached: a value that
- * matched nothing is asked again next time (the product may be created).
+ * by the field's value as Odoo gives it (record_key, match_ids): a string
+ * in full and exactly (Odoo's "in" on a char field is exact and
+ * case-sensitive, as a SKU is), a number by its value (10.0 is the find's
+ * "10" or "10.0"), a many2one ([id, "name"]) by its id. Only found ids are
+ * cached: a value that matched nothing is asked again next time (the
+ * product may be created).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,15 +177,124 @@ resolve_end(struct resolve *r, const struct relay_outcome *failure, const char *
 	resolve_free(r);
 }
 
-/* The text of a record's field value, as the find's value is written. */
+/*
+ * Values are matched through keys: "s" and a string in full, "n" and a
+ * number's text (relay_json_scalar_text: 10.0 and 10 are both "n10").
+ * A record's field value has one key (none for false: an empty field);
+ * a find's value, always text, has "s" and itself, and the "n" keys of
+ * the number it spells when it is one, so that it meets the record's
+ * value whatever its type.
+ */
+
+/* The key of a record's field value v into *key (malloc'd), or NULL: a
+ * many2one [id, "name"] by its id, a string in full. 0, or -1 when the
+ * value can match nothing (false, null, a list of ids, a string holding a
+ * NUL) or on allocation failure. */
 static int
-value_text(const json_t *v, char *buf, size_t n)
+record_key(const json_t *v, char **key)
 {
-	if (json_is_string(v)) {
-		snprintf(buf, n, "%s", json_string_value(v));
-		return 0;
+	char num[64];
+
+	*key = NULL;
+	if (json_is_array(v)) {
+		/* a many2one is [id, "name"]; a list of ids (x2many) matches nothing */
+		if (json_array_size(v) != 2 || !json_is_integer(json_array_get(v, 0)) ||
+		    !(json_is_string(json_array_get(v, 1)) || json_is_false(json_array_get(v, 1))))
+			return -1;
+		v = json_array_get(v, 0);
 	}
-	return relay_json_scalar_text(v, buf, n);
+	if (json_is_string(v)) {
+		if (memchr(json_string_value(v), '\0', json_string_length(v)))
+			return -1;
+		return asprintf(key, "s%s", json_string_value(v)) < 0 ? (*key = NULL, -1) : 0;
+	}
+	if (json_is_true(v))
+		return (*key = strdup("strue")) ? 0 : -1;
+	if (!json_is_number(v) || relay_json_scalar_text(v, num, sizeof(num)) != 0)
+		return -1;
+	return asprintf(key, "n%s", num) < 0 ? (*key = NULL, -1) : 0;
+}
+
+/* The "n" keys of text when it is a plain decimal number ("10", "-3",
+ * "10.50", "1e3"; not " 1", "0x1A", "inf"): as an integer (exact beyond
+ * 2^53) and as a double, into k1 and k2 (size n each; "" when none). */
+static void
+number_keys(const char *text, char *k1, char *k2, size_t n)
+{
+	const char *p = text + (text[0] == '-' || text[0] == '+');
+	int integral = 1;
+	char *end;
+	json_t *j;
+
+	k1[0] = k2[0] = '\0';
+	if (!((*p >= '0' && *p <= '9') || (*p == '.' && p[1] >= '0' && p[1] <= '9')))
+		return;
+	for (const char *q = p; *q; q++) {
+		if (*q >= '0' && *q <= '9')
+			continue;
+		if (!strchr(".eE+-", *q))
+			return;
+		integral = 0;
+	}
+	if (integral) {
+		long long ll;
+
+		errno = 0;
+		ll = strtoll(text, &end, 10);
+		if (errno == 0 && *end == '\0' && (j = json_integer((json_int_t)ll))) {
+			k1[0] = 'n';
+			if (relay_json_scalar_text(j, k1 + 1, n - 1) != 0)
+				k1[0] = '\0';
+			json_decref(j);
+		}
+	}
+	{
+		double d;
+
+		errno = 0;
+		d = strtod(text, &end);
+		if (*end == '\0' && isfinite(d) && (j = json_real(d))) {
+			k2[0] = 'n';
+			if (relay_json_scalar_text(j, k2 + 1, n - 1) != 0)
+				k2[0] = '\0';
+			json_decref(j);
+		}
+	}
+}
+
+/* The ids of hits (key -> [ids]) that value (a find's, text) matches, in
+ * the order found, each once: a new array, or NULL on allocation failure. */
+static json_t *
+match_ids(const json_t *hits, const char *value)
+{
+	json_t *out = json_array(), *id;
+	char k1[80], k2[80], *sk = NULL;
+	const char *keys[3];
+	size_t i, j, m;
+
+	if (!out || asprintf(&sk, "s%s", value) < 0) {
+		json_decref(out);
+		return NULL;
+	}
+	number_keys(value, k1, k2, sizeof(k1));
+	keys[0] = sk;
+	keys[1] = k1;
+	keys[2] = strcmp(k1, k2) != 0 ? k2 : "";
+	for (i = 0; i < 3; i++) {
+		if (!keys[i][0])
+			continue;
+		json_array_foreach(json_object_get(hits, keys[i]), j, id) {
+			const json_t *seen;
+			int dup = 0;
+
+			json_array_foreach(out, m, seen)
+				dup |= json_equal((json_t *)seen, id);
+			if (!dup)
+				json_array_append(out, id);
+		}
+	}
+	free(sk);
+	return out;
 }
 
 /* Answer every find of group g whose value the answer covers. */
@@ -194,21 +307,22 @@ apply_answer(struct resolve *r, const json_t *q, const json_t *records)
 	json_t *hits = json_object(); /* value -> [ids] */
 	int64_t now = relay_mono_ms();
 	size_t i, k;
-	char text[512];
 
 	if (!hits)
 		return;
 	json_array_foreach(records, i, rec) {
 		const char *field = json_string_value(json_object_get(json_object_get(q, "find"), "field"));
 		json_t *ids;
+		char *key;
 
-		if (value_text(json_object_get(rec, field), text, sizeof(text)) != 0)
+		if (record_key(json_object_get(rec, field), &key) != 0)
 			continue;
-		if (!(ids = json_object_get(hits, text))) {
+		if (!(ids = json_object_get(hits, key))) {
 			ids = json_array();
-			json_object_set_new(hits, text, ids);
+			json_object_set_new(hits, key, ids);
 		}
 		json_array_append(ids, json_object_get(rec, "id"));
+		free(key);
 	}
 	json_array_foreach(r->finds, i, f) {
 		char *g = group_key(f);
@@ -227,7 +341,7 @@ apply_answer(struct resolve *r, const json_t *q, const json_t *records)
 			free(g);
 			continue;
 		}
-		ids = json_object_get(hits, value);
+		ids = match_ids(hits, value);
 		const char *model = json_string_value(json_object_get(f, "model"));
 		const char *field = json_string_value(json_object_get(f, "field"));
 		char msg[700];
@@ -265,6 +379,7 @@ apply_answer(struct resolve *r, const json_t *q, const json_t *records)
 				                    json_object_get(f, "cache_ms")))));
 			free(ck);
 		}
+		json_decref(ids);
 		free(g);
 	}
 	json_decref(hits);

@@ -71,7 +71,37 @@ relay_order_load_warnings(const json_t *load_result, size_t from, size_t to)
 json_int_t
 relay_order_load_id(const json_t *load_result, size_t k)
 {
-	return json_integer_value(json_array_get(json_object_get(load_result, "ids"), k));
+	const json_t *id = json_array_get(json_object_get(load_result, "ids"), k);
+
+	/* 0 and negative numbers name no record: a step must never get them */
+	return json_is_integer(id) && json_integer_value(id) > 0 ? json_integer_value(id) : 0;
+}
+
+json_int_t
+relay_order_load_row_id(const json_t *load_result, size_t k, size_t records, char *why,
+                        size_t n)
+{
+	const json_t *ids = json_object_get(load_result, "ids"), *id;
+	json_int_t got;
+	char text[64];
+
+	if (!json_is_array(ids)) {
+		snprintf(why, n, "load answered no list of record ids: the record of this row is "
+		         "not known");
+		return 0;
+	}
+	if (json_array_size(ids) != records) {
+		snprintf(why, n, "load answered %zu record ids for %zu records: which id is whose "
+		         "is not known", json_array_size(ids), records);
+		return 0;
+	}
+	id = json_array_get(ids, k);
+	if ((got = relay_order_load_id(load_result, k)) > 0)
+		return got;
+	if (relay_json_scalar_text(id, text, sizeof(text)) != 0)
+		snprintf(text, sizeof(text), "%s", json_is_null(id) ? "null" : "not a number");
+	snprintf(why, n, "load answered no record id for this row (%s in its place)", text);
+	return 0;
 }
 
 /* ---- the follow-up steps: one call after the other ---- */
@@ -344,7 +374,7 @@ relay_order_steps_call(struct relay_odoo *client, const char *model, json_int_t 
 	char text[128];
 	int rc;
 
-	if (!relay_order_step_allows(steps, 0, value))
+	if (id <= 0 || !relay_order_step_allows(steps, 0, value))
 		return -RELAY_EINVAL;
 	if (!(op = steps_op(client, model, id, steps, 0, context, cb, arg)))
 		return ENOMEM;
@@ -364,7 +394,7 @@ relay_order_steps(struct relay_odoo *client, const char *model, json_int_t id,
 	struct order_op *op;
 	int rc;
 
-	if (first >= json_array_size(steps))
+	if (id <= 0 || first >= json_array_size(steps))
 		return -RELAY_EINVAL;
 	if (!(op = steps_op(client, model, id, steps, first, context, cb, arg)))
 		return ENOMEM;

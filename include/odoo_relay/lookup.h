@@ -5,7 +5,10 @@
  * A plan's finds ask for "the product.product whose default_code is
  * SKU-1". relay_lookup_resolve answers all the finds it is given (those of
  * every event of a batch) with one search_read per model, field and
- * options, whose domain is [field, "in", every value not cached], and
+ * options, whose domain is [field, "in", every value not cached]; a
+ * record answers a find when its field's value, as Odoo gives it, is the
+ * find's value (text): a string in full and exactly, a number by value
+ * (10.0 is "10" and "10.0"), a many2one ([id, "name"]) by its id. It
  * writes into each find object either "id" (the database id; and "xmlid",
  * "module.name", for a find with "as_xmlid", from one more search_read of
  * ir.model.data for the group) or "error" (a
@@ -57,10 +60,14 @@ typedef void (*relay_lookup_fn)(void *arg, const struct relay_outcome *failure,
  * relay_plan.finds holds them; a reference is taken), through client, with
  * context (the route's, or NULL; each find's active_test is added).
  * Returns 1 when the cache answered every find (each has "id"; no call, no
- * callback); 0 when searches were needed: cb then comes exactly once, from
- * the loop (never from inside this call), also when the first search could
- * not even be sent; -RELAY_EINVAL for a NULL argument or a find without a
- * value, or ENOMEM (no callback either way).
+ * callback); 0 when the first search was sent: cb then comes exactly once,
+ * from the loop (never from inside this call), also when a later search
+ * cannot be sent (failure then says why, transient). Otherwise no callback
+ * comes and the error is returned: -RELAY_EINVAL for a NULL argument or a
+ * find without a value, ENOMEM, or the client's error when the first search
+ * cannot be sent (relay_odoo_call: -RELAY_ECLOSED, -RELAY_ETRANSPORT, ...);
+ * the caller ends its job with it (a driver's send returns it, and the
+ * delivery counts a transient failure).
  */
 int relay_lookup_resolve(struct relay_lookup *lk, struct relay_odoo *client, json_t *finds,
                          const json_t *context, relay_lookup_fn cb, void *arg);

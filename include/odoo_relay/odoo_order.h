@@ -50,8 +50,23 @@ const char *relay_order_apply_finds(json_t *load_data, const json_t *finds);
  */
 char *relay_order_load_warnings(const json_t *load_result, size_t from, size_t to);
 
-/* relay_order_load_id - the k-th record id of a load() result, 0 if none. */
+/* relay_order_load_id - the k-th record id of a load() result: a positive
+ * integer, or 0 when the answer has none there (ids false, shorter, or
+ * holding false or anything but a positive integer in place k). Pure. */
 json_int_t relay_order_load_id(const json_t *load_result, size_t k);
+
+/*
+ * relay_order_load_row_id - the id of the k-th of the records records a
+ * load() sent, when the answer gives it for sure: a positive integer in
+ * place k of an ids list of exactly records ids. Otherwise 0, and why
+ * (size n, NUL-terminated) says what the answer lacks: a list of another
+ * length tells no row's id (which one is missing is not known), a false
+ * or another value in place k none of that row's. A record's steps need
+ * its id; Odoo's load() always gives one per record, so 0 is Odoo
+ * answering wrongly. Pure.
+ */
+json_int_t relay_order_load_row_id(const json_t *load_result, size_t k, size_t records,
+                                   char *why, size_t n);
 
 /* verdicts: an array, one per plan: null (go ahead), {"refused": why} (a
  * permanent failure of that event) or {"note": what was done} ("1 removed
@@ -78,8 +93,9 @@ int relay_order_guard_many(struct relay_odoo *client, const struct relay_plan *c
 /*
  * relay_order_steps - run steps (relay_route_then) from step first on, on
  * record id of model, with context (the route's; each step's own over it).
- * Returns 0 (cb will come), -RELAY_EINVAL when there is no step first,
- * ENOMEM or the client's error (no callback).
+ * Returns 0 (cb will come), -RELAY_EINVAL when there is no step first or
+ * id is not positive (no call is made on a record not known), ENOMEM or
+ * the client's error (no callback).
  */
 int relay_order_steps(struct relay_odoo *client, const char *model, json_int_t id,
                       const json_t *steps, size_t first, const json_t *context,

@@ -39,6 +39,7 @@ struct emu_error {
 struct emu_faults {
 	bool down;           /* the Odoo listener is closed */
 	int delay_ms;        /* "slow": added to every answer */
+	char slow_method[128]; /* "slow" with "method": only to that model.method's, "" all */
 	int http_status;     /* 0: none; else answer with it, like a proxy */
 	int http_count;      /* answers left with http_status; -1: all */
 	int retry_after;     /* -1: no Retry-After header */
@@ -47,6 +48,8 @@ struct emu_faults {
 	int access_denied;   /* calls left to be refused; -1: all */
 	json_t *validation;  /* [{model?, field, value, message}], independent of the rest */
 	char no_create[64];  /* "no_create": a model users other than admin may not create */
+	char load_ids[8];    /* "load_ids": "short" or "false", the answer's ids damaged */
+	int load_ids_count;  /* load() answers left to damage; -1: all */
 };
 
 struct emu_stats {
@@ -97,6 +100,7 @@ struct emu {
 	int latency_ms;
 	struct emu_cost cost;
 	bool keep_alive;          /* false: Connection: close, as Odoo does */
+	char cur_method[128];     /* the model.method of the request being answered, "" none */
 	struct emu_faults faults;
 	struct emu_stats stats;
 	struct emu_pollctl poll;

@@ -835,6 +835,18 @@ int orm_load(struct emu *e, const struct emu_call *c, struct model *m,
 		json_decref(ids);
 		ids = json_false();
 	}
+	if (!failed && json_array_size(ids) && e->faults.load_ids[0] &&
+	    e->faults.load_ids_count != 0) {
+		/* an answer that does not give every row its id: the rows are
+		 * written, the answer is wrong */
+		if (e->faults.load_ids_count > 0)
+			e->faults.load_ids_count--;
+		e->stats.faults++;
+		if (strcmp(e->faults.load_ids, "short") == 0)
+			json_array_remove(ids, json_array_size(ids) - 1);
+		else
+			json_array_set_new(ids, json_array_size(ids) - 1, json_false());
+	}
 	*result = json_pack("{s:o, s:o, s:i}", "ids", ids, "messages", messages,
 			    "nextrow", 0);
 	return 0;

@@ -78,6 +78,7 @@ static void count_method(struct emu *e, const char *a, const char *b)
 
 	json_object_set_new(e->stats.by_method, key,
 			    json_integer(json_integer_value(n) + 1));
+	snprintf(e->cur_method, sizeof(e->cur_method), "%s", key);
 	free(key);
 }
 

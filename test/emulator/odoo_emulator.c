@@ -132,7 +132,10 @@ static void on_pending_timer(evutil_socket_t fd, short what, void *arg)
 static void send_reply(struct app *app, struct evhttp_request *req,
 		       struct emu_reply *r)
 {
-	long delay = (long)app->emu.latency_ms + app->emu.faults.delay_ms;
+	const struct emu_faults *f = &app->emu.faults;
+	long delay = (long)app->emu.latency_ms +
+		     (!f->slow_method[0] || strcmp(f->slow_method, app->emu.cur_method) == 0
+		      ? f->delay_ms : 0);
 	long delay_us = 0;
 	struct pending *p;
 	struct timeval tv;
@@ -220,6 +223,7 @@ static void on_odoo_request(struct evhttp_request *req, void *arg)
 	struct emu_reply r = {0};
 
 	e->stats.calls++;
+	e->cur_method[0] = '\0';
 	if (e->faults.http_status && e->faults.http_count != 0) {
 		if (e->faults.http_count > 0)
 			e->faults.http_count--;
@@ -298,14 +302,16 @@ static int odoo_up(struct app *app)
 
 static json_t *faults_state(struct emu *e)
 {
-	return json_pack("{s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:O, s:b}",
+	return json_pack("{s:b, s:i, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:O, s:b, s:s, s:i}",
 			 "down", e->faults.down, "delay_ms", e->faults.delay_ms,
+			 "slow_method", e->faults.slow_method,
 			 "http_status", e->faults.http_status, "http_count",
 			 e->faults.http_count, "retry_after", e->faults.retry_after,
 			 "serialization", e->faults.serialization, "lock",
 			 e->faults.lock, "access_denied", e->faults.access_denied,
 			 "validation", e->faults.validation, "keep_alive",
-			 e->keep_alive);
+			 e->keep_alive, "load_ids", e->faults.load_ids, "load_ids_count",
+			 e->faults.load_ids_count);
 }
 
 static int count_of(json_t *body)
@@ -318,6 +324,7 @@ static int count_of(json_t *body)
 static void transport_clear(struct emu *e)
 {
 	e->faults.delay_ms = 0;
+	e->faults.slow_method[0] = '\0';
 	e->faults.http_status = 0;
 	e->faults.http_count = 0;
 	e->faults.retry_after = -1;
@@ -325,6 +332,8 @@ static void transport_clear(struct emu *e)
 	e->faults.lock = 0;
 	e->faults.access_denied = 0;
 	e->faults.no_create[0] = '\0';
+	e->faults.load_ids[0] = '\0';
+	e->faults.load_ids_count = 0;
 }
 
 /* Applies one POST /control/fault; NULL or an error text. */
@@ -348,6 +357,12 @@ static const char *fault_apply(struct app *app, json_t *body)
 		    json_integer_value(v) > 600000)
 			return "delay_ms must be an integer from 0 to 600000";
 		e->faults.delay_ms = (int)json_integer_value(v);
+		v = json_object_get(body, "method");
+		if (v && (!json_is_string(v) ||
+			  strlen(json_string_value(v)) >= sizeof(e->faults.slow_method)))
+			return "method must be a model.method name";
+		snprintf(e->faults.slow_method, sizeof(e->faults.slow_method), "%s",
+			 v ? json_string_value(v) : "");
 	} else if (strcmp(mode, "http_status") == 0) {
 		v = json_object_get(body, "status");
 		if (!json_is_integer(v) || json_integer_value(v) < 200 ||
@@ -384,6 +399,14 @@ static const char *fault_apply(struct app *app, json_t *body)
 		if (json_is_string(json_object_get(body, "model")))
 			json_object_set(rule, "model", json_object_get(body, "model"));
 		json_array_append_new(e->faults.validation, rule);
+	} else if (strcmp(mode, "load_ids") == 0) {
+		v = json_object_get(body, "ids");
+		if (!json_is_string(v) || (strcmp(json_string_value(v), "short") != 0 &&
+					   strcmp(json_string_value(v), "false") != 0))
+			return "load_ids needs ids \"short\" or \"false\"";
+		snprintf(e->faults.load_ids, sizeof(e->faults.load_ids), "%s",
+			 json_string_value(v));
+		e->faults.load_ids_count = count_of(body);
 	} else if (strcmp(mode, "clear_validation") == 0) {
 		json_array_clear(e->faults.validation);
 	} else {

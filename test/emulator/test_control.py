@@ -203,6 +203,65 @@ def test_slow(res, emu):
     res.check("none clears slow", doc["faults"]["delay_ms"] == 0, doc)
 
 
+def test_load_ids(res, emu):
+    rows = [["odoo_relay.li%d" % i, "LI %d" % i] for i in range(3)]
+    status, doc = emu.fault(mode="load_ids", ids="short", count=1)
+    res.check("load_ids accepted", doc["faults"]["load_ids"] == "short" and
+              doc["faults"]["load_ids_count"] == 1, doc)
+    status, doc = execute(emu, "res.partner", "load", [["id", "name"], rows[:2]])
+    ids = (doc.get("result") or {}).get("ids")
+    res.check("short: the last id left out", isinstance(ids, list) and len(ids) == 1, doc)
+    status, doc = execute(emu, "ir.model.data", "search_count",
+                          [[["name", "in", ["li0", "li1"]]]])
+    res.check("short: both rows written", doc.get("result") == 2, doc)
+    status, doc = execute(emu, "res.partner", "load", [["id", "name"], rows[2:]])
+    ids = (doc.get("result") or {}).get("ids")
+    res.check("load_ids count spent", isinstance(ids, list) and len(ids) == 1 and
+              isinstance(ids[0], int), doc)
+    emu.fault(mode="load_ids", ids="false")
+    status, doc = execute(emu, "res.partner", "load", [["id", "name"], rows[:2]])
+    ids = (doc.get("result") or {}).get("ids")
+    res.check("false: the last id is false", isinstance(ids, list) and len(ids) == 2 and
+              isinstance(ids[0], int) and ids[1] is False, doc)
+    status, doc = emu.fault(mode="load_ids", ids="none")
+    res.check("load_ids refuses other kinds", status == 400, doc)
+    status, doc = emu.fault(mode="none")
+    res.check("none clears load_ids", doc["faults"]["load_ids"] == "", doc)
+
+
+def test_slow_method(res, emu):
+    """slow with a method holds only that method's answers: the call is
+    applied at once, its answer waits; every other answer comes."""
+    status, doc = emu.fault(mode="slow", delay_ms=60000, method="res.partner.create")
+    res.check("slow method accepted", doc["faults"]["slow_method"] == "res.partner.create" and
+              doc["faults"]["delay_ms"] == 60000, doc)
+    status, doc = execute(emu, "res.partner", "search_count", [[]])
+    res.check("another method answers", status == 200 and isinstance(doc.get("result"), int),
+              doc)
+    outcome = {}
+
+    def call():
+        try:
+            outcome["doc"] = execute(emu, "res.partner", "create", [{"name": "Held Create"}])
+        except (OSError, http.client.HTTPException) as exc:
+            outcome["error"] = exc
+
+    t = threading.Thread(target=call)
+    t.start()
+    applied = poll(lambda: any(r.get("name") == "Held Create" for r in
+                               emu.control_get("/control/records?model=res.partner")[1]))
+    res.check("the held call is applied", applied)
+    res.check("its answer is held", t.is_alive() and not outcome, outcome)
+    emu.fault(mode="down")
+    t.join(DEADLINE)
+    res.check("held answer ends when down", not t.is_alive() and "doc" not in outcome, outcome)
+    status, doc = emu.fault(mode="none")
+    res.check("none clears the method", doc["faults"]["slow_method"] == "", doc)
+    status, doc = emu.fault(mode="slow", delay_ms=1, method=5)
+    res.check("a method that is not a name is refused", status == 400, doc)
+    emu.fault(mode="none")
+
+
 def test_records_stats_reset(res, emu):
     status, doc = execute(emu, "res.partner", "load",
                           [["id", "name", "country_id/id"],
@@ -341,7 +400,7 @@ def main():
     try:
         for test in (test_down_up, test_down_with_held_reply, test_http_status,
                      test_serialization_and_lock, test_access_denied,
-                     test_validation, test_slow, test_none_envelope,
+                     test_validation, test_slow, test_slow_method, test_load_ids, test_none_envelope,
                      test_records_stats_reset, test_keepalive, test_bad_control,
                      test_clock_and_hold):
             before = len(res.failed)

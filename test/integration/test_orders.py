@@ -10,6 +10,7 @@ emulator's /control/stats."""
 import http.client
 import json
 import os
+import re
 
 import harness
 from harness import Emulator, Relay, Results, TempDir, base_config, store_ids
@@ -259,18 +260,28 @@ def test_confirmed_then_killed_replays_without_error(t):
         try:
             seed_products(emu)
             seed_customers(emu, [7])
-            r = Relay(tmp, config(tmp, emu))
+            cfg = config(tmp, emu)
+            # the relay waits for Odoo longer than the test can last: only
+            # an answer could end the call, never a timeout
+            cfg["odoo"]["timeout_ms"] = 3600000
+            r = Relay(tmp, cfg)
             r.wait_delivering()
-            # every answer waits 3 s: the confirmation is applied in Odoo
-            # long before the relay hears of it
-            emu.fault(mode="slow", delay_ms=3000)
+            # the confirmation is applied in Odoo at once, and its answer
+            # held (600 s): the relay cannot hear of it before it is killed,
+            # however slow the machine
+            emu.fault(mode="slow", delay_ms=600000, method="sale.order.action_confirm")
             r.post_shop(order(7001), "wh-k", topic="orders/create")
             wait_for(lambda: any(o["state"] == "sale" for o in orders_named(emu, "SHOP7001")),
                      timeout=60, what="order confirmed in Odoo")
-            t.eq(delivered(r, 0), True, "the relay has not recorded it yet")
+            t.eq(calls(emu, "sale.order.action_confirm"), 1, "the confirmation reached Odoo")
+            # so the relay has recorded no outcome: had it recorded one
+            # without the confirmation's answer, the replay below would test
+            # nothing
+            t.eq(delivered(r, 0), True, "the relay has not recorded it")
+            t.eq(len(store_ids(r.cfg["state_dir"])), 1, "the event is still queued")
             r.kill9()
             emu.fault(mode="none")
-            t.eq(len(store_ids(r.cfg["state_dir"])), 1, "the event is still queued")
+            t.eq(len(store_ids(r.cfg["state_dir"])), 1, "the event is still queued after the kill")
             r.start()
             wait_for(lambda: queue_empty(r), timeout=60, what="replayed event done")
             t.eq(calls(emu, "sale.order.action_confirm"), 1, "confirmed once, never again")
@@ -693,6 +704,133 @@ def test_two_events_of_one_order_in_one_batch(t):
             emu.stop()
 
 
+def test_rows_reported_after_steps_keep_their_batch(t):
+    """A row whose steps run while the next load of its batch is in flight
+    is reported with the id and size of the load it was in, not the next's:
+    two orders with a reference go in one load, one without (other columns)
+    in a load of its own, sent before the first two's steps end."""
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            seed_products(emu)
+            seed_customers(emu, [7])
+            route = dict(ORDER_ROUTE, fields=dict(
+                ORDER_ROUTE["fields"],
+                client_order_ref={"pointer": "/name", "optional": True}))
+            r = Relay(tmp, config(tmp, emu, routes=[route]))
+            r.wait_delivering()
+            r.ctl("pause")
+            ids = {}
+            for oid in (9101, 9102, 9103):
+                body = order(oid)
+                if oid == 9103:
+                    del body["name"]
+                st, _, out = r.post_shop(body, "wh-b%d" % oid, topic="orders/create")
+                t.eq(st, 202, "order %d accepted" % oid)
+                ids[oid] = str(out["id"])
+            r.ctl("resume")
+            wait_for(lambda: queue_empty(r) and delivered(r, 3), what="three delivered")
+            t.eq(calls(emu, "sale.order.load"), 2, "two loads: the columns differ")
+            t.eq(calls(emu, "sale.order.action_confirm"), 3, "each confirmed")
+            logs = r.logs()
+            seen = {}
+            for oid, eid in ids.items():
+                m = re.findall(r"EVENT_ID=%s .*?BATCH_ID=(\d+) BATCH_SIZE=(\d+) BATCH_ROW=(-?\d+)"
+                               % eid, logs)
+                t.check(m, "event %s logged with its batch" % eid)
+                seen[oid] = m[-1] if m else None
+            t.eq([seen[9101] and seen[9101][:2], seen[9102] and seen[9102][:2]],
+                 [seen[9101] and (seen[9101][0], "2")] * 2,
+                 "the two orders of the first load: one batch id, of 2 rows (%r)" % seen)
+            t.check(seen[9103] is not None and seen[9101] is not None and
+                    seen[9103][0] != seen[9101][0] and seen[9103][1] == "1",
+                    "the third: a batch of its own, of 1 row (%r)" % seen)
+            # the history keeps the same batch as the journal
+            for oid, eid in ids.items():
+                shown = json.loads(r.ctl("--json", "events", "show", eid).stdout or "{}")
+                batch = (shown.get("outcome") or {}).get("batch")
+                t.eq(batch and [str(batch["id"]), str(batch["size"])],
+                     seen[oid] and list(seen[oid][:2]),
+                     "history of order %d: the batch it was loaded in" % oid)
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
+
+def test_load_answer_without_a_row_id_reaches_no_step(t):
+    """A load() answer that holds false for a row, or leaves a row's id
+    out (no Odoo answers so; the emulator's load_ids fault), never sends a
+    step to a record id the answer does not give for sure: such a row is
+    dead-lettered saying why and the other rows go on; a list one id short
+    tells no row's id (which one is missing?), so no row of that call gets
+    its steps; nothing is ever read or called on id 0."""
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        r = None
+        try:
+            seed_products(emu)
+            seed_customers(emu, [7])
+            r = Relay(tmp, config(tmp, emu))
+            state = r.cfg["state_dir"]
+            r.wait_delivering()
+
+            def batch(oids, ids):
+                emu.fault(mode="load_ids", ids=ids, count=1)
+                r.ctl("pause")
+                for oid in oids:
+                    st, _, _ = r.post_shop(order(oid), "wh-i%d" % oid, topic="orders/create")
+                    t.eq(st, 202, "order %d accepted" % oid)
+                r.ctl("resume")
+
+            def states(oid):
+                return [o["state"] for o in orders_named(emu, "SHOP%d" % oid)]
+
+            def reasons():
+                return {int(d["lane"].rsplit("/", 1)[-1]) if d["lane"] else d["id"]:
+                        d["dead_reason"] or "" for d in store_ids(state, "dead")}
+
+            # a batch of two, the second's id false: the first goes on
+            batch((9201, 9202), "false")
+            wait_for(lambda: queue_empty(r) and len(store_ids(state, "dead")) == 1,
+                     what="one delivered, one dead")
+            t.eq(calls(emu, "sale.order.load"), 1, "one load for both")
+            t.eq(states(9201), ["sale"], "the row with its id: confirmed")
+            t.eq(states(9202), ["draft"], "the row without: written by Odoo, no step on it")
+            t.eq(delivered(r, 1), True, "the first delivered")
+            dead = [d["dead_reason"] or "" for d in store_ids(state, "dead")]
+            t.check(dead and "no record id for this row (false in its place)" in dead[0] and
+                    "its steps were not run" in dead[0], "the dead letter says why (%r)" % dead)
+
+            # a batch of two, one id short: which is whose is not known
+            batch((9203, 9204), "short")
+            wait_for(lambda: queue_empty(r) and len(store_ids(state, "dead")) == 3,
+                     what="both of the short answer dead")
+            t.eq(states(9203) + states(9204), ["draft", "draft"], "neither confirmed")
+            dead = [d["dead_reason"] or "" for d in store_ids(state, "dead")]
+            t.eq(sum("load answered 1 record ids for 2 records" in x for x in dead), 2,
+                 "both say the answer is short (%r)" % dead)
+
+            # one order alone, no id at all
+            batch((9205,), "short")
+            wait_for(lambda: queue_empty(r) and len(store_ids(state, "dead")) == 4,
+                     what="the lone order dead")
+            t.eq(states(9205), ["draft"], "alone, no id: no step run")
+            dead = [d["dead_reason"] or "" for d in store_ids(state, "dead")]
+            t.eq(sum("load answered 0 record ids for 1 records" in x for x in dead), 1,
+                 "it says so (%r)" % dead)
+
+            t.eq(calls(emu, "sale.order.action_confirm"), 1, "one confirmation, of 9201")
+            t.eq(calls(emu, "sale.order.read"), 1,
+                 "one state read, of 9201's record: nothing read on id 0")
+            t.check(not any("sale.order 0 " in x for x in dead),
+                    "nothing about a record 0 (%r)" % dead)
+        finally:
+            if r:
+                r.stop()
+            emu.stop()
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_order_twice_lines_once_confirmed_once)
@@ -712,4 +850,6 @@ if __name__ == "__main__":
     t.run(test_batch_of_orders_steps_and_warnings)
     t.run(test_batch_refusals_read_once)
     t.run(test_two_events_of_one_order_in_one_batch)
+    t.run(test_rows_reported_after_steps_keep_their_batch)
+    t.run(test_load_answer_without_a_row_id_reaches_no_step)
     t.done()

@@ -7,7 +7,10 @@
 
 #include <jansson.h>
 
+#include <event2/event.h>
+
 #include "check.h"
+#include "odoo_relay/error.h"
 #include "odoo_relay/odoo_order.h"
 
 static void
@@ -67,10 +70,98 @@ test_load_warnings(void)
 	json_decref(res);
 }
 
+/* A load() answer that does not give a row a positive integer id gives
+ * no id at all: 0, never a number a step could act on. */
+static void
+test_load_id_only_positive(void)
+{
+	json_t *res = json_loads("{\"ids\": [5, false, -3, \"7\", 7.0, null, 0]}", 0, NULL);
+	json_t *bad = json_loads("{\"ids\": false}", 0, NULL);
+	char why[200];
+
+	CHECK_INT(relay_order_load_id(res, 0), 5);
+	for (size_t k = 1; k < 8; k++)
+		CHECK_INT(relay_order_load_id(res, k), 0);
+	CHECK_INT(relay_order_load_id(bad, 0), 0);
+	CHECK_INT(relay_order_load_id(NULL, 0), 0);
+
+	/* by row: the id, or 0 and what the answer lacks */
+	CHECK_INT(relay_order_load_row_id(res, 0, 7, why, sizeof(why)), 5);
+	CHECK_INT(relay_order_load_row_id(res, 1, 7, why, sizeof(why)), 0);
+	CHECK(strstr(why, "no record id") && strstr(why, "false"));
+	CHECK_INT(relay_order_load_row_id(res, 2, 7, why, sizeof(why)), 0);
+	CHECK(strstr(why, "-3") != NULL);
+	CHECK_INT(relay_order_load_row_id(res, 3, 7, why, sizeof(why)), 0);
+	CHECK_INT(relay_order_load_row_id(res, 6, 7, why, sizeof(why)), 0);
+	/* a list of another length than the records sent: no row's id is
+	 * known, not even the first's (which one is missing?) */
+	CHECK_INT(relay_order_load_row_id(res, 0, 8, why, sizeof(why)), 0);
+	CHECK(strstr(why, "7 record ids for 8 records") != NULL);
+	CHECK_INT(relay_order_load_row_id(res, 0, 6, why, sizeof(why)), 0);
+	CHECK_INT(relay_order_load_row_id(bad, 0, 1, why, sizeof(why)), 0);
+	CHECK(why[0] != '\0');
+	json_decref(res);
+	json_decref(bad);
+}
+
+static int fired;
+
+static void
+on_steps(void *arg, const struct relay_outcome *failure, const char *request, const char *note)
+{
+	(void)arg;
+	(void)failure;
+	(void)request;
+	(void)note;
+	fired++;
+}
+
+/* No step goes to a record id that is not a positive integer. */
+static void
+test_steps_refuse_no_id(void)
+{
+	struct event_base *base = event_base_new();
+	struct relay_odoo *client = NULL;
+	struct relay_odoo_conf c;
+	json_t *steps = json_loads("[{\"call\": \"action_confirm\", \"field\": \"state\", "
+	                           "\"values\": [\"draft\"]}]", 0, NULL);
+	json_t *draft = json_string("draft");
+
+	memset(&c, 0, sizeof(c));
+	c.configured = 1;
+	c.url = "http://127.0.0.1:9"; /* nothing is sent: the loop never runs */
+	c.database = "relaytest";
+	c.login = "relaybot";
+	c.api_key.data = (unsigned char *)"k3y";
+	c.api_key.len = 3;
+	c.protocol = RELAY_PROTO_JSONRPC;
+	c.connect_timeout_ms = 1000;
+	c.timeout_ms = 1000;
+	c.max_in_flight = 4;
+	c.max_response_bytes = 1 << 20;
+	CHECK(base != NULL);
+	CHECK_INT(relay_odoo_new(base, &c, &client), 0);
+	fired = 0;
+	CHECK_INT(relay_order_steps(client, "sale.order", 0, steps, 0, NULL, on_steps, NULL),
+	          -RELAY_EINVAL);
+	CHECK_INT(relay_order_steps(client, "sale.order", -4, steps, 0, NULL, on_steps, NULL),
+	          -RELAY_EINVAL);
+	CHECK_INT(relay_order_steps_call(client, "sale.order", 0, steps, NULL, draft, on_steps,
+	                                 NULL), -RELAY_EINVAL);
+	CHECK_INT(relay_odoo_in_flight(client), 0);
+	relay_odoo_free(client);
+	CHECK_INT(fired, 0);
+	json_decref(steps);
+	json_decref(draft);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
 	RUN(test_apply_finds);
 	RUN(test_load_warnings);
+	RUN(test_load_id_only_positive);
+	RUN(test_steps_refuse_no_id);
 	return check_done();
 }
