@@ -226,10 +226,12 @@ def main():
         }
         json.dump(cfg, open(os.path.join(tmp, "relay.json"), "w"))
         log = open(os.path.join(tmp, "relayd.log"), "w")
-        relay_proc = subprocess.Popen([relayd, "--config", os.path.join(tmp, "relay.json")],
+        # RELAY_BENCH_WRAPPER="valgrind --tool=callgrind ..." for a profile
+        wrapper = os.environ.get("RELAY_BENCH_WRAPPER", "").split()
+        relay_proc = subprocess.Popen(wrapper + [relayd, "--config", os.path.join(tmp, "relay.json")],
                                       stdout=log, stderr=subprocess.STDOUT)
         procs.append(relay_proc)
-        wait_for(lambda: listening(relay_port), 10, "relay")
+        wait_for(lambda: listening(relay_port), 60, "relay")
         cached_path = "/query/bench_cached?prefix=Bench%25"
         status, body = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(get(relay_port, cached_path)),
                                 10, "the relay to answer")
