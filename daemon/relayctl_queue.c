@@ -65,7 +65,7 @@ due_load(struct ctl *c, struct due_set *d)
 			d->v = p;
 			d->cap += SCAN_CHUNK;
 		}
-		if ((rc = relay_store_scan_due(c->st, INT64_MAX, after, d->v + d->n, SCAN_CHUNK, &n)))
+		if ((rc = relay_store_scan_due(c->st, NULL, INT64_MAX, after, d->v + d->n, SCAN_CHUNK, &n)))
 			return rc;
 		d->n += n;
 		if (n) {

@@ -226,7 +226,7 @@ count_due_now(struct ctl *c, uint64_t *n)
 
 	*n = 0;
 	do {
-		if ((rc = relay_store_scan_due(c->st, c->now_ms, after, batch, 1024, &got)))
+		if ((rc = relay_store_scan_due(c->st, NULL, c->now_ms, after, batch, 1024, &got)))
 			return rc;
 		*n += got;
 		if (got) {

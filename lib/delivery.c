@@ -72,6 +72,7 @@ struct relay_delivery {
 	const struct relay_config *cfg;
 	const struct relay_routes *routes;
 	struct relay_scheduler *sched;
+	MDB_txn *rtxn; /* the read transaction of the tick running, or NULL */
 	struct relay_settle *settle;
 	struct relay_holds *holds;
 	LIST_HEAD(, dest) dests;    /* configured ones, then gone ones until free */
@@ -750,7 +751,7 @@ resolve(void *arg, struct relay_job *j)
 	history_conf(d, j);
 	if (!r)
 		return RELAY_SCHED_START; /* sd NULL: unrouted */
-	if (relay_store_get_paused(d->store, NULL, relay_route_name(r), &paused) == 0 && paused)
+	if (relay_store_get_paused(d->store, d->rtxn, relay_route_name(r), &paused) == 0 && paused)
 		return RELAY_SCHED_SKIP;
 	if (!(dname = relay_route_destination(r)) || !(ds = dest_find(d, dname)))
 		return RELAY_SCHED_SKIP; /* stored, not delivered, until a destination exists */
@@ -1075,10 +1076,16 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct relay_delivery *d = arg;
 	struct dest *ds;
 	char key[80];
+	int64_t next;
 
 	if (d->stopping || d->freeing)
 		return;
-	relay_store_get_paused(d->store, NULL, NULL, &d->paused);
+	/* One read transaction for the tick: the pause flags here, and the
+	 * scheduler's pass with what resolve reads (d->rtxn). NULL if it
+	 * cannot begin: each read then takes one of its own. */
+	if (relay_store_read_begin(d->store, &d->rtxn))
+		d->rtxn = NULL;
+	relay_store_get_paused(d->store, d->rtxn, NULL, &d->paused);
 	/* What each destination may take now: its circuit, its pause. */
 	LIST_FOREACH(ds, &d->dests, link) {
 		if (ds->gone) {
@@ -1087,11 +1094,14 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		snprintf(key, sizeof(key), "@%s", ds->name);
 		ds->paused = 0;
-		relay_store_get_paused(d->store, NULL, key, &ds->paused);
+		relay_store_get_paused(d->store, d->rtxn, key, &ds->paused);
 		ds->paused |= ds->stopping;
 		ds->sd.slots = ds->paused ? 0 : relay_circuit_slots(&ds->circuit, ds->sd.max_calls);
 	}
-	schedule_tick(d, relay_scheduler_dispatch(d->sched, relay_wall_ms(), relay_mono_ms()));
+	next = relay_scheduler_dispatch(d->sched, d->rtxn, relay_wall_ms(), relay_mono_ms());
+	relay_store_txn_abort(d->store, d->rtxn);
+	d->rtxn = NULL;
+	schedule_tick(d, next);
 }
 
 void

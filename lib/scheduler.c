@@ -57,6 +57,7 @@ struct relay_scheduler {
 	unsigned n_jobs, n_calls;
 	uint64_t bad_ids[BAD_IDS];   /* events that cannot be read: said once */
 	size_t n_bad;
+	MDB_txn *rtxn;               /* the snapshot dispatch reads through, or NULL */
 };
 
 int
@@ -401,22 +402,30 @@ start_gathered(struct relay_scheduler *s, int64_t mono_ms, int force, int64_t *n
 }
 
 int64_t
-relay_scheduler_dispatch(struct relay_scheduler *s, int64_t now_ms, int64_t mono_ms)
+relay_scheduler_dispatch(struct relay_scheduler *s, MDB_txn *txn, int64_t now_ms, int64_t mono_ms)
 {
 	struct relay_due due[SCAN_BATCH], after;
 	int64_t next_ms = POLL_MS, nd;
 	int have_after = 0, paused = 0;
+	MDB_txn *own = NULL;
 
-	relay_store_get_paused(s->store, NULL, NULL, &paused);
+	/* One snapshot for the whole pass: a read transaction per scan, per
+	 * event and per pause flag was a tenth of the loop's work per
+	 * delivered event (and they could disagree with one another). */
+	if (!txn && relay_store_read_begin(s->store, &own) == 0)
+		txn = own;
+	s->rtxn = txn;
+	relay_store_get_paused(s->store, txn, NULL, &paused);
 	if (paused) {
 		start_gathered(s, mono_ms, 1, &next_ms);
-		return POLL_MS;
+		next_ms = POLL_MS;
+		goto out;
 	}
 	for (int batch = 0; batch < SCAN_MAX_BATCHES; batch++) {
 		size_t n = 0;
 
-		if (relay_store_scan_due(s->store, now_ms, have_after ? &after : NULL, due, SCAN_BATCH,
-		                         &n))
+		if (relay_store_scan_due(s->store, txn, now_ms, have_after ? &after : NULL, due,
+		                         SCAN_BATCH, &n))
 			break;
 		for (size_t i = 0; i < n && any_slot(s); i++)
 			if (!in_flight(s, due[i].id) && !is_bad(s, due[i].id))
@@ -427,7 +436,10 @@ relay_scheduler_dispatch(struct relay_scheduler *s, int64_t now_ms, int64_t mono
 		have_after = 1;
 	}
 	start_gathered(s, mono_ms, 0, &next_ms);
-	if (relay_store_next_due(s->store, &nd) == 0 && nd > now_ms && nd - now_ms < next_ms)
+	if (relay_store_next_due(s->store, txn, &nd) == 0 && nd > now_ms && nd - now_ms < next_ms)
 		next_ms = nd - now_ms;
+out:
+	s->rtxn = NULL;
+	relay_store_txn_abort(s->store, own);
 	return next_ms;
 }

@@ -1748,10 +1748,10 @@ out:
 }
 
 int
-relay_store_scan_due(struct relay_store *st, int64_t now_ms, const struct relay_due *after,
-                     struct relay_due *out, size_t max, size_t *n)
+relay_store_scan_due(struct relay_store *st, MDB_txn *rtxn, int64_t now_ms,
+                     const struct relay_due *after, struct relay_due *out, size_t max, size_t *n)
 {
-	MDB_txn *txn;
+	MDB_txn *txn, *own;
 	MDB_cursor *cur;
 	unsigned char kb[16];
 	MDB_val k, v;
@@ -1761,7 +1761,7 @@ relay_store_scan_due(struct relay_store *st, int64_t now_ms, const struct relay_
 	*n = 0;
 	if (max == 0)
 		return 0;
-	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)))
+	if ((rc = read_begin(st, rtxn, &txn, &own)))
 		return rc;
 	if ((rc = mdb_cursor_open(txn, st->due, &cur)))
 		goto out;
@@ -1790,7 +1790,8 @@ relay_store_scan_due(struct relay_store *st, int64_t now_ms, const struct relay_
 		rc = 0;
 	mdb_cursor_close(cur);
 out:
-	mdb_txn_abort(txn);
+	if (own)
+		mdb_txn_abort(own);
 	return rc;
 }
 
@@ -1815,15 +1816,16 @@ first_due(struct relay_store *st, MDB_txn *txn, int64_t *due_ms)
 }
 
 int
-relay_store_next_due(struct relay_store *st, int64_t *due_ms)
+relay_store_next_due(struct relay_store *st, MDB_txn *rtxn, int64_t *due_ms)
 {
-	MDB_txn *txn;
+	MDB_txn *txn, *own;
 	int rc;
 
-	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)))
+	if ((rc = read_begin(st, rtxn, &txn, &own)))
 		return rc;
 	rc = first_due(st, txn, due_ms);
-	mdb_txn_abort(txn);
+	if (own)
+		mdb_txn_abort(own);
 	return rc;
 }
 
@@ -1866,12 +1868,33 @@ relay_store_stats(struct relay_store *st, int64_t now_ms, struct relay_store_sta
 
 	if ((rc = mdb_cursor_open(txn, st->due, &cur)))
 		goto out;
-	/* Bounded: the daemon calls this from its event loop. */
-	while (out->due_now < RELAY_STATS_DUE_NOW_MAX && !(rc = mdb_cursor_get(cur, &k, &v, op))) {
-		op = MDB_NEXT;
-		if (k.mv_size != 16 || get_be64(k.mv_data) > ms_key(now_ms))
+	/* Bounded: the daemon calls this from its event loop (each scrape of
+	 * /metrics). The entries not yet due (retries waiting) are counted
+	 * from the end, and are usually few; a backlog due now is the rest. */
+	uint64_t later = 0;
+
+	op = MDB_LAST;
+	while (later < RELAY_STATS_DUE_NOW_MAX && !(rc = mdb_cursor_get(cur, &k, &v, op))) {
+		op = MDB_PREV;
+		if (k.mv_size == 16 && get_be64(k.mv_data) <= ms_key(now_ms))
 			break;
-		out->due_now++;
+		later++;
+	}
+	if (rc == 0 && later < RELAY_STATS_DUE_NOW_MAX) {
+		out->due_now = out->due - later;
+	} else if (rc == MDB_NOTFOUND) {
+		out->due_now = 0; /* nothing due now: every entry is later */
+		rc = 0;
+	} else if (rc == 0) {
+		/* As many waiting as the bound: count what is due from the front. */
+		op = MDB_FIRST;
+		while (out->due_now < RELAY_STATS_DUE_NOW_MAX &&
+		       !(rc = mdb_cursor_get(cur, &k, &v, op))) {
+			op = MDB_NEXT;
+			if (k.mv_size != 16 || get_be64(k.mv_data) > ms_key(now_ms))
+				break;
+			out->due_now++;
+		}
 	}
 	/* Arrival order is id order, so the lowest id is the oldest event
 	 * (unless the clock went back). A record that does not decode leaves

@@ -35,6 +35,8 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include <lmdb.h>
+
 #include "odoo_relay/config.h"
 #include "odoo_relay/record.h"
 
@@ -150,11 +152,15 @@ void relay_scheduler_free(struct relay_scheduler *s);
  * relay_scheduler_dispatch - start what may start now (calls gathering
  * jobs whose wait is over included). now_ms is the wall
  * clock (the due index is in wall time), mono_ms the monotonic one (rates).
- * Returns the milliseconds after which it should run again at the latest
- * (an event becoming due, a token, or the poll interval that notices what
- * odoo-relayctl changed).
+ * Every read of the pass (pause flag, due index, events) goes through txn,
+ * a read transaction the caller holds (its resolve may read through it
+ * too), or through one of the scheduler's own (NULL), ended before it
+ * returns. Returns the milliseconds after which it should run again at the
+ * latest (an event becoming due, a token, or the poll interval that notices
+ * what odoo-relayctl changed).
  */
-int64_t relay_scheduler_dispatch(struct relay_scheduler *s, int64_t now_ms, int64_t mono_ms);
+int64_t relay_scheduler_dispatch(struct relay_scheduler *s, MDB_txn *txn, int64_t now_ms,
+                                 int64_t mono_ms);
 
 /* relay_scheduler_call_done - job is back from its call, while its outcome
  * is still being written; the call's slot is free once every job of the

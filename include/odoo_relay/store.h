@@ -374,21 +374,26 @@ int relay_store_lane_ids(struct relay_store *st, MDB_txn *txn, const char *sourc
 /*
  * relay_store_scan_due - up to max entries of due with due_ms <= now_ms, in
  * due order (due_ms, then id), starting after *after (exclusive; NULL: from
- * the start), into out[]. *n gets how many. In one read transaction.
- * Returns 0 or an LMDB code.
+ * the start), into out[]. *n gets how many. In txn, or one read
+ * transaction of its own (NULL). Returns 0 or an LMDB code.
  */
-int relay_store_scan_due(struct relay_store *st, int64_t now_ms, const struct relay_due *after,
-                         struct relay_due *out, size_t max, size_t *n);
+int relay_store_scan_due(struct relay_store *st, MDB_txn *txn, int64_t now_ms,
+                         const struct relay_due *after, struct relay_due *out, size_t max,
+                         size_t *n);
 
-/* relay_store_next_due - the earliest due_ms in due. Returns 0,
- * -RELAY_ENOTFOUND when nothing is deliverable, or an LMDB code. */
-int relay_store_next_due(struct relay_store *st, int64_t *due_ms);
+/* relay_store_next_due - the earliest due_ms in due, in txn or a read
+ * transaction of its own (NULL). Returns 0, -RELAY_ENOTFOUND when nothing
+ * is deliverable, or an LMDB code. */
+int relay_store_next_due(struct relay_store *st, MDB_txn *txn, int64_t *due_ms);
 
 /*
  * relay_store_stats - counts and sizes, in one read transaction. due_now
- * walks the due entries that are due, so it stops counting at
- * RELAY_STATS_DUE_NOW_MAX (a larger figure reads as that); everything else
- * costs the same whatever the backlog. Returns 0 or an LMDB code.
+ * is the due entries less those not yet due, which are walked from the end
+ * (retries waiting: usually few), so it is exact whatever the backlog due
+ * now. Only when RELAY_STATS_DUE_NOW_MAX or more wait for later are the
+ * entries due now walked instead, and counted up to that bound (a larger
+ * figure then reads as that). Everything else costs the same whatever the
+ * backlog. Returns 0 or an LMDB code.
  */
 #define RELAY_STATS_DUE_NOW_MAX 100000
 int relay_store_stats(struct relay_store *st, int64_t now_ms, struct relay_store_stats *out);

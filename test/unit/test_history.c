@@ -336,7 +336,7 @@ test_old_store(void)
 		return;
 	struct relay_due d;
 	size_t n = 0;
-	CHECK_INT(relay_store_scan_due(st, INT64_MAX, NULL, &d, 1, &n), 0);
+	CHECK_INT(relay_store_scan_due(st, NULL, INT64_MAX, NULL, &d, 1, &n), 0);
 	if (n == 1)
 		first = d.id;
 	CHECK(first > 0);

@@ -128,7 +128,7 @@ test_limits_and_lanes(void)
 	uint64_t b1 = put(&w, "b", NULL, 1004);
 	uint64_t n1 = put(&w, "none", NULL, 1005);
 
-	relay_scheduler_dispatch(w.s, 2000, 10);
+	relay_scheduler_dispatch(w.s, NULL, 2000, 10);
 	CHECK_INT(w.n_started, 4);
 	CHECK_INT(w.started[0]->ev.id, a1);
 	CHECK_INT(w.started[1]->ev.id, a3);
@@ -140,14 +140,14 @@ test_limits_and_lanes(void)
 	CHECK_INT(relay_scheduler_calls(w.s), 3);
 	CHECK_INT(relay_scheduler_jobs(w.s), 4);
 	/* nothing is started twice */
-	relay_scheduler_dispatch(w.s, 2000, 20);
+	relay_scheduler_dispatch(w.s, NULL, 2000, 20);
 	CHECK_INT(w.n_started, 4);
 	/* a call back frees a slot while its outcome is written */
 	relay_scheduler_call_done(w.s, w.started[0]);
 	relay_scheduler_call_done(w.s, w.started[0]);
 	CHECK_INT(w.a.calls, 1);
 	CHECK_INT(w.a.jobs, 2);
-	relay_scheduler_dispatch(w.s, 2000, 30);
+	relay_scheduler_dispatch(w.s, NULL, 2000, 30);
 	CHECK_INT(w.n_started, 5);
 	CHECK_STR(w.started[4]->ev.lane, "L3");
 	teardown(&w, dir);
@@ -165,21 +165,21 @@ test_no_room_is_remembered(void)
 	for (int i = 0; i < 50; i++)
 		put(&w, "a", NULL, 1000 + i);
 	put(&w, "b", NULL, 2000);
-	relay_scheduler_dispatch(w.s, 3000, 10);
+	relay_scheduler_dispatch(w.s, NULL, 3000, 10);
 	CHECK_INT(w.n_started, 1);
 	CHECK_INT(w.resolved, 51);
-	relay_scheduler_dispatch(w.s, 3000, 20);
-	relay_scheduler_dispatch(w.s, 3000, 30);
+	relay_scheduler_dispatch(w.s, NULL, 3000, 20);
+	relay_scheduler_dispatch(w.s, NULL, 3000, 30);
 	CHECK_INT(w.resolved, 51); /* a's backlog was not read again */
 	/* room again: they go */
 	w.a.slots = 2;
-	relay_scheduler_dispatch(w.s, 3000, 40);
+	relay_scheduler_dispatch(w.s, NULL, 3000, 40);
 	CHECK_INT(w.n_started, 3);
 	/* every destination full: no scan at all */
 	w.b.slots = 0;
 	w.a.slots = 0;
 	unsigned before = w.resolved;
-	relay_scheduler_dispatch(w.s, 3000, 50);
+	relay_scheduler_dispatch(w.s, NULL, 3000, 50);
 	CHECK_INT(w.resolved, before);
 	teardown(&w, dir);
 }
@@ -196,30 +196,30 @@ test_rate_and_skip(void)
 	w.a.rate_per_s = 2; /* a burst of 2, then one each 500 ms */
 	for (int i = 0; i < 5; i++)
 		put(&w, "a", NULL, 1000 + i);
-	next = relay_scheduler_dispatch(w.s, 3000, 1000);
+	next = relay_scheduler_dispatch(w.s, NULL, 3000, 1000);
 	CHECK_INT(w.n_started, 2);
 	CHECK(next > 0 && next <= 501);
-	relay_scheduler_dispatch(w.s, 3000, 1250);
+	relay_scheduler_dispatch(w.s, NULL, 3000, 1250);
 	CHECK_INT(w.n_started, 2);
-	relay_scheduler_dispatch(w.s, 3000, 1501);
+	relay_scheduler_dispatch(w.s, NULL, 3000, 1501);
 	CHECK_INT(w.n_started, 3);
 	end_all(&w);
 	/* a skipped event (its route paused) stays queued and is asked again */
 	w.skip_topic_x = 1;
 	put(&w, "x", NULL, 2000);
 	unsigned before = w.resolved;
-	relay_scheduler_dispatch(w.s, 3000, 5000);
-	relay_scheduler_dispatch(w.s, 3000, 5001);
+	relay_scheduler_dispatch(w.s, NULL, 3000, 5000);
+	relay_scheduler_dispatch(w.s, NULL, 3000, 5001);
 	CHECK(w.resolved >= before + 2);
 	w.skip_topic_x = 0;
-	relay_scheduler_dispatch(w.s, 3000, 9000);
+	relay_scheduler_dispatch(w.s, NULL, 3000, 9000);
 	CHECK(w.n_started >= 1);
 	CHECK_STR(w.started[w.n_started - 1]->ev.topic, "x");
 	/* a paused store starts nothing */
 	end_all(&w);
 	CHECK_INT(relay_store_set_paused(w.st, NULL, NULL, 1), 0);
 	put(&w, "b", NULL, 2500);
-	relay_scheduler_dispatch(w.s, 3000, 9500);
+	relay_scheduler_dispatch(w.s, NULL, 3000, 9500);
 	CHECK_INT(w.n_started, 0);
 	CHECK_INT(relay_store_set_paused(w.st, NULL, NULL, 0), 0);
 	teardown(&w, dir);
@@ -246,7 +246,7 @@ test_batches(void)
 	ids[2] = put(&w, "a", "L3", 1003);
 	ids[3] = put(&w, "a", "L4", 1004);
 	ids[4] = put(&w, "a", NULL, 1005);
-	relay_scheduler_dispatch(w.s, 2000, 10);
+	relay_scheduler_dispatch(w.s, NULL, 2000, 10);
 	/* one call of three in due order; the rest waits for the slot */
 	CHECK_INT(w.n_calls_started, 1);
 	CHECK_INT(w.n_started, 3);
@@ -255,13 +255,13 @@ test_batches(void)
 	CHECK_INT(w.a.calls, 1);
 	CHECK_INT(relay_scheduler_calls(w.s), 1);
 	CHECK_INT(relay_scheduler_jobs(w.s), 3);
-	relay_scheduler_dispatch(w.s, 2000, 20);
+	relay_scheduler_dispatch(w.s, NULL, 2000, 20);
 	CHECK_INT(w.n_calls_started, 1);
 	/* two back: the slot is still held; the third frees it */
 	relay_scheduler_call_done(w.s, w.started[0]);
 	relay_scheduler_call_done(w.s, w.started[2]);
 	CHECK_INT(w.a.calls, 1);
-	relay_scheduler_dispatch(w.s, 2000, 30);
+	relay_scheduler_dispatch(w.s, NULL, 2000, 30);
 	CHECK_INT(w.n_calls_started, 1);
 	relay_scheduler_call_done(w.s, w.started[1]);
 	relay_scheduler_call_done(w.s, w.started[1]);
@@ -272,7 +272,7 @@ test_batches(void)
 		CHECK_INT(relay_store_complete(w.st, NULL, ids[i], 2000), 0);
 	end_all(&w);
 	w.n_calls_started = 0;
-	relay_scheduler_dispatch(w.s, 2000, 40);
+	relay_scheduler_dispatch(w.s, NULL, 2000, 40);
 	CHECK_INT(w.n_calls_started, 1);
 	CHECK_INT(w.n_started, 3); /* ids[3], ids[4] and L1's second, in due order */
 	CHECK(w.started[0]->ev.id == ids[3] && w.started[1]->ev.id == ids[4]);
@@ -289,17 +289,17 @@ test_batches(void)
 	/* a call that is not full waits until its deadline, gathering more */
 	w.batch_wait_ms = 5;
 	w.n_calls_started = 0;
-	relay_scheduler_dispatch(w.s, 2000, 100);
+	relay_scheduler_dispatch(w.s, NULL, 2000, 100);
 	CHECK_INT(w.n_calls_started, 0); /* nothing due left but the gathered ones */
 	ids[5] = put(&w, "a", "L9", 1900);
-	int64_t next = relay_scheduler_dispatch(w.s, 2000, 100);
+	int64_t next = relay_scheduler_dispatch(w.s, NULL, 2000, 100);
 	CHECK_INT(w.n_calls_started, 0);
 	CHECK(next <= 5);
 	ids[6] = put(&w, "a", "L10", 1901);
-	relay_scheduler_dispatch(w.s, 2000, 103);
+	relay_scheduler_dispatch(w.s, NULL, 2000, 103);
 	CHECK_INT(w.n_calls_started, 0);
 	CHECK_INT(w.a.calls, 1); /* the gathering call holds the slot */
-	relay_scheduler_dispatch(w.s, 2000, 105);
+	relay_scheduler_dispatch(w.s, NULL, 2000, 105);
 	CHECK_INT(w.n_calls_started, 1);
 	CHECK_INT(w.n_started, 2);
 	CHECK(w.started[0]->ev.id == ids[5] && w.started[1]->ev.id == ids[6]);
@@ -310,7 +310,7 @@ test_batches(void)
 	CHECK_INT(relay_store_complete(w.st, NULL, ids[5], 2000), 0);
 	CHECK_INT(relay_store_complete(w.st, NULL, ids[6], 2000), 0);
 	put(&w, "a", "L11", 1950);
-	relay_scheduler_dispatch(w.s, 2000, 200);
+	relay_scheduler_dispatch(w.s, NULL, 2000, 200);
 	CHECK_INT(w.a.gathering, 1);
 	teardown(&w, dir);
 }

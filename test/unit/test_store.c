@@ -124,7 +124,7 @@ due_list(struct relay_store *st, int64_t now)
 	static char out[1024];
 	struct relay_due d[64];
 	size_t n = 0, len = 0;
-	int rc = relay_store_scan_due(st, now, NULL, d, 64, &n);
+	int rc = relay_store_scan_due(st, NULL, now, NULL, d, 64, &n);
 
 	out[0] = '\0';
 	if (rc) {
@@ -518,7 +518,7 @@ test_due_and_reschedule(void)
 
 	if (!st)
 		return;
-	CHECK_INT(relay_store_next_due(st, &next), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_store_next_due(st, NULL, &next), -RELAY_ENOTFOUND);
 	CHECK_INT(ingest(st, "s", NULL, NULL, 100), 1);
 	CHECK_INT(ingest(st, "s", NULL, NULL, 100), 2);
 	CHECK_INT(ingest(st, "s", NULL, NULL, 100), 3);
@@ -544,16 +544,16 @@ test_due_and_reschedule(void)
 	CHECK_STR(due_list(st, 1000), "3@100,2@300,1@500");
 	CHECK_STR(due_list(st, 299), "3@100");
 	CHECK_STR(due_list(st, 99), "");
-	CHECK_INT(relay_store_next_due(st, &next), 0);
+	CHECK_INT(relay_store_next_due(st, NULL, &next), 0);
 	CHECK_INT(next, 100);
-	CHECK_INT(relay_store_scan_due(st, 1000, NULL, d, 2, &n), 0);
+	CHECK_INT(relay_store_scan_due(st, NULL, 1000, NULL, d, 2, &n), 0);
 	CHECK_INT(n, 2);
 	CHECK(n == 2 && d[0].id == 3 && d[1].id == 2 && d[1].due_ms == 300);
 	after = d[1];
-	CHECK_INT(relay_store_scan_due(st, 1000, &after, d, 4, &n), 0);
+	CHECK_INT(relay_store_scan_due(st, NULL, 1000, &after, d, 4, &n), 0);
 	CHECK_INT(n, 1);
 	CHECK(n == 1 && d[0].id == 1 && d[0].due_ms == 500);
-	CHECK_INT(relay_store_scan_due(st, 1000, NULL, d, 0, &n), 0);
+	CHECK_INT(relay_store_scan_due(st, NULL, 1000, NULL, d, 0, &n), 0);
 	CHECK_INT(n, 0);
 
 	CHECK_INT(relay_store_get_event(st, NULL, 1, &ev), 0);
@@ -658,6 +658,19 @@ test_counts_foreach_pause(void)
 	CHECK_INT(s.events, 3);
 	CHECK_INT(s.due, 2);     /* 2 and 4; 3 is parked */
 	CHECK_INT(s.due_now, 1); /* 2 (due 200) */
+	{
+		struct relay_store_stats t;
+
+		/* every side of the count: none due yet, all due, exactly at */
+		CHECK_INT(relay_store_stats(st, 100, &t), 0);
+		CHECK_INT(t.due_now, 0);
+		CHECK_INT(relay_store_stats(st, 10000, &t), 0);
+		CHECK_INT(t.due_now, 2);
+		CHECK_INT(relay_store_stats(st, 400, &t), 0);
+		CHECK_INT(t.due_now, 2);
+		CHECK_INT(relay_store_stats(st, 399, &t), 0);
+		CHECK_INT(t.due_now, 1);
+	}
 	CHECK_INT(s.dead, 2);
 	CHECK_INT(s.dedup, 5);
 	CHECK_INT(s.next_id, 6);

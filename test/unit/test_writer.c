@@ -665,7 +665,7 @@ test_ops(void)
 	CHECK_INT(r[4].rc, 0);
 	CHECK_INT(r[4].id, 1);
 	CHECK_INT(r[5].rc, 0);
-	CHECK_INT(relay_store_scan_due(st, 10000, NULL, d, 4, &n), 0);
+	CHECK_INT(relay_store_scan_due(st, NULL, 10000, NULL, d, 4, &n), 0);
 	CHECK(n == 1 && d[0].id == 3 && d[0].due_ms == 5000);
 	CHECK_INT(relay_store_get_dead(st, NULL, 1, &got), 0);
 	CHECK_STR(got.dead_reason, "permanent");
