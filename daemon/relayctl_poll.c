@@ -75,6 +75,29 @@ ctl_pollers_problems(const json_t *pollers, json_t *problems)
 	}
 }
 
+/* The last sync by id, when some of its ids were not sent: they are not
+ * in the source (outside its domain, or archived while it leaves archived
+ * records out), which an operator asking for them wants to know. */
+static void
+print_last_sync(const json_t *last)
+{
+	const json_t *absent = json_object_get(last, "not_in_source"), *v;
+	size_t i;
+
+	if (!json_array_size(absent))
+		return;
+	printf("            last sync by id: %zu sent, not in the source (not sent):",
+	       json_array_size(json_object_get(last, "sent")));
+	json_array_foreach(absent, i, v) {
+		if (i == 20) {
+			printf(" and %zu more", json_array_size(absent) - i);
+			break;
+		}
+		printf("%s %" JSON_INTEGER_FORMAT, i ? "," : "", json_integer_value(v));
+	}
+	printf("\n");
+}
+
 void
 ctl_pollers_print(const struct ctl *c, const json_t *pollers)
 {
@@ -106,6 +129,7 @@ ctl_pollers_print(const struct ctl *c, const json_t *pollers)
 		       json_is_true(json_object_get(o, "sync_pending")) ? ", sync pending" : "");
 		if (e && *e)
 			printf("            error: %s\n", ctl_clip(e, 300, b2, sizeof(b2)));
+		print_last_sync(json_object_get(o, "last_sync"));
 		first = 0;
 	}
 }

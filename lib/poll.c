@@ -400,6 +400,81 @@ oom:
 	return ENOMEM;
 }
 
+int
+relay_poll_resend_request(const struct relay_poll_conf *p, const json_t *ids, json_t **kwargs)
+{
+	json_t *domain = NULL, *fields = NULL, *kw = NULL;
+	size_t i;
+	int bad = 0;
+
+	*kwargs = NULL;
+	if (!json_is_array(ids) || json_array_size(ids) == 0)
+		return -RELAY_EINVAL;
+	/* the source's own domain first, so that only its records come back */
+	if (!(domain = json_deep_copy(p->domain)) || !(fields = json_array()) ||
+	    append_leaf(domain, leaf("id", "in", json_deep_copy(ids))))
+		goto oom;
+	for (i = 0; i < p->n_fields; i++)
+		bad |= json_array_append_new(fields, json_string(p->fields[i]));
+	bad |= json_array_append_new(fields, json_string("write_date"));
+	if (bad)
+		goto oom;
+	kw = json_pack("{s:o, s:o, s:s}", "domain", domain, "fields", fields, "order", "id asc");
+	domain = fields = NULL;
+	/* archived records only when the source sends them: as the poll */
+	if (!kw || (p->archived && json_object_set_new(kw, "context",
+	                                                 json_pack("{s:b}", "active_test", 0))))
+		goto oom;
+	*kwargs = kw;
+	return 0;
+oom:
+	json_decref(domain);
+	json_decref(fields);
+	json_decref(kw);
+	return ENOMEM;
+}
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+json_t *
+relay_poll_ids_absent(const json_t *asked, const json_t *rows)
+{
+	size_t n = json_array_size(asked), i, j;
+	int64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+	json_t *out = json_array(), *row;
+
+	if (!ids || !out)
+		goto oom;
+	for (i = 0; i < n; i++)
+		ids[i] = json_integer_value(json_array_get(asked, i));
+	qsort(ids, n, sizeof(*ids), cmp_int64);
+	for (i = 0; i < n; i++) {
+		int found = 0;
+
+		if (i > 0 && ids[i] == ids[i - 1])
+			continue;
+		json_array_foreach(rows, j, row)
+			if (json_integer_value(json_object_get(row, "id")) == ids[i]) {
+				found = 1;
+				break;
+			}
+		if (!found && json_array_append_new(out, json_integer(ids[i])))
+			goto oom;
+	}
+	free(ids);
+	return out;
+oom:
+	free(ids);
+	json_decref(out);
+	return NULL;
+}
+
 /* The second of a row's write_date, or NULL for a row that has none. */
 static const char *
 row_second(const json_t *row, char out[RELAY_POLL_TIME_LEN])

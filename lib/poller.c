@@ -75,6 +75,8 @@ struct poller {
 	size_t n_entries;
 	int force;                    /* resend: whatever the hash */
 	json_t *resend_ids;
+	json_t *resend_result;        /* resend: {"sent", "not_in_source"} of its answer */
+	json_t *last_sync;            /* the last resend's result, kept in the state */
 	int64_t check_after, check_hi;
 	int64_t *odoo_ids;
 	size_t n_odoo_ids;
@@ -119,7 +121,9 @@ state_text(const struct poller *p, const char *cursor, uint64_t known, uint64_t 
 	char *text;
 
 	if (o && (json_object_set_new(o, "poll_took_ms", json_integer(p->poll_took_ms)) ||
-	          json_object_set_new(o, "check_took_ms", json_integer(p->check_took_ms)))) {
+	          json_object_set_new(o, "check_took_ms", json_integer(p->check_took_ms)) ||
+	          (p->last_sync &&
+	           json_object_set_new(o, "last_sync", json_deep_copy(p->last_sync))))) {
 		json_decref(o);
 		o = NULL;
 	}
@@ -147,6 +151,10 @@ state_load(struct poller *p)
 		p->known = (uint64_t)json_integer_value(json_object_get(o, "known"));
 		p->changed = (uint64_t)json_integer_value(json_object_get(o, "changed"));
 		p->deleted = (uint64_t)json_integer_value(json_object_get(o, "deleted"));
+		if (json_is_object(json_object_get(o, "last_sync"))) {
+			json_decref(p->last_sync);
+			p->last_sync = json_incref(json_object_get(o, "last_sync"));
+		}
 		json_decref(o);
 	}
 	free(text);
@@ -247,6 +255,15 @@ job_end(struct poller *p, const char *error)
 		} else if (p->job == JOB_CHECK) {
 			p->last_check_ms = now;
 			p->check_took_ms = now - p->last_run_ms;
+		} else if (p->job == JOB_RESEND && p->resend_result) {
+			json_object_set_new(p->resend_result, "at_ms", json_integer(now));
+			json_decref(p->last_sync);
+			p->last_sync = p->resend_result;
+			p->resend_result = NULL;
+			relay_log(LOG_INFO, "poll source %s: sync by id done: %zu sent, %zu not in the "
+			          "source", p->source,
+			          json_array_size(json_object_get(p->last_sync, "sent")),
+			          json_array_size(json_object_get(p->last_sync, "not_in_source")));
 		}
 	}
 	if (p->job == JOB_CHECK) {
@@ -279,6 +296,8 @@ job_end(struct poller *p, const char *error)
 	p->rows = NULL;
 	json_decref(p->resend_ids);
 	p->resend_ids = NULL;
+	json_decref(p->resend_result);
+	p->resend_result = NULL;
 	free(p->odoo_ids);
 	p->odoo_ids = NULL;
 	p->n_odoo_ids = 0;
@@ -596,6 +615,50 @@ fetch_xmlids(struct poller *p)
 	job_call(p, "ir.model.data", "search_read", kw, xmlids_answered);
 }
 
+/* The ids of a resend that Odoo did not answer are not in the source
+ * (outside its domain, archived when it leaves archived records out, or
+ * gone): said in the log and kept for status, never sent. 0 or ENOMEM. */
+static int
+resend_answered(struct poller *p)
+{
+	json_t *absent = relay_poll_ids_absent(p->resend_ids, p->rows), *sent = json_array(), *row;
+	char list[512];
+	size_t i, len = 0;
+
+	json_array_foreach(p->rows, i, row)
+		if (sent)
+			json_array_append(sent, json_object_get(row, "id"));
+	json_decref(p->resend_result);
+	p->resend_result = absent && sent ? json_pack("{s:o, s:o}", "sent", sent, "not_in_source",
+	                                              absent)
+	                                  : NULL;
+	if (!p->resend_result) {
+		if (!absent || !sent) {
+			json_decref(absent);
+			json_decref(sent);
+		}
+		return ENOMEM;
+	}
+	if (json_array_size(absent) == 0)
+		return 0;
+	list[0] = '\0';
+	json_array_foreach(absent, i, row) {
+		int w = snprintf(list + len, sizeof(list) - len, "%s%" JSON_INTEGER_FORMAT,
+		                 i ? ", " : "", json_integer_value(row));
+
+		if (w < 0 || (size_t)w >= sizeof(list) - len - 16) {
+			snprintf(list + len, sizeof(list) - len, " and %zu more",
+			         json_array_size(absent) - i);
+			break;
+		}
+		len += (size_t)w;
+	}
+	relay_log(LOG_WARNING, "poll source %s: sync by id: not in the source (outside its domain, "
+	          "archived while it leaves archived records out, or deleted), not sent: %s",
+	          p->source, list);
+	return 0;
+}
+
 static void
 page_answered(struct relay_odoo_result *res, void *arg)
 {
@@ -617,6 +680,10 @@ page_answered(struct relay_odoo_result *res, void *arg)
 	}
 	if (p->job == JOB_RESEND) {
 		p->take = json_array_size(p->rows);
+		if (resend_answered(p)) {
+			job_end(p, "out of memory");
+			return;
+		}
 	} else if ((rc = relay_poll_next(&p->pg, p->rows, p->conf->page_size, &p->take))) {
 		job_end(p, "search_read answered records without an id or a write_date");
 		return;
@@ -731,17 +798,8 @@ job_next(struct poller *p)
 	int rc;
 
 	if (p->job == JOB_RESEND) {
-		json_t *fields = json_array();
-
-		for (size_t i = 0; fields && i < p->conf->n_fields; i++)
-			json_array_append_new(fields, json_string(p->conf->fields[i]));
-		if (fields)
-			json_array_append_new(fields, json_string("write_date"));
-		kw = fields ? json_pack("{s:[[s,s,O]], s:o, s:s, s:{s:b}}", "domain", "id", "in",
-		                        p->resend_ids, "fields", fields, "order", "id asc", "context",
-		                        "active_test", 0)
-		            : NULL;
-		rc = kw ? 0 : ENOMEM;
+		/* through the source's domain and archive rule, as a poll reads */
+		rc = relay_poll_resend_request(p->conf, p->resend_ids, &kw);
 	} else {
 		rc = relay_poll_request(p->conf, &p->pg, &kw);
 	}
@@ -899,6 +957,8 @@ poller_free(struct poller *p)
 	relay_odoo_free(p->odoo);
 	json_decref(p->rows);
 	json_decref(p->resend_ids);
+	json_decref(p->resend_result);
+	json_decref(p->last_sync);
 	free(p->odoo_ids);
 	entries_clear(p);
 	relay_poll_conf_free(p->conf);

@@ -145,6 +145,26 @@ int relay_poll_ids_request(const struct relay_poll_conf *p, int64_t after_id, un
                            json_t **kwargs);
 
 /*
+ * relay_poll_resend_request - the named arguments of the search_read of a
+ * resend (odoo-relayctl sync --id): the records of ids (an array of
+ * integers) read through the source's domain and archive rule as a poll
+ * reads them (domain + id in ids, context active_test false only when
+ * archived), ordered by id, with the poll's fields. An id outside them is
+ * not in the answer: it is not in the source, and is not sent (sending it
+ * would have the next deletion check report it deleted). Returns 0,
+ * -RELAY_EINVAL (ids not a non-empty array), or ENOMEM.
+ */
+int relay_poll_resend_request(const struct relay_poll_conf *p, const json_t *ids,
+                              json_t **kwargs);
+
+/*
+ * relay_poll_ids_absent - the ids of asked (an array of integers) that no
+ * row of rows (search_read's records) has, in increasing order, each once:
+ * a new array, or NULL (out of memory).
+ */
+json_t *relay_poll_ids_absent(const json_t *asked, const json_t *rows);
+
+/*
  * relay_poll_next - what to do with the answer of page pg (rows: the array
  * search_read returned, in its order) and which page comes next: *take is
  * how many rows from the start are to be processed now (the rest come again

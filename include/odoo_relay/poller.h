@@ -20,7 +20,10 @@
  *           a "<model>.deleted" event and is forgotten, in the same
  *           transaction.
  *   resend  odoo-relayctl sync --id: those records read and sent whatever
- *           their hash.
+ *           their hash, read through the source's domain and archive rule
+ *           (poll.h relay_poll_resend_request): an id Odoo does not answer
+ *           is not in the source, logged and kept in the state's
+ *           "last_sync" {"sent", "not_in_source", "at_ms"}, never sent.
  * A poll is due every interval_s from the end of the last one; the check
  * after a poll, once deletion_check_s has passed since the last. While the
  * destination's circuit (delivery's) is open, nothing starts: the poller

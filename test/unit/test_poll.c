@@ -234,6 +234,42 @@ test_request(void)
 	relay_poll_conf_free(p);
 }
 
+/* A resend by id reads through the source's domain and archive rule: an id
+ * outside them is not answered, and is reported absent. */
+static void
+test_resend_request(void)
+{
+	struct relay_poll_conf *p = conf(100);
+	json_t *ids = json_pack("[i, i, i, i]", 9, 7, 8, 9), *kw = NULL, *rows, *absent;
+	char *text;
+
+	CHECK_INT(relay_poll_resend_request(p, ids, &kw), 0);
+	text = json_dumps(kw, JSON_COMPACT | JSON_SORT_KEYS);
+	CHECK_STR(text, "{\"context\":{\"active_test\":false},\"domain\":[[\"is_company\",\"=\",false],"
+	                "[\"id\",\"in\",[9,7,8,9]]],\"fields\":[\"name\",\"active\",\"write_date\"],"
+	                "\"order\":\"id asc\"}");
+	free(text);
+	json_decref(kw);
+	/* a source that leaves archived records out: Odoo's default active_test */
+	p->archived = 0;
+	CHECK_INT(relay_poll_resend_request(p, ids, &kw), 0);
+	CHECK(json_object_get(kw, "context") == NULL);
+	json_decref(kw);
+	rows = json_array();
+	CHECK_INT(relay_poll_resend_request(p, rows, &kw), -RELAY_EINVAL);
+	CHECK(kw == NULL);
+	json_decref(rows);
+	rows = json_pack("[{s:i}]", "id", 8);
+	absent = relay_poll_ids_absent(ids, rows);
+	text = json_dumps(absent, JSON_COMPACT);
+	CHECK_STR(text, "[7,9]");
+	free(text);
+	json_decref(absent);
+	json_decref(rows);
+	json_decref(ids);
+	relay_poll_conf_free(p);
+}
+
 /*
  * 25 rows in one second and page size 10: a full first page sends the
  * poll into that second, paged by id, and on past it; every id is taken
@@ -367,6 +403,7 @@ main(void)
 	RUN(test_one_owner);
 	RUN(test_time);
 	RUN(test_request);
+	RUN(test_resend_request);
 	RUN(test_paging_one_second);
 	RUN(test_paging_mixed);
 	RUN(test_project_and_bodies);

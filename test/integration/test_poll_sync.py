@@ -1,0 +1,81 @@
+"""odoo-relayctl sync --id against a source of kind odoo-poll that excludes
+archived records and reads a domain. Proves: a resend by id reads the ids
+through the source's domain and archive rule, as the regular poll does; an
+id outside the domain, or archived, is not sent, is logged and shown in
+status as not in the source, and the deletion check that follows reports
+nothing deleted; an id inside is sent again."""
+import json
+import os
+import sys
+
+from harness import Emulator, Relay, Results, TempDir, store_ids, wait_for
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_http_dest import Receiver, SECRETS  # noqa: E402
+from test_poll import config, partner, poll_state, sent  # noqa: E402
+
+
+def deletions(rcv, ids):
+    return [b for b in sent(rcv) if b.get("id") in ids and "name" not in b]
+
+
+def test_sync_id_outside_the_source(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        rcv = Receiver()
+        inside = partner(emu, "Inside One")
+        outside = partner(emu, "Outside One", email="outside.one@elsewhere.test")
+        archived = partner(emu, "Archived One", active=False)
+        # polls only at start and when asked; deletion checks every second
+        r = Relay(tmp, config(tmp, emu, rcv, poll={"archived": False, "interval_s": 3600,
+                                                   "deletion_check_s": 1}),
+                  secrets=SECRETS)
+        try:
+            wait_for(lambda: sent(rcv, "Inside One"), what="first poll at start")
+            wait_for(lambda: (poll_state(r).get("last_check_ms") or 0) > 0,
+                     what="a first deletion check")
+            t.eq(sent(rcv, "Outside One") + sent(rcv, "Archived One"), [],
+                 "the regular poll keeps to the domain and leaves archived records out")
+            p = r.ctl("sync", "partners", "--id", "%d,%d,%d" % (outside, archived, inside))
+            t.eq(p.returncode, 0, "sync --id accepted: " + p.stderr)
+            wait_for(lambda: len(sent(rcv, "Inside One")) == 2 and
+                     not store_ids(r.cfg["state_dir"]), what="the record inside resent")
+            t.eq(sent(rcv, "Outside One"), [], "a record outside the domain is not sent")
+            t.eq(sent(rcv, "Archived One"), [], "nor an archived one")
+            last = poll_state(r).get("last_sync") or {}
+            t.eq(last.get("sent"), [inside], "status: the record sent")
+            t.eq(last.get("not_in_source"), sorted([outside, archived]),
+                 "status: the records not in the source")
+            wait_for(lambda: "not in the source" in r.logs(), what="the log says so")
+            line = [x for x in r.logs().splitlines() if "not in the source" in x][0]
+            t.check(str(outside) in line and str(archived) in line and
+                    str(inside) not in line.split("not in the source")[1],
+                    "the log names the ids not in the source: " + line)
+            out = r.ctl("status").stdout
+            t.check("not in the source" in out, "status says so: " + out)
+            # a deletion check that began after the sync: nothing to delete
+            checked = poll_state(r).get("last_check_ms") or 0
+            wait_for(lambda: (poll_state(r).get("last_check_ms") or 0) > checked,
+                     what="a deletion check after the sync")
+            wait_for(lambda: not store_ids(r.cfg["state_dir"]), what="nothing left to deliver")
+            t.eq(deletions(rcv, {inside, outside, archived}), [],
+                 "no deletion event for what was never sent")
+            st = poll_state(r)
+            t.eq(st.get("known"), 1, "the poller knows only the record inside")
+            t.eq(st.get("deleted"), 0, "and counts no deletion")
+            # an id that does not exist at all is not in the source either
+            p = r.ctl("--json", "sync", "partners", "--id", "999999")
+            seq = json.loads(p.stdout)["request"]
+            t.check("ids" in seq, "the request carries the ids")
+            wait_for(lambda: (poll_state(r).get("last_sync") or {}).get("not_in_source")
+                     == [999999], what="an unknown id reported")
+            t.eq(len(sent(rcv, "Inside One")), 2, "nothing else sent")
+        finally:
+            r.stop()
+            emu.stop()
+
+
+if __name__ == "__main__":
+    t = Results()
+    t.run(test_sync_id_outside_the_source)
+    t.done()
