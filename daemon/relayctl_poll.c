@@ -33,6 +33,7 @@ ctl_pollers(struct ctl *c)
 		char *text = NULL;
 		json_t *o = NULL;
 		json_int_t ok;
+		uint64_t seq;
 
 		if (s->kind != RELAY_SOURCE_ODOO_POLL)
 			continue;
@@ -49,8 +50,8 @@ ctl_pollers(struct ctl *c)
 		json_object_set_new(o, "lag_s", ok ? json_integer((c->now_ms - ok) / 1000) : json_null());
 		text = NULL;
 		json_object_set_new(o, "sync_pending",
-		                    json_boolean(relay_poll_db_text_get(&db, txn, RELAY_POLL_REQUEST,
-		                                                        s->name, &text) == 0));
+		                    json_boolean(relay_poll_db_request_next(&db, txn, s->name, 0, &seq,
+		                                                            &text) == 0));
 		free(text);
 		json_object_set_new(out, s->name, o);
 	}
@@ -175,6 +176,7 @@ ctl_sync(struct ctl *c, int argc, char **argv)
 	struct relay_poll_db db;
 	json_t *ids = json_array(), *req = NULL;
 	MDB_txn *txn = NULL;
+	uint64_t seq = 0;
 	int64_t t;
 	int ch, rc;
 
@@ -245,13 +247,16 @@ ctl_sync(struct ctl *c, int argc, char **argv)
 	}
 	if ((rc = relay_poll_db_open(c->st, 1, &db)) || (rc = relay_store_txn_begin(c->st, NULL, &txn)))
 		goto fail;
-	if ((rc = relay_poll_db_text_put(&db, txn, RELAY_POLL_REQUEST, source, text))) {
+	/* a request of its own, never one that replaces another: the daemon
+	 * deletes by number only what it took */
+	if ((rc = relay_poll_db_request_add(&db, txn, source, text, &seq))) {
 		relay_store_txn_abort(c->st, txn);
 		goto fail;
 	}
 	if ((rc = relay_store_txn_commit(c->st, txn)))
 		goto fail;
 	ctl_audit_record(c, argc, argv, NULL, 0, json_array_size(ids));
+	json_object_set_new(req, "seq", json_integer((json_int_t)seq));
 	free(text);
 	json_decref(ids);
 	if (c->json)

@@ -61,6 +61,7 @@ struct poller {
 	unsigned check_failures;      /* deletion checks failed in a row: theirs */
 	int64_t next_check_ms;        /* a failed check waits until then (wall clock) */
 	int state_fresh;              /* state read after any older poller's last job */
+	uint64_t request_taken;       /* the number of the last sync request taken */
 
 	int64_t next_poll_ms;         /* wall clock */
 	int retired, dying;
@@ -168,6 +169,7 @@ struct state_write {
 	char *source;
 	char *text;
 	char kind;
+	uint64_t seq;                 /* a request taken: its number */
 };
 
 static int
@@ -177,6 +179,9 @@ text_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_resu
 
 	(void)st;
 	(void)r;
+	/* a request taken: that one only, not one written since */
+	if (w->kind == RELAY_POLL_REQUEST)
+		return relay_poll_db_request_del(w->db, txn, w->source, w->seq);
 	return relay_poll_db_text_put(w->db, txn, w->kind, w->source, w->text);
 }
 
@@ -195,7 +200,7 @@ text_done(void *arg, int rc, const struct relay_write_result *r)
 }
 
 static void
-text_write(struct poller *p, char kind, char *text)
+text_write(struct poller *p, char kind, char *text, uint64_t seq)
 {
 	struct state_write *w = calloc(1, sizeof(*w));
 
@@ -207,6 +212,7 @@ text_write(struct poller *p, char kind, char *text)
 	w->db = p->ps->db;
 	w->text = text;
 	w->kind = kind;
+	w->seq = seq;
 	if (relay_writer_call(p->ps->writer, text_fn, w, text_done, w)) {
 		free(w->source);
 		free(w->text);
@@ -221,7 +227,7 @@ state_save(struct poller *p)
 	                        p->last_check_ms);
 
 	if (text)
-		text_write(p, RELAY_POLL_STATE, text);
+		text_write(p, RELAY_POLL_STATE, text, 0);
 }
 
 /* ---- jobs ------------------------------------------------------------------- */
@@ -832,22 +838,31 @@ job_start(struct poller *p, enum job job, const char *since)
 	job_next(p);
 }
 
-/* A request of odoo-relayctl sync, taken (deleted) when there is one. */
+/*
+ * A request of odoo-relayctl sync, taken (deleted) when there is one: the
+ * oldest past the last one taken, read here and deleted later by the
+ * writer, by its number, so that a request written in between stays for
+ * the next tick (store_poll.h).
+ */
 static int
 take_request(struct poller *p)
 {
 	MDB_txn *txn = NULL;
 	char *text = NULL;
 	json_t *req, *since, *ids;
+	uint64_t seq = 0;
 	int rc;
 
 	if (relay_store_read_begin(p->ps->st, &txn))
 		return 0;
-	rc = relay_poll_db_text_get(p->ps->db, txn, RELAY_POLL_REQUEST, p->source, &text);
+	rc = relay_poll_db_request_next(p->ps->db, txn, p->source, p->request_taken, &seq, &text);
 	relay_store_txn_abort(p->ps->st, txn);
 	if (rc)
 		return 0;
-	text_write(p, RELAY_POLL_REQUEST, NULL);
+	/* not read again before its delete is committed */
+	if (seq > p->request_taken)
+		p->request_taken = seq;
+	text_write(p, RELAY_POLL_REQUEST, NULL, seq);
 	req = json_loads(text, 0, NULL);
 	free(text);
 	since = json_object_get(req, "since");
@@ -1102,8 +1117,10 @@ relay_pollers_set_config(struct relay_pollers *ps, const struct relay_config *cf
 	/* a source that stays keeps its timing and counts */
 	for (p = fresh; p; p = p->next)
 		for (q = ps->list; q; q = q->next)
-			if (!q->retired && !strcmp(p->source, q->source))
+			if (!q->retired && !strcmp(p->source, q->source)) {
 				p->next_poll_ms = q->next_poll_ms;
+				p->request_taken = q->request_taken;
+			}
 	for (q = ps->list; q; q = q->next)
 		q->retired = 1;
 	/* the old ones stay on the list until their job is back */

@@ -32,8 +32,9 @@
  * and the job runs again at the next interval, from the cursor.
  *
  * Requests: every second each idle poller looks for a request of
- * odoo-relayctl sync in the store (store_poll.h 'r'), takes it (deletes
- * it) and runs it now: {"since": "<time>"} polls from that time (no
+ * odoo-relayctl sync in the store (store_poll.h 'r'), takes the oldest
+ * (deletes that one, by its number: one written meanwhile stays) and runs
+ * it now: {"since": "<time>"} polls from that time (no
  * overlap, the cursor is not lowered), {"ids": [...]} resends, {} polls
  * now.
  *

@@ -3,7 +3,8 @@ archived records and reads a domain. Proves: a resend by id reads the ids
 through the source's domain and archive rule, as the regular poll does; an
 id outside the domain, or archived, is not sent, is logged and shown in
 status as not in the source, and the deletion check that follows reports
-nothing deleted; an id inside is sent again."""
+nothing deleted; an id inside is sent again; two requests made in a row
+both run."""
 import json
 import os
 import sys
@@ -70,6 +71,14 @@ def test_sync_id_outside_the_source(t):
             wait_for(lambda: (poll_state(r).get("last_sync") or {}).get("not_in_source")
                      == [999999], what="an unknown id reported")
             t.eq(len(sent(rcv, "Inside One")), 2, "nothing else sent")
+            # two requests in a row, the second written while the daemon may
+            # be taking the first: both run
+            r.ctl("sync", "partners", "--id", str(inside))
+            r.ctl("sync", "partners", "--id", str(inside))
+            wait_for(lambda: len(sent(rcv, "Inside One")) == 4 and
+                     not store_ids(r.cfg["state_dir"]) and
+                     not poll_state(r).get("sync_pending"), what="both requests run")
+            t.eq(len(sent(rcv, "Inside One")), 4, "each request sent the record once")
         finally:
             r.stop()
             emu.stop()
