@@ -488,6 +488,14 @@ row_second(const json_t *row, char out[RELAY_POLL_TIME_LEN])
 	return out;
 }
 
+int
+relay_poll_row_stamped(const json_t *row)
+{
+	char sec[RELAY_POLL_TIME_LEN];
+
+	return row_second(row, sec) != NULL;
+}
+
 static void
 raise_cursor(struct relay_poll_page *pg, const char *second)
 {
@@ -506,17 +514,27 @@ relay_poll_next(struct relay_poll_page *pg, const json_t *rows, unsigned page_si
 	*take = 0;
 	if (!json_is_array(rows) || pg->phase == RELAY_POLL_DONE)
 		return -RELAY_EINVAL;
-	for (i = 0; i < n; i++) {
-		const json_t *r = json_array_get(rows, i);
-
-		if (!json_is_integer(json_object_get(r, "id")) || !row_second(r, sec))
+	for (i = 0; i < n; i++)
+		if (!json_is_integer(json_object_get(json_array_get(rows, i), "id")))
 			return -RELAY_EINVAL;
-	}
+	/*
+	 * A row without a write_date (false or null) is taken like the others
+	 * and the cursor moves on the others' stamps: refusing the page would
+	 * stop the source there for good, and leaving the row out would hide
+	 * it (the poller says it once). A database orders such rows all first
+	 * or all last, never among the others.
+	 */
 	if (pg->phase == RELAY_POLL_BY_TIME) {
-		if (n < page_size) {
-			/* the last page: everything from since on is here */
+		const json_t *end = n ? json_array_get(rows, n - 1) : NULL;
+
+		if (n < page_size || !row_second(end, last)) {
+			/* the last page: everything from since on is here. Or a
+			 * full page ending unstamped: every stamped row comes before
+			 * such rows (nulls last), so all of them are here too; and a
+			 * page of unstamped rows only gives no time to go on from. */
 			for (i = 0; i < n; i++)
-				raise_cursor(pg, row_second(json_array_get(rows, i), sec));
+				if (row_second(json_array_get(rows, i), sec))
+					raise_cursor(pg, sec);
 			*take = n;
 			pg->phase = RELAY_POLL_DONE;
 			return 0;
@@ -524,9 +542,13 @@ relay_poll_next(struct relay_poll_page *pg, const json_t *rows, unsigned page_si
 		/* A full page: its last second may go on past it, and Odoo orders
 		 * that second's rows by microseconds we never see, so they are
 		 * read again by id. What comes before that second is complete. */
-		row_second(json_array_get(rows, n - 1), last);
-		for (k = 0; k < n && strcmp(row_second(json_array_get(rows, k), sec), last) < 0; k++)
+		for (k = 0; k < n; k++) {
+			if (!row_second(json_array_get(rows, k), sec))
+				continue; /* unstamped, first: taken */
+			if (strcmp(sec, last) >= 0)
+				break;
 			raise_cursor(pg, sec);
+		}
 		*take = k;
 		pg->phase = RELAY_POLL_IN_SECOND;
 		memcpy(pg->second, last, sizeof(last));

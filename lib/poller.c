@@ -31,6 +31,7 @@
 
 #define TICK_MS 100
 #define KNOWN_BATCH 1024
+#define UNSTAMPED_MAX 256   /* records without write_date named in the log, each once */
 
 enum job { JOB_NONE = 0, JOB_POLL, JOB_CHECK, JOB_RESEND };
 
@@ -62,6 +63,8 @@ struct poller {
 	int64_t next_check_ms;        /* a failed check waits until then (wall clock) */
 	int state_fresh;              /* state read after any older poller's last job */
 	uint64_t request_taken;       /* the number of the last sync request taken */
+	int64_t *unstamped;           /* ids said to have no write_date (UNSTAMPED_MAX) */
+	size_t n_unstamped;
 
 	int64_t next_poll_ms;         /* wall clock */
 	int retired, dying;
@@ -665,6 +668,38 @@ resend_answered(struct poller *p)
 	return 0;
 }
 
+/* Rows taken without a write_date: processed like the others (poll.h),
+ * and said once per record, so that the operator learns of them without a
+ * line at every poll that reads them again. */
+static void
+note_unstamped(struct poller *p)
+{
+	for (size_t i = 0; i < p->take; i++) {
+		const json_t *row = json_array_get(p->rows, i);
+		int64_t id = json_integer_value(json_object_get(row, "id"));
+		size_t j;
+
+		if (relay_poll_row_stamped(row))
+			continue;
+		for (j = 0; j < p->n_unstamped && p->unstamped[j] != id; j++)
+			;
+		if (j < p->n_unstamped || p->n_unstamped > UNSTAMPED_MAX)
+			continue;
+		if (!p->unstamped && !(p->unstamped = malloc(UNSTAMPED_MAX * sizeof(*p->unstamped))))
+			return;
+		if (p->n_unstamped == UNSTAMPED_MAX) {
+			relay_log(LOG_WARNING, "poll source %s: more %s records without a write_date; "
+			          "not named any further", p->source, p->conf->model);
+			p->n_unstamped++;
+			continue;
+		}
+		p->unstamped[p->n_unstamped++] = id;
+		relay_log(LOG_WARNING, "poll source %s: %s %" PRId64 " has no write_date: it is "
+		          "processed (sent when its fields change) and the cursor moves on the other "
+		          "records' stamps", p->source, p->conf->model, id);
+	}
+}
+
 static void
 page_answered(struct relay_odoo_result *res, void *arg)
 {
@@ -691,9 +726,10 @@ page_answered(struct relay_odoo_result *res, void *arg)
 			return;
 		}
 	} else if ((rc = relay_poll_next(&p->pg, p->rows, p->conf->page_size, &p->take))) {
-		job_end(p, "search_read answered records without an id or a write_date");
+		job_end(p, "search_read answered records without an id");
 		return;
 	}
+	note_unstamped(p);
 	if (p->take == 0) {
 		json_decref(p->rows);
 		p->rows = NULL;
@@ -974,6 +1010,7 @@ poller_free(struct poller *p)
 	json_decref(p->resend_ids);
 	json_decref(p->resend_result);
 	json_decref(p->last_sync);
+	free(p->unstamped);
 	free(p->odoo_ids);
 	entries_clear(p);
 	relay_poll_conf_free(p->conf);

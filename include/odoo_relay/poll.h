@@ -170,11 +170,20 @@ json_t *relay_poll_ids_absent(const json_t *asked, const json_t *rows);
  * how many rows from the start are to be processed now (the rest come again
  * on the next page), and pg moves on (RELAY_POLL_DONE at the end) with its
  * cursor raised to the highest write_date taken. page_size is the limit
- * the request used. Returns 0, or -RELAY_EINVAL for rows that are not
- * records with an integer id and a write_date (nothing changes then).
+ * the request used. A row without a write_date (false, null, or not a
+ * time) is taken like the others and does not move the cursor, which moves
+ * on the other rows' stamps; a full page that ends with such rows (a
+ * database orders them all last, or all first) holds every stamped row
+ * and is the last. Returns 0, or -RELAY_EINVAL for rows that are not
+ * records with an integer id (nothing changes then).
  */
 int relay_poll_next(struct relay_poll_page *pg, const json_t *rows, unsigned page_size,
                     size_t *take);
+
+/* relay_poll_row_stamped - 1 when row (a record of search_read) has a
+ * write_date that is a time, 0 when it has none (false or null) or one that
+ * does not read as a time. */
+int relay_poll_row_stamped(const json_t *row);
 
 /* ---- records ------------------------------------------------------------ */
 

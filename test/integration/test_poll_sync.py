@@ -4,7 +4,9 @@ through the source's domain and archive rule, as the regular poll does; an
 id outside the domain, or archived, is not sent, is logged and shown in
 status as not in the source, and the deletion check that follows reports
 nothing deleted; an id inside is sent again; two requests made in a row
-both run."""
+both run. And a record whose write_date the answer lacks (false): it is
+sent, the poller goes on past it (a later record is sent), its status shows
+no error, and it is logged once however often it is read again."""
 import json
 import os
 import sys
@@ -84,7 +86,40 @@ def test_sync_id_outside_the_source(t):
             emu.stop()
 
 
+def test_row_without_write_date(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        rcv = Receiver()
+        first = partner(emu, "Stamped Before")
+        bare = partner(emu, "No Stamp")
+        emu.control("POST", "/control/unstamped", {"model": "res.partner", "ids": [bare]})
+        r = Relay(tmp, config(tmp, emu, rcv), secrets=SECRETS)
+        try:
+            wait_for(lambda: sent(rcv, "No Stamp"), what="the record without write_date sent")
+            t.eq(sent(rcv, "No Stamp")[0]["write_date"], None, "sent with write_date null")
+            t.eq(len(sent(rcv, "Stamped Before")), 1, "its neighbour too")
+            # a later record: the poller did not stop at the unstamped one
+            emu.control("POST", "/control/clock", {"offset_ms": 3000})
+            partner(emu, "Stamped After")
+            wait_for(lambda: sent(rcv, "Stamped After"), what="a later record sent")
+            n = emu.stats()["calls_by_method"].get("res.partner.search_read", 0)
+            wait_for(lambda: emu.stats()["calls_by_method"].get("res.partner.search_read", 0)
+                     >= n + 3, what="three more polls reading it again")
+            st = poll_state(r)
+            t.eq(st.get("error"), "", "no error in status")
+            t.check(st.get("cursor", "") >= sent(rcv, "Stamped After")[0]["write_date"],
+                    "the cursor moved past it, on the others' stamps")
+            t.eq(len(sent(rcv, "No Stamp")), 1, "sent once, not at every poll")
+            logs = r.logs()
+            t.eq(logs.count("%d has no write_date" % bare), 1, "logged once as a warning")
+            t.check(first != bare, "two records")
+        finally:
+            r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_sync_id_outside_the_source)
+    t.run(test_row_without_write_date)
     t.done()

@@ -345,6 +345,90 @@ test_paging_mixed(void)
 	json_decref(rows);
 }
 
+/* rows of ids and dates, NULL a write_date of false */
+static json_t *
+rows_some_unstamped(const int *ids, const char *const *dates, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:i, s:o, s:s}", "id", ids[i], "write_date",
+		                                   dates[i] ? json_string(dates[i]) : json_false(),
+		                                   "name", "x"));
+	return a;
+}
+
+/*
+ * A row with no write_date (false in the answer) is taken like the others
+ * (hashed, sent when changed) and the cursor moves on the others' stamps:
+ * it never stops the page.
+ */
+static void
+test_paging_no_write_date(void)
+{
+	struct relay_poll_page pg;
+	const int ids[3] = { 5, 6, 9 }, first[3] = { 6, 5, 9 }, last[3] = { 5, 9, 6 };
+	const char *dates[3] = { "2026-12-05 10:00:00", NULL, "2026-12-05 10:00:01" };
+	const char *dfirst[3] = { NULL, "2026-12-05 10:00:00", "2026-12-05 10:00:01" };
+	const char *dlast[3] = { "2026-12-05 10:00:00", "2026-12-05 10:00:01", NULL };
+	const char *none[3] = { NULL, NULL, NULL };
+	json_t *rows = rows_some_unstamped(ids, dates, 3);
+	size_t take = 0;
+
+	CHECK_INT(relay_poll_row_stamped(json_array_get(rows, 0)), 1);
+	CHECK_INT(relay_poll_row_stamped(json_array_get(rows, 1)), 0);
+	/* the last page: everything taken, the cursor on the stamped rows */
+	relay_poll_begin(&pg, NULL, 300);
+	CHECK_INT(relay_poll_next(&pg, rows, 10, &take), 0);
+	CHECK_INT(take, 3);
+	CHECK_INT(pg.phase, RELAY_POLL_DONE);
+	CHECK_STR(pg.cursor, "2026-12-05 10:00:01");
+	json_decref(rows);
+	/* a full page, the unstamped row first (as NULLS FIRST would put it):
+	 * taken with what precedes the last second */
+	rows = rows_some_unstamped(first, dfirst, 3);
+	relay_poll_begin(&pg, NULL, 300);
+	CHECK_INT(relay_poll_next(&pg, rows, 3, &take), 0);
+	CHECK_INT(take, 2);
+	CHECK_INT(pg.phase, RELAY_POLL_IN_SECOND);
+	CHECK_STR(pg.second, "2026-12-05 10:00:01");
+	CHECK_STR(pg.cursor, "2026-12-05 10:00:00");
+	json_decref(rows);
+	/* a full page ending with it (PostgreSQL's NULLS LAST): every stamped
+	 * row came before it, so the page holds them all */
+	rows = rows_some_unstamped(last, dlast, 3);
+	relay_poll_begin(&pg, NULL, 300);
+	CHECK_INT(relay_poll_next(&pg, rows, 3, &take), 0);
+	CHECK_INT(take, 3);
+	CHECK_INT(pg.phase, RELAY_POLL_DONE);
+	CHECK_STR(pg.cursor, "2026-12-05 10:00:01");
+	json_decref(rows);
+	/* a full page of unstamped rows only: taken, and the poll ends there
+	 * with its cursor where it was */
+	rows = rows_some_unstamped(ids, none, 3);
+	relay_poll_begin(&pg, "2026-12-05 09:00:00", 300);
+	CHECK_INT(relay_poll_next(&pg, rows, 3, &take), 0);
+	CHECK_INT(take, 3);
+	CHECK_INT(pg.phase, RELAY_POLL_DONE);
+	CHECK_STR(pg.cursor, "2026-12-05 09:00:00");
+	json_decref(rows);
+	/* while reading one second by id (they do not match it in Odoo; taken
+	 * if they come) */
+	rows = rows_some_unstamped(ids, dates, 3);
+	relay_poll_begin(&pg, NULL, 300);
+	pg.phase = RELAY_POLL_IN_SECOND;
+	strcpy(pg.second, "2026-12-05 10:00:01");
+	CHECK_INT(relay_poll_next(&pg, rows, 10, &take), 0);
+	CHECK_INT(take, 3);
+	CHECK_INT(pg.phase, RELAY_POLL_BY_TIME);
+	CHECK_STR(pg.since, "2026-12-05 10:00:02");
+	json_decref(rows);
+	/* a row without an id is still refused */
+	rows = json_pack("[{s:b}]", "write_date", 0);
+	CHECK_INT(relay_poll_next(&pg, rows, 3, &take), -RELAY_EINVAL);
+	json_decref(rows);
+}
+
 static void
 test_project_and_bodies(void)
 {
@@ -406,6 +490,7 @@ main(void)
 	RUN(test_resend_request);
 	RUN(test_paging_one_second);
 	RUN(test_paging_mixed);
+	RUN(test_paging_no_write_date);
 	RUN(test_project_and_bodies);
 	return check_done();
 }
