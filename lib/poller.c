@@ -63,6 +63,9 @@ struct poller {
 	int64_t next_check_ms;        /* a failed check waits until then (wall clock) */
 	int state_fresh;              /* state read after any older poller's last job */
 	uint64_t request_taken;       /* the number of the last sync request taken */
+	uint64_t request_job;         /* the request the job in flight runs (0: none) */
+	uint64_t request_done;        /* the last request whose job ended (state) */
+	char request_error[512];      /* and how it ended ("" well) */
 	int64_t *unstamped;           /* ids said to have no write_date (UNSTAMPED_MAX) */
 	size_t n_unstamped;
 
@@ -122,10 +125,15 @@ state_text(const struct poller *p, const char *cursor, uint64_t known, uint64_t 
 	                      (json_int_t)deleted, "paused", p->paused, "model", p->conf->model,
 	                      "destination", p->conf->destination, "interval_s",
 	                      (json_int_t)p->conf->interval_s);
+	/* an error cut in the middle of a character is no JSON string */
+	json_t *req_error = json_string(p->request_error) ?: json_string("");
 	char *text;
 
 	if (o && (json_object_set_new(o, "poll_took_ms", json_integer(p->poll_took_ms)) ||
 	          json_object_set_new(o, "check_took_ms", json_integer(p->check_took_ms)) ||
+	          (p->request_done &&
+	           (json_object_set_new(o, "request_done", json_integer((json_int_t)p->request_done)) ||
+	            json_object_set(o, "request_error", req_error))) ||
 	          (p->last_sync &&
 	           json_object_set_new(o, "last_sync", json_deep_copy(p->last_sync))))) {
 		json_decref(o);
@@ -133,6 +141,7 @@ state_text(const struct poller *p, const char *cursor, uint64_t known, uint64_t 
 	}
 	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
+	json_decref(req_error);
 	return text;
 }
 
@@ -155,6 +164,9 @@ state_load(struct poller *p)
 		p->known = (uint64_t)json_integer_value(json_object_get(o, "known"));
 		p->changed = (uint64_t)json_integer_value(json_object_get(o, "changed"));
 		p->deleted = (uint64_t)json_integer_value(json_object_get(o, "deleted"));
+		p->request_done = (uint64_t)json_integer_value(json_object_get(o, "request_done"));
+		snprintf(p->request_error, sizeof(p->request_error), "%s",
+		         json_string_value(json_object_get(o, "request_error")) ?: "");
 		if (json_is_object(json_object_get(o, "last_sync"))) {
 			json_decref(p->last_sync);
 			p->last_sync = json_incref(json_object_get(o, "last_sync"));
@@ -266,6 +278,7 @@ job_end(struct poller *p, const char *error)
 			p->check_took_ms = now - p->last_run_ms;
 		} else if (p->job == JOB_RESEND && p->resend_result) {
 			json_object_set_new(p->resend_result, "at_ms", json_integer(now));
+			json_object_set_new(p->resend_result, "seq", json_integer((json_int_t)p->request_job));
 			json_decref(p->last_sync);
 			p->last_sync = p->resend_result;
 			p->resend_result = NULL;
@@ -311,6 +324,13 @@ job_end(struct poller *p, const char *error)
 	p->odoo_ids = NULL;
 	p->n_odoo_ids = 0;
 	entries_clear(p);
+	/* odoo-relayctl sync --wait looks for its request's number here, and
+	 * for the error of the job that ran it */
+	if (p->request_job) {
+		p->request_done = p->request_job;
+		snprintf(p->request_error, sizeof(p->request_error), "%s", error ? error : "");
+	}
+	p->request_job = 0;
 	p->job = JOB_NONE;
 	p->force = 0;
 	state_save(p);
@@ -898,6 +918,7 @@ take_request(struct poller *p)
 	/* not read again before its delete is committed */
 	if (seq > p->request_taken)
 		p->request_taken = seq;
+	p->request_job = seq;
 	text_write(p, RELAY_POLL_REQUEST, NULL, seq);
 	req = json_loads(text, 0, NULL);
 	free(text);

@@ -3,8 +3,9 @@ archived records and reads a domain. Proves: a resend by id reads the ids
 through the source's domain and archive rule, as the regular poll does; an
 id outside the domain, or archived, is not sent, is logged and shown in
 status as not in the source, and the deletion check that follows reports
-nothing deleted; an id inside is sent again; two requests made in a row
-both run. And a record whose write_date the answer lacks (false): it is
+nothing deleted; an id inside is sent again; sync --wait says how the
+request went (exit 1 with the ids not in the source); two requests made in
+a row both run. And a record whose write_date the answer lacks (false): it is
 sent, the poller goes on past it (a later record is sent), its status shows
 no error, and it is logged once however often it is read again."""
 import json
@@ -39,8 +40,12 @@ def test_sync_id_outside_the_source(t):
                      what="a first deletion check")
             t.eq(sent(rcv, "Outside One") + sent(rcv, "Archived One"), [],
                  "the regular poll keeps to the domain and leaves archived records out")
-            p = r.ctl("sync", "partners", "--id", "%d,%d,%d" % (outside, archived, inside))
-            t.eq(p.returncode, 0, "sync --id accepted: " + p.stderr)
+            p = r.ctl("sync", "partners", "--id", "%d,%d,%d" % (outside, archived, inside),
+                      "--wait=60", check=False)
+            t.eq(p.returncode, 1, "sync --id --wait: some ids not in the source: " + p.stderr)
+            t.check("1 sent" in p.stdout and "not in the source" in p.stdout and
+                    "%d, %d" % (outside, archived) in p.stdout,
+                    "the CLI says which ids were not sent: " + p.stdout)
             wait_for(lambda: len(sent(rcv, "Inside One")) == 2 and
                      not store_ids(r.cfg["state_dir"]), what="the record inside resent")
             t.eq(sent(rcv, "Outside One"), [], "a record outside the domain is not sent")
@@ -68,19 +73,30 @@ def test_sync_id_outside_the_source(t):
             t.eq(st.get("deleted"), 0, "and counts no deletion")
             # an id that does not exist at all is not in the source either
             p = r.ctl("--json", "sync", "partners", "--id", "999999")
-            seq = json.loads(p.stdout)["request"]
-            t.check("ids" in seq, "the request carries the ids")
+            req = json.loads(p.stdout)["request"]
+            t.check(req.get("ids") == [999999] and req.get("seq", 0) > 0,
+                    "the request carries the ids and its number")
             wait_for(lambda: (poll_state(r).get("last_sync") or {}).get("not_in_source")
                      == [999999], what="an unknown id reported")
             t.eq(len(sent(rcv, "Inside One")), 2, "nothing else sent")
+            p = r.ctl("--json", "sync", "partners", "--id", str(inside), "--wait")
+            out = json.loads(p.stdout)
+            t.check(p.returncode == 0 and out.get("done") is True and
+                    out.get("result", {}).get("sent") == [inside] and
+                    out["result"].get("not_in_source") == [],
+                    "--wait --json gives the outcome: " + p.stdout)
+            wait_for(lambda: len(sent(rcv, "Inside One")) == 3 and
+                     not store_ids(r.cfg["state_dir"]), what="resent once more")
+            p = r.ctl("sync", "partners", "--wait=1x", check=False)
+            t.check(p.returncode != 0 and "--wait" in p.stderr, "a bad --wait refused")
             # two requests in a row, the second written while the daemon may
             # be taking the first: both run
             r.ctl("sync", "partners", "--id", str(inside))
             r.ctl("sync", "partners", "--id", str(inside))
-            wait_for(lambda: len(sent(rcv, "Inside One")) == 4 and
+            wait_for(lambda: len(sent(rcv, "Inside One")) == 5 and
                      not store_ids(r.cfg["state_dir"]) and
                      not poll_state(r).get("sync_pending"), what="both requests run")
-            t.eq(len(sent(rcv, "Inside One")), 4, "each request sent the record once")
+            t.eq(len(sent(rcv, "Inside One")), 5, "each request sent the record once")
         finally:
             r.stop()
             emu.stop()
