@@ -39,8 +39,10 @@
  * now.
  *
  * Status: the state text of each source (store_poll.h 's') holds the
- * cursor, last run, last success, the last error, counts; odoo-relayctl
- * status shows it.
+ * cursor, last run, last success, the last error, counts, the number of
+ * the last request run and its error ("request_done", "request_error":
+ * what odoo-relayctl sync --wait waits for) and the last resend's outcome
+ * ("last_sync"); odoo-relayctl status shows it.
  *
  * Threading: everything on the loop thread of the event_base given;
  * writes go through the writer.

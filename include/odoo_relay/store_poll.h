@@ -8,7 +8,8 @@
  *                            last sent (poll.h); the ids the poller knows
  *   's' source            -> the poller's state, a JSON text: {"cursor",
  *                            "last_run_ms", "last_ok_ms", "error", "known",
- *                            "changed", "deleted", "last_check_ms", ...}
+ *                            "changed", "deleted", "last_check_ms",
+ *                            "request_done", "last_sync", ...}
  *   'r' source NUL u64 seq -> a request of odoo-relayctl sync, a JSON text:
  *                            {"since": "...", "ids": [...], "at_ms": N}
  *   'q' source            -> 8 bytes: the number of the last request given
