@@ -116,7 +116,7 @@ static const struct verb verbs[] = {
 	  "  --route NAME           resume this route only\n"
 	  "  --destination NAME     resume delivery to this destination\n"
 	  "  --force                accept a name the configuration does not know\n" },
-	{ "sync", NULL, ctl_sync, "sync SOURCE [--since TIME] [--id ID...]",
+	{ "sync", NULL, ctl_sync, "sync SOURCE [--since TIME] [--id ID...] [--wait[=SECONDS]]",
 	  "Poll a source of kind odoo-poll now, without waiting for its interval:\n"
 	  "odoo-relayd takes the request from the store within a second (running, or\n"
 	  "at its next start). Records whose projection did not change are not sent\n"
@@ -126,7 +126,11 @@ static const struct verb verbs[] = {
 	  "                         as 2h, before now), not from the cursor less its\n"
 	  "                         overlap; the cursor stays\n"
 	  "  --id ID                send these records again whatever their hash\n"
-	  "                         (repeat it, or 7,8,9)\n" },
+	  "                         (repeat it, or 7,8,9), read through the source's\n"
+	  "                         domain and archive rule: others are not sent\n"
+	  "  --wait[=SECONDS]       wait (300 s) until odoo-relayd has run it and say\n"
+	  "                         how it went: exit 1 when ids were not in the\n"
+	  "                         source, 69 when it failed, 75 when not run in time\n" },
 	{ "shape", NULL, ctl_shape, "shape",
 	  "The shape of the backlog: queued events by age (0-1m, 1-5m, 5-30m,\n"
 	  "30m-2h, 2-12h, 12h+) per source, and dead letters by Odoo error per route.\n" },

@@ -10,13 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 
+#include "odoo_relay/clock.h"
 #include "odoo_relay/error.h"
 #include "odoo_relay/poll.h"
 #include "odoo_relay/store_poll.h"
 #include "relayctl.h"
 
 #define SYNC_IDS_MAX 1000
+#define SYNC_WAIT_S 300      /* --wait without a value */
+#define SYNC_WAIT_MAX_S 86400
 
 json_t *
 ctl_pollers(struct ctl *c)
@@ -33,6 +37,7 @@ ctl_pollers(struct ctl *c)
 		char *text = NULL;
 		json_t *o = NULL;
 		json_int_t ok;
+		uint64_t seq;
 
 		if (s->kind != RELAY_SOURCE_ODOO_POLL)
 			continue;
@@ -49,8 +54,8 @@ ctl_pollers(struct ctl *c)
 		json_object_set_new(o, "lag_s", ok ? json_integer((c->now_ms - ok) / 1000) : json_null());
 		text = NULL;
 		json_object_set_new(o, "sync_pending",
-		                    json_boolean(relay_poll_db_text_get(&db, txn, RELAY_POLL_REQUEST,
-		                                                        s->name, &text) == 0));
+		                    json_boolean(relay_poll_db_request_next(&db, txn, s->name, 0, &seq,
+		                                                            &text) == 0));
 		free(text);
 		json_object_set_new(out, s->name, o);
 	}
@@ -73,6 +78,29 @@ ctl_pollers_problems(const json_t *pollers, json_t *problems)
 		snprintf(line, sizeof(line), "poll source %.100s: %.500s", name, e);
 		json_array_append_new(problems, json_string(line));
 	}
+}
+
+/* The last sync by id, when some of its ids were not sent: they are not
+ * in the source (outside its domain, or archived while it leaves archived
+ * records out), which an operator asking for them wants to know. */
+static void
+print_last_sync(const json_t *last)
+{
+	const json_t *absent = json_object_get(last, "not_in_source"), *v;
+	size_t i;
+
+	if (!json_array_size(absent))
+		return;
+	printf("            last sync by id: %zu sent, not in the source (not sent):",
+	       json_array_size(json_object_get(last, "sent")));
+	json_array_foreach(absent, i, v) {
+		if (i == 20) {
+			printf(" and %zu more", json_array_size(absent) - i);
+			break;
+		}
+		printf("%s %" JSON_INTEGER_FORMAT, i ? "," : "", json_integer_value(v));
+	}
+	printf("\n");
 }
 
 void
@@ -106,6 +134,7 @@ ctl_pollers_print(const struct ctl *c, const json_t *pollers)
 		       json_is_true(json_object_get(o, "sync_pending")) ? ", sync pending" : "");
 		if (e && *e)
 			printf("            error: %s\n", ctl_clip(e, 300, b2, sizeof(b2)));
+		print_last_sync(json_object_get(o, "last_sync"));
 		first = 0;
 	}
 }
@@ -113,6 +142,7 @@ ctl_pollers_print(const struct ctl *c, const json_t *pollers)
 static const struct option sync_opts[] = {
 	{ "since", required_argument, NULL, 's' },
 	{ "id", required_argument, NULL, 'i' },
+	{ "wait", optional_argument, NULL, 'w' },
 	{ "json", no_argument, NULL, CTL_OPT_JSON },
 	{ "help", no_argument, NULL, CTL_OPT_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -142,6 +172,131 @@ add_ids(json_t *ids, const char *arg)
 	return 0;
 }
 
+/* Whole seconds, digits only. Returns 0 or -1. */
+static int
+parse_seconds(const char *arg, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (*arg < '0' || *arg > '9')
+		return -1;
+	errno = 0;
+	v = strtoll(arg, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/*
+ * --wait: the state of source once odoo-relayd has run request seq (its
+ * "request_done" reaches it: requests run in order), a new object; NULL
+ * when wait_s passed first.
+ */
+static json_t *
+wait_done(struct ctl *c, const struct relay_poll_db *db, const char *source, uint64_t seq,
+          int64_t wait_s)
+{
+	int64_t end = relay_wall_ms() + wait_s * 1000;
+	struct timespec tick = { 0, 100 * 1000 * 1000 };
+
+	for (;;) {
+		MDB_txn *txn = NULL;
+		char *text = NULL;
+		json_t *o = NULL;
+
+		if (relay_store_read_begin(c->st, &txn) == 0) {
+			if (relay_poll_db_text_get(db, txn, RELAY_POLL_STATE, source, &text) == 0)
+				o = json_loads(text, 0, NULL);
+			relay_store_txn_abort(c->st, txn);
+			free(text);
+		}
+		if (o && (uint64_t)json_integer_value(json_object_get(o, "request_done")) >= seq)
+			return o;
+		json_decref(o);
+		if (relay_wall_ms() >= end)
+			return NULL;
+		nanosleep(&tick, NULL);
+	}
+}
+
+/* Prints ids as " 7, 8, 9" (the first 20, then how many more). */
+static void
+print_ids(const json_t *ids)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach(ids, i, v) {
+		if (i == 20) {
+			printf(" and %zu more", json_array_size(ids) - i);
+			break;
+		}
+		printf("%s %" JSON_INTEGER_FORMAT, i ? "," : "", json_integer_value(v));
+	}
+}
+
+/*
+ * --wait: what the request came to. 0; 1 when ids were not in the source
+ * (not sent), as other verbs say "no such record"; EX_UNAVAILABLE when the job failed; EX_TEMPFAIL when
+ * odoo-relayd did not run it in time (it stays, and runs when it does).
+ */
+static int
+sync_outcome(struct ctl *c, const struct relay_poll_db *db, const char *source, uint64_t seq,
+             int64_t wait_s, json_t *req)
+{
+	json_t *st = wait_done(c, db, source, seq, wait_s), *last, *absent;
+	const char *err;
+	int rc = 0;
+
+	if (!st) {
+		ctl_err("sync of %s not run within %lld s: is odoo-relayd running? (the request "
+		        "stays and runs when it takes it)", source, (long long)wait_s);
+		json_decref(req);
+		return EX_TEMPFAIL;
+	}
+	err = json_string_value(json_object_get(st, "request_error"));
+	last = json_object_get(st, "last_sync");
+	if (!json_object_get(req, "ids") ||
+	    (uint64_t)json_integer_value(json_object_get(last, "seq")) != seq)
+		last = NULL;
+	absent = json_object_get(last, "not_in_source");
+	if (err && *err)
+		rc = EX_UNAVAILABLE;
+	else if (json_array_size(absent))
+		rc = 1;
+	if (c->json) {
+		json_t *o = json_pack("{s:s, s:s, s:o, s:b, s:s}", "action", "sync", "source", source,
+		                      "request", req, "done", 1, "error", err ? err : "");
+
+		int prc;
+
+		if (o && last)
+			json_object_set(o, "result", last);
+		json_decref(st);
+		prc = ctl_json_print(o, 0);
+		return prc ? prc : rc;
+	}
+	json_decref(req);
+	if (rc == EX_UNAVAILABLE) {
+		ctl_err("sync of %s failed: %s", source, err);
+	} else if (last) {
+		printf("sync of %s done: %zu sent", source,
+		       json_array_size(json_object_get(last, "sent")));
+		if (json_array_size(absent)) {
+			printf("; not in the source (outside its domain, archived while it leaves "
+			       "archived records out, or deleted), not sent:");
+			print_ids(absent);
+		}
+		printf("\n");
+	} else {
+		printf("sync of %s done\n", source);
+	}
+	json_decref(st);
+	return rc;
+}
+
 int
 ctl_sync(struct ctl *c, int argc, char **argv)
 {
@@ -151,7 +306,8 @@ ctl_sync(struct ctl *c, int argc, char **argv)
 	struct relay_poll_db db;
 	json_t *ids = json_array(), *req = NULL;
 	MDB_txn *txn = NULL;
-	int64_t t;
+	uint64_t seq = 0;
+	int64_t t, wait_s = 0;
 	int ch, rc;
 
 	if (!ids)
@@ -161,6 +317,14 @@ ctl_sync(struct ctl *c, int argc, char **argv)
 		case CTL_OPT_HELP: json_decref(ids); return ctl_help(c->verb);
 		case CTL_OPT_JSON: c->json = 1; break;
 		case 's': since = optarg; break;
+		case 'w':
+			wait_s = SYNC_WAIT_S;
+			if (optarg && (parse_seconds(optarg, &wait_s) || wait_s < 1 ||
+			               wait_s > SYNC_WAIT_MAX_S)) {
+				json_decref(ids);
+				return ctl_usage(c, "--wait: expected seconds, 1 to %d", SYNC_WAIT_MAX_S);
+			}
+			break;
 		case 'i':
 			if (add_ids(ids, optarg)) {
 				json_decref(ids);
@@ -221,14 +385,19 @@ ctl_sync(struct ctl *c, int argc, char **argv)
 	}
 	if ((rc = relay_poll_db_open(c->st, 1, &db)) || (rc = relay_store_txn_begin(c->st, NULL, &txn)))
 		goto fail;
-	if ((rc = relay_poll_db_text_put(&db, txn, RELAY_POLL_REQUEST, source, text))) {
+	/* a request of its own, never one that replaces another: the daemon
+	 * deletes by number only what it took */
+	if ((rc = relay_poll_db_request_add(&db, txn, source, text, &seq))) {
 		relay_store_txn_abort(c->st, txn);
 		goto fail;
 	}
 	if ((rc = ctl_audit_commit(c, txn, argc, argv, NULL, 0, json_array_size(ids))))
 		goto fail;
+	json_object_set_new(req, "seq", json_integer((json_int_t)seq));
 	free(text);
 	json_decref(ids);
+	if (wait_s)
+		return sync_outcome(c, &db, source, seq, wait_s, req);
 	if (c->json)
 		return ctl_json_print(json_pack("{s:s, s:s, s:o}", "action", "sync", "source", source,
 		                                "request", req),

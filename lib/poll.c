@@ -400,6 +400,81 @@ oom:
 	return ENOMEM;
 }
 
+int
+relay_poll_resend_request(const struct relay_poll_conf *p, const json_t *ids, json_t **kwargs)
+{
+	json_t *domain = NULL, *fields = NULL, *kw = NULL;
+	size_t i;
+	int bad = 0;
+
+	*kwargs = NULL;
+	if (!json_is_array(ids) || json_array_size(ids) == 0)
+		return -RELAY_EINVAL;
+	/* the source's own domain first, so that only its records come back */
+	if (!(domain = json_deep_copy(p->domain)) || !(fields = json_array()) ||
+	    append_leaf(domain, leaf("id", "in", json_deep_copy(ids))))
+		goto oom;
+	for (i = 0; i < p->n_fields; i++)
+		bad |= json_array_append_new(fields, json_string(p->fields[i]));
+	bad |= json_array_append_new(fields, json_string("write_date"));
+	if (bad)
+		goto oom;
+	kw = json_pack("{s:o, s:o, s:s}", "domain", domain, "fields", fields, "order", "id asc");
+	domain = fields = NULL;
+	/* archived records only when the source sends them: as the poll */
+	if (!kw || (p->archived && json_object_set_new(kw, "context",
+	                                                 json_pack("{s:b}", "active_test", 0))))
+		goto oom;
+	*kwargs = kw;
+	return 0;
+oom:
+	json_decref(domain);
+	json_decref(fields);
+	json_decref(kw);
+	return ENOMEM;
+}
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+json_t *
+relay_poll_ids_absent(const json_t *asked, const json_t *rows)
+{
+	size_t n = json_array_size(asked), i, j;
+	int64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+	json_t *out = json_array(), *row;
+
+	if (!ids || !out)
+		goto oom;
+	for (i = 0; i < n; i++)
+		ids[i] = json_integer_value(json_array_get(asked, i));
+	qsort(ids, n, sizeof(*ids), cmp_int64);
+	for (i = 0; i < n; i++) {
+		int found = 0;
+
+		if (i > 0 && ids[i] == ids[i - 1])
+			continue;
+		json_array_foreach(rows, j, row)
+			if (json_integer_value(json_object_get(row, "id")) == ids[i]) {
+				found = 1;
+				break;
+			}
+		if (!found && json_array_append_new(out, json_integer(ids[i])))
+			goto oom;
+	}
+	free(ids);
+	return out;
+oom:
+	free(ids);
+	json_decref(out);
+	return NULL;
+}
+
 /* The second of a row's write_date, or NULL for a row that has none. */
 static const char *
 row_second(const json_t *row, char out[RELAY_POLL_TIME_LEN])
@@ -411,6 +486,14 @@ row_second(const json_t *row, char out[RELAY_POLL_TIME_LEN])
 		return NULL;
 	relay_poll_time_format(t, out);
 	return out;
+}
+
+int
+relay_poll_row_stamped(const json_t *row)
+{
+	char sec[RELAY_POLL_TIME_LEN];
+
+	return row_second(row, sec) != NULL;
 }
 
 static void
@@ -431,17 +514,27 @@ relay_poll_next(struct relay_poll_page *pg, const json_t *rows, unsigned page_si
 	*take = 0;
 	if (!json_is_array(rows) || pg->phase == RELAY_POLL_DONE)
 		return -RELAY_EINVAL;
-	for (i = 0; i < n; i++) {
-		const json_t *r = json_array_get(rows, i);
-
-		if (!json_is_integer(json_object_get(r, "id")) || !row_second(r, sec))
+	for (i = 0; i < n; i++)
+		if (!json_is_integer(json_object_get(json_array_get(rows, i), "id")))
 			return -RELAY_EINVAL;
-	}
+	/*
+	 * A row without a write_date (false or null) is taken like the others
+	 * and the cursor moves on the others' stamps: refusing the page would
+	 * stop the source there for good, and leaving the row out would hide
+	 * it (the poller says it once). A database orders such rows all first
+	 * or all last, never among the others.
+	 */
 	if (pg->phase == RELAY_POLL_BY_TIME) {
-		if (n < page_size) {
-			/* the last page: everything from since on is here */
+		const json_t *end = n ? json_array_get(rows, n - 1) : NULL;
+
+		if (n < page_size || !row_second(end, last)) {
+			/* the last page: everything from since on is here. Or a
+			 * full page ending unstamped: every stamped row comes before
+			 * such rows (nulls last), so all of them are here too; and a
+			 * page of unstamped rows only gives no time to go on from. */
 			for (i = 0; i < n; i++)
-				raise_cursor(pg, row_second(json_array_get(rows, i), sec));
+				if (row_second(json_array_get(rows, i), sec))
+					raise_cursor(pg, sec);
 			*take = n;
 			pg->phase = RELAY_POLL_DONE;
 			return 0;
@@ -449,9 +542,13 @@ relay_poll_next(struct relay_poll_page *pg, const json_t *rows, unsigned page_si
 		/* A full page: its last second may go on past it, and Odoo orders
 		 * that second's rows by microseconds we never see, so they are
 		 * read again by id. What comes before that second is complete. */
-		row_second(json_array_get(rows, n - 1), last);
-		for (k = 0; k < n && strcmp(row_second(json_array_get(rows, k), sec), last) < 0; k++)
+		for (k = 0; k < n; k++) {
+			if (!row_second(json_array_get(rows, k), sec))
+				continue; /* unstamped, first: taken */
+			if (strcmp(sec, last) >= 0)
+				break;
 			raise_cursor(pg, sec);
+		}
 		*take = k;
 		pg->phase = RELAY_POLL_IN_SECOND;
 		memcpy(pg->second, last, sizeof(last));

@@ -31,6 +31,7 @@
 
 #define TICK_MS 100
 #define KNOWN_BATCH 1024
+#define UNSTAMPED_MAX 256   /* records without write_date named in the log, each once */
 
 enum job { JOB_NONE = 0, JOB_POLL, JOB_CHECK, JOB_RESEND };
 
@@ -61,6 +62,12 @@ struct poller {
 	unsigned check_failures;      /* deletion checks failed in a row: theirs */
 	int64_t next_check_ms;        /* a failed check waits until then (wall clock) */
 	int state_fresh;              /* state read after any older poller's last job */
+	uint64_t request_taken;       /* the number of the last sync request taken */
+	uint64_t request_job;         /* the request the job in flight runs (0: none) */
+	uint64_t request_done;        /* the last request whose job ended (state) */
+	char request_error[512];      /* and how it ended ("" well) */
+	int64_t *unstamped;           /* ids said to have no write_date (UNSTAMPED_MAX) */
+	size_t n_unstamped;
 
 	int64_t next_poll_ms;         /* wall clock */
 	int retired, dying;
@@ -75,6 +82,8 @@ struct poller {
 	size_t n_entries;
 	int force;                    /* resend: whatever the hash */
 	json_t *resend_ids;
+	json_t *resend_result;        /* resend: {"sent", "not_in_source"} of its answer */
+	json_t *last_sync;            /* the last resend's result, kept in the state */
 	int64_t check_after, check_hi;
 	int64_t *odoo_ids;
 	size_t n_odoo_ids;
@@ -116,15 +125,23 @@ state_text(const struct poller *p, const char *cursor, uint64_t known, uint64_t 
 	                      (json_int_t)deleted, "paused", p->paused, "model", p->conf->model,
 	                      "destination", p->conf->destination, "interval_s",
 	                      (json_int_t)p->conf->interval_s);
+	/* an error cut in the middle of a character is no JSON string */
+	json_t *req_error = json_string(p->request_error) ?: json_string("");
 	char *text;
 
 	if (o && (json_object_set_new(o, "poll_took_ms", json_integer(p->poll_took_ms)) ||
-	          json_object_set_new(o, "check_took_ms", json_integer(p->check_took_ms)))) {
+	          json_object_set_new(o, "check_took_ms", json_integer(p->check_took_ms)) ||
+	          (p->request_done &&
+	           (json_object_set_new(o, "request_done", json_integer((json_int_t)p->request_done)) ||
+	            json_object_set(o, "request_error", req_error))) ||
+	          (p->last_sync &&
+	           json_object_set_new(o, "last_sync", json_deep_copy(p->last_sync))))) {
 		json_decref(o);
 		o = NULL;
 	}
 	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
+	json_decref(req_error);
 	return text;
 }
 
@@ -147,6 +164,13 @@ state_load(struct poller *p)
 		p->known = (uint64_t)json_integer_value(json_object_get(o, "known"));
 		p->changed = (uint64_t)json_integer_value(json_object_get(o, "changed"));
 		p->deleted = (uint64_t)json_integer_value(json_object_get(o, "deleted"));
+		p->request_done = (uint64_t)json_integer_value(json_object_get(o, "request_done"));
+		snprintf(p->request_error, sizeof(p->request_error), "%s",
+		         json_string_value(json_object_get(o, "request_error")) ?: "");
+		if (json_is_object(json_object_get(o, "last_sync"))) {
+			json_decref(p->last_sync);
+			p->last_sync = json_incref(json_object_get(o, "last_sync"));
+		}
 		json_decref(o);
 	}
 	free(text);
@@ -160,6 +184,7 @@ struct state_write {
 	char *source;
 	char *text;
 	char kind;
+	uint64_t seq;                 /* a request taken: its number */
 };
 
 static int
@@ -169,6 +194,9 @@ text_fn(void *arg, struct relay_store *st, MDB_txn *txn, struct relay_write_resu
 
 	(void)st;
 	(void)r;
+	/* a request taken: that one only, not one written since */
+	if (w->kind == RELAY_POLL_REQUEST)
+		return relay_poll_db_request_del(w->db, txn, w->source, w->seq);
 	return relay_poll_db_text_put(w->db, txn, w->kind, w->source, w->text);
 }
 
@@ -187,7 +215,7 @@ text_done(void *arg, int rc, const struct relay_write_result *r)
 }
 
 static void
-text_write(struct poller *p, char kind, char *text)
+text_write(struct poller *p, char kind, char *text, uint64_t seq)
 {
 	struct state_write *w = calloc(1, sizeof(*w));
 
@@ -199,6 +227,7 @@ text_write(struct poller *p, char kind, char *text)
 	w->db = p->ps->db;
 	w->text = text;
 	w->kind = kind;
+	w->seq = seq;
 	if (relay_writer_call(p->ps->writer, text_fn, w, text_done, w)) {
 		free(w->source);
 		free(w->text);
@@ -213,7 +242,7 @@ state_save(struct poller *p)
 	                        p->last_check_ms);
 
 	if (text)
-		text_write(p, RELAY_POLL_STATE, text);
+		text_write(p, RELAY_POLL_STATE, text, 0);
 }
 
 /* ---- jobs ------------------------------------------------------------------- */
@@ -247,6 +276,16 @@ job_end(struct poller *p, const char *error)
 		} else if (p->job == JOB_CHECK) {
 			p->last_check_ms = now;
 			p->check_took_ms = now - p->last_run_ms;
+		} else if (p->job == JOB_RESEND && p->resend_result) {
+			json_object_set_new(p->resend_result, "at_ms", json_integer(now));
+			json_object_set_new(p->resend_result, "seq", json_integer((json_int_t)p->request_job));
+			json_decref(p->last_sync);
+			p->last_sync = p->resend_result;
+			p->resend_result = NULL;
+			relay_log(LOG_INFO, "poll source %s: sync by id done: %zu sent, %zu not in the "
+			          "source", p->source,
+			          json_array_size(json_object_get(p->last_sync, "sent")),
+			          json_array_size(json_object_get(p->last_sync, "not_in_source")));
 		}
 	}
 	if (p->job == JOB_CHECK) {
@@ -279,10 +318,19 @@ job_end(struct poller *p, const char *error)
 	p->rows = NULL;
 	json_decref(p->resend_ids);
 	p->resend_ids = NULL;
+	json_decref(p->resend_result);
+	p->resend_result = NULL;
 	free(p->odoo_ids);
 	p->odoo_ids = NULL;
 	p->n_odoo_ids = 0;
 	entries_clear(p);
+	/* odoo-relayctl sync --wait looks for its request's number here, and
+	 * for the error of the job that ran it */
+	if (p->request_job) {
+		p->request_done = p->request_job;
+		snprintf(p->request_error, sizeof(p->request_error), "%s", error ? error : "");
+	}
+	p->request_job = 0;
 	p->job = JOB_NONE;
 	p->force = 0;
 	state_save(p);
@@ -596,6 +644,82 @@ fetch_xmlids(struct poller *p)
 	job_call(p, "ir.model.data", "search_read", kw, xmlids_answered);
 }
 
+/* The ids of a resend that Odoo did not answer are not in the source
+ * (outside its domain, archived when it leaves archived records out, or
+ * gone): said in the log and kept for status, never sent. 0 or ENOMEM. */
+static int
+resend_answered(struct poller *p)
+{
+	json_t *absent = relay_poll_ids_absent(p->resend_ids, p->rows), *sent = json_array(), *row;
+	char list[512];
+	size_t i, len = 0;
+
+	json_array_foreach(p->rows, i, row)
+		if (sent)
+			json_array_append(sent, json_object_get(row, "id"));
+	json_decref(p->resend_result);
+	p->resend_result = absent && sent ? json_pack("{s:o, s:o}", "sent", sent, "not_in_source",
+	                                              absent)
+	                                  : NULL;
+	if (!p->resend_result) {
+		if (!absent || !sent) {
+			json_decref(absent);
+			json_decref(sent);
+		}
+		return ENOMEM;
+	}
+	if (json_array_size(absent) == 0)
+		return 0;
+	list[0] = '\0';
+	json_array_foreach(absent, i, row) {
+		int w = snprintf(list + len, sizeof(list) - len, "%s%" JSON_INTEGER_FORMAT,
+		                 i ? ", " : "", json_integer_value(row));
+
+		if (w < 0 || (size_t)w >= sizeof(list) - len - 16) {
+			snprintf(list + len, sizeof(list) - len, " and %zu more",
+			         json_array_size(absent) - i);
+			break;
+		}
+		len += (size_t)w;
+	}
+	relay_log(LOG_WARNING, "poll source %s: sync by id: not in the source (outside its domain, "
+	          "archived while it leaves archived records out, or deleted), not sent: %s",
+	          p->source, list);
+	return 0;
+}
+
+/* Rows taken without a write_date: processed like the others (poll.h),
+ * and said once per record, so that the operator learns of them without a
+ * line at every poll that reads them again. */
+static void
+note_unstamped(struct poller *p)
+{
+	for (size_t i = 0; i < p->take; i++) {
+		const json_t *row = json_array_get(p->rows, i);
+		int64_t id = json_integer_value(json_object_get(row, "id"));
+		size_t j;
+
+		if (relay_poll_row_stamped(row))
+			continue;
+		for (j = 0; j < p->n_unstamped && p->unstamped[j] != id; j++)
+			;
+		if (j < p->n_unstamped || p->n_unstamped > UNSTAMPED_MAX)
+			continue;
+		if (!p->unstamped && !(p->unstamped = malloc(UNSTAMPED_MAX * sizeof(*p->unstamped))))
+			return;
+		if (p->n_unstamped == UNSTAMPED_MAX) {
+			relay_log(LOG_WARNING, "poll source %s: more %s records without a write_date; "
+			          "not named any further", p->source, p->conf->model);
+			p->n_unstamped++;
+			continue;
+		}
+		p->unstamped[p->n_unstamped++] = id;
+		relay_log(LOG_WARNING, "poll source %s: %s %" PRId64 " has no write_date: it is "
+		          "processed (sent when its fields change) and the cursor moves on the other "
+		          "records' stamps", p->source, p->conf->model, id);
+	}
+}
+
 static void
 page_answered(struct relay_odoo_result *res, void *arg)
 {
@@ -617,10 +741,15 @@ page_answered(struct relay_odoo_result *res, void *arg)
 	}
 	if (p->job == JOB_RESEND) {
 		p->take = json_array_size(p->rows);
+		if (resend_answered(p)) {
+			job_end(p, "out of memory");
+			return;
+		}
 	} else if ((rc = relay_poll_next(&p->pg, p->rows, p->conf->page_size, &p->take))) {
-		job_end(p, "search_read answered records without an id or a write_date");
+		job_end(p, "search_read answered records without an id");
 		return;
 	}
+	note_unstamped(p);
 	if (p->take == 0) {
 		json_decref(p->rows);
 		p->rows = NULL;
@@ -731,17 +860,8 @@ job_next(struct poller *p)
 	int rc;
 
 	if (p->job == JOB_RESEND) {
-		json_t *fields = json_array();
-
-		for (size_t i = 0; fields && i < p->conf->n_fields; i++)
-			json_array_append_new(fields, json_string(p->conf->fields[i]));
-		if (fields)
-			json_array_append_new(fields, json_string("write_date"));
-		kw = fields ? json_pack("{s:[[s,s,O]], s:o, s:s, s:{s:b}}", "domain", "id", "in",
-		                        p->resend_ids, "fields", fields, "order", "id asc", "context",
-		                        "active_test", 0)
-		            : NULL;
-		rc = kw ? 0 : ENOMEM;
+		/* through the source's domain and archive rule, as a poll reads */
+		rc = relay_poll_resend_request(p->conf, p->resend_ids, &kw);
 	} else {
 		rc = relay_poll_request(p->conf, &p->pg, &kw);
 	}
@@ -774,22 +894,32 @@ job_start(struct poller *p, enum job job, const char *since)
 	job_next(p);
 }
 
-/* A request of odoo-relayctl sync, taken (deleted) when there is one. */
+/*
+ * A request of odoo-relayctl sync, taken (deleted) when there is one: the
+ * oldest past the last one taken, read here and deleted later by the
+ * writer, by its number, so that a request written in between stays for
+ * the next tick (store_poll.h).
+ */
 static int
 take_request(struct poller *p)
 {
 	MDB_txn *txn = NULL;
 	char *text = NULL;
 	json_t *req, *since, *ids;
+	uint64_t seq = 0;
 	int rc;
 
 	if (relay_store_read_begin(p->ps->st, &txn))
 		return 0;
-	rc = relay_poll_db_text_get(p->ps->db, txn, RELAY_POLL_REQUEST, p->source, &text);
+	rc = relay_poll_db_request_next(p->ps->db, txn, p->source, p->request_taken, &seq, &text);
 	relay_store_txn_abort(p->ps->st, txn);
 	if (rc)
 		return 0;
-	text_write(p, RELAY_POLL_REQUEST, NULL);
+	/* not read again before its delete is committed */
+	if (seq > p->request_taken)
+		p->request_taken = seq;
+	p->request_job = seq;
+	text_write(p, RELAY_POLL_REQUEST, NULL, seq);
 	req = json_loads(text, 0, NULL);
 	free(text);
 	since = json_object_get(req, "since");
@@ -899,6 +1029,9 @@ poller_free(struct poller *p)
 	relay_odoo_free(p->odoo);
 	json_decref(p->rows);
 	json_decref(p->resend_ids);
+	json_decref(p->resend_result);
+	json_decref(p->last_sync);
+	free(p->unstamped);
 	free(p->odoo_ids);
 	entries_clear(p);
 	relay_poll_conf_free(p->conf);
@@ -1042,8 +1175,10 @@ relay_pollers_set_config(struct relay_pollers *ps, const struct relay_config *cf
 	/* a source that stays keeps its timing and counts */
 	for (p = fresh; p; p = p->next)
 		for (q = ps->list; q; q = q->next)
-			if (!q->retired && !strcmp(p->source, q->source))
+			if (!q->retired && !strcmp(p->source, q->source)) {
 				p->next_poll_ms = q->next_poll_ms;
+				p->request_taken = q->request_taken;
+			}
 	for (q = ps->list; q; q = q->next)
 		q->retired = 1;
 	/* the old ones stay on the list until their job is back */

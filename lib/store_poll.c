@@ -218,6 +218,107 @@ relay_poll_db_text_put(const struct relay_poll_db *db, MDB_txn *txn, char kind,
 	return map_rc(mdb_put(txn, db->dbi, &kv, &v, 0));
 }
 
+#define REQUEST_COUNTER 'q'
+
+int
+relay_poll_db_request_add(const struct relay_poll_db *db, MDB_txn *txn, const char *source,
+                          const char *text, uint64_t *seq)
+{
+	unsigned char k[KEY_MAX], cnt[8];
+	MDB_val kv, v;
+	uint64_t n = 0;
+	int rc;
+
+	if (seq)
+		*seq = 0;
+	if (!db->present)
+		return EACCES;
+	/* the counter, not the highest key: a number is never given twice,
+	 * even once every request has been taken and deleted */
+	if ((rc = key_of(REQUEST_COUNTER, source, 0, 0, k, &kv)))
+		return rc;
+	rc = mdb_get(txn, db->dbi, &kv, &v);
+	if (rc == 0 && v.mv_size == 8)
+		n = (uint64_t)id_of(v.mv_data);
+	else if (rc && rc != MDB_NOTFOUND)
+		return map_rc(rc);
+	n++;
+	for (int i = 0; i < 8; i++)
+		cnt[i] = (unsigned char)(n >> (56 - 8 * i));
+	v.mv_data = cnt;
+	v.mv_size = 8;
+	if ((rc = mdb_put(txn, db->dbi, &kv, &v, 0)))
+		return map_rc(rc);
+	if ((rc = key_of(RELAY_POLL_REQUEST, source, 1, (int64_t)n, k, &kv)))
+		return rc;
+	v.mv_data = (void *)text;
+	v.mv_size = strlen(text);
+	if ((rc = mdb_put(txn, db->dbi, &kv, &v, 0)))
+		return map_rc(rc);
+	if (seq)
+		*seq = n;
+	return 0;
+}
+
+int
+relay_poll_db_request_next(const struct relay_poll_db *db, MDB_txn *txn, const char *source,
+                           uint64_t after, uint64_t *seq, char **text)
+{
+	unsigned char k[KEY_MAX];
+	MDB_cursor *cur = NULL;
+	MDB_val kv, v;
+	size_t plen;
+	int rc;
+
+	*seq = 0;
+	*text = NULL;
+	if (!db->present)
+		return -RELAY_ENOTFOUND;
+	/* an older odoo-relayctl's, under the plain key: the oldest */
+	rc = relay_poll_db_text_get(db, txn, RELAY_POLL_REQUEST, source, text);
+	if (rc != -RELAY_ENOTFOUND)
+		return rc;
+	if (after == UINT64_MAX)
+		return -RELAY_ENOTFOUND;
+	if ((rc = key_of(RELAY_POLL_REQUEST, source, 1, (int64_t)(after + 1), k, &kv)))
+		return rc;
+	plen = kv.mv_size - 8; /* 'r' source NUL */
+	if ((rc = mdb_cursor_open(txn, db->dbi, &cur)))
+		return map_rc(rc);
+	rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
+	if (rc == 0 && (kv.mv_size != plen + 8 || memcmp(kv.mv_data, k, plen)))
+		rc = MDB_NOTFOUND;
+	if (rc == 0) {
+		*seq = (uint64_t)id_of((const unsigned char *)kv.mv_data + plen);
+		if ((*text = malloc(v.mv_size + 1))) {
+			memcpy(*text, v.mv_data, v.mv_size);
+			(*text)[v.mv_size] = '\0';
+		} else {
+			rc = ENOMEM;
+		}
+	}
+	mdb_cursor_close(cur);
+	return map_rc(rc);
+}
+
+int
+relay_poll_db_request_del(const struct relay_poll_db *db, MDB_txn *txn, const char *source,
+                          uint64_t seq)
+{
+	unsigned char k[KEY_MAX];
+	MDB_val kv;
+	int rc;
+
+	if (seq == 0)
+		return relay_poll_db_text_put(db, txn, RELAY_POLL_REQUEST, source, NULL);
+	if (!db->present)
+		return EACCES;
+	if ((rc = key_of(RELAY_POLL_REQUEST, source, 1, (int64_t)seq, k, &kv)))
+		return rc;
+	rc = mdb_del(txn, db->dbi, &kv, NULL);
+	return rc == MDB_NOTFOUND ? 0 : map_rc(rc);
+}
+
 int
 relay_poll_db_stat(const struct relay_poll_db *db, MDB_txn *txn, uint64_t *entries,
                    uint64_t *bytes)

@@ -145,16 +145,45 @@ int relay_poll_ids_request(const struct relay_poll_conf *p, int64_t after_id, un
                            json_t **kwargs);
 
 /*
+ * relay_poll_resend_request - the named arguments of the search_read of a
+ * resend (odoo-relayctl sync --id): the records of ids (an array of
+ * integers) read through the source's domain and archive rule as a poll
+ * reads them (domain + id in ids, context active_test false only when
+ * archived), ordered by id, with the poll's fields. An id outside them is
+ * not in the answer: it is not in the source, and is not sent (sending it
+ * would have the next deletion check report it deleted). Returns 0,
+ * -RELAY_EINVAL (ids not a non-empty array), or ENOMEM.
+ */
+int relay_poll_resend_request(const struct relay_poll_conf *p, const json_t *ids,
+                              json_t **kwargs);
+
+/*
+ * relay_poll_ids_absent - the ids of asked (an array of integers) that no
+ * row of rows (search_read's records) has, in increasing order, each once:
+ * a new array, or NULL (out of memory).
+ */
+json_t *relay_poll_ids_absent(const json_t *asked, const json_t *rows);
+
+/*
  * relay_poll_next - what to do with the answer of page pg (rows: the array
  * search_read returned, in its order) and which page comes next: *take is
  * how many rows from the start are to be processed now (the rest come again
  * on the next page), and pg moves on (RELAY_POLL_DONE at the end) with its
  * cursor raised to the highest write_date taken. page_size is the limit
- * the request used. Returns 0, or -RELAY_EINVAL for rows that are not
- * records with an integer id and a write_date (nothing changes then).
+ * the request used. A row without a write_date (false, null, or not a
+ * time) is taken like the others and does not move the cursor, which moves
+ * on the other rows' stamps; a full page that ends with such rows (a
+ * database orders them all last, or all first) holds every stamped row
+ * and is the last. Returns 0, or -RELAY_EINVAL for rows that are not
+ * records with an integer id (nothing changes then).
  */
 int relay_poll_next(struct relay_poll_page *pg, const json_t *rows, unsigned page_size,
                     size_t *take);
+
+/* relay_poll_row_stamped - 1 when row (a record of search_read) has a
+ * write_date that is a time, 0 when it has none (false or null) or one that
+ * does not read as a time. */
+int relay_poll_row_stamped(const json_t *row);
 
 /* ---- records ------------------------------------------------------------ */
 

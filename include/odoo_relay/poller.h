@@ -20,7 +20,10 @@
  *           a "<model>.deleted" event and is forgotten, in the same
  *           transaction.
  *   resend  odoo-relayctl sync --id: those records read and sent whatever
- *           their hash.
+ *           their hash, read through the source's domain and archive rule
+ *           (poll.h relay_poll_resend_request): an id Odoo does not answer
+ *           is not in the source, logged and kept in the state's
+ *           "last_sync" {"sent", "not_in_source", "at_ms"}, never sent.
  * A poll is due every interval_s from the end of the last one; the check
  * after a poll, once deletion_check_s has passed since the last. While the
  * destination's circuit (delivery's) is open, nothing starts: the poller
@@ -29,14 +32,17 @@
  * and the job runs again at the next interval, from the cursor.
  *
  * Requests: every second each idle poller looks for a request of
- * odoo-relayctl sync in the store (store_poll.h 'r'), takes it (deletes
- * it) and runs it now: {"since": "<time>"} polls from that time (no
+ * odoo-relayctl sync in the store (store_poll.h 'r'), takes the oldest
+ * (deletes that one, by its number: one written meanwhile stays) and runs
+ * it now: {"since": "<time>"} polls from that time (no
  * overlap, the cursor is not lowered), {"ids": [...]} resends, {} polls
  * now.
  *
  * Status: the state text of each source (store_poll.h 's') holds the
- * cursor, last run, last success, the last error, counts; odoo-relayctl
- * status shows it.
+ * cursor, last run, last success, the last error, counts, the number of
+ * the last request run and its error ("request_done", "request_error":
+ * what odoo-relayctl sync --wait waits for) and the last resend's outcome
+ * ("last_sync"); odoo-relayctl status shows it.
  *
  * Threading: everything on the loop thread of the event_base given;
  * writes go through the writer.

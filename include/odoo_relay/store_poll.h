@@ -8,9 +8,12 @@
  *                            last sent (poll.h); the ids the poller knows
  *   's' source            -> the poller's state, a JSON text: {"cursor",
  *                            "last_run_ms", "last_ok_ms", "error", "known",
- *                            "changed", "deleted", "last_check_ms", ...}
- *   'r' source            -> a request of odoo-relayctl sync, a JSON text:
+ *                            "changed", "deleted", "last_check_ms",
+ *                            "request_done", "last_sync", ...}
+ *   'r' source NUL u64 seq -> a request of odoo-relayctl sync, a JSON text:
  *                            {"since": "...", "ids": [...], "at_ms": N}
+ *   'q' source            -> 8 bytes: the number of the last request given
+ *   'r' source            -> a request of an older odoo-relayctl (seq 0)
  *
  * Size: a hash entry is 1 + len(source) + 1 + 8 bytes of key, 8 of value
  * and LMDB's node header (8) and slot (2): 28 + len(source) bytes, 40 for a
@@ -88,6 +91,29 @@ int relay_poll_db_text_get(const struct relay_poll_db *db, MDB_txn *txn, char ki
                            const char *source, char **text);
 int relay_poll_db_text_put(const struct relay_poll_db *db, MDB_txn *txn, char kind,
                            const char *source, const char *text);
+
+/*
+ * Requests of odoo-relayctl sync, each under a key of its own ('r' source
+ * NUL u64 seq, seq from the counter 'q' source, never reused), so that the
+ * daemon deletes only the request it took: a request written while the
+ * daemon takes the one before cannot be lost, and two written before the
+ * daemon looks both run, in order. A request under the plain key 'r' source
+ * (an older odoo-relayctl) is seq 0.
+ *
+ * relay_poll_db_request_add - keep text as the next request of source;
+ * *seq (may be NULL) its number. A write transaction.
+ * relay_poll_db_request_next - the oldest request of source numbered above
+ * after (the one of seq 0 first, whatever after): a malloc'd copy into
+ * *text (caller frees) and its number into *seq, or -RELAY_ENOTFOUND.
+ * relay_poll_db_request_del - delete the request numbered seq, and only
+ * it (absent is no error).
+ */
+int relay_poll_db_request_add(const struct relay_poll_db *db, MDB_txn *txn, const char *source,
+                              const char *text, uint64_t *seq);
+int relay_poll_db_request_next(const struct relay_poll_db *db, MDB_txn *txn, const char *source,
+                               uint64_t after, uint64_t *seq, char **text);
+int relay_poll_db_request_del(const struct relay_poll_db *db, MDB_txn *txn, const char *source,
+                              uint64_t seq);
 
 /* relay_poll_db_stat - entries of the whole table and the bytes of its
  * pages (branch, leaf, overflow), for the bytes per tracked record. */

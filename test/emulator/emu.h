@@ -89,6 +89,7 @@ struct emu_pollctl {
 	bool hold_next;           /* the next call that writes is held */
 	json_t *held;             /* [[model idx, id, record or null], ...] or NULL */
 	json_t *last_search;      /* model -> the domain of its last search_read, or NULL */
+	json_t *unstamped;        /* model -> [ids] shown without write_date, or NULL */
 };
 
 struct emu {
@@ -215,7 +216,8 @@ json_t *emu_datetime_wire(json_t *v);
 /* A datetime at full precision for comparing ("T" taken, ".000000" added);
  * anything else as it is. New reference. */
 json_t *emu_datetime_full(const json_t *v);
-/* /control/clock, /control/hold, /control/release: true when path is one
+/* /control/clock, /control/hold, /control/release, /control/unstamped:
+ * true when path is one
  * of them, with *status and *doc (new) set. */
 bool emu_poll_control(struct emu *e, bool post, const char *path, json_t *body,
 		      int *status, json_t **doc);
@@ -224,6 +226,9 @@ bool emu_poll_control(struct emu *e, bool post, const char *path, json_t *body,
 void emu_poll_note_search(struct emu *e, const char *model, const json_t *domain);
 /* Forgets the clock offset and any held rows. */
 void emu_poll_reset(struct emu *e);
+/* The records of rows (a search_read answer of model) that
+ * POST /control/unstamped names lose their write_date: false. */
+void emu_poll_unstamp(struct emu *e, const char *model, json_t *rows);
 
 /* --- emu_rpc.c --------------------------------------------------------- */
 

@@ -91,6 +91,8 @@ static int m_search_read(struct emu *e, const struct emu_call *c,
 		return -1;
 	rc = orm_read(e, c, m, recs, argv[1], load_classic(argv[5]), result);
 	json_decref(recs);
+	if (rc == 0)
+		emu_poll_unstamp(e, m->def->name, *result);
 	return rc;
 }
 

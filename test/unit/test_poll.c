@@ -234,6 +234,42 @@ test_request(void)
 	relay_poll_conf_free(p);
 }
 
+/* A resend by id reads through the source's domain and archive rule: an id
+ * outside them is not answered, and is reported absent. */
+static void
+test_resend_request(void)
+{
+	struct relay_poll_conf *p = conf(100);
+	json_t *ids = json_pack("[i, i, i, i]", 9, 7, 8, 9), *kw = NULL, *rows, *absent;
+	char *text;
+
+	CHECK_INT(relay_poll_resend_request(p, ids, &kw), 0);
+	text = json_dumps(kw, JSON_COMPACT | JSON_SORT_KEYS);
+	CHECK_STR(text, "{\"context\":{\"active_test\":false},\"domain\":[[\"is_company\",\"=\",false],"
+	                "[\"id\",\"in\",[9,7,8,9]]],\"fields\":[\"name\",\"active\",\"write_date\"],"
+	                "\"order\":\"id asc\"}");
+	free(text);
+	json_decref(kw);
+	/* a source that leaves archived records out: Odoo's default active_test */
+	p->archived = 0;
+	CHECK_INT(relay_poll_resend_request(p, ids, &kw), 0);
+	CHECK(json_object_get(kw, "context") == NULL);
+	json_decref(kw);
+	rows = json_array();
+	CHECK_INT(relay_poll_resend_request(p, rows, &kw), -RELAY_EINVAL);
+	CHECK(kw == NULL);
+	json_decref(rows);
+	rows = json_pack("[{s:i}]", "id", 8);
+	absent = relay_poll_ids_absent(ids, rows);
+	text = json_dumps(absent, JSON_COMPACT);
+	CHECK_STR(text, "[7,9]");
+	free(text);
+	json_decref(absent);
+	json_decref(rows);
+	json_decref(ids);
+	relay_poll_conf_free(p);
+}
+
 /*
  * 25 rows in one second and page size 10: a full first page sends the
  * poll into that second, paged by id, and on past it; every id is taken
@@ -309,6 +345,90 @@ test_paging_mixed(void)
 	json_decref(rows);
 }
 
+/* rows of ids and dates, NULL a write_date of false */
+static json_t *
+rows_some_unstamped(const int *ids, const char *const *dates, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:i, s:o, s:s}", "id", ids[i], "write_date",
+		                                   dates[i] ? json_string(dates[i]) : json_false(),
+		                                   "name", "x"));
+	return a;
+}
+
+/*
+ * A row with no write_date (false in the answer) is taken like the others
+ * (hashed, sent when changed) and the cursor moves on the others' stamps:
+ * it never stops the page.
+ */
+static void
+test_paging_no_write_date(void)
+{
+	struct relay_poll_page pg;
+	const int ids[3] = { 5, 6, 9 }, first[3] = { 6, 5, 9 }, last[3] = { 5, 9, 6 };
+	const char *dates[3] = { "2026-12-05 10:00:00", NULL, "2026-12-05 10:00:01" };
+	const char *dfirst[3] = { NULL, "2026-12-05 10:00:00", "2026-12-05 10:00:01" };
+	const char *dlast[3] = { "2026-12-05 10:00:00", "2026-12-05 10:00:01", NULL };
+	const char *none[3] = { NULL, NULL, NULL };
+	json_t *rows = rows_some_unstamped(ids, dates, 3);
+	size_t take = 0;
+
+	CHECK_INT(relay_poll_row_stamped(json_array_get(rows, 0)), 1);
+	CHECK_INT(relay_poll_row_stamped(json_array_get(rows, 1)), 0);
+	/* the last page: everything taken, the cursor on the stamped rows */
+	relay_poll_begin(&pg, NULL, 300);
+	CHECK_INT(relay_poll_next(&pg, rows, 10, &take), 0);
+	CHECK_INT(take, 3);
+	CHECK_INT(pg.phase, RELAY_POLL_DONE);
+	CHECK_STR(pg.cursor, "2026-12-05 10:00:01");
+	json_decref(rows);
+	/* a full page, the unstamped row first (as NULLS FIRST would put it):
+	 * taken with what precedes the last second */
+	rows = rows_some_unstamped(first, dfirst, 3);
+	relay_poll_begin(&pg, NULL, 300);
+	CHECK_INT(relay_poll_next(&pg, rows, 3, &take), 0);
+	CHECK_INT(take, 2);
+	CHECK_INT(pg.phase, RELAY_POLL_IN_SECOND);
+	CHECK_STR(pg.second, "2026-12-05 10:00:01");
+	CHECK_STR(pg.cursor, "2026-12-05 10:00:00");
+	json_decref(rows);
+	/* a full page ending with it (PostgreSQL's NULLS LAST): every stamped
+	 * row came before it, so the page holds them all */
+	rows = rows_some_unstamped(last, dlast, 3);
+	relay_poll_begin(&pg, NULL, 300);
+	CHECK_INT(relay_poll_next(&pg, rows, 3, &take), 0);
+	CHECK_INT(take, 3);
+	CHECK_INT(pg.phase, RELAY_POLL_DONE);
+	CHECK_STR(pg.cursor, "2026-12-05 10:00:01");
+	json_decref(rows);
+	/* a full page of unstamped rows only: taken, and the poll ends there
+	 * with its cursor where it was */
+	rows = rows_some_unstamped(ids, none, 3);
+	relay_poll_begin(&pg, "2026-12-05 09:00:00", 300);
+	CHECK_INT(relay_poll_next(&pg, rows, 3, &take), 0);
+	CHECK_INT(take, 3);
+	CHECK_INT(pg.phase, RELAY_POLL_DONE);
+	CHECK_STR(pg.cursor, "2026-12-05 09:00:00");
+	json_decref(rows);
+	/* while reading one second by id (they do not match it in Odoo; taken
+	 * if they come) */
+	rows = rows_some_unstamped(ids, dates, 3);
+	relay_poll_begin(&pg, NULL, 300);
+	pg.phase = RELAY_POLL_IN_SECOND;
+	strcpy(pg.second, "2026-12-05 10:00:01");
+	CHECK_INT(relay_poll_next(&pg, rows, 10, &take), 0);
+	CHECK_INT(take, 3);
+	CHECK_INT(pg.phase, RELAY_POLL_BY_TIME);
+	CHECK_STR(pg.since, "2026-12-05 10:00:02");
+	json_decref(rows);
+	/* a row without an id is still refused */
+	rows = json_pack("[{s:b}]", "write_date", 0);
+	CHECK_INT(relay_poll_next(&pg, rows, 3, &take), -RELAY_EINVAL);
+	json_decref(rows);
+}
+
 static void
 test_project_and_bodies(void)
 {
@@ -367,8 +487,10 @@ main(void)
 	RUN(test_one_owner);
 	RUN(test_time);
 	RUN(test_request);
+	RUN(test_resend_request);
 	RUN(test_paging_one_second);
 	RUN(test_paging_mixed);
+	RUN(test_paging_no_write_date);
 	RUN(test_project_and_bodies);
 	return check_done();
 }

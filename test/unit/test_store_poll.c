@@ -105,6 +105,146 @@ test_hashes_and_ranges(void)
 	relay_store_close(st);
 }
 
+static int
+request_commit(struct relay_store *st, const struct relay_poll_db *db, const char *text,
+               uint64_t *seq)
+{
+	MDB_txn *txn = NULL;
+	int rc = relay_store_txn_begin(st, NULL, &txn);
+
+	if (rc)
+		return rc;
+	if ((rc = relay_poll_db_request_add(db, txn, "src", text, seq))) {
+		relay_store_txn_abort(st, txn);
+		return rc;
+	}
+	return relay_store_txn_commit(st, txn);
+}
+
+static int
+request_next(struct relay_store *st, const struct relay_poll_db *db, uint64_t after,
+             uint64_t *seq, char **text)
+{
+	MDB_txn *txn = NULL;
+	int rc = relay_store_read_begin(st, &txn);
+
+	if (rc)
+		return rc;
+	rc = relay_poll_db_request_next(db, txn, "src", after, seq, text);
+	relay_store_txn_abort(st, txn);
+	return rc;
+}
+
+static int
+request_del(struct relay_store *st, const struct relay_poll_db *db, uint64_t seq)
+{
+	MDB_txn *txn = NULL;
+	int rc = relay_store_txn_begin(st, NULL, &txn);
+
+	if (rc)
+		return rc;
+	if ((rc = relay_poll_db_request_del(db, txn, "src", seq))) {
+		relay_store_txn_abort(st, txn);
+		return rc;
+	}
+	return relay_store_txn_commit(st, txn);
+}
+
+/*
+ * The daemon takes a request in two steps: it reads it (the loop thread,
+ * a read transaction), then deletes it (a writer operation, later).
+ * odoo-relayctl may write a new request in between; the delete must remove
+ * only the request taken, never the new one.
+ */
+static void
+test_request_taken_while_another_comes(void)
+{
+	struct relay_store *st = NULL;
+	struct relay_poll_db db;
+	uint64_t a = 99, b = 99, c, d, seq = 99, taken;
+	char *text = NULL;
+
+	CHECK_INT(relay_store_open(dir_of("r"), MAP, RELAY_STORE_CREATE, &st), 0);
+	if (!st)
+		return;
+	CHECK_INT(relay_poll_db_open(st, 1, &db), 0);
+	/* relayctl: sync --id 7 */
+	CHECK_INT(request_commit(st, &db, "{\"ids\":[7]}", &a), 0);
+	/* the daemon reads it */
+	CHECK_INT(request_next(st, &db, 0, &seq, &text), 0);
+	CHECK_STR(text, "{\"ids\":[7]}");
+	CHECK(seq == a);
+	taken = seq;
+	free(text);
+	text = NULL;
+	/* relayctl: sync --id 8, before the daemon's delete is committed */
+	CHECK_INT(request_commit(st, &db, "{\"ids\":[8]}", &b), 0);
+	CHECK(b != a);
+	/* the daemon's delete of what it took */
+	CHECK_INT(request_del(st, &db, taken), 0);
+	/* the second request is still there, for the next tick */
+	CHECK_INT(request_next(st, &db, taken, &seq, &text), 0);
+	CHECK_STR(text, "{\"ids\":[8]}");
+	CHECK(seq == b);
+	free(text);
+	text = NULL;
+	CHECK_INT(request_del(st, &db, seq), 0);
+	CHECK_INT(request_next(st, &db, 0, &seq, &text), -RELAY_ENOTFOUND);
+
+	/* two written before the daemon looks: both run, oldest first, and
+	 * numbers are never reused after a delete */
+	CHECK_INT(request_commit(st, &db, "{}", &c), 0);
+	CHECK_INT(request_commit(st, &db, "{\"since\":\"2026-12-05 10:00:00\"}", &d), 0);
+	CHECK(c > b && d > c);
+	CHECK_INT(request_next(st, &db, 0, &seq, &text), 0);
+	CHECK_STR(text, "{}");
+	CHECK(seq == c);
+	free(text);
+	text = NULL;
+	/* read again before its delete came: the daemon asks past what it took */
+	CHECK_INT(request_next(st, &db, c, &seq, &text), 0);
+	CHECK(seq == d);
+	free(text);
+	text = NULL;
+	CHECK_INT(request_del(st, &db, c), 0);
+	CHECK_INT(request_del(st, &db, d), 0);
+	CHECK_INT(request_del(st, &db, d), 0); /* absent: no error */
+	CHECK_INT(request_next(st, &db, 0, &seq, &text), -RELAY_ENOTFOUND);
+	relay_store_close(st);
+}
+
+/* A request left by an older odoo-relayctl, under the plain key: seq 0. */
+static void
+test_request_of_an_older_relayctl(void)
+{
+	struct relay_store *st = NULL;
+	struct relay_poll_db db;
+	MDB_txn *txn = NULL;
+	uint64_t seq = 99, n = 0;
+	char *text = NULL;
+
+	CHECK_INT(relay_store_open(dir_of("o"), MAP, RELAY_STORE_CREATE, &st), 0);
+	if (!st)
+		return;
+	CHECK_INT(relay_poll_db_open(st, 1, &db), 0);
+	CHECK_INT(relay_store_txn_begin(st, NULL, &txn), 0);
+	CHECK_INT(relay_poll_db_text_put(&db, txn, RELAY_POLL_REQUEST, "src", "{\"old\":1}"), 0);
+	CHECK_INT(relay_store_txn_commit(st, txn), 0);
+	CHECK_INT(request_commit(st, &db, "{\"new\":1}", &n), 0);
+	CHECK(n > 0);
+	CHECK_INT(request_next(st, &db, 0, &seq, &text), 0);
+	CHECK_STR(text, "{\"old\":1}");
+	CHECK(seq == 0);
+	free(text);
+	text = NULL;
+	CHECK_INT(request_del(st, &db, 0), 0);
+	CHECK_INT(request_next(st, &db, 0, &seq, &text), 0);
+	CHECK_STR(text, "{\"new\":1}");
+	CHECK(seq == n);
+	free(text);
+	relay_store_close(st);
+}
+
 /* A store made before the table, opened read-only: nothing, no error. */
 static void
 test_before_the_table(void)
@@ -172,6 +312,8 @@ main(void)
 		return 1;
 	}
 	RUN(test_hashes_and_ranges);
+	RUN(test_request_taken_while_another_comes);
+	RUN(test_request_of_an_older_relayctl);
 	RUN(test_before_the_table);
 	RUN(test_bytes_per_record);
 	{

@@ -1,0 +1,141 @@
+"""odoo-relayctl sync --id against a source of kind odoo-poll that excludes
+archived records and reads a domain. Proves: a resend by id reads the ids
+through the source's domain and archive rule, as the regular poll does; an
+id outside the domain, or archived, is not sent, is logged and shown in
+status as not in the source, and the deletion check that follows reports
+nothing deleted; an id inside is sent again; sync --wait says how the
+request went (exit 1 with the ids not in the source); two requests made in
+a row both run. And a record whose write_date the answer lacks (false): it is
+sent, the poller goes on past it (a later record is sent), its status shows
+no error, and it is logged once however often it is read again."""
+import json
+import os
+import sys
+
+from harness import Emulator, Relay, Results, TempDir, store_ids, wait_for
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_http_dest import Receiver, SECRETS  # noqa: E402
+from test_poll import config, partner, poll_state, sent  # noqa: E402
+
+
+def deletions(rcv, ids):
+    return [b for b in sent(rcv) if b.get("id") in ids and "name" not in b]
+
+
+def test_sync_id_outside_the_source(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        rcv = Receiver()
+        inside = partner(emu, "Inside One")
+        outside = partner(emu, "Outside One", email="outside.one@elsewhere.test")
+        archived = partner(emu, "Archived One", active=False)
+        # polls only at start and when asked; deletion checks every second
+        r = Relay(tmp, config(tmp, emu, rcv, poll={"archived": False, "interval_s": 3600,
+                                                   "deletion_check_s": 1}),
+                  secrets=SECRETS)
+        try:
+            wait_for(lambda: sent(rcv, "Inside One"), what="first poll at start")
+            wait_for(lambda: (poll_state(r).get("last_check_ms") or 0) > 0,
+                     what="a first deletion check")
+            t.eq(sent(rcv, "Outside One") + sent(rcv, "Archived One"), [],
+                 "the regular poll keeps to the domain and leaves archived records out")
+            p = r.ctl("sync", "partners", "--id", "%d,%d,%d" % (outside, archived, inside),
+                      "--wait=60", check=False)
+            t.eq(p.returncode, 1, "sync --id --wait: some ids not in the source: " + p.stderr)
+            t.check("1 sent" in p.stdout and "not in the source" in p.stdout and
+                    "%d, %d" % (outside, archived) in p.stdout,
+                    "the CLI says which ids were not sent: " + p.stdout)
+            wait_for(lambda: len(sent(rcv, "Inside One")) == 2 and
+                     not store_ids(r.cfg["state_dir"]), what="the record inside resent")
+            t.eq(sent(rcv, "Outside One"), [], "a record outside the domain is not sent")
+            t.eq(sent(rcv, "Archived One"), [], "nor an archived one")
+            last = poll_state(r).get("last_sync") or {}
+            t.eq(last.get("sent"), [inside], "status: the record sent")
+            t.eq(last.get("not_in_source"), sorted([outside, archived]),
+                 "status: the records not in the source")
+            wait_for(lambda: "not in the source" in r.logs(), what="the log says so")
+            line = [x for x in r.logs().splitlines() if "not in the source" in x][0]
+            t.check(str(outside) in line and str(archived) in line and
+                    str(inside) not in line.split("not in the source")[1],
+                    "the log names the ids not in the source: " + line)
+            out = r.ctl("status").stdout
+            t.check("not in the source" in out, "status says so: " + out)
+            # a deletion check that began after the sync: nothing to delete
+            checked = poll_state(r).get("last_check_ms") or 0
+            wait_for(lambda: (poll_state(r).get("last_check_ms") or 0) > checked,
+                     what="a deletion check after the sync")
+            wait_for(lambda: not store_ids(r.cfg["state_dir"]), what="nothing left to deliver")
+            t.eq(deletions(rcv, {inside, outside, archived}), [],
+                 "no deletion event for what was never sent")
+            st = poll_state(r)
+            t.eq(st.get("known"), 1, "the poller knows only the record inside")
+            t.eq(st.get("deleted"), 0, "and counts no deletion")
+            # an id that does not exist at all is not in the source either
+            p = r.ctl("--json", "sync", "partners", "--id", "999999")
+            req = json.loads(p.stdout)["request"]
+            t.check(req.get("ids") == [999999] and req.get("seq", 0) > 0,
+                    "the request carries the ids and its number")
+            wait_for(lambda: (poll_state(r).get("last_sync") or {}).get("not_in_source")
+                     == [999999], what="an unknown id reported")
+            t.eq(len(sent(rcv, "Inside One")), 2, "nothing else sent")
+            p = r.ctl("--json", "sync", "partners", "--id", str(inside), "--wait")
+            out = json.loads(p.stdout)
+            t.check(p.returncode == 0 and out.get("done") is True and
+                    out.get("result", {}).get("sent") == [inside] and
+                    out["result"].get("not_in_source") == [],
+                    "--wait --json gives the outcome: " + p.stdout)
+            wait_for(lambda: len(sent(rcv, "Inside One")) == 3 and
+                     not store_ids(r.cfg["state_dir"]), what="resent once more")
+            p = r.ctl("sync", "partners", "--wait=1x", check=False)
+            t.check(p.returncode != 0 and "--wait" in p.stderr, "a bad --wait refused")
+            # two requests in a row, the second written while the daemon may
+            # be taking the first: both run
+            r.ctl("sync", "partners", "--id", str(inside))
+            r.ctl("sync", "partners", "--id", str(inside))
+            wait_for(lambda: len(sent(rcv, "Inside One")) == 5 and
+                     not store_ids(r.cfg["state_dir"]) and
+                     not poll_state(r).get("sync_pending"), what="both requests run")
+            t.eq(len(sent(rcv, "Inside One")), 5, "each request sent the record once")
+        finally:
+            r.stop()
+            emu.stop()
+
+
+def test_row_without_write_date(t):
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        rcv = Receiver()
+        first = partner(emu, "Stamped Before")
+        bare = partner(emu, "No Stamp")
+        emu.control("POST", "/control/unstamped", {"model": "res.partner", "ids": [bare]})
+        r = Relay(tmp, config(tmp, emu, rcv), secrets=SECRETS)
+        try:
+            wait_for(lambda: sent(rcv, "No Stamp"), what="the record without write_date sent")
+            t.eq(sent(rcv, "No Stamp")[0]["write_date"], None, "sent with write_date null")
+            t.eq(len(sent(rcv, "Stamped Before")), 1, "its neighbour too")
+            # a later record: the poller did not stop at the unstamped one
+            emu.control("POST", "/control/clock", {"offset_ms": 3000})
+            partner(emu, "Stamped After")
+            wait_for(lambda: sent(rcv, "Stamped After"), what="a later record sent")
+            n = emu.stats()["calls_by_method"].get("res.partner.search_read", 0)
+            wait_for(lambda: emu.stats()["calls_by_method"].get("res.partner.search_read", 0)
+                     >= n + 3, what="three more polls reading it again")
+            st = poll_state(r)
+            t.eq(st.get("error"), "", "no error in status")
+            t.check(st.get("cursor", "") >= sent(rcv, "Stamped After")[0]["write_date"],
+                    "the cursor moved past it, on the others' stamps")
+            t.eq(len(sent(rcv, "No Stamp")), 1, "sent once, not at every poll")
+            logs = r.logs()
+            t.eq(logs.count("%d has no write_date" % bare), 1, "logged once as a warning")
+            t.check(first != bare, "two records")
+        finally:
+            r.stop()
+            emu.stop()
+
+
+if __name__ == "__main__":
+    t = Results()
+    t.run(test_sync_id_outside_the_source)
+    t.run(test_row_without_write_date)
+    t.done()
