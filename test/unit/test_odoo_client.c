@@ -127,7 +127,8 @@ on_jsonrpc(struct evhttp_request *req, const char *mode, json_t *body)
 	if (strcmp(service, "common") == 0 && strcmp(method, "login") == 0) {
 		srv.logins++;
 		key = json_string_value(json_array_get(args, 2));
-		if (strcmp(mode, "badlogin") == 0 || !key || strcmp(key, KEY) != 0)
+		if (strcmp(mode, "badlogin") == 0 || !key ||
+		    (strcmp(key, KEY) != 0 && strcmp(mode, "anykey") != 0))
 			rpc_result(req, json_false());
 		else
 			rpc_result(req, json_integer(2));
@@ -141,7 +142,8 @@ on_jsonrpc(struct evhttp_request *req, const char *mode, json_t *body)
 	json_decref(srv.last_args);
 	srv.last_args = json_incref(args);
 	key = json_string_value(json_array_get(args, 2));
-	if (!key || strcmp(key, KEY) != 0 || strcmp(mode, "deny") == 0 ||
+	if (!key || (strcmp(key, KEY) != 0 && strcmp(mode, "anykey") != 0) ||
+	    strcmp(mode, "deny") == 0 ||
 	    (strcmp(mode, "deny1") == 0 && srv.deny_left-- > 0)) {
 		rpc_error(req, "odoo.exceptions.AccessDenied", "Access Denied");
 	} else if (strcmp(mode, "busy") == 0) {
@@ -406,6 +408,55 @@ static int
 no_key(const char *s)
 {
 	return s == NULL || strstr(s, KEY) == NULL;
+}
+
+/*
+ * The kept request masks the key as a JSON string wherever it is: a key
+ * that JSON escapes, a key of one byte (shorter than its mask), the key as
+ * a value of the call; a value that only contains it is left alone.
+ */
+static void
+test_request_masked(void)
+{
+	static const char *const keys[] = { "q\"uo\\te/k", "k" };
+
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		struct relay_odoo_conf c = conf_for("anykey", RELAY_PROTO_JSONRPC);
+		struct relay_odoo *o;
+		struct got g = { 0 };
+		json_t *named, *req, *args, *vals;
+		char *enc;
+
+		c.api_key.data = (unsigned char *)keys[i];
+		c.api_key.len = strlen(keys[i]);
+		if (!(o = client(&c)))
+			continue;
+		named = json_pack("{s:{s:s,s:s+}}", "vals", "name", keys[i], "ref", "x-", keys[i]);
+		server_reset();
+		CHECK_INT(relay_odoo_call(o, "res.partner", "create", NULL, named, on_result, &g), 0);
+		CHECK(wait1(&g));
+		CHECK_INT(g.klass, RELAY_CLASS_DONE);
+		/* the key was sent */
+		CHECK_STR(json_string_value(json_array_get(srv.last_args, 2)), keys[i]);
+		req = g.request ? json_loads(g.request, 0, NULL) : NULL;
+		CHECK(req != NULL);
+		args = json_object_get(json_object_get(req, "params"), "args");
+		CHECK_STR(json_string_value(json_array_get(args, 2)), "***");
+		vals = json_object_get(json_array_get(args, 6), "vals"); /* a keyword of create */
+		CHECK_STR(json_string_value(json_object_get(vals, "name")), "***");
+		CHECK(json_string_value(json_object_get(vals, "ref")) &&
+		      strcmp(json_string_value(json_object_get(vals, "ref")) + 2, keys[i]) == 0);
+		json_t *ks = json_string(keys[i]);
+
+		enc = json_dumps(ks, JSON_ENCODE_ANY);
+		json_decref(ks);
+		if (i == 0)
+			CHECK(g.request && enc && !strstr(g.request, enc) && !strstr(g.request, keys[i]));
+		free(enc);
+		json_decref(req);
+		relay_odoo_free(o);
+		got_clear(&g);
+	}
 }
 
 static void
@@ -1019,6 +1070,7 @@ main(void)
 	RUN(test_parse_major);
 	RUN(test_invalid);
 	RUN(test_jsonrpc_call);
+	RUN(test_request_masked);
 	RUN(test_login_false);
 	RUN(test_relogin_once);
 	RUN(test_denied_twice);
