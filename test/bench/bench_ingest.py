@@ -209,7 +209,18 @@ def main():
                         run_wrk(port, conns, 2, script)  # warm-up
                         pid = t.procs[0].pid if name == "relay" else None
                         c0 = cpu_seconds(pid) if pid else 0
+                        perf = None
+                        if pid and os.environ.get("RELAY_BENCH_PERF"):
+                            # a profile of the daemon: RELAY_BENCH_PERF=perf.data (.c64, .c1)
+                            perf = subprocess.Popen(
+                                ["perf", "record", "--call-graph",
+                                 os.environ.get("RELAY_BENCH_CALLGRAPH", "fp"), "-o",
+                                 "%s.c%d" % (os.environ["RELAY_BENCH_PERF"], conns), "-p",
+                                 str(pid)], stderr=subprocess.DEVNULL)
                         r = run_wrk(port, conns, args.seconds, script)
+                        if perf:
+                            perf.send_signal(2)
+                            perf.wait(30)
                         # the daemon's CPU (all its threads) per answered request
                         r["cpu_us"] = ((cpu_seconds(pid) - c0) / r["requests"] * 1e6
                                        if pid and r["requests"] else 0.0)
