@@ -14,6 +14,12 @@
 #define POLL_MS 250
 #define SCAN_BATCH 64
 #define SCAN_MAX_BATCHES 16
+/* A pass starts after the run of due entries, from the front, that were
+ * all in flight at the last pass (they cannot start again), and from the
+ * front at least this often: an entry written into that run since (a lane's
+ * next event promoted by a commit stamped before the run's end) waits at
+ * most this long. */
+#define FULL_SCAN_MS 50
 #define BAD_IDS 32
 /* Events held at once, per call slot: room for outcomes waiting for their
  * commit while the next calls go out. */
@@ -58,6 +64,9 @@ struct relay_scheduler {
 	uint64_t bad_ids[BAD_IDS];   /* events that cannot be read: said once */
 	size_t n_bad;
 	MDB_txn *rtxn;               /* the snapshot dispatch reads through, or NULL */
+	struct relay_due skip;       /* the end of the in-flight run at the front */
+	int have_skip;
+	int64_t full_ms;             /* the last pass from the front (monotonic) */
 };
 
 int
@@ -98,6 +107,7 @@ void
 relay_scheduler_forget(struct relay_scheduler *s)
 {
 	memset(s->seen, 0, sizeof(s->seen));
+	s->have_skip = 0;
 }
 
 static void
@@ -421,15 +431,34 @@ relay_scheduler_dispatch(struct relay_scheduler *s, MDB_txn *txn, int64_t now_ms
 		next_ms = POLL_MS;
 		goto out;
 	}
+	/* The run of in-flight entries at the front is skipped (a full
+	 * window of calls and outcomes waiting for their commit is hundreds of
+	 * entries, read again for each call that ends). */
+	int run = 1; /* still in the run of in-flight entries */
+
+	if (s->have_skip && mono_ms - s->full_ms < FULL_SCAN_MS && mono_ms >= s->full_ms) {
+		after = s->skip;
+		have_after = 1;
+	} else {
+		s->have_skip = 0;
+		s->full_ms = mono_ms;
+	}
 	for (int batch = 0; batch < SCAN_MAX_BATCHES; batch++) {
-		size_t n = 0;
+		size_t n = 0, i;
 
 		if (relay_store_scan_due(s->store, txn, now_ms, have_after ? &after : NULL, due,
 		                         SCAN_BATCH, &n))
 			break;
-		for (size_t i = 0; i < n && any_slot(s); i++)
+		for (i = 0; i < n && any_slot(s); i++) {
 			if (!in_flight(s, due[i].id) && !is_bad(s, due[i].id))
 				consider(s, due[i].id, mono_ms, &next_ms);
+			if (run && in_flight(s, due[i].id)) {
+				s->skip = due[i];
+				s->have_skip = 1;
+			} else {
+				run = 0;
+			}
+		}
 		if (n < SCAN_BATCH || !any_slot(s))
 			break;
 		after = due[n - 1];

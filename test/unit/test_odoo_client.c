@@ -454,6 +454,7 @@ test_request_masked(void)
 			CHECK(g.request && enc && !strstr(g.request, enc) && !strstr(g.request, keys[i]));
 		free(enc);
 		json_decref(req);
+		json_decref(named);
 		relay_odoo_free(o);
 		got_clear(&g);
 	}
