@@ -44,6 +44,7 @@
 #include "odoo_relay/odoo_client.h"
 #include "odoo_relay/lookup.h"
 #include "odoo_relay/odoo_order.h"
+#include "odoo_relay/utf8.h"
 #include "call_fail_int.h"
 
 struct batch;
@@ -257,7 +258,7 @@ no_id_outcome(struct relay_outcome *ro, const struct relay_outcome *o, const cha
 	char msg[400];
 	int rc;
 
-	snprintf(msg, sizeof(msg), "%s: its steps were not run", why);
+	relay_utf8_snprintf(msg, sizeof(msg), "%s: its steps were not run", why);
 	if ((rc = relay_outcome_set(ro, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "odoo.load", msg,
 	                            NULL)) != 0)
 		return rc;
@@ -474,7 +475,7 @@ step_next(struct odoo_job *oj)
 		if (exists && !p->may_update) {
 			finish_done(oj, "skipped (record exists; route may not update)");
 		} else if (!exists && !p->may_create) {
-			snprintf(why, sizeof(why), "no record with external id %s.%s and the route may "
+			relay_utf8_snprintf(why, sizeof(why), "no record with external id %s.%s and the route may "
 			         "not create", p->xmlid_module, p->xmlid_name);
 			struct relay_outcome o = { 0 };
 			if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.plan", why,
@@ -498,7 +499,7 @@ step_next(struct odoo_job *oj)
 		} else if (p->missing_create && p->may_create && p->load_fields) {
 			call_load(oj);
 		} else {
-			snprintf(why, sizeof(why), "no record with external id %s.%s", p->xmlid_module,
+			relay_utf8_snprintf(why, sizeof(why), "no record with external id %s.%s", p->xmlid_module,
 			         p->xmlid_name);
 			struct relay_outcome o = { 0 };
 			if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.plan", why,
@@ -547,7 +548,7 @@ start_one(struct odoo_dest *od, struct relay_job *job, const struct relay_route 
 	}
 	payload = json_loadb((const char *)job->ev.body, job->ev.body_len, 0, &jerr);
 	if (!payload) {
-		snprintf(why, sizeof(why), "body is not JSON: %s", jerr.text);
+		relay_utf8_snprintf(why, sizeof(why), "body is not JSON: %s", jerr.text);
 		rc = finish_later(oj, RELAY_CLASS_PERMANENT, "relay.plan", why);
 		goto out;
 	}

@@ -12,6 +12,7 @@
 #include "odoo_relay/error.h"
 #include "odoo_relay/jsonptr.h"
 #include "odoo_relay/odoo_order.h"
+#include "odoo_relay/utf8.h"
 #include "call_fail_int.h"
 
 static int value_in(const json_t *v, const json_t *values);
@@ -588,6 +589,7 @@ gm_lines(struct relay_odoo_result *res, void *arg)
 				snprintf(why + off, sizeof(why) - (size_t)off, "): Odoo does not remove "
 				         "lines of a confirmed order (set \"removed_lines\": \"zero\" to set "
 				         "their quantity to 0 instead)");
+			relay_utf8_trim(why);
 			gm_verdict(g, i, "refused", why);
 		}
 	}
@@ -627,7 +629,7 @@ gm_read(struct relay_odoo_result *res, void *arg)
 		relay_order_value_text(json_object_get(found, "state"), state, sizeof(state));
 		if (json_is_true(json_object_get(found, locked)) &&
 		    json_is_true(json_object_get(rec, "lines_sent"))) {
-			snprintf(why, sizeof(why), "%s %s.%s is locked in Odoo (state %s): Odoo refuses "
+			relay_utf8_snprintf(why, sizeof(why), "%s %s.%s is locked in Odoo (state %s): Odoo refuses "
 			         "any change of its lines' products, quantities and prices, even "
 			         "unchanged; unlock it in Odoo, then replay the event", g->model,
 			         g->module, json_string_value(json_object_get(rec, "name")), state);
