@@ -6,6 +6,8 @@
  *   hist-plant STATE_DIR damage-history ID   history record ID made junk
  *   hist-plant STATE_DIR damage-audit SEQ    audit record SEQ made junk
  *   hist-plant STATE_DIR damage-exp          an expiry row of the wrong size
+ *   hist-plant STATE_DIR damage-edit ID V    edit record V of dead letter ID
+ *                                            made junk
  *   hist-plant STATE_DIR dead N              N dead letters (JSON bodies)
  *   hist-plant STATE_DIR txnid               prints the id of the last
  *                                            committed write transaction
@@ -116,12 +118,12 @@ int
 main(int argc, char **argv)
 {
 	struct relay_store *st;
-	unsigned char k[8];
+	unsigned char k[12];
 	int rc;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: hist-plant STATE_DIR fill LANE N | damage-history ID | "
-		        "damage-audit SEQ | damage-exp\n");
+		        "damage-audit SEQ | damage-exp | damage-edit ID V\n");
 		return 64;
 	}
 	/* read-only for txnid: it must not count a transaction of its own */
@@ -142,6 +144,15 @@ main(int argc, char **argv)
 		for (int i = 7; i >= 0; i--, v >>= 8)
 			k[i] = (unsigned char)v;
 		rc = plant(st, argv[2][7] == 'h' ? "history" : "audit", k, 8);
+	} else if (!strcmp(argv[2], "damage-edit") && argc == 5) {
+		uint64_t v = strtoull(argv[3], NULL, 10);
+		uint32_t ver = (uint32_t)strtoul(argv[4], NULL, 10);
+
+		for (int i = 7; i >= 0; i--, v >>= 8)
+			k[i] = (unsigned char)v;
+		for (int i = 11; i >= 8; i--, ver >>= 8)
+			k[i] = (unsigned char)ver;
+		rc = plant(st, "edits", k, 12);
 	} else if (!strcmp(argv[2], "dead") && argc == 4) {
 		rc = bury(st, strtoull(argv[3], NULL, 10));
 	} else if (!strcmp(argv[2], "txnid") && argc == 3) {
