@@ -348,7 +348,27 @@ called(struct relay_odoo_result *res, void *arg)
 		const json_t *rows = o->result;
 		const json_t *row = json_is_array(rows) ? json_array_get(rows, 0) : NULL;
 
-		oj->res_id = row ? json_integer_value(json_object_get(row, "res_id")) : 0;
+		char why[300];
+
+		oj->res_id = row ? relay_order_xmlid_res_id(row, oj->plan.xmlid_module, why,
+		                                            sizeof(why)) : 0;
+		if (row && !oj->res_id) {
+			/* not "no record": Odoo answering wrongly, and the record
+			 * may well exist (a create would make a second one) */
+			struct relay_outcome bad = { 0 };
+
+			if (relay_outcome_set(&bad, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE,
+			                      "odoo.ir_model_data", why, NULL) == 0) {
+				bad.unknown = 1;
+				bad.http_status = o->http_status;
+				finish(oj, &bad, res->request, NULL);
+				relay_outcome_clear(&bad);
+			} else {
+				finish_fail(oj, RELAY_CLASS_TRANSIENT, "relay.call",
+				            relay_strerror(ENOMEM), NULL);
+			}
+			return;
+		}
 		oj->step = STEP_MAIN;
 		step_next(oj);
 		return;
