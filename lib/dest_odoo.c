@@ -286,8 +286,8 @@ loaded(struct odoo_job *oj, const struct relay_outcome *o, const char *request)
 		if (oj->warnings_fail) {
 			char why[1024];
 
-			snprintf(why, sizeof(why), "written with a warning from Odoo (the route "
-			         "fails on warnings): %s", warn);
+			relay_utf8_snprintf(why, sizeof(why), "written with a warning from Odoo "
+			                    "(the route fails on warnings): %s", warn);
 			free(warn);
 			finish_fail(oj, RELAY_CLASS_PERMANENT, "odoo.load.warning", why, request);
 			return;
@@ -495,8 +495,8 @@ step_next(struct odoo_job *oj)
 		if (exists && !p->may_update) {
 			finish_done(oj, "skipped (record exists; route may not update)");
 		} else if (!exists && !p->may_create) {
-			relay_utf8_snprintf(why, sizeof(why), "no record with external id %s.%s and the route may "
-			         "not create", p->xmlid_module, p->xmlid_name);
+			relay_utf8_snprintf(why, sizeof(why), "no record with external id %s.%s and "
+			                    "the route may not create", p->xmlid_module, p->xmlid_name);
 			struct relay_outcome o = { 0 };
 			if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.plan", why,
 			                      NULL) == 0) {
@@ -519,8 +519,8 @@ step_next(struct odoo_job *oj)
 		} else if (p->missing_create && p->may_create && p->load_fields) {
 			call_load(oj);
 		} else {
-			relay_utf8_snprintf(why, sizeof(why), "no record with external id %s.%s", p->xmlid_module,
-			         p->xmlid_name);
+			relay_utf8_snprintf(why, sizeof(why), "no record with external id %s.%s",
+			                    p->xmlid_module, p->xmlid_name);
 			struct relay_outcome o = { 0 };
 			if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.plan", why,
 			                      NULL) == 0) {
@@ -790,8 +790,8 @@ row_loaded(struct batch *b, struct brow *r, size_t k, size_t records,
 			struct relay_outcome ro = { 0 };
 			char why[1024];
 
-			snprintf(why, sizeof(why), "written with a warning from Odoo (the route "
-			         "fails on warnings): %s", warn);
+			relay_utf8_snprintf(why, sizeof(why), "written with a warning from Odoo "
+			                    "(the route fails on warnings): %s", warn);
 			free(warn);
 			if (relay_outcome_set(&ro, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE,
 			                      "odoo.load.warning", why, NULL) == 0)

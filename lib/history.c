@@ -1014,8 +1014,8 @@ relay_edit_list(struct relay_store *st, MDB_txn *txn, uint64_t id, struct relay_
 		}
 		arr = na;
 		if ((rc = relay_edit_decode(v.mv_data, v.mv_size, &arr[cnt])) == 0)
-			arr[cnt++].version =
-				(uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+			arr[cnt++].version = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+			                     (uint32_t)p[2] << 8 | p[3];
 		else if ((rc = skip_damaged(rc, &bad)))
 			break;
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);

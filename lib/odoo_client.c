@@ -720,7 +720,8 @@ on_login(struct relay_odoo *o, struct odoo_call *c, const struct relay_http_repl
 			/* false: bad login or key. The uid we had is no good either. */
 			o->uid = 0;
 			relay_outcome_clear(&out);
-			relay_utf8_snprintf(msg, sizeof msg, "login failed for %s on database %s", o->login, o->db);
+			relay_utf8_snprintf(msg, sizeof msg, "login failed for %s on database %s",
+			                    o->login, o->db);
 			relay_outcome_set(&out, RELAY_CLASS_CONFIG, RELAY_SCOPE_TARGET, "odoo.login",
 			                  msg, NULL);
 			out.http_status = resp->status;

@@ -681,10 +681,11 @@ gm_read(struct relay_odoo_result *res, void *arg)
 		relay_order_value_text(json_object_get(found, "state"), state, sizeof(state));
 		if (json_is_true(json_object_get(found, locked)) &&
 		    json_is_true(json_object_get(rec, "lines_sent"))) {
-			relay_utf8_snprintf(why, sizeof(why), "%s %s.%s is locked in Odoo (state %s): Odoo refuses "
-			         "any change of its lines' products, quantities and prices, even "
-			         "unchanged; unlock it in Odoo, then replay the event", g->model,
-			         g->module, json_string_value(json_object_get(rec, "name")), state);
+			relay_utf8_snprintf(why, sizeof(why), "%s %s.%s is locked in Odoo (state %s): "
+			                    "Odoo refuses any change of its lines' products, quantities "
+			                    "and prices, even unchanged; unlock it in Odoo, then replay "
+			                    "the event", g->model, g->module,
+			                    json_string_value(json_object_get(rec, "name")), state);
 			gm_verdict(g, i, "refused", why);
 			continue;
 		}

@@ -329,7 +329,8 @@ job_end(struct poller *p, const char *error)
 	 * for the error of the job that ran it */
 	if (p->request_job) {
 		p->request_done = p->request_job;
-		relay_utf8_snprintf(p->request_error, sizeof(p->request_error), "%s", error ? error : "");
+		relay_utf8_snprintf(p->request_error, sizeof(p->request_error), "%s",
+		                    error ? error : "");
 	}
 	p->request_job = 0;
 	p->job = JOB_NONE;
@@ -342,8 +343,9 @@ job_fail_outcome(struct poller *p, const char *what, const struct relay_outcome 
 {
 	char msg[512];
 
-	relay_utf8_snprintf(msg, sizeof(msg), "%s failed: %s%s%s", what, o->error_name ? o->error_name : "error",
-	         o->message ? ": " : "", o->message ? o->message : "");
+	relay_utf8_snprintf(msg, sizeof(msg), "%s failed: %s%s%s", what,
+	                    o->error_name ? o->error_name : "error", o->message ? ": " : "",
+	                    o->message ? o->message : "");
 	/* one line in the state and the log */
 	for (char *c = msg; *c; c++)
 		if (*c == '\n')
@@ -961,8 +963,8 @@ poller_tick(struct poller *p, int64_t now)
 		/* said once, when it changes */
 		p->paused = open;
 		if (open) {
-			relay_utf8_snprintf(p->error, sizeof(p->error), "paused: the circuit of destination %s is "
-			         "open", p->conf->destination);
+			relay_utf8_snprintf(p->error, sizeof(p->error), "paused: the circuit of "
+			                    "destination %s is open", p->conf->destination);
 		} else {
 			/* Odoo is back: catch up from the cursor now, not at the
 			 * next interval */

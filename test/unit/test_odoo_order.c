@@ -269,7 +269,8 @@ fo_guarded(void *arg, const struct relay_outcome *failure, const char *request,
 		fo.unknown = failure->unknown;
 		snprintf(fo.error_name, sizeof(fo.error_name), "%s",
 		         failure->error_name ? failure->error_name : "");
-		snprintf(fo.message, sizeof(fo.message), "%s", failure->message ? failure->message : "");
+		snprintf(fo.message, sizeof(fo.message), "%s",
+		         failure->message ? failure->message : "");
 	}
 	event_base_loopbreak(fo.base);
 }
@@ -347,7 +348,8 @@ test_guard_refuses_bad_res_id(void)
 		CHECK_INT(relay_odoo_new(fo.base, &c, &client), 0);
 		CHECK_INT(relay_order_guard_many(client, plans, 1, refuse, NULL, fo_guarded, NULL), 0);
 		evtimer_add(deadline, &tv);
-		while (!fo.done && event_base_loop(fo.base, EVLOOP_ONCE) == 0 && evtimer_pending(deadline, NULL))
+		while (!fo.done && evtimer_pending(deadline, NULL) &&
+		       event_base_loop(fo.base, EVLOOP_ONCE) == 0)
 			;
 		event_free(deadline);
 		CHECK(fo.done);
