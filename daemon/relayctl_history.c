@@ -204,7 +204,10 @@ ctl_history_show(struct ctl *c, uint64_t id)
 		        ctl_strerror(rc));
 		return ctl_exit_of(rc);
 	}
-	relay_edit_list(c->st, NULL, id, &v, &nv);
+	uint64_t bad_edits = 0;
+
+	relay_edit_list(c->st, NULL, id, &v, &nv, &bad_edits);
+	warn_damaged(c, "edit", bad_edits);
 	if (c->json) {
 		json_t *o = ctl_json_event(c, &e.ev, "history", 1);
 
@@ -663,7 +666,7 @@ struct tracer {
 	json_t *events;
 	struct story *lines;
 	size_t n_lines, cap_lines;
-	uint64_t damaged; /* history and audit records that did not read */
+	uint64_t damaged; /* history, audit and edit records that did not read */
 	int err;
 };
 
@@ -972,8 +975,9 @@ ctl_trace(struct ctl *c, int argc, char **argv)
 	for (size_t i = 0; i < t.n_ids && !t.err; i++) {
 		struct relay_edit *v = NULL;
 		size_t nv = 0;
+		uint64_t bad = 0;
 
-		if (relay_edit_list(c->st, NULL, t.ids[i], &v, &nv) == 0)
+		if (relay_edit_list(c->st, NULL, t.ids[i], &v, &nv, &bad) == 0)
 			for (size_t k = 0; k < nv; k++) {
 				if (v[k].version > 1)
 					add_line(&t, v[k].at_ms, t.ids[i], 2, "edited",
@@ -981,6 +985,7 @@ ctl_trace(struct ctl *c, int argc, char **argv)
 					         v[k].user ? v[k].user : "?", v[k].version, v[k].body_len);
 				relay_edit_clear(&v[k]);
 			}
+		t.damaged += bad;
 		free(v);
 	}
 	if (!t.err && t.n_ids) {
@@ -1012,7 +1017,7 @@ ctl_trace(struct ctl *c, int argc, char **argv)
 		rc = ctl_json_print(o, 0);
 		goto out;
 	}
-	warn_damaged(c, "history or audit", t.damaged);
+	warn_damaged(c, "history, audit or edit", t.damaged);
 	if (!t.n_ids) {
 		printf("nothing matches \"%s\" (queued, dead letters, or the history of the last "
 		       "retention period)\n", t.key);
@@ -1171,8 +1176,10 @@ ctl_dead_versions(struct ctl *c, uint64_t id, json_t *o)
 {
 	struct relay_edit *v = NULL;
 	size_t n = 0;
-	int rc = relay_edit_list(c->st, NULL, id, &v, &n);
+	uint64_t bad = 0;
+	int rc = relay_edit_list(c->st, NULL, id, &v, &n, &bad);
 
+	warn_damaged(c, "edit", bad);
 	if (rc || !n)
 		goto out;
 	if (o) {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "odoo_relay/circuit.h"
+#include "odoo_relay/utf8.h"
 
 static const char *const state_names[] = { "closed", "open", "probing", "half-open" };
 
@@ -80,7 +81,7 @@ relay_circuit_open(struct relay_circuit *c, const char *why, int64_t now_ms)
 
 	if (was == RELAY_CIRCUIT_STATE_OPEN)
 		return RELAY_CIRCUIT_SAME;
-	snprintf(c->why, sizeof(c->why), "%s", why ? why : "");
+	relay_utf8_snprintf(c->why, sizeof(c->why), "%s", why ? why : "");
 	for (char *p = c->why; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';

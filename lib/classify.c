@@ -9,6 +9,7 @@
 
 #include "odoo_relay/classify.h"
 #include "odoo_relay/error.h"
+#include "odoo_relay/utf8.h"
 
 /* The head of a trimmed traceback is capped so that its tail, which names
  * the exception, always fits. */
@@ -57,15 +58,7 @@ relay_scope_name(int s)
 static size_t
 utf8_prefix(const char *s, size_t len, size_t max)
 {
-	size_t n;
-
-	if (len <= max)
-		return len;
-	n = max;
-	/* Back off continuation bytes so the cut lands before a lead byte. */
-	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-		n--;
-	return n;
+	return relay_utf8_prefix(s, len, max);
 }
 
 /* The offset at which the longest suffix of s (len bytes) of at most max

@@ -29,6 +29,7 @@
 #include "odoo_relay/settle.h"
 #include "odoo_relay/store.h"
 #include "odoo_relay/writer.h"
+#include "odoo_relay/utf8.h"
 
 /* Lane heads superseded at once, at most; events looked at behind one. */
 #define SUPERSEDING_MAX 64
@@ -277,7 +278,7 @@ circuit_open(struct dest *ds, const struct relay_outcome *o, const char *why)
 {
 	char text[sizeof(ds->circuit.why)];
 
-	snprintf(text, sizeof(text), "%s%s%s%s%s", why, o && o->error_name ? ": " : "",
+	relay_utf8_snprintf(text, sizeof(text), "%s%s%s%s%s", why, o && o->error_name ? ": " : "",
 	         o && o->error_name ? o->error_name : "", o && o->message ? ": " : "",
 	         o && o->message ? o->message : "");
 	circuit_changed(ds, relay_circuit_open(&ds->circuit, text, relay_wall_ms()), o);
@@ -558,7 +559,7 @@ sent(struct relay_job *j, const struct relay_outcome *o, const char *request, co
 		}
 		if (ds && !ds->gone) {
 			char why[sizeof(ds->circuit.why)];
-			snprintf(why, sizeof(why), "repeated transient failures: %s%s%s",
+			relay_utf8_snprintf(why, sizeof(why), "repeated transient failures: %s%s%s",
 			         o->error_name ? o->error_name : "error", o->message ? ": " : "",
 			         o->message ? o->message : "");
 			circuit_changed(ds, relay_circuit_transient(&ds->circuit, j->ev.id, why, now), o);
@@ -588,7 +589,7 @@ unrouted(struct relay_delivery *d, struct relay_job *j)
 		relay_settle_dropped(d->settle, j, "dropped (no route)");
 		return;
 	}
-	snprintf(why, sizeof(why), "no route for source %s topic \"%s\"", j->ev.source,
+	relay_utf8_snprintf(why, sizeof(why), "no route for source %s topic \"%s\"", j->ev.source,
 	         j->ev.topic ? j->ev.topic : "");
 	relay_settle_dead(d->settle, j, why);
 }

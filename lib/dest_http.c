@@ -41,6 +41,7 @@
 #include "odoo_relay/error.h"
 #include "odoo_relay/http_client.h"
 #include "odoo_relay/signature.h"
+#include "odoo_relay/utf8.h"
 
 #define SIG_MAX (16 * 48)          /* 16 secrets of "v1,<44>" and a space */
 #define BODY_START_MAX 512         /* the start of an answer's body, for messages */
@@ -119,7 +120,7 @@ relay_dest_http_classify(const struct relay_exchange *x, struct relay_outcome *o
 		klass = x->transport == RELAY_TRANSPORT_TOO_BIG ? RELAY_CLASS_PERMANENT
 		                                                  : RELAY_CLASS_TRANSIENT;
 		snprintf(name, sizeof(name), "transport.%s", relay_transport_name(x->transport));
-		snprintf(msg, sizeof(msg), "%s",
+		relay_utf8_snprintf(msg, sizeof(msg), "%s",
 		         x->transport == RELAY_TRANSPORT_TOO_BIG ? "the answer is over max_response_bytes"
 		         : x->transport == RELAY_TRANSPORT_CONNECT ? "cannot connect to the endpoint"
 		         : x->transport == RELAY_TRANSPORT_TIMEOUT ? "no answer in time"

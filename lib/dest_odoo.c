@@ -44,6 +44,7 @@
 #include "odoo_relay/odoo_client.h"
 #include "odoo_relay/lookup.h"
 #include "odoo_relay/odoo_order.h"
+#include "odoo_relay/utf8.h"
 #include "call_fail_int.h"
 
 struct batch;
@@ -257,7 +258,7 @@ no_id_outcome(struct relay_outcome *ro, const struct relay_outcome *o, const cha
 	char msg[400];
 	int rc;
 
-	snprintf(msg, sizeof(msg), "%s: its steps were not run", why);
+	relay_utf8_snprintf(msg, sizeof(msg), "%s: its steps were not run", why);
 	if ((rc = relay_outcome_set(ro, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "odoo.load", msg,
 	                            NULL)) != 0)
 		return rc;
@@ -285,8 +286,8 @@ loaded(struct odoo_job *oj, const struct relay_outcome *o, const char *request)
 		if (oj->warnings_fail) {
 			char why[1024];
 
-			snprintf(why, sizeof(why), "written with a warning from Odoo (the route "
-			         "fails on warnings): %s", warn);
+			relay_utf8_snprintf(why, sizeof(why), "written with a warning from Odoo "
+			                    "(the route fails on warnings): %s", warn);
 			free(warn);
 			finish_fail(oj, RELAY_CLASS_PERMANENT, "odoo.load.warning", why, request);
 			return;
@@ -347,7 +348,27 @@ called(struct relay_odoo_result *res, void *arg)
 		const json_t *rows = o->result;
 		const json_t *row = json_is_array(rows) ? json_array_get(rows, 0) : NULL;
 
-		oj->res_id = row ? json_integer_value(json_object_get(row, "res_id")) : 0;
+		char why[300];
+
+		oj->res_id = row ? relay_order_xmlid_res_id(row, oj->plan.xmlid_module, why,
+		                                            sizeof(why)) : 0;
+		if (row && !oj->res_id) {
+			/* not "no record": Odoo answering wrongly, and the record
+			 * may well exist (a create would make a second one) */
+			struct relay_outcome bad = { 0 };
+
+			if (relay_outcome_set(&bad, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE,
+			                      "odoo.ir_model_data", why, NULL) == 0) {
+				bad.unknown = 1;
+				bad.http_status = o->http_status;
+				finish(oj, &bad, res->request, NULL);
+				relay_outcome_clear(&bad);
+			} else {
+				finish_fail(oj, RELAY_CLASS_TRANSIENT, "relay.call",
+				            relay_strerror(ENOMEM), NULL);
+			}
+			return;
+		}
 		oj->step = STEP_MAIN;
 		step_next(oj);
 		return;
@@ -474,8 +495,8 @@ step_next(struct odoo_job *oj)
 		if (exists && !p->may_update) {
 			finish_done(oj, "skipped (record exists; route may not update)");
 		} else if (!exists && !p->may_create) {
-			snprintf(why, sizeof(why), "no record with external id %s.%s and the route may "
-			         "not create", p->xmlid_module, p->xmlid_name);
+			relay_utf8_snprintf(why, sizeof(why), "no record with external id %s.%s and "
+			                    "the route may not create", p->xmlid_module, p->xmlid_name);
 			struct relay_outcome o = { 0 };
 			if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.plan", why,
 			                      NULL) == 0) {
@@ -498,8 +519,8 @@ step_next(struct odoo_job *oj)
 		} else if (p->missing_create && p->may_create && p->load_fields) {
 			call_load(oj);
 		} else {
-			snprintf(why, sizeof(why), "no record with external id %s.%s", p->xmlid_module,
-			         p->xmlid_name);
+			relay_utf8_snprintf(why, sizeof(why), "no record with external id %s.%s",
+			                    p->xmlid_module, p->xmlid_name);
 			struct relay_outcome o = { 0 };
 			if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "relay.plan", why,
 			                      NULL) == 0) {
@@ -547,7 +568,7 @@ start_one(struct odoo_dest *od, struct relay_job *job, const struct relay_route 
 	}
 	payload = json_loadb((const char *)job->ev.body, job->ev.body_len, 0, &jerr);
 	if (!payload) {
-		snprintf(why, sizeof(why), "body is not JSON: %s", jerr.text);
+		relay_utf8_snprintf(why, sizeof(why), "body is not JSON: %s", jerr.text);
 		rc = finish_later(oj, RELAY_CLASS_PERMANENT, "relay.plan", why);
 		goto out;
 	}
@@ -769,8 +790,8 @@ row_loaded(struct batch *b, struct brow *r, size_t k, size_t records,
 			struct relay_outcome ro = { 0 };
 			char why[1024];
 
-			snprintf(why, sizeof(why), "written with a warning from Odoo (the route "
-			         "fails on warnings): %s", warn);
+			relay_utf8_snprintf(why, sizeof(why), "written with a warning from Odoo "
+			                    "(the route fails on warnings): %s", warn);
 			free(warn);
 			if (relay_outcome_set(&ro, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE,
 			                      "odoo.load.warning", why, NULL) == 0)

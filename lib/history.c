@@ -977,7 +977,7 @@ relay_edit_add(struct relay_store *st, MDB_txn *txn, uint64_t id, const void *bo
 
 int
 relay_edit_list(struct relay_store *st, MDB_txn *txn, uint64_t id, struct relay_edit **out,
-                size_t *n)
+                size_t *n, uint64_t *damaged)
 {
 	struct relay_store_hist *h = relay_store_hist(st);
 	struct relay_edit *arr = NULL;
@@ -988,8 +988,12 @@ relay_edit_list(struct relay_store *st, MDB_txn *txn, uint64_t id, struct relay_
 	MDB_val k, v;
 	int rc;
 
+	uint64_t bad = 0;
+
 	*out = NULL;
 	*n = 0;
+	if (damaged)
+		*damaged = 0;
 	if (ro_missing(h))
 		return 0;
 	if ((rc = relay_store_int_rbegin(st, txn, &use, &own)))
@@ -1009,10 +1013,11 @@ relay_edit_list(struct relay_store *st, MDB_txn *txn, uint64_t id, struct relay_
 			break;
 		}
 		arr = na;
-		if ((rc = relay_edit_decode(v.mv_data, v.mv_size, &arr[cnt])))
+		if ((rc = relay_edit_decode(v.mv_data, v.mv_size, &arr[cnt])) == 0)
+			arr[cnt++].version = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+			                     (uint32_t)p[2] << 8 | p[3];
+		else if ((rc = skip_damaged(rc, &bad)))
 			break;
-		arr[cnt++].version =
-			(uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
 	if (rc == MDB_NOTFOUND)
@@ -1029,6 +1034,8 @@ out:
 	}
 	*out = arr;
 	*n = cnt;
+	if (damaged)
+		*damaged = bad;
 	return 0;
 }
 

@@ -25,6 +25,7 @@
 #include "odoo_relay/clock.h"
 #include "odoo_relay/error.h"
 #include "odoo_relay/http_server.h"
+#include "odoo_relay/utf8.h"
 
 #define MAX_LISTENERS 16
 /* After an early answer (the body was not read), keep draining what the
@@ -346,6 +347,8 @@ json_escape_into(char *dst, size_t n, const char *s)
 		}
 	}
 	dst[o] = '\0';
+	/* a detail cut to fit stays one JSON string */
+	relay_utf8_trim(dst);
 }
 
 void

@@ -23,6 +23,7 @@
 #include "odoo_relay/record.h"
 #include "odoo_relay/source.h"
 #include "odoo_relay/writer.h"
+#include "odoo_relay/utf8.h"
 
 #define HOOKS_PREFIX "/hooks/"
 /* The kinds of listener, each with a server (a connection table) of its own. */
@@ -214,7 +215,8 @@ on_headers(struct relay_http_request *req, void *arg)
 		char d[160];
 		/* the path up to the source's name: a token after it stays out */
 		size_t n = sizeof(HOOKS_PREFIX) - 1 + strcspn(path + sizeof(HOOKS_PREFIX) - 1, "/");
-		snprintf(d, sizeof(d), "no source is configured for %.*s", (int)(n > 100 ? 100 : n), path);
+		n = relay_utf8_prefix(path, n, 100);
+		snprintf(d, sizeof(d), "no source is configured for %.*s", (int)n, path);
 		rejected(in, "unknown_source");
 		relay_http_respond_error(req, 404, "unknown source", d, NULL);
 		return 1;

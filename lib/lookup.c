@@ -22,6 +22,7 @@
 #include "odoo_relay/error.h"
 #include "odoo_relay/jsonptr.h"
 #include "odoo_relay/lookup.h"
+#include "odoo_relay/utf8.h"
 #include "call_fail_int.h"
 
 struct relay_lookup {
@@ -348,6 +349,7 @@ apply_answer(struct resolve *r, const json_t *q, const json_t *records)
 		if (!ids || json_array_size(ids) == 0) {
 			snprintf(msg, sizeof(msg), "no %s with %s '%s'%s", model, field, value,
 			         json_object_get(f, "company_id") ? " in the company" : "");
+			relay_utf8_trim(msg);
 			json_object_set_new(f, "error", json_string(msg));
 		} else if (json_array_size(ids) > 1 && !json_is_true(json_object_get(f, "first"))) {
 			int off = snprintf(msg, sizeof(msg), "%zu %s records with %s '%s' (ids",
@@ -360,6 +362,7 @@ apply_answer(struct resolve *r, const json_t *q, const json_t *records)
 				snprintf(msg + off, sizeof(msg) - (size_t)off, "%s): refusing to guess "
 				         "(\"multiple\": \"first\" with an \"order\" picks one)",
 				         json_array_size(ids) > 5 ? ", ..." : "");
+			relay_utf8_trim(msg);
 			json_object_set_new(f, "error", json_string(msg));
 		} else {
 			json_t *id = json_array_get(ids, 0);
@@ -430,6 +433,7 @@ apply_names(struct resolve *r, const json_t *q, const json_t *rows)
 			         json_string_value(json_object_get(f, "model")), key,
 			         json_string_value(json_object_get(f, "field")),
 			         json_string_value(json_object_get(f, "value")));
+			relay_utf8_trim(msg);
 			json_object_del(f, "id");
 			json_object_set_new(f, "error", json_string(msg));
 			free(g);

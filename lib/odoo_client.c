@@ -14,6 +14,7 @@
 #include "odoo_relay/error.h"
 #include "odoo_relay/http_client.h"
 #include "odoo_relay/odoo_client.h"
+#include "odoo_relay/utf8.h"
 
 /* What an HTTP request of the client is for. */
 enum op_kind {
@@ -753,7 +754,8 @@ on_login(struct relay_odoo *o, struct odoo_call *c, const struct relay_http_repl
 			/* false: bad login or key. The uid we had is no good either. */
 			o->uid = 0;
 			relay_outcome_clear(&out);
-			snprintf(msg, sizeof msg, "login failed for %s on database %s", o->login, o->db);
+			relay_utf8_snprintf(msg, sizeof msg, "login failed for %s on database %s",
+			                    o->login, o->db);
 			relay_outcome_set(&out, RELAY_CLASS_CONFIG, RELAY_SCOPE_TARGET, "odoo.login",
 			                  msg, NULL);
 			out.http_status = resp->status;

@@ -12,6 +12,7 @@
 #include "odoo_relay/error.h"
 #include "odoo_relay/jsonptr.h"
 #include "odoo_relay/odoo_order.h"
+#include "odoo_relay/utf8.h"
 #include "call_fail_int.h"
 
 static int value_in(const json_t *v, const json_t *values);
@@ -101,6 +102,29 @@ relay_order_load_row_id(const json_t *load_result, size_t k, size_t records, cha
 	if (relay_json_scalar_text(id, text, sizeof(text)) != 0)
 		snprintf(text, sizeof(text), "%s", json_is_null(id) ? "null" : "not a number");
 	snprintf(why, n, "load answered no record id for this row (%s in its place)", text);
+	return 0;
+}
+
+json_int_t
+relay_order_xmlid_res_id(const json_t *row, const char *module, char *why, size_t n)
+{
+	const json_t *id = json_object_get(row, "res_id");
+	char text[64];
+
+	if (json_is_integer(id) && json_integer_value(id) > 0)
+		return json_integer_value(id);
+	if (!id)
+		snprintf(text, sizeof(text), "no res_id");
+	else if (json_is_string(id))
+		relay_utf8_snprintf(text, sizeof(text), "res_id \"%s\"", json_string_value(id));
+	else if (relay_json_scalar_text(id, text + 7, sizeof(text) - 7) == 0)
+		memcpy(text, "res_id ", 7);
+	else
+		snprintf(text, sizeof(text), "res_id %s", json_is_null(id) ? "null" : "not a number");
+	relay_utf8_snprintf(why, n, "ir.model.data answered %s for external id %s.%s: not a "
+	                    "record id", text, module ? module : "?",
+	                    json_is_string(json_object_get(row, "name"))
+	                    ? json_string_value(json_object_get(row, "name")) : "?");
 	return 0;
 }
 
@@ -436,6 +460,27 @@ gm_end(struct guard_many *g, const struct relay_outcome *failure, const char *re
 	gm_free(g);
 }
 
+static void gm_fail(struct guard_many *g, int rc);
+
+/* Odoo answered the guard's call wrongly (why): permanent, and marked
+ * unknown (no rule knows such an answer), as the load's answer without
+ * ids is. */
+static void
+gm_bad_answer(struct guard_many *g, const struct relay_odoo_result *res, const char *why)
+{
+	struct relay_outcome o = { 0 };
+
+	if (relay_outcome_set(&o, RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "odoo.ir_model_data",
+	                      why, NULL)) {
+		gm_fail(g, ENOMEM);
+		return;
+	}
+	o.unknown = 1;
+	o.http_status = res->outcome.http_status;
+	gm_end(g, &o, res->request);
+	relay_outcome_clear(&o);
+}
+
 static void
 gm_fail(struct guard_many *g, int rc)
 {
@@ -549,6 +594,14 @@ gm_lines(struct relay_odoo_result *res, void *arg)
 
 	if (gm_call_failed(g, res))
 		return;
+	json_array_foreach(res->outcome.result, i, row) {
+		char why[300];
+
+		if (relay_order_xmlid_res_id(row, g->module, why, sizeof(why)) == 0) {
+			gm_bad_answer(g, res, why);
+			return;
+		}
+	}
 	names = json_object();
 	json_array_foreach(res->outcome.result, i, row) {
 		char key[32], *full = NULL;
@@ -588,6 +641,7 @@ gm_lines(struct relay_odoo_result *res, void *arg)
 				snprintf(why + off, sizeof(why) - (size_t)off, "): Odoo does not remove "
 				         "lines of a confirmed order (set \"removed_lines\": \"zero\" to set "
 				         "their quantity to 0 instead)");
+			relay_utf8_trim(why);
 			gm_verdict(g, i, "refused", why);
 		}
 	}
@@ -627,10 +681,11 @@ gm_read(struct relay_odoo_result *res, void *arg)
 		relay_order_value_text(json_object_get(found, "state"), state, sizeof(state));
 		if (json_is_true(json_object_get(found, locked)) &&
 		    json_is_true(json_object_get(rec, "lines_sent"))) {
-			snprintf(why, sizeof(why), "%s %s.%s is locked in Odoo (state %s): Odoo refuses "
-			         "any change of its lines' products, quantities and prices, even "
-			         "unchanged; unlock it in Odoo, then replay the event", g->model,
-			         g->module, json_string_value(json_object_get(rec, "name")), state);
+			relay_utf8_snprintf(why, sizeof(why), "%s %s.%s is locked in Odoo (state %s): "
+			                    "Odoo refuses any change of its lines' products, quantities "
+			                    "and prices, even unchanged; unlock it in Odoo, then replay "
+			                    "the event", g->model, g->module,
+			                    json_string_value(json_object_get(rec, "name")), state);
 			gm_verdict(g, i, "refused", why);
 			continue;
 		}
@@ -664,6 +719,16 @@ gm_found(struct relay_odoo_result *res, void *arg)
 
 	if (gm_call_failed(g, res))
 		return;
+	/* a res_id that is no record id is never read, written nor taken for
+	 * "the record is new" */
+	json_array_foreach(res->outcome.result, k, row) {
+		char why[300];
+
+		if (relay_order_xmlid_res_id(row, g->module, why, sizeof(why)) == 0) {
+			gm_bad_answer(g, res, why);
+			return;
+		}
+	}
 	ids = json_array();
 	json_array_foreach(g->recs, i, rec) {
 		json_array_foreach(res->outcome.result, k, row) {

@@ -28,6 +28,7 @@
 #include "odoo_relay/store.h"
 #include "odoo_relay/store_poll.h"
 #include "odoo_relay/writer.h"
+#include "odoo_relay/utf8.h"
 
 #define TICK_MS 100
 #define KNOWN_BATCH 1024
@@ -165,7 +166,7 @@ state_load(struct poller *p)
 		p->changed = (uint64_t)json_integer_value(json_object_get(o, "changed"));
 		p->deleted = (uint64_t)json_integer_value(json_object_get(o, "deleted"));
 		p->request_done = (uint64_t)json_integer_value(json_object_get(o, "request_done"));
-		snprintf(p->request_error, sizeof(p->request_error), "%s",
+		relay_utf8_snprintf(p->request_error, sizeof(p->request_error), "%s",
 		         json_string_value(json_object_get(o, "request_error")) ?: "");
 		if (json_is_object(json_object_get(o, "last_sync"))) {
 			json_decref(p->last_sync);
@@ -263,7 +264,7 @@ job_end(struct poller *p, const char *error)
 	int64_t now = relay_wall_ms();
 
 	if (error) {
-		snprintf(p->error, sizeof(p->error), "%s", error);
+		relay_utf8_snprintf(p->error, sizeof(p->error), "%s", error);
 		relay_log(LOG_WARNING, "poll source %s: %s", p->source, error);
 		if (p->ps->metrics)
 			relay_metrics_add(p->ps->metrics, "relay_poll_errors_total",
@@ -328,7 +329,8 @@ job_end(struct poller *p, const char *error)
 	 * for the error of the job that ran it */
 	if (p->request_job) {
 		p->request_done = p->request_job;
-		snprintf(p->request_error, sizeof(p->request_error), "%s", error ? error : "");
+		relay_utf8_snprintf(p->request_error, sizeof(p->request_error), "%s",
+		                    error ? error : "");
 	}
 	p->request_job = 0;
 	p->job = JOB_NONE;
@@ -341,8 +343,9 @@ job_fail_outcome(struct poller *p, const char *what, const struct relay_outcome 
 {
 	char msg[512];
 
-	snprintf(msg, sizeof(msg), "%s failed: %s%s%s", what, o->error_name ? o->error_name : "error",
-	         o->message ? ": " : "", o->message ? o->message : "");
+	relay_utf8_snprintf(msg, sizeof(msg), "%s failed: %s%s%s", what,
+	                    o->error_name ? o->error_name : "error", o->message ? ": " : "",
+	                    o->message ? o->message : "");
 	/* one line in the state and the log */
 	for (char *c = msg; *c; c++)
 		if (*c == '\n')
@@ -960,8 +963,8 @@ poller_tick(struct poller *p, int64_t now)
 		/* said once, when it changes */
 		p->paused = open;
 		if (open) {
-			snprintf(p->error, sizeof(p->error), "paused: the circuit of destination %s is "
-			         "open", p->conf->destination);
+			relay_utf8_snprintf(p->error, sizeof(p->error), "paused: the circuit of "
+			                    "destination %s is open", p->conf->destination);
 		} else {
 			/* Odoo is back: catch up from the cursor now, not at the
 			 * next interval */

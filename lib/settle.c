@@ -14,6 +14,7 @@
 #include "odoo_relay/record.h"
 #include "odoo_relay/settle.h"
 #include "odoo_relay/writer.h"
+#include "odoo_relay/utf8.h"
 
 struct relay_settle {
 	struct relay_writer *writer;
@@ -331,7 +332,7 @@ unsent(struct relay_settle *st, struct relay_job *j, const char *what, const cha
 	if (j->hist_retention_ms > 0) {
 		char note[600];
 
-		snprintf(note, sizeof(note), "%s, not sent: %s", what, why);
+		relay_utf8_snprintf(note, sizeof(note), "%s, not sent: %s", what, why);
 		submitted(p, complete_with_history(st, j, p, outcome, note, relay_wall_ms(), NULL));
 		return;
 	}

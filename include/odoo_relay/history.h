@@ -183,8 +183,11 @@ int relay_edit_add(struct relay_store *st, MDB_txn *txn, uint64_t id, const void
 
 /* relay_edit_list - every version kept for id, oldest first, into a new
  * array *out of *n (free each with relay_edit_clear, then the array); *n 0
- * when the event was never edited. Returns 0, ENOMEM, or an LMDB code. */
+ * when the event was never edited. A version whose record does not decode
+ * (damaged, or a newer format) is passed over and counted in *damaged (may
+ * be NULL; set on every return): the others are still listed. Returns 0,
+ * ENOMEM, or an LMDB code. */
 int relay_edit_list(struct relay_store *st, MDB_txn *txn, uint64_t id, struct relay_edit **out,
-                    size_t *n);
+                    size_t *n, uint64_t *damaged);
 
 #endif

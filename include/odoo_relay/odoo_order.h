@@ -56,6 +56,17 @@ char *relay_order_load_warnings(const json_t *load_result, size_t from, size_t t
 json_int_t relay_order_load_id(const json_t *load_result, size_t k);
 
 /*
+ * relay_order_xmlid_res_id - the record id an ir.model.data row (a
+ * search_read answer with fields name and res_id) gives for external ID
+ * module.name: its res_id when that is a positive integer. Otherwise 0,
+ * and why (size n, NUL-terminated) says what Odoo answered in its place
+ * (false, 0, a negative, a text, null, none): Odoo always keeps a positive
+ * id there, so 0 is Odoo answering wrongly, and such a value must never be
+ * used as a record id (nor taken for "no record"). Pure.
+ */
+json_int_t relay_order_xmlid_res_id(const json_t *row, const char *module, char *why, size_t n);
+
+/*
  * relay_order_load_row_id - the id of the k-th of the records records a
  * load() sent, when the answer gives it for sure: a positive integer in
  * place k of an ids list of exactly records ids. Otherwise 0, and why

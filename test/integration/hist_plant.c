@@ -6,6 +6,11 @@
  *   hist-plant STATE_DIR damage-history ID   history record ID made junk
  *   hist-plant STATE_DIR damage-audit SEQ    audit record SEQ made junk
  *   hist-plant STATE_DIR damage-exp          an expiry row of the wrong size
+ *   hist-plant STATE_DIR damage-edit ID V    edit record V of dead letter ID
+ *                                            made junk
+ *   hist-plant STATE_DIR edits ID N          N body versions kept for event
+ *                                            ID (as a dead letter edited N-1
+ *                                            times, then replayed, leaves)
  *   hist-plant STATE_DIR dead N              N dead letters (JSON bodies)
  *   hist-plant STATE_DIR txnid               prints the id of the last
  *                                            committed write transaction
@@ -17,6 +22,7 @@
 
 #include "odoo_relay/clock.h"
 #include "odoo_relay/error.h"
+#include "odoo_relay/hist_record.h"
 #include "odoo_relay/history.h"
 #include "odoo_relay/store.h"
 
@@ -112,16 +118,57 @@ plant(struct relay_store *st, const char *table, const void *k, size_t klen)
 	return relay_store_txn_commit(st, txn);
 }
 
+/* Versions 1..n of event id's body, written as relay_edit_add writes them. */
+static int
+versions(struct relay_store *st, uint64_t id, uint32_t n)
+{
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	int rc;
+
+	if ((rc = relay_store_txn_begin(st, NULL, &txn)))
+		return rc;
+	if ((rc = mdb_dbi_open(txn, "edits", 0, &dbi)))
+		goto fail;
+	for (uint32_t ver = 1; ver <= n; ver++) {
+		char body[64];
+		unsigned char k[12], *buf;
+		size_t len;
+		uint64_t v = id;
+		struct relay_edit e = { .at_ms = relay_wall_ms(), .user = ver > 1 ? "plant" : NULL,
+			                .body = (unsigned char *)body };
+		MDB_val kv = { sizeof(k), k }, vv;
+
+		e.body_len = (size_t)snprintf(body, sizeof(body), "{\"v\":%u}", ver);
+		for (int i = 7; i >= 0; i--, v >>= 8)
+			k[i] = (unsigned char)v;
+		for (int i = 11; i >= 8; i--)
+			k[i] = (unsigned char)(ver >> (8 * (11 - i)));
+		if ((rc = relay_edit_encode(&e, &buf, &len)))
+			goto fail;
+		vv.mv_size = len;
+		vv.mv_data = buf;
+		rc = mdb_put(txn, dbi, &kv, &vv, 0);
+		free(buf);
+		if (rc)
+			goto fail;
+	}
+	return relay_store_txn_commit(st, txn);
+fail:
+	relay_store_txn_abort(st, txn);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct relay_store *st;
-	unsigned char k[8];
+	unsigned char k[12];
 	int rc;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: hist-plant STATE_DIR fill LANE N | damage-history ID | "
-		        "damage-audit SEQ | damage-exp\n");
+		        "damage-audit SEQ | damage-exp | damage-edit ID V\n");
 		return 64;
 	}
 	/* read-only for txnid: it must not count a transaction of its own */
@@ -142,6 +189,17 @@ main(int argc, char **argv)
 		for (int i = 7; i >= 0; i--, v >>= 8)
 			k[i] = (unsigned char)v;
 		rc = plant(st, argv[2][7] == 'h' ? "history" : "audit", k, 8);
+	} else if (!strcmp(argv[2], "damage-edit") && argc == 5) {
+		uint64_t v = strtoull(argv[3], NULL, 10);
+		uint32_t ver = (uint32_t)strtoul(argv[4], NULL, 10);
+
+		for (int i = 7; i >= 0; i--, v >>= 8)
+			k[i] = (unsigned char)v;
+		for (int i = 11; i >= 8; i--, ver >>= 8)
+			k[i] = (unsigned char)ver;
+		rc = plant(st, "edits", k, 12);
+	} else if (!strcmp(argv[2], "edits") && argc == 5) {
+		rc = versions(st, strtoull(argv[3], NULL, 10), (uint32_t)strtoul(argv[4], NULL, 10));
 	} else if (!strcmp(argv[2], "dead") && argc == 4) {
 		rc = bury(st, strtoull(argv[3], NULL, 10));
 	} else if (!strcmp(argv[2], "txnid") && argc == 3) {

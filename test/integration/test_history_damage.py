@@ -108,10 +108,72 @@ def test_sweep_goes_past_damage(t):
             r.stop()
 
 
+def test_damaged_edit_is_skipped(t):
+    """An edit record of a dead letter that does not decode: dead show and
+    events show (of an edited event since delivered) list the other
+    versions and say one was skipped; trace counts it."""
+    with TempDir() as tmp:
+        r, state = setup(tmp)
+        plant(state, "dead", 1)
+        ids = [o["id"] for o in lines(r.ctl("--json", "dead", "list").stdout)]
+        t.eq(len(ids), 1, "one dead letter")
+        dead = ids[0]
+        for n in (7, 8):
+            p = r.ctl("dead", "edit", dead, "--set", "/id=%d" % n, check=False)
+            t.eq(p.returncode, 0, "dead edit: %s" % p.stderr.strip())
+        p = r.ctl("--json", "dead", "show", dead)
+        t.eq([v["version"] for v in json.loads(p.stdout).get("versions", [])], [1, 2, 3],
+             "three versions before the damage")
+        plant(state, "damage-edit", dead, 2)
+
+        for verb in ("dead",):
+            what = "%s show" % verb
+            p = r.ctl("--json", verb, "show", dead, check=False)
+            t.eq(p.returncode, 0, what + ": exit 0 with a damaged edit record")
+            o = json.loads(p.stdout)
+            t.eq([v["version"] for v in o.get("versions", [])], [1, 3],
+                 what + ": the versions that read")
+            t.eq(o["body_json"], {"id": 8}, what + ": the current body")
+            t.eq([(e.get("table"), e.get("damaged")) for e in stderr_objects(p.stderr)],
+                 [("edit", 1)], what + ": one damaged edit record counted on stderr")
+            p = r.ctl(verb, "show", dead, check=False)
+            t.eq(p.returncode, 0, what + " (text): exit 0")
+            t.check("body versions (2)" in p.stdout, what + " (text): two versions shown")
+            t.check("1 edit record" in p.stderr and "skipped" in p.stderr,
+                    what + " (text): says one was skipped: %r" % p.stderr)
+
+        # events show of a delivered event with body versions (a dead
+        # letter edited, replayed and delivered): the same
+        plant(state, "fill", "L", 1)
+        hist = [o["id"] for o in lines(r.ctl("--json", "events", "list", "--delivered").stdout)]
+        t.eq(len(hist), 1, "one entry in the history")
+        plant(state, "edits", hist[0], 3)
+        p = r.ctl("--json", "events", "show", hist[0])
+        t.eq([v["version"] for v in json.loads(p.stdout).get("versions", [])], [1, 2, 3],
+             "events show: three versions before the damage")
+        plant(state, "damage-edit", hist[0], 2)
+        p = r.ctl("--json", "events", "show", hist[0], check=False)
+        t.eq(p.returncode, 0, "events show: exit 0 with a damaged edit record")
+        t.eq([v["version"] for v in json.loads(p.stdout).get("versions", [])], [1, 3],
+             "events show: the versions that read")
+        t.eq([(e.get("table"), e.get("damaged")) for e in stderr_objects(p.stderr)],
+             [("edit", 1)], "events show: one damaged edit record counted on stderr")
+        p = r.ctl("events", "show", hist[0], check=False)
+        t.check(p.returncode == 0 and "1 edit record" in p.stderr and "skipped" in p.stderr,
+                "events show (text): says one was skipped: %r" % p.stderr)
+
+        p = r.ctl("--json", "trace", "dead-0", check=False)  # its dedup key
+        t.eq(p.returncode, 0, "trace: exit 0")
+        o = json.loads(p.stdout)
+        t.eq([s["what"] for s in o["story"]].count("edited"), 1, "trace: the edit that reads")
+        t.eq(o["damaged"], 1, "trace: the damaged edit record counted")
+
+
 def main():
     t = Results()
     t.run(test_damaged_records_are_skipped)
     t.run(test_sweep_goes_past_damage)
+    t.run(test_damaged_edit_is_skipped)
     return t.done()
 
 

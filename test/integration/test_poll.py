@@ -181,18 +181,32 @@ def test_500_in_one_second(t):
 
 def test_crash_between_poll_and_commit(t):
     with TempDir() as tmp:
-        emu, rcv, r = start(tmp)
+        emu = Emulator(tmp)
+        rcv = Receiver()
+        cfg = config(tmp, emu, rcv)
+        # the relay waits for Odoo longer than the test can last: only an
+        # answer could end the poll, never a timeout
+        cfg["odoo"]["timeout_ms"] = 3600000
+        r = Relay(tmp, cfg, secrets=SECRETS)
         try:
             partner(emu, "Before Crash")
             wait_for(lambda: sent(rcv, "Before Crash"), what="first record")
-            # Odoo answers slowly: a poll reads, and the relay dies before
-            # it had the answer to commit
-            emu.fault(mode="slow", delay_ms=3000)
+            # Odoo's answers to polls are held (600 s): a poll reads, and the
+            # relay dies before it had the answer to commit, however slow
+            # the machine
+            emu.fault(mode="slow", delay_ms=600000, method="res.partner.search_read")
             x = partner(emu, "In Flight")
             n = searches(emu)
             # a search_read that came after the record was made: it reads it
             wait_for(lambda: searches(emu) > n, what="a poll in flight")
+            dom = emu.control("GET", "/control/hold")["last_search_read"]["res.partner"]
             cursor = poll_state(r).get("cursor")
+            since = [leaf[2] for leaf in dom if leaf[0] == "write_date"]
+            t.check(cursor and since and since[0] <= cursor,
+                    "the poll in flight reads from before the cursor (%s): %s" % (cursor, since))
+            # it has committed nothing: no event stored, nothing sent
+            t.eq([e for e in store_ids(r.cfg["state_dir"]) if e.get("source") == "partners"],
+                 [], "the poll in flight stored nothing")
             r.kill9()
             emu.fault(mode="none")
             t.eq(sent(rcv, "In Flight"), [], "nothing of the killed poll was sent")

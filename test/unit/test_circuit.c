@@ -1,6 +1,8 @@
 /* Unit tests for lib/circuit.c: the state machine, its "since" and its delays. */
 #include <string.h>
 
+#include <jansson.h>
+
 #include "check.h"
 #include "odoo_relay/circuit.h"
 
@@ -182,6 +184,31 @@ test_down(void)
 	CHECK_INT(relay_circuit_reset(&c), 0);
 }
 
+/* A why longer than the circuit keeps is cut before a character, not in
+ * it: the status shows it as a JSON string, which must be valid UTF-8. */
+static void
+test_long_why_stays_utf8(void)
+{
+	struct relay_circuit c;
+	char why[700];
+	json_t *s;
+	size_t n = 0;
+
+	/* two-byte characters from offset 0: byte 511 is a second byte */
+	while (n + 2 < sizeof(why)) {
+		why[n++] = (char)0xc3;
+		why[n++] = (char)0xa9;
+	}
+	why[n] = '\0';
+	relay_circuit_init(&c, &conf, 1000);
+	CHECK_INT(relay_circuit_open(&c, why, 1001), RELAY_CIRCUIT_OPENED);
+	CHECK(strlen(c.why) < sizeof(c.why));
+	CHECK(strlen(c.why) >= sizeof(c.why) - 2);
+	s = json_string(c.why);
+	CHECK(s != NULL);
+	json_decref(s);
+}
+
 int
 main(void)
 {
@@ -191,5 +218,6 @@ main(void)
 	RUN(test_reload);
 	RUN(test_reset_and_names);
 	RUN(test_down);
+	RUN(test_long_why_stays_utf8);
 	return check_done();
 }

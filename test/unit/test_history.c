@@ -220,7 +220,7 @@ test_edits_and_audit(void)
 	CHECK_INT(relay_store_get_dead(st, NULL, id, &ev), 0);
 	CHECK_STR((const char *)ev.body, "{\"email\":\"ok2\"}");
 	relay_event_clear(&ev);
-	CHECK_INT(relay_edit_list(st, NULL, id, &v, &n), 0);
+	CHECK_INT(relay_edit_list(st, NULL, id, &v, &n, NULL), 0);
 	CHECK_INT(n, 3);
 	if (n == 3) {
 		CHECK_STR((const char *)v[0].body, "{\"email\":\"bad\"}");
@@ -237,13 +237,13 @@ test_edits_and_audit(void)
 	s.outcome = RELAY_HIST_DROPPED;
 	CHECK_INT(relay_history_drop(st, NULL, id, &s, 4000, NULL), 0);
 	CHECK_INT(relay_store_get_dead(st, NULL, id, &ev), -RELAY_ENOTFOUND);
-	CHECK_INT(relay_edit_list(st, NULL, id, &v, &n), 0);
+	CHECK_INT(relay_edit_list(st, NULL, id, &v, &n, NULL), 0);
 	CHECK_INT(n, 3);
 	for (size_t i = 0; i < n; i++)
 		relay_edit_clear(&v[i]);
 	free(v);
 	CHECK_INT(relay_history_sweep(st, NULL, 5000, 100, NULL), 0);
-	CHECK_INT(relay_edit_list(st, NULL, id, &v, &n), 0);
+	CHECK_INT(relay_edit_list(st, NULL, id, &v, &n, NULL), 0);
 	CHECK_INT(n, 0);
 
 	struct relay_audit_entry a = { .at_ms = 1, .user = "alice", .verb = "pause", .what = "" };
