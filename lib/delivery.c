@@ -1100,7 +1100,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 		ds->sd.slots = ds->paused ? 0 : relay_circuit_slots(&ds->circuit, ds->sd.max_calls);
 	}
 	next = relay_scheduler_dispatch(d->sched, d->rtxn, relay_wall_ms(), relay_mono_ms());
-	relay_store_txn_abort(d->store, d->rtxn);
+	relay_store_read_end(d->rtxn);
 	d->rtxn = NULL;
 	schedule_tick(d, next);
 }

@@ -332,7 +332,7 @@ consider(struct relay_scheduler *s, uint64_t id, int64_t mono_ms, int64_t *next_
 		return;
 	if (!(j = calloc(1, sizeof(*j))))
 		return;
-	if ((rc = relay_store_get_event(s->store, NULL, id, &j->ev)) != 0) {
+	if ((rc = relay_store_get_event(s->store, s->rtxn, id, &j->ev)) != 0) {
 		if (rc != -RELAY_ENOTFOUND && s->n_bad < BAD_IDS) {
 			/* Once per id: it would be logged at every scan otherwise. */
 			s->bad_ids[s->n_bad++] = id;
@@ -467,8 +467,18 @@ relay_scheduler_dispatch(struct relay_scheduler *s, MDB_txn *txn, int64_t now_ms
 	start_gathered(s, mono_ms, 0, &next_ms);
 	if (relay_store_next_due(s->store, txn, &nd) == 0 && nd > now_ms && nd - now_ms < next_ms)
 		next_ms = nd - now_ms;
+	/* The next pass from the front is due then: a tick must come by it,
+	 * or an entry written into the run would wait for the poll. */
+	if (s->have_skip) {
+		int64_t left = FULL_SCAN_MS - (mono_ms - s->full_ms);
+
+		if (left < 1)
+			left = 1;
+		if (left < next_ms)
+			next_ms = left;
+	}
 out:
 	s->rtxn = NULL;
-	relay_store_txn_abort(s->store, own);
+	relay_store_read_end(own);
 	return next_ms;
 }

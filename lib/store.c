@@ -508,6 +508,13 @@ relay_store_int_flat(const struct relay_store *st, const MDB_txn *txn)
 	return txn != NULL && txn == st->flat;
 }
 
+void
+relay_store_read_end(MDB_txn *txn)
+{
+	if (txn)
+		mdb_txn_abort(txn);
+}
+
 int
 relay_store_read_begin(struct relay_store *st, MDB_txn **txn)
 {

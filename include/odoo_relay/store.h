@@ -189,6 +189,10 @@ void relay_store_txn_flat(struct relay_store *st, MDB_txn *top);
  * store_poll.h); end it with relay_store_txn_abort. Returns 0 with *txn
  * set, ENOMEM, or an LMDB code (MDB_READERS_FULL). Any thread. */
 int relay_store_read_begin(struct relay_store *st, MDB_txn **txn);
+/* relay_store_read_end - end a read transaction from relay_store_read_begin
+ * (NULL is a no-op). Unlike relay_store_txn_abort it touches nothing the
+ * writer thread shares, so any thread may call it. */
+void relay_store_read_end(MDB_txn *txn);
 int relay_store_txn_commit(struct relay_store *st, MDB_txn *txn);
 void relay_store_txn_abort(struct relay_store *st, MDB_txn *txn);
 

@@ -336,8 +336,9 @@ test_skip_in_flight_run(void)
 	/* stamped before the run's end (a commit's clock behind the pass's) */
 	uint64_t e0 = put(&w, "b", NULL, 999);
 	unsigned resolved = w.resolved;
-	relay_scheduler_dispatch(w.s, NULL, 5000, 30); /* after e3: e0 not read */
+	int64_t next = relay_scheduler_dispatch(w.s, NULL, 5000, 30); /* after e3: e0 not read */
 	CHECK_INT(w.n_started, 3);
+	CHECK(next >= 1 && next <= 30); /* asks again by the next pass from the front */
 	CHECK_INT(w.resolved, resolved);
 	relay_scheduler_dispatch(w.s, NULL, 5000, 60); /* 50 ms after the last from the front */
 	CHECK(w.n_started == 4 && w.started[3]->ev.id == e0);
