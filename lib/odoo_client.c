@@ -306,34 +306,51 @@ free_secret_text(char *s)
 }
 
 /*
- * text with every JSON string that is the API key written as "***" into
- * *out (malloc'd). A string equal to the key is written the same way
- * wherever it is (jansson's encoding of a string is one), so the key cannot
- * stay in the copy. -RELAY_EINVAL when text holds no such string (the key
- * was meant to be there: nothing is sent), ENOMEM.
+ * text (JSON, as jansson wrote it) with every string token that is the API
+ * key, as jansson writes it, replaced by "***", into *out (malloc'd). The
+ * text is walked token by token, so only whole strings match (never bytes
+ * that straddle two of them), wherever the key is: the key cannot stay in
+ * the copy. -RELAY_EINVAL when no string is the key (it was meant to be
+ * there: nothing is sent), ENOMEM.
  */
 static int
 mask_key(const struct relay_odoo *o, const char *text, char **out)
 {
 	static const char stars[] = "\"***\"";
-	size_t klen = strlen(o->key_json), tlen = strlen(text), n = 0, used = 0;
-	const char *p, *at;
+	size_t klen = strlen(o->key_json), tlen = strlen(text), used = 0, i = 0, n = 0;
 	char *m;
 
 	*out = NULL;
-	for (p = text; (at = memmem(p, tlen - (size_t)(p - text), o->key_json, klen)); p = at + klen)
-		n++;
-	if (n == 0)
-		return -RELAY_EINVAL;
-	if (!(m = malloc(tlen + n * (sizeof stars - 1) + 1)))
+	/* each string of the text becomes at most as long as the mask */
+	if (!(m = malloc(tlen + tlen / 2 * (sizeof stars - 1) + 1)))
 		return ENOMEM;
-	for (p = text; (at = memmem(p, tlen - (size_t)(p - text), o->key_json, klen)); p = at + klen) {
-		memcpy(m + used, p, (size_t)(at - p));
-		used += (size_t)(at - p);
-		memcpy(m + used, stars, sizeof stars - 1);
-		used += sizeof stars - 1;
+	while (i < tlen) {
+		size_t j;
+
+		if (text[i] != '"') {
+			m[used++] = text[i++];
+			continue;
+		}
+		for (j = i + 1; j < tlen && text[j] != '"'; j++)
+			if (text[j] == '\\' && j + 1 < tlen)
+				j++;
+		if (j >= tlen) /* not what jansson writes: leave the rest */
+			j = tlen - 1;
+		if (j + 1 - i == klen && memcmp(text + i, o->key_json, klen) == 0) {
+			memcpy(m + used, stars, sizeof stars - 1);
+			used += sizeof stars - 1;
+			n++;
+		} else {
+			memcpy(m + used, text + i, j + 1 - i);
+			used += j + 1 - i;
+		}
+		i = j + 1;
 	}
-	memcpy(m + used, p, tlen - (size_t)(p - text) + 1);
+	m[used] = '\0';
+	if (n == 0) {
+		free(m);
+		return -RELAY_EINVAL;
+	}
 	*out = m;
 	return 0;
 }

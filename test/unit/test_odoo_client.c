@@ -418,7 +418,8 @@ no_key(const char *s)
 static void
 test_request_masked(void)
 {
-	static const char *const keys[] = { "q\"uo\\te/k", "k" };
+	/* ",2," would also match across the strings around the uid (2) */
+	static const char *const keys[] = { "q\"uo\\te/k", "k", ",2," };
 
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		struct relay_odoo_conf c = conf_for("anykey", RELAY_PROTO_JSONRPC);
@@ -441,6 +442,8 @@ test_request_masked(void)
 		req = g.request ? json_loads(g.request, 0, NULL) : NULL;
 		CHECK(req != NULL);
 		args = json_object_get(json_object_get(req, "params"), "args");
+		CHECK_STR(json_string_value(json_array_get(args, 0)), "relaytest");
+		CHECK_INT(json_integer_value(json_array_get(args, 1)), 2);
 		CHECK_STR(json_string_value(json_array_get(args, 2)), "***");
 		vals = json_object_get(json_array_get(args, 6), "vals"); /* a keyword of create */
 		CHECK_STR(json_string_value(json_object_get(vals, "name")), "***");
