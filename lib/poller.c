@@ -332,10 +332,14 @@ job_end(struct poller *p, const char *error)
 		relay_utf8_snprintf(p->request_error, sizeof(p->request_error), "%s",
 		                    error ? error : "");
 	}
-	p->request_job = 0;
 	p->job = JOB_NONE;
 	p->force = 0;
 	state_save(p);
+	/* after the state that says it ran: a crash between runs it again
+	 * at the next start, never loses it */
+	if (p->request_job)
+		text_write(p, RELAY_POLL_REQUEST, NULL, p->request_job);
+	p->request_job = 0;
 }
 
 static void
@@ -702,11 +706,11 @@ note_unstamped(struct poller *p)
 		int64_t id = json_integer_value(json_object_get(row, "id"));
 		size_t j;
 
-		if (relay_poll_row_stamped(row))
-			continue;
+		if (relay_poll_row_stamped(row) || p->n_unstamped > UNSTAMPED_MAX)
+			continue; /* past the bound, none is named any more */
 		for (j = 0; j < p->n_unstamped && p->unstamped[j] != id; j++)
 			;
-		if (j < p->n_unstamped || p->n_unstamped > UNSTAMPED_MAX)
+		if (j < p->n_unstamped)
 			continue;
 		if (!p->unstamped && !(p->unstamped = malloc(UNSTAMPED_MAX * sizeof(*p->unstamped))))
 			return;
@@ -898,10 +902,11 @@ job_start(struct poller *p, enum job job, const char *since)
 }
 
 /*
- * A request of odoo-relayctl sync, taken (deleted) when there is one: the
- * oldest past the last one taken, read here and deleted later by the
- * writer, by its number, so that a request written in between stays for
- * the next tick (store_poll.h).
+ * A request of odoo-relayctl sync, taken when there is one: the oldest past
+ * the last one taken, read here and deleted by the writer, by its number,
+ * once its job has ended, so that a request written in between stays for
+ * the next tick and the one taken survives a stop before its job ends
+ * (store_poll.h).
  */
 static int
 take_request(struct poller *p)
@@ -918,11 +923,12 @@ take_request(struct poller *p)
 	relay_store_txn_abort(p->ps->st, txn);
 	if (rc)
 		return 0;
-	/* not read again before its delete is committed */
+	/* Not taken again by this process (request_taken); deleted from the
+	 * store only when its job has ended (job_end), so a stop or crash in
+	 * between leaves it to run at the next start rather than losing it. */
 	if (seq > p->request_taken)
 		p->request_taken = seq;
 	p->request_job = seq;
-	text_write(p, RELAY_POLL_REQUEST, NULL, seq);
 	req = json_loads(text, 0, NULL);
 	free(text);
 	since = json_object_get(req, "since");

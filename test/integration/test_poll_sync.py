@@ -16,7 +16,7 @@ from harness import Emulator, Relay, Results, TempDir, store_ids, wait_for
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_http_dest import Receiver, SECRETS  # noqa: E402
-from test_poll import config, partner, poll_state, sent  # noqa: E402
+from test_poll import config, execute, partner, poll_state, searches, sent  # noqa: E402
 
 
 def deletions(rcv, ids):
@@ -134,8 +134,68 @@ def test_row_without_write_date(t):
             emu.stop()
 
 
+def test_many_rows_without_write_date(t):
+    """More unstamped records than the poller names (256): each is sent, the
+    log names 256 and then says it names no more, once, and the poller
+    goes on (under ASan, the list of names is never read past its end)."""
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        rcv = Receiver()
+        vals = [{"name": "Bare %03d" % i, "email": "bare.%03d@poll.test" % i} for i in range(300)]
+        ids = execute(emu, "res.partner", "create", [vals])
+        emu.control("POST", "/control/unstamped", {"model": "res.partner", "ids": ids})
+        # one page holds them all (a database never answers a write_date
+        # condition with rows that have none: this is the emulator's fault)
+        r = Relay(tmp, config(tmp, emu, rcv, poll={"page_size": 500}), secrets=SECRETS)
+        try:
+            wait_for(lambda: len([b for b in sent(rcv) if b.get("id") in ids]) >= 300,
+                     what="every unstamped record sent", timeout=60)
+            n = searches(emu)
+            wait_for(lambda: searches(emu) >= n + 3, what="three more polls reading them again")
+            logs = r.logs()
+            t.eq(logs.count("has no write_date"), 256, "256 named")
+            t.eq(logs.count("not named any further"), 1, "then said once that no more are")
+            t.eq(poll_state(r).get("error"), "", "no error in status")
+        finally:
+            r.stop()
+            emu.stop()
+
+
+def test_sync_request_survives_a_crash(t):
+    """A sync request whose job was running when the relay died runs after
+    the restart: it is deleted from the store only once its job has ended."""
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        rcv = Receiver()
+        inside = partner(emu, "Resent After Crash")
+        cfg = config(tmp, emu, rcv, poll={"interval_s": 3600, "deletion_check_s": 3600})
+        cfg["odoo"]["timeout_ms"] = 3600000  # only an answer ends a call
+        r = Relay(tmp, cfg, secrets=SECRETS)
+        try:
+            wait_for(lambda: sent(rcv, "Resent After Crash"), what="first poll at start")
+            # the resend's search_read is held: the relay dies in its job
+            emu.fault(mode="slow", delay_ms=600000, method="res.partner.search_read")
+            n = searches(emu)
+            r.ctl("sync", "partners", "--id", str(inside))
+            wait_for(lambda: searches(emu) > n, what="the resend in flight")
+            r.kill9()
+            emu.fault(mode="none")
+            r.start()
+            # the poll at start sends nothing (the record did not change):
+            # a second send is the request, run after the restart
+            wait_for(lambda: len(sent(rcv, "Resent After Crash")) == 2,
+                     what="the request run after the restart")
+            wait_for(lambda: not poll_state(r).get("sync_pending"), what="the request gone")
+            t.eq(len(sent(rcv, "Resent After Crash")), 2, "sent again once, by the request")
+        finally:
+            r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_sync_id_outside_the_source)
     t.run(test_row_without_write_date)
+    t.run(test_many_rows_without_write_date)
+    t.run(test_sync_request_survives_a_crash)
     t.done()
