@@ -325,6 +325,35 @@ append_leaf(json_t *domain, json_t *l)
 	return l ? json_array_append_new(domain, l) : -1;
 }
 
+/* The fields a poll reads: the source's, and write_date. NULL: no memory. */
+static json_t *
+read_fields(const struct relay_poll_conf *p)
+{
+	json_t *fields = json_array();
+	int bad = !fields;
+
+	for (size_t i = 0; !bad && i < p->n_fields; i++)
+		bad |= json_array_append_new(fields, json_string(p->fields[i]));
+	if (bad || json_array_append_new(fields, json_string("write_date"))) {
+		json_decref(fields);
+		return NULL;
+	}
+	return fields;
+}
+
+/* kw, with archived records too when the source sends them (as every read
+ * of the source does); kw itself on success, else NULL (kw released). */
+static json_t *
+with_archived(const struct relay_poll_conf *p, json_t *kw)
+{
+	if (kw && p->archived &&
+	    json_object_set_new(kw, "context", json_pack("{s:b}", "active_test", 0))) {
+		json_decref(kw);
+		return NULL;
+	}
+	return kw;
+}
+
 int
 relay_poll_request(const struct relay_poll_conf *p, const struct relay_poll_page *pg,
                    json_t **kwargs)
@@ -332,13 +361,12 @@ relay_poll_request(const struct relay_poll_conf *p, const struct relay_poll_page
 	json_t *domain = NULL, *fields = NULL, *kw = NULL;
 	char next[RELAY_POLL_TIME_LEN];
 	int64_t t;
-	size_t i;
 	int bad = 0;
 
 	*kwargs = NULL;
 	if (pg->phase == RELAY_POLL_DONE)
 		return -RELAY_EINVAL;
-	if (!(domain = json_deep_copy(p->domain)) || !(fields = json_array()))
+	if (!(domain = json_deep_copy(p->domain)) || !(fields = read_fields(p)))
 		goto oom;
 	/* the conditions of the page come after the configured ones: a domain
 	 * is a list of leaves joined by an implicit "&" */
@@ -352,17 +380,13 @@ relay_poll_request(const struct relay_poll_conf *p, const struct relay_poll_page
 		bad |= append_leaf(domain, leaf("write_date", "<", json_string(next)));
 		bad |= append_leaf(domain, leaf("id", ">", json_integer(pg->after_id)));
 	}
-	for (i = 0; i < p->n_fields; i++)
-		bad |= json_array_append_new(fields, json_string(p->fields[i]));
-	bad |= json_array_append_new(fields, json_string("write_date"));
 	if (bad)
 		goto oom;
 	kw = json_pack("{s:o, s:o, s:s, s:I}", "domain", domain, "fields", fields, "order",
 	               pg->phase == RELAY_POLL_BY_TIME ? "write_date asc, id asc" : "id asc",
 	               "limit", (json_int_t)p->page_size);
 	domain = fields = NULL;
-	if (!kw || (p->archived && json_object_set_new(kw, "context",
-	                                                 json_pack("{s:b}", "active_test", 0))))
+	if (!(kw = with_archived(p, kw)))
 		goto oom;
 	*kwargs = kw;
 	return 0;
@@ -389,8 +413,7 @@ relay_poll_ids_request(const struct relay_poll_conf *p, int64_t after_id, unsign
 	kw = json_pack("{s:o, s:s, s:I}", "domain", domain, "order", "id asc", "limit",
 	               (json_int_t)limit);
 	domain = NULL;
-	if (!kw || (p->archived && json_object_set_new(kw, "context",
-	                                                 json_pack("{s:b}", "active_test", 0))))
+	if (!(kw = with_archived(p, kw)))
 		goto oom;
 	*kwargs = kw;
 	return 0;
@@ -404,26 +427,18 @@ int
 relay_poll_resend_request(const struct relay_poll_conf *p, const json_t *ids, json_t **kwargs)
 {
 	json_t *domain = NULL, *fields = NULL, *kw = NULL;
-	size_t i;
-	int bad = 0;
 
 	*kwargs = NULL;
 	if (!json_is_array(ids) || json_array_size(ids) == 0)
 		return -RELAY_EINVAL;
 	/* the source's own domain first, so that only its records come back */
-	if (!(domain = json_deep_copy(p->domain)) || !(fields = json_array()) ||
+	if (!(domain = json_deep_copy(p->domain)) || !(fields = read_fields(p)) ||
 	    append_leaf(domain, leaf("id", "in", json_deep_copy(ids))))
-		goto oom;
-	for (i = 0; i < p->n_fields; i++)
-		bad |= json_array_append_new(fields, json_string(p->fields[i]));
-	bad |= json_array_append_new(fields, json_string("write_date"));
-	if (bad)
 		goto oom;
 	kw = json_pack("{s:o, s:o, s:s}", "domain", domain, "fields", fields, "order", "id asc");
 	domain = fields = NULL;
 	/* archived records only when the source sends them: as the poll */
-	if (!kw || (p->archived && json_object_set_new(kw, "context",
-	                                                 json_pack("{s:b}", "active_test", 0))))
+	if (!(kw = with_archived(p, kw)))
 		goto oom;
 	*kwargs = kw;
 	return 0;
