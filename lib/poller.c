@@ -175,7 +175,7 @@ state_load(struct poller *p)
 		json_decref(o);
 	}
 	free(text);
-	relay_store_txn_abort(p->ps->st, txn);
+	relay_store_read_end(txn);
 }
 
 /* A state or request text written alone (a failure, a pause, a request
@@ -920,7 +920,7 @@ take_request(struct poller *p)
 	if (relay_store_read_begin(p->ps->st, &txn))
 		return 0;
 	rc = relay_poll_db_request_next(p->ps->db, txn, p->source, p->request_taken, &seq, &text);
-	relay_store_txn_abort(p->ps->st, txn);
+	relay_store_read_end(txn);
 	if (rc)
 		return 0;
 	/* Not taken again by this process (request_taken); deleted from the

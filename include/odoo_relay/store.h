@@ -186,7 +186,7 @@ int relay_store_txn_begin(struct relay_store *st, MDB_txn *parent, MDB_txn **txn
 void relay_store_txn_flat(struct relay_store *st, MDB_txn *top);
 /* relay_store_read_begin - begin a read transaction (a consistent snapshot,
  * never blocked by writers), for modules with tables of their own (e.g.
- * store_poll.h); end it with relay_store_txn_abort. Returns 0 with *txn
+ * store_poll.h); end it with relay_store_read_end. Returns 0 with *txn
  * set, ENOMEM, or an LMDB code (MDB_READERS_FULL). Any thread. */
 int relay_store_read_begin(struct relay_store *st, MDB_txn **txn);
 /* relay_store_read_end - end a read transaction from relay_store_read_begin
