@@ -256,7 +256,11 @@ sync_outcome(struct ctl *c, const struct relay_poll_db *db, const char *source, 
 		json_decref(req);
 		return EX_TEMPFAIL;
 	}
-	err = json_string_value(json_object_get(st, "request_error"));
+	/* The state keeps the outcome of the last request that ran: when a
+	 * later one has run since, this one's outcome is no longer known. */
+	int known = (uint64_t)json_integer_value(json_object_get(st, "request_done")) == seq;
+
+	err = known ? json_string_value(json_object_get(st, "request_error")) : NULL;
 	last = json_object_get(st, "last_sync");
 	if (!json_object_get(req, "ids") ||
 	    (uint64_t)json_integer_value(json_object_get(last, "seq")) != seq)
@@ -274,6 +278,8 @@ sync_outcome(struct ctl *c, const struct relay_poll_db *db, const char *source, 
 
 		if (o && last)
 			json_object_set(o, "result", last);
+		if (o && !known)
+			json_object_set_new(o, "outcome_known", json_false());
 		json_decref(st);
 		prc = ctl_json_print(o, 0);
 		return prc ? prc : rc;
@@ -290,6 +296,9 @@ sync_outcome(struct ctl *c, const struct relay_poll_db *db, const char *source, 
 			print_ids(absent);
 		}
 		printf("\n");
+	} else if (!known) {
+		printf("sync of %s done; a later request has run since, and what the status shows "
+		       "is its outcome\n", source);
 	} else {
 		printf("sync of %s done\n", source);
 	}
