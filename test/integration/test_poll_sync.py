@@ -10,9 +10,11 @@ sent, the poller goes on past it (a later record is sent), its status shows
 no error, and it is logged once however often it is read again."""
 import json
 import os
+import signal
+import subprocess
 import sys
 
-from harness import Emulator, Relay, Results, TempDir, store_ids, wait_for
+from harness import RELAYCTL, Emulator, Relay, Results, TempDir, store_ids, wait_for
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_http_dest import Receiver, SECRETS  # noqa: E402
@@ -192,10 +194,52 @@ def test_sync_request_survives_a_crash(t):
             emu.stop()
 
 
+def test_wait_sees_a_later_request(t):
+    """sync --wait whose request ran, but a later one ran too before it
+    looked: it says its outcome is no longer known, instead of printing the
+    later request's as its own. (The waiting odoo-relayctl is stopped with
+    SIGSTOP while the later request runs: no race.)"""
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        rcv = Receiver()
+        a = partner(emu, "Wait First")
+        b = partner(emu, "Wait Second")
+        r = Relay(tmp, config(tmp, emu, rcv, poll={"interval_s": 3600, "deletion_check_s": 3600}),
+                  secrets=SECRETS)
+        waiter = None
+        try:
+            wait_for(lambda: sent(rcv, "Wait Second"), what="first poll at start")
+            emu.fault(mode="slow", delay_ms=1500, method="res.partner.search_read")
+            n = searches(emu)
+            waiter = subprocess.Popen([RELAYCTL, "--config", r.config_path, "--json", "sync",
+                                       "partners", "--id", str(a), "--wait=60"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            wait_for(lambda: searches(emu) > n, what="the first request taken")
+            waiter.send_signal(signal.SIGSTOP)
+            emu.fault(mode="none")
+            r.ctl("sync", "partners", "--id", str(b))
+            wait_for(lambda: (poll_state(r).get("request_done") or 0) >= 2,
+                     what="the second request run")
+            waiter.send_signal(signal.SIGCONT)
+            out, err = waiter.communicate(timeout=60)
+            t.eq(waiter.returncode, 0, "exit 0: " + err)
+            o = json.loads(out)
+            t.eq(o.get("outcome_known"), False, "--json: its outcome is no longer known")
+            t.eq(o.get("error"), "", "no error of another request's reported")
+            t.eq(len(sent(rcv, "Wait First")), 2, "the first request ran")
+        finally:
+            if waiter and waiter.poll() is None:
+                waiter.send_signal(signal.SIGCONT)
+                waiter.kill()
+            r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_sync_id_outside_the_source)
     t.run(test_row_without_write_date)
     t.run(test_many_rows_without_write_date)
     t.run(test_sync_request_survives_a_crash)
+    t.run(test_wait_sees_a_later_request)
     t.done()
