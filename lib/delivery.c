@@ -606,6 +606,7 @@ struct supersede {
 	int applied;
 	int64_t retention_ms;
 	int keep_body;
+	int dedup_digest;
 };
 
 static void
@@ -639,6 +640,7 @@ supersede_fn(void *fn_arg, struct relay_store *st, MDB_txn *txn, struct relay_wr
 		struct relay_hist_settle hs = {
 			.outcome = RELAY_HIST_SUPERSEDED, .destination = sp->dest, .batch_row = -1,
 			.note = note, .retention_ms = sp->retention_ms, .keep_body = sp->keep_body,
+			.dedup_digest = sp->dedup_digest,
 		};
 
 		snprintf(note, sizeof(note), "superseded by event %" PRIu64, sp->ids[sp->n]);
@@ -716,6 +718,7 @@ supersede(struct relay_delivery *d, struct relay_job *j, const struct relay_rout
 	sp->n = k;
 	sp->retention_ms = j->hist_retention_ms;
 	sp->keep_body = j->hist_keep_body;
+	sp->dedup_digest = j->hist_dedup_digest;
 	if (!(sp->source = strdup(j->ev.source)) || !(sp->lane = strdup(j->ev.lane)) ||
 	    !(sp->route = strdup(j->route)) || !(sp->dest = strdup(j->dest)))
 		goto no;
@@ -737,6 +740,7 @@ history_conf(struct relay_delivery *d, struct relay_job *j)
 
 	j->hist_retention_ms = d->cfg->delivery.retention_s * 1000;
 	j->hist_keep_body = sc ? sc->retain_body : 1;
+	j->hist_dedup_digest = sc && sc->kind == RELAY_SOURCE_ODOO;
 }
 
 static enum relay_sched_verdict

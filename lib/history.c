@@ -109,9 +109,10 @@ trace_key(unsigned char *k, size_t *klen, int kind, const char *text, uint64_t i
 	return 0;
 }
 
-/* Calls fn(txn, dbi, key) for each trace key of e. */
+/* Calls fn(txn, dbi, key) for each trace key of e (but its dedup key's
+ * when no_dedup: relay_hist_settle's dedup_digest). */
 static int
-each_trace_key(MDB_txn *txn, MDB_dbi dbi, const struct relay_hist_entry *e,
+each_trace_key(MDB_txn *txn, MDB_dbi dbi, const struct relay_hist_entry *e, int no_dedup,
                int (*fn)(MDB_txn *, MDB_dbi, MDB_val *))
 {
 	unsigned char k[TRACE_KEY_MAX];
@@ -127,7 +128,8 @@ each_trace_key(MDB_txn *txn, MDB_dbi dbi, const struct relay_hist_entry *e,
 	            (int)sizeof(odoo))
 		texts[3] = odoo;
 	for (int i = 0; i < 4; i++) {
-		if (!texts[i] || trace_key(k, &klen, kinds[i], texts[i], e->ev.id))
+		if (!texts[i] || (i == 0 && no_dedup) ||
+		    trace_key(k, &klen, kinds[i], texts[i], e->ev.id))
 			continue;
 		MDB_val kv = mval(k, klen);
 		if ((rc = fn(txn, dbi, &kv)))
@@ -197,7 +199,7 @@ entry_remove(struct relay_store_hist *h, MDB_txn *txn, uint64_t id, size_t *dama
 	/* An entry that does not decode goes all the same, its trace keys
 	 * left behind: a trace finds them and no entry, which it skips. */
 	if ((rc = relay_hist_decode(v.mv_data, v.mv_size, &e)) == 0) {
-		rc = each_trace_key(txn, h->trace, &e, trace_del);
+		rc = each_trace_key(txn, h->trace, &e, 0, trace_del); /* whichever were written */
 		relay_hist_clear(&e);
 		if (rc)
 			return rc;
@@ -390,7 +392,7 @@ hist_put(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev,
 		rc = put_last(child, h->history_exp, &k, &v);
 	}
 	if (!rc)
-		rc = each_trace_key(child, h->trace, &e, trace_put);
+		rc = each_trace_key(child, h->trace, &e, s->dedup_digest, trace_put);
 	free(buf);
 	if (direct) {
 		*kept = rc == 0;

@@ -250,6 +250,7 @@ complete_with_history(struct relay_settle *st, struct relay_job *j, struct pendi
 		.http_status = j->answer_http_status, .xid = h->xid,
 		.odoo_model = j->answer_odoo_id > 0 ? h->model : NULL, .odoo_id = j->answer_odoo_id,
 		.note = h->note, .retention_ms = j->hist_retention_ms, .keep_body = j->hist_keep_body,
+		.dedup_digest = j->hist_dedup_digest,
 	};
 	hp->p = p;
 	hp->h = h;

@@ -99,6 +99,7 @@ struct relay_job {
 	 * written, owned or NULL, and the Odoo record id, 0 when not known). */
 	int64_t hist_retention_ms;
 	int hist_keep_body;
+	int hist_dedup_digest;         /* the dedup key is a digest of the body (history.h) */
 	char *answer_xid;
 	int64_t answer_odoo_id;
 	int answer_http_status;      /* delivery.c: the last answer's HTTP status, 0 none */

@@ -118,6 +118,37 @@ test_codec(void)
 	free(buf);
 }
 
+/* An event whose dedup key is a digest of its body (Odoo's posts) gets no
+ * trace key for it; its lane and record still find it, and the sweep
+ * removes it whole. */
+static void
+test_digest_dedup_not_traced(void)
+{
+	struct relay_store *st = fresh(8u << 20);
+	struct relay_hist_settle s;
+	uint64_t a, ids[8];
+	size_t n = 0, swept = 0;
+	int kept = 0, more = 0;
+
+	a = ingest(st, "sha256:0a1b", "sale.order/42", "{\"_id\":42}", 1000);
+	s = settle(10000, NULL, 42);
+	s.dedup_digest = 1;
+	CHECK_INT(relay_history_complete(st, NULL, a, &s, 2000, &kept), 0);
+	CHECK_INT(kept, 1);
+	CHECK_INT(relay_history_find(st, NULL, RELAY_TRACE_DEDUP, "sha256:0a1b", ids, 8, &n, &more),
+	          0);
+	CHECK_INT(n, 0);
+	CHECK_INT(relay_history_find(st, NULL, RELAY_TRACE_LANE, "sale.order/42", ids, 8, &n, &more),
+	          0);
+	CHECK(n == 1 && ids[0] == a);
+	CHECK_INT(relay_history_sweep(st, NULL, 20000, 100, &swept), 0);
+	CHECK_INT(swept, 1);
+	CHECK_INT(relay_history_find(st, NULL, RELAY_TRACE_LANE, "sale.order/42", ids, 8, &n, &more),
+	          0);
+	CHECK_INT(n, 0);
+	relay_store_close(st);
+}
+
 static void
 test_complete_find_sweep(void)
 {
@@ -520,6 +551,7 @@ main(void)
 {
 	RUN(test_codec);
 	RUN(test_complete_find_sweep);
+	RUN(test_digest_dedup_not_traced);
 	RUN(test_edits_and_audit);
 	RUN(test_full_store_keeps_ingesting);
 	RUN(test_old_store);
