@@ -929,6 +929,11 @@ take_request(struct poller *p)
 	if (seq > p->request_taken)
 		p->request_taken = seq;
 	p->request_job = seq;
+	/* An older odoo-relayctl's request, under the plain key (seq 0), is
+	 * taken first whatever was taken before: it goes now, as it always
+	 * did, or every idle tick would run it again until job_end. */
+	if (seq == 0)
+		text_write(p, RELAY_POLL_REQUEST, NULL, 0);
 	req = json_loads(text, 0, NULL);
 	free(text);
 	since = json_object_get(req, "since");

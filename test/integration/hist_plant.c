@@ -25,6 +25,7 @@
 #include "odoo_relay/hist_record.h"
 #include "odoo_relay/history.h"
 #include "odoo_relay/store.h"
+#include "odoo_relay/store_poll.h"
 
 #define PER_TXN 2000
 
@@ -168,7 +169,8 @@ main(int argc, char **argv)
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: hist-plant STATE_DIR fill LANE N | damage-history ID | "
-		        "damage-audit SEQ | damage-exp | damage-edit ID V\n");
+		        "damage-audit SEQ | damage-exp | damage-edit ID V | "
+		        "poll-request-legacy SOURCE JSON\n");
 		return 64;
 	}
 	/* read-only for txnid: it must not count a transaction of its own */
@@ -208,6 +210,18 @@ main(int argc, char **argv)
 		if ((rc = relay_store_read_begin(st, &txn)) == 0) {
 			printf("%zu\n", (size_t)mdb_txn_id(txn));
 			relay_store_txn_abort(st, txn);
+		}
+	} else if (!strcmp(argv[2], "poll-request-legacy") && argc == 5) {
+		/* a sync request as an older odoo-relayctl wrote it: the plain key */
+		struct relay_poll_db db;
+		MDB_txn *txn;
+
+		if ((rc = relay_poll_db_open(st, 1, &db)) == 0 &&
+		    (rc = relay_store_txn_begin(st, NULL, &txn)) == 0) {
+			if ((rc = relay_poll_db_text_put(&db, txn, RELAY_POLL_REQUEST, argv[3], argv[4])))
+				relay_store_txn_abort(st, txn);
+			else
+				rc = relay_store_txn_commit(st, txn);
 		}
 	} else if (!strcmp(argv[2], "damage-exp") && argc == 3) {
 		memset(k, 0, sizeof(k));

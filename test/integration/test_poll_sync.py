@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 
-from harness import RELAYCTL, Emulator, Relay, Results, TempDir, store_ids, wait_for
+from harness import BUILD, RELAYCTL, Emulator, Relay, Results, TempDir, store_ids, wait_for
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_http_dest import Receiver, SECRETS  # noqa: E402
@@ -235,6 +235,36 @@ def test_wait_sees_a_later_request(t):
             emu.stop()
 
 
+HIST_PLANT = os.environ.get("HIST_PLANT", os.path.join(BUILD, "test", "integration", "hist-plant"))
+
+
+def test_request_of_an_older_relayctl(t):
+    """A request under the plain key an older odoo-relayctl wrote runs once
+    (it is taken first, whatever was taken before, so it must go when taken),
+    and a numbered request made after it then runs too."""
+    with TempDir() as tmp:
+        emu = Emulator(tmp)
+        rcv = Receiver()
+        a = partner(emu, "Legacy Asked")
+        b = partner(emu, "Numbered Asked")
+        r = Relay(tmp, config(tmp, emu, rcv, poll={"interval_s": 3600, "deletion_check_s": 3600}),
+                  secrets=SECRETS)
+        try:
+            wait_for(lambda: sent(rcv, "Numbered Asked"), what="first poll at start")
+            p = subprocess.run([HIST_PLANT, r.cfg["state_dir"], "poll-request-legacy", "partners",
+                                json.dumps({"ids": [a]})], capture_output=True, text=True,
+                               timeout=60)
+            t.eq(p.returncode, 0, "the old request planted: " + p.stderr)
+            wait_for(lambda: len(sent(rcv, "Legacy Asked")) >= 2, what="the old request run")
+            p = r.ctl("sync", "partners", "--id", str(b), "--wait=30", check=False)
+            t.eq(p.returncode, 0, "a numbered request after it runs: " + p.stdout + p.stderr)
+            t.eq(len(sent(rcv, "Numbered Asked")), 2, "sent again by the numbered request")
+            t.eq(len(sent(rcv, "Legacy Asked")), 2, "the old request ran once")
+        finally:
+            r.stop()
+            emu.stop()
+
+
 if __name__ == "__main__":
     t = Results()
     t.run(test_sync_id_outside_the_source)
@@ -242,4 +272,5 @@ if __name__ == "__main__":
     t.run(test_many_rows_without_write_date)
     t.run(test_sync_request_survives_a_crash)
     t.run(test_wait_sees_a_later_request)
+    t.run(test_request_of_an_older_relayctl)
     t.done()
