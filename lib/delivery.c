@@ -74,6 +74,7 @@ struct relay_delivery {
 	const struct relay_routes *routes;
 	struct relay_scheduler *sched;
 	MDB_txn *rtxn; /* the read transaction of the tick running, or NULL */
+	MDB_txn *parked; /* its handle between ticks (relay_store_read_park) */
 	struct relay_settle *settle;
 	struct relay_holds *holds;
 	LIST_HEAD(, dest) dests;    /* configured ones, then gone ones until free */
@@ -1088,8 +1089,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	/* One read transaction for the tick: the pause flags here, and the
 	 * scheduler's pass with what resolve reads (d->rtxn). NULL if it
 	 * cannot begin: each read then takes one of its own. */
-	if (relay_store_read_begin(d->store, &d->rtxn))
-		d->rtxn = NULL;
+	d->rtxn = relay_store_read_renew(d->store, &d->parked) == 0 ? d->parked : NULL;
 	relay_store_get_paused(d->store, d->rtxn, NULL, &d->paused);
 	/* What each destination may take now: its circuit, its pause. */
 	LIST_FOREACH(ds, &d->dests, link) {
@@ -1104,7 +1104,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 		ds->sd.slots = ds->paused ? 0 : relay_circuit_slots(&ds->circuit, ds->sd.max_calls);
 	}
 	next = relay_scheduler_dispatch(d->sched, d->rtxn, relay_wall_ms(), relay_mono_ms());
-	relay_store_read_end(d->rtxn);
+	relay_store_read_park(d->rtxn);
 	d->rtxn = NULL;
 	schedule_tick(d, next);
 }
@@ -1506,6 +1506,7 @@ relay_delivery_free(struct relay_delivery *d)
 	}
 	relay_settle_free(d->settle);
 	relay_holds_free(d->holds);
+	relay_store_read_end(d->parked);
 	if (d->tick)
 		event_free(d->tick);
 	if (d->kick)

@@ -637,9 +637,18 @@ relay_whsec_decode(const char *text, size_t len, struct relay_secret *out)
 	return 0;
 }
 
+struct relay_webhook_signer;
+static int keyed_run(struct relay_webhook_signer *s, size_t i, const struct relay_secret *key,
+                     const void *pre, size_t prelen, const void *data, size_t len,
+                     unsigned char out[DIGEST_LEN]);
+
+/* With a signer, the first SIGNER_KEYS secrets use its keyed contexts. */
+#define SIGNER_KEYS 4
+
 static int
-webhook_sign(struct hmac *h, const struct relay_secret *secrets, size_t n, const char *msg_id,
-             int64_t ts, const unsigned char *body, size_t len, char *out, size_t outsz)
+webhook_sign(struct hmac *h, struct relay_webhook_signer *keep,
+             const struct relay_secret *secrets, size_t n, const char *msg_id, int64_t ts,
+             const unsigned char *body, size_t len, char *out, size_t outsz)
 {
 	unsigned char d[DIGEST_LEN];
 	char enc[B64_LEN + 1], head[256];
@@ -663,8 +672,12 @@ webhook_sign(struct hmac *h, const struct relay_secret *secrets, size_t n, const
 			rc = -RELAY_EINVAL;
 			break;
 		}
-		if ((rc = hmac_run(h, secrets[i].data, secrets[i].len, head, (size_t)hn, body, len,
-		                   d)) != 0)
+		if (keep && i < SIGNER_KEYS)
+			rc = keyed_run(keep, i, &secrets[i], head, (size_t)hn, body, len, d);
+		else
+			rc = hmac_run(h, secrets[i].data, secrets[i].len, head, (size_t)hn, body, len,
+			              d);
+		if (rc != 0)
 			break;
 		EVP_EncodeBlock((unsigned char *)enc, d, DIGEST_LEN);
 		w = snprintf(out + used, outsz - used, "%sv1,%s", i ? " " : "", enc);
@@ -691,16 +704,75 @@ relay_webhook_sign(const struct relay_secret *secrets, size_t n, const char *msg
 	out[0] = '\0';
 	if ((rc = hmac_open(&h)) != 0)
 		return rc;
-	rc = webhook_sign(&h, secrets, n, msg_id, ts, body, len, out, outsz);
+	rc = webhook_sign(&h, NULL, secrets, n, msg_id, ts, body, len, out, outsz);
 	hmac_close(&h);
 	return rc;
 }
 
-/* A signer keeps its HMAC context from one message to the next: fetching
- * the algorithm costs more than signing a small body. */
+/*
+ * A signer keeps its HMAC contexts from one message to the next: fetching
+ * the algorithm costs more than signing a small body, and keying a context
+ * (hashing the key's two pads, three digest set-ups) cost a third of a
+ * signature. Each of the first SIGNER_KEYS secrets has a context keyed with
+ * it, and a copy of the key to tell whether the secret it is asked for is
+ * still that one (a reload may bring another secret at the same address).
+ */
+struct signer_key {
+	EVP_MAC_CTX *ctx;
+	unsigned char *key;
+	size_t len;
+};
+
 struct relay_webhook_signer {
 	struct hmac h;
+	struct signer_key keyed[SIGNER_KEYS];
 };
+
+static void
+signer_key_drop(struct signer_key *k)
+{
+	EVP_MAC_CTX_free(k->ctx);
+	OPENSSL_clear_free(k->key, k->len);
+	k->ctx = NULL;
+	k->key = NULL;
+	k->len = 0;
+}
+
+/* HMAC-SHA256(secret i, pre || data) with the context kept for slot i. */
+static int
+keyed_run(struct relay_webhook_signer *s, size_t i, const struct relay_secret *key,
+          const void *pre, size_t prelen, const void *data, size_t len,
+          unsigned char out[DIGEST_LEN])
+{
+	struct signer_key *k = &s->keyed[i];
+	size_t outlen = 0;
+
+	if (!k->ctx || k->len != key->len || CRYPTO_memcmp(k->key, key->data, key->len) != 0) {
+		OSSL_PARAM params[2];
+
+		signer_key_drop(k);
+		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+		                                             (char *)"SHA256", 0);
+		params[1] = OSSL_PARAM_construct_end();
+		if (!(k->ctx = EVP_MAC_CTX_new(s->h.mac)) ||
+		    !(k->key = OPENSSL_memdup(key->data, key->len)))
+			goto fail;
+		k->len = key->len;
+		if (!EVP_MAC_init(k->ctx, key->data, key->len, params))
+			goto fail;
+	} else if (!EVP_MAC_init(k->ctx, NULL, 0, NULL)) {
+		/* A NULL key restarts the context with the key it has. */
+		goto fail;
+	}
+	if ((prelen > 0 && !EVP_MAC_update(k->ctx, pre, prelen)) ||
+	    (len > 0 && !EVP_MAC_update(k->ctx, data, len)) ||
+	    !EVP_MAC_final(k->ctx, out, &outlen, DIGEST_LEN) || outlen != DIGEST_LEN)
+		goto fail;
+	return 0;
+fail:
+	signer_key_drop(k);
+	return ENOMEM;
+}
 
 int
 relay_webhook_signer_new(struct relay_webhook_signer **out)
@@ -722,6 +794,8 @@ relay_webhook_signer_free(struct relay_webhook_signer *s)
 {
 	if (!s)
 		return;
+	for (size_t i = 0; i < SIGNER_KEYS; i++)
+		signer_key_drop(&s->keyed[i]);
 	hmac_close(&s->h);
 	free(s);
 }
@@ -736,5 +810,5 @@ relay_webhook_signer_sign(struct relay_webhook_signer *s, const struct relay_sec
 	out[0] = '\0';
 	if (s == NULL)
 		return -RELAY_EINVAL;
-	return webhook_sign(&s->h, secrets, n, msg_id, ts, body, len, out, outsz);
+	return webhook_sign(&s->h, s, secrets, n, msg_id, ts, body, len, out, outsz);
 }

@@ -515,6 +515,28 @@ relay_store_read_end(MDB_txn *txn)
 		mdb_txn_abort(txn);
 }
 
+void
+relay_store_read_park(MDB_txn *txn)
+{
+	if (txn)
+		mdb_txn_reset(txn);
+}
+
+int
+relay_store_read_renew(struct relay_store *st, MDB_txn **txn)
+{
+	int rc;
+
+	if (!*txn)
+		return relay_store_read_begin(st, txn);
+	if ((rc = mdb_txn_renew(*txn))) {
+		mdb_txn_abort(*txn);
+		*txn = NULL;
+		return map_err(rc);
+	}
+	return 0;
+}
+
 int
 relay_store_read_begin(struct relay_store *st, MDB_txn **txn)
 {

@@ -140,12 +140,16 @@ int relay_webhook_sign(const struct relay_secret *secrets, size_t n, const char 
                        size_t outsz);
 
 /*
- * relay_webhook_signer_new / _free / _sign - the same signature, with an
- * HMAC context kept from one message to the next (fetching the algorithm
- * costs more than signing a small body): for a sender of many messages.
+ * relay_webhook_signer_new / _free / _sign - the same signature, with HMAC
+ * contexts kept from one message to the next, each keyed with one of the
+ * first four secrets it was last given (fetching the algorithm and keying a
+ * context cost about as much as signing a small body): for a sender of many
+ * messages. A secret that differs from the one a context holds re-keys it,
+ * so the caller may pass other secrets at any time (after a reload).
  * new returns 0 or ENOMEM; sign returns as relay_webhook_sign, and
  * -RELAY_EINVAL for a NULL signer. A signer is used by one thread at a time;
- * free wipes nothing (it holds no key between calls). NULL frees nothing.
+ * it keeps copies of the keys until free, which wipes them. NULL frees
+ * nothing.
  */
 struct relay_webhook_signer;
 int relay_webhook_signer_new(struct relay_webhook_signer **out);

@@ -193,6 +193,19 @@ int relay_store_read_begin(struct relay_store *st, MDB_txn **txn);
  * (NULL is a no-op). Unlike relay_store_txn_abort it touches nothing the
  * writer thread shares, so any thread may call it. */
 void relay_store_read_end(MDB_txn *txn);
+/* relay_store_read_park - end the snapshot of a read transaction from
+ * relay_store_read_begin but keep its handle and reader slot, so that
+ * relay_store_read_renew can begin the next one without allocating or
+ * taking the reader table's lock (for a loop that reads at every turn).
+ * A parked handle is freed with relay_store_read_end, before the store is
+ * closed. NULL is a no-op. */
+void relay_store_read_park(MDB_txn *txn);
+/* relay_store_read_renew - begin a read transaction in *txn: a parked
+ * handle is renewed, NULL begins a new one as relay_store_read_begin.
+ * Returns 0, ENOMEM or an LMDB code; on failure the handle is freed and
+ * *txn is NULL. The thread that parked it, or any under the store's
+ * MDB_NOTLS as long as one uses it at a time. */
+int relay_store_read_renew(struct relay_store *st, MDB_txn **txn);
 int relay_store_txn_commit(struct relay_store *st, MDB_txn *txn);
 void relay_store_txn_abort(struct relay_store *st, MDB_txn *txn);
 

@@ -95,6 +95,51 @@ test_sign_vectors(void)
 		                                    1614265330, (const unsigned char *)spec_body,
 		                                    strlen(spec_body), out, sizeof(out)), 0);
 		CHECK_STR(out, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+		/* the secrets in the other order: each kept context re-keys */
+		{
+			struct relay_secret swapped[2] = { k[1], k[0] };
+
+			CHECK_INT(relay_webhook_signer_sign(sg, swapped, 2, "evt_42", 1700000000,
+			                                    (const unsigned char *)"{\"a\":1}", 7, out,
+			                                    sizeof(out)), 0);
+			CHECK_STR(out, "v1,DvMRF7A70+M8EiG7u9tBedsNmJHeYR/3SRtV31a/qUw= "
+			               "v1,cfycDJYosqF0R5vrNQte5ck6IvhTufvvKJR3qRG0HRM=");
+		}
+		/* another secret at the same address and of the same length (a
+		 * reload): the signer sees the bytes, not the pointer */
+		{
+			unsigned char kb[16];
+			struct relay_secret one = { kb, sizeof(kb) };
+			char want[256];
+
+			memcpy(kb, "second-key-bytes", 16);
+			CHECK_INT(relay_webhook_signer_sign(sg, &one, 1, "evt_7", 1700000001,
+			                                    (const unsigned char *)"{}", 2, out,
+			                                    sizeof(out)), 0);
+			kb[15] = 'z';
+			CHECK_INT(relay_webhook_signer_sign(sg, &one, 1, "evt_7", 1700000001,
+			                                    (const unsigned char *)"{}", 2, out,
+			                                    sizeof(out)), 0);
+			CHECK_INT(relay_webhook_sign(&one, 1, "evt_7", 1700000001,
+			                             (const unsigned char *)"{}", 2, want, sizeof(want)), 0);
+			CHECK_STR(out, want);
+			kb[15] = 's';
+			CHECK_INT(relay_webhook_sign(&one, 1, "evt_7", 1700000001,
+			                             (const unsigned char *)"{}", 2, want, sizeof(want)), 0);
+			CHECK(strcmp(out, want) != 0);
+		}
+		/* more secrets than kept contexts: the rest are keyed per message */
+		{
+			struct relay_secret six[6] = { k[0], k[1], k[0], k[1], k[0], k[1] };
+			char want[512], got[512];
+
+			CHECK_INT(relay_webhook_sign(six, 6, "evt_9", 1700000002,
+			                             (const unsigned char *)"{}", 2, want, sizeof(want)), 0);
+			CHECK_INT(relay_webhook_signer_sign(sg, six, 6, "evt_9", 1700000002,
+			                                    (const unsigned char *)"{}", 2, got,
+			                                    sizeof(got)), 0);
+			CHECK_STR(got, want);
+		}
 		CHECK_INT(relay_webhook_signer_sign(NULL, k, 1, "evt_1", 1, NULL, 0, out, sizeof(out)),
 		          -RELAY_EINVAL);
 		relay_webhook_signer_free(sg);
