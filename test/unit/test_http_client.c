@@ -204,7 +204,8 @@ test_not_ip(void)
 /*
  * A keep-alive HTTP/1.1 server on 127.0.0.1, port 0, on the test's loop:
  * it counts the connections it accepted and the requests it answered
- * (204, no body, connection left open).
+ * (204, no body, connection left open), and keeps the last request's line,
+ * body and whether it had a given test header.
  */
 #define MAX_CONNS 8
 
@@ -221,6 +222,8 @@ static struct {
 	struct event *ev;
 	struct conn conns[MAX_CONNS];
 	int accepted, answered;
+	char line[256], body[256];
+	int had_x_test;
 } srv;
 
 static void
@@ -250,10 +253,21 @@ on_conn(evutil_socket_t fd, short what, void *arg)
 	}
 	c->len += (size_t)n;
 	c->buf[c->len] = '\0';
-	/* requests without a body: each ends at its blank line */
+	/* a request ends at its blank line, or after its Content-Length */
 	while ((end = strstr(c->buf, "\r\n\r\n"))) {
-		size_t used = (size_t)(end + 4 - c->buf);
+		size_t used = (size_t)(end + 4 - c->buf), cl = 0, ll;
+		char *h = strcasestr(c->buf, "\r\nContent-Length:");
 
+		if (h && h < end)
+			cl = strtoul(h + 17, NULL, 10);
+		if (c->len < used + cl)
+			return; /* the rest of the body is still to come */
+		ll = strcspn(c->buf, "\r");
+		snprintf(srv.line, sizeof srv.line, "%.*s", (int)ll, c->buf);
+		snprintf(srv.body, sizeof srv.body, "%.*s", (int)cl, c->buf + used);
+		*end = '\0';
+		srv.had_x_test = strcasestr(c->buf, "\r\nX-Test:") != NULL;
+		used += cl;
 		srv.answered++;
 		if (write(fd, answer, sizeof(answer) - 1) != (ssize_t)(sizeof(answer) - 1)) {
 			conn_close(c);
@@ -381,6 +395,89 @@ get(struct relay_http *h, const char *host, int refuse_private, struct got *g)
 	on_accept(srv.fd, EV_READ, NULL);
 }
 
+/* Send one request and run the loop until its reply. */
+static void
+call(struct relay_http *h, const char *method, const char *path, const char *body,
+     const char *const *headers, struct got *g)
+{
+	struct timeval tv = { 20, 0 };
+	struct event *deadline = evtimer_new(base, on_deadline, NULL);
+	struct relay_http_call c;
+	char url[128];
+
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", srv.port, path);
+	memset(&c, 0, sizeof(c));
+	c.method = method;
+	c.url = url; /* a new buffer each time: the client must compare text */
+	c.body = body;
+	c.body_len = body ? strlen(body) : 0;
+	c.headers = headers;
+	c.timeout_ms = 10000;
+	memset(g, 0, sizeof(*g));
+	srv.line[0] = srv.body[0] = '\0';
+	expired = 0;
+	evtimer_add(deadline, &tv);
+	CHECK_INT(relay_http_send(h, &c, on_reply, g), 0);
+	while (!g->done && !expired)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(deadline);
+	CHECK(g->done);
+	CHECK_INT(g->status, 204);
+}
+
+/* A handle kept from one request to the next keeps what stays the same and
+ * takes each request's own: every change of URL, method, body or headers
+ * reaches the server, in any order. */
+static void
+test_kept_handles(void)
+{
+	static const char *const with_x[] = { "X-Test: 1", NULL };
+	struct relay_http *h = NULL;
+	struct got g;
+
+	base = event_base_new();
+	CHECK(base != NULL);
+	if (!base)
+		return;
+	CHECK_INT(server_up(), 0);
+	CHECK_INT(relay_http_new(base, &h), 0);
+	if (!h)
+		goto out;
+	call(h, "POST", "/a", "one", with_x, &g);
+	CHECK_STR(srv.line, "POST /a HTTP/1.1");
+	CHECK_STR(srv.body, "one");
+	CHECK_INT(srv.had_x_test, 1);
+	call(h, "POST", "/a", "second", NULL, &g);
+	CHECK_STR(srv.line, "POST /a HTTP/1.1");
+	CHECK_STR(srv.body, "second");
+	CHECK_INT(srv.had_x_test, 0);
+	call(h, "POST", "/b", "", NULL, &g);
+	CHECK_STR(srv.line, "POST /b HTTP/1.1");
+	CHECK_STR(srv.body, "");
+	call(h, "PUT", "/b", "put", NULL, &g);
+	CHECK_STR(srv.line, "PUT /b HTTP/1.1");
+	CHECK_STR(srv.body, "put");
+	call(h, "POST", "/b", "post again", NULL, &g);
+	CHECK_STR(srv.line, "POST /b HTTP/1.1");
+	CHECK_STR(srv.body, "post again");
+	call(h, "GET", "/c", NULL, with_x, &g);
+	CHECK_STR(srv.line, "GET /c HTTP/1.1");
+	CHECK_STR(srv.body, "");
+	CHECK_INT(srv.had_x_test, 1);
+	call(h, "POST", "/c", "after a get", NULL, &g);
+	CHECK_STR(srv.line, "POST /c HTTP/1.1");
+	CHECK_STR(srv.body, "after a get");
+	CHECK_INT(srv.answered, 7);
+	/* one connection served them all */
+	on_accept(srv.fd, EV_READ, NULL);
+	CHECK_INT(srv.accepted, 1);
+out:
+	relay_http_free(h);
+	server_down();
+	event_base_free(base);
+	base = NULL;
+}
+
 static void
 test_wire(void)
 {
@@ -450,5 +547,6 @@ main(void)
 	RUN(test_table);
 	RUN(test_not_ip);
 	RUN(test_wire);
+	RUN(test_kept_handles);
 	return check_done();
 }
