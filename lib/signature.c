@@ -1,6 +1,7 @@
 /* Webhook signature verification: see include/odoo_relay/signature.h. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,30 +63,50 @@ struct hmac {
 	int digest_set;     /* the digest is set: a re-key need not fetch it again */
 };
 
+/*
+ * The HMAC algorithm, fetched once for the process: a fetch looks it up in
+ * OpenSSL's method store under a lock, which cost more than verifying a
+ * small webhook. OpenSSL's algorithm objects may be shared between threads;
+ * a fetch that failed is tried again by the next caller, and of two that
+ * race, the loser frees its own. Held until the process ends.
+ */
+static _Atomic(EVP_MAC *) hmac_alg;
+
+static EVP_MAC *
+hmac_algorithm(void)
+{
+	EVP_MAC *mac = atomic_load(&hmac_alg), *none = NULL;
+
+	if (mac)
+		return mac;
+	if (!(mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL)))
+		return NULL;
+	if (!atomic_compare_exchange_strong(&hmac_alg, &none, mac)) {
+		EVP_MAC_free(mac);
+		mac = none;
+	}
+	return mac;
+}
+
 static int
 hmac_open(struct hmac *h)
 {
-	h->mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+	h->mac = hmac_algorithm();
 	if (h->mac == NULL)
-		goto fail;
+		return ENOMEM;
 	h->ctx = EVP_MAC_CTX_new(h->mac);
-	if (h->ctx == NULL)
-		goto fail_mac;
+	if (h->ctx == NULL) {
+		h->mac = NULL;
+		return ENOMEM;
+	}
 	h->digest_set = 0;
 	return 0;
-
-fail_mac:
-	EVP_MAC_free(h->mac);
-	h->mac = NULL;
-fail:
-	return ENOMEM;
 }
 
 static void
 hmac_close(struct hmac *h)
 {
 	EVP_MAC_CTX_free(h->ctx);
-	EVP_MAC_free(h->mac);
 	h->ctx = NULL;
 	h->mac = NULL;
 }
