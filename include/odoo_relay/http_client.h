@@ -96,7 +96,11 @@ void relay_http_free(struct relay_http *h);
 
 /*
  * relay_http_send - start a request. Everything in req is copied; the POST
- * body copy is wiped before it is freed (it may carry credentials).
+ * body copy is wiped before it is freed (it may carry credentials). The
+ * client keeps a copy of what a destination's requests share (URL, method,
+ * timeouts, response limit, TLS files, refuse_private) and idle handles set
+ * up for it, so that the next request with the same sets only its headers
+ * and body; a request that differs in any of them is set up in full.
  * Returns 0 (cb will be called exactly once, later, from the loop),
  * -RELAY_EINVAL for a missing method or url, -RELAY_ECLOSED while the client
  * is being freed, ENOMEM, or -RELAY_ETRANSPORT if curl refuses the transfer.
