@@ -367,13 +367,30 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(base);
 }
 
-/* Send one GET and run the loop until its reply (or a deadline that only
- * keeps a broken build from hanging). */
+/* Send c and run the loop until its reply (or a deadline that only keeps a
+ * broken build from hanging). */
 static void
-get(struct relay_http *h, const char *host, int refuse_private, struct got *g)
+send_and_wait(struct relay_http *h, struct relay_http_call *c, struct got *g)
 {
 	struct timeval tv = { 20, 0 };
 	struct event *deadline = evtimer_new(base, on_deadline, NULL);
+
+	c->timeout_ms = 10000;
+	memset(g, 0, sizeof(*g));
+	srv.line[0] = srv.body[0] = '\0';
+	expired = 0;
+	evtimer_add(deadline, &tv);
+	CHECK_INT(relay_http_send(h, c, on_reply, g), 0);
+	while (!g->done && !expired)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(deadline);
+	CHECK(g->done);
+}
+
+/* One GET of /hook on host. */
+static void
+get(struct relay_http *h, const char *host, int refuse_private, struct got *g)
+{
 	struct relay_http_call c;
 	char url[128];
 
@@ -381,27 +398,44 @@ get(struct relay_http *h, const char *host, int refuse_private, struct got *g)
 	memset(&c, 0, sizeof(c));
 	c.method = "GET";
 	c.url = url;
-	c.timeout_ms = 10000;
 	c.refuse_private = refuse_private;
-	memset(g, 0, sizeof(*g));
-	expired = 0;
-	evtimer_add(deadline, &tv);
-	CHECK_INT(relay_http_send(h, &c, on_reply, g), 0);
-	while (!g->done && !expired)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(deadline);
-	CHECK(g->done);
+	send_and_wait(h, &c, g);
 	/* a connection the client completed shows in the backlog by now */
 	on_accept(srv.fd, EV_READ, NULL);
 }
 
-/* Send one request and run the loop until its reply. */
+/* A loop, the server on it and a client; NULL (with the failure counted)
+ * if any of them cannot be made. wire_down undoes what was made. */
+static struct relay_http *
+wire_up(void)
+{
+	struct relay_http *h = NULL;
+
+	base = event_base_new();
+	CHECK(base != NULL);
+	if (!base)
+		return NULL;
+	CHECK_INT(server_up(), 0);
+	CHECK_INT(relay_http_new(base, &h), 0);
+	return h;
+}
+
+static void
+wire_down(struct relay_http *h)
+{
+	relay_http_free(h);
+	if (base) {
+		server_down();
+		event_base_free(base);
+	}
+	base = NULL;
+}
+
+/* One request to 127.0.0.1, answered 204. */
 static void
 call(struct relay_http *h, const char *method, const char *path, const char *body,
      const char *const *headers, struct got *g)
 {
-	struct timeval tv = { 20, 0 };
-	struct event *deadline = evtimer_new(base, on_deadline, NULL);
 	struct relay_http_call c;
 	char url[128];
 
@@ -412,16 +446,7 @@ call(struct relay_http *h, const char *method, const char *path, const char *bod
 	c.body = body;
 	c.body_len = body ? strlen(body) : 0;
 	c.headers = headers;
-	c.timeout_ms = 10000;
-	memset(g, 0, sizeof(*g));
-	srv.line[0] = srv.body[0] = '\0';
-	expired = 0;
-	evtimer_add(deadline, &tv);
-	CHECK_INT(relay_http_send(h, &c, on_reply, g), 0);
-	while (!g->done && !expired)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(deadline);
-	CHECK(g->done);
+	send_and_wait(h, &c, g);
 	CHECK_INT(g->status, 204);
 }
 
@@ -432,50 +457,37 @@ static void
 test_kept_handles(void)
 {
 	static const char *const with_x[] = { "X-Test: 1", NULL };
+	static const struct {
+		const char *method, *path, *body, *line;
+		int x_test;
+	} steps[] = {
+		{ "POST", "/a", "one", "POST /a HTTP/1.1", 1 },
+		{ "POST", "/a", "second", "POST /a HTTP/1.1", 0 },
+		{ "POST", "/b", "", "POST /b HTTP/1.1", 0 },
+		{ "PUT", "/b", "put", "PUT /b HTTP/1.1", 0 },
+		{ "POST", "/b", "post again", "POST /b HTTP/1.1", 0 },
+		{ "GET", "/c", NULL, "GET /c HTTP/1.1", 1 },
+		{ "POST", "/c", "after a get", "POST /c HTTP/1.1", 0 },
+	};
 	struct relay_http *h = NULL;
 	struct got g;
+	size_t i;
 
-	base = event_base_new();
-	CHECK(base != NULL);
-	if (!base)
-		return;
-	CHECK_INT(server_up(), 0);
-	CHECK_INT(relay_http_new(base, &h), 0);
-	if (!h)
+	if (!(h = wire_up()))
 		goto out;
-	call(h, "POST", "/a", "one", with_x, &g);
-	CHECK_STR(srv.line, "POST /a HTTP/1.1");
-	CHECK_STR(srv.body, "one");
-	CHECK_INT(srv.had_x_test, 1);
-	call(h, "POST", "/a", "second", NULL, &g);
-	CHECK_STR(srv.line, "POST /a HTTP/1.1");
-	CHECK_STR(srv.body, "second");
-	CHECK_INT(srv.had_x_test, 0);
-	call(h, "POST", "/b", "", NULL, &g);
-	CHECK_STR(srv.line, "POST /b HTTP/1.1");
-	CHECK_STR(srv.body, "");
-	call(h, "PUT", "/b", "put", NULL, &g);
-	CHECK_STR(srv.line, "PUT /b HTTP/1.1");
-	CHECK_STR(srv.body, "put");
-	call(h, "POST", "/b", "post again", NULL, &g);
-	CHECK_STR(srv.line, "POST /b HTTP/1.1");
-	CHECK_STR(srv.body, "post again");
-	call(h, "GET", "/c", NULL, with_x, &g);
-	CHECK_STR(srv.line, "GET /c HTTP/1.1");
-	CHECK_STR(srv.body, "");
-	CHECK_INT(srv.had_x_test, 1);
-	call(h, "POST", "/c", "after a get", NULL, &g);
-	CHECK_STR(srv.line, "POST /c HTTP/1.1");
-	CHECK_STR(srv.body, "after a get");
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		call(h, steps[i].method, steps[i].path, steps[i].body,
+		     steps[i].x_test ? with_x : NULL, &g);
+		CHECK_STR(srv.line, steps[i].line);
+		CHECK_STR(srv.body, steps[i].body ? steps[i].body : "");
+		CHECK_INT(srv.had_x_test, steps[i].x_test);
+	}
 	CHECK_INT(srv.answered, 7);
 	/* one connection served them all */
 	on_accept(srv.fd, EV_READ, NULL);
 	CHECK_INT(srv.accepted, 1);
 out:
-	relay_http_free(h);
-	server_down();
-	event_base_free(base);
-	base = NULL;
+	wire_down(h);
 }
 
 static void
@@ -485,13 +497,7 @@ test_wire(void)
 	struct got g;
 	int accepted;
 
-	base = event_base_new();
-	CHECK(base != NULL);
-	if (!base)
-		return;
-	CHECK_INT(server_up(), 0);
-	CHECK_INT(relay_http_new(base, &h), 0);
-	if (!h)
+	if (!(h = wire_up()))
 		goto out;
 
 	/* without the guard, a loopback literal is reached, and the
@@ -535,10 +541,7 @@ test_wire(void)
 	CHECK_INT(g.status, 204);
 	CHECK_INT(srv.answered, 3);
 out:
-	relay_http_free(h);
-	server_down();
-	event_base_free(base);
-	base = NULL;
+	wire_down(h);
 }
 
 int
