@@ -276,6 +276,7 @@ relay_outcome_copy(struct relay_outcome *dst, const struct relay_outcome *src)
 	*dst = *src;
 	dst->error_name = dst->message = dst->detail = NULL;
 	dst->result = NULL;
+	dst->result_at = dst->result_len = 0; /* the copy has no body */
 	if (src->error_name && !(dst->error_name = strdup(src->error_name)))
 		err = ENOMEM;
 	if (src->message && !(dst->message = strdup(src->message)))
@@ -736,6 +737,51 @@ classify_success(const struct relay_exchange *x, json_t *root, const char *parse
 	return 0;
 }
 
+static int
+json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Where the result's own text lies in x's body (struct relay_outcome). The
+ * body is valid JSON with no key twice (root is what it decodes to), so
+ * after the envelope's first two members, checked byte for byte, and with
+ * three members in all, what stands between the prefix and the closing
+ * brace is the result and nothing else. */
+static void
+result_span(const struct relay_exchange *x, const json_t *root, struct relay_outcome *out)
+{
+	const char *b = x->body;
+	size_t start = 0, end = x->body_len;
+
+	while (end > 0 && json_space(b[end - 1]))
+		end--;
+	if (x->protocol == RELAY_PROTO_JSONRPC) {
+		const json_t *id = json_object_get(root, "id");
+		char head[96];
+		int n;
+
+		if (json_object_size(root) != 3 || !json_is_integer(id))
+			return;
+		n = snprintf(head, sizeof head, "{\"jsonrpc\": \"2.0\", \"id\": %" JSON_INTEGER_FORMAT
+		             ", \"result\": ", json_integer_value(id));
+		if (n <= 0 || (size_t)n >= sizeof head || end <= (size_t)n ||
+		    memcmp(b, head, (size_t)n) != 0 || b[end - 1] != '}')
+			return;
+		start = (size_t)n;
+		end--;
+		while (end > start && json_space(b[end - 1]))
+			end--;
+	} else {
+		while (start < end && json_space(b[start]))
+			start++;
+	}
+	if (end > start) {
+		out->result_at = start;
+		out->result_len = end - start;
+	}
+}
+
 int
 relay_classify(const struct relay_exchange *x, struct relay_outcome *out)
 {
@@ -752,14 +798,25 @@ relay_classify(const struct relay_exchange *x, struct relay_outcome *out)
 	if (x->transport != RELAY_TRANSPORT_OK) {
 		rc = classify_transport(x, out);
 	} else {
-		if (x->body && x->body_len > 0)
-			root = json_loadb(x->body, x->body_len, JSON_DECODE_ANY, &jerr);
-		else
+		int twice = 0; /* a key twice: decoded as before, the text not passed on */
+
+		if (x->body && x->body_len > 0) {
+			root = json_loadb(x->body, x->body_len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+			                  &jerr);
+			if (!root && json_error_code(&jerr) == json_error_duplicate_key) {
+				twice = 1;
+				root = json_loadb(x->body, x->body_len, JSON_DECODE_ANY, &jerr);
+			}
+		} else {
 			snprintf(jerr.text, sizeof jerr.text, "empty body");
+		}
 		if (x->http_status >= 200 && x->http_status < 300)
 			rc = classify_success(x, root, jerr.text, out);
 		else
 			rc = classify_status(x, root, out);
+		if (rc == 0 && !twice && out->klass == RELAY_CLASS_DONE && out->result &&
+		    !json_is_null(out->result))
+			result_span(x, root, out);
 		json_decref(root);
 	}
 	if (rc == 0 && out->klass == RELAY_CLASS_TRANSIENT) {

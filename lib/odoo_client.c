@@ -186,9 +186,11 @@ call_free(struct odoo_call *c)
 	free(c);
 }
 
-/* Run c's callback with out (consumed) and free c. */
+/* Run c's callback with out (consumed), read from answer (or NULL), and
+ * free c. */
 static void
-finish(struct odoo_call *c, struct relay_outcome *out)
+finish_answer(struct odoo_call *c, struct relay_outcome *out,
+              const struct relay_http_reply *answer)
 {
 	struct relay_odoo *o = c->o;
 	struct relay_odoo_result r;
@@ -207,9 +209,21 @@ finish(struct odoo_call *c, struct relay_outcome *out)
 	r.protocol = c->probe || c->sent_proto == RELAY_PROTO_AUTO ? o->proto : c->sent_proto;
 	r.server_major = o->server_major;
 	r.relogins = c->relogins;
+	if (answer) {
+		r.body = answer->body;
+		r.body_len = answer->body_len;
+	} else {
+		r.outcome.result_at = r.outcome.result_len = 0;
+	}
 	c->cb(&r, c->arg);
 	relay_outcome_clear(&r.outcome);
 	call_free(c);
+}
+
+static void
+finish(struct odoo_call *c, struct relay_outcome *out)
+{
+	finish_answer(c, out, NULL);
 }
 
 static void
@@ -818,7 +832,7 @@ on_call(struct relay_odoo *o, struct odoo_call *c, const struct relay_http_reply
 			finish_local(c, rc);
 		return;
 	}
-	finish(c, &out);
+	finish_answer(c, &out, resp);
 }
 
 static void

@@ -142,6 +142,14 @@ struct relay_outcome {
 	char *detail;                 /* trimmed traceback or transport text, or NULL */
 	json_t *result;               /* done: the call's result (json null for None); a load
 	                                 whose ids is false: its result; else NULL */
+	/* Done with a result: where the result's own text lies in the exchange's
+	 * body, so that it can be passed on without being encoded again: bytes
+	 * [result_at, result_at + result_len). Known only when the body has no key
+	 * twice and is what Odoo writes: for JSON-RPC exactly
+	 * {"jsonrpc": "2.0", "id": N, "result": R} with that spacing, N an integer
+	 * (spaces after R allowed), for JSON-2 the body itself; else result_len
+	 * is 0. relay_outcome_copy and relay_outcome_set leave it 0. */
+	size_t result_at, result_len;
 };
 
 /*

@@ -66,6 +66,11 @@ struct relay_odoo_result {
 	enum relay_odoo_protocol protocol; /* the protocol used; AUTO if never known */
 	int server_major;                  /* Odoo's major version, 0 if not known */
 	unsigned relogins;                 /* logins made again for this call (0 or 1) */
+	/* The answer's body the outcome was read from (outcome.result_at and
+	 * result_len point into it), valid only during the callback; NULL when
+	 * the outcome was not read from the call's own answer. */
+	const char *body;
+	size_t body_len;
 };
 
 /* Called exactly once per accepted call or probe, from the loop, never from

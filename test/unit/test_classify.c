@@ -516,6 +516,83 @@ test_success(void)
 	relay_outcome_clear(&o);
 }
 
+/* The result's own text, where Odoo wrote it as Odoo writes it. */
+static const char *
+span_of(const struct relay_outcome *o, const char *body, char *buf, size_t size)
+{
+	if (o->result_len == 0 || o->result_len >= size ||
+	    o->result_at + o->result_len > strlen(body))
+		return "";
+	memcpy(buf, body + o->result_at, o->result_len);
+	buf[o->result_len] = '\0';
+	return buf;
+}
+
+static void
+test_result_text(void)
+{
+	/* capture 112, as Odoo 18 wrote it */
+	static const char odoo[] = "{\"jsonrpc\": \"2.0\", \"id\": 12285, \"result\": [{\"id\": 7, "
+		"\"name\": \"Relay Test 1\", \"email\": \"t1@example.com\", \"phone\": \"+1 555 0100\", "
+		"\"comment\": \"<p>written by relay</p>\"}]}";
+	static const struct {
+		enum relay_odoo_protocol proto;
+		const char *body, *text; /* text "": not known */
+	} cases[] = {
+		{ RELAY_PROTO_JSONRPC, odoo, "[{\"id\": 7, \"name\": \"Relay Test 1\", \"email\": "
+		  "\"t1@example.com\", \"phone\": \"+1 555 0100\", \"comment\": "
+		  "\"<p>written by relay</p>\"}]" },
+		{ RELAY_PROTO_JSONRPC, "{\"jsonrpc\": \"2.0\", \"id\": 3, \"result\": [1, {\"a\": \"}\"}] }\n",
+		  "[1, {\"a\": \"}\"}]" },
+		{ RELAY_PROTO_JSONRPC, "{\"jsonrpc\": \"2.0\", \"id\": -4, \"result\": 7}", "7" },
+		/* other spacing, order, members or id: decoded, not passed on */
+		{ RELAY_PROTO_JSONRPC, "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":[1]}", "" },
+		{ RELAY_PROTO_JSONRPC, "{\"id\": 3, \"jsonrpc\": \"2.0\", \"result\": [1]}", "" },
+		{ RELAY_PROTO_JSONRPC, "{\"jsonrpc\": \"2.0\", \"id\": 3, \"result\": [1], \"x\": 1}", "" },
+		{ RELAY_PROTO_JSONRPC, "{\"jsonrpc\": \"2.0\", \"id\": \"3\", \"result\": [1]}", "" },
+		{ RELAY_PROTO_JSONRPC, "{\"jsonrpc\": \"2.0\", \"id\": 3.0, \"result\": [1]}", "" },
+		{ RELAY_PROTO_JSONRPC, "{\"jsonrpc\": \"2.0\", \"id\": 3, \"res\\u0075lt\": [1]}", "" },
+		/* a key twice, at the top or inside: the last one decoded, as
+		 * before, and the text (which holds both) not passed on */
+		{ RELAY_PROTO_JSONRPC, "{\"jsonrpc\": \"2.0\", \"id\": 3, \"result\": [1], \"id\": 3}", "" },
+		{ RELAY_PROTO_JSONRPC, "{\"jsonrpc\": \"2.0\", \"id\": 3, \"result\": [{\"a\": 1, \"a\": 2}]}", "" },
+		{ RELAY_PROTO_JSONRPC, "{\"jsonrpc\": \"2.0\", \"id\": 3, \"result\": null}", "" },
+		/* JSON-2: the body, without the spaces around it */
+		{ RELAY_PROTO_JSON2, " \r\n[8, 9, 10]\n", "[8, 9, 10]" },
+		{ RELAY_PROTO_JSON2, "[{\"a\": 1, \"a\": 2}]", "" },
+	};
+	struct relay_outcome o, c;
+	char buf[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		EXPECT(&o, (mk(cases[i].proto, 200, CT_JSON, cases[i].body, "search_read", NULL)),
+		       RELAY_CLASS_DONE, RELAY_SCOPE_NONE, NULL);
+		CHECK_STR(span_of(&o, cases[i].body, buf, sizeof buf), cases[i].text);
+		relay_outcome_clear(&o);
+	}
+	/* a key twice is decoded as it always was: the last one wins */
+	EXPECT(&o, (mk(RELAY_PROTO_JSONRPC, 200, CT_JSON, cases[10].body, "search_read", NULL)),
+	       RELAY_CLASS_DONE, RELAY_SCOPE_NONE, NULL);
+	CHECK_INT(json_integer_value(json_object_get(json_array_get(o.result, 0), "a")), 2);
+	/* a copy has no body to point into */
+	relay_outcome_clear(&o);
+	EXPECT(&o, (mk(RELAY_PROTO_JSONRPC, 200, CT_JSON, odoo, "search_read", NULL)),
+	       RELAY_CLASS_DONE, RELAY_SCOPE_NONE, NULL);
+	CHECK(o.result_len > 0);
+	CHECK_INT(relay_outcome_copy(&c, &o), 0);
+	CHECK_INT(c.result_len, 0);
+	CHECK_INT(c.result_at, 0);
+	relay_outcome_clear(&c);
+	relay_outcome_clear(&o);
+	/* an error envelope has no result text */
+	EXPECT(&o, (mk(RELAY_PROTO_JSONRPC, 200, CT_JSON, "{\"jsonrpc\": \"2.0\", \"id\": 1, \"error\": "
+	               "{\"code\": -32601, \"message\": \"Method not found\"}}", NULL, NULL)),
+	       RELAY_CLASS_PERMANENT, RELAY_SCOPE_NONE, "odoo.error");
+	CHECK_INT(o.result_len, 0);
+	relay_outcome_clear(&o);
+}
+
 static void
 test_load(void)
 {
@@ -828,6 +905,7 @@ main(void)
 	RUN(test_database_errors);
 	RUN(test_capture_bodies);
 	RUN(test_success);
+	RUN(test_result_text);
 	RUN(test_load);
 	RUN(test_load_rows);
 	RUN(test_malformed);
