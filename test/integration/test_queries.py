@@ -151,8 +151,12 @@ def test_answer_and_cache(t):
         try:
             seed(emu, 3)
             before = search_reads(emu)
-            st, _, js = get(r, "/query/partners?q=Shop", tok())
+            st, _, data = r.request("GET", "/query/partners?q=Shop", headers=tok())
+            js = json.loads(data)
             t.eq(st, 200, "answered")
+            # the records as Odoo wrote them (its spacing), not encoded again
+            t.check(b'[{"id": ' in data, "Odoo's own text of the records: " +
+                    data[:80].decode("utf-8", "replace"))
             t.eq(js["count"], 3, "three records")
             t.eq(sorted(x["name"] for x in js["records"]),
                  ["Shop Partner 0", "Shop Partner 1", "Shop Partner 2"], "the records")
@@ -374,6 +378,8 @@ def test_big_answers(t):
             js = json.loads(data)
             t.eq(st, 200, "answered")
             t.check(js.get("truncated") is True, "past max_bytes: truncated")
+            t.check(b'{"id":' in data and b'{"id": ' not in data,
+                    "cut to fit: the records encoded again, compact")
             t.check(len(json.dumps(js["records"], separators=(",", ":"))) <= 2048,
                     "records within max_bytes (%d)" % len(json.dumps(js["records"])))
             t.eq(js["count"], len(js["records"]), "count is what was sent")
