@@ -336,6 +336,8 @@ server_down(void)
 		event_free(srv.ev);
 	if (srv.fd >= 0)
 		close(srv.fd);
+	srv.ev = NULL; /* a second call does nothing */
+	srv.fd = -1;
 }
 
 struct got {
@@ -486,6 +488,23 @@ test_kept_handles(void)
 	/* one connection served them all */
 	on_accept(srv.fd, EV_READ, NULL);
 	CHECK_INT(srv.accepted, 1);
+	/* the same request again, the server gone: a kept handle reports this
+	 * transfer's failure, not the last one's status */
+	{
+		struct relay_http_call c;
+		char url[128];
+
+		snprintf(url, sizeof url, "http://127.0.0.1:%d/c", srv.port);
+		server_down();
+		memset(&c, 0, sizeof(c));
+		c.method = "POST";
+		c.url = url;
+		c.body = "after a get";
+		c.body_len = strlen(c.body);
+		send_and_wait(h, &c, &g);
+		CHECK(g.transport != RELAY_TRANSPORT_OK);
+		CHECK_INT(g.status, 0);
+	}
 out:
 	wire_down(h);
 }

@@ -228,6 +228,34 @@ test_rate_and_skip(void)
 /* Due lane heads of one route gather into one call that takes one slot, in
  * due order, never two of one lane; a call that is not full waits for its
  * deadline; the slot is free when the last job of the call is back. */
+/* A pass reads the due index in batches that grow (8, 16, 32, 64, ...):
+ * with room for them all, every due event starts in one pass, each once,
+ * in due order, across the batches' edges. */
+static void
+test_growing_batches(void)
+{
+	char dir[] = "/tmp/relay-sched-XXXXXX";
+	struct world w;
+	uint64_t ids[200];
+	char lane[16];
+
+	setup(&w, dir);
+	w.a.max_calls = w.a.slots = 200;
+	for (size_t i = 0; i < 200; i++) {
+		snprintf(lane, sizeof lane, "L%zu", i);
+		ids[i] = put(&w, "a", lane, 1000 + (int64_t)i);
+	}
+	relay_scheduler_dispatch(w.s, NULL, 5000, 10);
+	CHECK_INT(w.n_started, 200);
+	for (size_t i = 0; i < w.n_started && i < 200; i++)
+		CHECK_INT(w.started[i]->ev.id, ids[i]);
+	CHECK_INT(w.a.calls, 200);
+	/* nothing left to start: a second pass starts nothing */
+	relay_scheduler_dispatch(w.s, NULL, 5000, 20);
+	CHECK_INT(w.n_started, 200);
+	teardown(&w, dir);
+}
+
 static void
 test_batches(void)
 {
@@ -358,6 +386,7 @@ main(void)
 	RUN(test_no_room_is_remembered);
 	RUN(test_rate_and_skip);
 	RUN(test_batches);
+	RUN(test_growing_batches);
 	RUN(test_skip_in_flight_run);
 	return check_done();
 }
