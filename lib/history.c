@@ -279,24 +279,16 @@ gave_way(struct relay_store *st, size_t evicted)
 /* Puts k, with MDB_APPEND when it sorts after every key there: entries
  * come in about id (and expiry) order, and appended pages are split at
  * their end, so they stay full instead of half full (measured with
- * hist-fill, 600-byte bodies: 2366 -> 1680 bytes per entry). */
+ * hist-fill, 600-byte bodies: 2366 -> 1680 bytes per entry). LMDB checks
+ * the order itself: a key not after the last one comes back MDB_KEYEXIST,
+ * with nothing written and the transaction still usable, and is then put
+ * the ordinary way (overwriting an equal key, as before). */
 static int
 put_last(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
 {
-	MDB_cursor *cur;
-	MDB_val lk, lv;
-	unsigned flags = 0;
-	int rc;
+	int rc = mdb_put(txn, dbi, k, v, MDB_APPEND);
 
-	if ((rc = mdb_cursor_open(txn, dbi, &cur)))
-		return rc;
-	rc = mdb_cursor_get(cur, &lk, &lv, MDB_LAST);
-	if (rc == MDB_NOTFOUND || (rc == 0 && mdb_cmp(txn, dbi, k, &lk) > 0))
-		flags = MDB_APPEND;
-	mdb_cursor_close(cur);
-	if (rc && rc != MDB_NOTFOUND)
-		return rc;
-	return mdb_put(txn, dbi, k, v, flags);
+	return rc == MDB_KEYEXIST ? mdb_put(txn, dbi, k, v, 0) : rc;
 }
 
 /* Writes the history entry of ev in a nested transaction; never fails the
@@ -426,7 +418,7 @@ settle_into_history(struct relay_store *st, MDB_txn *txn, uint64_t id,
 	rc = dead ? relay_store_get_dead(st, use, id, &ev) : relay_store_get_event(st, use, id, &ev);
 	if (rc == 0) {
 		rc = dead ? relay_store_drop(st, use, id, now_ms)
-		          : relay_store_complete(st, use, id, now_ms);
+		          : relay_store_int_complete_read(st, use, &ev, now_ms);
 		if (rc == 0)
 			rc = hist_put(st, use, &ev, s, now_ms, &kept);
 		/* An edited body no history entry keeps has nothing left to

@@ -1136,23 +1136,32 @@ relay_store_ingest(struct relay_store *st, MDB_txn *txn, struct relay_event *ev,
 	return 0;
 }
 
+/* Removes queued event ev, as read in txn, and promotes its lane's next. */
+static int
+complete_read(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev, int64_t now_ms)
+{
+	struct key lk;
+	int rc;
+
+	if ((rc = rec_del(txn, st->events, ev->id)) || (rc = due_del(st, txn, ev->due_ms, ev->id)))
+		return rc;
+	if (has_lane(ev)) {
+		if (!(rc = lane_prefix(st, ev->source, ev->lane, &lk)) &&
+		    !(rc = lane_del(st, txn, &lk, ev->id)))
+			rc = promote(st, txn, &lk, now_ms);
+	}
+	return rc;
+}
+
 static int
 do_complete(struct relay_store *st, MDB_txn *txn, uint64_t id, int64_t now_ms)
 {
 	struct relay_event ev;
-	struct key lk;
 	int rc;
 
 	if ((rc = rec_get(txn, st->events, id, &ev)))
 		return rc;
-	if ((rc = rec_del(txn, st->events, id)) || (rc = due_del(st, txn, ev.due_ms, id)))
-		goto out;
-	if (has_lane(&ev)) {
-		if (!(rc = lane_prefix(st, ev.source, ev.lane, &lk)) &&
-		    !(rc = lane_del(st, txn, &lk, id)))
-			rc = promote(st, txn, &lk, now_ms);
-	}
-out:
+	rc = complete_read(st, txn, &ev, now_ms);
 	relay_event_clear(&ev);
 	return rc;
 }
@@ -1168,6 +1177,17 @@ relay_store_complete(struct relay_store *st, MDB_txn *txn, uint64_t id, int64_t 
 	if ((rc = write_begin(st, txn, &use, &own)))
 		return rc;
 	return write_end(st, own, do_complete(st, use, id, now_ms));
+}
+
+int
+relay_store_int_complete_read(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev,
+                              int64_t now_ms)
+{
+	int rc;
+
+	if ((rc = fault(st, "complete")))
+		return map_err(rc);
+	return map_err(complete_read(st, txn, ev, now_ms));
 }
 
 /* Whether queued event ev (as stored) may be in due: no lane, or its head.

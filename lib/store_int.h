@@ -66,6 +66,12 @@ int relay_store_int_room(struct relay_store *st, size_t *free_bytes, size_t *map
 int relay_store_int_meta_next(struct relay_store *st, MDB_txn *txn, const char *name,
                               uint64_t *v);
 
+/* relay_store_complete for queued event ev as just read from the events in
+ * txn (a write transaction; no second read and decode of the record), with
+ * the same fault hook and results. */
+int relay_store_int_complete_read(struct relay_store *st, MDB_txn *txn,
+                                  const struct relay_event *ev, int64_t now_ms);
+
 /* Replace the dead letter ev->id by ev (its edited body). 0,
  * -RELAY_ENOTFOUND when there is no such dead letter, or an LMDB code. */
 int relay_store_int_dead_put(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev);

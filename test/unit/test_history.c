@@ -546,6 +546,65 @@ test_audit_commit(void)
 	relay_store_close(st);
 }
 
+/* Entries settled out of id and of expiry order are each kept, found and
+ * swept in expiry order: the history's keys go in with MDB_APPEND when they
+ * sort last and the ordinary way when not. A completion that fails at the
+ * store ("complete") leaves the event queued and writes no entry. */
+static void
+test_out_of_order(void)
+{
+	struct relay_store *st = fresh(8u << 20);
+	struct relay_hist_settle s = settle(0, NULL, 0);
+	struct relay_hist_entry e;
+	struct relay_event ev = { 0 };
+	uint64_t id[4];
+	/* settled in the order 2, 0, 3, 1, expiring at 9000, 7000, 8000, 7000 */
+	static const int order[4] = { 2, 0, 3, 1 };
+	static const int64_t expiry[4] = { 7000, 7000, 9000, 8000 };
+	size_t swept = 0;
+	int kept = 0;
+
+	for (int i = 0; i < 4; i++) {
+		char dedup[16];
+
+		snprintf(dedup, sizeof(dedup), "o-%d", i);
+		id[i] = ingest(st, dedup, NULL, "{}", 1000 + i);
+	}
+	relay_store_set_fault(st, fail_op, "complete");
+	s.retention_ms = 1000;
+	CHECK(relay_history_complete(st, NULL, id[0], &s, 5000, &kept) != 0);
+	relay_store_set_fault(st, NULL, NULL);
+	CHECK_INT(kept, 0);
+	CHECK_INT(relay_history_get(st, NULL, id[0], &e), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_store_get_event(st, NULL, id[0], &ev), 0); /* still queued */
+	relay_event_clear(&ev);
+
+	for (int k = 0; k < 4; k++) {
+		int i = order[k];
+
+		s.retention_ms = expiry[i] - 5000;
+		CHECK_INT(relay_history_complete(st, NULL, id[i], &s, 5000, &kept), 0);
+		CHECK_INT(kept, 1);
+	}
+	for (int i = 0; i < 4; i++) {
+		CHECK_INT(relay_history_get(st, NULL, id[i], &e), 0);
+		CHECK_INT(e.ev.id, id[i]);
+		CHECK_INT(e.expiry_ms, expiry[i]);
+		relay_hist_clear(&e);
+		CHECK_INT(relay_store_get_event(st, NULL, id[i], &ev), -RELAY_ENOTFOUND);
+	}
+	CHECK_INT(relay_history_sweep(st, NULL, 7000, 100, &swept), 0);
+	CHECK_INT(swept, 2);
+	CHECK_INT(relay_history_get(st, NULL, id[0], &e), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_history_get(st, NULL, id[1], &e), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_history_sweep(st, NULL, 8000, 100, &swept), 0);
+	CHECK_INT(swept, 1);
+	CHECK_INT(relay_history_get(st, NULL, id[3], &e), -RELAY_ENOTFOUND);
+	CHECK_INT(relay_history_get(st, NULL, id[2], &e), 0);
+	relay_hist_clear(&e);
+	relay_store_close(st);
+}
+
 int
 main(void)
 {
@@ -557,6 +616,7 @@ main(void)
 	RUN(test_old_store);
 	RUN(test_damaged_entries);
 	RUN(test_audit_commit);
+	RUN(test_out_of_order);
 	if (dir[0])
 		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
