@@ -68,8 +68,9 @@ int relay_store_int_meta_next(struct relay_store *st, MDB_txn *txn, const char *
 
 /* relay_store_complete for queued event ev, as the caller just read it from
  * the events in txn (a write transaction): no second read and decode of the
- * record. Consults the same fault hook ("complete"). 0, -RELAY_EFULL, or an
- * LMDB code; ev stays the caller's. */
+ * record. Consults the same fault hook ("complete"). 0, -RELAY_EFULL,
+ * -RELAY_ETOOBIG (a lane key too long for the index), or an LMDB code; ev
+ * stays the caller's. */
 int relay_store_int_complete_read(struct relay_store *st, MDB_txn *txn,
                                   const struct relay_event *ev, int64_t now_ms);
 
