@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -23,11 +24,23 @@
 #define RELAY_VERSION "0"
 #endif
 
-/* One socket curl asked us to watch. */
+/*
+ * One socket curl asked us to watch, or one it opened through us
+ * (on_open_socket). curl closes those through us too (on_close_socket), so
+ * their event can outlive curl's interest: when a transfer ends, curl stops
+ * watching its connection (CURL_POLL_REMOVE) and the next transfer on it
+ * watches it again, and keeping the read event registered in between saves
+ * the loop two epoll_ctl calls a request. A socket we did not open (the
+ * resolver's) may be closed behind our back: its event goes with curl's
+ * interest, and so must never be parked.
+ */
 struct http_sock {
 	LIST_ENTRY(http_sock) link;
+	struct relay_http *h;
 	curl_socket_t fd;
 	struct event *ev;
+	int owned;  /* opened by on_open_socket, in h->owned[fd] */
+	int parked; /* curl is not watching it; ev (read only) stays registered */
 };
 
 /* Easy handles kept for the next requests: creating one and freeing it
@@ -85,6 +98,8 @@ struct relay_http {
 	struct event *timer;
 	TAILQ_HEAD(, http_xfer) xfers;
 	LIST_HEAD(, http_sock) socks;
+	struct http_sock **owned;    /* by fd: the sockets we opened for curl */
+	size_t n_owned;
 	unsigned active;
 	int closing;
 	/* Callbacks may free the client: while the loop is inside one of
@@ -93,6 +108,11 @@ struct relay_http {
 	int free_pending;
 	struct idle_easy idle[IDLE_EASY]; /* easy handles not in the multi */
 	unsigned n_idle;
+	/* Transfers' memory kept for the next requests: at 1.4 KB a transfer
+	 * is a large chunk to malloc, and each allocation of one first merges
+	 * all the small chunks freed since (malloc_consolidate). */
+	struct http_xfer *spare[IDLE_EASY];
+	unsigned n_spare;
 	struct easy_profile prof;    /* the current profile */
 	unsigned gen;                /* its generation, from 1 */
 };
@@ -198,7 +218,10 @@ xfer_free(struct http_xfer *x)
 	}
 	free(x->resp);
 	free(x->retry_after);
-	free(x);
+	if (x->h && !x->h->closing && x->h->n_spare < IDLE_EASY)
+		x->h->spare[x->h->n_spare++] = x;
+	else
+		free(x);
 }
 
 static size_t
@@ -439,18 +462,39 @@ relay_addr_private(const struct sockaddr *sa)
 	return 1;
 }
 
+static void sock_own(struct relay_http *h, curl_socket_t fd);
+static void sock_free(struct http_sock *s);
+
 /* Every new connection: refuse before connecting, so that not even a
  * connection attempt reaches an internal address. */
 static curl_socket_t
 on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
 	struct http_xfer *x = clientp;
+	curl_socket_t fd;
 
-	if (purpose == CURLSOCKTYPE_IPCXN && relay_addr_private(&a->addr)) {
+	if (purpose == CURLSOCKTYPE_IPCXN && x->refuse_private && relay_addr_private(&a->addr)) {
 		x->refused = 1;
 		return CURL_SOCKET_BAD;
 	}
-	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	/* Without memory for its record the socket is watched as one we did
+	 * not open: it works, its event is never parked. */
+	if (fd != CURL_SOCKET_BAD)
+		sock_own(x->h, fd);
+	return fd;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: curl closes a socket it opened through
+ * on_open_socket (after telling on_socket it no longer watches it). */
+static int
+on_close_socket(void *clientp, curl_socket_t fd)
+{
+	struct relay_http *h = clientp;
+
+	if (fd >= 0 && (size_t)fd < h->n_owned && h->owned[fd])
+		sock_free(h->owned[fd]);
+	return close(fd);
 }
 
 /*
@@ -520,9 +564,18 @@ drain(struct relay_http *h)
 static void
 on_event(evutil_socket_t fd, short kind, void *arg)
 {
-	struct relay_http *h = arg;
+	struct http_sock *s = arg;
+	struct relay_http *h = s->h;
 	int action = 0, running;
 
+	if (s->parked) {
+		/* Readable while idle in curl's pool: the peer closed it or sent
+		 * what nobody asked for. Stop watching; curl checks a kept
+		 * connection before it reuses one, and closes this one then. */
+		event_free(s->ev);
+		s->ev = NULL;
+		return;
+	}
 	if (kind & EV_READ)
 		action |= CURL_CSELECT_IN;
 	if (kind & EV_WRITE)
@@ -560,13 +613,58 @@ on_timer(CURLM *multi, long timeout_ms, void *userp)
 	return evtimer_add(h->timer, &tv);
 }
 
+/* Free s and its event. Safe even while s->ev's own callback runs
+ * (libevent 2.1 touches no event after its callback returns). */
 static void
 sock_free(struct http_sock *s)
 {
 	if (s->ev)
 		event_free(s->ev);
+	if (s->owned)
+		s->h->owned[s->fd] = NULL;
 	LIST_REMOVE(s, link);
 	free(s);
+}
+
+/* A record for a socket not yet watched; owned: we opened it. NULL without
+ * memory. */
+static struct http_sock *
+sock_new(struct relay_http *h, curl_socket_t fd, int owned)
+{
+	struct http_sock *s = calloc(1, sizeof *s);
+
+	if (!s)
+		return NULL;
+	s->h = h;
+	s->fd = fd;
+	s->owned = owned;
+	LIST_INSERT_HEAD(&h->socks, s, link);
+	return s;
+}
+
+static void
+sock_own(struct relay_http *h, curl_socket_t fd)
+{
+	struct http_sock **t;
+	size_t n;
+
+	if (fd < 0)
+		return;
+	if ((size_t)fd >= h->n_owned) {
+		n = h->n_owned ? h->n_owned : 64;
+		while (n <= (size_t)fd)
+			n *= 2;
+		if (!(t = realloc(h->owned, n * sizeof *t)))
+			return;
+		memset(t + h->n_owned, 0, (n - h->n_owned) * sizeof *t);
+		h->owned = t;
+		h->n_owned = n;
+	}
+	/* Only on_close_socket closes what we opened, so no record should be
+	 * left at a new socket's number; if one were, it is stale. */
+	if (h->owned[fd])
+		sock_free(h->owned[fd]);
+	h->owned[fd] = sock_new(h, fd, 1);
 }
 
 /* CURLMOPT_SOCKETFUNCTION: watch fd for what curl asks. */
@@ -577,28 +675,36 @@ on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 	struct http_sock *s = socketp;
 	short kind;
 
+	(void)easy;
+	if (!s && fd >= 0 && (size_t)fd < h->n_owned)
+		s = h->owned[fd];
 	if (what == CURL_POLL_REMOVE) {
-		if (s)
+		if (!s)
+			return 0;
+		if (!s->owned) {
 			sock_free(s);
+		} else if (s->ev && event_get_events(s->ev) == (EV_PERSIST | EV_READ)) {
+			s->parked = 1;
+		} else if (s->ev) {
+			/* a parked write event would fire at once, and forever */
+			event_free(s->ev);
+			s->ev = NULL;
+		}
 		return 0;
 	}
-	if (!s) {
-		if (!(s = calloc(1, sizeof *s)))
-			return -1;
-		s->fd = fd;
-		LIST_INSERT_HEAD(&h->socks, s, link);
+	if (!s && !(s = sock_new(h, fd, 0)))
+		return -1;
+	if (!socketp)
 		curl_multi_assign(h->multi, fd, s);
-	}
+	s->parked = 0;
 	kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
 	       ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
 	if (s->ev) {
 		if (event_get_events(s->ev) == kind)
 			return 0;
-		/* Safe even while s->ev's own callback runs (libevent 2.1
-		 * touches no event after its callback returns). */
 		event_free(s->ev);
 	}
-	if (!(s->ev = event_new(h->base, fd, kind, on_event, h)) || event_add(s->ev, NULL) < 0)
+	if (!(s->ev = event_new(h->base, fd, kind, on_event, s)) || event_add(s->ev, NULL) < 0)
 		return -1;
 	return 0;
 }
@@ -656,9 +762,12 @@ http_destroy(struct relay_http *h)
 	curl_multi_cleanup(h->multi);
 	while (h->n_idle > 0)
 		curl_easy_cleanup(h->idle[--h->n_idle].e);
+	while (h->n_spare > 0)
+		free(h->spare[--h->n_spare]);
 	profile_clear(&h->prof);
 	while ((s = LIST_FIRST(&h->socks)))
 		sock_free(s);
+	free(h->owned);
 	event_free(h->timer);
 	free(h);
 }
@@ -694,9 +803,9 @@ setopt_failed(CURLcode c, int *rc)
 }
 
 /* The options of req's profile (struct easy_profile), on a new or reset
- * handle. */
+ * handle of client h. */
 static int
-set_profile(CURL *e, const struct relay_http_call *req)
+set_profile(struct relay_http *h, CURL *e, const struct relay_http_call *req)
 {
 	int rc = 0;
 
@@ -717,9 +826,12 @@ set_profile(CURL *e, const struct relay_http_call *req)
 	if (req->timeout_ms > 0 &&
 	    setopt_failed(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms), &rc))
 		return rc;
+	if (setopt_failed(curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket), &rc) ||
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket), &rc) ||
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h), &rc))
+		return rc;
 	if (req->refuse_private &&
-	    (setopt_failed(curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket), &rc) ||
-	     setopt_failed(curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq), &rc)))
+	    setopt_failed(curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq), &rc))
 		return rc;
 	if ((req->ca_file && setopt_failed(curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file), &rc)) ||
 	    (req->cert_file && setopt_failed(curl_easy_setopt(e, CURLOPT_SSLCERT, req->cert_file), &rc)) ||
@@ -753,8 +865,8 @@ set_request(CURL *e, struct http_xfer *x, const struct relay_http_call *req)
 	    setopt_failed(curl_easy_setopt(e, CURLOPT_HEADERDATA, x), &rc) ||
 	    setopt_failed(curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x), &rc))
 		return rc;
-	if (req->refuse_private &&
-	    (setopt_failed(curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x), &rc) ||
+	if (setopt_failed(curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x), &rc) ||
+	    (req->refuse_private &&
 	     setopt_failed(curl_easy_setopt(e, CURLOPT_PREREQDATA, x), &rc)))
 		return rc;
 	x->refuse_private = req->refuse_private;
@@ -788,7 +900,9 @@ relay_http_send(struct relay_http *h, const struct relay_http_call *req,
 	if (h->closing)
 		return -RELAY_ECLOSED;
 	/* The answer's buffers need no zeroing: the lengths say what is in them. */
-	if (!(x = malloc(sizeof *x)))
+	if (h->n_spare)
+		x = h->spare[--h->n_spare];
+	else if (!(x = malloc(sizeof *x)))
 		return ENOMEM;
 	memset(x, 0, offsetof(struct http_xfer, errbuf));
 	x->errbuf[0] = '\0';
@@ -824,7 +938,7 @@ relay_http_send(struct relay_http *h, const struct relay_http_call *req,
 	if (!(l = curl_slist_append(x->headers, "Expect:")))
 		goto fail;
 	x->headers = l;
-	if ((!ready && (rc = set_profile(e, req)) != 0) || (rc = set_request(e, x, req)) != 0)
+	if ((!ready && (rc = set_profile(h, e, req)) != 0) || (rc = set_request(e, x, req)) != 0)
 		goto fail;
 	x->start_ms = relay_mono_ms();
 	/* Adding only arms the timer (on_timer): the transfer starts from the
