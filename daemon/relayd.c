@@ -29,6 +29,7 @@
 #include "odoo_relay/error.h"
 #include "odoo_relay/history.h"
 #include "odoo_relay/ingest.h"
+#include "odoo_relay/json_arena.h"
 #include "odoo_relay/log.h"
 #include "odoo_relay/metrics.h"
 #include "odoo_relay/poller.h"
@@ -890,6 +891,8 @@ main(int argc, char **argv)
 	char demo_path[4096], msg[1024];
 	int c, debug = 0, want_demo = 0, status = 1;
 
+	/* before any thread, and before jansson allocates */
+	relay_json_arena_install();
 	while ((c = getopt_long(argc, argv, "c:C:l:dVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': d.config_path = optarg; break;
@@ -956,6 +959,7 @@ main(int argc, char **argv)
 	if (run(&d) == 0)
 		status = 0;
 	teardown(&d);
+	relay_json_arena_release();
 	if (status == 0) {
 		struct relay_log_fields f = { .message_id = RELAY_MSGID_STOPPED };
 		relay_log_with(LOG_NOTICE, &f, "odoo-relayd stopped");

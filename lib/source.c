@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 
 #include "odoo_relay/error.h"
+#include "odoo_relay/json_arena.h"
 #include "odoo_relay/jsonptr.h"
 #include "odoo_relay/source.h"
 
@@ -239,6 +240,9 @@ relay_source_extract(const struct relay_source_conf *sc, relay_header_fn hdr,
 	}
 	if (body == NULL)
 		len = 0;
+	/* The body's tree lives only in this function: its blocks come from
+	 * the thread's arena (json_arena.h), and all go back before it returns. */
+	relay_json_arena_begin();
 
 	rc = relay_signature_verify(&sc->verify, hdr, ctx, body, len, now_s, &f.why);
 	if (rc == -RELAY_ESIG || rc == -RELAY_ESTALE) {
@@ -292,6 +296,9 @@ relay_source_extract(const struct relay_source_conf *sc, relay_header_fn hdr,
 		out->lane = NULL;
 	}
 
+	json_decref(out->json);
+	out->json = NULL;
+	relay_json_arena_end();
 	if (http_status)
 		*http_status = 0;
 	if (why)
@@ -300,6 +307,7 @@ relay_source_extract(const struct relay_source_conf *sc, relay_header_fn hdr,
 
 fail:
 	free_fields(out);
+	relay_json_arena_end();
 	if (http_status)
 		*http_status = f.status;
 	if (why)

@@ -37,15 +37,15 @@
 #define RELAY_EXTRACT_WHY_MAX 320
 
 /*
- * The result of relay_source_extract. The caller owns the strings and the
- * JSON reference and frees them with relay_extract_clear.
+ * The result of relay_source_extract. The caller owns the strings and frees
+ * them with relay_extract_clear.
  */
 struct relay_extract {
 	char *dedup_key;    /* never NULL nor "" after success */
 	char *topic;        /* "" when the source has no topic or it is absent */
 	char *lane;         /* NULL: no lane (not configured, absent, null or "") */
-	json_t *json;       /* the parsed body (one reference), or NULL when the
-	                       source did not need it parsed */
+	json_t *json;       /* the parsed body while relay_source_extract runs;
+	                       always NULL when it returns */
 	char why_buf[RELAY_EXTRACT_WHY_MAX]; /* where formatted why texts live */
 };
 
