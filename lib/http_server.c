@@ -54,8 +54,24 @@ struct http_header {
 	char *value;
 };
 
+/*
+ * The request line and header lines, copied out of the input buffer into
+ * blocks the request owns and parsed in place: the method, path, query and
+ * every header name and value point into them. One allocation serves a
+ * whole request's headers, where a copy of each line and of each name and
+ * value cost three allocations and three frees per header.
+ */
+#define TEXT_BLOCK 1000 /* what glibc's per-thread cache takes */
+
+struct text_block {
+	struct text_block *next;
+	size_t used, cap;
+	char data[];
+};
+
 struct relay_http_request {
 	struct http_conn *conn;    /* NULL once the client is gone */
+	struct text_block *text;   /* the newest first */
 	char *method;
 	char *path;
 	char *query;               /* after "?", without the fragment; NULL if none */
@@ -151,14 +167,13 @@ request_free(struct relay_http_request *req)
 	if (!req)
 		return;
 	request_uncharge(req);
-	for (size_t i = 0; i < req->n_headers; i++) {
-		free(req->headers[i].name);
-		free(req->headers[i].value);
+	while (req->text) {
+		struct text_block *b = req->text;
+
+		req->text = b->next;
+		free(b);
 	}
 	free(req->headers);
-	free(req->method);
-	free(req->path);
-	free(req->query);
 	free(req->body);
 	free(req);
 }
@@ -415,14 +430,17 @@ parse_request_line(struct relay_http_request *req, char *line)
 		if (*m < 'A' || *m > 'Z')
 			return -1;
 	req->minor = version[7] - '0';
-	req->method = strdup(line);
-	size_t plen = strcspn(target, "?#");
-	req->path = strndup(target, plen);
-	if (target[plen] == '?' && !(req->query = strndup(target + plen + 1,
-	                                                  strcspn(target + plen + 1, "#"))))
-		return ENOMEM;
-	if (!req->method || !req->path)
-		return ENOMEM;
+	/* in place: the path ends at '?' or '#', the query at '#' */
+	char *path = sp1 + 1, *query = NULL;
+	size_t plen = strcspn(path, "?#");
+	if (path[plen] == '?') {
+		query = path + plen + 1;
+		query[strcspn(query, "#")] = '\0';
+	}
+	path[plen] = '\0';
+	req->path = path;
+	req->query = query;
+	req->method = line;
 	return 0;
 }
 
@@ -451,13 +469,8 @@ add_header(struct relay_http_request *req, char *line)
 		req->cap_headers = cap;
 	}
 	struct http_header *h = &req->headers[req->n_headers];
-	h->name = strdup(line);
-	h->value = strdup(v);
-	if (!h->name || !h->value) {
-		free(h->name);
-		free(h->value);
-		return ENOMEM;
-	}
+	h->name = line;
+	h->value = v;
 	req->n_headers++;
 	return 0;
 }
@@ -554,14 +567,67 @@ headers_done(struct http_conn *c)
 	return 0;
 }
 
+/* n bytes of req's text blocks (n > 0), or NULL without memory. */
+static char *
+request_text(struct relay_http_request *req, size_t n)
+{
+	struct text_block *b = req->text;
+
+	if (!b || b->cap - b->used < n) {
+		size_t cap = n > TEXT_BLOCK - sizeof(*b) ? n : TEXT_BLOCK - sizeof(*b);
+
+		if (!(b = malloc(sizeof(*b) + cap)))
+			return NULL;
+		b->used = 0;
+		b->cap = cap;
+		b->next = req->text;
+		req->text = b;
+	}
+	b->used += n;
+	return b->data + b->used - n;
+}
+
+/* The next whole line of c's input, without its end of line (CRLF or a
+ * bare LF, as evbuffer_readln takes them), moved into the request's text
+ * and NUL-terminated: 0 with *line and *len; 0 with *line NULL when the
+ * line takes the request line and headers over the limit (nothing is
+ * copied); 1 when no whole line has arrived; ENOMEM. */
+static int
+next_line(struct http_conn *c, char **line, size_t *len)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t eol_len = 0;
+	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+
+	if (eol.pos < 0)
+		return 1;
+	*len = (size_t)eol.pos;
+	*line = NULL;
+	c->header_bytes += *len + 2;
+	if (c->header_bytes > c->srv->lim.max_header_bytes)
+		return 0;
+	if (!(*line = request_text(c->req, *len + 1)))
+		return ENOMEM;
+	if (evbuffer_remove(in, *line, *len) != (int)*len)
+		return ENOMEM;
+	(*line)[*len] = '\0';
+	evbuffer_drain(in, eol_len);
+	return 0;
+}
+
 static void
 read_headers(struct http_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	for (;;) {
-		size_t len;
-		char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
-		if (!line) {
+		size_t len = 0;
+		char *line = NULL;
+		int got = next_line(c, &line, &len);
+		if (got == ENOMEM) {
+			conn_free(c);
+			return;
+		}
+		if (got) {
 			if (c->header_bytes + evbuffer_get_length(in) > c->srv->lim.max_header_bytes)
 				conn_fail(c, 431, "request header fields too large",
 				          "request line and headers are over the limit");
@@ -569,9 +635,7 @@ read_headers(struct http_conn *c)
 				conn_free(c);
 			return;
 		}
-		c->header_bytes += len + 2;
-		if (c->header_bytes > c->srv->lim.max_header_bytes) {
-			free(line);
+		if (!line) { /* over the limit: nothing was copied */
 			conn_fail(c, 431, "request header fields too large",
 			          "request line and headers are over the limit");
 			return;
@@ -580,38 +644,30 @@ read_headers(struct http_conn *c)
 		 * values could become one); a bare CR is not a line end (RFC
 		 * 9112 2.2). Either is refused wherever it is. */
 		if (memchr(line, '\0', len) || memchr(line, '\r', len)) {
-			free(line);
 			conn_fail(c, 400, "bad request", "NUL or bare CR in the request line or a header");
 			return;
 		}
 		int rc = 0;
 		if (!c->req->method) {
-			if (len == 0) { /* tolerate empty lines before a request (RFC 9112 2.2) */
-				free(line);
+			if (len == 0) /* tolerate empty lines before a request (RFC 9112 2.2) */
 				continue;
-			}
 			rc = parse_request_line(c->req, line);
-			free(line);
 			if (rc == -2) {
 				conn_fail(c, 505, "http version not supported", "only HTTP/1.0 and 1.1");
 				return;
 			}
 		} else if (len == 0) {
-			free(line);
 			if (headers_done(c))
 				return;
 			conn_process(c);
 			return;
 		} else if (line[0] == ' ' || line[0] == '\t') {
-			free(line);
 			rc = -1; /* obsolete line folding */
 		} else if (c->req->n_headers >= c->srv->lim.max_headers) {
-			free(line);
 			conn_fail(c, 431, "request header fields too large", "too many headers");
 			return;
 		} else {
 			rc = add_header(c->req, line);
-			free(line);
 		}
 		if (rc == ENOMEM) {
 			conn_free(c);

@@ -58,9 +58,12 @@ on_request(struct relay_http_request *req, void *arg)
 		evtimer_add(later_ev, &tv);
 		return;
 	}
-	char out[256];
-	int n = snprintf(out, sizeof(out), "{\"method\":\"%s\",\"len\":%zu,\"x\":\"%s\",\"first\":\"%c\"}",
-	                 relay_http_request_method(req), len,
+	char out[512];
+	const char *q = relay_http_request_query(req), *lg = relay_http_request_header(req, "X-Long");
+	int n = snprintf(out, sizeof(out), "{\"method\":\"%s\",\"path\":\"%s\",\"query\":\"%s\","
+	                 "\"long\":%zu,\"len\":%zu,\"x\":\"%s\",\"first\":\"%c\"}",
+	                 relay_http_request_method(req), relay_http_request_path(req), q ? q : "-",
+	                 lg ? strlen(lg) : 0, len,
 	                 relay_http_request_header(req, "x-test") ? relay_http_request_header(req, "X-Test") : "",
 	                 len ? body[0] : '-');
 	relay_http_respond(req, 200, "application/json", out, (size_t)n, "X-Extra: 1\r\n");
@@ -174,6 +177,46 @@ test_simple_and_keepalive(void)
 	CHECK(strstr(buf, "\"len\":2") != NULL);
 	CHECK(strstr(buf, "Connection: close") != NULL);
 	CHECK(peer_closed(fd));
+	close(fd);
+}
+
+/*
+ * The request line and headers are parsed in place in blocks the request
+ * owns: lines ending in a bare LF, empty lines before the request, a path
+ * cut at '?' and a query at '#', headers over many blocks and one longer
+ * than a block all read back whole.
+ */
+static void
+test_lines(void)
+{
+	char buf[4096], req[16384];
+	size_t n = 0;
+	int fd, i;
+
+	fd = connect_srv();
+	const char *r1 = "\r\n\nPOST /hooks/a?x=1&y=2#frag HTTP/1.1\nHost: x\nX-Test: bare\r\n"
+	                 "Content-Length: 2\n\nhi";
+	send_all(fd, r1, strlen(r1));
+	recv_until(fd, buf, sizeof(buf), "}");
+	CHECK(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	CHECK(strstr(buf, "\"method\":\"POST\",\"path\":\"/hooks/a\",\"query\":\"x=1&y=2\"") != NULL);
+	CHECK(strstr(buf, "\"x\":\"bare\"") != NULL);
+	CHECK(strstr(buf, "\"len\":2,") != NULL);
+
+	/* the same connection: 60 headers, one of 3000 bytes, X-Test last */
+	n += (size_t)snprintf(req + n, sizeof(req) - n, "POST /b#only-a-fragment HTTP/1.1\r\nHost: x\r\n");
+	for (i = 0; i < 60; i++)
+		n += (size_t)snprintf(req + n, sizeof(req) - n,
+		                      "X-Pad-%02d: %050d\r\n", i, i);
+	n += (size_t)snprintf(req + n, sizeof(req) - n, "X-Long: ");
+	memset(req + n, 'a', 3000);
+	n += 3000;
+	n += (size_t)snprintf(req + n, sizeof(req) - n,
+	                      "\r\nX-Test:   padded   \r\nContent-Length: 0\r\n\r\n");
+	send_all(fd, req, n);
+	recv_until(fd, buf, sizeof(buf), "\"first\":\"-\"}");
+	CHECK(strstr(buf, "\"path\":\"/b\",\"query\":\"-\",\"long\":3000,") != NULL);
+	CHECK(strstr(buf, "\"x\":\"padded\"") != NULL);
 	close(fd);
 }
 
@@ -547,6 +590,7 @@ main(void)
 	pthread_create(&loop_thread, NULL, loop_main, NULL);
 
 	RUN(test_simple_and_keepalive);
+	RUN(test_lines);
 	RUN(test_errors);
 	RUN(test_timeouts);
 	RUN(test_expect_continue);
