@@ -1,6 +1,7 @@
 /* Webhook signature verification: see include/odoo_relay/signature.h. */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +139,73 @@ hmac_run(struct hmac *h, const unsigned char *key, size_t keylen,
 	return 0;
 }
 
+struct relay_webhook_signer;
+static int keyed_run(struct relay_webhook_signer *s, size_t i, const struct relay_secret *key,
+                     const void *pre, size_t prelen, const void *data, size_t len,
+                     unsigned char out[DIGEST_LEN]);
+
+/* With a signer, the first SIGNER_KEYS secrets use its keyed contexts. */
+#define SIGNER_KEYS 4
+
+/*
+ * The calling thread's keyed contexts for verifying (a signer, used only to
+ * keep them): a source's secrets rarely change, and a new context, its
+ * digest and its key were a third of verifying a 1 KiB webhook. Created at
+ * the thread's first verification, freed when the thread ends; NULL without
+ * memory (verification then keys a context of its own, as before).
+ */
+static pthread_key_t verifier_key;
+static pthread_once_t verifier_once = PTHREAD_ONCE_INIT;
+static int verifier_key_ok;
+
+static void
+verifier_drop(void *p)
+{
+	relay_webhook_signer_free(p);
+}
+
+static void
+verifier_key_make(void)
+{
+	verifier_key_ok = pthread_key_create(&verifier_key, verifier_drop) == 0;
+}
+
+static struct relay_webhook_signer *
+verifier(void)
+{
+	struct relay_webhook_signer *v;
+
+	pthread_once(&verifier_once, verifier_key_make);
+	if (!verifier_key_ok)
+		return NULL;
+	if ((v = pthread_getspecific(verifier_key)) != NULL)
+		return v;
+	if (relay_webhook_signer_new(&v) != 0)
+		return NULL;
+	if (pthread_setspecific(verifier_key, v) != 0) {
+		relay_webhook_signer_free(v);
+		return NULL;
+	}
+	return v;
+}
+
+/* HMAC-SHA256(secret i of a verification, pre || data): the first
+ * SIGNER_KEYS secrets through the thread's kept contexts, the others (or
+ * all, without memory for those) through h, opened at its first use. */
+static int
+verify_hmac(struct hmac *h, size_t i, const struct relay_secret *key,
+            const void *pre, size_t prelen, const void *data, size_t len,
+            unsigned char out[DIGEST_LEN])
+{
+	struct relay_webhook_signer *v = i < SIGNER_KEYS ? verifier() : NULL;
+
+	if (v)
+		return keyed_run(v, i, key, pre, prelen, data, len, out);
+	if (!h->ctx && hmac_open(h) != 0)
+		return ENOMEM;
+	return hmac_run(h, key->data, key->len, pre, prelen, data, len, out);
+}
+
 /* The value of a header without its surrounding spaces and tabs. */
 static void
 trim(const char *s, size_t n, const char **start, size_t *len)
@@ -240,7 +308,7 @@ verify_body_digest(const struct relay_verify_conf *vc, const char *v, size_t vn,
                    const char *malformed, const char **why)
 {
 	unsigned char want[DIGEST_LEN], got[DIGEST_LEN];
-	struct hmac h;
+	struct hmac h = { 0 };
 	size_t plen = prefix ? strlen(prefix) : 0;
 	size_t i;
 	int match = 0, rc;
@@ -257,12 +325,8 @@ verify_body_digest(const struct relay_verify_conf *vc, const char *v, size_t vn,
 		*why = malformed;
 		return -RELAY_ESIG;
 	}
-	rc = hmac_open(&h);
-	if (rc != 0)
-		return rc;
 	for (i = 0; i < vc->n_secrets; i++) {
-		rc = hmac_run(&h, vc->secrets[i].data, vc->secrets[i].len,
-		              NULL, 0, body, len, want);
+		rc = verify_hmac(&h, i, &vc->secrets[i], NULL, 0, body, len, want);
 		if (rc != 0)
 			goto out;
 		match |= CRYPTO_memcmp(want, got, DIGEST_LEN) == 0;
@@ -339,7 +403,7 @@ verify_stripe(const struct relay_verify_conf *vc, const char *v, size_t vn,
 	unsigned char want[DIGEST_LEN], got[DIGEST_LEN];
 	char signed_t[STRIPE_T_MAX];
 	struct kv_iter it = { v, v + vn };
-	struct hmac h;
+	struct hmac h = { 0 };
 	const char *k, *val;
 	size_t kn, valn, i, n_v1 = 0;
 	int64_t t = 0;
@@ -376,12 +440,8 @@ verify_stripe(const struct relay_verify_conf *vc, const char *v, size_t vn,
 	/* Stripe signs the timestamp as its libraries print it back. */
 	tlen = snprintf(signed_t, sizeof(signed_t), "%" PRId64 ".", t);
 
-	rc = hmac_open(&h);
-	if (rc != 0)
-		return rc;
 	for (i = 0; i < vc->n_secrets; i++) {
-		rc = hmac_run(&h, vc->secrets[i].data, vc->secrets[i].len,
-		              signed_t, (size_t)tlen, body, len, want);
+		rc = verify_hmac(&h, i, &vc->secrets[i], signed_t, (size_t)tlen, body, len, want);
 		if (rc != 0)
 			goto out;
 		it.p = v;
@@ -658,13 +718,6 @@ relay_whsec_decode(const char *text, size_t len, struct relay_secret *out)
 	return 0;
 }
 
-struct relay_webhook_signer;
-static int keyed_run(struct relay_webhook_signer *s, size_t i, const struct relay_secret *key,
-                     const void *pre, size_t prelen, const void *data, size_t len,
-                     unsigned char out[DIGEST_LEN]);
-
-/* With a signer, the first SIGNER_KEYS secrets use its keyed contexts. */
-#define SIGNER_KEYS 4
 
 static int
 webhook_sign(struct hmac *h, struct relay_webhook_signer *keep,

@@ -86,6 +86,10 @@ typedef const char *(*relay_header_fn)(void *ctx, const char *name);
  *   ENOMEM         libcrypto could not allocate its MAC context
  * The signature is checked before the stripe timestamp, so -RELAY_ESTALE
  * means an authentic but old (or early) request.
+ *
+ * Threads: any, at once. Each calling thread keeps HMAC contexts keyed
+ * with the first secrets it verified with (a copy of them, cleansed when
+ * replaced) until it ends.
  */
 int relay_signature_verify(const struct relay_verify_conf *vc, relay_header_fn hdr,
                            void *ctx, const unsigned char *body, size_t len,

@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -579,6 +580,72 @@ test_none_and_config_errors(void)
 	CHECK_INT(relay_signature_sign(&vc, NULL, 0, 0, out, sizeof(out)), -RELAY_EINVAL);
 }
 
+/* GitHub-signed body under secret sig_key, verified with secrets[0..n). */
+static int
+github_check(const char *sig_key, const char *const *keys, size_t n)
+{
+	struct relay_secret secrets[8], one = secret(sig_key);
+	struct relay_verify_conf vc;
+	static const unsigned char body[] = "{\"action\":\"opened\"}";
+	char value[RELAY_SIGNATURE_MAX];
+	size_t i;
+
+	memset(&vc, 0, sizeof(vc));
+	vc.scheme = RELAY_SIG_GITHUB;
+	vc.secrets = &one;
+	vc.n_secrets = 1;
+	if (relay_signature_sign(&vc, body, sizeof(body) - 1, 0, value, sizeof(value)) != 0)
+		return -1000;
+	for (i = 0; i < n; i++)
+		secrets[i] = secret(keys[i]);
+	vc.secrets = secrets;
+	vc.n_secrets = n;
+	return verify_with(&vc, "X-Hub-Signature-256", value, body, sizeof(body) - 1, 0, NULL);
+}
+
+static void *
+rotate_thread(void *arg)
+{
+	static const char *const b[] = { "bbbbbbbbbb" };
+	int *rc = arg;
+
+	/* another thread: its own contexts, keyed with its own secrets */
+	rc[0] = github_check("bbbbbbbbbb", b, 1);
+	rc[1] = github_check("aaaaaaaaaa", b, 1);
+	return NULL;
+}
+
+/*
+ * A thread keeps HMAC contexts keyed with the first secrets it verified
+ * with: a secret that changes in its slot (a rotation, another source) is
+ * never verified with the old key, and a fifth secret, past the kept
+ * ones, still counts.
+ */
+static void
+test_kept_keys(void)
+{
+	static const char *const a[] = { "aaaaaaaaaa" }, *const b[] = { "bbbbbbbbbb" };
+	static const char *const five[] = { "k1", "k2", "k3", "k4", "k5-fifth" };
+	pthread_t t;
+	int rc[2] = { 1, 1 };
+
+	CHECK_INT(github_check("aaaaaaaaaa", a, 1), 0);
+	/* the same length in the same slot: compared byte for byte */
+	CHECK_INT(github_check("aaaaaaaaaa", b, 1), -RELAY_ESIG);
+	CHECK_INT(github_check("bbbbbbbbbb", b, 1), 0);
+	CHECK_INT(github_check("bbbbbbbbbb", a, 1), -RELAY_ESIG);
+	CHECK_INT(github_check("aaaaaaaaaa", a, 1), 0);
+	CHECK_INT(github_check("k5-fifth", five, 5), 0);
+	CHECK_INT(github_check("k2", five, 5), 0);
+	CHECK_INT(github_check("k6", five, 5), -RELAY_ESIG);
+	CHECK_INT(github_check("aaaaaaaaaa", five, 5), -RELAY_ESIG);
+	CHECK_INT(pthread_create(&t, NULL, rotate_thread, rc), 0);
+	pthread_join(t, NULL);
+	CHECK_INT(rc[0], 0);
+	CHECK_INT(rc[1], -RELAY_ESIG);
+	CHECK_INT(github_check("aaaaaaaaaa", a, 1), 0);
+}
+
 int
 main(void)
 {
@@ -588,5 +655,6 @@ main(void)
 	RUN(test_stripe);
 	RUN(test_token);
 	RUN(test_none_and_config_errors);
+	RUN(test_kept_keys);
 	return check_done();
 }
