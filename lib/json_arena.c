@@ -33,7 +33,9 @@ static void *
 arena_malloc(size_t size)
 {
 	struct arena *a = &arena;
-	size_t n = (size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+	/* a block of 0 bytes still takes room: at the buffer's very end it
+	 * would point past it, and its free would go to free() */
+	size_t n = size ? (size + ALIGN - 1) & ~(size_t)(ALIGN - 1) : ALIGN;
 	void *p;
 
 	if (!a->active || n < size || n > RELAY_JSON_ARENA_BYTES - a->used)

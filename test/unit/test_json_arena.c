@@ -170,6 +170,38 @@ test_threads(void)
 	CHECK_INT(relay_json_arena_live(), 0);
 }
 
+/* Blocks cut through jansson's allocator itself, up to the buffer's last
+ * byte; then one of 0 bytes, which must still be a block of the buffer
+ * (or malloc's), never a pointer past its end handed to free(). */
+static void
+test_full_and_empty(void)
+{
+	json_malloc_t m = NULL;
+	json_free_t f = NULL;
+	enum { N = RELAY_JSON_ARENA_BYTES / 16 };
+	static void *blocks[N];
+	void *zero;
+	size_t i;
+
+	json_get_alloc_funcs(&m, &f);
+	CHECK(m != NULL && f != NULL);
+	if (!m || !f)
+		return;
+	relay_json_arena_begin();
+	for (i = 0; i < N; i++)
+		blocks[i] = m(16);
+	CHECK_INT(relay_json_arena_used(), RELAY_JSON_ARENA_BYTES);
+	CHECK_INT(relay_json_arena_live(), N);
+	zero = m(0);
+	f(zero);
+	CHECK_INT(relay_json_arena_live(), N);
+	for (i = 0; i < N; i++)
+		f(blocks[i]);
+	CHECK_INT(relay_json_arena_live(), 0);
+	relay_json_arena_end();
+	CHECK_INT(relay_json_arena_used(), 0);
+}
+
 int
 main(void)
 {
@@ -178,6 +210,7 @@ main(void)
 	RUN(test_kept_past_scope);
 	RUN(test_overflow);
 	RUN(test_threads);
+	RUN(test_full_and_empty);
 	CHECK_INT(relay_json_arena_release(), 0);
 	return check_done();
 }
