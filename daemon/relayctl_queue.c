@@ -47,7 +47,28 @@ by_id(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* Reads every entry of the due index. Returns 0 or an error code. */
+/* An event the daemon has not indexed yet, and will make due. */
+static int
+due_add_tail(void *arg, uint64_t id, int64_t due_ms)
+{
+	struct due_set *d = arg;
+
+	if (d->n == d->cap) {
+		struct relay_due *p = realloc(d->v, (d->cap + SCAN_CHUNK) * sizeof(*p));
+
+		if (!p)
+			return ENOMEM;
+		d->v = p;
+		d->cap += SCAN_CHUNK;
+	}
+	d->v[d->n].id = id;
+	d->v[d->n].due_ms = due_ms;
+	d->n++;
+	return 0;
+}
+
+/* Reads every entry of the due index, and the events about to be in it.
+ * Returns 0 or an error code. */
 static int
 due_load(struct ctl *c, struct due_set *d)
 {
@@ -73,6 +94,8 @@ due_load(struct ctl *c, struct due_set *d)
 			after = &last;
 		}
 	} while (n == SCAN_CHUNK);
+	if ((rc = relay_store_tail_due(c->st, NULL, due_add_tail, d)))
+		return rc;
 	qsort(d->v, d->n, sizeof(*d->v), by_id);
 	return 0;
 }

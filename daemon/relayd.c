@@ -72,6 +72,7 @@ struct relayd {
 	int stopping;
 	int64_t drain_deadline_ms;
 	uint64_t commits_shown, writes_shown; /* the writer's counts already in the metrics */
+	uint64_t settles_shown;
 };
 
 static void
@@ -403,6 +404,11 @@ metrics_hook(void *arg, struct relay_metrics *m)
 	                  "store writes (events received, outcomes, CLI changes) those commits carried",
 	                  NULL, NULL, writes - d->writes_shown);
 	d->commits_shown = commits;
+	commits = relay_writer_settles(d->writer);
+	relay_metrics_add(m, "relay_store_settles_total",
+	                  "store commits that only indexed events already stored (each one fsync)",
+	                  NULL, NULL, commits - d->settles_shown);
+	d->settles_shown = commits;
 	history_metrics(d, m);
 	d->writes_shown = writes;
 }

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +36,59 @@
 #define STORE_DIR_MODE 0750
 #define KEY_BUF 512
 #define PAUSE_PREFIX "pause:"
+
+/*
+ * The tail: events acknowledged but not yet in the indexes.
+ *
+ * A deferred ingest (relay_store_defer_index) commits the event's record
+ * alone, at the end of events: the indexes (lanes, due, dedup, dedup_exp)
+ * are written later for the whole tail at once (settle), so that the commit
+ * a sender waits for copies the pages of one B-tree instead of five. What
+ * settling needs is in the store, not in memory: the records past meta
+ * "indexed" (all events up to that id are indexed) and each source's dedup
+ * window (meta "dedup_window:<source>"). A settle is idempotent, and every
+ * other write settles first, so that the indexes never see an event ahead
+ * of an older one.
+ *
+ * What follows is a cache of that state, for the process's own writes:
+ * the tail's ids with a hash of their dedup keys (for the duplicate check),
+ * the mark, and the block of ids reserved in meta "next_id" (ids are handed
+ * out from it without a write; a restart skips what is left of it). Each
+ * top-level write transaction checks it against meta "next_id" and
+ * "indexed", two reads: a write by another process (odoo-relayctl) that
+ * touches the tail settles it, and one that takes ids reserves a block,
+ * so either moves one of them. (Two handles deferring at once would not
+ * see each other's tails: one process, the daemon's writer, defers.)
+ * Fields change only inside a write transaction, under LMDB's writer lock,
+ * except pending, which the writer thread reads outside one.
+ */
+struct tail_ent {
+	uint64_t id;
+	uint64_t hash; /* of source NUL dedup_key; 0: no dedup key */
+};
+
+#define TAIL_NEST 8 /* nested transactions whose cache state is kept */
+
+struct tail {
+	int defer;          /* relay_store_defer_index */
+	int valid;          /* the fields below hold */
+	uint64_t id_next, id_end; /* ids reserved: [id_next, id_end) */
+	uint64_t mark;      /* meta "indexed"; valid only if have_mark */
+	int have_mark;
+	struct tail_ent *v;
+	size_t n, cap;
+	int64_t first_ms;   /* monotonic ms the oldest entry came in */
+	uint64_t gen;       /* counts changes, to tell whether an abort undid any */
+	struct {            /* at each open transaction's begin */
+		uint64_t gen, id_next, id_end;
+		int valid;
+	} saved[TAIL_NEST];
+	unsigned depth;     /* open transactions, the top-level one included */
+	/* ids an abort gave back since the last commit, [keep_next,
+	 * keep_end), for tail_load: an abort leaves no gap in the ids */
+	uint64_t keep_next, keep_end;
+	atomic_size_t pending; /* n as of the last top-level commit */
+};
 
 struct relay_store {
 	MDB_env *env;
@@ -61,6 +115,7 @@ struct relay_store {
 	size_t room;       /* bytes believed free, less the reserve */
 	int64_t room_ms;   /* when it was measured (monotonic) */
 	size_t psize;
+	struct tail tail;  /* the events not indexed yet (below) */
 };
 
 /* A key under construction. */
@@ -432,6 +487,413 @@ meta_put_u64(struct relay_store *st, MDB_txn *txn, const char *name, uint64_t v)
 	return mdb_put(txn, st->meta, &k, &d, 0);
 }
 
+/* ---- the tail (struct tail, above) ---- */
+
+#define TAIL_MAX 256   /* entries: past this an ingest settles the tail first */
+#define TAIL_AGE_MS 50 /* or once its oldest entry waited this long */
+#define ID_BLOCK 64    /* ids reserved in meta "next_id" by one write */
+#define WINDOW_PREFIX "dedup_window:"
+
+static int64_t mono_ms(void);
+static int read_begin(struct relay_store *st, MDB_txn *txn, MDB_txn **use, MDB_txn **own);
+
+/* FNV-1a of source NUL dedup_key, never 0: a match is checked against the
+ * record, so it only has to spread. */
+static uint64_t
+tail_hash(const char *source, const char *dkey)
+{
+	const unsigned char *p;
+	uint64_t h = 14695981039346656037ull;
+
+	for (p = (const unsigned char *)source; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	h *= 1099511628211ull;
+	for (p = (const unsigned char *)dkey; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return h ? h : 1;
+}
+
+static int
+window_key(struct relay_store *st, const char *source, struct key *k)
+{
+	size_t lp = sizeof(WINDOW_PREFIX) - 1, ls = strlen(source);
+
+	if (lp + ls > st->maxkey)
+		return -RELAY_ETOOBIG;
+	memcpy(k->b, WINDOW_PREFIX, lp);
+	memcpy(k->b + lp, source, ls);
+	k->len = lp + ls;
+	return 0;
+}
+
+/* The dedup window a settle gives source's keys; 0: none. */
+static int
+window_get(struct relay_store *st, MDB_txn *txn, const char *source, int64_t *ms)
+{
+	struct key k;
+	MDB_val kv, v;
+	int rc;
+
+	*ms = 0;
+	if ((rc = window_key(st, source, &k)))
+		return rc;
+	kv = val_of(k.b, k.len);
+	rc = mdb_get(txn, st->meta, &kv, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	if (v.mv_size != 8)
+		return -RELAY_ECORRUPT;
+	*ms = (int64_t)get_be64(v.mv_data);
+	return 0;
+}
+
+/* Written only when it changes: a read, not a page, per ingest. */
+static int
+window_set(struct relay_store *st, MDB_txn *txn, const char *source, int64_t ms)
+{
+	unsigned char b[8];
+	struct key k;
+	MDB_val kv, v;
+	int64_t cur;
+	int rc;
+
+	if ((rc = window_get(st, txn, source, &cur)) || cur == ms)
+		return rc;
+	if ((rc = window_key(st, source, &k)))
+		return rc;
+	put_be64(b, (uint64_t)ms);
+	kv = val_of(k.b, k.len);
+	v = val_of(b, 8);
+	return mdb_put(txn, st->meta, &kv, &v, 0);
+}
+
+static int
+tail_add(struct relay_store *st, uint64_t id, uint64_t hash)
+{
+	struct tail *t = &st->tail;
+
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 64;
+		struct tail_ent *v = realloc(t->v, cap * sizeof(*v));
+
+		if (!v)
+			return ENOMEM;
+		t->v = v;
+		t->cap = cap;
+	}
+	if (t->n == 0)
+		t->first_ms = mono_ms();
+	t->v[t->n].id = id;
+	t->v[t->n].hash = hash;
+	t->n++;
+	t->gen++;
+	return 0;
+}
+
+/* Reads the cache from the store, as txn sees it. */
+static int
+tail_load(struct relay_store *st, MDB_txn *txn)
+{
+	struct tail *t = &st->tail;
+	struct relay_event ev;
+	unsigned char kb[8];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int64_t window;
+	int rc;
+
+	t->valid = 0;
+	t->n = 0;
+	t->gen++;
+	rc = meta_get_u64(st, txn, "next_id", &t->id_next);
+	if (rc == MDB_NOTFOUND)
+		t->id_next = 1;
+	else if (rc)
+		return rc;
+	t->id_end = t->id_next; /* nothing reserved: the next id writes a block */
+	if (t->keep_end == t->id_next && t->keep_next < t->keep_end)
+		t->id_next = t->keep_next; /* what an abort gave back */
+	rc = meta_get_u64(st, txn, "indexed", &t->mark);
+	t->have_mark = rc == 0;
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc || !t->have_mark)
+		goto out;
+	if ((rc = mdb_cursor_open(txn, st->events, &cur)))
+		return rc;
+	put_be64(kb, t->mark + 1);
+	k = val_of(kb, 8);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t hash = 0;
+
+		if (k.mv_size != 8) {
+			rc = -RELAY_ECORRUPT;
+			break;
+		}
+		if ((rc = relay_record_decode(v.mv_data, v.mv_size, &ev)))
+			break;
+		if (ev.dedup_key && ev.dedup_key[0] &&
+		    !(rc = window_get(st, txn, ev.source ? ev.source : "", &window)) && window > 0)
+			hash = tail_hash(ev.source ? ev.source : "", ev.dedup_key);
+		if (!rc)
+			rc = tail_add(st, get_be64(k.mv_data), hash);
+		relay_event_clear(&ev);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+out:
+	if (rc == 0)
+		t->valid = 1;
+	return rc;
+}
+
+/* 1 if the cache no longer matches the store as txn sees it (or cannot
+ * tell): another process wrote. */
+static int
+tail_stale(struct relay_store *st, MDB_txn *txn)
+{
+	struct tail *t = &st->tail;
+	uint64_t v;
+	int rc;
+
+	if (meta_get_u64(st, txn, "next_id", &v) || v != t->id_end)
+		return 1;
+	rc = meta_get_u64(st, txn, "indexed", &v);
+	if (t->have_mark)
+		return rc != 0 || v != t->mark;
+	return rc != MDB_NOTFOUND;
+}
+
+static int
+tail_ready(struct relay_store *st, MDB_txn *txn)
+{
+	return st->tail.valid ? 0 : tail_load(st, txn);
+}
+
+/* The next id. Written to meta once per ID_BLOCK: "next_id" stays above
+ * every id handed out, which is all a restart needs. */
+static int
+alloc_id(struct relay_store *st, MDB_txn *txn, uint64_t *id)
+{
+	struct tail *t = &st->tail;
+	int rc;
+
+	if (t->id_next >= t->id_end) {
+		if ((rc = meta_put_u64(st, txn, "next_id", t->id_next + ID_BLOCK)))
+			return rc;
+		t->id_end = t->id_next + ID_BLOCK;
+	}
+	*id = t->id_next++;
+	t->gen++;
+	return 0;
+}
+
+/* The next id, one write each: ingest that does not defer keeps ids
+ * without gaps across restarts. */
+static int
+alloc_id_exact(struct relay_store *st, MDB_txn *txn, uint64_t *id)
+{
+	struct tail *t = &st->tail;
+	int rc = meta_get_u64(st, txn, "next_id", id);
+
+	if (rc == MDB_NOTFOUND)
+		*id = 1;
+	else if (rc)
+		return rc;
+	if ((rc = meta_put_u64(st, txn, "next_id", *id + 1)))
+		return rc;
+	t->id_next = t->id_end = *id + 1;
+	t->gen++;
+	return 0;
+}
+
+/* Puts ev, a record of the tail, in the indexes, as ingest did before the
+ * tail: idempotent, for a settle that a crash cut short, or a tail that
+ * the build before it (which kept no mark) indexed already. */
+static int
+index_one(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev)
+{
+	struct key lk, dk;
+	unsigned char vb[16];
+	MDB_val k, v;
+	uint64_t head;
+	int64_t window, expiry;
+	int rc;
+
+	if (has_lane(ev)) {
+		if ((rc = lane_prefix(st, ev->source, ev->lane, &lk)))
+			return rc;
+		rc = lane_has(st, txn, &lk, ev->id);
+		if (rc == MDB_NOTFOUND) {
+			rc = lane_first_from(st, txn, &lk, 0, &head);
+			if (rc == -RELAY_ENOTFOUND) /* its lane's head */
+				rc = due_put(st, txn, ev->due_ms, ev->id);
+			if (!rc)
+				rc = lane_put(st, txn, &lk, ev->id);
+		}
+	} else {
+		rc = due_has(st, txn, ev->due_ms, ev->id);
+		if (rc == MDB_NOTFOUND)
+			rc = due_put(st, txn, ev->due_ms, ev->id);
+	}
+	if (rc || !ev->dedup_key || !ev->dedup_key[0])
+		return rc;
+	if ((rc = window_get(st, txn, ev->source, &window)) || window <= 0)
+		return rc;
+	if ((rc = dedup_key(st, ev->source, ev->dedup_key, &dk)))
+		return rc;
+	k = val_of(dk.b + 8, dk.len - 8);
+	rc = mdb_get(txn, st->dedup, &k, &v);
+	if (rc == 0) {
+		if (v.mv_size != 16)
+			return -RELAY_ECORRUPT;
+		if (get_be64(v.mv_data) == ev->id)
+			return 0;
+		/* an expired key of an earlier event: replaced */
+		memcpy(dk.b, (const unsigned char *)v.mv_data + 8, 8);
+		if ((rc = del_key(txn, st->dedup_exp, dk.b, dk.len)))
+			return rc;
+	} else if (rc != MDB_NOTFOUND) {
+		return rc;
+	}
+	expiry = ev->due_ms > INT64_MAX - window ? INT64_MAX : ev->due_ms + window;
+	put_be64(vb, ev->id);
+	put_be64(vb + 8, (uint64_t)expiry);
+	k = val_of(dk.b + 8, dk.len - 8);
+	v = val_of(vb, 16);
+	if ((rc = mdb_put(txn, st->dedup, &k, &v, 0)))
+		return rc;
+	put_be64(dk.b, (uint64_t)expiry);
+	return put_empty(txn, st->dedup_exp, dk.b, dk.len);
+}
+
+/*
+ * For readers: calls cb for each event of the tail (as txn sees it) that
+ * the settle will make due, with the due time it will have: a reader
+ * shows the queue as it is about to be, not an event "parked" for the
+ * milliseconds before its settle. *unsettled counts the tail. A lane is
+ * held by any event of it in lanes, or by an earlier one of the tail.
+ */
+static int
+tail_due(struct relay_store *st, MDB_txn *txn, int (*cb)(void *arg, uint64_t id, int64_t due_ms),
+         void *arg, uint64_t *unsettled)
+{
+	struct relay_event ev;
+	struct key lk, *held = NULL;
+	size_t n_held = 0, cap = 0;
+	unsigned char kb[8];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t mark, head;
+	int rc;
+
+	*unsettled = 0;
+	rc = meta_get_u64(st, txn, "indexed", &mark);
+	if (rc)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if ((rc = mdb_cursor_open(txn, st->events, &cur)))
+		return rc;
+	put_be64(kb, mark + 1);
+	k = val_of(kb, 8);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		int due = 1;
+
+		if (k.mv_size != 8 || relay_record_decode(v.mv_data, v.mv_size, &ev))
+			continue; /* the walk reports damage; a view does not fail on it */
+		(*unsettled)++;
+		if (has_lane(&ev) && !(rc = lane_prefix(st, ev.source, ev.lane, &lk))) {
+			for (size_t i = 0; due && i < n_held; i++)
+				if (held[i].len == lk.len && memcmp(held[i].b, lk.b, lk.len) == 0)
+					due = 0;
+			if (due) {
+				rc = lane_first_from(st, txn, &lk, 0, &head);
+				if (rc == 0)
+					due = 0;
+				else if (rc == -RELAY_ENOTFOUND)
+					rc = 0;
+			}
+			if (!rc && due) {
+				if (n_held == cap) {
+					struct key *p = realloc(held, (cap ? 2 * cap : 8) * sizeof(*p));
+
+					if (!p)
+						rc = ENOMEM;
+					else {
+						held = p;
+						cap = cap ? 2 * cap : 8;
+					}
+				}
+				if (!rc)
+					held[n_held++] = lk;
+			}
+		} else if (rc == -RELAY_ETOOBIG) {
+			rc = 0;
+			due = 0;
+		}
+		if (!rc && due && cb)
+			rc = cb(arg, get_be64(k.mv_data), ev.due_ms);
+		relay_event_clear(&ev);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	free(held);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+relay_store_tail_due(struct relay_store *st, MDB_txn *txn,
+                     int (*cb)(void *arg, uint64_t id, int64_t due_ms), void *arg)
+{
+	MDB_txn *use, *own;
+	uint64_t n;
+	int rc;
+
+	if ((rc = read_begin(st, txn, &use, &own)))
+		return rc;
+	rc = tail_due(st, use, cb, arg, &n);
+	if (own)
+		mdb_txn_abort(own);
+	return rc;
+}
+
+/* Indexes the whole tail and moves the mark past it. */
+static int
+do_settle(struct relay_store *st, MDB_txn *txn)
+{
+	struct tail *t = &st->tail;
+	struct relay_event ev;
+	int rc;
+
+	if ((rc = tail_ready(st, txn)) || t->n == 0)
+		return rc;
+	for (size_t i = 0; i < t->n; i++) {
+		rc = rec_get(txn, st->events, t->v[i].id, &ev);
+		/* gone already; or damaged, which the walk at start reports: not
+		 * a reason to stop every write that settles first */
+		if (rc == -RELAY_ENOTFOUND || rc == -RELAY_ECORRUPT || rc == -RELAY_EVERSION)
+			continue;
+		if (!rc)
+			rc = index_one(st, txn, &ev);
+		relay_event_clear(&ev);
+		if (rc)
+			return rc;
+	}
+	if ((rc = meta_put_u64(st, txn, "indexed", t->v[t->n - 1].id)))
+		return rc;
+	t->mark = t->v[t->n - 1].id;
+	t->n = 0;
+	t->gen++;
+	return 0;
+}
+
 static int
 pause_key(struct relay_store *st, const char *route, struct key *k)
 {
@@ -466,8 +928,39 @@ relay_store_txn_begin(struct relay_store *st, MDB_txn *parent, MDB_txn **txn)
 	if (!parent) {
 		st->top = *txn;
 		st->top_gen++;
+		st->tail.depth = 0;
+		if (st->tail.valid && tail_stale(st, *txn))
+			st->tail.valid = 0;
 	}
+	if (st->tail.depth < TAIL_NEST) {
+		struct tail *t = &st->tail;
+
+		t->saved[t->depth].gen = t->gen;
+		t->saved[t->depth].id_next = t->id_next;
+		t->saved[t->depth].id_end = t->id_end;
+		t->saved[t->depth].valid = t->valid;
+	}
+	st->tail.depth++;
 	return 0;
+}
+
+/* A transaction ends: an abort that undid changes to the cache drops it. */
+static void
+tail_txn_end(struct relay_store *st, int aborted)
+{
+	struct tail *t = &st->tail;
+
+	if (t->depth == 0)
+		return;
+	t->depth--;
+	if (!aborted || (t->depth < TAIL_NEST && t->saved[t->depth].gen == t->gen))
+		return;
+	t->valid = 0;
+	/* begun with the cache unknown: what was given back before stays */
+	if (t->depth < TAIL_NEST && t->saved[t->depth].valid) {
+		t->keep_next = t->saved[t->depth].id_next;
+		t->keep_end = t->saved[t->depth].id_end;
+	}
 }
 
 int
@@ -478,12 +971,25 @@ relay_store_txn_commit(struct relay_store *st, MDB_txn *txn)
 	if (txn == st->top) {
 		st->top = NULL;
 		st->flat = NULL;
+		st->tail.depth = 1;
 		if ((rc = fault(st, "commit"))) {
 			mdb_txn_abort(txn);
+			tail_txn_end(st, 1);
 			return map_err(rc);
 		}
+		if ((rc = mdb_txn_commit(txn))) { /* LMDB freed txn */
+			tail_txn_end(st, 1);
+			return map_err(rc);
+		}
+		st->tail.depth = 0;
+		st->tail.keep_next = st->tail.keep_end = 0;
+		/* Unknown counts as one: the writer settles, which finds out. */
+		atomic_store(&st->tail.pending, st->tail.valid ? st->tail.n : 1);
+		return 0;
 	}
-	return map_err(mdb_txn_commit(txn));
+	rc = mdb_txn_commit(txn);
+	tail_txn_end(st, rc != 0);
+	return map_err(rc);
 }
 
 void
@@ -491,8 +997,11 @@ relay_store_txn_abort(struct relay_store *st, MDB_txn *txn)
 {
 	if (!txn)
 		return;
-	if (txn == st->top)
+	if (txn == st->top) {
 		st->top = st->flat = NULL;
+		st->tail.depth = 1;
+	}
+	tail_txn_end(st, 1);
 	mdb_txn_abort(txn);
 }
 
@@ -550,7 +1059,7 @@ relay_store_read_begin(struct relay_store *st, MDB_txn **txn)
 
 /* For the public write functions: use the caller's txn, or begin our own. */
 static int
-write_begin(struct relay_store *st, MDB_txn *txn, MDB_txn **use, MDB_txn **own)
+write_begin_raw(struct relay_store *st, MDB_txn *txn, MDB_txn **use, MDB_txn **own)
 {
 	int rc = 0;
 
@@ -559,6 +1068,20 @@ write_begin(struct relay_store *st, MDB_txn *txn, MDB_txn **use, MDB_txn **own)
 		rc = relay_store_txn_begin(st, NULL, own);
 	*use = txn ? txn : *own;
 	return rc;
+}
+
+/* The same, settling the tail first: every write but a deferred ingest
+ * sees the indexes whole. On failure nothing is left open. */
+static int
+write_begin(struct relay_store *st, MDB_txn *txn, MDB_txn **use, MDB_txn **own)
+{
+	int rc = write_begin_raw(st, txn, use, own);
+
+	if (rc == 0 && (rc = do_settle(st, *use)) && *own) {
+		relay_store_txn_abort(st, *own);
+		*own = NULL;
+	}
+	return map_err(rc);
 }
 
 /* Ends our own txn (commit on success, abort on failure); a caller's txn is
@@ -856,6 +1379,7 @@ relay_store_close(struct relay_store *st)
 		return;
 	if (st->env)
 		mdb_env_close(st->env);
+	free(st->tail.v);
 	free(st->dir);
 	free(st);
 }
@@ -1067,14 +1591,7 @@ do_ingest(struct relay_store *st, MDB_txn *txn, struct relay_event *ev, int64_t 
 			return rc;
 	}
 
-	if ((rc = take_room(st, ingest_size(ev))))
-		return rc;
-	rc = meta_get_u64(st, txn, "next_id", &id);
-	if (rc == MDB_NOTFOUND)
-		id = 1;
-	else if (rc)
-		return rc;
-	if ((rc = meta_put_u64(st, txn, "next_id", id + 1)))
+	if ((rc = take_room(st, ingest_size(ev))) || (rc = alloc_id_exact(st, txn, &id)))
 		return rc;
 
 	struct relay_event saved = *ev;
@@ -1103,6 +1620,106 @@ do_ingest(struct relay_store *st, MDB_txn *txn, struct relay_event *ev, int64_t 
 			rc = put_empty(txn, st->dedup_exp, dk.b, dk.len);
 		}
 	}
+	/* indexed at once: the mark, if the store keeps one, moves past it */
+	if (!rc && st->tail.have_mark && !(rc = meta_put_u64(st, txn, "indexed", id))) {
+		st->tail.mark = id;
+		st->tail.gen++;
+	}
+	if (rc) {
+		ev->id = saved.id;
+		ev->due_ms = saved.due_ms;
+		ev->received_ms = saved.received_ms;
+		return rc;
+	}
+	*idp = id;
+	*dupp = 0;
+	return 0;
+}
+
+/* Ingest into the tail: the record alone, the indexes at the next settle. */
+static int
+do_ingest_deferred(struct relay_store *st, MDB_txn *txn, struct relay_event *ev,
+                   int64_t window_ms, int64_t now_ms, uint64_t *idp, int *dupp)
+{
+	struct tail *t = &st->tail;
+	int has_key = ev->dedup_key && ev->dedup_key[0];
+	int use_dedup = has_key && window_ms > 0;
+	struct relay_event old;
+	struct key dk;
+	MDB_val k, v;
+	uint64_t id, hash = 0;
+	int rc;
+
+	if (!ev->source || !ev->source[0])
+		return -RELAY_EINVAL;
+	if ((rc = tail_ready(st, txn)))
+		return rc;
+	if ((t->n >= TAIL_MAX || (t->n && mono_ms() - t->first_ms >= TAIL_AGE_MS)) &&
+	    (rc = do_settle(st, txn)))
+		return rc;
+	if (has_key && (rc = window_set(st, txn, ev->source, use_dedup ? window_ms : 0)))
+		return rc;
+	if (use_dedup) {
+		if ((rc = dedup_key(st, ev->source, ev->dedup_key, &dk)))
+			return rc;
+		k = val_of(dk.b + 8, dk.len - 8);
+		rc = mdb_get(txn, st->dedup, &k, &v);
+		if (rc == 0) {
+			if (v.mv_size != 16)
+				return -RELAY_ECORRUPT;
+			/* an expired key stays until the settle replaces it */
+			if ((int64_t)get_be64((const unsigned char *)v.mv_data + 8) > now_ms) {
+				*idp = get_be64(v.mv_data);
+				*dupp = 1;
+				return 0;
+			}
+		} else if (rc != MDB_NOTFOUND) {
+			return rc;
+		}
+		hash = tail_hash(ev->source, ev->dedup_key);
+		for (size_t i = 0; i < t->n; i++) {
+			if (t->v[i].hash != hash)
+				continue;
+			rc = rec_get(txn, st->events, t->v[i].id, &old);
+			if (rc == -RELAY_ENOTFOUND)
+				continue;
+			if (rc)
+				return rc;
+			int same = same_str(old.source, ev->source) &&
+			           same_str(old.dedup_key, ev->dedup_key);
+			relay_event_clear(&old);
+			if (same) {
+				*idp = t->v[i].id;
+				*dupp = 1;
+				return 0;
+			}
+		}
+	}
+	if ((rc = take_room(st, ingest_size(ev))))
+		return rc;
+	if (!t->have_mark) {
+		/* every event so far was indexed as it came */
+		if ((rc = meta_put_u64(st, txn, "indexed", t->id_next - 1)))
+			return rc;
+		t->mark = t->id_next - 1;
+		t->have_mark = 1;
+		t->gen++;
+	}
+	if ((rc = alloc_id(st, txn, &id)))
+		return rc;
+
+	struct relay_event saved = *ev;
+
+	ev->id = id;
+	ev->due_ms = now_ms;
+	if (!ev->received_ms)
+		ev->received_ms = now_ms;
+	/* ids only grow, so the record goes at the end of events */
+	rc = rec_put(txn, st->events, ev, MDB_APPEND);
+	if (rc == MDB_KEYEXIST)
+		rc = -RELAY_ECORRUPT; /* next_id behind the events: damage */
+	if (!rc)
+		rc = tail_add(st, id, hash);
 	if (rc) {
 		ev->id = saved.id;
 		ev->due_ms = saved.due_ms;
@@ -1124,9 +1741,15 @@ relay_store_ingest(struct relay_store *st, MDB_txn *txn, struct relay_event *ev,
 
 	if ((rc = fault(st, "ingest")))
 		return map_err(rc);
-	if ((rc = write_begin(st, txn, &use, &own)))
-		return rc;
-	rc = do_ingest(st, use, ev, dedup_window_ms, now_ms, &got_id, &dup);
+	if (st->tail.defer) {
+		if ((rc = write_begin_raw(st, txn, &use, &own)))
+			return rc;
+		rc = do_ingest_deferred(st, use, ev, dedup_window_ms, now_ms, &got_id, &dup);
+	} else {
+		if ((rc = write_begin(st, txn, &use, &own)))
+			return rc;
+		rc = do_ingest(st, use, ev, dedup_window_ms, now_ms, &got_id, &dup);
+	}
 	if ((rc = write_end(st, own, rc)))
 		return rc;
 	if (id)
@@ -1134,6 +1757,32 @@ relay_store_ingest(struct relay_store *st, MDB_txn *txn, struct relay_event *ev,
 	if (duplicate)
 		*duplicate = dup;
 	return 0;
+}
+
+void
+relay_store_defer_index(struct relay_store *st, int on)
+{
+	st->tail.defer = on != 0;
+	/* a tail a crash left is settled at the first chance */
+	if (on)
+		atomic_store(&st->tail.pending, 1);
+}
+
+int
+relay_store_settle(struct relay_store *st, MDB_txn *txn)
+{
+	MDB_txn *use, *own;
+	int rc;
+
+	if ((rc = write_begin_raw(st, txn, &use, &own)))
+		return rc;
+	return write_end(st, own, do_settle(st, use));
+}
+
+size_t
+relay_store_unsettled(struct relay_store *st)
+{
+	return atomic_load(&st->tail.pending);
 }
 
 /* Removes queued event ev, as read in txn, and promotes its lane's next. */
@@ -1889,6 +2538,27 @@ db_count(MDB_txn *txn, MDB_dbi dbi, uint64_t *n)
 	return rc;
 }
 
+/* Counts what the settle will make due into the figures of stats. */
+struct stats_tail {
+	int64_t now_ms;
+	uint64_t due, due_now;
+	int64_t first; /* the earliest due time, 0 for none */
+};
+
+static int
+stats_tail_cb(void *arg, uint64_t id, int64_t due_ms)
+{
+	struct stats_tail *sc = arg;
+
+	(void)id;
+	sc->due++;
+	if (due_ms <= sc->now_ms)
+		sc->due_now++;
+	if (!sc->first || due_ms < sc->first)
+		sc->first = due_ms;
+	return 0;
+}
+
 int
 relay_store_stats(struct relay_store *st, int64_t now_ms, struct relay_store_stats *out)
 {
@@ -1898,6 +2568,7 @@ relay_store_stats(struct relay_store *st, int64_t now_ms, struct relay_store_sta
 	MDB_stat est;
 	MDB_val k, v;
 	MDB_cursor_op op = MDB_FIRST;
+	uint64_t tail_due_n = 0, tail_due_now = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -1914,6 +2585,15 @@ relay_store_stats(struct relay_store *st, int64_t now_ms, struct relay_store_sta
 	rc = first_due(st, txn, &out->next_due_ms);
 	if (rc && rc != -RELAY_ENOTFOUND)
 		goto out;
+	{
+		struct stats_tail sc = { now_ms, 0, 0, out->next_due_ms };
+
+		if ((rc = tail_due(st, txn, stats_tail_cb, &sc, &out->unsettled)))
+			goto out;
+		tail_due_now = sc.due_now;
+		tail_due_n = sc.due;
+		out->next_due_ms = sc.first;
+	}
 
 	if ((rc = mdb_cursor_open(txn, st->due, &cur)))
 		goto out;
@@ -1945,6 +2625,8 @@ relay_store_stats(struct relay_store *st, int64_t now_ms, struct relay_store_sta
 			out->due_now++;
 		}
 	}
+	out->due += tail_due_n;
+	out->due_now += tail_due_now;
 	/* Arrival order is id order, so the lowest id is the oldest event
 	 * (unless the clock went back). A record that does not decode leaves
 	 * the figure at 0 rather than failing the whole report. */

@@ -34,6 +34,15 @@ enum wop_kind { WOP_INGEST, WOP_COMPLETE, WOP_RESCHEDULE, WOP_BURY, WOP_CALL,
 #define GATHER_MS 4
 #define GATHER_MAX 64
 
+/*
+ * Ingests leave their events to be indexed later (relay_store_defer_index):
+ * the thread settles them once it has had nothing to do for SETTLE_IDLE_MS,
+ * or any other write does it first. A settle that failed is tried again
+ * after SETTLE_RETRY_MS.
+ */
+#define SETTLE_IDLE_MS 5
+#define SETTLE_RETRY_MS 1000
+
 static int
 wop_urgent(enum wop_kind kind)
 {
@@ -79,6 +88,8 @@ struct relay_writer {
 	struct wop_list done;    /* under mu */
 	int closing;             /* under mu */
 	uint64_t commits, ops;   /* under mu */
+	uint64_t settles;        /* under mu: settles run when idle, committed */
+	int settle_failed;       /* under mu: the last one failed */
 };
 
 static void
@@ -278,6 +289,34 @@ gather(struct relay_writer *w)
 			break;
 }
 
+/* Under mu, nothing pending, events unsettled: wait SETTLE_IDLE_MS (or
+ * SETTLE_RETRY_MS after a failure) for work; if none came, settle. */
+static void
+settle_when_idle(struct relay_writer *w)
+{
+	struct timespec until;
+	long ms = w->settle_failed ? SETTLE_RETRY_MS : SETTLE_IDLE_MS;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (!w->pending.head && !w->closing)
+		if (pthread_cond_timedwait(&w->cv, &w->mu, &until) == ETIMEDOUT)
+			break;
+	if (w->pending.head || w->closing)
+		return;
+	pthread_mutex_unlock(&w->mu);
+	int rc = relay_store_settle(w->st, NULL);
+	pthread_mutex_lock(&w->mu);
+	w->settle_failed = rc != 0;
+	if (rc == 0)
+		w->settles++;
+}
+
 #ifdef RELAY_ACK_TRACE
 #include <stdio.h>
 #include <unistd.h>
@@ -310,8 +349,13 @@ writer_main(void *p)
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		while (!w->pending.head && !w->closing)
+		while (!w->pending.head && !w->closing) {
+			if (relay_store_unsettled(w->st)) {
+				settle_when_idle(w);
+				continue;
+			}
 			pthread_cond_wait(&w->cv, &w->mu);
+		}
 		if (!w->pending.head)
 			break; /* closing, and everything queued is done */
 		if (!w->n_urgent && !w->closing)
@@ -354,6 +398,10 @@ writer_main(void *p)
 		pthread_mutex_lock(&w->mu);
 	}
 	pthread_mutex_unlock(&w->mu);
+	/* what is left would be settled at the next start; done now, the
+	 * store is whole for odoo-relayctl and for an older build */
+	if (relay_store_unsettled(w->st))
+		(void)relay_store_settle(w->st, NULL);
 	return NULL;
 }
 
@@ -403,6 +451,7 @@ relay_writer_start(struct relay_store *st, struct event_base *base, struct relay
 	if (!(w = calloc(1, sizeof(*w))))
 		return ENOMEM;
 	w->st = st;
+	relay_store_defer_index(st, 1);
 	if ((rc = pthread_mutex_init(&w->mu, NULL)))
 		goto fail_free;
 	/* gather() waits against the monotonic clock. */
@@ -624,6 +673,17 @@ relay_writer_stop(struct relay_writer *w)
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
+}
+
+uint64_t
+relay_writer_settles(struct relay_writer *w)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&w->mu);
+	n = w->settles;
+	pthread_mutex_unlock(&w->mu);
+	return n;
 }
 
 void

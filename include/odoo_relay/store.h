@@ -103,12 +103,17 @@ struct relay_due {
 
 struct relay_store_stats {
 	uint64_t events;            /* queued events, parked ones included */
-	uint64_t due;               /* deliverable events (entries of due) */
+	uint64_t due;               /* deliverable events (entries of due, and
+	                             * the unsettled ones a settle makes due) */
 	uint64_t due_now;           /* of those, due at or before now_ms */
+	uint64_t unsettled;         /* events not in the indexes yet
+	                             * (relay_store_defer_index) */
 	uint64_t dead;              /* dead letters */
 	uint64_t dedup;             /* dedup keys remembered */
 	uint64_t versions;          /* versions remembered (stale guard) */
-	uint64_t next_id;           /* the id the next event will get */
+	uint64_t next_id;           /* above every id given out: the next
+	                             * event's, or the end of the block of ids
+	                             * a deferring writer reserved */
 	int64_t oldest_received_ms; /* received_ms of the lowest id; 0 when empty */
 	int64_t next_due_ms;        /* earliest due time; 0 when due is empty */
 	size_t map_size;            /* bytes mapped: the most the file may grow to */
@@ -237,6 +242,57 @@ void relay_store_txn_abort(struct relay_store *st, MDB_txn *txn);
  */
 int relay_store_ingest(struct relay_store *st, MDB_txn *txn, struct relay_event *ev,
                        int64_t dedup_window_ms, int64_t now_ms, uint64_t *id, int *duplicate);
+
+/*
+ * relay_store_defer_index - on (1) or off (0): whether relay_store_ingest
+ * through this handle defers the indexes. Off (the default) it works as
+ * said above. On, an ingest writes the record alone, at the end of events,
+ * and a later settle puts it in lanes, due and dedup: the commit a sender
+ * waits for then copies one B-tree's pages instead of five. The duplicate
+ * check still sees every event ingested, settled or not. Until it is
+ * settled an event is not deliverable, not in relay_store_lane_ids and not
+ * in the due and dedup counts of relay_store_stats (it is in events).
+ *
+ * Every write through any handle but a deferred ingest settles first, in
+ * its transaction; a deferred ingest settles first once 256 events or 50 ms
+ * have gathered. The tail is found from the store itself (the records past
+ * meta "indexed", and each source's last dedup window, meta
+ * "dedup_window:<source>", which a settle gives its keys), so a tail a
+ * crash left is settled by the next write, in any process; the settle is
+ * idempotent. Ids come from a block of 64 reserved in meta "next_id", so
+ * after a restart they go on above the block, not right after the last id.
+ * Writer thread only, before its first write or between transactions.
+ */
+void relay_store_defer_index(struct relay_store *st, int on);
+
+/*
+ * relay_store_settle - put every deferred event in the indexes, in txn
+ * (or a transaction of its own when txn is NULL). Returns 0 (also when
+ * there is nothing to settle), -RELAY_EFULL, ENOMEM, -RELAY_ECORRUPT or
+ * an LMDB code. Writer thread only.
+ */
+int relay_store_settle(struct relay_store *st, MDB_txn *txn);
+
+/*
+ * relay_store_unsettled - the events waiting for a settle as of this
+ * handle's last top-level commit; 1 when that is not known (another
+ * process wrote since, or relay_store_defer_index was just turned on),
+ * so that a caller settles to find out. Any thread: for the writer's
+ * decision to settle when idle.
+ */
+size_t relay_store_unsettled(struct relay_store *st);
+
+/*
+ * relay_store_tail_due - for a reader that shows the queue: calls cb with
+ * the id and due time of each unsettled event that its settle will make
+ * due (its lane's head, or without a lane), in id order, so that it shows
+ * as due rather than parked in the moment before. cb returns 0 to go on,
+ * anything else to stop with that result. txn: a read or write transaction,
+ * or NULL for one of its own. Returns 0, cb's result, or an LMDB code.
+ * Thread-safe like the other read functions.
+ */
+int relay_store_tail_due(struct relay_store *st, MDB_txn *txn,
+                         int (*cb)(void *arg, uint64_t id, int64_t due_ms), void *arg);
 
 /*
  * relay_store_complete - the event was delivered: delete it from events, due

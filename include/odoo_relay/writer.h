@@ -15,6 +15,12 @@
  * fsync) first waits up to 4 ms for more work; an ingest or a call ends
  * that wait at once.
  *
+ * Ingests defer their indexes (relay_store_defer_index, which start turns
+ * on for st): the commit a sender waits for writes the event's record
+ * alone. The thread settles them, in a commit of its own, once it has had
+ * nothing to do for 5 ms (1 s after a settle that failed), and before it
+ * stops; any other operation settles them first in its own group.
+ *
  * Completions: the callback of every accepted operation is called exactly
  * once, on the thread that runs the loop of the event_base given at start
  * (made with evthread_use_pthreads() in effect), or by relay_writer_stop().
@@ -135,5 +141,10 @@ void relay_writer_stop(struct relay_writer *w);
  * that went through the thread (succeeded or not), since start. Either
  * pointer may be NULL. Thread-safe. */
 void relay_writer_stats(struct relay_writer *w, uint64_t *commits, uint64_t *ops);
+
+/* relay_writer_settles - commits of the thread's own, since start, that
+ * only indexed events already stored (relay_store_settle when it had
+ * nothing else to do); not in relay_writer_stats' commits. Thread-safe. */
+uint64_t relay_writer_settles(struct relay_writer *w);
 
 #endif

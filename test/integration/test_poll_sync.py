@@ -226,6 +226,7 @@ def test_wait_sees_a_later_request(t):
             o = json.loads(out)
             t.eq(o.get("outcome_known"), False, "--json: its outcome is no longer known")
             t.eq(o.get("error"), "", "no error of another request's reported")
+            wait_for(lambda: len(sent(rcv, "Wait First")) >= 2, what="the first request's post")
             t.eq(len(sent(rcv, "Wait First")), 2, "the first request ran")
         finally:
             if waiter and waiter.poll() is None:
@@ -258,6 +259,9 @@ def test_request_of_an_older_relayctl(t):
             wait_for(lambda: len(sent(rcv, "Legacy Asked")) >= 2, what="the old request run")
             p = r.ctl("sync", "partners", "--id", str(b), "--wait=30", check=False)
             t.eq(p.returncode, 0, "a numbered request after it runs: " + p.stdout + p.stderr)
+            # --wait ends when the request has queued its events, not when
+            # they are delivered
+            wait_for(lambda: len(sent(rcv, "Numbered Asked")) >= 2, what="the numbered request's post")
             t.eq(len(sent(rcv, "Numbered Asked")), 2, "sent again by the numbered request")
             t.eq(len(sent(rcv, "Legacy Asked")), 2, "the old request ran once")
         finally:

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -998,6 +999,268 @@ test_map_full(void)
 }
 
 /* versions: the stale guard's table. */
+/* ---- deferred indexes (relay_store_defer_index) ---- */
+
+static int
+tail_due_cb(void *arg, uint64_t id, int64_t due_ms)
+{
+	char *out = arg;
+	size_t len = strlen(out);
+
+	snprintf(out + len, 1024 - len, "%s%llu@%lld", len ? "," : "", (unsigned long long)id,
+	         (long long)due_ms);
+	return 0;
+}
+
+static const char *
+tail_due_list(struct relay_store *st)
+{
+	static char out[1024];
+	int rc;
+
+	out[0] = '\0';
+	if ((rc = relay_store_tail_due(st, NULL, tail_due_cb, out)))
+		snprintf(out, sizeof(out), "error %d", rc);
+	return out;
+}
+
+static uint64_t
+ingest_dup(struct relay_store *st, const char *source, const char *dkey, int64_t now, int *dup)
+{
+	struct relay_event ev = ev_make(source, NULL, dkey);
+	uint64_t id = 0;
+
+	*dup = -1;
+	return relay_store_ingest(st, NULL, &ev, 1000, now, &id, dup) ? 0 : id;
+}
+
+/* The record at once, the indexes at the settle: the same queue as an
+ * ingest that indexes at once, the same duplicates before and after. */
+static void
+test_deferred(void)
+{
+	struct relay_store *st = open_new("deferred");
+	struct relay_store_stats s;
+	struct relay_event ev;
+	uint64_t ids[8];
+	size_t n = 9;
+	int dup;
+
+	if (!st)
+		return;
+	relay_store_defer_index(st, 1);
+	CHECK_INT(relay_store_unsettled(st), 1); /* not known until a settle */
+	CHECK_INT(relay_store_settle(st, NULL), 0);
+	CHECK_INT(relay_store_unsettled(st), 0);
+	CHECK_INT(ingest(st, "s", "o1", "k1", 1000), 1);
+	CHECK_INT(ingest(st, "s", "o1", "k2", 1000), 2);
+	CHECK_INT(ingest(st, "s", NULL, "k3", 1100), 3);
+	CHECK_INT(relay_store_unsettled(st), 3);
+
+	/* stored, not indexed yet */
+	CHECK_INT(relay_store_get_event(st, NULL, 2, &ev), 0);
+	relay_event_clear(&ev);
+	CHECK_STR(due_list(st, INT64_MAX), "");
+	CHECK_INT(relay_store_lane_ids(st, NULL, "s", "o1", ids, 8, &n), 0);
+	CHECK_INT(n, 0);
+	/* readers see the queue the settle makes */
+	CHECK_STR(tail_due_list(st), "1@1000,3@1100");
+	CHECK_INT(relay_store_stats(st, 1050, &s), 0);
+	CHECK_INT(s.events, 3);
+	CHECK_INT(s.unsettled, 3);
+	CHECK_INT(s.due, 2);
+	CHECK_INT(s.due_now, 1);
+	CHECK_INT(s.next_due_ms, 1000);
+	CHECK_INT(s.dedup, 0);
+
+	/* a duplicate of an unsettled event is found, with its id */
+	CHECK_INT(ingest_dup(st, "s", "k2", 1500, &dup), 2);
+	CHECK_INT(dup, 1);
+	CHECK_INT(ingest_dup(st, "t", "k2", 1500, &dup), 4); /* other source */
+	CHECK_INT(dup, 0);
+
+	CHECK_INT(relay_store_settle(st, NULL), 0);
+	CHECK_INT(relay_store_unsettled(st), 0);
+	CHECK_STR(due_list(st, INT64_MAX), "1@1000,3@1100,4@1500");
+	CHECK_INT(relay_store_lane_ids(st, NULL, "s", "o1", ids, 8, &n), 0);
+	CHECK(n == 2 && ids[0] == 1 && ids[1] == 2);
+	CHECK_STR(tail_due_list(st), "");
+	CHECK_INT(relay_store_stats(st, 1500, &s), 0);
+	CHECK_INT(s.unsettled, 0);
+	CHECK_INT(s.dedup, 4);
+	CHECK_INT(s.due, 3);
+
+	/* settled, the keys live until ingest time + window, as before */
+	CHECK_INT(ingest_dup(st, "s", "k1", 1999, &dup), 1);
+	CHECK_INT(dup, 1);
+	CHECK_INT(ingest_dup(st, "s", "k1", 2000, &dup), 5); /* expired: a new event */
+	CHECK_INT(dup, 0);
+	CHECK_INT(ingest_dup(st, "s", "k1", 2100, &dup), 5);
+	CHECK_INT(dup, 1);
+
+	/* any other write settles first, so a lane keeps id order: 6 parks
+	 * behind 2, which the completion of 1 makes due */
+	CHECK_INT(ingest(st, "s", "o1", NULL, 2600), 6);
+	CHECK_INT(relay_store_complete(st, NULL, 1, 3000), 0);
+	CHECK_INT(relay_store_unsettled(st), 0);
+	CHECK_STR(due_list(st, INT64_MAX), "3@1100,4@1500,5@2000,2@3000");
+	CHECK_INT(relay_store_lane_ids(st, NULL, "s", "o1", ids, 8, &n), 0);
+	CHECK(n == 2 && ids[0] == 2 && ids[1] == 6);
+	CHECK_INT(ingest_dup(st, "s", "k1", 2700, &dup), 5); /* replaced, not lost */
+	CHECK_INT(dup, 1);
+	CHECK_INT(relay_store_stats(st, 3000, &s), 0);
+	CHECK_INT(s.dedup, 4);
+	relay_store_close(st);
+}
+
+/* A tail left by a crash (closed unsettled) is settled by the next write
+ * of any handle, with the dedup window it was ingested under; ids go on
+ * above the reserved block. */
+static void
+test_deferred_reopen(void)
+{
+	struct relay_store *st = open_new("deferred-reopen");
+	struct relay_store_stats s;
+	uint64_t ids[8], id;
+	size_t n = 9;
+	int dup;
+
+	if (!st)
+		return;
+	relay_store_defer_index(st, 1);
+	CHECK_INT(ingest(st, "s", "a", "k1", 1000), 1);
+	CHECK_INT(ingest(st, "s", "a", NULL, 1000), 2);
+	CHECK_INT(ingest(st, "s", NULL, "k3", 1000), 3);
+	relay_store_close(st);
+
+	st = open_new("deferred-reopen"); /* indexes at once */
+	if (!st)
+		return;
+	CHECK_INT(relay_store_stats(st, 1000, &s), 0);
+	CHECK_INT(s.events, 3);
+	CHECK_INT(s.unsettled, 3);
+	CHECK_INT(s.due, 2);
+	CHECK_STR(due_list(st, INT64_MAX), "");
+	id = ingest_dup(st, "s", "k3", 1200, &dup); /* settles, then finds it */
+	CHECK_INT(id, 3);
+	CHECK_INT(dup, 1);
+	CHECK_STR(due_list(st, INT64_MAX), "1@1000,3@1000");
+	CHECK_INT(relay_store_lane_ids(st, NULL, "s", "a", ids, 8, &n), 0);
+	CHECK(n == 2 && ids[0] == 1 && ids[1] == 2);
+	CHECK_INT(ingest_dup(st, "s", "k1", 1999, &dup), 1);
+	CHECK_INT(dup, 1);
+	id = ingest(st, "s", NULL, NULL, 1200);
+	CHECK(id > 3);
+	CHECK_INT(relay_store_stats(st, 1200, &s), 0);
+	CHECK_INT(s.unsettled, 0);
+	CHECK_INT(s.dedup, 2);
+	relay_store_close(st);
+
+	st = open_new("deferred-reopen");
+	if (!st)
+		return;
+	relay_store_defer_index(st, 1);
+	CHECK_INT(ingest(st, "s", NULL, NULL, 1300), id + 1);
+	CHECK_INT(relay_store_settle(st, NULL), 0);
+	{
+		char want[64];
+
+		snprintf(want, sizeof(want), "1@1000,3@1000,%llu@1200,%llu@1300",
+		         (unsigned long long)id, (unsigned long long)id + 1);
+		CHECK_STR(due_list(st, INT64_MAX), want);
+	}
+	relay_store_close(st);
+}
+
+/* Ids taken in a transaction that aborted are given out again, nested or
+ * not: an abort leaves no gap and no id twice. */
+static void
+test_deferred_abort(void)
+{
+	struct relay_store *st = open_new("deferred-abort");
+	struct relay_event ev;
+	MDB_txn *top, *child;
+	uint64_t id = 0;
+	int dup;
+
+	if (!st)
+		return;
+	relay_store_defer_index(st, 1);
+	CHECK_INT(ingest(st, "s", NULL, "k1", 1000), 1);
+	CHECK_INT(relay_store_txn_begin(st, NULL, &top), 0);
+	ev = ev_make("s", NULL, "k2");
+	CHECK_INT(relay_store_ingest(st, top, &ev, 1000, 1000, &id, &dup), 0);
+	CHECK_INT(id, 2);
+	relay_store_txn_abort(st, top);
+	CHECK_INT(relay_store_get_event(st, NULL, 2, &ev), -RELAY_ENOTFOUND);
+	CHECK_INT(ingest_dup(st, "s", "k2", 1000, &dup), 2); /* not a duplicate */
+	CHECK_INT(dup, 0);
+
+	CHECK_INT(relay_store_txn_begin(st, NULL, &top), 0);
+	CHECK_INT(relay_store_txn_begin(st, top, &child), 0);
+	ev = ev_make("s", NULL, "k3");
+	CHECK_INT(relay_store_ingest(st, child, &ev, 1000, 1000, &id, &dup), 0);
+	CHECK_INT(id, 3);
+	relay_store_txn_abort(st, child);
+	ev = ev_make("s", NULL, "k4");
+	CHECK_INT(relay_store_ingest(st, top, &ev, 1000, 1000, &id, &dup), 0);
+	CHECK_INT(id, 3);
+	CHECK_INT(relay_store_txn_commit(st, top), 0);
+	CHECK_INT(ingest_dup(st, "s", "k3", 1000, &dup), 4);
+	CHECK_INT(dup, 0);
+	CHECK_INT(ingest_dup(st, "s", "k4", 1000, &dup), 3);
+	CHECK_INT(dup, 1);
+	CHECK_INT(relay_store_settle(st, NULL), 0);
+	CHECK_STR(due_list(st, INT64_MAX), "1@1000,2@1000,3@1000,4@1000");
+	relay_store_close(st);
+}
+
+/* Another process writes between two of ours (as odoo-relayctl does): it
+ * settles our tail and takes an id; we see both, and give out no id twice. */
+static void
+test_deferred_other_process(void)
+{
+	struct relay_store *st = open_new("deferred-other");
+	struct relay_store_stats s;
+	uint64_t ids[8], id;
+	size_t n = 9;
+	int status = -1;
+	pid_t pid;
+
+	if (!st)
+		return;
+	relay_store_defer_index(st, 1);
+	CHECK_INT(ingest(st, "s", "x", NULL, 1000), 1);
+	CHECK_INT(ingest(st, "s", "x", NULL, 1000), 2);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		struct relay_store *other = NULL;
+		uint64_t oid = 0;
+
+		/* a store of its own: the parent's environment is not touched */
+		if (relay_store_open(path_in("deferred-other"), MAP, 0, &other))
+			_exit(1);
+		oid = ingest(other, "s", "x", NULL, 1100);
+		relay_store_close(other);
+		_exit(oid == 65 ? 0 : 2); /* above the parent's reserved block */
+	}
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK_INT(status, 0);
+	CHECK_INT(relay_store_lane_ids(st, NULL, "s", "x", ids, 8, &n), 0);
+	CHECK(n == 3 && ids[0] == 1 && ids[1] == 2 && ids[2] == 65);
+	id = ingest(st, "s", "x", NULL, 1200);
+	CHECK_INT(id, 66);
+	CHECK_INT(relay_store_settle(st, NULL), 0);
+	CHECK_INT(relay_store_lane_ids(st, NULL, "s", "x", ids, 8, &n), 0);
+	CHECK(n == 4 && ids[3] == 66);
+	CHECK_STR(due_list(st, INT64_MAX), "1@1000");
+	CHECK_INT(relay_store_stats(st, 1200, &s), 0);
+	CHECK_INT(s.events, 4);
+	relay_store_close(st);
+}
+
 static void
 test_versions(void)
 {
@@ -1148,6 +1411,10 @@ main(void)
 	RUN(test_compact);
 	RUN(test_fault_hook);
 	RUN(test_map_full);
+	RUN(test_deferred);
+	RUN(test_deferred_reopen);
+	RUN(test_deferred_abort);
+	RUN(test_deferred_other_process);
 	RUN(test_versions);
 	RUN(test_versions_old_store);
 	base_remove();

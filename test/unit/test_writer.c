@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -876,6 +877,55 @@ test_history_in_group(void)
 	relay_store_close(st);
 }
 
+/* Ingests leave their indexes to a settle: the writer runs it once it has
+ * nothing to do, and at stop. */
+static void
+test_settle(void)
+{
+	struct relay_store *st = store_new("settle", MAP);
+	struct relay_writer *w = NULL;
+	struct relay_store_stats s;
+	struct res r[4];
+	int i;
+
+	if (!st)
+		return;
+	memset(r, 0, sizeof(r));
+	done_count = 0;
+	CHECK_INT(relay_writer_start(st, base, &w), 0);
+	if (!w)
+		return;
+	for (i = 0; i < 3; i++)
+		relay_writer_ingest(w, ev_new("L", NULL), 0, 100, res_cb, &r[i]);
+	run_until(3);
+	for (i = 0; i < 3; i++)
+		CHECK_INT(r[i].rc, 0);
+	for (i = 0; i < 5000 && relay_store_unsettled(st); i++)
+		usleep(1000);
+	CHECK_INT(relay_store_unsettled(st), 0);
+	CHECK_INT(relay_store_stats(st, 100, &s), 0);
+	CHECK_INT(s.unsettled, 0);
+	CHECK_INT(s.events, 3);
+	CHECK_INT(s.due, 1); /* the lane's head; the others parked */
+	{
+		struct relay_due d[4];
+		size_t n = 0;
+
+		CHECK_INT(relay_store_scan_due(st, NULL, INT64_MAX, NULL, d, 4, &n), 0);
+		CHECK(n == 1 && d[0].id == r[0].id);
+	}
+
+	done_count = 0;
+	relay_writer_ingest(w, ev_new(NULL, NULL), 0, 200, res_cb, &r[3]);
+	run_until(1);
+	CHECK_INT(r[3].rc, 0);
+	relay_writer_stop(w);
+	CHECK_INT(relay_store_stats(st, 200, &s), 0);
+	CHECK_INT(s.unsettled, 0);
+	CHECK_INT(s.due, 2);
+	relay_store_close(st);
+}
+
 int
 main(void)
 {
@@ -897,6 +947,7 @@ main(void)
 	RUN(test_call_outcome);
 	RUN(test_history_in_group);
 	RUN(test_stop);
+	RUN(test_settle);
 	event_base_free(base);
 	nftw(base_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
