@@ -773,6 +773,8 @@ run(struct relayd *d)
 	}
 	relay_ingest_set_metrics_hook(d->ingest, metrics_hook, d);
 	relay_ingest_set_stored_hook(d->ingest, stored_hook, d);
+	/* an ingest's event is deliverable once settled (writer.h) */
+	relay_writer_set_settled_hook(d->writer, stored_hook, d);
 	if (open_listeners(d))
 		return 1;
 	if (d->check) {

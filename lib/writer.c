@@ -79,6 +79,9 @@ struct wop_list {
 struct relay_writer {
 	struct relay_store *st;
 	struct event *ev_done;
+	struct event *ev_settled;   /* on the loop: runs the settled hook */
+	void (*settled_fn)(void *arg); /* under mu */
+	void *settled_arg;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -313,8 +316,11 @@ settle_when_idle(struct relay_writer *w)
 	int rc = relay_store_settle(w->st, NULL);
 	pthread_mutex_lock(&w->mu);
 	w->settle_failed = rc != 0;
-	if (rc == 0)
+	if (rc == 0) {
 		w->settles++;
+		/* events just became deliverable */
+		event_active(w->ev_settled, EV_READ, 0);
+	}
 }
 
 #ifdef RELAY_ACK_TRACE
@@ -439,6 +445,31 @@ deliver_done(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* On the loop thread, after a settle of the thread's own. */
+static void
+run_settled(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay_writer *w = arg;
+	void (*fn)(void *);
+	void *fn_arg;
+
+	pthread_mutex_lock(&w->mu);
+	fn = w->settled_fn;
+	fn_arg = w->settled_arg;
+	pthread_mutex_unlock(&w->mu);
+	if (fn)
+		fn(fn_arg);
+}
+
+void
+relay_writer_set_settled_hook(struct relay_writer *w, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&w->mu);
+	w->settled_fn = fn;
+	w->settled_arg = arg;
+	pthread_mutex_unlock(&w->mu);
+}
+
 int
 relay_writer_start(struct relay_store *st, struct event_base *base, struct relay_writer **out)
 {
@@ -466,6 +497,10 @@ relay_writer_start(struct relay_store *st, struct event_base *base, struct relay
 		rc = ENOMEM;
 		goto fail_cond;
 	}
+	if (!(w->ev_settled = event_new(base, -1, 0, run_settled, w))) {
+		rc = ENOMEM;
+		goto fail_event;
+	}
 	/* On a base with priorities, completions run before the sockets of the
 	 * same loop turn: each is a connection waiting for its answer, free to
 	 * send its next request once it has it. */
@@ -483,6 +518,8 @@ relay_writer_start(struct relay_store *st, struct event_base *base, struct relay
 	return 0;
 
 fail_event:
+	if (w->ev_settled)
+		event_free(w->ev_settled);
 	event_free(w->ev_done);
 fail_cond:
 	pthread_cond_destroy(&w->cv);
@@ -670,6 +707,7 @@ relay_writer_stop(struct relay_writer *w)
 	 * delivered here. */
 	deliver_done(-1, 0, w);
 	event_free(w->ev_done);
+	event_free(w->ev_settled);
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);

@@ -147,4 +147,9 @@ void relay_writer_stats(struct relay_writer *w, uint64_t *commits, uint64_t *ops
  * nothing else to do); not in relay_writer_stats' commits. Thread-safe. */
 uint64_t relay_writer_settles(struct relay_writer *w);
 
+/* relay_writer_set_settled_hook - fn(arg) runs on the loop thread after
+ * each of those settles, when events may have become deliverable (the
+ * daemon looks for due work then). NULL fn: none. Thread-safe. */
+void relay_writer_set_settled_hook(struct relay_writer *w, void (*fn)(void *arg), void *arg);
+
 #endif

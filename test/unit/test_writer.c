@@ -877,8 +877,15 @@ test_history_in_group(void)
 	relay_store_close(st);
 }
 
+static void
+settled_hook(void *arg)
+{
+	(void)arg;
+	count_done();
+}
+
 /* Ingests leave their indexes to a settle: the writer runs it once it has
- * nothing to do, and at stop. */
+ * nothing to do, tells the loop, and settles at stop. */
 static void
 test_settle(void)
 {
@@ -900,8 +907,12 @@ test_settle(void)
 	run_until(3);
 	for (i = 0; i < 3; i++)
 		CHECK_INT(r[i].rc, 0);
-	for (i = 0; i < 5000 && relay_store_unsettled(st); i++)
-		usleep(1000);
+	/* the hook says when: the loop then finds them due */
+	done_count = 0;
+	relay_writer_set_settled_hook(w, settled_hook, NULL);
+	run_until(1);
+	CHECK_INT(done_count, 1);
+	CHECK_INT(relay_writer_settles(w) >= 1, 1);
 	CHECK_INT(relay_store_unsettled(st), 0);
 	CHECK_INT(relay_store_stats(st, 100, &s), 0);
 	CHECK_INT(s.unsettled, 0);
