@@ -633,11 +633,15 @@ tail_load(struct relay_store *st, MDB_txn *txn)
 			rc = -RELAY_ECORRUPT;
 			break;
 		}
-		if ((rc = relay_record_decode(v.mv_data, v.mv_size, &ev)))
+		rc = relay_record_decode(v.mv_data, v.mv_size, &ev);
+		/* damaged: the walk at start reports it; the settle passes it by */
+		if (rc == -RELAY_ECORRUPT || rc == -RELAY_EVERSION)
+			rc = 0;
+		else if (rc)
 			break;
-		if (ev.dedup_key && ev.dedup_key[0] &&
-		    !(rc = window_get(st, txn, ev.source ? ev.source : "", &window)) && window > 0)
-			hash = tail_hash(ev.source ? ev.source : "", ev.dedup_key);
+		else if (ev.source && ev.dedup_key && ev.dedup_key[0] &&
+		         !(rc = window_get(st, txn, ev.source, &window)) && window > 0)
+			hash = tail_hash(ev.source, ev.dedup_key);
 		if (!rc)
 			rc = tail_add(st, get_be64(k.mv_data), hash);
 		relay_event_clear(&ev);
@@ -808,7 +812,9 @@ tail_due(struct relay_store *st, MDB_txn *txn, int (*cb)(void *arg, uint64_t id,
 		if (k.mv_size != 8 || relay_record_decode(v.mv_data, v.mv_size, &ev))
 			continue; /* the walk reports damage; a view does not fail on it */
 		(*unsettled)++;
-		if (has_lane(&ev) && !(rc = lane_prefix(st, ev.source, ev.lane, &lk))) {
+		if (!ev.source || !ev.source[0]) {
+			due = 0; /* the settle passes it by */
+		} else if (has_lane(&ev) && !(rc = lane_prefix(st, ev.source, ev.lane, &lk))) {
 			for (size_t i = 0; due && i < n_held; i++)
 				if (held[i].len == lk.len && memcmp(held[i].b, lk.b, lk.len) == 0)
 					due = 0;
@@ -880,7 +886,7 @@ do_settle(struct relay_store *st, MDB_txn *txn)
 		 * a reason to stop every write that settles first */
 		if (rc == -RELAY_ENOTFOUND || rc == -RELAY_ECORRUPT || rc == -RELAY_EVERSION)
 			continue;
-		if (!rc)
+		if (!rc && ev.source && ev.source[0])
 			rc = index_one(st, txn, &ev);
 		relay_event_clear(&ev);
 		if (rc)
