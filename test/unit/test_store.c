@@ -1215,6 +1215,50 @@ test_deferred_abort(void)
 	relay_store_close(st);
 }
 
+/* A record of the tail that does not decode is passed by: the writes
+ * that settle first go on (the walk at start is what reports damage). */
+static void
+test_deferred_damaged(void)
+{
+	struct relay_store *st = open_new("deferred-damaged");
+	struct relay_store_stats s;
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	unsigned char kb[8] = { 0, 0, 0, 0, 0, 0, 0, 2 };
+	char junk[] = "\001\007not a record";
+	MDB_val k = { 8, kb }, v = { sizeof(junk), junk };
+	uint64_t id;
+
+	if (!st)
+		return;
+	relay_store_defer_index(st, 1);
+	CHECK_INT(ingest(st, "s", "a", NULL, 1000), 1);
+	CHECK_INT(ingest(st, "s", "a", NULL, 1000), 2);
+	CHECK_INT(ingest(st, "s", NULL, NULL, 1000), 3);
+	relay_store_close(st);
+
+	/* record 2 overwritten behind the store's back */
+	CHECK_INT(mdb_env_create(&env), 0);
+	CHECK_INT(mdb_env_set_maxdbs(env, 32), 0);
+	CHECK_INT(mdb_env_open(env, path_in("deferred-damaged"), 0, 0640), 0);
+	CHECK_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	CHECK_INT(mdb_dbi_open(txn, "events", 0, &dbi), 0);
+	CHECK_INT(mdb_put(txn, dbi, &k, &v, 0), 0);
+	CHECK_INT(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	st = open_new("deferred-damaged");
+	if (!st)
+		return;
+	id = ingest(st, "s", NULL, NULL, 1100); /* settles first */
+	CHECK(id > 3);
+	CHECK_STR(due_list(st, 1000), "1@1000,3@1000");
+	CHECK_INT(relay_store_stats(st, 1100, &s), 0);
+	CHECK_INT(s.unsettled, 0);
+	relay_store_close(st);
+}
+
 /* Another process writes between two of ours (as odoo-relayctl does): it
  * settles our tail and takes an id; we see both, and give out no id twice. */
 static void
@@ -1415,6 +1459,7 @@ main(void)
 	RUN(test_deferred_reopen);
 	RUN(test_deferred_abort);
 	RUN(test_deferred_other_process);
+	RUN(test_deferred_damaged);
 	RUN(test_versions);
 	RUN(test_versions_old_store);
 	base_remove();
