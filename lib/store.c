@@ -513,15 +513,16 @@ tail_hash(const char *source, const char *dkey)
 	return h ? h : 1;
 }
 
+/* meta's name for source's window, NUL-terminated in k->b */
 static int
 window_key(struct relay_store *st, const char *source, struct key *k)
 {
 	size_t lp = sizeof(WINDOW_PREFIX) - 1, ls = strlen(source);
 
-	if (lp + ls > st->maxkey)
+	if (lp + ls > st->maxkey || lp + ls >= sizeof(k->b))
 		return -RELAY_ETOOBIG;
 	memcpy(k->b, WINDOW_PREFIX, lp);
-	memcpy(k->b + lp, source, ls);
+	memcpy(k->b + lp, source, ls + 1);
 	k->len = lp + ls;
 	return 0;
 }
@@ -531,42 +532,27 @@ static int
 window_get(struct relay_store *st, MDB_txn *txn, const char *source, int64_t *ms)
 {
 	struct key k;
-	MDB_val kv, v;
-	int rc;
+	uint64_t v = 0;
+	int rc = window_key(st, source, &k);
 
-	*ms = 0;
-	if ((rc = window_key(st, source, &k)))
-		return rc;
-	kv = val_of(k.b, k.len);
-	rc = mdb_get(txn, st->meta, &kv, &v);
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc)
-		return rc;
-	if (v.mv_size != 8)
-		return -RELAY_ECORRUPT;
-	*ms = (int64_t)get_be64(v.mv_data);
-	return 0;
+	if (rc == 0 && (rc = meta_get_u64(st, txn, (const char *)k.b, &v)) == MDB_NOTFOUND)
+		rc = 0;
+	*ms = (int64_t)v;
+	return rc;
 }
 
 /* Written only when it changes: a read, not a page, per ingest. */
 static int
 window_set(struct relay_store *st, MDB_txn *txn, const char *source, int64_t ms)
 {
-	unsigned char b[8];
 	struct key k;
-	MDB_val kv, v;
 	int64_t cur;
 	int rc;
 
-	if ((rc = window_get(st, txn, source, &cur)) || cur == ms)
+	if ((rc = window_get(st, txn, source, &cur)) || cur == ms ||
+	    (rc = window_key(st, source, &k)))
 		return rc;
-	if ((rc = window_key(st, source, &k)))
-		return rc;
-	put_be64(b, (uint64_t)ms);
-	kv = val_of(k.b, k.len);
-	v = val_of(b, 8);
-	return mdb_put(txn, st->meta, &kv, &v, 0);
+	return meta_put_u64(st, txn, (const char *)k.b, (uint64_t)ms);
 }
 
 static int
