@@ -409,6 +409,10 @@ metrics_hook(void *arg, struct relay_metrics *m)
 	                  "store commits that only indexed events already stored (each one fsync)",
 	                  NULL, NULL, commits - d->settles_shown);
 	d->settles_shown = commits;
+	relay_metrics_set(m, "relay_queue_unsettled",
+	                  "events stored but not yet indexed for delivery, as of the last commit "
+	                  "(the writer settles them within milliseconds)",
+	                  NULL, NULL, (double)relay_store_unsettled(d->store));
 	history_metrics(d, m);
 	d->writes_shown = writes;
 }

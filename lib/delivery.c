@@ -1450,9 +1450,6 @@ relay_delivery_metrics(struct relay_delivery *d, struct relay_metrics *m)
 	                  (double)ss.due_now);
 	relay_metrics_set(m, "relay_dead_letters", "events in the dead-letter queue", NULL, NULL,
 	                  (double)ss.dead);
-	relay_metrics_set(m, "relay_queue_unsettled",
-	                  "events stored but not yet indexed for delivery (settled within ms)",
-	                  NULL, NULL, (double)ss.unsettled);
 	relay_metrics_set(m, "relay_oldest_event_age_seconds", "age of the oldest queued event",
 	                  NULL, NULL, ss.oldest_received_ms ? (double)(now - ss.oldest_received_ms) / 1000.0 : 0);
 	LIST_FOREACH(ds, &d->dests, link) {

@@ -41,6 +41,12 @@ def test_accept_and_duplicate(t):
             t.check(1 <= commits <= writes and writes >= 3,
                     "store commits (%r) and the writes they carried (%r), the 3 webhooks among them"
                     % (commits, writes))
+            # their indexes follow in a commit of the writer's own
+            _, _, text = r.request("GET", "/metrics", port=r.admin_port)
+            t.check(b"\nrelay_queue_unsettled " in text and b"\nrelay_store_settles_total " in text,
+                    "the settle's metrics are shown")
+            wait_for(lambda: r.metric("relay_queue_unsettled") == 0.0, what="the events settled")
+            t.check(r.metric("relay_store_settles_total") >= 1, "settled by the writer")
             # a source with the dedup key in the body and no signature
             body = json.dumps({"id": "evt_1", "type": "invoice.paid"}).encode()
             status, _, data = r.request("POST", "/hooks/open", body, {"Content-Type": "application/json"})
