@@ -16,6 +16,14 @@ LMDB commit. Several rounds; medians of each figure are printed, then the
 ratios the goals are stated in.
 
 usage: bench_ingest.py [--build DIR] [--rounds N] [--seconds S] [--peer DIR]
+                       [--against DIR] [--relay-only] [--conns 64,1]
+
+--against DIR adds relay-b, the odoo-relayd of another build (say of the
+commit before a change), run right after relay in every round, and prints
+the two side by side: an A/B in the same minutes. Builds made with
+-DRELAY_ACK_TRACE=ON print their stage timings (acktrace lines) after each
+pair of runs. --relay-only leaves nginx
+(and the goals' lines) out; --conns picks the connection counts.
 Needs wrk and nginx, and for --peer node and redis-server
 (packaging/bootstrap.sh bench installs wrk, nginx and redis-server).
 """
@@ -111,7 +119,8 @@ class Target:
             nginx = shutil.which("nginx") or "/usr/sbin/nginx"
             self.procs.append(subprocess.Popen([nginx, "-c", os.path.join(tmp, "nginx.conf"), "-p", tmp,
                                                 "-g", "daemon off;"], stderr=subprocess.DEVNULL))
-        elif self.name == "relay":
+        elif self.name in ("relay", "relay-b"):
+            build = a.build if self.name == "relay" else a.against
             port = free_port()
             state = os.path.join(tmp, "state")
             shutil.rmtree(state, ignore_errors=True)
@@ -119,9 +128,11 @@ class Target:
                    "limits": {"max_connections": 1024},
                    "sources": {"shopify": shopify_hook.source_conf()}}
             json.dump(cfg, open(os.path.join(tmp, "relay.json"), "w"))
-            log = open(os.path.join(tmp, "relayd.log"), "a")
+            # a build with -DRELAY_ACK_TRACE=ON logs its stage timings at stop
+            self.log_path = os.path.join(tmp, self.name + ".log")
+            log = open(self.log_path, "w")
             self.procs.append(subprocess.Popen(
-                [os.path.join(a.build, "daemon", "odoo-relayd"), "--config",
+                [os.path.join(build, "daemon", "odoo-relayd"), "--config",
                  os.path.join(tmp, "relay.json")], stdout=log, stderr=subprocess.STDOUT))
         else:  # peer1, peer2: the peer's own scripts, on its fixed ports
             port = 18090
@@ -144,6 +155,10 @@ class Target:
                 p.kill()
                 p.wait()
         self.procs = []
+        if self.name.startswith("relay"):
+            for line in open(self.log_path, errors="replace"):
+                if "acktrace" in line:
+                    print("%s %s" % (self.name, line.rstrip()), file=sys.stderr)
         if self.name.startswith("peer"):
             subprocess.run([os.path.join(self.args.peer, "bench", "redis.sh"), "stop"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -178,8 +193,14 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--peer", help="a copy of the Node/BullMQ peer's folder, after npm ci")
+    ap.add_argument("--against", help="another build directory, run as relay-b (an A/B)")
+    ap.add_argument("--relay-only", action="store_true", help="no nginx (and no goals' lines)")
+    ap.add_argument("--conns", default="64,1", help="connection counts, comma-separated")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
+    if args.against:
+        args.against = os.path.abspath(args.against)
+    conn_list = [int(c) for c in args.conns.split(",")]
     for tool in ("wrk", "nginx") + (("node", "redis-server") if args.peer else ()):
         if not shutil.which(tool) and not os.path.exists("/usr/sbin/" + tool):
             sys.exit("bench_ingest: %s is not installed (packaging/bootstrap.sh bench)" % tool)
@@ -187,7 +208,8 @@ def main():
         args.peer = os.path.abspath(args.peer)
         if not os.path.isdir(os.path.join(args.peer, "node_modules")):
             sys.exit("bench_ingest: run npm ci in %s first" % args.peer)
-    names = ["nginx", "relay"] + (["peer1", "peer2"] if args.peer else [])
+    names = ([] if args.relay_only else ["nginx"]) + ["relay"] + \
+        (["relay-b"] if args.against else []) + (["peer1", "peer2"] if args.peer else [])
 
     tmp = tempfile.mkdtemp(prefix="relay-bench-")
     results, floors, floors5 = {}, [], []
@@ -205,9 +227,9 @@ def main():
                 t = Target(name, tmp, args)
                 port = t.start()
                 try:
-                    for conns in (64, 1):
+                    for conns in conn_list:
                         run_wrk(port, conns, 2, script)  # warm-up
-                        pid = t.procs[0].pid if name == "relay" else None
+                        pid = t.procs[0].pid if name.startswith("relay") else None
                         c0 = cpu_seconds(pid) if pid else 0
                         perf = None
                         if pid and os.environ.get("RELAY_BENCH_PERF"):
@@ -239,17 +261,28 @@ def main():
         floor50 = statistics.median(f[0] for f in floors)
         print("\ningest benchmark: medians of %d rounds of %d s, Shopify-signed 1 KiB webhook"
               % (args.rounds, args.seconds))
-        print("%-8s %4s %10s %9s %9s %9s" % ("", "conns", "req/s", "p50 ms", "p99 ms", "/nginx"))
-        for conns in (64, 1):
+        base = "relay" if args.relay_only else "nginx"
+        print("%-8s %4s %10s %9s %9s %9s %8s" % ("", "conns", "req/s", "p50 ms", "p99 ms",
+                                                "/" + base, "CPU us"))
+        for conns in conn_list:
             for name in names:
-                print("%-8s %4d %10.0f %9.3f %9.2f %8.2fx" % (
+                print("%-8s %4d %10.0f %9.3f %9.2f %8.2fx %8s" % (
                     name, conns, med(name, conns, "rate"), med(name, conns, "p50"),
-                    med(name, conns, "p99"), med(name, conns, "rate") / med("nginx", conns, "rate")))
+                    med(name, conns, "p99"), med(name, conns, "rate") / med(base, conns, "rate"),
+                    "%.1f" % med(name, conns, "cpu_us") if name.startswith("relay") else ""))
         print("%-8s %4s %10s %9.3f %9.2f   (lmdb-commit: one 1 KiB put per durable commit)"
               % ("floor", "", "", floor50, statistics.median(f[1] for f in floors)))
         print("%-8s %4s %10s %9.3f %9.2f   (the same put and a key in 4 more B-trees, as an ingest)"
               % ("floor5", "", "", statistics.median(f[0] for f in floors5),
                  statistics.median(f[1] for f in floors5)))
+        if args.against:
+            for conns in conn_list:
+                print("relay against relay-b (%s), %d connections: rate %.2fx, p50 %.3f against "
+                      "%.3f ms" % (args.against, conns,
+                                   med("relay", conns, "rate") / med("relay-b", conns, "rate"),
+                                   med("relay", conns, "p50"), med("relay-b", conns, "p50")))
+        if args.relay_only or set(conn_list) != {64, 1}:
+            return
         print("\nrelay, CPU per request (all threads): %.1f us at 64 connections, %.1f us at 1"
               % (med("relay", 64, "cpu_us"), med("relay", 1, "cpu_us")))
         print("relay, 1 connection: p50 %.3f ms = %.2fx the durable commit floor (goal <= 1.5x)"
