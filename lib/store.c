@@ -703,6 +703,68 @@ alloc_id_exact(struct relay_store *st, MDB_txn *txn, uint64_t *id)
 	return 0;
 }
 
+/* Builds dk for (source, dkey) and looks it up: 0 with the id and expiry
+ * it holds, MDB_NOTFOUND, or an error. */
+static int
+dedup_get(struct relay_store *st, MDB_txn *txn, const char *source, const char *dkey,
+          struct key *dk, uint64_t *id, int64_t *expiry)
+{
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = dedup_key(st, source, dkey, dk)))
+		return rc;
+	k = val_of(dk->b + 8, dk->len - 8);
+	if ((rc = mdb_get(txn, st->dedup, &k, &v)))
+		return rc;
+	if (v.mv_size != 16)
+		return -RELAY_ECORRUPT;
+	*id = get_be64(v.mv_data);
+	*expiry = (int64_t)get_be64((const unsigned char *)v.mv_data + 8);
+	return 0;
+}
+
+/* Remembers dedup key dk (from dedup_key) for event id until expiry. */
+static int
+dedup_put(struct relay_store *st, MDB_txn *txn, struct key *dk, uint64_t id, int64_t expiry)
+{
+	unsigned char vb[16];
+	MDB_val k = val_of(dk->b + 8, dk->len - 8), v = val_of(vb, 16);
+	int rc;
+
+	put_be64(vb, id);
+	put_be64(vb + 8, (uint64_t)expiry);
+	if ((rc = mdb_put(txn, st->dedup, &k, &v, 0)))
+		return rc;
+	put_be64(dk->b, (uint64_t)expiry);
+	return put_empty(txn, st->dedup_exp, dk->b, dk->len);
+}
+
+/* Puts ev in events as the new event id, due at now_ms (and received
+ * then, unless the caller said when); see unput_event. */
+static int
+put_new_event(struct relay_store *st, MDB_txn *txn, struct relay_event *ev, uint64_t id,
+              int64_t now_ms, unsigned flags)
+{
+	int rc;
+
+	ev->id = id;
+	ev->due_ms = now_ms;
+	if (!ev->received_ms)
+		ev->received_ms = now_ms;
+	rc = rec_put(txn, st->events, ev, flags);
+	return rc == MDB_KEYEXIST ? -RELAY_ECORRUPT : rc; /* next_id behind the events: damage */
+}
+
+/* An ingest failed: ev's fields as the caller gave them. */
+static void
+unput_event(struct relay_event *ev, const struct relay_event *saved)
+{
+	ev->id = saved->id;
+	ev->due_ms = saved->due_ms;
+	ev->received_ms = saved->received_ms;
+}
+
 /* Puts ev, a record of the tail, in the indexes, as ingest did before the
  * tail: idempotent, for a settle that a crash cut short, or a tail that
  * the build before it (which kept no mark) indexed already. */
@@ -710,9 +772,7 @@ static int
 index_one(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev)
 {
 	struct key lk, dk;
-	unsigned char vb[16];
-	MDB_val k, v;
-	uint64_t head;
+	uint64_t head, held;
 	int64_t window, expiry;
 	int rc;
 
@@ -736,31 +796,19 @@ index_one(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev)
 		return rc;
 	if ((rc = window_get(st, txn, ev->source, &window)) || window <= 0)
 		return rc;
-	if ((rc = dedup_key(st, ev->source, ev->dedup_key, &dk)))
-		return rc;
-	k = val_of(dk.b + 8, dk.len - 8);
-	rc = mdb_get(txn, st->dedup, &k, &v);
+	rc = dedup_get(st, txn, ev->source, ev->dedup_key, &dk, &held, &expiry);
 	if (rc == 0) {
-		if (v.mv_size != 16)
-			return -RELAY_ECORRUPT;
-		if (get_be64(v.mv_data) == ev->id)
+		if (held == ev->id)
 			return 0;
 		/* an expired key of an earlier event: replaced */
-		memcpy(dk.b, (const unsigned char *)v.mv_data + 8, 8);
+		put_be64(dk.b, (uint64_t)expiry);
 		if ((rc = del_key(txn, st->dedup_exp, dk.b, dk.len)))
 			return rc;
 	} else if (rc != MDB_NOTFOUND) {
 		return rc;
 	}
 	expiry = ev->due_ms > INT64_MAX - window ? INT64_MAX : ev->due_ms + window;
-	put_be64(vb, ev->id);
-	put_be64(vb + 8, (uint64_t)expiry);
-	k = val_of(dk.b + 8, dk.len - 8);
-	v = val_of(vb, 16);
-	if ((rc = mdb_put(txn, st->dedup, &k, &v, 0)))
-		return rc;
-	put_be64(dk.b, (uint64_t)expiry);
-	return put_empty(txn, st->dedup_exp, dk.b, dk.len);
+	return dedup_put(st, txn, &dk, ev->id, expiry);
 }
 
 /*
@@ -1543,7 +1591,6 @@ do_ingest(struct relay_store *st, MDB_txn *txn, struct relay_event *ev, int64_t 
 {
 	int use_dedup = ev->dedup_key && ev->dedup_key[0] && window_ms > 0;
 	struct key dk, lk;
-	MDB_val k, v;
 	uint64_t id, head;
 	int64_t expiry;
 	int parked = 0, rc;
@@ -1551,15 +1598,8 @@ do_ingest(struct relay_store *st, MDB_txn *txn, struct relay_event *ev, int64_t 
 	if (!ev->source || !ev->source[0])
 		return -RELAY_EINVAL;
 	if (use_dedup) {
-		if ((rc = dedup_key(st, ev->source, ev->dedup_key, &dk)))
-			return rc;
-		k = val_of(dk.b + 8, dk.len - 8);
-		rc = mdb_get(txn, st->dedup, &k, &v);
+		rc = dedup_get(st, txn, ev->source, ev->dedup_key, &dk, &id, &expiry);
 		if (rc == 0) {
-			if (v.mv_size != 16)
-				return -RELAY_ECORRUPT;
-			id = get_be64(v.mv_data);
-			expiry = (int64_t)get_be64((const unsigned char *)v.mv_data + 8);
 			if (expiry > now_ms) {
 				*idp = id;
 				*dupp = 1;
@@ -1588,39 +1628,21 @@ do_ingest(struct relay_store *st, MDB_txn *txn, struct relay_event *ev, int64_t 
 
 	struct relay_event saved = *ev;
 
-	ev->id = id;
-	ev->due_ms = now_ms;
-	if (!ev->received_ms)
-		ev->received_ms = now_ms;
-	rc = rec_put(txn, st->events, ev, MDB_NOOVERWRITE);
-	if (rc == MDB_KEYEXIST)
-		rc = -RELAY_ECORRUPT; /* next_id behind the events: damage */
+	rc = put_new_event(st, txn, ev, id, now_ms, MDB_NOOVERWRITE);
 	if (!rc && has_lane(ev))
 		rc = lane_put(st, txn, &lk, id);
 	if (!rc && !parked)
 		rc = due_put(st, txn, now_ms, id);
-	if (!rc && use_dedup) {
-		unsigned char vb[16];
-
-		expiry = now_ms > INT64_MAX - window_ms ? INT64_MAX : now_ms + window_ms;
-		put_be64(vb, id);
-		put_be64(vb + 8, (uint64_t)expiry);
-		k = val_of(dk.b + 8, dk.len - 8);
-		v = val_of(vb, 16);
-		if (!(rc = mdb_put(txn, st->dedup, &k, &v, 0))) {
-			put_be64(dk.b, (uint64_t)expiry);
-			rc = put_empty(txn, st->dedup_exp, dk.b, dk.len);
-		}
-	}
+	if (!rc && use_dedup)
+		rc = dedup_put(st, txn, &dk, id,
+		               now_ms > INT64_MAX - window_ms ? INT64_MAX : now_ms + window_ms);
 	/* indexed at once: the mark, if the store keeps one, moves past it */
 	if (!rc && st->tail.have_mark && !(rc = meta_put_u64(st, txn, "indexed", id))) {
 		st->tail.mark = id;
 		st->tail.gen++;
 	}
 	if (rc) {
-		ev->id = saved.id;
-		ev->due_ms = saved.due_ms;
-		ev->received_ms = saved.received_ms;
+		unput_event(ev, &saved);
 		return rc;
 	}
 	*idp = id;
@@ -1638,8 +1660,8 @@ do_ingest_deferred(struct relay_store *st, MDB_txn *txn, struct relay_event *ev,
 	int use_dedup = has_key && window_ms > 0;
 	struct relay_event old;
 	struct key dk;
-	MDB_val k, v;
 	uint64_t id, hash = 0;
+	int64_t expiry;
 	int rc;
 
 	if (!ev->source || !ev->source[0])
@@ -1652,22 +1674,15 @@ do_ingest_deferred(struct relay_store *st, MDB_txn *txn, struct relay_event *ev,
 	if (has_key && (rc = window_set(st, txn, ev->source, use_dedup ? window_ms : 0)))
 		return rc;
 	if (use_dedup) {
-		if ((rc = dedup_key(st, ev->source, ev->dedup_key, &dk)))
-			return rc;
-		k = val_of(dk.b + 8, dk.len - 8);
-		rc = mdb_get(txn, st->dedup, &k, &v);
-		if (rc == 0) {
-			if (v.mv_size != 16)
-				return -RELAY_ECORRUPT;
-			/* an expired key stays until the settle replaces it */
-			if ((int64_t)get_be64((const unsigned char *)v.mv_data + 8) > now_ms) {
-				*idp = get_be64(v.mv_data);
-				*dupp = 1;
-				return 0;
-			}
-		} else if (rc != MDB_NOTFOUND) {
-			return rc;
+		rc = dedup_get(st, txn, ev->source, ev->dedup_key, &dk, &id, &expiry);
+		/* an expired key stays until the settle replaces it */
+		if (rc == 0 && expiry > now_ms) {
+			*idp = id;
+			*dupp = 1;
+			return 0;
 		}
+		if (rc && rc != MDB_NOTFOUND)
+			return rc;
 		hash = tail_hash(ev->source, ev->dedup_key);
 		for (size_t i = 0; i < t->n; i++) {
 			if (t->v[i].hash != hash)
@@ -1702,20 +1717,11 @@ do_ingest_deferred(struct relay_store *st, MDB_txn *txn, struct relay_event *ev,
 
 	struct relay_event saved = *ev;
 
-	ev->id = id;
-	ev->due_ms = now_ms;
-	if (!ev->received_ms)
-		ev->received_ms = now_ms;
 	/* ids only grow, so the record goes at the end of events */
-	rc = rec_put(txn, st->events, ev, MDB_APPEND);
-	if (rc == MDB_KEYEXIST)
-		rc = -RELAY_ECORRUPT; /* next_id behind the events: damage */
-	if (!rc)
+	if (!(rc = put_new_event(st, txn, ev, id, now_ms, MDB_APPEND)))
 		rc = tail_add(st, id, hash);
 	if (rc) {
-		ev->id = saved.id;
-		ev->due_ms = saved.due_ms;
-		ev->received_ms = saved.received_ms;
+		unput_event(ev, &saved);
 		return rc;
 	}
 	*idp = id;
