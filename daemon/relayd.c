@@ -72,7 +72,7 @@ struct relayd {
 	int stopping;
 	int64_t drain_deadline_ms;
 	uint64_t commits_shown, writes_shown; /* the writer's counts already in the metrics */
-	uint64_t settles_shown;
+	uint64_t settles_shown, settle_failures_shown;
 };
 
 static void
@@ -392,7 +392,7 @@ static void
 metrics_hook(void *arg, struct relay_metrics *m)
 {
 	struct relayd *d = arg;
-	uint64_t commits, writes;
+	uint64_t commits, writes, failed;
 
 	if (d->delivery)
 		relay_delivery_metrics(d->delivery, m);
@@ -404,11 +404,15 @@ metrics_hook(void *arg, struct relay_metrics *m)
 	                  "store writes (events received, outcomes, CLI changes) those commits carried",
 	                  NULL, NULL, writes - d->writes_shown);
 	d->commits_shown = commits;
-	commits = relay_writer_settles(d->writer);
+	relay_writer_settles(d->writer, &commits, &failed);
 	relay_metrics_add(m, "relay_store_settles_total",
 	                  "store commits that only indexed events already stored (each one fsync)",
 	                  NULL, NULL, commits - d->settles_shown);
+	relay_metrics_add(m, "relay_store_settle_failures_total",
+	                  "indexing stored events for delivery failed (tried again every second)",
+	                  NULL, NULL, failed - d->settle_failures_shown);
 	d->settles_shown = commits;
+	d->settle_failures_shown = failed;
 	relay_metrics_set(m, "relay_queue_unsettled",
 	                  "events stored but not yet indexed for delivery, as of the last commit "
 	                  "(the writer settles them within milliseconds)",

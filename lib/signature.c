@@ -718,7 +718,6 @@ relay_whsec_decode(const char *text, size_t len, struct relay_secret *out)
 	return 0;
 }
 
-
 static int
 webhook_sign(struct hmac *h, struct relay_webhook_signer *keep,
              const struct relay_secret *secrets, size_t n, const char *msg_id, int64_t ts,

@@ -1772,6 +1772,8 @@ relay_store_settle(struct relay_store *st, MDB_txn *txn)
 	MDB_txn *use, *own;
 	int rc;
 
+	if ((rc = fault(st, "settle")))
+		return map_err(rc);
 	if ((rc = write_begin_raw(st, txn, &use, &own)))
 		return rc;
 	return write_end(st, own, do_settle(st, use));

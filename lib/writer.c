@@ -18,6 +18,7 @@
 
 #include "odoo_relay/acktrace.h"
 #include "odoo_relay/error.h"
+#include "odoo_relay/log.h"
 #include "odoo_relay/writer.h"
 
 enum wop_kind { WOP_INGEST, WOP_COMPLETE, WOP_RESCHEDULE, WOP_BURY, WOP_CALL,
@@ -92,6 +93,7 @@ struct relay_writer {
 	int closing;             /* under mu */
 	uint64_t commits, ops;   /* under mu */
 	uint64_t settles;        /* under mu: settles run when idle, committed */
+	uint64_t settle_failures; /* under mu: and those that failed */
 	int settle_failed;       /* under mu: the last one failed */
 };
 
@@ -315,12 +317,21 @@ settle_when_idle(struct relay_writer *w)
 	pthread_mutex_unlock(&w->mu);
 	int rc = relay_store_settle(w->st, NULL);
 	pthread_mutex_lock(&w->mu);
+	/* Every write settles first, so a settle that keeps failing fails
+	 * them too; said once when it starts and once when it ends. */
+	if (rc && !w->settle_failed)
+		relay_log(LOG_ERR, "cannot index stored events for delivery (tried again every %d s): %s",
+		          SETTLE_RETRY_MS / 1000, relay_strerror(rc));
+	else if (!rc && w->settle_failed)
+		relay_log(LOG_NOTICE, "stored events indexed for delivery again");
 	w->settle_failed = rc != 0;
-	if (rc == 0) {
-		w->settles++;
-		/* events just became deliverable */
-		event_active(w->ev_settled, EV_READ, 0);
+	if (rc) {
+		w->settle_failures++;
+		return;
 	}
+	w->settles++;
+	/* events just became deliverable */
+	event_active(w->ev_settled, EV_READ, 0);
 }
 
 #ifdef RELAY_ACK_TRACE
@@ -352,6 +363,7 @@ writer_main(void *p)
 	struct relay_writer *w = p;
 	struct wop *group, *last, *op;
 	uint64_t commits, n;
+	int rc;
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
@@ -406,8 +418,9 @@ writer_main(void *p)
 	pthread_mutex_unlock(&w->mu);
 	/* what is left would be settled at the next start; done now, the
 	 * store is whole for odoo-relayctl and for an older build */
-	if (relay_store_unsettled(w->st))
-		(void)relay_store_settle(w->st, NULL);
+	if (relay_store_unsettled(w->st) && (rc = relay_store_settle(w->st, NULL)))
+		relay_log(LOG_WARNING, "cannot index stored events at stop (the next start does): %s",
+		          relay_strerror(rc));
 	return NULL;
 }
 
@@ -713,15 +726,15 @@ relay_writer_stop(struct relay_writer *w)
 	free(w);
 }
 
-uint64_t
-relay_writer_settles(struct relay_writer *w)
+void
+relay_writer_settles(struct relay_writer *w, uint64_t *settled, uint64_t *failed)
 {
-	uint64_t n;
-
 	pthread_mutex_lock(&w->mu);
-	n = w->settles;
+	if (settled)
+		*settled = w->settles;
+	if (failed)
+		*failed = w->settle_failures;
 	pthread_mutex_unlock(&w->mu);
-	return n;
 }
 
 void

@@ -269,7 +269,7 @@ void relay_store_defer_index(struct relay_store *st, int on);
  * relay_store_settle - put every deferred event in the indexes, in txn
  * (or a transaction of its own when txn is NULL). Returns 0 (also when
  * there is nothing to settle), -RELAY_EFULL, ENOMEM, -RELAY_ECORRUPT or
- * an LMDB code. Writer thread only.
+ * an LMDB code. The fault hook sees op "settle". Writer thread only.
  */
 int relay_store_settle(struct relay_store *st, MDB_txn *txn);
 

@@ -142,10 +142,13 @@ void relay_writer_stop(struct relay_writer *w);
  * pointer may be NULL. Thread-safe. */
 void relay_writer_stats(struct relay_writer *w, uint64_t *commits, uint64_t *ops);
 
-/* relay_writer_settles - commits of the thread's own, since start, that
- * only indexed events already stored (relay_store_settle when it had
- * nothing else to do); not in relay_writer_stats' commits. Thread-safe. */
-uint64_t relay_writer_settles(struct relay_writer *w);
+/* relay_writer_settles - the thread's own settles since start
+ * (relay_store_settle when it had nothing else to do): *settled those
+ * committed, commits that only indexed events already stored and are not
+ * in relay_writer_stats' commits; *failed those that failed (each logged
+ * while failing, then tried again after a second). Either pointer may be
+ * NULL. Thread-safe. */
+void relay_writer_settles(struct relay_writer *w, uint64_t *settled, uint64_t *failed);
 
 /* relay_writer_set_settled_hook - fn(arg) runs on the loop thread after
  * each of those settles, when events may have become deliverable (the

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 #include <time.h>
@@ -912,7 +913,12 @@ test_settle(void)
 	relay_writer_set_settled_hook(w, settled_hook, NULL);
 	run_until(1);
 	CHECK_INT(done_count, 1);
-	CHECK_INT(relay_writer_settles(w) >= 1, 1);
+	{
+		uint64_t settled = 0, failed = 1;
+
+		relay_writer_settles(w, &settled, &failed);
+		CHECK(settled >= 1 && failed == 0);
+	}
 	CHECK_INT(relay_store_unsettled(st), 0);
 	CHECK_INT(relay_store_stats(st, 100, &s), 0);
 	CHECK_INT(s.unsettled, 0);
@@ -934,6 +940,58 @@ test_settle(void)
 	CHECK_INT(relay_store_stats(st, 200, &s), 0);
 	CHECK_INT(s.unsettled, 0);
 	CHECK_INT(s.due, 2);
+	relay_store_close(st);
+}
+
+static atomic_int settle_fail;
+
+static int
+settle_fault(void *arg, const char *op)
+{
+	(void)arg;
+	return strcmp(op, "settle") == 0 && atomic_load(&settle_fail) ? EIO : 0;
+}
+
+/* A settle that fails is counted, leaves the events stored, and is tried
+ * again until it works. */
+static void
+test_settle_fails(void)
+{
+	struct relay_store *st = store_new("settle-fails", MAP);
+	struct relay_writer *w = NULL;
+	struct res r = { 0 };
+	uint64_t settled = 0, failed = 0;
+	int i;
+
+	if (!st)
+		return;
+	atomic_store(&settle_fail, 1);
+	relay_store_set_fault(st, settle_fault, NULL);
+	done_count = 0;
+	CHECK_INT(relay_writer_start(st, base, &w), 0);
+	if (!w)
+		return;
+	relay_writer_set_settled_hook(w, settled_hook, NULL);
+	relay_writer_ingest(w, ev_new(NULL, NULL), 0, 100, res_cb, &r);
+	run_until(1);
+	CHECK_INT(r.rc, 0);
+	for (i = 0; i < 10000 && failed == 0; i++) {
+		usleep(1000);
+		relay_writer_settles(w, &settled, &failed);
+	}
+	CHECK(failed >= 1);
+	CHECK_INT(settled, 0);
+	CHECK(relay_store_unsettled(st) > 0);
+
+	atomic_store(&settle_fail, 0);
+	done_count = 0;
+	run_until(1); /* the hook: the retry worked */
+	CHECK_INT(done_count, 1);
+	relay_writer_settles(w, &settled, NULL);
+	CHECK(settled >= 1);
+	CHECK_INT(relay_store_unsettled(st), 0);
+	relay_writer_stop(w);
+	relay_store_set_fault(st, NULL, NULL);
 	relay_store_close(st);
 }
 
@@ -959,6 +1017,7 @@ main(void)
 	RUN(test_history_in_group);
 	RUN(test_stop);
 	RUN(test_settle);
+	RUN(test_settle_fails);
 	event_base_free(base);
 	nftw(base_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
