@@ -1278,13 +1278,174 @@ fail:
 	return rc;
 }
 
+/* Reads one int from fd: 1 with *rc set, 0 at end of file. */
+static int
+read_verdict(int fd, int *rc)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, rc, sizeof(*rc));
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(*rc);
+}
+
+static void
+reap(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* Runs fn(arg) in a forked child and returns what it returned. LMDB keeps
+ * no checksums: a page whose numbers are garbage makes a reader touch
+ * memory past the file (SIGBUS) or the map (SIGSEGV) instead of failing,
+ * so a child that dies is the finding: -RELAY_ECORRUPT. Whatever kills it
+ * (a sanitizer's report too) is not a message for the caller's log. */
+static int
+in_child(int (*fn)(const void *arg), const void *arg)
+{
+	int fds[2], rc;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return errno;
+	if ((pid = fork()) < 0) {
+		rc = errno;
+		close(fds[0]);
+		close(fds[1]);
+		return rc;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (null >= 0)
+			dup2(null, STDERR_FILENO);
+		close(fds[0]);
+		rc = fn(arg);
+		_exit(write(fds[1], &rc, sizeof(rc)) == (ssize_t)sizeof(rc) ? 0 : 1);
+	}
+	close(fds[1]);
+	if (!read_verdict(fds[0], &rc))
+		rc = -RELAY_ECORRUPT;
+	close(fds[0]);
+	reap(pid);
+	return rc;
+}
+
+/* Marks in seen[] the pages first..first+n-1 that LMDB's free list holds
+ * and counts them in *found. The free list is database 0: keyed by
+ * transaction id, each value an array of page numbers (size_t) whose first
+ * element is their count. */
+static int
+mark_free_pages(MDB_txn *txn, size_t first, size_t n, unsigned char *seen, size_t *found)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, 0, &cur)))
+		return rc;
+	while (!(rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))) {
+		const unsigned char *p = v.mv_data;
+		size_t count, pg;
+
+		if (v.mv_size < sizeof(count)) {
+			rc = -RELAY_ECORRUPT;
+			break;
+		}
+		memcpy(&count, p, sizeof(count));
+		if (count > v.mv_size / sizeof(pg) - 1) {
+			rc = -RELAY_ECORRUPT;
+			break;
+		}
+		for (size_t i = 1; i <= count; i++) {
+			memcpy(&pg, p + i * sizeof(pg), sizeof(pg));
+			if (pg >= first && pg - first < n && !seen[pg - first]) {
+				seen[pg - first] = 1;
+				++*found;
+			}
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* The child's work for check_file_length: 0 if every page of the newest
+ * commit that lies past the end of the data file (in directory arg) is on
+ * the free list; -RELAY_ECORRUPT if one is not. */
+static int
+gap_is_free(const void *arg)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_envinfo info;
+	MDB_stat ms;
+	mdb_filehandle_t fd;
+	struct stat sb;
+	unsigned char *seen = NULL;
+	size_t first, n, found = 0;
+	int rc, tries = 0;
+
+	if ((rc = mdb_env_create(&env)) ||
+	    (rc = mdb_env_open(env, arg, MDB_RDONLY | MDB_NOTLS, 0)))
+		goto out;
+	/* The free list read and the last page compared must be one commit's,
+	 * and a writer may commit between mdb_txn_begin and mdb_env_info. */
+	for (;;) {
+		rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+		if (rc == MDB_MAP_RESIZED && ++tries < 100 && !(rc = mdb_env_set_mapsize(env, 0)))
+			continue;
+		if (rc || (rc = mdb_env_info(env, &info)))
+			goto out;
+		if (info.me_last_txnid == mdb_txn_id(txn))
+			break;
+		mdb_txn_abort(txn);
+		txn = NULL;
+		if (++tries == 100) {
+			rc = EAGAIN;
+			goto out;
+		}
+	}
+	/* That commit's pages were all written before it was: measured now,
+	 * the file holds every one of them that is in use. */
+	if ((rc = mdb_env_stat(env, &ms)) || (rc = mdb_env_get_fd(env, &fd)))
+		goto out;
+	if (fstat(fd, &sb) != 0) {
+		rc = errno;
+		goto out;
+	}
+	first = (size_t)sb.st_size / ms.ms_psize;
+	if (first > info.me_last_pgno)
+		goto out;
+	n = info.me_last_pgno - first + 1;
+	if (!(seen = calloc(n, 1))) {
+		rc = ENOMEM;
+		goto out;
+	}
+	if (!(rc = mark_free_pages(txn, first, n, seen, &found)) && found != n)
+		rc = -RELAY_ECORRUPT;
+out:
+	free(seen);
+	if (txn)
+		mdb_txn_abort(txn);
+	if (env)
+		mdb_env_close(env);
+	return rc;
+}
+
 /*
- * A data file shorter than the pages its meta page says are in use was cut
- * short (copied half, a full disk while restoring a backup): LMDB does not
- * check, and the first read of a page past the end of the file is a SIGBUS,
- * not an error. Every committed page has been written (we never use
- * MDB_WRITEMAP, and the meta page is written after the pages it refers to),
- * so a healthy file is never shorter.
+ * A data file shorter than the pages its meta page says are in use may
+ * have been cut short (copied half, a full disk while restoring a backup):
+ * LMDB does not check, and the first read of a page past the end of the
+ * file is a SIGBUS, not an error. But a healthy file can be shorter too:
+ * LMDB counts, and never writes, a page that the transaction which took it
+ * from the end of the file gave back before it committed (a "loose" page).
+ * Such pages are on the free list, where no reader goes; so a short file is
+ * damaged only if a page it lacks is not free. That is read in a child
+ * (in_child), because in a file that was really cut short the free list's
+ * own pages may be past its end.
  */
 static int
 check_file_length(struct relay_store *st)
@@ -1299,7 +1460,7 @@ check_file_length(struct relay_store *st)
 	if (fstat(fd, &sb) != 0)
 		return errno;
 	if ((uint64_t)sb.st_size < ((uint64_t)info.me_last_pgno + 1) * st->psize)
-		return -RELAY_ECORRUPT;
+		return in_child(gap_is_free, st->dir);
 	return 0;
 }
 
@@ -2935,14 +3096,26 @@ verify_here(const char *dir, size_t file_size, int quick)
 	return rc;
 }
 
+struct verify_arg {
+	const char *dir;
+	size_t file_size;
+};
+
+static int
+verify_all(const void *arg)
+{
+	const struct verify_arg *a = arg;
+
+	return verify_here(a->dir, a->file_size, 0);
+}
+
 int
 relay_store_verify(const char *dir)
 {
+	struct verify_arg a = { dir, 0 };
 	char *path;
 	struct stat sb;
-	int fds[2], rc, status;
-	ssize_t n;
-	pid_t pid;
+	int rc;
 
 	if (!(path = malloc(strlen(dir) + sizeof("/data.mdb"))))
 		return ENOMEM;
@@ -2953,34 +3126,8 @@ relay_store_verify(const char *dir)
 		return 0; /* nothing to read: opening it makes a new store */
 	if (rc)
 		return rc;
-	if (pipe2(fds, O_CLOEXEC) != 0)
-		return errno;
-	if ((pid = fork()) < 0) {
-		rc = errno;
-		close(fds[0]);
-		close(fds[1]);
-		return rc;
-	}
-	if (pid == 0) {
-		/* Whatever kills the child (SIGBUS, SIGSEGV, a sanitizer's report
-		 * of the same) is the finding, not a message for the caller's log. */
-		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		if (null >= 0)
-			dup2(null, STDERR_FILENO);
-		close(fds[0]);
-		rc = verify_here(dir, (size_t)sb.st_size, 0);
-		n = write(fds[1], &rc, sizeof(rc));
-		_exit(n == (ssize_t)sizeof(rc) ? 0 : 1);
-	}
-	close(fds[1]);
-	do
-		n = read(fds[0], &rc, sizeof(rc));
-	while (n < 0 && errno == EINTR);
-	close(fds[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	/* No answer: the walk died on a page that is not what it claims. */
-	return n == (ssize_t)sizeof(rc) ? rc : -RELAY_ECORRUPT;
+	a.file_size = (size_t)sb.st_size;
+	return in_child(verify_all, &a);
 }
 
 /* ---- what the history module (history.c) shares with the store ---- */
@@ -3036,27 +3183,6 @@ struct relay_store_check {
 	pid_t pid;
 	int fd;
 };
-
-/* Reads one verdict from fd: 1 with *rc set, 0 at end of file. */
-static int
-read_verdict(int fd, int *rc)
-{
-	ssize_t n;
-
-	do
-		n = read(fd, rc, sizeof(*rc));
-	while (n < 0 && errno == EINTR);
-	return n == (ssize_t)sizeof(*rc);
-}
-
-static void
-reap(pid_t pid)
-{
-	int status;
-
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-}
 
 int
 relay_store_verify_start(const char *dir, struct relay_store_check **out)

@@ -133,12 +133,21 @@ struct relay_store_stats {
  * data file is ENOENT, one this user cannot read is EACCES, and a data file
  * without our databases is ENOENT as well.
  *
+ * A data file shorter than the pages in use is read further before it is
+ * trusted: LMDB counts but never writes a page that a transaction took from
+ * the end of the file and gave back before committing, so the pages the
+ * file lacks must all be on LMDB's free list. That is read in a child
+ * process (fork), as relay_store_verify does, because in a file that was
+ * really cut short a read past its end is a SIGBUS.
+ *
  * Returns 0 with *out set (close with relay_store_close), or: ENOENT;
  * EACCES; -RELAY_EVERSION for a store whose schema is newer than
  * RELAY_STORE_SCHEMA (the store is left untouched); -RELAY_ECORRUPT for a
- * malformed schema value; ENOMEM; any LMDB or errno code from mdb_env_open
- * (e.g. MDB_INVALID for a file that is not LMDB, MDB_VERSION_MISMATCH).
- * *out is NULL on failure. Thread-safe (it shares nothing).
+ * malformed schema value or a file that lacks a page in use; ENOMEM; the
+ * errno of pipe2/fork; any LMDB or errno code from mdb_env_open (e.g.
+ * MDB_INVALID for a file that is not LMDB, MDB_VERSION_MISMATCH). *out is
+ * NULL on failure. Thread-safe (it shares nothing; the child it may fork
+ * opens the store on its own and touches nothing of the caller's).
  */
 int relay_store_open(const char *dir, size_t map_size, unsigned flags, struct relay_store **out);
 
@@ -548,7 +557,7 @@ int relay_store_free_bytes(struct relay_store *st, size_t *bytes);
  *
  * Returns 0 (readable, or no data file yet: nothing to check); -RELAY_ECORRUPT
  * (a record that does not decode, a page LMDB finds malformed, a file
- * shorter than its pages, or a walk that died); -RELAY_EVERSION (a newer
+ * that lacks a page in use, or a walk that died); -RELAY_EVERSION (a newer
  * schema or record version); MDB_INVALID (not an LMDB file);
  * MDB_VERSION_MISMATCH; EACCES; ENOMEM; or the errno of pipe2/fork.
  */
