@@ -1299,6 +1299,36 @@ reap(pid_t pid)
 		;
 }
 
+/* Forks a child whose stderr is /dev/null, with a pipe from it to the
+ * parent: returns 0 in the child, with *fd the pipe's end to write; the
+ * child's pid in the parent, with *fd the end to read; or -errno. */
+static pid_t
+fork_with_pipe(int *fd)
+{
+	int fds[2], e;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return -errno;
+	if ((pid = fork()) < 0) {
+		e = errno;
+		close(fds[0]);
+		close(fds[1]);
+		return -e;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (null >= 0)
+			dup2(null, STDERR_FILENO);
+		close(fds[0]);
+		*fd = fds[1];
+		return 0;
+	}
+	close(fds[1]);
+	*fd = fds[0];
+	return pid;
+}
+
 /* Runs fn(arg) in a forked child and returns what it returned. LMDB keeps
  * no checksums: a page whose numbers are garbage makes a reader touch
  * memory past the file (SIGBUS) or the map (SIGSEGV) instead of failing,
@@ -1307,29 +1337,18 @@ reap(pid_t pid)
 static int
 in_child(int (*fn)(const void *arg), const void *arg)
 {
-	int fds[2], rc;
-	pid_t pid;
+	int fd, rc;
+	pid_t pid = fork_with_pipe(&fd);
 
-	if (pipe2(fds, O_CLOEXEC) != 0)
-		return errno;
-	if ((pid = fork()) < 0) {
-		rc = errno;
-		close(fds[0]);
-		close(fds[1]);
-		return rc;
-	}
+	if (pid < 0)
+		return (int)-pid;
 	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		if (null >= 0)
-			dup2(null, STDERR_FILENO);
-		close(fds[0]);
 		rc = fn(arg);
-		_exit(write(fds[1], &rc, sizeof(rc)) == (ssize_t)sizeof(rc) ? 0 : 1);
+		_exit(write(fd, &rc, sizeof(rc)) == (ssize_t)sizeof(rc) ? 0 : 1);
 	}
-	close(fds[1]);
-	if (!read_verdict(fds[0], &rc))
+	if (!read_verdict(fd, &rc))
 		rc = -RELAY_ECORRUPT;
-	close(fds[0]);
+	close(fd);
 	reap(pid);
 	return rc;
 }
@@ -3190,7 +3209,7 @@ relay_store_verify_start(const char *dir, struct relay_store_check **out)
 	struct relay_store_check *c;
 	char *path;
 	struct stat sb;
-	int fds[2], rc;
+	int fd, rc;
 	pid_t parent = getpid(), pid;
 
 	*out = NULL;
@@ -3205,38 +3224,25 @@ relay_store_verify_start(const char *dir, struct relay_store_check **out)
 		return rc;
 	if (!(c = calloc(1, sizeof(*c))))
 		return ENOMEM;
-	if (pipe2(fds, O_CLOEXEC) != 0) {
-		rc = errno;
+	if ((pid = fork_with_pipe(&fd)) < 0) {
 		free(c);
-		return rc;
-	}
-	if ((pid = fork()) < 0) {
-		rc = errno;
-		close(fds[0]);
-		close(fds[1]);
-		free(c);
-		return rc;
+		return (int)-pid;
 	}
 	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		if (null >= 0)
-			dup2(null, STDERR_FILENO);
-		close(fds[0]);
 		/* A walk nobody waits for any more stops with its parent. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(1);
 		rc = verify_here(dir, (size_t)sb.st_size, 1);
-		if (write(fds[1], &rc, sizeof(rc)) != (ssize_t)sizeof(rc) || rc)
+		if (write(fd, &rc, sizeof(rc)) != (ssize_t)sizeof(rc) || rc)
 			_exit(1);
 		/* The whole walk yields to the daemon it checks for. */
 		(void)setpriority(PRIO_PROCESS, 0, 19);
 		rc = verify_here(dir, (size_t)sb.st_size, 0);
-		_exit(write(fds[1], &rc, sizeof(rc)) == (ssize_t)sizeof(rc) ? 0 : 1);
+		_exit(write(fd, &rc, sizeof(rc)) == (ssize_t)sizeof(rc) ? 0 : 1);
 	}
-	close(fds[1]);
 	c->pid = pid;
-	c->fd = fds[0];
+	c->fd = fd;
 	if (!read_verdict(c->fd, &rc))
 		rc = -RELAY_ECORRUPT; /* the quick check died on a page */
 	if (rc) {
