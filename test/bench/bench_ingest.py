@@ -16,11 +16,14 @@ LMDB commit. Several rounds; medians of each figure are printed, then the
 ratios the goals are stated in.
 
 usage: bench_ingest.py [--build DIR] [--rounds N] [--seconds S] [--peer DIR]
-                       [--against DIR] [--relay-only] [--conns 64,1]
+                       [--against DIR] [--unparsed] [--relay-only] [--conns 64,1]
 
 --against DIR adds relay-b, the odoo-relayd of another build (say of the
 commit before a change), run right after relay in every round, and prints
-the two side by side: an A/B in the same minutes. Builds made with
+the two side by side: an A/B in the same minutes. --unparsed adds
+relay-raw, the same relay with a source that never parses the body (no
+lane from its /id, no JSON check): the gap between the two is what the
+JSON parse costs. Builds made with
 -DRELAY_ACK_TRACE=ON print their stage timings (acktrace lines) after each
 pair of runs. --relay-only leaves nginx
 (and the goals' lines) out; --conns picks the connection counts.
@@ -119,14 +122,14 @@ class Target:
             nginx = shutil.which("nginx") or "/usr/sbin/nginx"
             self.procs.append(subprocess.Popen([nginx, "-c", os.path.join(tmp, "nginx.conf"), "-p", tmp,
                                                 "-g", "daemon off;"], stderr=subprocess.DEVNULL))
-        elif self.name in ("relay", "relay-b"):
-            build = a.build if self.name == "relay" else a.against
+        elif self.name in ("relay", "relay-b", "relay-raw"):
+            build = a.against if self.name == "relay-b" else a.build
             port = free_port()
             state = os.path.join(tmp, "state")
             shutil.rmtree(state, ignore_errors=True)
             cfg = {"listen": ["127.0.0.1:%d" % port], "state_dir": state, "map_size_mb": 4096,
                    "limits": {"max_connections": 1024},
-                   "sources": {"shopify": shopify_hook.source_conf()}}
+                   "sources": {"shopify": shopify_hook.source_conf(parse=self.name != "relay-raw")}}
             json.dump(cfg, open(os.path.join(tmp, "relay.json"), "w"))
             # a build with -DRELAY_ACK_TRACE=ON logs its stage timings at stop
             self.log_path = os.path.join(tmp, self.name + ".log")
@@ -194,6 +197,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--peer", help="a copy of the Node/BullMQ peer's folder, after npm ci")
     ap.add_argument("--against", help="another build directory, run as relay-b (an A/B)")
+    ap.add_argument("--unparsed", action="store_true",
+                    help="also relay-raw: a source that never parses the body")
     ap.add_argument("--relay-only", action="store_true", help="no nginx (and no goals' lines)")
     ap.add_argument("--conns", default="64,1", help="connection counts, comma-separated")
     args = ap.parse_args()
@@ -209,7 +214,8 @@ def main():
         if not os.path.isdir(os.path.join(args.peer, "node_modules")):
             sys.exit("bench_ingest: run npm ci in %s first" % args.peer)
     names = ([] if args.relay_only else ["nginx"]) + ["relay"] + \
-        (["relay-b"] if args.against else []) + (["peer1", "peer2"] if args.peer else [])
+        (["relay-b"] if args.against else []) + (["relay-raw"] if args.unparsed else []) + \
+        (["peer1", "peer2"] if args.peer else [])
 
     tmp = tempfile.mkdtemp(prefix="relay-bench-")
     results, floors, floors5 = {}, [], []
@@ -247,7 +253,7 @@ def main():
                         r["cpu_us"] = ((cpu_seconds(pid) - c0) / r["requests"] * 1e6
                                        if pid and r["requests"] else 0.0)
                         results.setdefault((name, conns), []).append(r)
-                        print("round %d %-5s c=%-2d %8.0f req/s  p50 %6.3f ms  p99 %6.2f ms  non-2xx %d %s%s"
+                        print("round %d %-9s c=%-2d %8.0f req/s  p50 %6.3f ms  p99 %6.2f ms  non-2xx %d %s%s"
                               % (rnd + 1, name, conns, r["rate"], r["p50"], r["p99"], r["errors"],
                                  r["socket_errors"],
                                  "  %.1f us CPU/request" % r["cpu_us"] if pid else ""),
@@ -262,17 +268,17 @@ def main():
         print("\ningest benchmark: medians of %d rounds of %d s, Shopify-signed 1 KiB webhook"
               % (args.rounds, args.seconds))
         base = "relay" if args.relay_only else "nginx"
-        print("%-8s %4s %10s %9s %9s %9s %8s" % ("", "conns", "req/s", "p50 ms", "p99 ms",
+        print("%-9s %4s %10s %9s %9s %9s %8s" % ("", "conns", "req/s", "p50 ms", "p99 ms",
                                                 "/" + base, "CPU us"))
         for conns in conn_list:
             for name in names:
-                print("%-8s %4d %10.0f %9.3f %9.2f %8.2fx %8s" % (
+                print("%-9s %4d %10.0f %9.3f %9.2f %8.2fx %8s" % (
                     name, conns, med(name, conns, "rate"), med(name, conns, "p50"),
                     med(name, conns, "p99"), med(name, conns, "rate") / med(base, conns, "rate"),
                     "%.1f" % med(name, conns, "cpu_us") if name.startswith("relay") else ""))
-        print("%-8s %4s %10s %9.3f %9.2f   (lmdb-commit: one 1 KiB put per durable commit)"
+        print("%-9s %4s %10s %9.3f %9.2f   (lmdb-commit: one 1 KiB put per durable commit)"
               % ("floor", "", "", floor50, statistics.median(f[1] for f in floors)))
-        print("%-8s %4s %10s %9.3f %9.2f   (the same put and a key in 4 more B-trees, as an ingest)"
+        print("%-9s %4s %10s %9.3f %9.2f   (the same put and a key in 4 more B-trees, as an ingest)"
               % ("floor5", "", "", statistics.median(f[0] for f in floors5),
                  statistics.median(f[1] for f in floors5)))
         if args.against:
@@ -281,6 +287,15 @@ def main():
                       "%.3f ms" % (args.against, conns,
                                    med("relay", conns, "rate") / med("relay-b", conns, "rate"),
                                    med("relay", conns, "p50"), med("relay-b", conns, "p50")))
+        if args.unparsed:
+            for conns in conn_list:
+                print("relay-raw (the body never parsed), %d connection%s: %.2fx relay's rate%s, "
+                      "%.1f us less CPU per request" % (
+                          conns, "" if conns == 1 else "s",
+                          med("relay-raw", conns, "rate") / med("relay", conns, "rate"),
+                          "" if args.relay_only else ", %.2fx nginx" % (
+                              med("relay-raw", conns, "rate") / med("nginx", conns, "rate")),
+                          med("relay", conns, "cpu_us") - med("relay-raw", conns, "cpu_us")))
         if args.relay_only or set(conn_list) != {64, 1}:
             return
         print("\nrelay, CPU per request (all threads): %.1f us at 64 connections, %.1f us at 1"
