@@ -495,7 +495,6 @@ relay_writer_start(struct relay_store *st, struct event_base *base, struct relay
 	if (!(w = calloc(1, sizeof(*w))))
 		return ENOMEM;
 	w->st = st;
-	relay_store_defer_index(st, 1);
 	if ((rc = pthread_mutex_init(&w->mu, NULL)))
 		goto fail_free;
 	/* gather() waits against the monotonic clock. */
@@ -523,10 +522,13 @@ relay_writer_start(struct relay_store *st, struct event_base *base, struct relay
 	 * blocked so that none interrupts it or runs a handler on it. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
+	relay_store_defer_index(st, 1);
 	rc = pthread_create(&w->thread, NULL, writer_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc)
+	if (rc) {
+		relay_store_defer_index(st, 0);
 		goto fail_event;
+	}
 	*out = w;
 	return 0;
 
@@ -716,6 +718,9 @@ relay_writer_stop(struct relay_writer *w)
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->thread, NULL);
+	/* the thread settled the tail as it stopped: st's own ingests from
+	 * now on index at once, with nobody left to settle them */
+	relay_store_defer_index(w->st, 0);
 	/* The loop may not run again: whatever it has not delivered yet is
 	 * delivered here. */
 	deliver_done(-1, 0, w);

@@ -16,7 +16,7 @@
  * that wait at once.
  *
  * Ingests defer their indexes (relay_store_defer_index, which start turns
- * on for st): the commit a sender waits for writes the event's record
+ * on for st and stop turns off again): the commit a sender waits for writes the event's record
  * alone. The thread settles them, in a commit of its own, once it has had
  * nothing to do for 5 ms (1 s after a settle that failed), and before it
  * stops; any other operation settles them first in its own group.

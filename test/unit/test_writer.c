@@ -940,6 +940,19 @@ test_settle(void)
 	CHECK_INT(relay_store_stats(st, 200, &s), 0);
 	CHECK_INT(s.unsettled, 0);
 	CHECK_INT(s.due, 2);
+	/* with the writer gone, an ingest of the handle's own is indexed at
+	 * once: nobody is left to settle it */
+	{
+		struct relay_event *ev = ev_new(NULL, NULL);
+
+		CHECK_INT(relay_store_ingest(st, NULL, ev, 0, 300, NULL, NULL), 0);
+		relay_event_clear(ev);
+		free(ev);
+	}
+	CHECK_INT(relay_store_unsettled(st), 0);
+	CHECK_INT(relay_store_stats(st, 300, &s), 0);
+	CHECK_INT(s.unsettled, 0);
+	CHECK_INT(s.due, 3);
 	relay_store_close(st);
 }
 
