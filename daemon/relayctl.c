@@ -29,6 +29,7 @@
 
 #include "odoo_relay/clock.h"
 #include "odoo_relay/error.h"
+#include "odoo_relay/store_check.h"
 
 #include "relayctl.h"
 

@@ -36,6 +36,7 @@
 #include "odoo_relay/query.h"
 #include "odoo_relay/route.h"
 #include "odoo_relay/store.h"
+#include "odoo_relay/store_check.h"
 #include "odoo_relay/writer.h"
 
 #include "relayd_demo.h"

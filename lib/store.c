@@ -1,6 +1,9 @@
 /*
- * The durable store: every LMDB transaction of odoo-relay lives here. The
- * layout and the contracts are in include/odoo_relay/store.h.
+ * The durable store: every LMDB transaction of odoo-relay lives here or in
+ * a module that keeps tables of its own through store_int.h (history.c,
+ * store_poll.c); the checks made before a store is trusted are
+ * store_check.c and store_child.c. The layout and the contracts are in
+ * include/odoo_relay/store.h.
  *
  * Each write operation is written against an open transaction (the do_*
  * functions) and wrapped by a public function that either uses the caller's
@@ -15,18 +18,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/wait.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "odoo_relay/error.h"
 #include "odoo_relay/store.h"
+#include "store_child_int.h"
 #include "store_int.h"
 
 #define STORE_MAX_READERS 126
@@ -1278,210 +1278,6 @@ fail:
 	return rc;
 }
 
-/* Reads one int from fd: 1 with *rc set, 0 at end of file. */
-static int
-read_verdict(int fd, int *rc)
-{
-	ssize_t n;
-
-	do
-		n = read(fd, rc, sizeof(*rc));
-	while (n < 0 && errno == EINTR);
-	return n == (ssize_t)sizeof(*rc);
-}
-
-static void
-reap(pid_t pid)
-{
-	int status;
-
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-}
-
-/* Forks a child whose stderr is /dev/null, with a pipe from it to the
- * parent: returns 0 in the child, with *fd the pipe's end to write; the
- * child's pid in the parent, with *fd the end to read; or -errno. */
-static pid_t
-fork_with_pipe(int *fd)
-{
-	int fds[2], e;
-	pid_t pid;
-
-	if (pipe2(fds, O_CLOEXEC) != 0)
-		return -errno;
-	if ((pid = fork()) < 0) {
-		e = errno;
-		close(fds[0]);
-		close(fds[1]);
-		return -e;
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		if (null >= 0)
-			dup2(null, STDERR_FILENO);
-		close(fds[0]);
-		*fd = fds[1];
-		return 0;
-	}
-	close(fds[1]);
-	*fd = fds[0];
-	return pid;
-}
-
-/* Runs fn(arg) in a forked child and returns what it returned. LMDB keeps
- * no checksums: a page whose numbers are garbage makes a reader touch
- * memory past the file (SIGBUS) or the map (SIGSEGV) instead of failing,
- * so a child that dies is the finding: -RELAY_ECORRUPT. Whatever kills it
- * (a sanitizer's report too) is not a message for the caller's log. */
-static int
-in_child(int (*fn)(const void *arg), const void *arg)
-{
-	int fd, rc;
-	pid_t pid = fork_with_pipe(&fd);
-
-	if (pid < 0)
-		return (int)-pid;
-	if (pid == 0) {
-		rc = fn(arg);
-		_exit(write(fd, &rc, sizeof(rc)) == (ssize_t)sizeof(rc) ? 0 : 1);
-	}
-	if (!read_verdict(fd, &rc))
-		rc = -RELAY_ECORRUPT;
-	close(fd);
-	reap(pid);
-	return rc;
-}
-
-/* Marks in seen[] the pages first..first+n-1 that LMDB's free list holds
- * and counts them in *found. The free list is database 0: keyed by
- * transaction id, each value an array of page numbers (size_t) whose first
- * element is their count. */
-static int
-mark_free_pages(MDB_txn *txn, size_t first, size_t n, unsigned char *seen, size_t *found)
-{
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
-
-	if ((rc = mdb_cursor_open(txn, 0, &cur)))
-		return rc;
-	while (!(rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))) {
-		const unsigned char *p = v.mv_data;
-		size_t count, pg;
-
-		if (v.mv_size < sizeof(count)) {
-			rc = -RELAY_ECORRUPT;
-			break;
-		}
-		memcpy(&count, p, sizeof(count));
-		if (count > v.mv_size / sizeof(pg) - 1) {
-			rc = -RELAY_ECORRUPT;
-			break;
-		}
-		for (size_t i = 1; i <= count; i++) {
-			memcpy(&pg, p + i * sizeof(pg), sizeof(pg));
-			if (pg >= first && pg - first < n && !seen[pg - first]) {
-				seen[pg - first] = 1;
-				++*found;
-			}
-		}
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-/* The child's work for check_file_length: 0 if every page of the newest
- * commit that lies past the end of the data file (in directory arg) is on
- * the free list; -RELAY_ECORRUPT if one is not. */
-static int
-gap_is_free(const void *arg)
-{
-	MDB_env *env = NULL;
-	MDB_txn *txn = NULL;
-	MDB_envinfo info;
-	MDB_stat ms;
-	mdb_filehandle_t fd;
-	struct stat sb;
-	unsigned char *seen = NULL;
-	size_t first, n, found = 0;
-	int rc, tries = 0;
-
-	if ((rc = mdb_env_create(&env)) ||
-	    (rc = mdb_env_open(env, arg, MDB_RDONLY | MDB_NOTLS, 0)))
-		goto out;
-	/* The free list read and the last page compared must be one commit's,
-	 * and a writer may commit between mdb_txn_begin and mdb_env_info. */
-	for (;;) {
-		rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
-		if (rc == MDB_MAP_RESIZED && ++tries < 100 && !(rc = mdb_env_set_mapsize(env, 0)))
-			continue;
-		if (rc || (rc = mdb_env_info(env, &info)))
-			goto out;
-		if (info.me_last_txnid == mdb_txn_id(txn))
-			break;
-		mdb_txn_abort(txn);
-		txn = NULL;
-		if (++tries == 100) {
-			rc = EAGAIN;
-			goto out;
-		}
-	}
-	/* That commit's pages were all written before it was: measured now,
-	 * the file holds every one of them that is in use. */
-	if ((rc = mdb_env_stat(env, &ms)) || (rc = mdb_env_get_fd(env, &fd)))
-		goto out;
-	if (fstat(fd, &sb) != 0) {
-		rc = errno;
-		goto out;
-	}
-	first = (size_t)sb.st_size / ms.ms_psize;
-	if (first > info.me_last_pgno)
-		goto out;
-	n = info.me_last_pgno - first + 1;
-	if (!(seen = calloc(n, 1))) {
-		rc = ENOMEM;
-		goto out;
-	}
-	if (!(rc = mark_free_pages(txn, first, n, seen, &found)) && found != n)
-		rc = -RELAY_ECORRUPT;
-out:
-	free(seen);
-	if (txn)
-		mdb_txn_abort(txn);
-	if (env)
-		mdb_env_close(env);
-	return rc;
-}
-
-/*
- * A data file shorter than the pages its meta page says are in use may
- * have been cut short (copied half, a full disk while restoring a backup):
- * LMDB does not check, and the first read of a page past the end of the
- * file is a SIGBUS, not an error. But a healthy file can be shorter too:
- * LMDB counts, and never writes, a page that the transaction which took it
- * from the end of the file gave back before it committed (a "loose" page).
- * Such pages are on the free list, where no reader goes; so a short file is
- * damaged only if a page it lacks is not free. That is read in a child
- * (in_child), because in a file that was really cut short the free list's
- * own pages may be past its end.
- */
-static int
-check_file_length(struct relay_store *st)
-{
-	MDB_envinfo info;
-	mdb_filehandle_t fd;
-	struct stat sb;
-	int rc;
-
-	if ((rc = mdb_env_info(st->env, &info)) || (rc = mdb_env_get_fd(st->env, &fd)))
-		return rc;
-	if (fstat(fd, &sb) != 0)
-		return errno;
-	if ((uint64_t)sb.st_size < ((uint64_t)info.me_last_pgno + 1) * st->psize)
-		return in_child(gap_is_free, st->dir);
-	return 0;
-}
 
 static size_t
 round_up(size_t n, size_t unit)
@@ -1575,7 +1371,7 @@ relay_store_open(const char *dir, size_t map_size, unsigned flags, struct relay_
 			goto fail;
 		st->psize = ms.ms_psize;
 	}
-	if ((rc = check_file_length(st)))
+	if ((rc = relay_store_child_length(st->env, st->dir, st->psize)))
 		goto fail;
 	st->maxkey = (size_t)mdb_env_get_maxkeysize(st->env);
 	if (st->maxkey > KEY_BUF)
@@ -3013,148 +2809,48 @@ out:
 	return rc;
 }
 
-/* ---- verification: every reachable page read, in a child process ---- */
-
-/* Reads one byte of every page v spans, and its last byte: a value whose
- * page number is garbage points outside the file or the map. */
-static unsigned
-touch_val(const struct relay_store *st, const MDB_val *v)
-{
-	const volatile unsigned char *p = v->mv_data;
-	unsigned sum = 0;
-
-	for (size_t i = 0; i < v->mv_size; i += st->psize)
-		sum += p[i];
-	if (v->mv_size)
-		sum += p[v->mv_size - 1];
-	return sum;
-}
-
-/* records 2: a table of records read only at its two ends (the quick
- * check, see relay_store_verify_start): its first and last records, and the
- * branch pages on the way to them. */
-static int
-verify_db(struct relay_store *st, MDB_txn *txn, MDB_dbi dbi, int records, unsigned *sum)
-{
-	MDB_cursor *cur;
-	MDB_val k, v;
-	struct relay_event ev;
-	int ends = records == 2, n = 0, rc;
-
-	if ((rc = mdb_cursor_open(txn, dbi, &cur)))
-		return rc;
-	while (!(rc = mdb_cursor_get(cur, &k, &v, !ends ? MDB_NEXT : n++ ? MDB_LAST : MDB_FIRST))) {
-		*sum += touch_val(st, &k) + touch_val(st, &v);
-		if (records) {
-			if ((rc = relay_record_decode(v.mv_data, v.mv_size, &ev)))
-				break;
-			relay_event_clear(&ev);
-		}
-		if (ends && n == 2)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-/* Past the end of the file, so much of the map is left that a node offset
- * gone wrong (16 bits, from its page) lands in it: a read there is a SIGBUS,
- * never a read of whatever else happens to be mapped after the file. */
-#define VERIFY_MAP_SLACK (1u << 20)
-
-/* The child's work: open read-only, walk the free list, the main database
- * and each of ours, decode every record. */
-static int
-verify_here(const char *dir, size_t file_size, int quick)
-{
-	struct relay_store *st;
-	MDB_txn *txn;
-	MDB_dbi main_dbi;
-	unsigned sum = 0;
-	int rc;
-
-	if ((rc = relay_store_open(dir, file_size + VERIFY_MAP_SLACK, RELAY_STORE_RDONLY, &st)))
-		return rc;
-	rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
-	/* The walk behind start-up runs while the daemon writes: a store
-	 * grown past this map meanwhile is not damage. Adopt its size. */
-	if (rc == MDB_MAP_RESIZED && (rc = mdb_env_set_mapsize(st->env, 0)) == 0)
-		rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
-	if (rc == 0) {
-		/* records: 1 decodes every record; 1 + quick reads only the two
-		 * ends in the quick check, for a table of records that nothing
-		 * but delivery (or the CLI) reads, and that may be large. */
-		const struct {
-			MDB_dbi dbi;
-			int records;
-		} dbs[] = {
-			{ 0 /* the free list */, 0 }, { st->events, 1 + quick }, { st->due, 0 },
-			{ st->lanes, 0 }, { st->dedup, 0 }, { st->dedup_exp, 0 },
-			{ st->dead, 1 + quick }, { st->meta, 0 },
-		};
-		rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
-		if (rc == 0)
-			rc = verify_db(st, txn, main_dbi, 0, &sum);
-		for (size_t i = 0; rc == 0 && i < sizeof(dbs) / sizeof(dbs[0]); i++)
-			rc = verify_db(st, txn, dbs[i].dbi, dbs[i].records, &sum);
-		if (rc == 0 && st->have_versions &&
-		    (rc = verify_db(st, txn, st->versions, 0, &sum)) == 0)
-			rc = verify_db(st, txn, st->versions_exp, 0, &sum);
-		if (rc == 0 && st->hist.have) {
-			MDB_dbi h[] = { st->hist.history, st->hist.history_exp, st->hist.trace,
-			                st->hist.audit, st->hist.edits };
-			for (size_t i = 0; rc == 0 && i < sizeof(h) / sizeof(h[0]); i++)
-				rc = verify_db(st, txn, h[i], 0, &sum);
-		}
-		mdb_txn_abort(txn);
-	}
-	relay_store_close(st);
-	/* LMDB's own findings mean the same to the caller as ours. */
-	if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND)
-		rc = -RELAY_ECORRUPT;
-	return rc;
-}
-
-struct verify_arg {
-	const char *dir;
-	size_t file_size;
-};
-
-static int
-verify_all(const void *arg)
-{
-	const struct verify_arg *a = arg;
-
-	return verify_here(a->dir, a->file_size, 0);
-}
-
-int
-relay_store_verify(const char *dir)
-{
-	struct verify_arg a = { dir, 0 };
-	char *path;
-	struct stat sb;
-	int rc;
-
-	if (!(path = malloc(strlen(dir) + sizeof("/data.mdb"))))
-		return ENOMEM;
-	sprintf(path, "%s/data.mdb", dir);
-	rc = stat(path, &sb) == 0 ? 0 : errno;
-	free(path);
-	if (rc == ENOENT)
-		return 0; /* nothing to read: opening it makes a new store */
-	if (rc)
-		return rc;
-	a.file_size = (size_t)sb.st_size;
-	return in_child(verify_all, &a);
-}
-
 /* ---- what the history module (history.c) shares with the store ---- */
 
 struct relay_store_hist *
 relay_store_hist(struct relay_store *st)
 {
 	return &st->hist;
+}
+
+MDB_env *
+relay_store_int_env(struct relay_store *st)
+{
+	return st->env;
+}
+
+size_t
+relay_store_int_tables(const struct relay_store *st, struct relay_store_int_table *t, size_t max)
+{
+	struct relay_store_int_table all[RELAY_STORE_INT_TABLES];
+	size_t n = 0;
+
+	all[n++] = (struct relay_store_int_table){ st->events, 1 };
+	all[n++] = (struct relay_store_int_table){ st->due, 0 };
+	all[n++] = (struct relay_store_int_table){ st->lanes, 0 };
+	all[n++] = (struct relay_store_int_table){ st->dedup, 0 };
+	all[n++] = (struct relay_store_int_table){ st->dedup_exp, 0 };
+	all[n++] = (struct relay_store_int_table){ st->dead, 1 };
+	all[n++] = (struct relay_store_int_table){ st->meta, 0 };
+	if (st->have_versions) {
+		all[n++] = (struct relay_store_int_table){ st->versions, 0 };
+		all[n++] = (struct relay_store_int_table){ st->versions_exp, 0 };
+	}
+	if (st->hist.have) {
+		all[n++] = (struct relay_store_int_table){ st->hist.history, 0 };
+		all[n++] = (struct relay_store_int_table){ st->hist.history_exp, 0 };
+		all[n++] = (struct relay_store_int_table){ st->hist.trace, 0 };
+		all[n++] = (struct relay_store_int_table){ st->hist.audit, 0 };
+		all[n++] = (struct relay_store_int_table){ st->hist.edits, 0 };
+	}
+	if (n > max)
+		n = max;
+	memcpy(t, all, n * sizeof(*t));
+	return n;
 }
 
 int
@@ -3196,65 +2892,6 @@ relay_store_int_room(struct relay_store *st, size_t *free_bytes, size_t *map_byt
 	return 0;
 }
 
-/* ---- verification in two steps: the quick check now, the whole walk behind ---- */
-
-struct relay_store_check {
-	pid_t pid;
-	int fd;
-};
-
-int
-relay_store_verify_start(const char *dir, struct relay_store_check **out)
-{
-	struct relay_store_check *c;
-	char *path;
-	struct stat sb;
-	int fd, rc;
-	pid_t parent = getpid(), pid;
-
-	*out = NULL;
-	if (!(path = malloc(strlen(dir) + sizeof("/data.mdb"))))
-		return ENOMEM;
-	sprintf(path, "%s/data.mdb", dir);
-	rc = stat(path, &sb) == 0 ? 0 : errno;
-	free(path);
-	if (rc == ENOENT)
-		return 0; /* nothing to read: opening it makes a new store */
-	if (rc)
-		return rc;
-	if (!(c = calloc(1, sizeof(*c))))
-		return ENOMEM;
-	if ((pid = fork_with_pipe(&fd)) < 0) {
-		free(c);
-		return (int)-pid;
-	}
-	if (pid == 0) {
-		/* A walk nobody waits for any more stops with its parent. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		rc = verify_here(dir, (size_t)sb.st_size, 1);
-		if (write(fd, &rc, sizeof(rc)) != (ssize_t)sizeof(rc) || rc)
-			_exit(1);
-		/* The whole walk yields to the daemon it checks for. */
-		(void)setpriority(PRIO_PROCESS, 0, 19);
-		rc = verify_here(dir, (size_t)sb.st_size, 0);
-		_exit(write(fd, &rc, sizeof(rc)) == (ssize_t)sizeof(rc) ? 0 : 1);
-	}
-	c->pid = pid;
-	c->fd = fd;
-	if (!read_verdict(c->fd, &rc))
-		rc = -RELAY_ECORRUPT; /* the quick check died on a page */
-	if (rc) {
-		close(c->fd);
-		reap(c->pid);
-		free(c);
-		return rc;
-	}
-	*out = c;
-	return 0;
-}
-
 int
 relay_store_int_meta_next(struct relay_store *st, MDB_txn *txn, const char *name, uint64_t *v)
 {
@@ -3290,25 +2927,3 @@ relay_store_free_bytes(struct relay_store *st, size_t *bytes)
 	return rc;
 }
 
-int
-relay_store_check_fd(const struct relay_store_check *c)
-{
-	return c->fd;
-}
-
-int
-relay_store_check_end(struct relay_store_check *c, int cancel)
-{
-	int rc;
-
-	if (!c)
-		return 0;
-	if (cancel)
-		kill(c->pid, SIGKILL);
-	if (!read_verdict(c->fd, &rc))
-		rc = cancel ? 0 : -RELAY_ECORRUPT; /* no answer: the walk died */
-	close(c->fd);
-	reap(c->pid);
-	free(c);
-	return rc;
-}

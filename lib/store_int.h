@@ -41,6 +41,25 @@ struct relay_store_hist {
 /* The handles above; owned by st, valid until relay_store_close. */
 struct relay_store_hist *relay_store_hist(struct relay_store *st);
 
+/* st's LMDB environment; owned by st, valid until relay_store_close. */
+MDB_env *relay_store_int_env(struct relay_store *st);
+
+/* One of st's tables, for a walk of the whole store (store_check.c). */
+struct relay_store_int_table {
+	MDB_dbi dbi;
+	int records; /* its values are event records (events, dead) */
+};
+
+/* The most tables relay_store_int_tables gives. */
+#define RELAY_STORE_INT_TABLES 16
+
+/* Into t (room for max), every table st has open: events, due, lanes,
+ * dedup, dedup_exp, dead, meta, then versions and the history's when the
+ * store has them. Not LMDB's own (its main database, its free list), nor
+ * the pollers' (store_poll.h). Returns how many it wrote. */
+size_t relay_store_int_tables(const struct relay_store *st, struct relay_store_int_table *t,
+                              size_t max);
+
 /* The fault hook for op, its result mapped like every store error. */
 int relay_store_int_fault(struct relay_store *st, const char *op);
 

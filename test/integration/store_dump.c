@@ -9,6 +9,7 @@
 
 #include "odoo_relay/error.h"
 #include "odoo_relay/store.h"
+#include "odoo_relay/store_check.h"
 #include "odoo_relay/store_poll.h"
 
 static int

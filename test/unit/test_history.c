@@ -14,6 +14,7 @@
 #include "odoo_relay/error.h"
 #include "odoo_relay/history.h"
 #include "odoo_relay/store.h"
+#include "odoo_relay/store_check.h"
 
 static char dir[256];
 

@@ -15,6 +15,7 @@
 #include "check.h"
 #include "odoo_relay/error.h"
 #include "odoo_relay/store.h"
+#include "odoo_relay/store_check.h"
 
 #define MAP (8u << 20)
 

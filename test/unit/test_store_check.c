@@ -14,6 +14,7 @@
 #include "check.h"
 #include "odoo_relay/error.h"
 #include "odoo_relay/store.h"
+#include "odoo_relay/store_check.h"
 
 #define MAP (8u << 20)
 #define EVENTS 5
