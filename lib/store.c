@@ -725,6 +725,15 @@ dedup_get(struct relay_store *st, MDB_txn *txn, const char *source, const char *
 }
 
 /* Remembers dedup key dk (from dedup_key) for event id until expiry. */
+/* Drops the sweep's entry of a key found expired (dk as dedup_get left
+ * it, expiry its expiry): the caller puts the key again for a new event. */
+static int
+dedup_unexpire(struct relay_store *st, MDB_txn *txn, struct key *dk, int64_t expiry)
+{
+	put_be64(dk->b, (uint64_t)expiry);
+	return del_key(txn, st->dedup_exp, dk->b, dk->len);
+}
+
 static int
 dedup_put(struct relay_store *st, MDB_txn *txn, struct key *dk, uint64_t id, int64_t expiry)
 {
@@ -801,8 +810,7 @@ index_one(struct relay_store *st, MDB_txn *txn, const struct relay_event *ev)
 		if (held == ev->id)
 			return 0;
 		/* an expired key of an earlier event: replaced */
-		put_be64(dk.b, (uint64_t)expiry);
-		if ((rc = del_key(txn, st->dedup_exp, dk.b, dk.len)))
+		if ((rc = dedup_unexpire(st, txn, &dk, expiry)))
 			return rc;
 	} else if (rc != MDB_NOTFOUND) {
 		return rc;
@@ -1582,8 +1590,7 @@ do_ingest(struct relay_store *st, MDB_txn *txn, struct relay_event *ev, int64_t 
 				return 0;
 			}
 			/* Expired but not swept yet: replaced below. */
-			put_be64(dk.b, (uint64_t)expiry);
-			if ((rc = del_key(txn, st->dedup_exp, dk.b, dk.len)))
+			if ((rc = dedup_unexpire(st, txn, &dk, expiry)))
 				return rc;
 		} else if (rc != MDB_NOTFOUND) {
 			return rc;
